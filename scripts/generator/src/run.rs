@@ -1,0 +1,145 @@
+//! The only place with threads: streams fan out over a fixed pool, labels are written last.
+//!
+//! Workers pull the next stream index from an atomic counter; each stream is independent and
+//! writes its own files, so the output does not depend on which worker ran which stream.
+//! Reports are gathered by stream index, keeping the summary and labels in a stable order.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::anomaly::Label;
+use crate::clock;
+use crate::config::Config;
+use crate::sink;
+use crate::stream::{self, StreamReport, StreamSpec};
+
+/// File name of the labels, at the root of the output (outside AWSLogs/).
+pub const LABELS_FILE: &str = "anomalies.json";
+
+/// Totals of a run.
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub streams: usize,
+    pub records: u64,
+    pub duplicates: u64,
+    pub errors: u64,
+    pub writes: u64,
+    pub log_files: u64,
+    pub digest_files: u64,
+    pub json_bytes: u64,
+    pub gzip_bytes: u64,
+    pub anomalies: usize,
+}
+
+impl Summary {
+    fn add(&mut self, r: &StreamReport) {
+        self.streams += 1;
+        self.records += r.records;
+        self.duplicates += r.duplicates;
+        self.errors += r.errors;
+        self.writes += r.writes;
+        self.log_files += r.log_files;
+        self.digest_files += r.digest_files;
+        self.json_bytes += r.json_bytes;
+        self.gzip_bytes += r.gzip_bytes;
+    }
+}
+
+/// The labels document.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Labels {
+    generator: String,
+    preset: &'static str,
+    seed: u64,
+    data_start: String,
+    data_end: String,
+    anomalies: Vec<Label>,
+}
+
+/// Generates every stream of `config`, then writes `anomalies.json`.
+pub fn run(config: &Config) -> Result<Summary> {
+    let specs = stream_specs(config);
+    let reports = run_streams(config, &specs)?;
+    let mut summary = Summary::default();
+    reports.iter().for_each(|r| summary.add(r));
+    summary.anomalies = config.anomalies.len();
+    write_labels(config, &specs, &reports)?;
+    Ok(summary)
+}
+
+fn stream_specs(config: &Config) -> Vec<StreamSpec<'_>> {
+    let mut specs = Vec::new();
+    for account in &config.accounts {
+        for region in &config.regions {
+            let anomalies = config
+                .anomalies
+                .iter()
+                .filter(|a| a.account == account.id && &a.region == region)
+                .collect();
+            specs.push(StreamSpec {
+                account,
+                region,
+                anomalies,
+            });
+        }
+    }
+    specs
+}
+
+fn run_streams(config: &Config, specs: &[StreamSpec]) -> Result<Vec<StreamReport>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<StreamReport>>>> =
+        Mutex::new((0..specs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..config.threads.min(specs.len()).max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(spec) = specs.get(i) else { break };
+                    let result = stream::generate(config, spec).with_context(|| {
+                        format!(
+                            "generating account {} region {}",
+                            spec.account.id, spec.region
+                        )
+                    });
+                    results
+                        .lock()
+                        .expect("no worker panics while holding the lock")[i] = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("workers finished")
+        .into_iter()
+        .map(|r| r.expect("every stream ran"))
+        .collect()
+}
+
+fn write_labels(config: &Config, specs: &[StreamSpec], reports: &[StreamReport]) -> Result<()> {
+    let mut anomalies = Vec::new();
+    for anomaly in &config.anomalies {
+        for (spec, report) in specs.iter().zip(reports) {
+            if let Some(i) = spec.anomalies.iter().position(|a| a.id == anomaly.id) {
+                anomalies.push(Label::new(anomaly, report.baseline[i], config.start));
+            }
+        }
+    }
+    let labels = Labels {
+        generator: format!("trailsight-gen {}", env!("CARGO_PKG_VERSION")),
+        preset: config.preset.name(),
+        seed: config.seed,
+        data_start: clock::minute_label(config.start),
+        data_end: clock::minute_label(config.end),
+        anomalies,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&labels).context("serialising labels")?;
+    bytes.push(b'\n');
+    sink::write_object(&config.out, LABELS_FILE, &bytes)
+}
