@@ -1,0 +1,300 @@
+//! Decoded objects -> per-minute counts, keyed by account, region, API and Insight kind.
+//!
+//! The `Aggregator` is fed objects in listing order (so the run is deterministic whatever the
+//! fetch order), drops events whose `eventID` it has already counted, and keeps, for each
+//! series and minute, the count and small tallies of the attributed values (caller ARN, user
+//! agent, error code). Memory grows with series x active minutes x distinct values, plus one
+//! 128-bit ID per analysed event for de-duplication.
+
+use crate::decode::{DecodedObject, NO_SYM, Sym, flags};
+use crate::model::{InsightKind, Minute, SeriesKey};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// Counts per value of one attribute within one minute: a short list, usually one to three.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally(Vec<(Sym, u32)>);
+
+impl Tally {
+    fn add(&mut self, value: Sym) {
+        match self.0.iter_mut().find(|(v, _)| *v == value) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((value, 1)),
+        }
+    }
+
+    pub fn entries(&self) -> &[(Sym, u32)] {
+        &self.0
+    }
+}
+
+/// One minute of one series.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cell {
+    pub count: u32,
+    pub identities: Tally,
+    pub user_agents: Tally,
+    /// Only for call-rate series; `NO_SYM` stands for success (AWS's `"null"`).
+    pub error_codes: Tally,
+}
+
+/// One analysed series, its active minutes in order.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub key: SeriesKey,
+    /// The first minute of history the trail has for this account and region.
+    pub history_from: Minute,
+    pub minutes: Vec<Minute>,
+    pub cells: Vec<Cell>,
+}
+
+/// Everything the detect stage needs: the series and the strings their tallies point to.
+#[derive(Debug, Clone, Default)]
+pub struct Aggregated {
+    pub symbols: Vec<String>,
+    pub series: Vec<Series>,
+}
+
+impl Aggregated {
+    pub fn symbol(&self, sym: Sym) -> Option<&str> {
+        self.symbols.get(sym as usize).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SeriesId {
+    account: Sym,
+    region: Sym,
+    event_source: Sym,
+    event_name: Sym,
+    /// `NO_SYM` for the call-rate series.
+    error_code: Sym,
+}
+
+/// Counters the summary reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AggregateStats {
+    pub duplicates: u64,
+    pub events_without_id: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    symbols: Vec<String>,
+    index: FxHashMap<String, Sym>,
+    seen: FxHashSet<u128>,
+    series: FxHashMap<SeriesId, FxHashMap<Minute, Cell>>,
+    coverage: FxHashMap<(Sym, Sym), Minute>,
+    pub stats: AggregateStats,
+}
+
+impl Aggregator {
+    pub fn new() -> Aggregator {
+        Aggregator::default()
+    }
+
+    /// Count one decoded object.
+    pub fn add(&mut self, object: &DecodedObject) {
+        let map: Vec<Sym> = object.symbols.iter().map(|s| self.intern(s)).collect();
+        let global = |sym: Sym| {
+            if sym == NO_SYM {
+                NO_SYM
+            } else {
+                map[sym as usize]
+            }
+        };
+        for &((account, region), minute) in &object.coverage {
+            let first = self
+                .coverage
+                .entry((global(account), global(region)))
+                .or_insert(minute);
+            *first = (*first).min(minute);
+        }
+        for event in &object.events {
+            match event.id {
+                Some(id) if !self.seen.insert(id) => {
+                    self.stats.duplicates += 1;
+                    continue;
+                }
+                Some(_) => {}
+                None => self.stats.events_without_id += 1,
+            }
+            let id = SeriesId {
+                account: global(event.account),
+                region: global(event.region),
+                event_source: global(event.event_source),
+                event_name: global(event.event_name),
+                error_code: NO_SYM,
+            };
+            let (identity, agent, error) = (
+                global(event.identity),
+                global(event.user_agent),
+                global(event.error_code),
+            );
+            if event.flags & flags::WRITE != 0 {
+                let cell = self.cell(id, event.minute);
+                cell.count += 1;
+                cell.identities.add(identity);
+                cell.user_agents.add(agent);
+                cell.error_codes.add(error);
+            }
+            if event.flags & flags::ERROR != 0 {
+                let cell = self.cell(
+                    SeriesId {
+                        error_code: error,
+                        ..id
+                    },
+                    event.minute,
+                );
+                cell.count += 1;
+                cell.identities.add(identity);
+                cell.user_agents.add(agent);
+            }
+        }
+    }
+
+    fn cell(&mut self, id: SeriesId, minute: Minute) -> &mut Cell {
+        self.series
+            .entry(id)
+            .or_default()
+            .entry(minute)
+            .or_default()
+    }
+
+    fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&sym) = self.index.get(s) {
+            return sym;
+        }
+        let sym = self.symbols.len() as Sym;
+        self.symbols.push(s.to_owned());
+        self.index.insert(s.to_owned(), sym);
+        sym
+    }
+
+    /// The series in a stable order. `history_floor` is the first minute the run read; a
+    /// series' history starts at the later of it and the start of the first day with any record
+    /// of its account and region (history is counted in whole days).
+    pub fn finish(self, history_floor: Minute) -> Aggregated {
+        let name = |sym: Sym| self.symbols[sym as usize].clone();
+        let mut series: Vec<Series> = self
+            .series
+            .iter()
+            .map(|(id, cells)| {
+                let first_seen = self
+                    .coverage
+                    .get(&(id.account, id.region))
+                    .copied()
+                    .unwrap_or(history_floor);
+                let mut cells: Vec<(Minute, Cell)> =
+                    cells.iter().map(|(m, c)| (*m, c.clone())).collect();
+                cells.sort_by_key(|(m, _)| *m);
+                let (minutes, cells) = cells.into_iter().unzip();
+                Series {
+                    key: SeriesKey {
+                        account: name(id.account),
+                        region: name(id.region),
+                        event_source: name(id.event_source),
+                        event_name: name(id.event_name),
+                        kind: if id.error_code == NO_SYM {
+                            InsightKind::CallRate
+                        } else {
+                            InsightKind::ErrorRate {
+                                error_code: name(id.error_code),
+                            }
+                        },
+                    },
+                    history_from: Minute::start_of_day(first_seen.day()).max(history_floor),
+                    minutes,
+                    cells,
+                }
+            })
+            .collect();
+        series.sort_by(|a, b| a.key.cmp(&b.key));
+        Aggregated {
+            symbols: self.symbols,
+            series,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{DecodeOptions, decode_object};
+    use crate::model::{DayRange, Window, parse_day};
+    use crate::source::layout::PartitionFilter;
+
+    fn decode(json: &str) -> DecodedObject {
+        let day = parse_day("2019-11-07").unwrap();
+        let options = DecodeOptions {
+            window: Window::for_days(DayRange::new(day, day)),
+            filter: PartitionFilter::default(),
+            max_object_bytes: 1 << 20,
+        };
+        decode_object(
+            json.as_bytes(),
+            "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/f.json",
+            &options,
+        )
+        .unwrap()
+    }
+
+    fn record(id: u32, minute: &str, extra: &str) -> String {
+        format!(
+            r#"{{"eventTime":"2019-11-07T13:{minute}:10Z","eventSource":"ec2.amazonaws.com",
+            "eventName":"RunInstances","awsRegion":"us-east-1","recipientAccountId":"123456789012",
+            "eventID":"00000000-0000-0000-0000-{id:012}","readOnly":false,"userAgent":"cli",
+            "userIdentity":{{"arn":"arn:aws:sts::123456789012:assumed-role/Dev/s{id}"}}{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn counts_per_minute_and_drops_duplicate_event_ids() {
+        let a = decode(&format!(
+            r#"{{"Records":[{},{},{}]}}"#,
+            record(1, "25", ""),
+            record(2, "25", r#","errorCode":"AccessDenied""#),
+            record(3, "26", "")
+        ));
+        let b = decode(&format!(
+            r#"{{"Records":[{},{}]}}"#,
+            record(1, "25", ""),
+            record(4, "25", "")
+        ));
+        let mut agg = Aggregator::new();
+        agg.add(&a);
+        agg.add(&b);
+        assert_eq!(agg.stats.duplicates, 1);
+        let out = agg.finish(Minute(0));
+        assert_eq!(out.series.len(), 2);
+        let calls = &out.series[0];
+        assert_eq!(calls.key.kind, InsightKind::CallRate);
+        let counts: Vec<u32> = calls.cells.iter().map(|c| c.count).collect();
+        assert_eq!(counts, vec![3, 1]);
+        let identities = calls.cells[0].identities.entries();
+        assert_eq!(identities.len(), 1);
+        assert_eq!(
+            out.symbol(identities[0].0),
+            Some("arn:aws:sts::123456789012:assumed-role/Dev")
+        );
+        assert_eq!(identities[0].1, 3);
+        let errors: Vec<_> = calls.cells[0]
+            .error_codes
+            .entries()
+            .iter()
+            .map(|(s, n)| (out.symbol(*s), *n))
+            .collect();
+        assert_eq!(errors, vec![(None, 2), (Some("AccessDenied"), 1)]);
+        let failures = &out.series[1];
+        assert_eq!(
+            failures.key.kind,
+            InsightKind::ErrorRate {
+                error_code: "AccessDenied".into()
+            }
+        );
+        assert_eq!(failures.cells[0].count, 1);
+        assert_eq!(
+            failures.history_from,
+            Minute::start_of_day(parse_day("2019-11-07").unwrap())
+        );
+    }
+}

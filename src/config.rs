@@ -1,0 +1,37 @@
+//! The validated configuration of a run, built from the stages' own parameter types. The CLI
+//! produces it; the pipeline consumes it; nothing else sees command-line arguments.
+
+use crate::detect::DetectorConfig;
+use crate::model::DayRange;
+use crate::sink::Output;
+use crate::source::Source;
+use crate::source::layout::PartitionFilter;
+
+/// Objects fetched at once by default.
+pub const DEFAULT_FETCH_CONCURRENCY: usize = 16;
+/// Listing requests in flight by default.
+pub const DEFAULT_LIST_CONCURRENCY: usize = 8;
+
+/// Everything `analyze` needs.
+#[derive(Debug, Clone)]
+pub struct AnalyzeConfig {
+    pub source: Source,
+    pub output: Output,
+    /// The days Insights may start on; `None` means every delivery day found.
+    pub days: Option<DayRange>,
+    pub filter: PartitionFilter,
+    pub detector: DetectorConfig,
+    pub fetch_concurrency: usize,
+    pub list_concurrency: usize,
+    /// Objects decoded at once: the CPU threads given to gunzip and parsing.
+    pub decode_threads: usize,
+    /// Largest decompressed object accepted.
+    pub max_object_bytes: u64,
+    /// Any unreadable object, bad record or ignored file fails the run before output is written.
+    pub strict: bool,
+}
+
+/// The CPU threads available to this process.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,534 @@
+//! Bytes of one log object -> the compact events the analysis counts.
+//!
+//! `decode_object` is pure and synchronous: it opens gzip (through `gzip`, with a size cap),
+//! walks the records (`record`), classifies each one, and keeps only what feeds an Insight:
+//! write management calls (call rate) and management calls with an error code (error rate).
+//! Strings are interned per object, so an event is a few integers; the aggregate stage maps
+//! them into its own table.
+//!
+//! Classification, in one place:
+//! - management: `managementEvent` when present, else `eventCategory == "Management"`, else
+//!   (records older than 1.06) every event type but Insight events.
+//! - write: `readOnly` is `false` (bool or string); a record without `readOnly` is not a write.
+//! - error: a non-empty `errorCode`. A record with an `errorMessage` but no `errorCode` (a failed
+//!   console sign-in) is not an error-rate event, because AWS keys error rates by error code; it
+//!   still counts toward the call rate when it is a write.
+//! - account and region: the record's own `recipientAccountId` and `awsRegion`, falling back to
+//!   the folder's when a record lacks them.
+
+pub mod gzip;
+pub mod record;
+
+use crate::model::{Minute, Window};
+use crate::source::layout::PartitionFilter;
+use record::{FileShape, LogFileSeed, RawRecord, RecordSlot, Scalar};
+use serde::de::DeserializeSeed;
+use std::collections::{BTreeMap, HashMap};
+
+/// Default cap on the decompressed size of one object: four times CloudTrail's 50 MB file limit.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 200 << 20;
+
+/// An index into a `DecodedObject`'s symbol table.
+pub type Sym = u32;
+/// "No value" in a symbol slot.
+pub const NO_SYM: Sym = Sym::MAX;
+
+/// What makes an event count.
+pub mod flags {
+    /// A write management call: counts toward its API's call rate.
+    pub const WRITE: u8 = 1;
+    /// A management call with an error code: counts toward its error rate.
+    pub const ERROR: u8 = 2;
+}
+
+/// One analysed event, with its strings as symbols of the object's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// The `eventID` as 128 bits (a UUID's own bits; other strings are hashed). `None` when
+    /// the record has no `eventID`, and then it cannot be de-duplicated.
+    pub id: Option<u128>,
+    pub minute: Minute,
+    pub account: Sym,
+    pub region: Sym,
+    pub event_source: Sym,
+    pub event_name: Sym,
+    pub error_code: Sym,
+    pub identity: Sym,
+    pub user_agent: Sym,
+    pub flags: u8,
+}
+
+/// Counts of what one object held; summed over the run for the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordStats {
+    pub records: u64,
+    pub write_events: u64,
+    pub error_events: u64,
+    /// Records outside the analysed minutes or outside the account/region filter.
+    pub out_of_scope: u64,
+    /// Insight records (`AwsCloudTrailInsight`) found among the logs: not analysed.
+    pub insight_records: u64,
+    /// Records that could not be used, by reason.
+    pub bad_records: BTreeMap<&'static str, u64>,
+}
+
+impl RecordStats {
+    pub fn add(&mut self, other: &RecordStats) {
+        self.records += other.records;
+        self.write_events += other.write_events;
+        self.error_events += other.error_events;
+        self.out_of_scope += other.out_of_scope;
+        self.insight_records += other.insight_records;
+        for (reason, n) in &other.bad_records {
+            *self.bad_records.entry(reason).or_default() += n;
+        }
+    }
+
+    pub fn bad_total(&self) -> u64 {
+        self.bad_records.values().sum()
+    }
+}
+
+/// The result of decoding one object.
+#[derive(Debug, Clone, Default)]
+pub struct DecodedObject {
+    pub symbols: Vec<String>,
+    pub events: Vec<Event>,
+    /// For each (account, region) symbol pair, the earliest minute of any in-scope record:
+    /// evidence of how far back the trail's history reaches.
+    pub coverage: Vec<((Sym, Sym), Minute)>,
+    pub stats: RecordStats,
+}
+
+/// What decoding needs to know about the run.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    pub window: Window,
+    pub filter: PartitionFilter,
+    pub max_object_bytes: u64,
+}
+
+/// Why a whole object could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error(
+        "not a gzip file although named .gz (it starts with {0}); CloudTrail delivers gzip JSON"
+    )]
+    NotGzip(String),
+    #[error(transparent)]
+    Gzip(#[from] gzip::GzipError),
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("not a CloudTrail log file: {0}")]
+    Shape(&'static str),
+}
+
+impl DecodeError {
+    /// A short, stable reason for the run summary.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::NotGzip(_) => "not gzip",
+            DecodeError::Gzip(gzip::GzipError::Truncated) => "truncated gzip",
+            DecodeError::Gzip(gzip::GzipError::Corrupt(_)) => "corrupt gzip",
+            DecodeError::Gzip(gzip::GzipError::TooLarge { .. }) => "over the size limit",
+            DecodeError::Json(_) => "invalid JSON",
+            DecodeError::Shape(_) => "not a CloudTrail log file",
+        }
+    }
+}
+
+/// Decode one object. `key` decides whether it must be gzip and gives the folder's account and
+/// region for records that lack their own.
+pub fn decode_object(
+    bytes: &[u8],
+    key: &str,
+    options: &DecodeOptions,
+) -> Result<DecodedObject, DecodeError> {
+    let json = open_json(bytes, key, options.max_object_bytes)?;
+    let folder = crate::source::layout::parse_log_key(key).ok();
+    let mut builder = ObjectBuilder::new(options, folder.as_ref());
+    let mut on_record = |slot: RecordSlot<'_>| builder.add(slot);
+    let mut de = serde_json::Deserializer::from_slice(&json);
+    let shape = LogFileSeed {
+        on_record: &mut on_record,
+    }
+    .deserialize(&mut de)
+    .and_then(|shape| de.end().map(|()| shape))
+    .map_err(|e| DecodeError::Json(e.to_string()))?;
+    match shape {
+        FileShape::Records | FileShape::BareArray => Ok(builder.finish()),
+        FileShape::NoRecords => Err(DecodeError::Shape("the top-level object has no Records")),
+        FileShape::RecordsNotArray => Err(DecodeError::Shape("Records is not an array")),
+        FileShape::NotAnObject => Err(DecodeError::Shape("the top level is not a JSON object")),
+    }
+}
+
+/// The JSON text of an object: gunzipped when it is gzip; `.json.gz` must be gzip.
+fn open_json<'a>(
+    bytes: &'a [u8],
+    key: &str,
+    cap: u64,
+) -> Result<std::borrow::Cow<'a, [u8]>, DecodeError> {
+    if gzip::is_gzip(bytes) {
+        return Ok(gzip::gunzip_capped(bytes, cap)?.into());
+    }
+    if key.ends_with(".gz") {
+        return Err(DecodeError::NotGzip(describe_start(bytes)));
+    }
+    if bytes.len() as u64 > cap {
+        return Err(gzip::GzipError::TooLarge { cap }.into());
+    }
+    Ok(bytes.into())
+}
+
+fn describe_start(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "nothing: the file is empty".into();
+    }
+    let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("bytes {}", head.join(" "))
+}
+
+/// Builds a `DecodedObject` record by record.
+struct ObjectBuilder<'o> {
+    options: &'o DecodeOptions,
+    folder_account: Option<String>,
+    folder_region: Option<String>,
+    interner: Interner,
+    events: Vec<Event>,
+    coverage: HashMap<(Sym, Sym), Minute>,
+    stats: RecordStats,
+}
+
+/// Why a record is not used.
+enum Skip {
+    Bad(&'static str),
+    OutOfScope,
+    Insight,
+    NotAnalysed,
+}
+
+impl<'o> ObjectBuilder<'o> {
+    fn new(options: &'o DecodeOptions, folder: Option<&crate::source::layout::LogKey>) -> Self {
+        ObjectBuilder {
+            options,
+            folder_account: folder.map(|k| k.partition.account.clone()),
+            folder_region: folder.map(|k| k.partition.region.clone()),
+            interner: Interner::default(),
+            events: Vec::new(),
+            coverage: HashMap::new(),
+            stats: RecordStats::default(),
+        }
+    }
+
+    fn add(&mut self, slot: RecordSlot<'_>) {
+        self.stats.records += 1;
+        let outcome = match slot {
+            RecordSlot::Record(record) => self.classify(&record),
+            RecordSlot::NotAnObject => Err(Skip::Bad("record is not a JSON object")),
+        };
+        match outcome {
+            Ok(()) | Err(Skip::NotAnalysed) => {}
+            Err(Skip::Bad(reason)) => *self.stats.bad_records.entry(reason).or_default() += 1,
+            Err(Skip::OutOfScope) => self.stats.out_of_scope += 1,
+            Err(Skip::Insight) => self.stats.insight_records += 1,
+        }
+    }
+
+    fn classify(&mut self, r: &RawRecord<'_>) -> Result<(), Skip> {
+        if r.event_type.as_ref().and_then(Scalar::as_str) == Some("AwsCloudTrailInsight") {
+            return Err(Skip::Insight);
+        }
+        let time = r
+            .event_time
+            .as_ref()
+            .ok_or(Skip::Bad("record has no eventTime"))?
+            .as_str()
+            .ok_or(Skip::Bad("eventTime is not a string"))?;
+        let seconds = record::parse_event_time(time).map_err(Skip::Bad)?;
+        let minute = Minute::from_unix_seconds(seconds);
+        let event_source = text(&r.event_source).ok_or(Skip::Bad("record has no eventSource"))?;
+        let event_name = text(&r.event_name).ok_or(Skip::Bad("record has no eventName"))?;
+        let account = text(&r.recipient_account_id)
+            .or(self.folder_account.as_deref())
+            .ok_or(Skip::Bad("record has no recipientAccountId"))?;
+        let region = text(&r.aws_region)
+            .or(self.folder_region.as_deref())
+            .ok_or(Skip::Bad("record has no awsRegion"))?;
+        if !crate::source::layout::is_account(account) {
+            return Err(Skip::Bad("recipientAccountId is not a 12-digit account ID"));
+        }
+        if !crate::source::layout::is_region(region) {
+            return Err(Skip::Bad("awsRegion is not a region name"));
+        }
+        if !self.options.window.holds(minute)
+            || !self.options.filter.wants_account(account)
+            || !self.options.filter.wants_region(region)
+        {
+            return Err(Skip::OutOfScope);
+        }
+        let (account, region) = (self.interner.intern(account), self.interner.intern(region));
+        let earliest = self.coverage.entry((account, region)).or_insert(minute);
+        *earliest = (*earliest).min(minute);
+
+        let error_code = text(&r.error_code);
+        let mut event_flags = 0;
+        if is_management(r) {
+            if r.read_only.as_ref().and_then(Scalar::as_bool) == Some(false) {
+                event_flags |= flags::WRITE;
+            }
+            if error_code.is_some() {
+                event_flags |= flags::ERROR;
+            }
+        }
+        if event_flags == 0 {
+            return Err(Skip::NotAnalysed);
+        }
+        self.stats.write_events += u64::from(event_flags & flags::WRITE != 0);
+        self.stats.error_events += u64::from(event_flags & flags::ERROR != 0);
+        let identity = r.user_identity.as_ref().and_then(attributed_identity);
+        let event = Event {
+            id: text(&r.event_id).map(event_id_bits),
+            minute,
+            account,
+            region,
+            event_source: self.interner.intern(event_source),
+            event_name: self.interner.intern(event_name),
+            error_code: self.interner.intern_opt(error_code),
+            identity: self.interner.intern_opt(identity.as_deref()),
+            user_agent: self.interner.intern_opt(text(&r.user_agent)),
+            flags: event_flags,
+        };
+        self.events.push(event);
+        Ok(())
+    }
+
+    fn finish(self) -> DecodedObject {
+        let mut coverage: Vec<_> = self.coverage.into_iter().collect();
+        coverage.sort();
+        DecodedObject {
+            symbols: self.interner.symbols,
+            events: self.events,
+            coverage,
+            stats: self.stats,
+        }
+    }
+}
+
+/// The per-object string table.
+#[derive(Default)]
+struct Interner {
+    symbols: Vec<String>,
+    index: HashMap<String, Sym>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&sym) = self.index.get(s) {
+            return sym;
+        }
+        let sym = self.symbols.len() as Sym;
+        self.symbols.push(s.to_owned());
+        self.index.insert(s.to_owned(), sym);
+        sym
+    }
+
+    fn intern_opt(&mut self, s: Option<&str>) -> Sym {
+        s.map_or(NO_SYM, |s| self.intern(s))
+    }
+}
+
+/// A non-empty string field.
+fn text<'r>(field: &'r Option<Scalar<'_>>) -> Option<&'r str> {
+    field.as_ref()?.as_str().filter(|s| !s.is_empty())
+}
+
+fn is_management(r: &RawRecord<'_>) -> bool {
+    if let Some(flag) = r.management_event.as_ref().and_then(Scalar::as_bool) {
+        return flag;
+    }
+    if let Some(category) = text(&r.event_category) {
+        return category == "Management";
+    }
+    true
+}
+
+/// The value attributed as `userIdentityArn`: the caller's ARN with an assumed-role session
+/// name removed (as AWS's Insights show it); for AWS services without an ARN, `invokedBy`.
+pub fn attributed_identity(identity: &record::Identity<'_>) -> Option<String> {
+    if let Some(arn) = text(&identity.arn) {
+        return Some(strip_session_name(arn).to_owned());
+    }
+    text(&identity.invoked_by).map(str::to_owned)
+}
+
+/// `arn:aws:sts::ACCT:assumed-role/Role/Session` -> `arn:aws:sts::ACCT:assumed-role/Role`.
+pub fn strip_session_name(arn: &str) -> &str {
+    const MARK: &str = ":assumed-role/";
+    let Some(at) = arn.find(MARK) else {
+        return arn;
+    };
+    let role_start = at + MARK.len();
+    match arn[role_start..].find('/') {
+        Some(slash) => &arn[..role_start + slash],
+        None => arn,
+    }
+}
+
+/// 128 bits for de-duplication: a UUID's own value, or a hash of any other string.
+fn event_id_bits(id: &str) -> u128 {
+    match uuid::Uuid::try_parse(id) {
+        Ok(uuid) => uuid.as_u128(),
+        Err(_) => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id.as_bytes()).as_u128(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DayRange, parse_day};
+
+    fn options() -> DecodeOptions {
+        let day = parse_day("2019-11-07").unwrap();
+        DecodeOptions {
+            window: Window::for_days(DayRange::new(day, day)),
+            filter: PartitionFilter::default(),
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+        }
+    }
+
+    const KEY: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/f.json";
+
+    fn decode(json: &str) -> Result<DecodedObject, DecodeError> {
+        decode_object(json.as_bytes(), KEY, &options())
+    }
+
+    fn record(fields: &str) -> String {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!(
+            r#"{{"eventTime":"2019-11-07T13:25:10Z","eventSource":"ec2.amazonaws.com",
+            "eventName":"RunInstances","awsRegion":"us-east-1","eventID":"{}",
+            "recipientAccountId":"123456789012","eventType":"AwsApiCall"{fields}}}"#,
+            uuid::Uuid::from_u128(u128::from(id))
+        )
+    }
+
+    #[test]
+    fn classifies_records() {
+        let cases = [
+            (r#","readOnly":false,"managementEvent":true"#, flags::WRITE),
+            (r#","readOnly":"false""#, flags::WRITE),
+            (
+                r#","readOnly":true,"errorCode":"AccessDenied""#,
+                flags::ERROR,
+            ),
+            (
+                r#","readOnly":false,"errorCode":"AccessDenied","eventCategory":"Management""#,
+                flags::WRITE | flags::ERROR,
+            ),
+            (r#","readOnly":false,"errorCode":"""#, flags::WRITE),
+            (r#","errorCode":"Throttling""#, flags::ERROR),
+        ];
+        for (fields, want) in cases {
+            let out = decode(&format!(r#"{{"Records":[{}]}}"#, record(fields))).unwrap();
+            assert_eq!(out.events.len(), 1, "{fields}");
+            assert_eq!(out.events[0].flags, want, "{fields}");
+        }
+        let not_analysed = [
+            r#","readOnly":true"#,
+            r#""#,
+            r#","readOnly":false,"managementEvent":false"#,
+            r#","readOnly":false,"eventCategory":"Data""#,
+            r#","readOnly":false,"errorMessage":"Failed authentication","managementEvent":false"#,
+        ];
+        for fields in not_analysed {
+            let out = decode(&format!(r#"{{"Records":[{}]}}"#, record(fields))).unwrap();
+            assert!(out.events.is_empty(), "{fields}");
+            assert_eq!(out.stats.records, 1);
+            assert_eq!(out.stats.bad_total(), 0, "{fields}");
+        }
+    }
+
+    #[test]
+    fn counts_bad_records_by_reason_and_keeps_the_rest() {
+        let good = record(r#","readOnly":false"#);
+        let json = format!(
+            r#"{{"Records":[{good},{{"eventSource":"x"}},{{"eventTime":"nope"}},{{"eventTime":true}},
+            {{"eventTime":"2019-11-07T13:25:10"}},3,{{"eventTime":"2019-11-07T13:25:10Z"}},
+            {{"eventTime":"1970-01-01T00:00:00Z","eventSource":"a","eventName":"b"}},
+            {{"eventType":"AwsCloudTrailInsight"}},
+            {{"eventTime":"2019-11-07T13:25:10Z","eventSource":"a","eventName":"b","awsRegion":"../../etc"}}]}}"#
+        );
+        let out = decode(&json).unwrap();
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(out.stats.records, 10);
+        assert_eq!(out.stats.out_of_scope, 1);
+        assert_eq!(out.stats.insight_records, 1);
+        let bad: Vec<_> = out.stats.bad_records.into_iter().collect();
+        assert_eq!(
+            bad,
+            vec![
+                ("awsRegion is not a region name", 1),
+                ("eventTime has no time zone", 1),
+                ("eventTime is not a string", 1),
+                ("eventTime is not an RFC 3339 time", 1),
+                ("record has no eventSource", 1),
+                ("record has no eventTime", 1),
+                ("record is not a JSON object", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn falls_back_to_the_folder_for_account_and_region() {
+        let json = r#"{"Records":[{"eventTime":"2019-11-07T13:25:10Z","eventSource":"s",
+            "eventName":"n","readOnly":false}]}"#;
+        let out = decode(json).unwrap();
+        let e = out.events[0];
+        assert_eq!(out.symbols[e.account as usize], "123456789012");
+        assert_eq!(out.symbols[e.region as usize], "us-east-1");
+        assert_eq!(e.id, None);
+    }
+
+    #[test]
+    fn names_whole_object_failures() {
+        let gz_key = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/f.json.gz";
+        let cases: [(&[u8], &str, &str); 6] = [
+            (b"{\"Records\":[]}", gz_key, "not gzip"),
+            (b"", gz_key, "not gzip"),
+            (b"{\"Records\":[", KEY, "invalid JSON"),
+            (b"\xff\xfe", KEY, "invalid JSON"),
+            (b"[1,2]x", KEY, "invalid JSON"),
+            (b"{\"Records\":5}", KEY, "not a CloudTrail log file"),
+        ];
+        for (bytes, key, reason) in cases {
+            let err = decode_object(bytes, key, &options()).unwrap_err();
+            assert_eq!(err.reason(), reason, "{bytes:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn strips_assumed_role_session_names() {
+        for (arn, want) in [
+            (
+                "arn:aws:sts::123456789012:assumed-role/CodeDeployRole1/i-0abc",
+                "arn:aws:sts::123456789012:assumed-role/CodeDeployRole1",
+            ),
+            (
+                "arn:aws-us-gov:sts::123456789012:assumed-role/Admin/jane@example.com",
+                "arn:aws-us-gov:sts::123456789012:assumed-role/Admin",
+            ),
+            (
+                "arn:aws:iam::123456789012:user/Alice",
+                "arn:aws:iam::123456789012:user/Alice",
+            ),
+            (
+                "arn:aws:sts::123456789012:assumed-role/NoSession",
+                "arn:aws:sts::123456789012:assumed-role/NoSession",
+            ),
+        ] {
+            assert_eq!(strip_session_name(arn), want);
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Episode -> Start and End records, with AWS's statistics and attributions.
+//!
+//! - `baseline.average`: calls in the reported baseline (the `baselineDuration` minutes before
+//!   the start) divided by `baselineDuration`.
+//! - Start: `insight.average` is the first minute's count, `insightDuration` 1, so a Start
+//!   depends only on data up to its own minute and never changes once written.
+//! - End: `insight.average` is the episode's calls divided by its minutes, `insightDuration`
+//!   its minutes, `eventTime` the minute after its last unusual minute.
+//! - Attributions: the top five values of `userIdentityArn`, `userAgent` and (call rate only)
+//!   `errorCode` (`"null"` for success) by count, ties by value, each with its per-minute average
+//!   over the same window as the statistics; an empty baseline is `[]`.
+//! - IDs: `sharedEventID` is a UUID v5 of the episode's identity (series and start minute) and
+//!   each `eventID` a UUID v5 of the shared ID and the state, so a re-run gives the same bytes.
+
+use super::Episode;
+use crate::aggregate::{Aggregated, Cell, Series, Tally};
+use crate::decode::{NO_SYM, Sym};
+use crate::model::insight::{
+    AttributedValue, Attribution, Average, EVENT_CATEGORY, EVENT_TYPE, EVENT_VERSION,
+    InsightContext, InsightDetails, InsightRecord, MAX_ATTRIBUTION_VALUES, NO_ERROR,
+    SOURCE_EVENT_CATEGORY, Statistics, round_average,
+};
+use crate::model::{InsightKind, Minute};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// The namespace of every UUID trailsight derives.
+pub const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5b0a3e6c_1f7d_4d8e_9a41_7c2f0e9b6d13);
+
+/// The Start record, and the End record when the episode has ended.
+pub fn episode_records(
+    episode: &Episode,
+    series: &Series,
+    data: &Aggregated,
+) -> Vec<InsightRecord> {
+    let shared_id = shared_event_id(episode);
+    let baseline_window = (episode.start.plus(-episode.baseline.minutes), episode.start);
+    let baseline = Window::sum(series, baseline_window);
+    let mut records = vec![record(
+        episode,
+        "Start",
+        episode.start,
+        (episode.start, episode.start.plus(1)),
+        &baseline,
+        series,
+        data,
+        &shared_id,
+    )];
+    if let Some(end) = episode.end {
+        records.push(record(
+            episode,
+            "End",
+            end,
+            (episode.start, end),
+            &baseline,
+            series,
+            data,
+            &shared_id,
+        ));
+    }
+    records
+}
+
+pub fn shared_event_id(episode: &Episode) -> String {
+    let key = &episode.key;
+    let identity = format!(
+        "{}|{}|{}|{}|{}|{}|{}",
+        key.account,
+        key.region,
+        key.kind.insight_type(),
+        key.event_source,
+        key.event_name,
+        key.kind.error_code().unwrap_or(""),
+        episode.start
+    );
+    Uuid::new_v5(&ID_NAMESPACE, identity.as_bytes()).to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    episode: &Episode,
+    state: &str,
+    event_time: Minute,
+    insight_window: (Minute, Minute),
+    baseline: &Window,
+    series: &Series,
+    data: &Aggregated,
+    shared_id: &str,
+) -> InsightRecord {
+    let key = &episode.key;
+    let insight = Window::sum(series, insight_window);
+    let event_id = Uuid::new_v5(&ID_NAMESPACE, format!("{shared_id}|{state}").as_bytes());
+    InsightRecord {
+        event_version: EVENT_VERSION.into(),
+        event_time: event_time.to_rfc3339(),
+        aws_region: key.region.clone(),
+        event_id: event_id.to_string(),
+        event_type: EVENT_TYPE.into(),
+        recipient_account_id: key.account.clone(),
+        shared_event_id: shared_id.into(),
+        insight_details: InsightDetails {
+            state: state.into(),
+            event_source: key.event_source.clone(),
+            event_name: key.event_name.clone(),
+            insight_type: key.kind.insight_type().into(),
+            error_code: key.kind.error_code().map(str::to_owned),
+            source_event_category: Some(SOURCE_EVENT_CATEGORY.into()),
+            insight_context: InsightContext {
+                statistics: Statistics {
+                    baseline: Average {
+                        average: baseline.average(),
+                    },
+                    insight: Average {
+                        average: insight.average(),
+                    },
+                    insight_duration: insight.minutes,
+                    baseline_duration: baseline.minutes,
+                },
+                attributions: attributions(&key.kind, &insight, baseline, data),
+            },
+        },
+        event_category: EVENT_CATEGORY.into(),
+    }
+}
+
+/// Calls and attribute tallies summed over a span of minutes.
+#[derive(Debug, Default)]
+struct Window {
+    minutes: i64,
+    calls: u64,
+    identities: HashMap<Sym, u64>,
+    user_agents: HashMap<Sym, u64>,
+    error_codes: HashMap<Sym, u64>,
+}
+
+impl Window {
+    fn sum(series: &Series, (from, to): (Minute, Minute)) -> Window {
+        let a = series.minutes.partition_point(|m| *m < from);
+        let b = series.minutes.partition_point(|m| *m < to);
+        let mut window = Window {
+            minutes: (to.0 - from.0).max(0),
+            ..Window::default()
+        };
+        for cell in &series.cells[a..b] {
+            window.add(cell);
+        }
+        window
+    }
+
+    fn add(&mut self, cell: &Cell) {
+        self.calls += u64::from(cell.count);
+        let merge = |into: &mut HashMap<Sym, u64>, tally: &Tally| {
+            for &(sym, n) in tally.entries() {
+                *into.entry(sym).or_default() += u64::from(n);
+            }
+        };
+        merge(&mut self.identities, &cell.identities);
+        merge(&mut self.user_agents, &cell.user_agents);
+        merge(&mut self.error_codes, &cell.error_codes);
+    }
+
+    fn per_minute(&self, count: u64) -> f64 {
+        if self.minutes == 0 {
+            return 0.0;
+        }
+        round_average(count as f64 / self.minutes as f64)
+    }
+
+    fn average(&self) -> f64 {
+        self.per_minute(self.calls)
+    }
+}
+
+fn attributions(
+    kind: &InsightKind,
+    insight: &Window,
+    baseline: &Window,
+    data: &Aggregated,
+) -> Vec<Attribution> {
+    let named = |sym: Sym| data.symbol(sym).map(str::to_owned);
+    let error_name = |sym: Sym| {
+        if sym == NO_SYM {
+            Some(NO_ERROR.to_owned())
+        } else {
+            named(sym)
+        }
+    };
+    let mut out = vec![
+        attribution(
+            "userIdentityArn",
+            &insight.identities,
+            &baseline.identities,
+            insight,
+            baseline,
+            &named,
+        ),
+        attribution(
+            "userAgent",
+            &insight.user_agents,
+            &baseline.user_agents,
+            insight,
+            baseline,
+            &named,
+        ),
+    ];
+    if *kind == InsightKind::CallRate {
+        out.push(attribution(
+            "errorCode",
+            &insight.error_codes,
+            &baseline.error_codes,
+            insight,
+            baseline,
+            &error_name,
+        ));
+    }
+    out
+}
+
+fn attribution(
+    attribute: &str,
+    in_insight: &HashMap<Sym, u64>,
+    in_baseline: &HashMap<Sym, u64>,
+    insight: &Window,
+    baseline: &Window,
+    name: &dyn Fn(Sym) -> Option<String>,
+) -> Attribution {
+    Attribution {
+        attribute: attribute.into(),
+        insight: top_values(in_insight, insight, name),
+        baseline: top_values(in_baseline, baseline, name),
+    }
+}
+
+/// The five most frequent values, by count and then by value.
+fn top_values(
+    counts: &HashMap<Sym, u64>,
+    window: &Window,
+    name: &dyn Fn(Sym) -> Option<String>,
+) -> Vec<AttributedValue> {
+    let mut named: Vec<(String, u64)> = counts
+        .iter()
+        .filter_map(|(sym, n)| name(*sym).map(|value| (value, *n)))
+        .collect();
+    named.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    named
+        .into_iter()
+        .take(MAX_ATTRIBUTION_VALUES)
+        .map(|(value, n)| AttributedValue {
+            value,
+            average: window.per_minute(n),
+        })
+        .collect()
+}

@@ -1,0 +1,213 @@
+//! Table-style tests of the episode rule on synthetic series.
+
+use super::*;
+use crate::aggregate::Cell;
+use crate::model::{InsightKind, parse_day};
+
+const DAY: i64 = MINUTES_PER_DAY;
+
+fn day0() -> Minute {
+    Minute::start_of_day(parse_day("2019-10-31").unwrap())
+}
+
+/// A series from (minute offset from day0, count) pairs; history starts at day0.
+fn series(points: &[(i64, u32)]) -> Series {
+    let mut points = points.to_vec();
+    points.sort();
+    let mut merged: Vec<(i64, u32)> = Vec::new();
+    for (m, c) in points {
+        match merged.last_mut() {
+            Some((last, n)) if *last == m => *n += c,
+            _ => merged.push((m, c)),
+        }
+    }
+    Series {
+        key: SeriesKey {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            event_source: "ec2.amazonaws.com".into(),
+            event_name: "RunInstances".into(),
+            kind: InsightKind::CallRate,
+        },
+        history_from: day0(),
+        minutes: merged.iter().map(|(m, _)| day0().plus(*m)).collect(),
+        cells: merged
+            .iter()
+            .map(|(_, c)| Cell {
+                count: *c,
+                ..Cell::default()
+            })
+            .collect(),
+    }
+}
+
+/// Episodes as (start offset, end offset) over days [from_day, until_day).
+fn run(points: &[(i64, u32)], from_day: i64, until_day: i64) -> Vec<(i64, Option<i64>)> {
+    detect_series(
+        &series(points),
+        day0().plus(from_day * DAY),
+        day0().plus(until_day * DAY),
+        &DetectorConfig::default(),
+    )
+    .into_iter()
+    .map(|e| (e.start.0 - day0().0, e.end.map(|m| m.0 - day0().0)))
+    .collect()
+}
+
+/// A deterministic stream of uniform numbers in [0, 1) (SplitMix64).
+fn uniforms(seed: u64) -> impl Iterator<Item = f64> {
+    let mut state = seed;
+    std::iter::from_fn(move || {
+        state = state.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        Some((z ^ (z >> 31)) as f64 / u64::MAX as f64)
+    })
+}
+
+/// Poisson counts with mean `rate` per minute for `days` days (Knuth's method).
+fn poisson_minutes(rate: f64, days: i64, seed: u64) -> Vec<(i64, u32)> {
+    let mut u = uniforms(seed);
+    let limit = (-rate).exp();
+    (0..days * DAY)
+        .filter_map(|m| {
+            let (mut k, mut p) = (0u32, 1.0);
+            loop {
+                p *= u.next().unwrap();
+                if p <= limit {
+                    break;
+                }
+                k += 1;
+            }
+            (k > 0).then_some((m, k))
+        })
+        .collect()
+}
+
+#[test]
+fn the_runinstances_launch_example_is_exact() {
+    let start = 7 * DAY + 13 * 60 + 25;
+    let mut points: Vec<(i64, u32)> = (0..21).map(|i| (13 * 60 + 25 + 1 + i * 479, 1)).collect();
+    points.push((start, 6));
+    let s = series(&points);
+    let episodes = detect_series(
+        &s,
+        day0().plus(DAY),
+        day0().plus(9 * DAY),
+        &DetectorConfig::default(),
+    );
+    assert_eq!(episodes.len(), 1, "{episodes:?}");
+    let e = &episodes[0];
+    assert_eq!(e.start, day0().plus(start));
+    assert_eq!(e.end, Some(day0().plus(start + 1)));
+    assert_eq!(
+        e.baseline,
+        ReportedBaseline {
+            calls: 21,
+            minutes: 10080
+        }
+    );
+    assert!(!e.evidence.new_api);
+}
+
+#[test]
+fn sparse_apis_called_a_few_times_a_week_do_not_fire() {
+    for seed in 0..20 {
+        let points: Vec<(i64, u32)> = uniforms(seed)
+            .take(40)
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .map(|p| ((p[0] * 14.0 * DAY as f64) as i64, 1 + (p[1] * 3.0) as u32))
+            .collect();
+        assert_eq!(run(&points, 2, 14), vec![], "seed {seed}: {points:?}");
+    }
+}
+
+#[test]
+fn steady_traffic_does_not_fire_and_a_tenfold_spike_does() {
+    for (rate, seed) in [(0.05, 1), (0.5, 2), (4.0, 3), (40.0, 4)] {
+        let quiet = poisson_minutes(rate, 10, seed);
+        assert_eq!(run(&quiet, 2, 10), vec![], "rate {rate}");
+        let spike_at = 8 * DAY + 600;
+        let mut spiked: Vec<(i64, u32)> = quiet
+            .into_iter()
+            .filter(|(m, _)| !(spike_at..spike_at + 5).contains(m))
+            .collect();
+        let level = ((rate * 10.0).ceil() as u32).max(12);
+        spiked.extend((0..5).map(|i| (spike_at + i, level)));
+        let found = run(&spiked, 2, 10);
+        assert_eq!(found.len(), 1, "rate {rate}: {found:?}");
+        assert_eq!(found[0].0, spike_at, "rate {rate}");
+        let end = found[0].1.unwrap();
+        assert!(
+            (spike_at + 5..=spike_at + 6).contains(&end),
+            "rate {rate}: end {end}"
+        );
+    }
+}
+
+#[test]
+fn a_daily_clump_is_normal_but_ten_times_the_clump_fires() {
+    let mut points: Vec<(i64, u32)> = (0..10).map(|d| (d * DAY + 120, 20)).collect();
+    assert_eq!(run(&points, 2, 10), vec![]);
+    points[8].1 = 200;
+    assert_eq!(
+        run(&points, 2, 10),
+        vec![(8 * DAY + 120, Some(8 * DAY + 121))]
+    );
+}
+
+#[test]
+fn short_lulls_merge_and_long_ones_split() {
+    let base = 5 * DAY;
+    let two_bursts =
+        |gap: i64, second: u32| vec![(base, 30), (base + 1, 30), (base + 2 + gap, second)];
+    assert_eq!(run(&two_bursts(2, 30), 2, 8), vec![(base, Some(base + 5))]);
+    // After an episode ends its minutes are baseline: a repeat of the same size is not news,
+    // a much larger one is.
+    assert_eq!(run(&two_bursts(10, 30), 2, 8), vec![(base, Some(base + 2))]);
+    assert_eq!(
+        run(&two_bursts(10, 600), 2, 8),
+        vec![(base, Some(base + 2)), (base + 12, Some(base + 13))]
+    );
+}
+
+#[test]
+fn an_episode_running_into_the_end_of_the_range_stays_open() {
+    let last = 6 * DAY - 3;
+    assert_eq!(run(&[(last, 40)], 2, 6), vec![(last, None)]);
+    assert_eq!(run(&[(last, 40)], 2, 7), vec![(last, Some(last + 1))]);
+}
+
+#[test]
+fn warmup_and_new_apis_need_more() {
+    assert_eq!(run(&[(DAY, 50)], 0, 3), vec![], "inside the 36 h warm-up");
+    assert_eq!(run(&[(2 * DAY, 9)], 0, 3), vec![], "a new API needs 10");
+    assert_eq!(
+        run(&[(2 * DAY, 10)], 0, 3),
+        vec![(2 * DAY, Some(2 * DAY + 1))]
+    );
+}
+
+#[test]
+fn short_history_shortens_the_reported_baseline() {
+    let s = series(&[(0, 1), (3 * DAY, 1), (3 * DAY + 600, 30)]);
+    let e = detect_series(&s, day0(), day0().plus(5 * DAY), &DetectorConfig::default());
+    assert_eq!(e.len(), 1);
+    assert_eq!(
+        e[0].baseline,
+        ReportedBaseline {
+            calls: 2,
+            minutes: 3 * DAY + 600
+        }
+    );
+}
+
+#[test]
+fn a_level_shift_is_cut_at_the_longest_episode() {
+    let mut points: Vec<(i64, u32)> = (0..5 * DAY).step_by(60).map(|m| (m, 1)).collect();
+    points.extend((5 * DAY..7 * DAY).map(|m| (m, 50)));
+    // One day-long episode, then the new level is part of the baseline.
+    assert_eq!(run(&points, 5, 7), vec![(5 * DAY, Some(6 * DAY))]);
+}

@@ -1,0 +1,27 @@
+//! trailsight: CloudTrail Insights, offline.
+//!
+//! Reads CloudTrail log files as AWS delivers them, counts write management calls and errors per
+//! minute for every account, region and API, compares each minute with the 7 days before it, and
+//! writes Start/End Insight events exactly as CloudTrail Insights does.
+//!
+//! ```text
+//!  source ──► decode ──► aggregate ──► detect ──► sink
+//!  list day   gunzip,    per-minute    baseline,  AWS Insight JSON
+//!  folders,   parse,     counts and    episodes,  (CloudTrail-Insight/
+//!  fetch      classify   attributions  records    layout)
+//!  └───────────── pipeline: bounded fetches, decoding on CPU threads ─────────────┘
+//! ```
+//!
+//! `model` is the shared vocabulary; `cli` and `config` turn arguments into a validated run;
+//! `telemetry` owns logs and the run summary.
+
+pub mod aggregate;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod detect;
+pub mod model;
+pub mod pipeline;
+pub mod sink;
+pub mod source;
+pub mod telemetry;

@@ -1,0 +1,249 @@
+//! The CloudTrail delivery layout, as pure functions on key segments:
+//! `[prefix/]AWSLogs/[o-orgid/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/FILE.json.gz`.
+//!
+//! Both the local walker and the S3 lister use these to decide which folder is an
+//! organization, an account or a region, and which file is a log file to read, so the two
+//! sources agree on what they accept and what they skip (digests, Insights, other services).
+
+use crate::model::Partition;
+use chrono::NaiveDate;
+use std::collections::BTreeSet;
+
+/// The folder that starts the CloudTrail layout under an optional prefix.
+pub const AWSLOGS: &str = "AWSLogs";
+/// The service folder of management and data event logs; its siblings are skipped.
+pub const CLOUDTRAIL: &str = "CloudTrail";
+
+/// A 12-digit AWS account ID.
+pub fn is_account(segment: &str) -> bool {
+    segment.len() == 12 && segment.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An organization ID, `o-` followed by lower-case letters and digits.
+pub fn is_org_id(segment: &str) -> bool {
+    segment.len() > 2
+        && segment.len() <= 64
+        && segment.starts_with("o-")
+        && segment[2..]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// A region name such as `us-east-1` or `us-gov-west-1`: lower-case letters, digits and
+/// hyphens, starting with a letter and holding at least one hyphen.
+pub fn is_region(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment.len() <= 32
+        && segment.as_bytes()[0].is_ascii_lowercase()
+        && segment.contains('-')
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// What a file in a CloudTrail day folder is, judged by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A log file to read: `*.json.gz` (as delivered) or `*.json` (uncompressed copies).
+    Log,
+    /// A digest or Insights file that was copied into a `CloudTrail/` folder.
+    Foreign(&'static str),
+    /// Anything else: not CloudTrail output.
+    Other,
+}
+
+pub fn classify_file_name(name: &str) -> FileKind {
+    if name.contains("_CloudTrail-Digest_") {
+        return FileKind::Foreign("a CloudTrail digest file, not a log file");
+    }
+    if name.contains("_CloudTrail-Insight_") {
+        return FileKind::Foreign("a CloudTrail Insights file, not a log file");
+    }
+    if name.ends_with(".json.gz") || name.ends_with(".json") {
+        FileKind::Log
+    } else {
+        FileKind::Other
+    }
+}
+
+/// A parsed log object key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogKey {
+    pub partition: Partition,
+    /// The delivery day of the folder (not the day of the records inside).
+    pub day: NaiveDate,
+    pub file_name: String,
+}
+
+/// Why a key is not a log file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyProblem {
+    NotCloudTrailLayout,
+    /// Another service folder next to `CloudTrail/` (Digest, Insight, NetworkActivity, ...).
+    SiblingService(String),
+    NotALogFile(String),
+}
+
+/// Parse a key relative to the source root. The prefix before `AWSLogs/` may have any depth.
+pub fn parse_log_key(key: &str) -> Result<LogKey, KeyProblem> {
+    let segments: Vec<&str> = key.split('/').collect();
+    let at = segments
+        .iter()
+        .position(|s| *s == AWSLOGS)
+        .ok_or(KeyProblem::NotCloudTrailLayout)?;
+    let prefix: String = segments[..at].iter().map(|s| format!("{s}/")).collect();
+    let mut rest = &segments[at + 1..];
+    let org_id = match rest.first() {
+        Some(s) if is_org_id(s) => {
+            rest = &rest[1..];
+            Some(s.to_string())
+        }
+        _ => None,
+    };
+    let [account, service, region, year, month, day, file_name] = rest else {
+        return Err(KeyProblem::NotCloudTrailLayout);
+    };
+    if !is_account(account) || !is_region(region) {
+        return Err(KeyProblem::NotCloudTrailLayout);
+    }
+    if *service != CLOUDTRAIL {
+        return Err(KeyProblem::SiblingService(service.to_string()));
+    }
+    let day = parse_folder_day(year, month, day).ok_or(KeyProblem::NotCloudTrailLayout)?;
+    match classify_file_name(file_name) {
+        FileKind::Log => {}
+        FileKind::Foreign(why) => return Err(KeyProblem::NotALogFile(why.to_string())),
+        FileKind::Other => {
+            return Err(KeyProblem::NotALogFile(
+                "not a .json.gz or .json file".to_string(),
+            ));
+        }
+    }
+    Ok(LogKey {
+        partition: Partition {
+            prefix,
+            org_id,
+            account: account.to_string(),
+            region: region.to_string(),
+        },
+        day,
+        file_name: file_name.to_string(),
+    })
+}
+
+/// `YYYY`, `MM`, `DD` folder names to a date.
+pub fn parse_folder_day(year: &str, month: &str, day: &str) -> Option<NaiveDate> {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(year, 4) && digits(month, 2) && digits(day, 2)) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)
+}
+
+/// Which accounts and regions a run reads; `None` means all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionFilter {
+    pub accounts: Option<BTreeSet<String>>,
+    pub regions: Option<BTreeSet<String>>,
+}
+
+impl PartitionFilter {
+    pub fn wants_account(&self, account: &str) -> bool {
+        self.accounts.as_ref().is_none_or(|a| a.contains(account))
+    }
+
+    pub fn wants_region(&self, region: &str) -> bool {
+        self.regions.as_ref().is_none_or(|r| r.contains(region))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_documented_layout() {
+        let cases = [
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/111122223333_CloudTrail_us-east-2_20150801T0210Z_Mu0KsOhtH1ar15ZZ.json.gz",
+                "",
+                None,
+            ),
+            (
+                "my/prefix/AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/eu-west-1/2019/11/07/x.json.gz",
+                "my/prefix/",
+                Some("o-a1b2c3d4e5"),
+            ),
+            (
+                "o-fxozgwu6rc/AWSLogs/o-fxozgwu6rc/123456789016/CloudTrail/ca-central-1/2020/08/30/123456789016_CloudTrail_ca-central-1_20200830T0115Z_3YQJxwt5qUaOzMtL.json.gz",
+                "o-fxozgwu6rc/",
+                Some("o-fxozgwu6rc"),
+            ),
+            (
+                "AWSLogs/123456789012/CloudTrail/us-gov-west-1/2014/06/20/123456789012_CloudTrail_us-west-1_20140620T1255ZHdkvFTXOA3Vnhbc.json.gz",
+                "",
+                None,
+            ),
+        ];
+        for (key, prefix, org) in cases {
+            let parsed = parse_log_key(key).unwrap_or_else(|e| panic!("{key}: {e:?}"));
+            assert_eq!(parsed.partition.prefix, prefix, "{key}");
+            assert_eq!(parsed.partition.org_id.as_deref(), org, "{key}");
+            assert!(
+                key.starts_with(&parsed.partition.day_prefix(parsed.day)),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_siblings_digests_and_strangers() {
+        let cases = [
+            (
+                "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/111122223333_CloudTrail-Digest_us-east-2_t_us-east-2_20150817T150131Z.json.gz",
+                KeyProblem::SiblingService("CloudTrail-Digest".into()),
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail-Insight/us-east-2/2015/08/17/a.json.gz",
+                KeyProblem::SiblingService("CloudTrail-Insight".into()),
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/17/111122223333_CloudTrail-Digest_us-east-2_t.json.gz",
+                KeyProblem::NotALogFile("a CloudTrail digest file, not a log file".into()),
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/17/notes.txt",
+                KeyProblem::NotALogFile("not a .json.gz or .json file".into()),
+            ),
+            (
+                "AWSLogs/1111/CloudTrail/us-east-2/2015/08/17/a.json.gz",
+                KeyProblem::NotCloudTrailLayout,
+            ),
+            (
+                "AWSLogs/111122223333/CloudTrail/us-east-2/2015/13/17/a.json.gz",
+                KeyProblem::NotCloudTrailLayout,
+            ),
+            ("random/file.json.gz", KeyProblem::NotCloudTrailLayout),
+        ];
+        for (key, want) in cases {
+            assert_eq!(parse_log_key(key), Err(want), "{key}");
+        }
+    }
+
+    #[test]
+    fn segment_classifiers() {
+        for (seg, account, org, region) in [
+            ("123456789012", true, false, false),
+            ("o-a1b2c3d4e5", false, true, true),
+            ("us-east-1", false, false, true),
+            ("ap-southeast-3", false, false, true),
+            ("CloudTrail", false, false, false),
+            ("2019", false, false, false),
+            ("..", false, false, false),
+        ] {
+            assert_eq!(is_account(seg), account, "{seg}");
+            assert_eq!(is_org_id(seg), org, "{seg}");
+            assert_eq!(is_region(seg), region, "{seg}");
+        }
+    }
+}

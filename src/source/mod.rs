@@ -1,0 +1,105 @@
+//! Where log objects come from: discovering partitions (organization, account, region),
+//! listing only the day folders a run needs, and fetching object bytes.
+//!
+//! `layout` holds the pure rules of CloudTrail's key layout; each source kind (a local
+//! directory here) applies them to its own storage. The pipeline talks to the `Source` enum only.
+
+pub mod layout;
+pub mod local;
+
+use crate::model::{ObjectRef, Partition};
+use chrono::NaiveDate;
+use layout::PartitionFilter;
+use std::fmt;
+
+/// Where the logs are read from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Local(local::LocalSource),
+}
+
+/// A file found in a day folder that is not a log file (a digest copied into `CloudTrail/`,
+/// a stray text file): reported, never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub display: String,
+    pub reason: String,
+}
+
+/// The result of listing one day folder.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub objects: Vec<ObjectRef>,
+    pub ignored: Vec<Ignored>,
+}
+
+/// A listing that failed: the run cannot know what it missed, so this is fatal for the run.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot list {location}: {source}; check that it exists and is readable")]
+    List {
+        location: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SourceError {
+    pub fn list(location: String, source: std::io::Error) -> SourceError {
+        SourceError::List { location, source }
+    }
+}
+
+/// Fetching one object failed: the object is skipped, named and counted.
+#[derive(Debug)]
+pub struct FetchError {
+    pub message: String,
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Source {
+    /// For messages: the root being read.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Local(local) => local.root().display().to_string(),
+        }
+    }
+
+    pub async fn partitions(
+        &self,
+        filter: &PartitionFilter,
+    ) -> Result<Vec<Partition>, SourceError> {
+        match self {
+            Source::Local(local) => local.partitions(filter).await,
+        }
+    }
+
+    pub async fn days(&self, partition: &Partition) -> Result<Vec<NaiveDate>, SourceError> {
+        match self {
+            Source::Local(local) => local.days(partition).await,
+        }
+    }
+
+    pub async fn objects(
+        &self,
+        partition: &Partition,
+        day: NaiveDate,
+    ) -> Result<Listing, SourceError> {
+        match self {
+            Source::Local(local) => local.objects(partition, day).await,
+        }
+    }
+
+    pub async fn fetch(&self, object: &ObjectRef) -> Result<Vec<u8>, FetchError> {
+        match self {
+            Source::Local(local) => local.fetch(object).await.map_err(|e| FetchError {
+                message: format!("cannot read the file: {e}"),
+            }),
+        }
+    }
+}

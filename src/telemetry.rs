@@ -1,0 +1,171 @@
+//! Telemetry in one place: tracing setup, the one event per skipped object, and the run
+//! summary (printed as a table on stderr and, on request, written as JSON).
+
+use crate::decode::RecordStats;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the level.
+pub fn init_tracing(format: LogFormat, quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// An object that could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedObject {
+    pub object: String,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// Everything a run did, for people and for monitors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub source: String,
+    pub output: String,
+    /// The analysed days, inclusive.
+    pub first_day: Option<String>,
+    pub last_day: Option<String>,
+    pub partitions: u64,
+    pub objects_listed: u64,
+    pub objects_read: u64,
+    pub bytes_read: u64,
+    /// Log objects that could not be read, by reason.
+    pub objects_skipped: BTreeMap<String, u64>,
+    pub skipped: Vec<SkippedObject>,
+    /// Files in log folders that are not log files (digests, stray files), by reason.
+    pub files_ignored: BTreeMap<String, u64>,
+    pub records: u64,
+    pub write_events: u64,
+    pub error_events: u64,
+    pub duplicates_dropped: u64,
+    pub records_out_of_scope: u64,
+    pub insight_records_in_input: u64,
+    pub bad_records: BTreeMap<String, u64>,
+    pub series: u64,
+    /// Episodes found, by Insight type.
+    pub insights: BTreeMap<String, u64>,
+    /// Episodes still open at the end of the analysed days (Start written, End pending).
+    pub open_insights: u64,
+    pub insight_records_written: u64,
+    pub files_written: u64,
+    pub stale_files_removed: u64,
+}
+
+impl RunSummary {
+    pub fn add_records(&mut self, stats: &RecordStats) {
+        self.records += stats.records;
+        self.write_events += stats.write_events;
+        self.error_events += stats.error_events;
+        self.records_out_of_scope += stats.out_of_scope;
+        self.insight_records_in_input += stats.insight_records;
+        for (reason, n) in &stats.bad_records {
+            *self.bad_records.entry((*reason).to_owned()).or_default() += n;
+        }
+    }
+
+    /// Record one unreadable object and log it once.
+    pub fn skip(&mut self, object: &str, reason: &str, detail: &str) {
+        tracing::warn!(object, reason, "skipped {object}: {detail}");
+        *self.objects_skipped.entry(reason.to_owned()).or_default() += 1;
+        self.skipped.push(SkippedObject {
+            object: object.to_owned(),
+            reason: reason.to_owned(),
+            detail: detail.to_owned(),
+        });
+    }
+
+    pub fn ignore(&mut self, object: &str, reason: &str) {
+        tracing::debug!(object, reason, "ignored {object}: {reason}");
+        *self.files_ignored.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    pub fn skipped_total(&self) -> u64 {
+        self.objects_skipped.values().sum()
+    }
+
+    pub fn bad_records_total(&self) -> u64 {
+        self.bad_records.values().sum()
+    }
+
+    /// A plain table for a terminal or a cron mail.
+    pub fn to_table(&self) -> String {
+        let mut t = String::new();
+        let mut row = |name: &str, value: String| {
+            let _ = writeln!(t, "  {name:<28} {value}");
+        };
+        let days = match (&self.first_day, &self.last_day) {
+            (Some(a), Some(b)) => format!("{a} .. {b}"),
+            _ => "none".into(),
+        };
+        row("days analysed", days);
+        row("source", self.source.clone());
+        row("output", self.output.clone());
+        row("partitions", self.partitions.to_string());
+        row("objects listed", self.objects_listed.to_string());
+        row(
+            "objects read",
+            format!("{} ({} bytes)", self.objects_read, self.bytes_read),
+        );
+        row(
+            "objects skipped",
+            breakdown(self.skipped_total(), &self.objects_skipped),
+        );
+        row(
+            "files ignored",
+            breakdown(self.files_ignored.values().sum(), &self.files_ignored),
+        );
+        row("records", self.records.to_string());
+        row("write management events", self.write_events.to_string());
+        row("error events", self.error_events.to_string());
+        row("duplicates dropped", self.duplicates_dropped.to_string());
+        row(
+            "records out of scope",
+            self.records_out_of_scope.to_string(),
+        );
+        row(
+            "bad records",
+            breakdown(self.bad_records_total(), &self.bad_records),
+        );
+        row("series analysed", self.series.to_string());
+        row(
+            "insights",
+            breakdown(self.insights.values().sum(), &self.insights),
+        );
+        row("insights still open", self.open_insights.to_string());
+        row(
+            "insight records written",
+            format!(
+                "{} in {} files",
+                self.insight_records_written, self.files_written
+            ),
+        );
+        format!("trailsight run summary\n{t}")
+    }
+}
+
+fn breakdown(total: u64, parts: &BTreeMap<String, u64>) -> String {
+    if parts.is_empty() {
+        return total.to_string();
+    }
+    let parts: Vec<String> = parts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{total} ({})", parts.join(", "))
+}
