@@ -1,0 +1,186 @@
+//! Helpers shared by the integration tests: building CloudTrail trees, running the binary,
+//! reading the Insights it wrote.
+
+use flate2::{Compression, write::GzEncoder};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const ACCOUNT: &str = "123456789012";
+pub const OTHER_ACCOUNT: &str = "210987654321";
+
+/// A temporary directory laid out like a CloudTrail bucket.
+pub struct Tree {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tree {
+    pub fn new() -> Tree {
+        Tree {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write `{"Records":[...]}` gzipped at `key`.
+    pub fn write_log(&self, key: &str, records: &[Value]) {
+        self.write_raw(
+            key,
+            &gzip(json!({ "Records": records }).to_string().as_bytes()),
+        );
+    }
+
+    pub fn write_raw(&self, key: &str, bytes: &[u8]) {
+        let path = self.dir.path().join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// `[prefix]AWSLogs/[org/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_<stamp>_<unique>.json.gz`
+pub fn log_key(
+    prefix: &str,
+    org: Option<&str>,
+    account: &str,
+    region: &str,
+    day: &str,
+    unique: &str,
+) -> String {
+    let org = org.map(|o| format!("{o}/")).unwrap_or_default();
+    let folder = day.replace('-', "/");
+    let stamp = day.replace('-', "");
+    format!(
+        "{prefix}AWSLogs/{org}{account}/CloudTrail/{region}/{folder}/{account}_CloudTrail_{region}_{stamp}T2355Z_{unique}.json.gz"
+    )
+}
+
+/// A write management call record.
+pub fn call(account: &str, region: &str, time: &str, name: &str, id: u64) -> Value {
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "arn": format!("arn:aws:sts::{account}:assumed-role/deployer/session-{id}"),
+            "accountId": account
+        },
+        "eventTime": time,
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": name,
+        "awsRegion": region,
+        "sourceIPAddress": "203.0.113.7",
+        "userAgent": "aws-cli/2.13.0",
+        "requestParameters": {"instanceType": "t3.micro"},
+        "responseElements": null,
+        "requestID": format!("req-{id}"),
+        "eventID": format!("{}-0000-4000-8000-{id:012}", &account[4..]),
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management"
+    })
+}
+
+/// `minute` minutes after midnight of `day`, plus `second` seconds, as an eventTime.
+pub fn at(day: &str, minute: u32, second: u32) -> String {
+    format!("{day}T{:02}:{:02}:{:02}Z", minute / 60, minute % 60, second)
+}
+
+/// The result of running the binary.
+pub struct Run {
+    pub code: i32,
+    pub stderr: String,
+    pub summary: Value,
+}
+
+pub fn trailsight(args: &[&str]) -> Run {
+    let summary_file = tempfile::NamedTempFile::new().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args(args)
+        .arg("--summary-json")
+        .arg(summary_file.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run trailsight");
+    let summary = std::fs::read(summary_file.path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        summary,
+    }
+}
+
+pub fn analyze(source: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "analyze",
+        "--source",
+        source.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    trailsight(&args)
+}
+
+/// Every file under `dir`, by relative path, with its bytes.
+pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The `Records` of a gzip JSON file.
+pub fn gunzip_records(bytes: &[u8]) -> Vec<Value> {
+    let json = trailsight::decode::gzip::gunzip_capped(bytes, 1 << 30).unwrap();
+    let v: Value = serde_json::from_slice(&json).unwrap();
+    v["Records"].as_array().cloned().unwrap_or_default()
+}
+
+/// Every Insight record written under `out`, with the key of its file.
+pub fn insights(out: &Path) -> Vec<(String, Value)> {
+    files(out)
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".json.gz"))
+        .flat_map(|(k, bytes)| {
+            gunzip_records(&bytes)
+                .into_iter()
+                .map(move |r| (k.clone(), r))
+        })
+        .collect()
+}
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
