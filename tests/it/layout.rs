@@ -241,3 +241,30 @@ fn records_are_grouped_by_their_own_account_and_region_and_filters_prune() {
             .all(|(_, r)| r["recipientAccountId"] == OTHER_ACCOUNT)
     );
 }
+
+#[test]
+fn a_trail_younger_than_seven_days_reports_the_baseline_it_has() {
+    let tree = Tree::new();
+    // Logging started on 2019-11-05; the burst is on 2019-11-07 at 05:00.
+    for (day, records) in history_and_burst(ACCOUNT, "us-east-1", "2019-11-07", 300, 12)
+        .into_iter()
+        .skip(5)
+    {
+        tree.write_log(
+            &log_key("", None, ACCOUNT, "us-east-1", &day, "x"),
+            &records,
+        );
+    }
+    let out = tempfile::tempdir().unwrap();
+    let run = analyze(tree.path(), out.path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let found = insights(out.path());
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let stats = &found[0].1["insightDetails"]["insightContext"]["statistics"];
+    // History counts from 2019-11-05T00:00Z: 2 days and 300 minutes before the start.
+    assert_eq!(stats["baselineDuration"], 2 * 1440 + 300);
+    assert_eq!(
+        stats["baseline"]["average"], 0.0006289308,
+        "2 calls in 3180 minutes"
+    );
+}
