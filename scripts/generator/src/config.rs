@@ -29,7 +29,7 @@ pub const DEFAULT_MAX_RECORDS_PER_FILE: usize = 2_000;
 /// Office/Machine rate multiplier of the sample (low traffic, small tree).
 pub const SAMPLE_VOLUME: f64 = 0.06;
 /// Volume of one bench account at scale 1.
-pub const BENCH_VOLUME: f64 = 1.0;
+pub const BENCH_VOLUME: f64 = 1.36;
 /// Bench accounts per unit of scale.
 pub const BENCH_ACCOUNTS_PER_SCALE: f64 = 8.0;
 pub const BENCH_REGIONS: &[&str] = &["us-east-1", "eu-west-1", "ap-southeast-2"];
@@ -87,6 +87,8 @@ pub struct Config {
     pub volume: f64,
     pub delivery: Delivery,
     pub max_records_per_file: usize,
+    /// Gzip level of every object (0-9).
+    pub gzip_level: u32,
     pub anomalies: Vec<Anomaly>,
     pub threads: usize,
 }

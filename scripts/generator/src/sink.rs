@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::delivery::Bytes;
 
-/// Gzip level for log and digest files (zlib's default, like most S3 writers).
-pub const GZIP_LEVEL: u32 = 6;
+/// Default gzip level for log and digest files (zlib's default).
+pub const DEFAULT_GZIP_LEVEL: u32 = 6;
 
 /// `{"Records":[r1,r2,...]}` from already serialised records.
 pub fn log_json(records: &[Bytes]) -> Vec<u8> {
@@ -31,11 +31,11 @@ pub fn log_json(records: &[Bytes]) -> Vec<u8> {
     out
 }
 
-/// Gzip with a fixed header (mtime 0), so output depends on the input only.
-pub fn gzip(data: &[u8]) -> Vec<u8> {
+/// Gzip at `level` (0-9) with a fixed header (mtime 0), so output depends on the input only.
+pub fn gzip(data: &[u8], level: u32) -> Vec<u8> {
     let mut encoder = GzBuilder::new().mtime(0).write(
         Vec::with_capacity(data.len() / 6 + 64),
-        Compression::new(GZIP_LEVEL),
+        Compression::new(level),
     );
     encoder
         .write_all(data)
@@ -96,8 +96,8 @@ mod tests {
     fn gzip_is_deterministic_and_round_trips() {
         use flate2::read::GzDecoder;
         let data = b"{\"Records\":[]}".repeat(100);
-        let a = gzip(&data);
-        assert_eq!(a, gzip(&data));
+        let a = gzip(&data, DEFAULT_GZIP_LEVEL);
+        assert_eq!(a, gzip(&data, DEFAULT_GZIP_LEVEL));
         assert_eq!(&a[4..8], &[0, 0, 0, 0], "mtime must be 0");
         let mut back = Vec::new();
         GzDecoder::new(&a[..]).read_to_end(&mut back).unwrap();

@@ -223,7 +223,7 @@ impl<'a> Stream<'a> {
                 .trail()
                 .log_key(&self.spec.account.id, self.spec.region, tick, &unique);
             let json = sink::log_json(chunk);
-            let gz = sink::gzip(&json);
+            let gz = sink::gzip(&json, self.config.gzip_level);
             sink::write_object(&self.config.out, &key, &gz)?;
             self.report.log_files += 1;
             self.report.json_bytes += json.len() as u64;
@@ -277,7 +277,7 @@ impl<'a> Stream<'a> {
             log_files: Vec::new(),
         };
         let bytes = serde_json::to_vec(&digest).expect("digests serialise");
-        (key, sink::gzip(&bytes))
+        (key, sink::gzip(&bytes, self.config.gzip_level))
     }
 }
 

@@ -1,18 +1,17 @@
 //! End-to-end checks on the `sample` preset: determinism, the exact RunInstances scenario,
 //! the S3 layout, duplicates, late-evening records in the next day's folder, and the labels.
 //!
-//! The sample is generated once per test binary (about a second) into Cargo's per-target temp
-//! folder and decoded once; each test reads the shared decoded view.
+//! The sample is generated once per test binary (well under a second) and decoded once; each
+//! test reads the shared decoded view.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use clap::Parser;
 use serde_json::Value;
-use trailsight_gen::cli::Args;
+
+use crate::{files, generate, gunzip, key_of};
 
 const ACCOUNT: &str = "123456789012";
 const BURST_MINUTE: &str = "2019-11-07T13:25";
@@ -30,60 +29,13 @@ struct Sample {
     other_keys: Vec<String>,
 }
 
-fn generate(dir: &str, extra: &[&str]) -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
-    let _ = fs::remove_dir_all(&root);
-    let mut argv = vec!["trailsight-gen", "--preset", "sample", "--out"];
-    let out = root.to_str().expect("utf-8 temp path").to_string();
-    argv.push(&out);
-    argv.extend_from_slice(extra);
-    let config = Args::try_parse_from(argv).unwrap().into_config().unwrap();
-    trailsight_gen::run(&config).unwrap();
-    root
-}
-
-fn files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-#[expect(
-    clippy::disallowed_types,
-    reason = "decodes the generator's own trusted output"
-)]
-fn gunzip(path: &Path) -> String {
-    use flate2::read::GzDecoder;
-    let mut text = String::new();
-    GzDecoder::new(fs::File::open(path).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    text
-}
-
-fn key_of(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .replace('\\', "/")
-}
-
 fn sample() -> &'static Sample {
     static SAMPLE: OnceLock<Sample> = OnceLock::new();
     SAMPLE.get_or_init(|| {
-        let root = generate("sample-a", &["--seed", "1", "--threads", "2"]);
+        let (root, _) = generate(
+            "sample-a",
+            &["--preset", "sample", "--seed", "1", "--threads", "2"],
+        );
         let mut logs = Vec::new();
         let mut other_keys = Vec::new();
         for path in files(&root) {
@@ -120,7 +72,10 @@ fn distinct() -> BTreeMap<String, (&'static Value, &'static str)> {
 #[test]
 fn same_seed_gives_byte_identical_trees() {
     let a = &sample().root;
-    let b = generate("sample-b", &["--seed", "1", "--threads", "1"]);
+    let (b, _) = generate(
+        "sample-b",
+        &["--preset", "sample", "--seed", "1", "--threads", "1"],
+    );
     let (fa, fb) = (files(a), files(&b));
     let keys_a: Vec<String> = fa.iter().map(|p| key_of(a, p)).collect();
     let keys_b: Vec<String> = fb.iter().map(|p| key_of(&b, p)).collect();
@@ -136,7 +91,10 @@ fn same_seed_gives_byte_identical_trees() {
 
 #[test]
 fn a_different_seed_gives_different_data() {
-    let c = generate("sample-c", &["--seed", "2", "--days", "2"]);
+    let (c, _) = generate(
+        "sample-c",
+        &["--preset", "sample", "--seed", "2", "--days", "2"],
+    );
     let keys: BTreeSet<String> = files(&c).iter().map(|p| key_of(&c, p)).collect();
     let first: BTreeSet<String> = files(&sample().root)
         .iter()

@@ -1,0 +1,76 @@
+//! Smoke tests of the non-sample presets and layout flags: they run, spread over several
+//! streams, honour `--prefix` / `--no-org-id`, and label their anomalies.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::generate;
+
+fn subdirs(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn bench_preset_spreads_over_accounts_and_regions() {
+    let (root, summary) = generate(
+        "bench-small",
+        &["--preset", "bench", "--scale", "0.25", "--days", "2"],
+    );
+    assert_eq!(summary.streams, 2 * 3);
+    assert!(summary.records > 5_000, "{summary:?}");
+    let org = root.join("AWSLogs").join("o-7x2kq9bench");
+    let accounts = subdirs(&org);
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
+    let regions = subdirs(&org.join(&accounts[0]).join("CloudTrail"));
+    assert_eq!(regions, ["ap-southeast-2", "eu-west-1", "us-east-1"]);
+    let labels: Value =
+        serde_json::from_str(&fs::read_to_string(root.join("anomalies.json")).unwrap()).unwrap();
+    let anomalies = labels["anomalies"].as_array().unwrap();
+    assert_eq!(anomalies.len(), summary.anomalies);
+    assert!(
+        anomalies
+            .iter()
+            .any(|a| a["insightType"] == "ApiErrorRateInsight" && a["errorCode"].is_string())
+    );
+    assert!(
+        anomalies
+            .iter()
+            .any(|a| a["insightType"] == "ApiCallRateInsight" && a["errorCode"].is_null())
+    );
+}
+
+#[test]
+fn prefix_and_account_trail_layout() {
+    let args = [
+        "--accounts",
+        "111122223333",
+        "--regions",
+        "eu-central-1",
+        "--days",
+        "1",
+        "--prefix",
+        "team/ct",
+        "--delivery-interval",
+        "15",
+    ];
+    let (root, summary) = generate("custom-prefix", &args);
+    assert_eq!(summary.streams, 1);
+    let region = root.join("team/ct/AWSLogs/111122223333/CloudTrail/eu-central-1/2019/10/31");
+    let files = subdirs(&region);
+    assert!(files.len() > 50, "{} files", files.len());
+    assert!(files.iter().all(
+        |f| f.starts_with("111122223333_CloudTrail_eu-central-1_20191031T")
+            && f.ends_with(".json.gz")
+    ));
+    assert!(
+        root.join("team/ct/AWSLogs/111122223333/CloudTrail-Digest/eu-central-1")
+            .is_dir()
+    );
+}
