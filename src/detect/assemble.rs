@@ -2,8 +2,9 @@
 //!
 //! - `baseline.average`: calls in the reported baseline (the `baselineDuration` minutes before
 //!   the start) divided by `baselineDuration`.
-//! - Start: `insight.average` is the first minute's count, `insightDuration` 1, so a Start
-//!   depends only on data up to its own minute and never changes once written.
+//! - Start: `insight.average` is the calls per minute of the minutes that opened the episode
+//!   (usually its first minute), `insightDuration` their number, so a Start depends only on data
+//!   up to its confirmation and never changes once written.
 //! - End: `insight.average` is the episode's calls divided by its minutes, `insightDuration`
 //!   its minutes, `eventTime` the minute after its last unusual minute.
 //! - Attributions: the top five values of `userIdentityArn`, `userAgent` and (call rate only)
@@ -40,7 +41,7 @@ pub fn episode_records(
         episode,
         "Start",
         episode.start,
-        (episode.start, episode.start.plus(1)),
+        (episode.start, episode.confirmed_at),
         &baseline,
         series,
         data,

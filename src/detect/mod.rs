@@ -3,57 +3,71 @@
 //!
 //! # The rule
 //!
-//! For each minute `t` of the analysed days with `c` calls (or errors):
+//! 1. **Baseline.** For a candidate window starting at `s`, the count model (`model`) is fitted
+//!    on the 7 days before it, day-aligned (from 00:00 UTC seven days before `s`'s day), with a
+//!    rate per coarse season (`baseline`), never before the trail's history starts. Nothing fires
+//!    until an account and region have `warmup_minutes` of history (36 h, as CloudTrail Insights).
+//! 2. **Start.** At each active minute `t`, windows of `scan_windows` minutes ending at `t` are
+//!    tested, shortest first. A window with `S` calls opens an episode when: `S >= min_start_count`
+//!    (`min_new_api_count` for an API with no call in the baseline); `S >= min_rate_ratio` times
+//!    the expected calls; and `P(X >= S) <= start_probability / windows` under the model of
+//!    blocks of the window's length, fitted on the baseline aggregated into such blocks (so APIs
+//!    that are used in bursts spread over a few minutes are judged against their own bursts).
+//!    The episode starts at the window's first minute that is itself elevated (see 3).
+//! 3. **Continue.** The per-minute baseline is frozen at the start. A minute is *elevated* while
+//!    `P(X >= c) <= continue_probability` under it.
+//! 4. **End.** After `quiet_minutes_to_end` minutes in a row that are not elevated, at the minute
+//!    after the last elevated minute, so bursts separated by shorter lulls are one episode. An
+//!    episode is cut at `max_episode_minutes`. An episode still elevated near the end of the
+//!    analysed minutes stays open: only its Start is written, and a later run writes the End.
+//! 5. **Drops** (off by default). A steady API (expected at least `min_drop_rate` calls a minute)
+//!    that falls silent opens an episode once the silence has probability at most
+//!    `start_probability` and lasts `min_drop_minutes`; it ends when calls resume.
+//! 6. **Exclusions.** Excluded APIs are not analysed; no episode starts inside an excluded time
+//!    window. (Excluded identities are dropped before counting, in `aggregate`.)
 //!
-//! 1. **Baseline.** The model is fitted on the minutes from 00:00 UTC seven days before `t`'s
-//!    day up to `t` (a day-aligned window of 7 to 8 days, so a weekly job a few minutes late is
-//!    still inside it), never before the trail's history starts. Nothing fires until the series'
-//!    account and region have `warmup_minutes` of history (36 h, as CloudTrail Insights).
-//! 2. **Start.** An episode opens at `t` when all of these hold:
-//!    `P(X >= c) <= start_probability` under the fitted count model (see `model`);
-//!    `c >= min_start_count` (or `min_new_api_count` when the API had no call in the baseline);
-//!    `c >= min_rate_ratio x` the expected rate.
-//! 3. **Continue.** The baseline is frozen at the start. A later minute is *elevated* while
-//!    `P(X >= c) <= continue_probability` under that frozen model.
-//! 4. **End.** The episode ends after `quiet_minutes_to_end` consecutive minutes that are not
-//!    elevated, at the minute after its last elevated minute, so bursts separated by shorter lulls
-//!    are one episode. An episode is cut at `max_episode_minutes`; then the next minute is judged
-//!    afresh. An episode still elevated near the end of the analysed days stays open (only its
-//!    Start is written); a later run that sees its end writes the End.
-//!
-//! Defaults and what each trades are documented on `DetectorConfig`; `docs/detector.md` gives
-//! the reasoning.
+//! Defaults and what each trades are on `DetectorConfig`; `docs/detector.md` has the reasoning.
 
 pub mod assemble;
+pub mod baseline;
 pub mod model;
 
 use crate::aggregate::Series;
 use crate::model::{BASELINE_DAYS, BASELINE_MINUTES, MINUTES_PER_DAY, Minute, SeriesKey};
-use model::{CountModel, WindowSums};
+use baseline::BaselineIndex;
+use chrono::{Datelike, Weekday};
+use model::CountModel;
 
 /// The detector's knobs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectorConfig {
     /// Minutes of history an account and region needs before anything fires. Default 2160
-    /// (36 h, CloudTrail Insights' own warm-up); lower finds more in young trails, with a less
-    /// reliable baseline.
+    /// (36 h, CloudTrail Insights' own warm-up).
     pub warmup_minutes: i64,
-    /// Tail probability at or below which a minute opens an episode. Default 1e-6: with 10080
-    /// minutes a week, a perfectly modelled API fires by chance about once in 100 weeks.
+    /// Tail probability at or below which a window opens an episode (split over the windows).
+    /// Default 1e-6.
     pub start_probability: f64,
     /// Tail probability at or below which a minute keeps an episode open. Default 0.01.
     pub continue_probability: f64,
-    /// Fewest calls in the opening minute. Default 5: fewer is rarely worth a person's look.
+    /// Fewest calls in the opening window. Default 5.
     pub min_start_count: u32,
-    /// Fewest calls in the opening minute for an API with no call in the baseline. Default 10:
-    /// new APIs appear with every deployment; only a burst of them is news.
+    /// Fewest calls in the opening window for an API with no call in the baseline. Default 10.
     pub min_new_api_count: u32,
-    /// The opening minute must be at least this multiple of the expected rate. Default 3.
+    /// The opening window must hold at least this multiple of the expected calls. Default 3.
     pub min_rate_ratio: f64,
+    /// Window lengths tested for a start, in minutes, shortest first. Default 1, 5, 15.
+    pub scan_windows: Vec<i64>,
     /// Consecutive ordinary minutes that end an episode. Default 5.
     pub quiet_minutes_to_end: i64,
     /// Longest episode. Default 1440 (a day).
     pub max_episode_minutes: i64,
+    /// Also report an API that falls silent. Default off.
+    pub detect_drops: bool,
+    /// Expected calls per minute below which silence is never news. Default 1.
+    pub min_drop_rate: f64,
+    /// Shortest silence reported. Default 10 minutes.
+    pub min_drop_minutes: i64,
+    pub exclusions: Exclusions,
 }
 
 impl Default for DetectorConfig {
@@ -65,9 +79,68 @@ impl Default for DetectorConfig {
             min_start_count: 5,
             min_new_api_count: 10,
             min_rate_ratio: 3.0,
+            scan_windows: vec![1, 5, 15],
             quiet_minutes_to_end: 5,
             max_episode_minutes: MINUTES_PER_DAY,
+            detect_drops: false,
+            min_drop_rate: 1.0,
+            min_drop_minutes: 10,
+            exclusions: Exclusions::default(),
         }
+    }
+}
+
+/// What the detector ignores.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Exclusions {
+    /// `(eventSource, eventName)`; `*` matches any.
+    pub apis: Vec<(String, String)>,
+    pub windows: Vec<TimeWindow>,
+}
+
+/// A span of time in which no episode may start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeWindow {
+    /// Every day (or only on `days`), from one UTC minute of the day to another (may wrap
+    /// past midnight).
+    Daily {
+        days: Vec<Weekday>,
+        from: i64,
+        to: i64,
+    },
+    /// Once, `[from, to)`.
+    Once { from: Minute, to: Minute },
+}
+
+impl TimeWindow {
+    pub fn contains(&self, t: Minute) -> bool {
+        match self {
+            TimeWindow::Once { from, to } => *from <= t && t < *to,
+            TimeWindow::Daily { days, from, to } => {
+                let of_day = t.0.rem_euclid(MINUTES_PER_DAY);
+                let (inside, day) = if from <= to {
+                    (*from <= of_day && of_day < *to, t.day())
+                } else if of_day >= *from {
+                    (true, t.day())
+                } else {
+                    (of_day < *to, t.day().pred_opt().unwrap_or(t.day()))
+                };
+                inside && (days.is_empty() || days.contains(&day.weekday()))
+            }
+        }
+    }
+}
+
+impl Exclusions {
+    pub fn excludes_api(&self, key: &SeriesKey) -> bool {
+        let matches = |pattern: &str, value: &str| pattern == "*" || pattern == value;
+        self.apis
+            .iter()
+            .any(|(s, n)| matches(s, &key.event_source) && matches(n, &key.event_name))
+    }
+
+    pub fn excludes_time(&self, t: Minute) -> bool {
+        self.windows.iter().any(|w| w.contains(t))
     }
 }
 
@@ -78,14 +151,28 @@ pub struct ReportedBaseline {
     pub minutes: i64,
 }
 
-/// Why an episode opened.
+/// Which way the rate left its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Spike,
+    Drop,
+}
+
+/// Why an episode opened: what was expected in the opening window and what came.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
+    pub direction: Direction,
+    /// The model of one block of the opening window's length.
     pub model: CountModel,
-    /// `P(X >= first minute's count)` under the model.
+    pub window_minutes: i64,
+    pub observed: u64,
+    pub expected: f64,
+    /// `P(X >= observed)` (a spike) or `P(X = 0)` (a drop) under the model.
     pub tail_probability: f64,
-    /// The API had no call in the model's baseline window.
+    /// The API had no call in the baseline.
     pub new_api: bool,
+    /// The seasonal bin the model used.
+    pub bin: usize,
 }
 
 /// One span of unusual activity on one series.
@@ -93,45 +180,19 @@ pub struct Evidence {
 pub struct Episode {
     pub key: SeriesKey,
     pub start: Minute,
+    /// The Start record covers `[start, confirmed_at)`: the minutes that opened the episode.
+    pub confirmed_at: Minute,
     /// The minute after the last unusual minute; `None` while the episode is still open.
     pub end: Option<Minute>,
     pub baseline: ReportedBaseline,
     pub evidence: Evidence,
 }
 
-/// Prefix sums over a series' active minutes, for O(log n) window sums.
-struct Prefix<'s> {
-    minutes: &'s [Minute],
-    calls: Vec<u64>,
-    squares: Vec<f64>,
-}
-
-impl<'s> Prefix<'s> {
-    fn new(series: &'s Series) -> Prefix<'s> {
-        let mut calls = vec![0u64];
-        let mut squares = vec![0f64];
-        for cell in &series.cells {
-            let c = u64::from(cell.count);
-            calls.push(calls.last().unwrap_or(&0) + c);
-            squares.push(squares.last().unwrap_or(&0.0) + (c * c) as f64);
-        }
-        Prefix {
-            minutes: &series.minutes,
-            calls,
-            squares,
-        }
-    }
-
-    /// Sums over minutes in `[from, to)`.
-    fn sums(&self, from: Minute, to: Minute) -> WindowSums {
-        let a = self.minutes.partition_point(|m| *m < from);
-        let b = self.minutes.partition_point(|m| *m < to);
-        WindowSums {
-            calls: self.calls[b] - self.calls[a],
-            squares: self.squares[b] - self.squares[a],
-            minutes: (to.0 - from.0).max(0),
-        }
-    }
+/// The analysed minutes and the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    pub detect_from: Minute,
+    pub detect_until: Minute,
 }
 
 /// Find the episodes of one series that start in `[detect_from, detect_until)`.
@@ -141,98 +202,262 @@ pub fn detect_series(
     detect_until: Minute,
     config: &DetectorConfig,
 ) -> Vec<Episode> {
-    let prefix = Prefix::new(series);
-    let mut episodes = Vec::new();
-    let mut resume_at = detect_from;
-    for (i, (&t, cell)) in series.minutes.iter().zip(&series.cells).enumerate() {
-        if t < resume_at || t >= detect_until {
-            continue;
-        }
-        if t.0 - series.history_from.0 < config.warmup_minutes {
-            continue;
-        }
-        let model_from = Minute::start_of_day(t.day())
-            .plus(-BASELINE_DAYS * MINUTES_PER_DAY)
-            .max(series.history_from);
-        let sums = prefix.sums(model_from, t);
-        let model = CountModel::fit(sums);
-        let Some(evidence) = opens(cell.count, sums.calls == 0, model, config) else {
-            continue;
-        };
-        let end = find_end(series, i, model, detect_until, config);
-        let reported_from = t.plus(-BASELINE_MINUTES).max(series.history_from);
-        let reported = prefix.sums(reported_from, t);
-        episodes.push(Episode {
-            key: series.key.clone(),
-            start: t,
-            end,
-            baseline: ReportedBaseline {
-                calls: reported.calls,
-                minutes: reported.minutes,
-            },
-            evidence,
-        });
-        match end {
-            Some(end) => resume_at = end,
-            None => break,
-        }
+    if config.exclusions.excludes_api(&series.key) {
+        return Vec::new();
+    }
+    let span = Span {
+        detect_from,
+        detect_until,
+    };
+    let detector = Detector::new(series, config);
+    let mut episodes = detector.spikes(span);
+    if config.detect_drops {
+        episodes.extend(detector.drops(span));
+        episodes.sort_by_key(|e| e.start);
     }
     episodes
 }
 
-/// Whether a minute with `count` calls opens an episode under `model`.
-fn opens(
-    count: u32,
-    new_api: bool,
-    model: CountModel,
-    config: &DetectorConfig,
-) -> Option<Evidence> {
-    let min_count = if new_api {
-        config.min_new_api_count
-    } else {
-        config.min_start_count
-    };
-    if count < min_count || f64::from(count) < config.min_rate_ratio * model.mean {
-        return None;
-    }
-    let tail_probability = model.upper_tail(count);
-    (tail_probability <= config.start_probability).then_some(Evidence {
-        model,
-        tail_probability,
-        new_api,
-    })
+/// One series with its baseline indexes, one per window length.
+struct Detector<'a> {
+    series: &'a Series,
+    config: &'a DetectorConfig,
+    per_minute: BaselineIndex,
+    per_window: Vec<(i64, BaselineIndex)>,
 }
 
-/// The end of the episode opened at the active minute `opened` (an index into the series):
-/// the minute after the last elevated minute, once `quiet_minutes_to_end` ordinary minutes
-/// follow it; `None` when the analysed minutes run out first.
-fn find_end(
-    series: &Series,
-    opened: usize,
-    model: CountModel,
-    detect_until: Minute,
-    config: &DetectorConfig,
-) -> Option<Minute> {
-    let start = series.minutes[opened];
-    let cap = start.plus(config.max_episode_minutes);
-    let mut last_elevated = start;
-    for (&t, cell) in series.minutes.iter().zip(&series.cells).skip(opened + 1) {
-        if t >= detect_until {
-            break;
-        }
-        let ordinary_minutes_between = t.0 - last_elevated.0 - 1;
-        if ordinary_minutes_between >= config.quiet_minutes_to_end {
-            return Some(last_elevated.plus(1));
-        }
-        if model.upper_tail(cell.count) <= config.continue_probability {
-            if t >= cap {
-                return Some(cap);
-            }
-            last_elevated = t;
+impl<'a> Detector<'a> {
+    fn new(series: &'a Series, config: &'a DetectorConfig) -> Detector<'a> {
+        let per_window = config
+            .scan_windows
+            .iter()
+            .filter(|w| **w >= 1)
+            .map(|w| (*w, BaselineIndex::new(series, *w)))
+            .collect();
+        Detector {
+            series,
+            config,
+            per_minute: BaselineIndex::new(series, 1),
+            per_window,
         }
     }
-    let ordinary_minutes_after = detect_until.0 - last_elevated.0 - 1;
-    (ordinary_minutes_after >= config.quiet_minutes_to_end).then(|| last_elevated.plus(1))
+
+    /// The first minute of the model's window for a window starting at `s`.
+    fn model_from(&self, s: Minute) -> Minute {
+        Minute::start_of_day(s.day())
+            .plus(-BASELINE_DAYS * MINUTES_PER_DAY)
+            .max(self.series.history_from)
+    }
+
+    fn warmed_up(&self, t: Minute) -> bool {
+        t.0 - self.series.history_from.0 >= self.config.warmup_minutes
+    }
+
+    fn reported_baseline(&self, start: Minute) -> ReportedBaseline {
+        let from = start.plus(-BASELINE_MINUTES).max(self.series.history_from);
+        ReportedBaseline {
+            calls: self.per_minute.calls(from, start),
+            minutes: start.0 - from.0,
+        }
+    }
+
+    fn spikes(&self, span: Span) -> Vec<Episode> {
+        let mut episodes = Vec::new();
+        let mut resume_at = span.detect_from;
+        let mut last_end = Minute(i64::MIN);
+        for (i, &t) in self.series.minutes.iter().enumerate() {
+            if t < resume_at || t >= span.detect_until || !self.warmed_up(t) {
+                continue;
+            }
+            let Some((start, evidence)) = self.opening(t, resume_at, last_end) else {
+                continue;
+            };
+            let frozen = self.per_minute.fit(self.model_from(start), start).model;
+            let end = self.find_end(i, frozen, span.detect_until);
+            episodes.push(Episode {
+                key: self.series.key.clone(),
+                start,
+                confirmed_at: t.plus(1),
+                end,
+                baseline: self.reported_baseline(start),
+                evidence,
+            });
+            match end {
+                Some(end) => (resume_at, last_end) = (end, end),
+                None => break,
+            }
+        }
+        episodes
+    }
+
+    /// The shortest window ending at the active minute `t` that opens an episode, with the
+    /// episode's first minute. Windows never reach back past `resume_at`, and a window whose
+    /// baseline (which ends at the block boundary before it) would miss minutes of the previous
+    /// episode, ended at `last_end`, is not tested: those minutes must count as baseline.
+    fn opening(
+        &self,
+        t: Minute,
+        resume_at: Minute,
+        last_end: Minute,
+    ) -> Option<(Minute, Evidence)> {
+        let tests = self.per_window.len().max(1) as f64;
+        for (w, index) in &self.per_window {
+            let first = Minute(t.0 - w + 1).max(resume_at);
+            let block_start = Minute(first.0.div_euclid(*w) * w);
+            if block_start < last_end {
+                continue;
+            }
+            let observed = self.per_minute.calls(first, t.plus(1));
+            let fit = index.fit(self.model_from(block_start), block_start);
+            let new_api = fit.baseline_calls == 0;
+            let min_count = if new_api {
+                self.config.min_new_api_count
+            } else {
+                self.config.min_start_count
+            };
+            let expected = fit.model.mean * (t.0 + 1 - first.0) as f64 / *w as f64;
+            if observed < u64::from(min_count)
+                || (observed as f64) < self.config.min_rate_ratio * expected
+            {
+                continue;
+            }
+            let tail = fit
+                .model
+                .upper_tail(u32::try_from(observed).unwrap_or(u32::MAX));
+            if tail > self.config.start_probability / tests {
+                continue;
+            }
+            let start = self.first_elevated(first, t);
+            if self.config.exclusions.excludes_time(start) {
+                return None;
+            }
+            return Some((
+                start,
+                Evidence {
+                    direction: Direction::Spike,
+                    model: fit.model,
+                    window_minutes: t.0 + 1 - first.0,
+                    observed,
+                    expected,
+                    tail_probability: tail,
+                    new_api,
+                    bin: fit.bin,
+                },
+            ));
+        }
+        None
+    }
+
+    /// The first minute of `[first, t]` whose own count is elevated; `t` if none is.
+    fn first_elevated(&self, first: Minute, t: Minute) -> Minute {
+        let per_minute = self.per_minute.fit(self.model_from(first), first).model;
+        let a = self.series.minutes.partition_point(|m| *m < first);
+        self.series.minutes[a..]
+            .iter()
+            .zip(&self.series.cells[a..])
+            .take_while(|(m, _)| **m <= t)
+            .find(|(_, cell)| per_minute.upper_tail(cell.count) <= self.config.continue_probability)
+            .map_or(t, |(m, _)| *m)
+    }
+
+    /// The end of the episode confirmed at the active minute `opened` (an index): the minute
+    /// after the last elevated minute, once `quiet_minutes_to_end` ordinary minutes follow it;
+    /// `None` when the analysed minutes run out first.
+    fn find_end(&self, opened: usize, model: CountModel, detect_until: Minute) -> Option<Minute> {
+        let start = self.series.minutes[opened];
+        let cap = start.plus(self.config.max_episode_minutes);
+        let mut last_elevated = start;
+        let later = self
+            .series
+            .minutes
+            .iter()
+            .zip(&self.series.cells)
+            .skip(opened + 1);
+        for (&t, cell) in later {
+            if t >= detect_until {
+                break;
+            }
+            let ordinary_minutes_between = t.0 - last_elevated.0 - 1;
+            if ordinary_minutes_between >= self.config.quiet_minutes_to_end {
+                return Some(last_elevated.plus(1));
+            }
+            if model.upper_tail(cell.count) <= self.config.continue_probability {
+                if t >= cap {
+                    return Some(cap);
+                }
+                last_elevated = t;
+            }
+        }
+        let ordinary_minutes_after = detect_until.0 - last_elevated.0 - 1;
+        (ordinary_minutes_after >= self.config.quiet_minutes_to_end).then(|| last_elevated.plus(1))
+    }
+
+    /// Silences of a steady API: each run of minutes without a call in the analysed span.
+    fn drops(&self, span: Span) -> Vec<Episode> {
+        let minutes = &self.series.minutes;
+        let mut episodes = Vec::new();
+        let mut previous = minutes.partition_point(|m| *m < span.detect_from);
+        let mut silent_from = if previous == 0 {
+            span.detect_from
+        } else {
+            minutes[previous - 1].plus(1).max(span.detect_from)
+        };
+        loop {
+            let resumed = minutes
+                .get(previous)
+                .copied()
+                .filter(|m| *m < span.detect_until);
+            let silent_until = resumed.unwrap_or(span.detect_until);
+            if let Some(episode) = self.silence(silent_from, silent_until, resumed.is_some()) {
+                episodes.push(episode);
+            }
+            match resumed {
+                Some(m) => {
+                    silent_from = m.plus(1);
+                    previous += 1;
+                }
+                None => break,
+            }
+        }
+        episodes
+    }
+
+    /// An episode for the silence `[from, until)` if it is long and improbable enough.
+    fn silence(&self, from: Minute, until: Minute, resumed: bool) -> Option<Episode> {
+        if until.0 - from.0 < self.config.min_drop_minutes || !self.warmed_up(from) {
+            return None;
+        }
+        if self.config.exclusions.excludes_time(from) {
+            return None;
+        }
+        let fit = self.per_minute.fit(self.model_from(from), from);
+        if fit.model.mean < self.config.min_drop_rate {
+            return None;
+        }
+        let quiet_minute = 1.0 - fit.model.upper_tail(1);
+        let needed = (self.config.start_probability.ln() / quiet_minute.ln()).ceil();
+        let length = (needed.max(self.config.min_drop_minutes as f64)) as i64;
+        if !(length.is_positive() && from.0 + length <= until.0) {
+            return None;
+        }
+        Some(Episode {
+            key: self.series.key.clone(),
+            start: from,
+            confirmed_at: from.plus(length),
+            end: resumed.then_some(until),
+            baseline: self.reported_baseline(from),
+            evidence: Evidence {
+                direction: Direction::Drop,
+                model: fit.model,
+                window_minutes: length,
+                observed: 0,
+                expected: fit.model.mean * length as f64,
+                tail_probability: quiet_minute.powf(length as f64),
+                new_api: false,
+                bin: fit.bin,
+            },
+        })
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,17 @@ fn series(points: &[(i64, u32)]) -> Series {
 
 /// Episodes as (start offset, end offset) over days [from_day, until_day).
 fn run(points: &[(i64, u32)], from_day: i64, until_day: i64) -> Vec<(i64, Option<i64>)> {
+    if std::env::var("DEBUG_DETECT").is_ok() {
+        eprintln!(
+            "{:#?}",
+            detect_series(
+                &series(points),
+                day0().plus(from_day * DAY),
+                day0().plus(until_day * DAY),
+                &DetectorConfig::default()
+            )
+        );
+    }
     detect_series(
         &series(points),
         day0().plus(from_day * DAY),
@@ -210,4 +221,144 @@ fn a_level_shift_is_cut_at_the_longest_episode() {
     points.extend((5 * DAY..7 * DAY).map(|m| (m, 50)));
     // One day-long episode, then the new level is part of the baseline.
     assert_eq!(run(&points, 5, 7), vec![(5 * DAY, Some(6 * DAY))]);
+}
+
+fn run_with(
+    points: &[(i64, u32)],
+    from_day: i64,
+    until_day: i64,
+    config: &DetectorConfig,
+) -> Vec<Episode> {
+    detect_series(
+        &series(points),
+        day0().plus(from_day * DAY),
+        day0().plus(until_day * DAY),
+        config,
+    )
+}
+
+#[test]
+fn a_tenfold_rise_over_three_minutes_fires_through_the_longer_windows() {
+    for seed in 0..10 {
+        let mut points = poisson_minutes(1.0, 10, 100 + seed);
+        let spike_at = 8 * DAY + 600;
+        points.retain(|(m, _)| !(spike_at..spike_at + 3).contains(m));
+        // About ten calls a minute for three minutes, with the minute-to-minute noise of real traffic.
+        points.extend([(spike_at, 9), (spike_at + 1, 8), (spike_at + 2, 11)]);
+        let found = run(&points, 2, 10);
+        assert_eq!(found.len(), 1, "seed {seed}: {found:?}");
+        assert!((found[0].0 - spike_at).abs() <= 2, "seed {seed}: {found:?}");
+    }
+}
+
+#[test]
+fn office_hours_are_normal_and_a_night_burst_at_the_day_rate_is_not() {
+    let mut u = uniforms(7);
+    let mut points = Vec::new();
+    for m in 0..10 * DAY {
+        let hour = (m % DAY) / 60;
+        let weekday = ![2, 3, 9].contains(&(m / DAY)); // 2019-11-02/03 and 11-09 are a weekend
+        let rate = if weekday && (9..17).contains(&hour) {
+            6.0
+        } else {
+            0.3
+        };
+        let (mut k, mut p, limit) = (0u32, 1.0, (-rate as f64).exp());
+        loop {
+            p *= u.next().unwrap();
+            if p <= limit {
+                break;
+            }
+            k += 1;
+        }
+        if k > 0 {
+            points.push((m, k));
+        }
+    }
+    assert_eq!(
+        run(&points, 2, 10),
+        vec![],
+        "the daily rise at 09:00 is the season, not news"
+    );
+    let night = 8 * DAY + 3 * 60;
+    points.retain(|(m, _)| !(night..night + 10).contains(m));
+    points.extend((0..10).map(|i| (night + i, 6)));
+    let found = run(&points, 2, 10);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!((found[0].0 - night).abs() <= 2, "{found:?}");
+}
+
+#[test]
+fn human_sessions_spread_over_minutes_are_normal() {
+    // A few times a week someone makes 5-8 calls over about ten minutes.
+    let mut u = uniforms(11);
+    let mut points = Vec::new();
+    for session in 0..12 {
+        let at = session * 19 * 60 * 60 / 24 * 24 + (u.next().unwrap() * 600.0) as i64;
+        let calls = 5 + (u.next().unwrap() * 4.0) as i64;
+        for c in 0..calls {
+            points.push((at + c * 2, 1));
+        }
+    }
+    assert_eq!(run(&points, 2, 10), vec![]);
+}
+
+#[test]
+fn drops_of_a_steady_api_are_reported_only_when_asked() {
+    let mut points = poisson_minutes(5.0, 10, 21);
+    let silent = 8 * DAY + 300;
+    points.retain(|(m, _)| !(silent..silent + 60).contains(m));
+    assert_eq!(run(&points, 2, 10), vec![], "drops are off by default");
+    let config = DetectorConfig {
+        detect_drops: true,
+        ..DetectorConfig::default()
+    };
+    let found = run_with(&points, 2, 10, &config);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let drop = &found[0];
+    assert_eq!(drop.evidence.direction, Direction::Drop);
+    assert!(
+        (drop.start.0 - day0().plus(silent).0).abs() <= 1,
+        "{drop:?}"
+    );
+    assert_eq!(drop.end, Some(day0().plus(silent + 60)));
+}
+
+#[test]
+fn excluded_apis_and_time_windows_never_fire() {
+    let points = vec![(0, 1), (5 * DAY + 120, 40)];
+    let by_api = DetectorConfig {
+        exclusions: Exclusions {
+            apis: vec![("ec2.amazonaws.com".into(), "*".into())],
+            windows: vec![],
+        },
+        ..DetectorConfig::default()
+    };
+    assert_eq!(run_with(&points, 2, 8, &by_api), vec![]);
+    let by_window = |window| DetectorConfig {
+        exclusions: Exclusions {
+            apis: vec![],
+            windows: vec![window],
+        },
+        ..DetectorConfig::default()
+    };
+    let nightly = TimeWindow::Daily {
+        days: vec![],
+        from: 60,
+        to: 180,
+    };
+    assert_eq!(run_with(&points, 2, 8, &by_window(nightly)), vec![]);
+    // Monday 23:00 to Tuesday 02:30 holds Tuesday 2019-11-05 02:00.
+    let wrapping = TimeWindow::Daily {
+        days: vec![Weekday::Mon],
+        from: 23 * 60,
+        to: 150,
+    };
+    assert_eq!(run_with(&points, 2, 8, &by_window(wrapping)), vec![]);
+    let other_day = TimeWindow::Daily {
+        days: vec![Weekday::Wed],
+        from: 60,
+        to: 180,
+    };
+    assert_eq!(run_with(&points, 2, 8, &by_window(other_day)).len(), 1);
 }
