@@ -258,12 +258,12 @@ fn office_hours_are_normal_and_a_night_burst_at_the_day_rate_is_not() {
     for m in 0..10 * DAY {
         let hour = (m % DAY) / 60;
         let weekday = ![2, 3, 9].contains(&(m / DAY)); // 2019-11-02/03 and 11-09 are a weekend
-        let rate = if weekday && (9..17).contains(&hour) {
+        let rate: f64 = if weekday && (9..17).contains(&hour) {
             6.0
         } else {
             0.3
         };
-        let (mut k, mut p, limit) = (0u32, 1.0, (-rate as f64).exp());
+        let (mut k, mut p, limit) = (0u32, 1.0, (-rate).exp());
         loop {
             p *= u.next().unwrap();
             if p <= limit {

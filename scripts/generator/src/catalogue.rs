@@ -314,8 +314,8 @@ pub static APIS: &[Api] = &[
     Api::new(&EC2, "AuthorizeSecurityGroupIngress", false, Sparse { per_week: 18.0 }, CHANGES)
         .errors(&[err("Client.InvalidPermission.Duplicate", "the specified rule \"peer: 10.0.0.0/16, TCP, from port: 443, to port: 443, ALLOW\" already exists", 0.08)]),
     Api::new(&EC2, "RevokeSecurityGroupIngress", false, Sparse { per_week: 6.0 }, CHANGES),
-    Api::new(&EC2, "CreateSnapshot", false, Daily { times: &[(2, 0)], calls: 4 }, APPS),
-    Api::new(&EC2, "DeleteSnapshot", false, Daily { times: &[(2, 30)], calls: 3 }, APPS),
+    Api::new(&EC2, "CreateSnapshot", false, Daily { times: &[(2, 0)], calls: 3 }, APPS),
+    Api::new(&EC2, "DeleteSnapshot", false, Daily { times: &[(2, 30)], calls: 2 }, APPS),
     // S3 (bucket-level management events)
     Api::new(&S3, "ListBuckets", true, Office { peak_per_hour: 5.0 }, PEOPLE),
     Api::new(&S3, "GetBucketAcl", true, Machine { per_hour: 5.0 }, &[(Svc("cloudtrail.amazonaws.com"), 2), (Svc("config.amazonaws.com"), 1), (Console, 1)]),
@@ -355,7 +355,7 @@ pub static APIS: &[Api] = &[
     Api::new(&LAMBDA, "GetFunction20150331v2", true, Office { peak_per_hour: 4.0 }, PEOPLE_AND_CI),
     Api::new(&LAMBDA, "GetPolicy20150331v2", true, Office { peak_per_hour: 1.0 }, PEOPLE_AND_CI)
         .errors(&[err("ResourceNotFoundException", "The resource you requested does not exist.", 0.3)]),
-    Api::new(&LAMBDA, "UpdateFunctionCode20150331v2", false, Weekdays { times: &[(10, 30), (15, 30)], calls: 2 }, CI),
+    Api::new(&LAMBDA, "UpdateFunctionCode20150331v2", false, Weekdays { times: &[(10, 30), (15, 30)], calls: 1 }, CI),
     Api::new(&LAMBDA, "UpdateFunctionConfiguration20150331v2", false, Weekdays { times: &[(10, 31)], calls: 1 }, CI),
     Api::new(&LAMBDA, "CreateFunction20150331", false, Sparse { per_week: 1.0 }, CHANGES),
     // CloudWatch
@@ -363,20 +363,22 @@ pub static APIS: &[Api] = &[
     Api::new(&MONITORING, "GetMetricData", true, Office { peak_per_hour: 18.0 }, &[(Console, 2), (Workload, 1)]),
     Api::new(&MONITORING, "PutMetricAlarm", false, Weekdays { times: &[(10, 32)], calls: 2 }, CI),
     // CloudWatch Logs
-    Api::new(&LOGS, "CreateLogStream", false, Machine { per_hour: 8.0 }, APPS)
+    Api::new(&LOGS, "CreateLogStream", false, Machine { per_hour: 12.0 }, APPS)
         .errors(&[err("ResourceAlreadyExistsException", "The specified log stream already exists", 0.04)]),
     Api::new(&LOGS, "DescribeLogGroups", true, Office { peak_per_hour: 5.0 }, PEOPLE_AND_CI),
     Api::new(&LOGS, "FilterLogEvents", true, Office { peak_per_hour: 3.0 }, PEOPLE),
     Api::new(&LOGS, "PutRetentionPolicy", false, Sparse { per_week: 2.0 }, CHANGES),
     // SSM
-    Api::new(&SSM, "UpdateInstanceInformation", false, Machine { per_hour: 10.0 }, APPS),
+    Api::new(&SSM, "UpdateInstanceInformation", false, Machine { per_hour: 16.0 }, APPS),
+    Api::new(&SSM, "UpdateInstanceAssociationStatus", false, Machine { per_hour: 6.0 }, APPS),
     Api::new(&SSM, "GetParameter", true, Machine { per_hour: 16.0 }, APPS)
         .errors(&[err("ParameterNotFound", "", 0.02)]),
     Api::new(&SSM, "GetParameters", true, Machine { per_hour: 5.0 }, APPS),
     Api::new(&SSM, "PutParameter", false, Sparse { per_week: 5.0 }, CHANGES),
     Api::new(&SSM, "SendCommand", false, Daily { times: &[(3, 0)], calls: 2 }, APPS),
     // Secrets Manager
-    Api::new(&SECRETS, "GetSecretValue", true, Machine { per_hour: 9.0 }, APPS),
+    Api::new(&SECRETS, "GetSecretValue", true, Machine { per_hour: 9.0 }, APPS)
+        .errors(&[err("ResourceNotFoundException", "Secrets Manager can't find the specified secret.", 0.01)]),
     Api::new(&SECRETS, "DescribeSecret", true, Office { peak_per_hour: 2.0 }, PEOPLE_AND_CI),
     Api::new(&SECRETS, "PutSecretValue", false, Daily { times: &[(4, 0)], calls: 1 }, APPS),
     Api::new(&SECRETS, "RotationSucceeded", false, Daily { times: &[(4, 1)], calls: 1 }, &[(Svc("secretsmanager.amazonaws.com"), 1)])
@@ -389,13 +391,13 @@ pub static APIS: &[Api] = &[
     Api::new(&CLOUDFORMATION, "ExecuteChangeSet", false, Weekdays { times: &[(10, 29)], calls: 1 }, CI),
     // Auto Scaling
     Api::new(&AUTOSCALING, "DescribeAutoScalingGroups", true, Machine { per_hour: 8.0 }, &[(Workload, 2), (Console, 1)]),
-    Api::new(&AUTOSCALING, "SetDesiredCapacity", false, Weekdays { times: &[(7, 55), (19, 5)], calls: 2 }, APPS),
+    Api::new(&AUTOSCALING, "SetDesiredCapacity", false, Weekdays { times: &[(7, 55), (19, 5)], calls: 1 }, APPS),
     Api::new(&AUTOSCALING, "UpdateAutoScalingGroup", false, Sparse { per_week: 3.0 }, CHANGES),
     // Elastic Load Balancing
     Api::new(&ELB, "DescribeLoadBalancers", true, Office { peak_per_hour: 4.0 }, PEOPLE_AND_CI),
     Api::new(&ELB, "DescribeTargetHealth", true, Machine { per_hour: 7.0 }, APPS),
-    Api::new(&ELB, "RegisterTargets", false, Weekdays { times: &[(10, 33)], calls: 2 }, CI),
-    Api::new(&ELB, "DeregisterTargets", false, Weekdays { times: &[(10, 33)], calls: 2 }, CI),
+    Api::new(&ELB, "RegisterTargets", false, Weekdays { times: &[(10, 33)], calls: 1 }, CI),
+    Api::new(&ELB, "DeregisterTargets", false, Weekdays { times: &[(10, 33)], calls: 1 }, CI),
     // CloudTrail
     Api::new(&CLOUDTRAIL, "DescribeTrails", true, Office { peak_per_hour: 1.5 }, &[(Console, 1), (Svc("config.amazonaws.com"), 1)]),
     Api::new(&CLOUDTRAIL, "LookupEvents", true, Office { peak_per_hour: 3.0 }, PEOPLE),

@@ -29,7 +29,7 @@ pub const DEFAULT_MAX_RECORDS_PER_FILE: usize = 2_000;
 /// Office/Machine rate multiplier of the sample (low traffic, small tree).
 pub const SAMPLE_VOLUME: f64 = 0.06;
 /// Volume of one bench account at scale 1.
-pub const BENCH_VOLUME: f64 = 1.36;
+pub const BENCH_VOLUME: f64 = 1.27;
 /// Bench accounts per unit of scale.
 pub const BENCH_ACCOUNTS_PER_SCALE: f64 = 8.0;
 pub const BENCH_REGIONS: &[&str] = &["us-east-1", "eu-west-1", "ap-southeast-2"];

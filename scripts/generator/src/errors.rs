@@ -26,8 +26,8 @@ fn denied_rate(class: Caller) -> f64 {
 /// Throttling probability per call, by caller class.
 fn throttle_rate(class: Caller) -> f64 {
     match class {
-        Caller::Workload => 0.0015,
-        Caller::Pipeline => 0.001,
+        Caller::Workload => 0.004,
+        Caller::Pipeline => 0.003,
         Caller::Service(_) => 0.0,
         _ => 0.0002,
     }
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn background_error_rates_are_plausible() {
         let cases = [
-            ("kms.amazonaws.com", "Decrypt", Caller::Workload, 0.0, 0.004),
+            ("kms.amazonaws.com", "Decrypt", Caller::Workload, 0.0, 0.006),
             (
                 "s3.amazonaws.com",
                 "GetBucketPolicy",

@@ -186,7 +186,7 @@ fn user_agent(rng: &mut Rand, api: &Api, actor: &Actor) -> String {
     if api.kind == EventKind::ServiceEvent {
         return api.source().to_string();
     }
-    if api.name == "UpdateInstanceInformation" && actor.class == Caller::Workload {
+    if api.name.starts_with("UpdateInstance") && actor.class == Caller::Workload {
         return identity::UA_SSM_AGENT.to_string();
     }
     let agent = actor.agent(rng);
