@@ -75,6 +75,27 @@ struct SeriesId {
 pub struct AggregateStats {
     pub duplicates: u64,
     pub events_without_id: u64,
+    /// Events dropped because their caller is excluded.
+    pub excluded: u64,
+}
+
+/// Callers whose events are not counted: exact attributed ARNs, or prefixes ending in `*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityFilter {
+    patterns: Vec<String>,
+}
+
+impl IdentityFilter {
+    pub fn new(patterns: Vec<String>) -> IdentityFilter {
+        IdentityFilter { patterns }
+    }
+
+    pub fn excludes(&self, identity: &str) -> bool {
+        self.patterns.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => identity.starts_with(prefix),
+            None => identity == p,
+        })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +105,7 @@ pub struct Aggregator {
     seen: FxHashSet<u128>,
     series: FxHashMap<SeriesId, FxHashMap<Minute, Cell>>,
     coverage: FxHashMap<(Sym, Sym), Minute>,
+    excluded_identities: IdentityFilter,
     pub stats: AggregateStats,
 }
 
@@ -92,8 +114,20 @@ impl Aggregator {
         Aggregator::default()
     }
 
+    pub fn with_excluded_identities(filter: IdentityFilter) -> Aggregator {
+        Aggregator {
+            excluded_identities: filter,
+            ..Aggregator::default()
+        }
+    }
+
     /// Count one decoded object.
     pub fn add(&mut self, object: &DecodedObject) {
+        let excluded: Vec<bool> = object
+            .symbols
+            .iter()
+            .map(|s| self.excluded_identities.excludes(s))
+            .collect();
         let map: Vec<Sym> = object.symbols.iter().map(|s| self.intern(s)).collect();
         let global = |sym: Sym| {
             if sym == NO_SYM {
@@ -117,6 +151,10 @@ impl Aggregator {
                 }
                 Some(_) => {}
                 None => self.stats.events_without_id += 1,
+            }
+            if event.identity != NO_SYM && excluded[event.identity as usize] {
+                self.stats.excluded += 1;
+                continue;
             }
             let id = SeriesId {
                 account: global(event.account),
@@ -264,6 +302,12 @@ mod tests {
         agg.add(&a);
         agg.add(&b);
         assert_eq!(agg.stats.duplicates, 1);
+        let mut filtered = Aggregator::with_excluded_identities(IdentityFilter::new(vec![
+            "arn:aws:sts::123456789012:assumed-role/D*".into(),
+        ]));
+        filtered.add(&a);
+        assert_eq!(filtered.stats.excluded, 3);
+        assert!(filtered.finish(Minute(0)).series.is_empty());
         let out = agg.finish(Minute(0));
         assert_eq!(out.series.len(), 2);
         let calls = &out.series[0];

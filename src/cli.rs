@@ -2,7 +2,7 @@
 
 use crate::config::{self, AnalyzeConfig};
 use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
-use crate::detect::DetectorConfig;
+use crate::detect::{DetectorConfig, TimeWindow};
 use crate::model::{DayRange, parse_day};
 use crate::sink::Output;
 use crate::source::layout::{self, PartitionFilter};
@@ -85,6 +85,8 @@ pub struct AnalyzeArgs {
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
 }
 
 impl AnalyzeArgs {
@@ -106,6 +108,7 @@ impl AnalyzeArgs {
         if let Some(bad) = regions.iter().find(|r| !layout::is_region(r)) {
             bail!("--regions: {bad:?} is not a region name such as us-east-1");
         }
+        let (detector, excluded_identities) = detector_config(&self.detector)?;
         if !self.source.is_dir() {
             bail!("--source {}: not a directory", self.source.display());
         }
@@ -117,7 +120,8 @@ impl AnalyzeArgs {
                 accounts: (!accounts.is_empty()).then_some(accounts),
                 regions: (!regions.is_empty()).then_some(regions),
             },
-            detector: DetectorConfig::default(),
+            detector,
+            excluded_identities,
             fetch_concurrency: self.concurrency.max(1),
             list_concurrency: config::DEFAULT_LIST_CONCURRENCY,
             decode_threads: self
@@ -147,5 +151,315 @@ fn day_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<Option<DayR
             let day = parse("--from/--to", day)?;
             Ok(Some(DayRange::new(day, day)))
         }
+    }
+}
+
+/// Detector tuning on the command line; each flag overrides the config file and the preset.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DetectorArgs {
+    /// A TOML file with [detector] and [exclude] tables (see docs/detector.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Preset for how readily Insights fire: low, medium (default) or high.
+    #[arg(long, value_enum)]
+    pub sensitivity: Option<Sensitivity>,
+    /// Tail probability at or below which a window opens an episode.
+    #[arg(long, value_name = "P")]
+    pub start_probability: Option<f64>,
+    /// Fewest calls in the window that opens an episode.
+    #[arg(long, value_name = "N")]
+    pub min_start_count: Option<u32>,
+    /// Fewest calls in the opening window for an API with no call in the baseline.
+    #[arg(long, value_name = "N")]
+    pub min_new_api_count: Option<u32>,
+    /// The opening window must hold this multiple of the expected calls.
+    #[arg(long, value_name = "X")]
+    pub min_rate_ratio: Option<f64>,
+    /// Ordinary minutes in a row that end an episode.
+    #[arg(long, value_name = "MINUTES")]
+    pub quiet_minutes_to_end: Option<i64>,
+    /// Also report steady APIs that fall silent.
+    #[arg(long)]
+    pub detect_drops: bool,
+    /// Never analyse this API: SOURCE:NAME, `*` for any (repeatable).
+    #[arg(long, value_name = "SOURCE:NAME")]
+    pub exclude_api: Vec<String>,
+    /// Drop calls by this caller before counting: an ARN as attributed (assumed-role session
+    /// removed), or a prefix ending in `*` (repeatable).
+    #[arg(long, value_name = "ARN")]
+    pub exclude_identity: Vec<String>,
+    /// No Insight starts in this window: `HH:MM-HH:MM` daily (UTC), `Sat,Sun HH:MM-HH:MM`, or
+    /// `START/END` in RFC 3339 (repeatable).
+    #[arg(long, value_name = "WINDOW")]
+    pub exclude_window: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sensitivity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Sensitivity {
+    fn apply(self, config: &mut DetectorConfig) {
+        let (p, count, ratio) = match self {
+            Sensitivity::Low => (1e-9, 10, 5.0),
+            Sensitivity::Medium => (1e-6, 5, 3.0),
+            Sensitivity::High => (1e-4, 3, 2.0),
+        };
+        config.start_probability = p;
+        config.min_start_count = count;
+        config.min_rate_ratio = ratio;
+    }
+}
+
+/// The config file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    detector: DetectorFile,
+    #[serde(default)]
+    exclude: ExcludeFile,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectorFile {
+    sensitivity: Option<Sensitivity>,
+    start_probability: Option<f64>,
+    continue_probability: Option<f64>,
+    min_start_count: Option<u32>,
+    min_new_api_count: Option<u32>,
+    min_rate_ratio: Option<f64>,
+    scan_windows: Option<Vec<i64>>,
+    quiet_minutes_to_end: Option<i64>,
+    max_episode_minutes: Option<i64>,
+    warmup_minutes: Option<i64>,
+    detect_drops: Option<bool>,
+    min_drop_rate: Option<f64>,
+    min_drop_minutes: Option<i64>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExcludeFile {
+    #[serde(default)]
+    apis: Vec<String>,
+    #[serde(default)]
+    identities: Vec<String>,
+    #[serde(default)]
+    windows: Vec<String>,
+}
+
+/// The detector configuration and the identities to drop, from preset, file and flags.
+pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<(DetectorConfig, Vec<String>)> {
+    let file: ConfigFile = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--config {}: cannot read it", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("--config {}", path.display()))?
+        }
+        None => ConfigFile::default(),
+    };
+    let mut config = DetectorConfig::default();
+    if let Some(s) = args.sensitivity.or(file.detector.sensitivity) {
+        s.apply(&mut config);
+    }
+    let d = &file.detector;
+    macro_rules! set {
+        ($field:ident, $value:expr) => {
+            if let Some(v) = $value {
+                config.$field = v;
+            }
+        };
+    }
+    set!(
+        start_probability,
+        args.start_probability.or(d.start_probability)
+    );
+    set!(continue_probability, d.continue_probability);
+    set!(min_start_count, args.min_start_count.or(d.min_start_count));
+    set!(
+        min_new_api_count,
+        args.min_new_api_count.or(d.min_new_api_count)
+    );
+    set!(min_rate_ratio, args.min_rate_ratio.or(d.min_rate_ratio));
+    set!(scan_windows, d.scan_windows.clone());
+    set!(
+        quiet_minutes_to_end,
+        args.quiet_minutes_to_end.or(d.quiet_minutes_to_end)
+    );
+    set!(max_episode_minutes, d.max_episode_minutes);
+    set!(warmup_minutes, d.warmup_minutes);
+    set!(min_drop_rate, d.min_drop_rate);
+    set!(min_drop_minutes, d.min_drop_minutes);
+    config.detect_drops = args.detect_drops || d.detect_drops.unwrap_or(false);
+    validate_detector(&config)?;
+
+    let exclude = |flags: &[String], file: &[String]| -> Vec<String> {
+        file.iter()
+            .chain(flags)
+            .map(|s| s.trim().to_owned())
+            .collect()
+    };
+    for api in exclude(&args.exclude_api, &file.exclude.apis) {
+        config.exclusions.apis.push(parse_api_pattern(&api)?);
+    }
+    for window in exclude(&args.exclude_window, &file.exclude.windows) {
+        config.exclusions.windows.push(parse_time_window(&window)?);
+    }
+    let identities = exclude(&args.exclude_identity, &file.exclude.identities);
+    Ok((config, identities))
+}
+
+fn validate_detector(c: &DetectorConfig) -> anyhow::Result<()> {
+    let probability = |name: &str, p: f64| {
+        if p > 0.0 && p < 1.0 {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{name} must be between 0 and 1, got {p}"))
+        }
+    };
+    probability("start_probability", c.start_probability)?;
+    probability("continue_probability", c.continue_probability)?;
+    if c.scan_windows.is_empty()
+        || c.scan_windows
+            .iter()
+            .any(|w| !(1..=240).contains(w) || 240 % w != 0)
+    {
+        bail!("scan_windows must be window lengths in minutes that divide 240, such as [1, 5, 15]");
+    }
+    if c.quiet_minutes_to_end < 1 || c.max_episode_minutes < 1 || c.warmup_minutes < 0 {
+        bail!(
+            "quiet_minutes_to_end and max_episode_minutes must be at least 1, warmup_minutes at least 0"
+        );
+    }
+    if !(c.min_rate_ratio >= 0.0 && c.min_drop_rate >= 0.0) {
+        bail!("min_rate_ratio and min_drop_rate must not be negative");
+    }
+    Ok(())
+}
+
+/// `ec2.amazonaws.com:RunInstances`, `ec2.amazonaws.com:*`.
+pub fn parse_api_pattern(text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once(':') {
+        Some((source, name)) if !source.is_empty() && !name.is_empty() => {
+            Ok((source.to_owned(), name.to_owned()))
+        }
+        _ => bail!(
+            "--exclude-api {text:?}: expected SOURCE:NAME, such as ec2.amazonaws.com:RunInstances"
+        ),
+    }
+}
+
+/// `02:00-04:00`, `Sat,Sun 02:00-04:00`, or `2019-11-05T09:00:00Z/2019-11-05T11:00:00Z`.
+pub fn parse_time_window(text: &str) -> anyhow::Result<TimeWindow> {
+    let wrong = || {
+        anyhow::anyhow!(
+            "--exclude-window {text:?}: expected HH:MM-HH:MM, DAYS HH:MM-HH:MM (DAYS like Sat,Sun) or START/END in RFC 3339"
+        )
+    };
+    if let Some((from, to)) = text.split_once('/') {
+        let parse = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t.trim())
+                .map(|t| crate::model::Minute::from_unix_seconds(t.timestamp()))
+                .map_err(|_| wrong())
+        };
+        let (from, to) = (parse(from)?, parse(to)?);
+        if to <= from {
+            return Err(wrong());
+        }
+        return Ok(TimeWindow::Once { from, to });
+    }
+    let (days, span) = match text.trim().rsplit_once(' ') {
+        Some((days, span)) => (days, span),
+        None => ("", text.trim()),
+    };
+    let days = days
+        .split(',')
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| d.trim().parse::<chrono::Weekday>().map_err(|_| wrong()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (from, to) = span.split_once('-').ok_or_else(wrong)?;
+    let minute_of_day = |t: &str| {
+        chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M")
+            .map(|t| i64::from(chrono::Timelike::num_seconds_from_midnight(&t)) / 60)
+            .map_err(|_| wrong())
+    };
+    Ok(TimeWindow::Daily {
+        days,
+        from: minute_of_day(from)?,
+        to: minute_of_day(to)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exclusion_windows() {
+        use chrono::Weekday::{Sat, Sun};
+        let cases = [
+            (
+                "02:00-04:00",
+                Some(TimeWindow::Daily {
+                    days: vec![],
+                    from: 120,
+                    to: 240,
+                }),
+            ),
+            (
+                "Sat,Sun 23:30-01:00",
+                Some(TimeWindow::Daily {
+                    days: vec![Sat, Sun],
+                    from: 1410,
+                    to: 60,
+                }),
+            ),
+            ("Funday 02:00-04:00", None),
+            ("25:00-26:00", None),
+            ("2019-11-05T11:00:00Z/2019-11-05T09:00:00Z", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_time_window(text).ok(), want, "{text}");
+        }
+        let once = parse_time_window("2019-11-05T09:00:00Z/2019-11-05T11:00:00Z").unwrap();
+        assert!(matches!(once, TimeWindow::Once { from, to } if to.0 - from.0 == 120));
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_the_preset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trailsight.toml");
+        std::fs::write(
+            &path,
+            "[detector]\nsensitivity = \"high\"\nmin_start_count = 4\nscan_windows = [1, 10]\n\n[exclude]\napis = [\"s3.amazonaws.com:*\"]\nidentities = [\"arn:aws:iam::123456789012:user/scanner\"]\n",
+        )
+        .unwrap();
+        let args = DetectorArgs {
+            config: Some(path.clone()),
+            min_start_count: Some(7),
+            exclude_api: vec!["ec2.amazonaws.com:RunInstances".into()],
+            ..DetectorArgs::default()
+        };
+        let (config, identities) = detector_config(&args).unwrap();
+        assert_eq!(
+            config.start_probability, 1e-4,
+            "from the high preset in the file"
+        );
+        assert_eq!(config.min_start_count, 7, "the flag wins");
+        assert_eq!(config.scan_windows, vec![1, 10]);
+        assert_eq!(config.exclusions.apis.len(), 2);
+        assert_eq!(
+            identities,
+            vec!["arn:aws:iam::123456789012:user/scanner".to_owned()]
+        );
+        std::fs::write(&path, "[detector]\nstart_probabilty = 0.1\n").unwrap();
+        let err = detector_config(&args).unwrap_err();
+        assert!(format!("{err:#}").contains("start_probabilty"), "{err:#}");
     }
 }

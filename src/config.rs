@@ -21,6 +21,9 @@ pub struct AnalyzeConfig {
     pub days: Option<DayRange>,
     pub filter: PartitionFilter,
     pub detector: DetectorConfig,
+    /// Callers whose events are dropped before counting: exact attributed ARNs, or prefixes
+    /// ending in `*`.
+    pub excluded_identities: Vec<String>,
     pub fetch_concurrency: usize,
     pub list_concurrency: usize,
     /// Objects decoded at once: the CPU threads given to gunzip and parsing.

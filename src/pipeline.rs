@@ -2,13 +2,14 @@
 //! bounded number in flight, decode them on blocking threads while the next ones download,
 //! aggregate in listing order, detect, and write the output.
 
-use crate::aggregate::{Aggregated, Aggregator};
+use crate::aggregate::{Aggregated, Aggregator, IdentityFilter};
 use crate::config::AnalyzeConfig;
 use crate::decode::{DecodeOptions, decode_object};
 use crate::detect::{self, assemble};
+use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
 use crate::model::{DayRange, ObjectRef, Partition, Window};
-use crate::sink::json;
+use crate::sink::{explain, json};
 use crate::source::{Listing, Source};
 use crate::telemetry::RunSummary;
 use anyhow::{Context, bail};
@@ -57,13 +58,13 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     }
     summary.series = aggregated.series.len() as u64;
     let detector = config.detector.clone();
-    let (records, counts) =
-        tokio::task::spawn_blocking(move || detect_all(&aggregated, window, &detector))
-            .await
-            .context("detection stopped unexpectedly")?;
-    summary.insights = counts.by_type;
-    summary.open_insights = counts.open;
-    write(config, records, &partitions, days, &mut summary).await?;
+    let detected = tokio::task::spawn_blocking(move || detect_all(&aggregated, window, &detector))
+        .await
+        .context("detection stopped unexpectedly")?;
+    summary.insights = detected.by_type;
+    summary.open_insights = detected.open;
+    write(config, detected.records, &partitions, days, &mut summary).await?;
+    write_explanations(config, &detected.explanations, &partitions, days).await?;
     Ok(summary)
 }
 
@@ -155,7 +156,9 @@ async fn read(
             }
         })
         .buffered(config.fetch_concurrency.max(1));
-    let mut aggregator = Aggregator::new();
+    let mut aggregator = Aggregator::with_excluded_identities(IdentityFilter::new(
+        config.excluded_identities.clone(),
+    ));
     while let Some((object, outcome)) = results.next().await {
         match outcome {
             Ok((decoded, size)) => {
@@ -168,6 +171,7 @@ async fn read(
         }
     }
     summary.duplicates_dropped = aggregator.stats.duplicates;
+    summary.events_excluded = aggregator.stats.excluded;
     aggregator.finish(window.history_from)
 }
 
@@ -184,33 +188,54 @@ fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What detection produced.
 #[derive(Debug, Default)]
-struct EpisodeCounts {
+struct Detected {
+    records: Vec<InsightRecord>,
+    explanations: Vec<Explanation>,
     by_type: BTreeMap<String, u64>,
     open: u64,
 }
 
-/// Detect episodes in every series and assemble their records.
-fn detect_all(
-    data: &Aggregated,
-    window: Window,
-    config: &detect::DetectorConfig,
-) -> (Vec<InsightRecord>, EpisodeCounts) {
-    let mut records = Vec::new();
-    let mut counts = EpisodeCounts::default();
+/// Detect episodes in every series and assemble their records and explanations.
+fn detect_all(data: &Aggregated, window: Window, config: &detect::DetectorConfig) -> Detected {
+    let mut detected = Detected::default();
     for series in &data.series {
-        for episode in
-            detect::detect_series(series, window.detect_from, window.detect_until, config)
-        {
-            *counts
-                .by_type
-                .entry(episode.key.kind.insight_type().to_owned())
-                .or_default() += 1;
-            counts.open += u64::from(episode.end.is_none());
-            records.extend(assemble::episode_records(&episode, series, data));
+        let episodes =
+            detect::detect_series(series, window.detect_from, window.detect_until, config);
+        for episode in episodes {
+            let kind = episode.key.kind.insight_type().to_owned();
+            *detected.by_type.entry(kind).or_default() += 1;
+            detected.open += u64::from(episode.end.is_none());
+            let records = assemble::episode_records(&episode, series, data);
+            detected.records.extend(records);
+            detected.explanations.push(assemble::explain(&episode));
         }
     }
-    (records, counts)
+    detected
+}
+
+/// Write the explanations; like the Insights, stale files of analysed days are removed.
+async fn write_explanations(
+    config: &AnalyzeConfig,
+    explanations: &[Explanation],
+    partitions: &[Partition],
+    days: DayRange,
+) -> anyhow::Result<()> {
+    let files = explain::plan_files(explanations);
+    let written: BTreeSet<String> = files.iter().map(|(key, _)| key.clone()).collect();
+    for (key, bytes) in files {
+        config.output.put(&key, bytes).await?;
+    }
+    for p in partitions {
+        for day in days.days() {
+            let key = explain::file_key(&p.account, &p.region, day);
+            if !written.contains(&key) {
+                config.output.remove(&key).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Write one file per account, region and day; remove our own files for analysed days that

@@ -57,6 +57,8 @@ pub struct RunSummary {
     pub write_events: u64,
     pub error_events: u64,
     pub duplicates_dropped: u64,
+    /// Events of excluded callers, not counted.
+    pub events_excluded: u64,
     pub records_out_of_scope: u64,
     pub insight_records_in_input: u64,
     pub bad_records: BTreeMap<String, u64>,
@@ -137,6 +139,12 @@ impl RunSummary {
         row("write management events", self.write_events.to_string());
         row("error events", self.error_events.to_string());
         row("duplicates dropped", self.duplicates_dropped.to_string());
+        if self.events_excluded > 0 {
+            row(
+                "events of excluded callers",
+                self.events_excluded.to_string(),
+            );
+        }
         row(
             "records out of scope",
             self.records_out_of_scope.to_string(),

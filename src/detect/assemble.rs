@@ -13,9 +13,11 @@
 //! - IDs: `sharedEventID` is a UUID v5 of the episode's identity (series and start minute) and
 //!   each `eventID` a UUID v5 of the shared ID and the state, so a re-run gives the same bytes.
 
-use super::Episode;
+use super::baseline::BLOCK_HOURS;
+use super::{Direction, Episode};
 use crate::aggregate::{Aggregated, Cell, Series, Tally};
 use crate::decode::{NO_SYM, Sym};
+use crate::model::explanation::Explanation;
 use crate::model::insight::{
     AttributedValue, Attribution, Average, EVENT_CATEGORY, EVENT_TYPE, EVENT_VERSION,
     InsightContext, InsightDetails, InsightRecord, MAX_ATTRIBUTION_VALUES, NO_ERROR,
@@ -251,4 +253,71 @@ fn top_values(
             average: window.per_minute(n),
         })
         .collect()
+}
+
+/// Why the episode opened, for people and for audits.
+pub fn explain(episode: &Episode) -> Explanation {
+    let key = &episode.key;
+    let e = &episode.evidence;
+    let minutes = e.window_minutes.max(1) as f64;
+    let unit = match key.kind {
+        InsightKind::CallRate => "calls",
+        InsightKind::ErrorRate { .. } => "errors",
+    };
+    let (direction, verb) = match e.direction {
+        Direction::Spike => ("increase", unit.to_owned()),
+        Direction::Drop => ("decrease", format!("{unit} (a silence)")),
+    };
+    let distribution = match e.model.size {
+        Some(_) => "negative-binomial",
+        None => "poisson",
+    };
+    let novelty = if e.new_api {
+        " This API had no call in the baseline, so it needed the higher count for new APIs."
+    } else {
+        ""
+    };
+    let reason = format!(
+        "{} {verb} in {} minute(s) where {:.4} were expected ({}, {}); the chance of at least \
+         that many by chance is {:.3e}.{novelty}",
+        e.observed,
+        e.window_minutes,
+        e.expected,
+        distribution,
+        season_name(e.bin),
+        e.tail_probability
+    );
+    Explanation {
+        shared_event_id: shared_event_id(episode),
+        recipient_account_id: key.account.clone(),
+        aws_region: key.region.clone(),
+        event_source: key.event_source.clone(),
+        event_name: key.event_name.clone(),
+        insight_type: key.kind.insight_type().into(),
+        error_code: key.kind.error_code().map(str::to_owned),
+        direction: direction.into(),
+        start_time: episode.start.to_rfc3339(),
+        end_time: episode.end.map(Minute::to_rfc3339),
+        window_minutes: e.window_minutes,
+        observed_calls: e.observed,
+        expected_calls: round_average(e.expected),
+        observed_per_minute: round_average(e.observed as f64 / minutes),
+        expected_per_minute: round_average(e.expected / minutes),
+        tail_probability: e.tail_probability,
+        distribution: distribution.into(),
+        dispersion_size: e.model.size.map(round_average),
+        season: season_name(e.bin),
+        new_api: e.new_api,
+        baseline_calls: episode.baseline.calls,
+        baseline_minutes: episode.baseline.minutes,
+        reason,
+    }
+}
+
+/// `weekday 08:00-12:00 UTC` for a seasonal bin.
+fn season_name(bin: usize) -> String {
+    let blocks = (24 / BLOCK_HOURS) as usize;
+    let kind = if bin >= blocks { "weekend" } else { "weekday" };
+    let from = (bin % blocks) as i64 * BLOCK_HOURS;
+    format!("{kind} {from:02}:00-{:02}:00 UTC", from + BLOCK_HOURS)
 }

@@ -4,6 +4,7 @@
 //! Every stage imports from here and from nowhere downstream, so this module owns the types
 //! that cross stage boundaries and the arithmetic on them (minute and day conversions).
 
+pub mod explanation;
 pub mod insight;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};

@@ -4,6 +4,7 @@
 //! validated parts (a 12-digit account, a region name, a date), and a local write goes to a
 //! hidden temporary file that is renamed into place, so a reader never sees half a file.
 
+pub mod explain;
 pub mod json;
 
 use std::path::{Path, PathBuf};

@@ -94,12 +94,32 @@ fn output_is_aws_format_and_byte_identical_across_runs() {
     let first = files(a.path());
     assert!(!first.is_empty());
     assert_eq!(first, files(b.path()));
-    for (key, bytes) in &first {
+    let mut shared_ids = std::collections::BTreeSet::new();
+    for (key, bytes) in first.iter().filter(|(k, _)| k.starts_with("AWSLogs/")) {
         assert!(key.contains("/CloudTrail-Insight/"), "{key}");
         for record in gunzip_records(bytes) {
-            check(&record);
+            shared_ids.insert(check(&record).shared_event_id);
         }
     }
+    // Every episode is explained, beside the Insights.
+    let explained: std::collections::BTreeSet<String> = first
+        .iter()
+        .filter(|(k, _)| k.starts_with("explanations/account="))
+        .flat_map(|(_, bytes)| {
+            String::from_utf8(bytes.clone())
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .map(|line| {
+            serde_json::from_str::<Value>(&line).unwrap()["sharedEventID"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(explained, shared_ids);
     // A re-run into the same directory replaces files, never adds any.
     assert_eq!(analyze(&sample(), a.path(), &[]).code, 0);
     assert_eq!(files(a.path()), first);
