@@ -8,7 +8,8 @@
 
 use crate::decode::{DecodedObject, NO_SYM, Sym, flags};
 use crate::model::{InsightKind, Minute, SeriesKey};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
 /// Counts per value of one attribute within one minute: a short list, usually one to three.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,7 +103,8 @@ impl IdentityFilter {
 pub struct Aggregator {
     symbols: Vec<String>,
     index: FxHashMap<String, Sym>,
-    seen: FxHashSet<u128>,
+    /// The analysed events' IDs, with their minute (for pruning).
+    seen: FxHashMap<u128, Minute>,
     series: FxHashMap<SeriesId, FxHashMap<Minute, Cell>>,
     coverage: FxHashMap<(Sym, Sym), Minute>,
     excluded_identities: IdentityFilter,
@@ -145,11 +147,13 @@ impl Aggregator {
         }
         for event in &object.events {
             match event.id {
-                Some(id) if !self.seen.insert(id) => {
+                Some(id) if self.seen.contains_key(&id) => {
                     self.stats.duplicates += 1;
                     continue;
                 }
-                Some(_) => {}
+                Some(id) => {
+                    self.seen.insert(id, event.minute);
+                }
                 None => self.stats.events_without_id += 1,
             }
             if event.identity != NO_SYM && excluded[event.identity as usize] {
@@ -208,10 +212,15 @@ impl Aggregator {
         sym
     }
 
+    /// The series in a stable order, consuming the aggregator. See `view`.
+    pub fn finish(self, history_floor: Minute) -> Aggregated {
+        self.view(history_floor)
+    }
+
     /// The series in a stable order. `history_floor` is the first minute the run read; a
     /// series' history starts at the later of it and the start of the first day with any record
     /// of its account and region (history is counted in whole days).
-    pub fn finish(self, history_floor: Minute) -> Aggregated {
+    pub fn view(&self, history_floor: Minute) -> Aggregated {
         let name = |sym: Sym| self.symbols[sym as usize].clone();
         let mut series: Vec<Series> = self
             .series
@@ -248,11 +257,182 @@ impl Aggregator {
             .collect();
         series.sort_by(|a, b| a.key.cmp(&b.key));
         Aggregated {
-            symbols: self.symbols,
+            symbols: self.symbols.clone(),
             series,
         }
     }
+
+    /// Forget minutes (and event IDs) before `minute`: an incremental run keeps only the window
+    /// its next detection needs. What each account and region's history reaches back to is kept.
+    pub fn prune_before(&mut self, minute: Minute) {
+        for cells in self.series.values_mut() {
+            cells.retain(|m, _| *m >= minute);
+        }
+        self.series.retain(|_, cells| !cells.is_empty());
+        self.seen.retain(|_, m| *m >= minute);
+    }
+
+    /// Everything the aggregator holds, in an open, compact, stable form (only the strings
+    /// still referenced are kept).
+    pub fn to_state(&self) -> AggregateState {
+        let mut used: Vec<Option<Sym>> = vec![None; self.symbols.len()];
+        let mut symbols = Vec::new();
+        let mut remap = |sym: Sym| -> Sym {
+            if sym == NO_SYM {
+                return NO_SYM;
+            }
+            *used[sym as usize].get_or_insert_with(|| {
+                symbols.push(self.symbols[sym as usize].clone());
+                (symbols.len() - 1) as Sym
+            })
+        };
+        let mut ids: Vec<(&SeriesId, &FxHashMap<Minute, Cell>)> = self.series.iter().collect();
+        ids.sort_by_key(|(id, _)| {
+            let name = |s: Sym| self.symbols.get(s as usize).cloned().unwrap_or_default();
+            (
+                name(id.account),
+                name(id.region),
+                name(id.event_source),
+                name(id.event_name),
+                name(id.error_code),
+            )
+        });
+        let mut series = Vec::new();
+        for (id, cells) in ids {
+            let key = [
+                id.account,
+                id.region,
+                id.event_source,
+                id.event_name,
+                id.error_code,
+            ]
+            .map(&mut remap);
+            let mut minutes: Vec<(&Minute, &Cell)> = cells.iter().collect();
+            minutes.sort_by_key(|(m, _)| **m);
+            let cells = minutes
+                .into_iter()
+                .map(|(m, c)| {
+                    let mut tally = |t: &Tally| t.0.iter().map(|(s, n)| (remap(*s), *n)).collect();
+                    CellState(
+                        m.0,
+                        c.count,
+                        tally(&c.identities),
+                        tally(&c.user_agents),
+                        tally(&c.error_codes),
+                    )
+                })
+                .collect();
+            series.push(SeriesState { key, cells });
+        }
+        let mut coverage: Vec<(Sym, Sym, i64)> = self
+            .coverage
+            .iter()
+            .map(|((a, r), m)| (remap(*a), remap(*r), m.0))
+            .collect();
+        coverage.sort();
+        let mut seen: Vec<(String, i64)> = self
+            .seen
+            .iter()
+            .map(|(id, m)| (format!("{id:032x}"), m.0))
+            .collect();
+        seen.sort();
+        AggregateState {
+            symbols,
+            series,
+            coverage,
+            seen,
+        }
+    }
+
+    /// An aggregator holding a saved state.
+    pub fn from_state(
+        state: AggregateState,
+        excluded: IdentityFilter,
+    ) -> anyhow::Result<Aggregator> {
+        let symbol_count = state.symbols.len();
+        let check = |sym: Sym| -> anyhow::Result<Sym> {
+            if sym == NO_SYM || (sym as usize) < symbol_count {
+                Ok(sym)
+            } else {
+                anyhow::bail!(
+                    "the saved state refers to string {sym}, but holds only {symbol_count}"
+                )
+            }
+        };
+        let mut aggregator = Aggregator::with_excluded_identities(excluded);
+        for symbol in &state.symbols {
+            aggregator.intern(symbol);
+        }
+        for SeriesState { key, cells } in state.series {
+            let [account, region, event_source, event_name, error_code] = key;
+            let id = SeriesId {
+                account: check(account)?,
+                region: check(region)?,
+                event_source: check(event_source)?,
+                event_name: check(event_name)?,
+                error_code: check(error_code)?,
+            };
+            let entry = aggregator.series.entry(id).or_default();
+            for CellState(minute, count, identities, agents, errors) in cells {
+                let tally = |t: Vec<(Sym, u32)>| -> anyhow::Result<Tally> {
+                    t.into_iter()
+                        .map(|(s, n)| Ok((check(s)?, n)))
+                        .collect::<anyhow::Result<_>>()
+                        .map(Tally)
+                };
+                entry.insert(
+                    Minute(minute),
+                    Cell {
+                        count,
+                        identities: tally(identities)?,
+                        user_agents: tally(agents)?,
+                        error_codes: tally(errors)?,
+                    },
+                );
+            }
+        }
+        for (account, region, minute) in state.coverage {
+            aggregator
+                .coverage
+                .insert((check(account)?, check(region)?), Minute(minute));
+        }
+        for (id, minute) in state.seen {
+            let id = u128::from_str_radix(&id, 16).map_err(|_| {
+                anyhow::anyhow!("the saved state holds a malformed event ID {id:?}")
+            })?;
+            aggregator.seen.insert(id, Minute(minute));
+        }
+        Ok(aggregator)
+    }
 }
+
+/// The saved form of an `Aggregator`: strings once, then integers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateState {
+    pub symbols: Vec<String>,
+    pub series: Vec<SeriesState>,
+    /// (account, region, first minute with a record).
+    pub coverage: Vec<(Sym, Sym, i64)>,
+    /// (event ID as 32 hex digits, minute).
+    pub seen: Vec<(String, i64)>,
+}
+
+/// One series: `[account, region, eventSource, eventName, errorCode or NO_SYM]` and its minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesState {
+    pub key: [Sym; 5],
+    pub cells: Vec<CellState>,
+}
+
+/// (minute, count, identities, user agents, error codes), tallies as (symbol, count).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellState(
+    pub i64,
+    pub u32,
+    pub Vec<(Sym, u32)>,
+    pub Vec<(Sym, u32)>,
+    pub Vec<(Sym, u32)>,
+);
 
 #[cfg(test)]
 mod tests {
@@ -308,6 +488,41 @@ mod tests {
         filtered.add(&a);
         assert_eq!(filtered.stats.excluded, 3);
         assert!(filtered.finish(Minute(0)).series.is_empty());
+        // The saved state round-trips, through JSON, to the same series.
+        let saved = serde_json::to_string(&agg.to_state()).unwrap();
+        let restored = Aggregator::from_state(
+            serde_json::from_str(&saved).unwrap(),
+            IdentityFilter::default(),
+        )
+        .unwrap();
+        assert_eq!(restored.to_state(), agg.to_state());
+        let (before, after) = (agg.view(Minute(0)), restored.view(Minute(0)));
+        assert_eq!(
+            format!(
+                "{:?}",
+                before
+                    .series
+                    .iter()
+                    .map(|s| (&s.key, &s.minutes))
+                    .collect::<Vec<_>>()
+            ),
+            format!(
+                "{:?}",
+                after
+                    .series
+                    .iter()
+                    .map(|s| (&s.key, &s.minutes))
+                    .collect::<Vec<_>>()
+            )
+        );
+        // Pruning keeps only the later minutes.
+        let mut pruned = restored;
+        pruned.prune_before(
+            Minute::start_of_day(parse_day("2019-11-07").unwrap()).plus(13 * 60 + 26),
+        );
+        let view = pruned.view(Minute(0));
+        assert_eq!(view.series.len(), 1);
+        assert_eq!(view.series[0].cells[0].count, 1);
         let out = agg.finish(Minute(0));
         assert_eq!(out.series.len(), 2);
         let calls = &out.series[0];
