@@ -24,4 +24,5 @@ pub mod model;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod telemetry;
