@@ -5,11 +5,14 @@ use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
 use crate::model::{DayRange, parse_day};
 use crate::sink::Output;
-use crate::source::layout::{self, PartitionFilter};
+use crate::source::layout::{self, PartitionFilter, Shard};
 use crate::source::{Source, local::LocalSource};
+use crate::state::StateStore;
 use crate::telemetry::LogFormat;
 use anyhow::{Context, bail};
+use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -30,8 +33,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Analyse a range of days and write Start/End Insight events.
+    /// Analyse a range of days (a backfill) and write Start/End Insight events.
     Analyze(AnalyzeArgs),
+    /// Analyse what is new since the last run: every day completed since, from a saved state.
+    Nightly(NightlyArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,27 +54,26 @@ impl From<LogFormatArg> for LogFormat {
     }
 }
 
+/// What every run takes.
 #[derive(Debug, Args)]
-pub struct AnalyzeArgs {
+pub struct RunArgs {
     /// Directory holding the CloudTrail logs ([prefix/]AWSLogs/...).
     #[arg(long, value_name = "DIR")]
     pub source: PathBuf,
     /// Directory to write Insights to (AWSLogs/.../CloudTrail-Insight/...).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// First day to analyse (YYYY-MM-DD, UTC); the 7 days before it are read as baseline.
-    /// Default: the first delivery day found.
-    #[arg(long, value_name = "DATE")]
-    pub from: Option<String>,
-    /// Last day to analyse (YYYY-MM-DD, UTC, inclusive). Default: the last delivery day found.
-    #[arg(long, value_name = "DATE")]
-    pub to: Option<String>,
     /// Only these accounts (comma-separated 12-digit IDs).
     #[arg(long, value_delimiter = ',', value_name = "ID,..")]
     pub accounts: Vec<String>,
     /// Only these regions (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "REGION,..")]
     pub regions: Vec<String>,
+    /// Only shard I of N (0-based) of the account/region pairs. Default: from
+    /// AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ARRAY_SIZE, or JOB_COMPLETION_INDEX and
+    /// TRAILSIGHT_SHARDS (Kubernetes Indexed Jobs), when set.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Objects fetched at once.
     #[arg(long, default_value_t = config::DEFAULT_FETCH_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
@@ -89,9 +93,84 @@ pub struct AnalyzeArgs {
     pub detector: DetectorArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// First day to analyse (YYYY-MM-DD, UTC); the 7 days before it are read as baseline.
+    /// Default: the first delivery day found.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day to analyse (YYYY-MM-DD, UTC, inclusive). Default: the last delivery day found.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Keep progress here after each day, so an interrupted backfill resumes where it stopped.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NightlyArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Where the run remembers what it has read (created on the first run).
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+    /// With no state yet, start at this day (default: the last complete day).
+    #[arg(long, value_name = "DATE")]
+    pub first_day: Option<String>,
+    /// A day is complete once this many minutes of the next day have passed (late deliveries).
+    #[arg(long, default_value_t = 60, value_name = "MINUTES")]
+    pub finalize_after_minutes: i64,
+    /// Run as if the clock said this time (RFC 3339), e.g. to replay a missed night.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+}
+
 impl AnalyzeArgs {
     pub fn into_config(self) -> anyhow::Result<AnalyzeConfig> {
         let days = day_range(self.from.as_deref(), self.to.as_deref())?;
+        let mut config = self.run.into_config(&std::env::vars().collect())?;
+        config.days = days;
+        config.state = self
+            .state
+            .map(|dir| StateStore::new(dir, config.shard_label().as_deref()));
+        Ok(config)
+    }
+}
+
+impl NightlyArgs {
+    /// The `--as-of` time, if given.
+    pub fn as_of(&self) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        self.as_of
+            .as_deref()
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .with_context(|| format!("--as-of {t:?}: expected an RFC 3339 time"))
+            })
+            .transpose()
+    }
+
+    pub fn into_config(self) -> anyhow::Result<(AnalyzeConfig, Option<NaiveDate>, i64)> {
+        let first_day = self
+            .first_day
+            .as_deref()
+            .map(|d| {
+                parse_day(d).with_context(|| format!("--first-day {d:?}: expected YYYY-MM-DD"))
+            })
+            .transpose()?;
+        if !(0..=7 * 1440).contains(&self.finalize_after_minutes) {
+            bail!("--finalize-after-minutes must be between 0 and 10080");
+        }
+        let mut config = self.run.into_config(&std::env::vars().collect())?;
+        config.state = Some(StateStore::new(self.state, config.shard_label().as_deref()));
+        Ok((config, first_day, self.finalize_after_minutes))
+    }
+}
+
+impl RunArgs {
+    fn into_config(self, env: &BTreeMap<String, String>) -> anyhow::Result<AnalyzeConfig> {
         let accounts = self
             .accounts
             .iter()
@@ -108,6 +187,7 @@ impl AnalyzeArgs {
         if let Some(bad) = regions.iter().find(|r| !layout::is_region(r)) {
             bail!("--regions: {bad:?} is not a region name such as us-east-1");
         }
+        let shard = resolve_shard(self.shard.as_deref(), env)?;
         let (detector, excluded_identities) = detector_config(&self.detector)?;
         if !self.source.is_dir() {
             bail!("--source {}: not a directory", self.source.display());
@@ -115,10 +195,11 @@ impl AnalyzeArgs {
         Ok(AnalyzeConfig {
             source: Source::Local(LocalSource::new(self.source)),
             output: Output::Local(self.out),
-            days,
+            days: None,
             filter: PartitionFilter {
                 accounts: (!accounts.is_empty()).then_some(accounts),
                 regions: (!regions.is_empty()).then_some(regions),
+                shard,
             },
             detector,
             excluded_identities,
@@ -130,8 +211,44 @@ impl AnalyzeArgs {
                 .max(1),
             max_object_bytes: self.max_object_bytes,
             strict: self.strict,
+            state: None,
         })
     }
+}
+
+/// `--shard I/N`, else the array index of an AWS Batch array job or a Kubernetes Indexed Job.
+pub fn resolve_shard(
+    flag: Option<&str>,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<Option<Shard>> {
+    let parse = |index: &str, count: &str, from: &str| -> anyhow::Result<Shard> {
+        let wrong =
+            || anyhow::anyhow!("{from}: expected a shard I/N with 0 <= I < N, got {index}/{count}");
+        let index: u32 = index.trim().parse().map_err(|_| wrong())?;
+        let count: u32 = count.trim().parse().map_err(|_| wrong())?;
+        if count == 0 || index >= count {
+            return Err(wrong());
+        }
+        Ok(Shard { index, count })
+    };
+    if let Some(flag) = flag {
+        let (index, count) = flag.split_once('/').unwrap_or((flag, ""));
+        return parse(index, count, "--shard").map(Some);
+    }
+    for (index_var, count_var) in [
+        ("AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE"),
+        ("JOB_COMPLETION_INDEX", "TRAILSIGHT_SHARDS"),
+    ] {
+        if let Some(index) = env.get(index_var) {
+            let Some(count) = env.get(count_var) else {
+                bail!(
+                    "{index_var} is set, so this is a shard, but {count_var} (the number of shards) is not"
+                );
+            };
+            return parse(index, count, index_var).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 fn day_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<Option<DayRange>> {

@@ -6,6 +6,7 @@ use crate::model::DayRange;
 use crate::sink::Output;
 use crate::source::Source;
 use crate::source::layout::PartitionFilter;
+use crate::state::StateStore;
 
 /// Objects fetched at once by default.
 pub const DEFAULT_FETCH_CONCURRENCY: usize = 16;
@@ -32,6 +33,15 @@ pub struct AnalyzeConfig {
     pub max_object_bytes: u64,
     /// Any unreadable object, bad record or ignored file fails the run before output is written.
     pub strict: bool,
+    /// Where progress is kept between days and runs (required by nightly runs).
+    pub state: Option<StateStore>,
+}
+
+impl AnalyzeConfig {
+    /// `I/N` when this run is one shard.
+    pub fn shard_label(&self) -> Option<String> {
+        self.filter.shard.map(|s| s.label())
+    }
 }
 
 /// The CPU threads available to this process.

@@ -22,13 +22,30 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Command::Analyze(args) = cli.command;
-    let summary_json = args.summary_json.clone();
-    let config = args.into_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let summary = runtime.block_on(pipeline::analyze(&config))?;
+    let (summary, summary_json) = match cli.command {
+        Command::Analyze(args) => {
+            let summary_json = args.run.summary_json.clone();
+            let config = args.into_config()?;
+            (runtime.block_on(pipeline::analyze(&config))?, summary_json)
+        }
+        Command::Nightly(args) => {
+            let summary_json = args.run.summary_json.clone();
+            let as_of = args.as_of()?.unwrap_or_else(chrono::Utc::now);
+            let (config, first_day, finalize_after_minutes) = args.into_config()?;
+            let plan = pipeline::NightlyPlan {
+                as_of,
+                finalize_after_minutes,
+                first_day,
+            };
+            (
+                runtime.block_on(pipeline::nightly(&config, plan))?,
+                summary_json,
+            )
+        }
+    };
     if !cli.quiet {
         eprint!("{}", summary.to_table());
     }

@@ -1,6 +1,13 @@
 //! The only place that owns concurrency: list the needed day folders, fetch objects with a
 //! bounded number in flight, decode them on blocking threads while the next ones download,
 //! aggregate in listing order, detect, and write the output.
+//!
+//! Every run, a backfill (`analyze`) or a nightly run (`nightly`), goes day by day through the
+//! same step (`Run::advance`): read the objects not read yet, up to the folder of the day after
+//! (late deliveries), detect from the day of the oldest episode still open, rewrite the output of
+//! the days that may have changed, forget minutes the next day no longer needs, and save the
+//! state last. So N nightly runs give the same bytes as one backfill, and a backfill killed part
+//! way and resumed gives the same bytes as one that was not.
 
 use crate::aggregate::{Aggregated, Aggregator, IdentityFilter};
 use crate::config::AnalyzeConfig;
@@ -8,64 +15,384 @@ use crate::decode::{DecodeOptions, decode_object};
 use crate::detect::{self, assemble};
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
+use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json};
 use crate::source::{Listing, Source};
+use crate::state::{RunState, STATE_VERSION, StateLock};
 use crate::telemetry::RunSummary;
 use anyhow::{Context, bail};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-/// Run one analysis: read, detect, write. Errors are fatal (listing, output); unreadable
-/// objects are counted in the summary instead.
+/// Analyse a range of days (a backfill): day by day, with memory bounded by the window, not
+/// the range. With a state store the run is resumable: it continues after the last day a
+/// previous (interrupted) run completed, and gives the same output as an uninterrupted run.
 pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
-    let mut summary = RunSummary {
-        source: config.source.describe(),
-        output: config.output.describe(),
-        ..RunSummary::default()
+    let mut run = Run::start(config).await?;
+    let Some(days) = analysed_days(config, &run.source, &run.partitions).await? else {
+        tracing::warn!("no day folders found: nothing to analyse");
+        return Ok(run.summary);
     };
-    let source = Arc::new(config.source.clone());
-    let partitions = source
-        .partitions(&config.filter)
-        .await
-        .context("discovering accounts and regions")?;
-    if partitions.is_empty() {
+    let lock = lock_state(config)?;
+    let mut progress = match load_state(config, &run.summary.source)? {
+        Some(progress) => progress,
+        None => Progress::fresh(days.first, config),
+    };
+    let first = match progress.analysed_through {
+        Some(done) if done >= days.last => {
+            tracing::info!("already analysed through {done}: nothing to do");
+            return Ok(run.summary);
+        }
+        Some(done) => (done + Duration::days(1)).max(days.first),
+        None => days.first,
+    };
+    run.advance_through(
+        &mut progress,
+        DayRange::new(first, days.last),
+        lock.as_ref(),
+    )
+    .await?;
+    Ok(run.summary)
+}
+
+/// When a nightly run happens and what it may finalize.
+#[derive(Debug, Clone, Copy)]
+pub struct NightlyPlan {
+    /// The wall-clock time of the run (read by `main`, passed in).
+    pub as_of: DateTime<Utc>,
+    /// A day is analysed only once this many minutes of the next day have passed, so records
+    /// delivered late into the next day's folder are in.
+    pub finalize_after_minutes: i64,
+    /// The first day to analyse when there is no state yet (default: the last complete day).
+    pub first_day: Option<NaiveDate>,
+}
+
+impl NightlyPlan {
+    /// The last day that may be analysed now.
+    pub fn last_complete_day(&self) -> NaiveDate {
+        let settled = self.as_of - Duration::minutes(self.finalize_after_minutes);
+        settled.date_naive() - Duration::days(1)
+    }
+}
+
+/// The nightly run: read only what is new since the last run (kept in the state), analyse every
+/// day that became complete, and save the state last.
+pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Result<RunSummary> {
+    if config.state.is_none() {
+        bail!("a nightly run needs --state: it is where the run remembers what it has read");
+    }
+    let mut run = Run::start(config).await?;
+    let lock = lock_state(config)?;
+    let last = plan.last_complete_day();
+    let mut progress = match load_state(config, &run.summary.source)? {
+        Some(progress) => progress,
+        None => Progress::fresh(plan.first_day.unwrap_or(last), config),
+    };
+    let first = match progress.analysed_through {
+        Some(done) => done + Duration::days(1),
+        None => plan.first_day.unwrap_or(last),
+    };
+    if first > last {
+        tracing::info!("already analysed through {last}: nothing new to do");
+        return Ok(run.summary);
+    }
+    run.advance_through(&mut progress, DayRange::new(first, last), lock.as_ref())
+        .await?;
+    Ok(run.summary)
+}
+
+fn lock_state(config: &AnalyzeConfig) -> anyhow::Result<Option<StateLock>> {
+    let Some(store) = &config.state else {
+        return Ok(None);
+    };
+    let holder = format!("pid {} on {}", std::process::id(), hostname());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    store.lock(&holder, now).map(Some)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown host".into())
+}
+
+fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Option<Progress>> {
+    let Some(store) = &config.state else {
+        return Ok(None);
+    };
+    let Some(state) = store.load()? else {
+        return Ok(None);
+    };
+    if state.source != source {
         bail!(
-            "no CloudTrail logs under {}: expected [prefix/]AWSLogs/[o-orgid/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ \
-             (check the path and the --accounts/--regions filters)",
-            summary.source
+            "the state {} was built from {}, not {source}; use another --state directory",
+            store.describe(),
+            state.source
         );
     }
-    summary.partitions = partitions.len() as u64;
-    let Some(days) = analysed_days(config, &source, &partitions).await? else {
-        tracing::warn!("no day folders found: nothing to analyse");
-        return Ok(summary);
-    };
-    summary.first_day = Some(days.first.to_string());
-    summary.last_day = Some(days.last.to_string());
-    let window = Window::for_days(days);
-    tracing::info!(
-        first_day = %days.first, last_day = %days.last, partitions = partitions.len(),
-        "analysing {} to {} (reading {} to {})", days.first, days.last, window.folders.first, window.folders.last
-    );
-
-    let objects = list(&source, &partitions, window.folders, config, &mut summary).await?;
-    let aggregated = read(&source, objects, window, config, &mut summary).await;
-    if config.strict {
-        strict_check(&summary)?;
+    let shard = config.filter.shard.map(|s| s.label());
+    if state.shard != shard {
+        bail!(
+            "the state {} belongs to shard {:?}, this run is shard {shard:?}",
+            store.describe(),
+            state.shard
+        );
     }
-    summary.series = aggregated.series.len() as u64;
-    let detector = config.detector.clone();
-    let detected = tokio::task::spawn_blocking(move || detect_all(&aggregated, window, &detector))
-        .await
-        .context("detection stopped unexpectedly")?;
-    summary.insights = detected.by_type;
-    summary.open_insights = detected.open;
-    write(config, detected.records, &partitions, days, &mut summary).await?;
-    write_explanations(config, &detected.explanations, &partitions, days).await?;
-    Ok(summary)
+    Progress::from_state(state, config).map(Some)
+}
+
+/// What the day-by-day analysis carries from one day to the next and, saved, between runs.
+struct Progress {
+    aggregator: Aggregator,
+    /// The first minute ever read: the floor of every series' history.
+    history_floor: Minute,
+    analysed_through: Option<NaiveDate>,
+    /// Detection restarts here: the day of the oldest episode still open.
+    redetect_from: Option<NaiveDate>,
+    /// The latest delivery-day folder read, perhaps only in part.
+    folders_read_through: Option<NaiveDate>,
+    /// Objects of that folder already read.
+    processed: BTreeSet<String>,
+}
+
+impl Progress {
+    fn fresh(first_day: NaiveDate, config: &AnalyzeConfig) -> Progress {
+        Progress {
+            aggregator: Aggregator::with_excluded_identities(IdentityFilter::new(
+                config.excluded_identities.clone(),
+            )),
+            history_floor: Minute::start_of_day(first_day - Duration::days(BASELINE_DAYS)),
+            analysed_through: None,
+            redetect_from: None,
+            folders_read_through: None,
+            processed: BTreeSet::new(),
+        }
+    }
+
+    fn from_state(state: RunState, config: &AnalyzeConfig) -> anyhow::Result<Progress> {
+        let day = |text: &str| {
+            parse_day(text)
+                .ok_or_else(|| anyhow::anyhow!("the state holds a malformed day {text:?}"))
+        };
+        Ok(Progress {
+            aggregator: Aggregator::from_state(
+                state.aggregate,
+                IdentityFilter::new(config.excluded_identities.clone()),
+            )?,
+            history_floor: Minute(state.history_floor),
+            analysed_through: Some(day(&state.analysed_through)?),
+            redetect_from: Some(day(&state.redetect_from)?),
+            folders_read_through: Some(day(&state.folders_read_through)?),
+            processed: state.processed.into_iter().collect(),
+        })
+    }
+
+    fn to_state(&self, source: &str, config: &AnalyzeConfig) -> Option<RunState> {
+        let text = |d: Option<NaiveDate>| d.map(|d| d.to_string());
+        Some(RunState {
+            version: STATE_VERSION,
+            source: source.to_owned(),
+            shard: config.filter.shard.map(|s| s.label()),
+            history_floor: self.history_floor.0,
+            analysed_through: text(self.analysed_through)?,
+            redetect_from: text(self.redetect_from)?,
+            folders_read_through: text(self.folders_read_through)?,
+            processed: self.processed.iter().cloned().collect(),
+            aggregate: self.aggregator.to_state(),
+        })
+    }
+}
+
+/// One run: its configuration, source, partitions and summary.
+struct Run<'c> {
+    config: &'c AnalyzeConfig,
+    source: Arc<Source>,
+    partitions: Vec<Partition>,
+    summary: RunSummary,
+    /// Final record counts per output file and episodes by shared ID (type, still open).
+    files: BTreeMap<String, u64>,
+    episodes: BTreeMap<String, (String, bool)>,
+}
+
+impl<'c> Run<'c> {
+    async fn start(config: &'c AnalyzeConfig) -> anyhow::Result<Run<'c>> {
+        let mut summary = RunSummary {
+            source: config.source.describe(),
+            output: config.output.describe(),
+            ..RunSummary::default()
+        };
+        let source = Arc::new(config.source.clone());
+        let partitions = source
+            .partitions(&config.filter)
+            .await
+            .context("discovering accounts and regions")?;
+        if partitions.is_empty() {
+            bail!(
+                "no CloudTrail logs under {}: expected [prefix/]AWSLogs/[o-orgid/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ \
+                 (check the path and the --accounts/--regions/--shard filters)",
+                summary.source
+            );
+        }
+        summary.partitions = partitions.len() as u64;
+        Ok(Run {
+            config,
+            source,
+            partitions,
+            summary,
+            files: BTreeMap::new(),
+            episodes: BTreeMap::new(),
+        })
+    }
+
+    /// Analyse each day of `days` in turn, saving the state after each one.
+    async fn advance_through(
+        &mut self,
+        progress: &mut Progress,
+        days: DayRange,
+        lock: Option<&StateLock>,
+    ) -> anyhow::Result<()> {
+        self.summary.first_day = Some(days.first.to_string());
+        tracing::info!(
+            first_day = %days.first, last_day = %days.last, partitions = self.partitions.len(),
+            "analysing {} to {}", days.first, days.last
+        );
+        for day in days.days() {
+            self.advance(progress, day).await?;
+            self.summary.last_day = Some(day.to_string());
+            if self
+                .summary
+                .skipped
+                .iter()
+                .any(|s| s.reason == FETCH_FAILED)
+            {
+                tracing::warn!(
+                    "stopping after {day}: objects could not be fetched; the state stays before them and the next run retries"
+                );
+                break;
+            }
+            if let (Some(store), Some(lock)) = (&self.config.state, lock)
+                && let Some(state) = progress.to_state(&self.summary.source, self.config)
+            {
+                store.save(&state, lock)?;
+            }
+        }
+        self.summary.insight_records_written = self.files.values().sum();
+        self.summary.files_written = self.files.len() as u64;
+        for (kind, open) in self.episodes.values() {
+            *self.summary.insights.entry(kind.clone()).or_default() += 1;
+            self.summary.open_insights += u64::from(*open);
+        }
+        Ok(())
+    }
+
+    /// Analyse one more day: read what is new up to the day after it, detect from the oldest
+    /// open episode's day, write the days that may have changed.
+    async fn advance(&mut self, progress: &mut Progress, day: NaiveDate) -> anyhow::Result<()> {
+        let next = day + Duration::days(1);
+        let first_folder = progress
+            .folders_read_through
+            .unwrap_or(day - Duration::days(BASELINE_DAYS));
+        let folders = DayRange::new(first_folder, next);
+        let listed = list(
+            &self.source,
+            &self.partitions,
+            folders,
+            self.config,
+            &mut self.summary,
+        )
+        .await?;
+        let new: Vec<ObjectRef> = listed
+            .into_iter()
+            .filter(|o| !progress.processed.contains(&o.key))
+            .collect();
+        let scope = Window {
+            history_from: progress.history_floor,
+            detect_from: Minute::start_of_day(day),
+            detect_until: Minute::start_of_day(next + Duration::days(1)),
+            folders,
+        };
+        let next_prefix = |o: &ObjectRef| {
+            self.partitions
+                .iter()
+                .any(|p| o.key.starts_with(&p.day_prefix(next)))
+        };
+        let in_next_folder: Vec<String> = new
+            .iter()
+            .filter(|o| next_prefix(o))
+            .map(|o| o.key.clone())
+            .collect();
+        let failed = read(
+            &self.source,
+            new,
+            scope,
+            self.config,
+            &mut self.summary,
+            &mut progress.aggregator,
+        )
+        .await;
+        if self.config.strict {
+            strict_check(&self.summary)?;
+        }
+        if first_folder < next {
+            progress.processed.clear();
+        }
+        progress
+            .processed
+            .extend(in_next_folder.into_iter().filter(|k| !failed.contains(k)));
+        progress.folders_read_through = Some(next);
+
+        let redetect_from = progress.redetect_from.unwrap_or(day).min(day);
+        let window = Window {
+            history_from: progress.history_floor,
+            detect_from: Minute::start_of_day(redetect_from),
+            detect_until: Minute::start_of_day(next),
+            folders,
+        };
+        let aggregated = progress.aggregator.view(progress.history_floor);
+        self.summary.series = self.summary.series.max(aggregated.series.len() as u64);
+        let detector = self.config.detector.clone();
+        let detected =
+            tokio::task::spawn_blocking(move || detect_all(&aggregated, window, &detector))
+                .await
+                .context("detection stopped unexpectedly")?;
+        let changed = DayRange::new(redetect_from, day);
+        for (id, kind, open) in &detected.episodes {
+            self.episodes.insert(id.clone(), (kind.clone(), *open));
+        }
+        let files = write(
+            self.config,
+            detected.records,
+            &self.partitions,
+            changed,
+            &mut self.summary,
+        )
+        .await?;
+        for (key, records) in files {
+            self.files.insert(key, records);
+        }
+        write_explanations(
+            self.config,
+            &detected.explanations,
+            &self.partitions,
+            changed,
+        )
+        .await?;
+
+        progress.redetect_from = Some(detected.oldest_open.unwrap_or(next));
+        progress.analysed_through = Some(day);
+        let keep_from = progress.redetect_from.unwrap_or(next) - Duration::days(BASELINE_DAYS);
+        progress
+            .aggregator
+            .prune_before(Minute::start_of_day(keep_from));
+        tracing::info!(%day, insights = detected.records_count, "analysed {day}");
+        Ok(())
+    }
 }
 
 /// The requested days, or every delivery day found in the source.
@@ -120,13 +447,19 @@ async fn list(
 }
 
 /// Fetch and decode every object (bounded), aggregating in listing order.
+/// The skip reason of an object whose bytes could not be fetched.
+pub const FETCH_FAILED: &str = "fetch failed";
+
+/// Fetch and decode every object (bounded), adding them to `aggregator` in listing order.
+/// Returns the keys of the objects that could not be fetched (to be retried by a later run).
 async fn read(
     source: &Arc<Source>,
     objects: Vec<ObjectRef>,
     window: Window,
     config: &AnalyzeConfig,
     summary: &mut RunSummary,
-) -> Aggregated {
+    aggregator: &mut Aggregator,
+) -> BTreeSet<String> {
     let options = Arc::new(DecodeOptions {
         window,
         filter: config.filter.clone(),
@@ -139,7 +472,7 @@ async fn read(
             async move {
                 let bytes = match source.fetch(&object).await {
                     Ok(bytes) => bytes,
-                    Err(e) => return (object, Err(("unreadable".to_owned(), e.to_string()))),
+                    Err(e) => return (object, Err((FETCH_FAILED.to_owned(), e.to_string()))),
                 };
                 let size = bytes.len() as u64;
                 let _permit = cpu.acquire_owned().await;
@@ -156,9 +489,7 @@ async fn read(
             }
         })
         .buffered(config.fetch_concurrency.max(1));
-    let mut aggregator = Aggregator::with_excluded_identities(IdentityFilter::new(
-        config.excluded_identities.clone(),
-    ));
+    let mut failed = BTreeSet::new();
     while let Some((object, outcome)) = results.next().await {
         match outcome {
             Ok((decoded, size)) => {
@@ -167,12 +498,17 @@ async fn read(
                 summary.add_records(&decoded.stats);
                 aggregator.add(&decoded);
             }
-            Err((reason, detail)) => summary.skip(&object.display, &reason, &detail),
+            Err((reason, detail)) => {
+                if reason == FETCH_FAILED {
+                    failed.insert(object.key.clone());
+                }
+                summary.skip(&object.display, &reason, &detail);
+            }
         }
     }
     summary.duplicates_dropped = aggregator.stats.duplicates;
     summary.events_excluded = aggregator.stats.excluded;
-    aggregator.finish(window.history_from)
+    failed
 }
 
 fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
@@ -193,8 +529,11 @@ fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
 struct Detected {
     records: Vec<InsightRecord>,
     explanations: Vec<Explanation>,
-    by_type: BTreeMap<String, u64>,
-    open: u64,
+    /// (sharedEventID, insight type, still open) of every episode.
+    episodes: Vec<(String, String, bool)>,
+    /// The day of the oldest episode still open at the end of the window.
+    oldest_open: Option<NaiveDate>,
+    records_count: usize,
 }
 
 /// Detect episodes in every series and assemble their records and explanations.
@@ -205,13 +544,21 @@ fn detect_all(data: &Aggregated, window: Window, config: &detect::DetectorConfig
             detect::detect_series(series, window.detect_from, window.detect_until, config);
         for episode in episodes {
             let kind = episode.key.kind.insight_type().to_owned();
-            *detected.by_type.entry(kind).or_default() += 1;
-            detected.open += u64::from(episode.end.is_none());
+            let open = episode.end.is_none();
+            if open {
+                let day = episode.start.day();
+                detected.oldest_open = Some(detected.oldest_open.map_or(day, |d| d.min(day)));
+            }
+            let explanation = assemble::explain(&episode);
+            detected
+                .episodes
+                .push((explanation.shared_event_id.clone(), kind, open));
             let records = assemble::episode_records(&episode, series, data);
             detected.records.extend(records);
-            detected.explanations.push(assemble::explain(&episode));
+            detected.explanations.push(explanation);
         }
     }
+    detected.records_count = detected.records.len();
     detected
 }
 
@@ -246,12 +593,11 @@ async fn write(
     partitions: &[Partition],
     days: DayRange,
     summary: &mut RunSummary,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(String, u64)>> {
     let orgs: BTreeMap<String, String> = partitions
         .iter()
         .filter_map(|p| p.org_id.clone().map(|o| (p.account.clone(), o)))
         .collect();
-    summary.insight_records_written = records.len() as u64;
     let files = json::plan_files(records, &orgs);
     let written: BTreeSet<String> = files.iter().map(|f| f.key.clone()).collect();
     for file in &files {
@@ -260,7 +606,6 @@ async fn write(
             .put(&file.key, json::encode_file(&file.records))
             .await?;
     }
-    summary.files_written = files.len() as u64;
     let analysed: BTreeSet<(&str, &str)> = partitions
         .iter()
         .map(|p| (p.account.as_str(), p.region.as_str()))
@@ -273,13 +618,8 @@ async fn write(
             }
         }
     }
-    tracing::info!(
-        records = summary.insight_records_written,
-        files = summary.files_written,
-        "wrote {} Insight records in {} files to {}",
-        summary.insight_records_written,
-        summary.files_written,
-        summary.output
-    );
-    Ok(())
+    Ok(files
+        .iter()
+        .map(|f| (f.key.clone(), f.records.len() as u64))
+        .collect())
 }

@@ -261,10 +261,7 @@ impl<'o> ObjectBuilder<'o> {
         if !crate::source::layout::is_region(region) {
             return Err(Skip::Bad("awsRegion is not a region name"));
         }
-        if !self.options.window.holds(minute)
-            || !self.options.filter.wants_account(account)
-            || !self.options.filter.wants_region(region)
-        {
+        if !self.options.window.holds(minute) || !self.options.filter.wants(account, region) {
             return Err(Skip::OutOfScope);
         }
         let (account, region) = (self.interner.intern(account), self.interner.intern(region));

@@ -145,6 +145,8 @@ pub fn parse_folder_day(year: &str, month: &str, day: &str) -> Option<NaiveDate>
 pub struct PartitionFilter {
     pub accounts: Option<BTreeSet<String>>,
     pub regions: Option<BTreeSet<String>>,
+    /// One shard of the (account, region) pairs.
+    pub shard: Option<Shard>,
 }
 
 impl PartitionFilter {
@@ -154,6 +156,37 @@ impl PartitionFilter {
 
     pub fn wants_region(&self, region: &str) -> bool {
         self.regions.as_ref().is_none_or(|r| r.contains(region))
+    }
+
+    /// The account, region and shard filters together.
+    pub fn wants(&self, account: &str, region: &str) -> bool {
+        self.wants_account(account)
+            && self.wants_region(region)
+            && self.shard.is_none_or(|s| s.holds(account, region))
+    }
+}
+
+/// Shard `index` of `count` (0-based): a stable subset of the (account, region) pairs, since
+/// baselines are per account and region. Every pair belongs to exactly one shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn holds(&self, account: &str, region: &str) -> bool {
+        // FNV-1a: stable across versions and platforms, unlike the std hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in account.bytes().chain([b'/']).chain(region.bytes()) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        hash % u64::from(self.count.max(1)) == u64::from(self.index)
+    }
+
+    /// `I/N` as written on the command line and in the state.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.index, self.count)
     }
 }
 
@@ -227,6 +260,24 @@ mod tests {
         ];
         for (key, want) in cases {
             assert_eq!(parse_log_key(key), Err(want), "{key}");
+        }
+    }
+
+    #[test]
+    fn every_pair_is_in_exactly_one_shard() {
+        for n in 1..6 {
+            for account in ["123456789012", "210987654321", "111122223333"] {
+                for region in ["us-east-1", "eu-west-1", "ap-south-2"] {
+                    let holders = (0..n).filter(|i| {
+                        Shard {
+                            index: *i,
+                            count: n,
+                        }
+                        .holds(account, region)
+                    });
+                    assert_eq!(holders.count(), 1, "{account} {region} of {n}");
+                }
+            }
         }
     }
 

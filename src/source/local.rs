@@ -42,7 +42,7 @@ impl LocalSource {
                 }
                 let trail_dir = account_dir.join(CLOUDTRAIL);
                 for region in self.child_dirs(&trail_dir).await? {
-                    if layout::is_region(&region) && filter.wants_region(&region) {
+                    if layout::is_region(&region) && filter.wants(&account, &region) {
                         found.insert(Partition {
                             prefix: prefix.clone(),
                             org_id: org_id.clone(),

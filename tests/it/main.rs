@@ -3,6 +3,7 @@
 mod aws_format;
 mod bad_input;
 mod end_to_end;
+mod incremental;
 mod layout;
 mod real_data;
 mod support;
