@@ -2,6 +2,7 @@
 
 mod aws_format;
 mod bad_input;
+mod deploy;
 mod end_to_end;
 mod incremental;
 mod layout;
