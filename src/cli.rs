@@ -4,7 +4,7 @@ use crate::config::{self, AnalyzeConfig};
 use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::DetectorConfig;
 use crate::model::{DayRange, parse_day};
-use crate::sink::Output;
+use crate::sink::{Formats, Output};
 use crate::source::layout::{self, PartitionFilter};
 use crate::source::{Source, local::LocalSource};
 use crate::telemetry::LogFormat;
@@ -85,6 +85,24 @@ pub struct AnalyzeArgs {
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+    /// Output formats (comma-separated): json (AWS's files under AWSLogs/.../CloudTrail-Insight/),
+    /// parquet (Hive-partitioned under insights/, for Athena).
+    #[arg(long = "format", value_enum, value_delimiter = ',', value_name = "FORMAT,..",
+          default_values_t = [FormatArg::Json, FormatArg::Parquet])]
+    pub formats: Vec<FormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Json,
+    Parquet,
+}
+
+fn formats(selected: &[FormatArg]) -> Formats {
+    Formats {
+        json: selected.contains(&FormatArg::Json),
+        parquet: selected.contains(&FormatArg::Parquet),
+    }
 }
 
 impl AnalyzeArgs {
@@ -126,6 +144,7 @@ impl AnalyzeArgs {
                 .max(1),
             max_object_bytes: self.max_object_bytes,
             strict: self.strict,
+            formats: formats(&self.formats),
         })
     }
 }

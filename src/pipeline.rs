@@ -8,7 +8,7 @@ use crate::decode::{DecodeOptions, decode_object};
 use crate::detect::{self, assemble};
 use crate::model::insight::InsightRecord;
 use crate::model::{DayRange, ObjectRef, Partition, Window};
-use crate::sink::json;
+use crate::sink::{json, parquet};
 use crate::source::{Listing, Source};
 use crate::telemetry::RunSummary;
 use anyhow::{Context, bail};
@@ -213,8 +213,8 @@ fn detect_all(
     (records, counts)
 }
 
-/// Write one file per account, region and day; remove our own files for analysed days that
-/// now have no Insights, so a re-run with other settings leaves no stale output.
+/// Write one file per account, region, day and format; remove our own files for analysed days
+/// that now have no Insights, so a re-run with other settings leaves no stale output.
 async fn write(
     config: &AnalyzeConfig,
     records: Vec<InsightRecord>,
@@ -226,34 +226,56 @@ async fn write(
         .iter()
         .filter_map(|p| p.org_id.clone().map(|o| (p.account.clone(), o)))
         .collect();
+    let formats = config.formats;
     summary.insight_records_written = records.len() as u64;
     let files = json::plan_files(records, &orgs);
-    let written: BTreeSet<String> = files.iter().map(|f| f.key.clone()).collect();
+    let mut written = BTreeSet::new();
     for file in &files {
-        config
-            .output
-            .put(&file.key, json::encode_file(&file.records))
-            .await?;
+        if formats.json {
+            let bytes = json::encode_file(&file.records);
+            config.output.put(&file.key, bytes).await?;
+            written.insert(file.key.clone());
+            summary.files_written += 1;
+        }
+        if formats.parquet {
+            let key = parquet::file_key(&file.account, &file.region, file.day);
+            let bytes = parquet::encode_file(&file.records)
+                .with_context(|| format!("writing {key} in {}", summary.output))?;
+            config.output.put(&key, bytes).await?;
+            written.insert(key);
+            summary.parquet_files_written += 1;
+        }
     }
-    summary.files_written = files.len() as u64;
     let analysed: BTreeSet<(&str, &str)> = partitions
         .iter()
         .map(|p| (p.account.as_str(), p.region.as_str()))
         .collect();
     for (account, region) in analysed {
         for day in days.days() {
-            let key = json::file_key(orgs.get(account).map(String::as_str), account, region, day);
-            if !written.contains(&key) && config.output.remove(&key).await? {
-                summary.stale_files_removed += 1;
+            let org = orgs.get(account).map(String::as_str);
+            let keys = [
+                formats
+                    .json
+                    .then(|| json::file_key(org, account, region, day)),
+                formats
+                    .parquet
+                    .then(|| parquet::file_key(account, region, day)),
+            ];
+            for key in keys.into_iter().flatten() {
+                if !written.contains(&key) && config.output.remove(&key).await? {
+                    summary.stale_files_removed += 1;
+                }
             }
         }
     }
     tracing::info!(
         records = summary.insight_records_written,
         files = summary.files_written,
-        "wrote {} Insight records in {} files to {}",
+        parquet_files = summary.parquet_files_written,
+        "wrote {} Insight records in {} JSON and {} Parquet files to {}",
         summary.insight_records_written,
         summary.files_written,
+        summary.parquet_files_written,
         summary.output
     );
     Ok(())
