@@ -4,5 +4,7 @@ mod aws_format;
 mod bad_input;
 mod end_to_end;
 mod layout;
+mod parquet_output;
 mod real_data;
+mod schemas;
 mod support;
