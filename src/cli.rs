@@ -4,7 +4,7 @@ use crate::config::{self, AnalyzeConfig};
 use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
 use crate::model::{DayRange, parse_day};
-use crate::sink::Output;
+use crate::sink::{Formats, Output};
 use crate::source::layout::{self, PartitionFilter, Shard};
 use crate::source::{Source, local::LocalSource};
 use crate::state::StateStore;
@@ -89,6 +89,11 @@ pub struct RunArgs {
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+    /// Output formats (comma-separated): json (AWS's files under AWSLogs/.../CloudTrail-Insight/),
+    /// parquet (Hive-partitioned under insights/, for Athena).
+    #[arg(long = "format", value_enum, value_delimiter = ',', value_name = "FORMAT,..",
+          default_values_t = [FormatArg::Json, FormatArg::Parquet])]
+    pub formats: Vec<FormatArg>,
     #[command(flatten)]
     pub detector: DetectorArgs,
 }
@@ -125,6 +130,19 @@ pub struct NightlyArgs {
     /// Run as if the clock said this time (RFC 3339), e.g. to replay a missed night.
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Json,
+    Parquet,
+}
+
+fn formats(selected: &[FormatArg]) -> Formats {
+    Formats {
+        json: selected.contains(&FormatArg::Json),
+        parquet: selected.contains(&FormatArg::Parquet),
+    }
 }
 
 impl AnalyzeArgs {
@@ -211,6 +229,7 @@ impl RunArgs {
                 .max(1),
             max_object_bytes: self.max_object_bytes,
             strict: self.strict,
+            formats: formats(&self.formats),
             state: None,
         })
     }

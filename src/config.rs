@@ -3,7 +3,7 @@
 
 use crate::detect::DetectorConfig;
 use crate::model::DayRange;
-use crate::sink::Output;
+use crate::sink::{Formats, Output};
 use crate::source::Source;
 use crate::source::layout::PartitionFilter;
 use crate::state::StateStore;
@@ -33,6 +33,8 @@ pub struct AnalyzeConfig {
     pub max_object_bytes: u64,
     /// Any unreadable object, bad record or ignored file fails the run before output is written.
     pub strict: bool,
+    /// The output formats written (JSON and Parquet by default).
+    pub formats: Formats,
     /// Where progress is kept between days and runs (required by nightly runs).
     pub state: Option<StateStore>,
 }

@@ -2,7 +2,8 @@
 //!
 //! Reads CloudTrail log files as AWS delivers them, counts write management calls and errors per
 //! minute for every account, region and API, compares each minute with the 7 days before it, and
-//! writes Start/End Insight events exactly as CloudTrail Insights does.
+//! writes Start/End Insight events exactly as CloudTrail Insights does, and the same records as
+//! Hive-partitioned Parquet for Athena (`sink::parquet`).
 //!
 //! ```text
 //!  source ──► decode ──► aggregate ──► detect ──► sink

@@ -17,7 +17,7 @@ use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
-use crate::sink::{explain, json};
+use crate::sink::{explain, json, parquet};
 use crate::source::{Listing, Source};
 use crate::state::{RunState, STATE_VERSION, StateLock};
 use crate::telemetry::RunSummary;
@@ -282,8 +282,22 @@ impl<'c> Run<'c> {
                 store.save(&state, lock)?;
             }
         }
-        self.summary.insight_records_written = self.files.values().sum();
-        self.summary.files_written = self.files.len() as u64;
+        let is_parquet = |key: &String| key.ends_with(".parquet");
+        let (parquet, json): (Vec<_>, Vec<_>) = self.files.iter().partition(|(k, _)| is_parquet(k));
+        let counted = if json.is_empty() { &parquet } else { &json };
+        self.summary.insight_records_written = counted.iter().map(|(_, n)| **n).sum();
+        self.summary.files_written = json.len() as u64;
+        self.summary.parquet_files_written = parquet.len() as u64;
+        tracing::info!(
+            records = self.summary.insight_records_written,
+            files = self.summary.files_written,
+            parquet_files = self.summary.parquet_files_written,
+            "wrote {} Insight records in {} JSON and {} Parquet files to {}",
+            self.summary.insight_records_written,
+            self.summary.files_written,
+            self.summary.parquet_files_written,
+            self.summary.output
+        );
         for (kind, open) in self.episodes.values() {
             *self.summary.insights.entry(kind.clone()).or_default() += 1;
             self.summary.open_insights += u64::from(*open);
@@ -585,8 +599,8 @@ async fn write_explanations(
     Ok(())
 }
 
-/// Write one file per account, region and day; remove our own files for analysed days that
-/// now have no Insights, so a re-run with other settings leaves no stale output.
+/// Write one file per account, region, day and format; remove our own files for analysed days
+/// that now have no Insights, so a re-run with other settings leaves no stale output.
 async fn write(
     config: &AnalyzeConfig,
     records: Vec<InsightRecord>,
@@ -598,13 +612,23 @@ async fn write(
         .iter()
         .filter_map(|p| p.org_id.clone().map(|o| (p.account.clone(), o)))
         .collect();
+    let formats = config.formats;
     let files = json::plan_files(records, &orgs);
-    let written: BTreeSet<String> = files.iter().map(|f| f.key.clone()).collect();
+    let mut written = BTreeMap::new();
     for file in &files {
-        config
-            .output
-            .put(&file.key, json::encode_file(&file.records))
-            .await?;
+        let records = file.records.len() as u64;
+        if formats.json {
+            let bytes = json::encode_file(&file.records);
+            config.output.put(&file.key, bytes).await?;
+            written.insert(file.key.clone(), records);
+        }
+        if formats.parquet {
+            let key = parquet::file_key(&file.account, &file.region, file.day);
+            let bytes = parquet::encode_file(&file.records)
+                .with_context(|| format!("writing {key} in {}", summary.output))?;
+            config.output.put(&key, bytes).await?;
+            written.insert(key, records);
+        }
     }
     let analysed: BTreeSet<(&str, &str)> = partitions
         .iter()
@@ -612,14 +636,21 @@ async fn write(
         .collect();
     for (account, region) in analysed {
         for day in days.days() {
-            let key = json::file_key(orgs.get(account).map(String::as_str), account, region, day);
-            if !written.contains(&key) && config.output.remove(&key).await? {
-                summary.stale_files_removed += 1;
+            let org = orgs.get(account).map(String::as_str);
+            let keys = [
+                formats
+                    .json
+                    .then(|| json::file_key(org, account, region, day)),
+                formats
+                    .parquet
+                    .then(|| parquet::file_key(account, region, day)),
+            ];
+            for key in keys.into_iter().flatten() {
+                if !written.contains_key(&key) && config.output.remove(&key).await? {
+                    summary.stale_files_removed += 1;
+                }
             }
         }
     }
-    Ok(files
-        .iter()
-        .map(|f| (f.key.clone(), f.records.len() as u64))
-        .collect())
+    Ok(written.into_iter().collect())
 }

@@ -68,7 +68,11 @@ pub struct RunSummary {
     /// Episodes still open at the end of the analysed days (Start written, End pending).
     pub open_insights: u64,
     pub insight_records_written: u64,
+    /// AWS-format JSON files written.
     pub files_written: u64,
+    /// Parquet files written (one per account, region and day, like the JSON files).
+    pub parquet_files_written: u64,
+    /// Our own files (either format) for analysed days that no longer have Insights.
     pub stale_files_removed: u64,
 }
 
@@ -162,9 +166,13 @@ impl RunSummary {
         row(
             "insight records written",
             format!(
-                "{} in {} files",
+                "{} in {} JSON files",
                 self.insight_records_written, self.files_written
             ),
+        );
+        row(
+            "parquet files written",
+            self.parquet_files_written.to_string(),
         );
         format!("trailsight run summary\n{t}")
     }

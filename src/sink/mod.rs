@@ -1,13 +1,33 @@
 //! Where Insights go: the output root (a local directory here) and the formats written to it.
 //!
-//! `json` builds AWS's files as bytes; `Output` stores bytes under a key. Every key is built from
+//! `json` builds AWS's files as bytes, `parquet` the analysts' Parquet tree (under its own
+//! `insights/` prefix); `Output` stores bytes under a key. Every key is built from
 //! validated parts (a 12-digit account, a region name, a date), and a local write goes to a
 //! hidden temporary file that is renamed into place, so a reader never sees half a file.
 
 pub mod explain;
 pub mod json;
+pub mod parquet;
 
 use std::path::{Path, PathBuf};
+
+/// Which formats a run writes. A format that is not selected is left untouched in the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Formats {
+    /// AWS's gzip JSON under `AWSLogs/.../CloudTrail-Insight/`.
+    pub json: bool,
+    /// Hive-partitioned Parquet under `insights/`.
+    pub parquet: bool,
+}
+
+impl Default for Formats {
+    fn default() -> Self {
+        Formats {
+            json: true,
+            parquet: true,
+        }
+    }
+}
 
 /// The output root.
 #[derive(Debug, Clone)]

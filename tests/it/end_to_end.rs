@@ -95,6 +95,10 @@ fn output_is_aws_format_and_byte_identical_across_runs() {
     assert!(!first.is_empty());
     assert_eq!(first, files(b.path()));
     let mut shared_ids = std::collections::BTreeSet::new();
+    for key in first.keys().filter(|k| k.ends_with(".parquet")) {
+        // The Parquet tree (tests/it/parquet_output.rs) sits beside AWS's layout.
+        assert!(key.starts_with("insights/"), "{key}");
+    }
     for (key, bytes) in first.iter().filter(|(k, _)| k.starts_with("AWSLogs/")) {
         assert!(key.contains("/CloudTrail-Insight/"), "{key}");
         for record in gunzip_records(bytes) {

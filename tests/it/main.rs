@@ -6,5 +6,7 @@ mod deploy;
 mod end_to_end;
 mod incremental;
 mod layout;
+mod parquet_output;
 mod real_data;
+mod schemas;
 mod support;

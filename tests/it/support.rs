@@ -184,3 +184,30 @@ pub fn insights(out: &Path) -> Vec<(String, Value)> {
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
+
+/// Run one of the Python helpers in `tests/tools/` and return its stdout. Python packages come
+/// from scripts/test-requirements.txt (installed by scripts/test); a missing one fails the test
+/// with the helper's own message saying so, never skips it.
+pub fn python_tool(script: &str, args: &[&str], stdin: &[u8]) -> String {
+    use std::process::Stdio;
+    let path = repo_path("tests/tools").join(script);
+    let mut child = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start python3 for {script}: {e}; install Python 3 and run scripts/test")
+        });
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\n{}\n(run the tests with scripts/test, which installs scripts/test-requirements.txt)",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
