@@ -11,7 +11,7 @@
 
 use crate::aggregate::{Aggregated, Aggregator, IdentityFilter};
 use crate::config::AnalyzeConfig;
-use crate::decode::{DecodeOptions, decode_object};
+use crate::decode::{DecodeError, DecodeOptions, DecodedObject, decode_object};
 use crate::detect::{self, assemble};
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
@@ -461,6 +461,16 @@ async fn list(
 }
 
 /// Fetch and decode every object (bounded), aggregating in listing order.
+/// A decoded object and its size, or why it was skipped.
+type Outcome = Result<(DecodedObject, u64), (String, String)>;
+
+fn decode_outcome(decoded: Result<DecodedObject, DecodeError>, bytes: &[u8]) -> Outcome {
+    match decoded {
+        Ok(decoded) => Ok((decoded, bytes.len() as u64)),
+        Err(e) => Err((e.reason().to_owned(), e.to_string())),
+    }
+}
+
 /// The skip reason of an object whose bytes could not be fetched.
 pub const FETCH_FAILED: &str = "fetch failed";
 
@@ -484,21 +494,32 @@ async fn read(
         .map(|object| {
             let (source, options, cpu) = (source.clone(), options.clone(), cpu.clone());
             async move {
+                if let Some(path) = source.local_path(&object) {
+                    // Read and decode on one blocking thread.
+                    let _permit = cpu.acquire_owned().await;
+                    let key = object.key.clone();
+                    let outcome = tokio::task::spawn_blocking(move || match std::fs::read(&path) {
+                        Ok(bytes) => decode_outcome(decode_object(&bytes, &key, &options), &bytes),
+                        Err(e) => Err((
+                            FETCH_FAILED.to_owned(),
+                            format!("cannot read the file: {e}"),
+                        )),
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())));
+                    return (object, outcome);
+                }
                 let bytes = match source.fetch(&object).await {
                     Ok(bytes) => bytes,
                     Err(e) => return (object, Err((FETCH_FAILED.to_owned(), e.to_string()))),
                 };
-                let size = bytes.len() as u64;
                 let _permit = cpu.acquire_owned().await;
                 let key = object.key.clone();
-                let decoded =
-                    tokio::task::spawn_blocking(move || decode_object(&bytes, &key, &options))
-                        .await;
-                let outcome = match decoded {
-                    Ok(Ok(decoded)) => Ok((decoded, size)),
-                    Ok(Err(e)) => Err((e.reason().to_owned(), e.to_string())),
-                    Err(e) => Err(("decoder crashed".to_owned(), e.to_string())),
-                };
+                let outcome = tokio::task::spawn_blocking(move || {
+                    decode_outcome(decode_object(&bytes, &key, &options), &bytes)
+                })
+                .await
+                .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())));
                 (object, outcome)
             }
         })

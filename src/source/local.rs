@@ -77,6 +77,8 @@ impl LocalSource {
     }
 
     /// The files of one delivery day folder, sorted by key. A missing folder is an empty day.
+    /// The folder is read in one blocking call: a day folder holds hundreds of files, and one
+    /// thread hand-off per file costs more than the reading.
     pub async fn objects(
         &self,
         partition: &Partition,
@@ -84,50 +86,14 @@ impl LocalSource {
     ) -> Result<Listing, SourceError> {
         let prefix = partition.day_prefix(day);
         let dir = self.root.join(&prefix);
-        let mut listing = Listing::default();
-        let mut entries = match tokio::fs::read_dir(&dir).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
-            Err(e) => return Err(SourceError::list(dir.display().to_string(), e)),
-        };
-        while let Some(entry) = entries
-            .next_entry()
+        tokio::task::spawn_blocking(move || list_folder(&dir, &prefix))
             .await
-            .map_err(|e| SourceError::list(dir.display().to_string(), e))?
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            let meta = tokio::fs::metadata(&path).await;
-            let Ok(meta) = meta else {
-                listing.ignored.push(Ignored {
-                    display: path.display().to_string(),
-                    reason: "unreadable directory entry (broken link?)".into(),
-                });
-                continue;
-            };
-            if !meta.is_file() {
-                continue;
-            }
-            let object = ObjectRef {
-                key: format!("{prefix}{name}"),
-                display: path.display().to_string(),
-                size: meta.len(),
-            };
-            match layout::classify_file_name(&name) {
-                FileKind::Log => listing.objects.push(object),
-                FileKind::Foreign(why) => listing.ignored.push(Ignored {
-                    display: object.display,
-                    reason: why.to_string(),
-                }),
-                FileKind::Other => listing.ignored.push(Ignored {
-                    display: object.display,
-                    reason: "not a .json.gz or .json file".into(),
-                }),
-            }
-        }
-        listing.objects.sort();
-        listing.ignored.sort_by(|a, b| a.display.cmp(&b.display));
-        Ok(listing)
+            .map_err(|e| SourceError::list(String::new(), std::io::Error::other(e)))?
+    }
+
+    /// The path of an object, for reading it on a blocking thread with its decoding.
+    pub fn path(&self, object: &ObjectRef) -> PathBuf {
+        self.root.join(&object.key)
     }
 
     pub async fn fetch(&self, object: &ObjectRef) -> std::io::Result<Vec<u8>> {
@@ -206,4 +172,48 @@ impl LocalSource {
         names.sort();
         Ok(names)
     }
+}
+
+/// List one day folder (blocking).
+fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
+    let mut listing = Listing::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
+        Err(e) => return Err(SourceError::list(dir.display().to_string(), e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| SourceError::list(dir.display().to_string(), e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let Ok(meta) = std::fs::metadata(&path) else {
+            listing.ignored.push(Ignored {
+                display: path.display().to_string(),
+                reason: "unreadable directory entry (broken link?)".into(),
+            });
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let object = ObjectRef {
+            key: format!("{prefix}{name}"),
+            display: path.display().to_string(),
+            size: meta.len(),
+        };
+        match layout::classify_file_name(&name) {
+            FileKind::Log => listing.objects.push(object),
+            FileKind::Foreign(why) => listing.ignored.push(Ignored {
+                display: object.display,
+                reason: why.to_string(),
+            }),
+            FileKind::Other => listing.ignored.push(Ignored {
+                display: object.display,
+                reason: "not a .json.gz or .json file".into(),
+            }),
+        }
+    }
+    listing.objects.sort();
+    listing.ignored.sort_by(|a, b| a.display.cmp(&b.display));
+    Ok(listing)
 }

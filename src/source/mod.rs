@@ -95,6 +95,14 @@ impl Source {
         }
     }
 
+    /// For an object on this machine, its path: the pipeline then reads it on the same blocking
+    /// thread that decodes it, instead of handing it between threads.
+    pub fn local_path(&self, object: &ObjectRef) -> Option<std::path::PathBuf> {
+        match self {
+            Source::Local(local) => Some(local.path(object)),
+        }
+    }
+
     pub async fn fetch(&self, object: &ObjectRef) -> Result<Vec<u8>, FetchError> {
         match self {
             Source::Local(local) => local.fetch(object).await.map_err(|e| FetchError {
