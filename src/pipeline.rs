@@ -1,6 +1,11 @@
 //! The only place that owns concurrency: list the needed day folders, fetch objects with a
 //! bounded number in flight, decode them on blocking threads while the next ones download,
 //! aggregate in listing order, detect, and write the output.
+//!
+//! An object that cannot be fetched (after the source's retries) withholds the Insights of its
+//! account and region: they could be wrong without its records, so none of that partition's
+//! files are written or removed, and the summary names the partition for a later run. A
+//! corrupt object is different: it is counted and skipped, and the output is written.
 
 use crate::aggregate::{Aggregated, Aggregator};
 use crate::config::AnalyzeConfig;
@@ -9,7 +14,7 @@ use crate::detect::{self, assemble};
 use crate::model::insight::InsightRecord;
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::json;
-use crate::source::{Listing, Source};
+use crate::source::{Listing, Source, layout};
 use crate::telemetry::RunSummary;
 use anyhow::{Context, bail};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -64,8 +69,15 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     summary.insights = counts.by_type;
     summary.open_insights = counts.open;
     write(config, records, &partitions, days, &mut summary).await?;
+    summary.s3_requests = config
+        .source
+        .request_counts()
+        .or_else(|| config.output.request_counts());
     Ok(summary)
 }
+
+/// The skip reason of an object whose bytes could not be fetched.
+pub const FETCH_FAILED: &str = "fetch failed";
 
 /// The requested days, or every delivery day found in the source.
 async fn analysed_days(
@@ -138,7 +150,7 @@ async fn read(
             async move {
                 let bytes = match source.fetch(&object).await {
                     Ok(bytes) => bytes,
-                    Err(e) => return (object, Err(("unreadable".to_owned(), e.to_string()))),
+                    Err(e) => return (object, Err((FETCH_FAILED.to_owned(), e.to_string()))),
                 };
                 let size = bytes.len() as u64;
                 let _permit = cpu.acquire_owned().await;
@@ -164,7 +176,14 @@ async fn read(
                 summary.add_records(&decoded.stats);
                 aggregator.add(&decoded);
             }
-            Err((reason, detail)) => summary.skip(&object.display, &reason, &detail),
+            Err((reason, detail)) => {
+                if reason == FETCH_FAILED
+                    && let Ok(key) = layout::parse_log_key(&object.key)
+                {
+                    summary.withhold(&key.partition.account, &key.partition.region);
+                }
+                summary.skip(&object.display, &reason, &detail);
+            }
         }
     }
     summary.duplicates_dropped = aggregator.stats.duplicates;
@@ -214,7 +233,8 @@ fn detect_all(
 }
 
 /// Write one file per account, region and day; remove our own files for analysed days that
-/// now have no Insights, so a re-run with other settings leaves no stale output.
+/// now have no Insights, so a re-run with other settings leaves no stale output. Withheld
+/// partitions are left as they are. Writes and removals run with a bounded number in flight.
 async fn write(
     config: &AnalyzeConfig,
     records: Vec<InsightRecord>,
@@ -226,28 +246,41 @@ async fn write(
         .iter()
         .filter_map(|p| p.org_id.clone().map(|o| (p.account.clone(), o)))
         .collect();
-    summary.insight_records_written = records.len() as u64;
-    let files = json::plan_files(records, &orgs);
+    let mut files = json::plan_files(records, &orgs);
+    files.retain(|f| !summary.is_withheld(&f.account, &f.region));
+    summary.insight_records_written = files.iter().map(|f| f.records.len() as u64).sum();
     let written: BTreeSet<String> = files.iter().map(|f| f.key.clone()).collect();
-    for file in &files {
-        config
-            .output
-            .put(&file.key, json::encode_file(&file.records))
-            .await?;
-    }
+    let in_flight = config.list_concurrency.max(1);
+    stream::iter(&files)
+        .map(|file| {
+            config
+                .output
+                .put(&file.key, json::encode_file(&file.records))
+        })
+        .buffer_unordered(in_flight)
+        .try_collect::<()>()
+        .await?;
     summary.files_written = files.len() as u64;
     let analysed: BTreeSet<(&str, &str)> = partitions
         .iter()
         .map(|p| (p.account.as_str(), p.region.as_str()))
+        .filter(|(account, region)| !summary.is_withheld(account, region))
         .collect();
-    for (account, region) in analysed {
-        for day in days.days() {
-            let key = json::file_key(orgs.get(account).map(String::as_str), account, region, day);
-            if !written.contains(&key) && config.output.remove(&key).await? {
-                summary.stale_files_removed += 1;
-            }
-        }
-    }
+    let candidates: Vec<String> = analysed
+        .into_iter()
+        .flat_map(|(account, region)| {
+            let org = orgs.get(account).map(String::as_str);
+            days.days()
+                .map(move |day| json::file_key(org, account, region, day))
+        })
+        .filter(|key| !written.contains(key))
+        .collect();
+    let removed: Vec<bool> = stream::iter(&candidates)
+        .map(|key| config.output.remove(key))
+        .buffer_unordered(in_flight)
+        .try_collect()
+        .await?;
+    summary.stale_files_removed = removed.into_iter().filter(|r| *r).count() as u64;
     tracing::info!(
         records = summary.insight_records_written,
         files = summary.files_written,
