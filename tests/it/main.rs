@@ -5,4 +5,6 @@ mod bad_input;
 mod end_to_end;
 mod layout;
 mod real_data;
+mod s3;
+mod s3_server;
 mod support;
