@@ -45,7 +45,8 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot list {location}: {source}")]
+    /// The cause (the S3 request and what went wrong) follows in the error chain.
+    #[error("cannot list {location}")]
     S3 {
         location: String,
         #[source]

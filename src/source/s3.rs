@@ -22,7 +22,7 @@ use crate::model::{ObjectRef, Partition};
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use chrono::NaiveDate;
@@ -206,7 +206,7 @@ impl Attempt {
                     err.message().unwrap_or("(no message)")
                 )
             }
-            _ => DisplayErrorContext(&error).to_string(),
+            _ => error_chain(&error),
         };
         if let Failure::Status { status: 403, .. } = failure {
             message.push_str(
@@ -215,6 +215,20 @@ impl Attempt {
         }
         Attempt { failure, message }
     }
+}
+
+/// An error and its causes on one line, each cause once (SDK errors nest the same text).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        cause = e.source();
+    }
+    text
 }
 
 /// A label for counting retries: the status and code, or the kind of transport failure.
@@ -465,7 +479,7 @@ async fn read_body(
                     message: format!(
                         "reading the body broke off after {} bytes: {}",
                         bytes.len(),
-                        DisplayErrorContext(&e)
+                        error_chain(&e)
                     ),
                 });
             }
