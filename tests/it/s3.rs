@@ -415,3 +415,88 @@ fn an_object_that_keeps_failing_is_named_and_its_partition_withheld() {
     assert_eq!(attempts, 3);
     assert!(!seen.iter().any(|r| r.path.contains(&withheld_key)));
 }
+
+#[test]
+fn bad_s3_arguments_and_a_missing_region_fail_before_any_request() {
+    let server = S3Server::start(&["cloudtrail"]);
+    let cases: [&[&str]; 4] = [
+        &["--source", "s3://Not_A_Bucket/x", "--out", "s3://insights"],
+        &[
+            "--source",
+            "s3://cloudtrail",
+            "--out",
+            "/tmp/x",
+            "--sse-kms-key-id",
+            "k",
+        ],
+        &[
+            "--source",
+            "s3://cloudtrail",
+            "--out",
+            "s3://insights",
+            "--expected-bucket-owner",
+            "123",
+        ],
+        &[
+            "--source",
+            "s3://cloudtrail",
+            "--out",
+            "s3://insights",
+            "--max-attempts",
+            "0",
+        ],
+    ];
+    for args in cases {
+        let mut all = vec!["analyze"];
+        all.extend_from_slice(args);
+        let run = trailsight_env(&all, &server.env());
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+    }
+    let no_region: Vec<(&str, String)> = server
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "AWS_REGION")
+        .collect();
+    let run = trailsight_env(
+        &[
+            "analyze",
+            "--source",
+            "s3://cloudtrail",
+            "--out",
+            "s3://insights",
+        ],
+        &no_region,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no AWS region"), "{}", run.stderr);
+    assert!(server.take_seen().is_empty());
+}
+
+#[test]
+fn wrong_credentials_fail_the_run_at_once_without_retries() {
+    let server = S3Server::start(&["cloudtrail", "insights"]);
+    server.put_raw(
+        "cloudtrail",
+        &log_key("", None, ACCOUNT, "us-east-1", SPIKE_DAY, "x"),
+        b"",
+    );
+    let mut env = server.env();
+    env.retain(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY");
+    env.push(("AWS_SECRET_ACCESS_KEY", "not-the-secret".into()));
+    let run = trailsight_env(
+        &[
+            "analyze",
+            "--source",
+            "s3://cloudtrail",
+            "--out",
+            "s3://insights",
+            "--force-path-style",
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 403"), "{}", run.stderr);
+    assert!(run.stderr.contains("s3://cloudtrail/"), "{}", run.stderr);
+    assert!(!run.stderr.contains("not-the-secret"), "{}", run.stderr);
+    assert_eq!(server.take_seen().len(), 1, "a 403 is not retried");
+}

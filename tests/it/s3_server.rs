@@ -175,17 +175,13 @@ impl S3Server {
         vec![
             ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
             ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+            // Blank is none: a developer's own session token must not ride along.
+            ("AWS_SESSION_TOKEN", String::new()),
             ("AWS_REGION", REGION.into()),
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            (
-                "AWS_CONFIG_FILE",
-                "/nonexistent/trailsight-test/config".into(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/trailsight-test/credentials".into(),
-            ),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
         ]
     }
 }
