@@ -20,7 +20,8 @@ pub enum Output {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {location}: {source}; check that the output location is writable")]
+/// The cause follows in the error chain (printed once by `main`).
+#[error("cannot write {location} (check that the output location is writable)")]
 pub struct SinkError {
     pub location: String,
     #[source]

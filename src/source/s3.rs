@@ -210,7 +210,7 @@ impl Attempt {
         };
         if let Failure::Status { status: 403, .. } = failure {
             message.push_str(
-                "; check the credentials, --expected-bucket-owner and the IAM policy (README: Credentials and permissions)",
+                "; check the credentials, --expected-bucket-owner and the IAM policy (README: Least-privilege IAM policy)",
             );
         }
         Attempt { failure, message }
