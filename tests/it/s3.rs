@@ -173,8 +173,24 @@ fn sample_data_from_s3_gives_the_same_bytes_as_the_local_run() {
         assert_eq!(run.summary[field], local.summary[field], "{field}");
     }
     let seen = server.take_seen();
-    for prefix in list_prefixes(&seen, "cloudtrail") {
+    let prefixes = list_prefixes(&seen, "cloudtrail");
+    for prefix in &prefixes {
         assert!(prefix.starts_with("org/trail/"), "listed {prefix:?}");
+    }
+    // Days were discovered (no --from/--to); the day folders read are the analysed days, the
+    // 7 before them and the one after, nothing else.
+    let day = |v: &Value| chrono::NaiveDate::parse_from_str(v.as_str().unwrap(), "%Y-%m-%d");
+    let first = day(&run.summary["first_day"]).unwrap() - chrono::Duration::days(7);
+    let last = day(&run.summary["last_day"]).unwrap() + chrono::Duration::days(1);
+    let days = day_prefixes(&prefixes);
+    assert_eq!(days.len() as i64, 4 * ((last - first).num_days() + 1));
+    for prefix in &days {
+        let folder = &prefix[prefix.len() - 11..prefix.len() - 1];
+        let date = chrono::NaiveDate::parse_from_str(folder, "%Y/%m/%d").unwrap();
+        assert!(
+            first <= date && date <= last,
+            "listed {prefix} outside {first}..{last}"
+        );
     }
     let requests = &run.summary["s3_requests"];
     eprintln!("sample data over S3: {requests}");
@@ -499,4 +515,27 @@ fn wrong_credentials_fail_the_run_at_once_without_retries() {
     assert!(run.stderr.contains("s3://cloudtrail/"), "{}", run.stderr);
     assert!(!run.stderr.contains("not-the-secret"), "{}", run.stderr);
     assert_eq!(server.take_seen().len(), 1, "a 403 is not retried");
+}
+
+#[test]
+fn an_output_bucket_that_refuses_writes_fails_the_run() {
+    let (_tree, _local_out, server) = org_setup();
+    server.fault(
+        "PUT",
+        "/insights/",
+        Fault::Error(403, "AccessDenied"),
+        usize::MAX,
+    );
+    let run = run_s3(&server, "s3://cloudtrail/ct", "s3://insights", &ORG_FILTERS);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot write s3://insights/AWSLogs/"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("HTTP 403 AccessDenied"),
+        "{}",
+        run.stderr
+    );
 }
