@@ -6,6 +6,7 @@ use crate::detect::{DetectorConfig, TimeWindow};
 use crate::model::{DayRange, parse_day};
 use crate::sink::{Formats, Output};
 use crate::source::layout::{self, PartitionFilter, Shard};
+use crate::source::s3::{self, S3Client, S3Settings, S3Source, S3Target, S3Url, retry};
 use crate::source::{Source, local::LocalSource};
 use crate::state::StateStore;
 use crate::telemetry::LogFormat;
@@ -14,7 +15,8 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// CloudTrail Insights, offline: find unusual API call and error rates in a CloudTrail archive
 /// and write them as AWS's own Insights events.
@@ -57,11 +59,12 @@ impl From<LogFormatArg> for LogFormat {
 /// What every run takes.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Directory holding the CloudTrail logs ([prefix/]AWSLogs/...).
-    #[arg(long, value_name = "DIR")]
+    /// Where the CloudTrail logs are ([prefix/]AWSLogs/...): a directory or s3://BUCKET[/PREFIX].
+    #[arg(long, value_name = "DIR|S3URL")]
     pub source: PathBuf,
-    /// Directory to write Insights to (AWSLogs/.../CloudTrail-Insight/...).
-    #[arg(long, value_name = "DIR")]
+    /// Where to write Insights (AWSLogs/.../CloudTrail-Insight/...): a directory or
+    /// s3://BUCKET[/PREFIX].
+    #[arg(long, value_name = "DIR|S3URL")]
     pub out: PathBuf,
     /// Only these accounts (comma-separated 12-digit IDs).
     #[arg(long, value_delimiter = ',', value_name = "ID,..")]
@@ -96,6 +99,8 @@ pub struct RunArgs {
     pub formats: Vec<FormatArg>,
     #[command(flatten)]
     pub detector: DetectorArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +148,75 @@ fn formats(selected: &[FormatArg]) -> Formats {
         json: selected.contains(&FormatArg::Json),
         parquet: selected.contains(&FormatArg::Parquet),
     }
+}
+
+/// How to reach S3; credentials come from the standard AWS chain, never from flags.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "S3")]
+pub struct S3Args {
+    /// AWS region of the buckets (default: AWS_REGION, AWS_DEFAULT_REGION, the profile).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// S3 endpoint of an S3-compatible store (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
+    /// the profile's endpoint_url, or AWS).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Path-style addressing (endpoint/bucket/key), for S3-compatible stores.
+    #[arg(long)]
+    pub force_path_style: bool,
+    /// The account that must own the buckets; sent with every request (reads and writes).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub expected_bucket_owner: Option<String>,
+    /// Encrypt written Insights with this KMS key (SSE-KMS): key ID, ARN or alias.
+    #[arg(long, value_name = "KEY")]
+    pub sse_kms_key_id: Option<String>,
+    /// Attempts per S3 request before the object (or the run, for listings) fails.
+    #[arg(long, default_value_t = retry::DEFAULT_MAX_ATTEMPTS, value_name = "N")]
+    pub max_attempts: u32,
+    /// First backoff step between attempts, in milliseconds (doubling, with jitter;
+    /// throttled requests wait five times longer).
+    #[arg(long, default_value_t = retry::DEFAULT_BASE_DELAY.as_millis() as u64, value_name = "MS")]
+    pub retry_base_delay_ms: u64,
+    /// Seconds an S3 request may wait for an answer, and a download may stall.
+    #[arg(long, default_value_t = s3::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_name = "SECS")]
+    pub request_timeout_secs: u64,
+}
+
+impl S3Args {
+    fn into_settings(self) -> anyhow::Result<S3Settings> {
+        if let Some(owner) = &self.expected_bucket_owner
+            && !layout::is_account(owner)
+        {
+            bail!("--expected-bucket-owner: {owner:?} is not a 12-digit account ID");
+        }
+        if self.max_attempts == 0 {
+            bail!("--max-attempts must be at least 1");
+        }
+        if self.request_timeout_secs == 0 {
+            bail!("--request-timeout-secs must be at least 1");
+        }
+        Ok(S3Settings {
+            region: self.region,
+            endpoint_url: self.endpoint_url,
+            force_path_style: self.force_path_style,
+            expected_bucket_owner: self.expected_bucket_owner,
+            sse_kms_key_id: self.sse_kms_key_id,
+            retry: retry::RetryPolicy {
+                max_attempts: self.max_attempts,
+                base_delay: Duration::from_millis(self.retry_base_delay_ms),
+            },
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            list_concurrency: config::DEFAULT_LIST_CONCURRENCY,
+        })
+    }
+}
+
+/// `s3://...` as an S3 address, anything else as a path.
+fn s3_url(flag: &str, path: &Path) -> anyhow::Result<Option<S3Url>> {
+    let Some(text) = path.to_str() else {
+        return Ok(None);
+    };
+    S3Url::parse(text).map_err(|e| anyhow::anyhow!("{flag} {e}"))
 }
 
 impl AnalyzeArgs {
@@ -207,12 +281,25 @@ impl RunArgs {
         }
         let shard = resolve_shard(self.shard.as_deref(), env)?;
         let (detector, excluded_identities) = detector_config(&self.detector)?;
-        if !self.source.is_dir() {
-            bail!("--source {}: not a directory", self.source.display());
+        let source_url = s3_url("--source", &self.source)?;
+        let out_url = s3_url("--out", &self.out)?;
+        if out_url.is_none() && self.s3.sse_kms_key_id.is_some() {
+            bail!("--sse-kms-key-id applies to S3 output only: --out is not an s3:// address");
         }
+        // One client for both ends, built on first use.
+        let client = S3Client::new(self.s3.into_settings()?);
+        let source = match source_url {
+            Some(url) => Source::S3(S3Source::new(client.clone(), url)),
+            None if self.source.is_dir() => Source::Local(LocalSource::new(self.source)),
+            None => bail!("--source {}: not a directory", self.source.display()),
+        };
+        let output = match out_url {
+            Some(url) => Output::S3(S3Target { client, url }),
+            None => Output::Local(self.out),
+        };
         Ok(AnalyzeConfig {
-            source: Source::Local(LocalSource::new(self.source)),
-            output: Output::Local(self.out),
+            source,
+            output,
             days: None,
             filter: PartitionFilter {
                 accounts: (!accounts.is_empty()).then_some(accounts),

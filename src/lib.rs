@@ -13,7 +13,8 @@
 //!  └───────────── pipeline: bounded fetches, decoding on CPU threads ─────────────┘
 //! ```
 //!
-//! `model` is the shared vocabulary; `cli` and `config` turn arguments into a validated run;
+//! The source is a local directory or an S3 bucket (`source::s3`, the only module that uses the
+//! AWS SDK; the sink writes S3 output through it). `model` is the shared vocabulary; `cli` and `config` turn arguments into a validated run;
 //! `telemetry` owns logs and the run summary.
 
 pub mod aggregate;

@@ -2,6 +2,8 @@
 //! the outcome to an exit code:
 //! - 0: every object was read and the output written;
 //! - 1: the output was written, but some objects could not be read (named in the summary);
+//!   when an object could not be fetched at all, its account and region were withheld (not
+//!   written, named in the summary) and a later run redoes them;
 //! - 2: the run failed (bad arguments, unreadable source, unwritable output, `--strict`).
 
 use clap::Parser;

@@ -8,6 +8,11 @@
 //! the days that may have changed, forget minutes the next day no longer needs, and save the
 //! state last. So N nightly runs give the same bytes as one backfill, and a backfill killed part
 //! way and resumed gives the same bytes as one that was not.
+//!
+//! An object that cannot be fetched (after the source's retries) withholds the Insights of its
+//! account and region: they could be wrong without its records, so none of that partition's
+//! files are written or removed, and the summary names the partition for a later run. A
+//! corrupt object is different: it is counted and skipped, and the output is written.
 
 use crate::aggregate::{Aggregated, Aggregator, IdentityFilter};
 use crate::config::AnalyzeConfig;
@@ -18,7 +23,7 @@ use crate::model::insight::InsightRecord;
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json, parquet};
-use crate::source::{Listing, Source};
+use crate::source::{Listing, Source, layout};
 use crate::state::{RunState, STATE_VERSION, StateLock};
 use crate::telemetry::RunSummary;
 use anyhow::{Context, bail};
@@ -302,6 +307,11 @@ impl<'c> Run<'c> {
             *self.summary.insights.entry(kind.clone()).or_default() += 1;
             self.summary.open_insights += u64::from(*open);
         }
+        self.summary.s3_requests = self
+            .config
+            .source
+            .request_counts()
+            .or_else(|| self.config.output.request_counts());
         Ok(())
     }
 
@@ -395,6 +405,7 @@ impl<'c> Run<'c> {
             &detected.explanations,
             &self.partitions,
             changed,
+            &self.summary,
         )
         .await?;
 
@@ -536,6 +547,9 @@ async fn read(
             Err((reason, detail)) => {
                 if reason == FETCH_FAILED {
                     failed.insert(object.key.clone());
+                    if let Ok(key) = layout::parse_log_key(&object.key) {
+                        summary.withhold(&key.partition.account, &key.partition.region);
+                    }
                 }
                 summary.skip(&object.display, &reason, &detail);
             }
@@ -603,13 +617,22 @@ async fn write_explanations(
     explanations: &[Explanation],
     partitions: &[Partition],
     days: DayRange,
+    summary: &RunSummary,
 ) -> anyhow::Result<()> {
-    let files = explain::plan_files(explanations);
+    let kept: Vec<Explanation> = explanations
+        .iter()
+        .filter(|e| !summary.is_withheld(&e.recipient_account_id, &e.aws_region))
+        .cloned()
+        .collect();
+    let files = explain::plan_files(&kept);
     let written: BTreeSet<String> = files.iter().map(|(key, _)| key.clone()).collect();
     for (key, bytes) in files {
         config.output.put(&key, bytes).await?;
     }
-    for p in partitions {
+    for p in partitions
+        .iter()
+        .filter(|p| !summary.is_withheld(&p.account, &p.region))
+    {
         for day in days.days() {
             let key = explain::file_key(&p.account, &p.region, day);
             if !written.contains(&key) {
@@ -621,7 +644,8 @@ async fn write_explanations(
 }
 
 /// Write one file per account, region, day and format; remove our own files for analysed days
-/// that now have no Insights, so a re-run with other settings leaves no stale output.
+/// that now have no Insights, so a re-run with other settings leaves no stale output. Withheld
+/// partitions are left as they are. Writes and removals run with a bounded number in flight.
 async fn write(
     config: &AnalyzeConfig,
     records: Vec<InsightRecord>,
@@ -634,44 +658,60 @@ async fn write(
         .filter_map(|p| p.org_id.clone().map(|o| (p.account.clone(), o)))
         .collect();
     let formats = config.formats;
-    let files = json::plan_files(records, &orgs);
-    let mut written = BTreeMap::new();
+    let mut files = json::plan_files(records, &orgs);
+    files.retain(|f| !summary.is_withheld(&f.account, &f.region));
+    let mut outputs: Vec<(String, Vec<u8>, u64)> = Vec::new();
     for file in &files {
         let records = file.records.len() as u64;
         if formats.json {
-            let bytes = json::encode_file(&file.records);
-            config.output.put(&file.key, bytes).await?;
-            written.insert(file.key.clone(), records);
+            outputs.push((file.key.clone(), json::encode_file(&file.records), records));
         }
         if formats.parquet {
             let key = parquet::file_key(&file.account, &file.region, file.day);
             let bytes = parquet::encode_file(&file.records)
                 .with_context(|| format!("writing {key} in {}", summary.output))?;
-            config.output.put(&key, bytes).await?;
-            written.insert(key, records);
+            outputs.push((key, bytes, records));
         }
     }
+    let in_flight = config.list_concurrency.max(1);
+    let written: BTreeMap<String, u64> = outputs
+        .iter()
+        .map(|(key, _, n)| (key.clone(), *n))
+        .collect();
+    stream::iter(outputs)
+        .map(|(key, bytes, _)| async move { config.output.put(&key, bytes).await })
+        .buffer_unordered(in_flight)
+        .try_collect::<()>()
+        .await?;
     let analysed: BTreeSet<(&str, &str)> = partitions
         .iter()
         .map(|p| (p.account.as_str(), p.region.as_str()))
+        .filter(|(account, region)| !summary.is_withheld(account, region))
         .collect();
-    for (account, region) in analysed {
-        for day in days.days() {
+    let candidates: Vec<String> = analysed
+        .into_iter()
+        .flat_map(|(account, region)| {
             let org = orgs.get(account).map(String::as_str);
-            let keys = [
-                formats
-                    .json
-                    .then(|| json::file_key(org, account, region, day)),
-                formats
-                    .parquet
-                    .then(|| parquet::file_key(account, region, day)),
-            ];
-            for key in keys.into_iter().flatten() {
-                if !written.contains_key(&key) && config.output.remove(&key).await? {
-                    summary.stale_files_removed += 1;
-                }
-            }
-        }
-    }
+            days.days().flat_map(move |day| {
+                [
+                    formats
+                        .json
+                        .then(|| json::file_key(org, account, region, day)),
+                    formats
+                        .parquet
+                        .then(|| parquet::file_key(account, region, day)),
+                ]
+                .into_iter()
+                .flatten()
+            })
+        })
+        .filter(|key| !written.contains_key(key))
+        .collect();
+    let removed: Vec<bool> = stream::iter(&candidates)
+        .map(|key| config.output.remove(key))
+        .buffer_unordered(in_flight)
+        .try_collect()
+        .await?;
+    summary.stale_files_removed += removed.into_iter().filter(|r| *r).count() as u64;
     Ok(written.into_iter().collect())
 }

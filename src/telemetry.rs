@@ -2,8 +2,9 @@
 //! summary (printed as a table on stderr and, on request, written as JSON).
 
 use crate::decode::RecordStats;
+use crate::source::s3::RequestCounts;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// How log lines are written.
@@ -16,8 +17,20 @@ pub enum LogFormat {
 /// Logs go to stderr; `RUST_LOG` overrides the level.
 pub fn init_tracing(format: LogFormat, quiet: bool) {
     let default = if quiet { "warn" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Whatever RUST_LOG asks for, the AWS SDK's request signing and wire logs stay quiet:
+    // credentials and signed headers are never logged.
+    for quiet in [
+        "aws_sigv4=warn",
+        "aws_smithy_runtime=info",
+        "aws_smithy_http_client=info",
+        "aws_config=info",
+        "hyper=info",
+        "hyper_util=info",
+    ] {
+        filter = filter.add_directive(quiet.parse().expect("a valid log directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -74,6 +87,12 @@ pub struct RunSummary {
     pub parquet_files_written: u64,
     /// Our own files (either format) for analysed days that no longer have Insights.
     pub stale_files_removed: u64,
+    /// `ACCOUNT/REGION` partitions whose Insights were not written because an object of theirs
+    /// could not be fetched; a later run redoes them.
+    pub partitions_withheld: BTreeSet<String>,
+    /// S3 requests, retries and failures, when S3 was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_requests: Option<RequestCounts>,
 }
 
 impl RunSummary {
@@ -97,6 +116,23 @@ impl RunSummary {
             reason: reason.to_owned(),
             detail: detail.to_owned(),
         });
+    }
+
+    /// Withhold the Insights of a partition: one of its objects could not be fetched.
+    pub fn withhold(&mut self, account: &str, region: &str) {
+        let partition = format!("{account}/{region}");
+        if !self.partitions_withheld.contains(&partition) {
+            tracing::warn!(
+                partition,
+                "Insights of {partition} withheld: one of its objects could not be fetched"
+            );
+            self.partitions_withheld.insert(partition);
+        }
+    }
+
+    pub fn is_withheld(&self, account: &str, region: &str) -> bool {
+        self.partitions_withheld
+            .contains(&format!("{account}/{region}"))
     }
 
     pub fn ignore(&mut self, object: &str, reason: &str) {
@@ -174,6 +210,28 @@ impl RunSummary {
             "parquet files written",
             self.parquet_files_written.to_string(),
         );
+        if !self.partitions_withheld.is_empty() {
+            let list: Vec<&str> = self
+                .partitions_withheld
+                .iter()
+                .map(String::as_str)
+                .collect();
+            row(
+                "partitions withheld",
+                format!(
+                    "{} ({}): not written, run again",
+                    list.len(),
+                    list.join(", ")
+                ),
+            );
+        }
+        if let Some(s3) = &self.s3_requests {
+            row(
+                "s3 requests",
+                format!("{} attempts, {} failed", s3.attempts_total(), s3.failed),
+            );
+            row("s3 retries", breakdown(s3.retries_total(), &s3.retries));
+        }
         format!("trailsight run summary\n{t}")
     }
 }

@@ -1,14 +1,18 @@
-//! Where Insights go: the output root (a local directory here) and the formats written to it.
+//! Where Insights go: the output root (a local directory or `s3://bucket[/prefix]`) and the
+//! formats written to it.
 //!
 //! `json` builds AWS's files as bytes, `parquet` the analysts' Parquet tree (under its own
 //! `insights/` prefix); `Output` stores bytes under a key. Every key is built from
 //! validated parts (a 12-digit account, a region name, a date), and a local write goes to a
-//! hidden temporary file that is renamed into place, so a reader never sees half a file.
+//! hidden temporary file that is renamed into place, so a reader never sees half a file. An S3
+//! write is one PutObject (atomic by nature), made by `source::s3`, the one module that uses
+//! the AWS SDK.
 
 pub mod explain;
 pub mod json;
 pub mod parquet;
 
+use crate::source::s3::{RequestCounts, S3Target};
 use std::path::{Path, PathBuf};
 
 /// Which formats a run writes. A format that is not selected is left untouched in the output.
@@ -33,10 +37,12 @@ impl Default for Formats {
 #[derive(Debug, Clone)]
 pub enum Output {
     Local(PathBuf),
+    S3(S3Target),
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {location}: {source}; check that the output location is writable")]
+/// The cause follows in the error chain (printed once by `main`).
+#[error("cannot write {location} (check that the output location is writable)")]
 pub struct SinkError {
     pub location: String,
     #[source]
@@ -47,6 +53,15 @@ impl Output {
     pub fn describe(&self) -> String {
         match self {
             Output::Local(root) => root.display().to_string(),
+            Output::S3(target) => target.url.to_string(),
+        }
+    }
+
+    /// The S3 requests made so far, when writing to S3.
+    pub fn request_counts(&self) -> Option<RequestCounts> {
+        match self {
+            Output::Local(_) => None,
+            Output::S3(target) => Some(target.client.counts()),
         }
     }
 
@@ -54,6 +69,10 @@ impl Output {
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), SinkError> {
         match self {
             Output::Local(root) => write_local(&root.join(key), &bytes).await,
+            Output::S3(target) => target.put(key, bytes).await.map_err(|e| SinkError {
+                location: target.url.display(key),
+                source: std::io::Error::other(e),
+            }),
         }
     }
 
@@ -71,6 +90,10 @@ impl Output {
                     }),
                 }
             }
+            Output::S3(target) => target.remove(key).await.map_err(|e| SinkError {
+                location: target.url.display(key),
+                source: std::io::Error::other(e),
+            }),
         }
     }
 }

@@ -2,10 +2,12 @@
 //! listing only the day folders a run needs, and fetching object bytes.
 //!
 //! `layout` holds the pure rules of CloudTrail's key layout; each source kind (a local
-//! directory here) applies them to its own storage. The pipeline talks to the `Source` enum only.
+//! directory, an S3 bucket) applies them to its own storage. The pipeline talks to the `Source`
+//! enum only. `s3` is the one module that uses the AWS SDK; the sink writes to S3 through it.
 
 pub mod layout;
 pub mod local;
+pub mod s3;
 
 use crate::model::{ObjectRef, Partition};
 use chrono::NaiveDate;
@@ -16,6 +18,7 @@ use std::fmt;
 #[derive(Debug, Clone)]
 pub enum Source {
     Local(local::LocalSource),
+    S3(s3::S3Source),
 }
 
 /// A file found in a day folder that is not a log file (a digest copied into `CloudTrail/`,
@@ -42,6 +45,13 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// The cause (the S3 request and what went wrong) follows in the error chain.
+    #[error("cannot list {location}")]
+    S3 {
+        location: String,
+        #[source]
+        source: s3::S3Error,
+    },
 }
 
 impl SourceError {
@@ -67,6 +77,15 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Local(local) => local.root().display().to_string(),
+            Source::S3(s3) => s3.url().to_string(),
+        }
+    }
+
+    /// The S3 requests made so far, when reading from S3.
+    pub fn request_counts(&self) -> Option<s3::RequestCounts> {
+        match self {
+            Source::Local(_) => None,
+            Source::S3(s3) => Some(s3.client().counts()),
         }
     }
 
@@ -76,12 +95,20 @@ impl Source {
     ) -> Result<Vec<Partition>, SourceError> {
         match self {
             Source::Local(local) => local.partitions(filter).await,
+            Source::S3(s3) => s3.partitions(filter).await.map_err(|e| SourceError::S3 {
+                location: s3.url().to_string(),
+                source: e,
+            }),
         }
     }
 
     pub async fn days(&self, partition: &Partition) -> Result<Vec<NaiveDate>, SourceError> {
         match self {
             Source::Local(local) => local.days(partition).await,
+            Source::S3(s3) => s3.days(partition).await.map_err(|e| SourceError::S3 {
+                location: s3.url().display(&partition.log_prefix()),
+                source: e,
+            }),
         }
     }
 
@@ -92,6 +119,13 @@ impl Source {
     ) -> Result<Listing, SourceError> {
         match self {
             Source::Local(local) => local.objects(partition, day).await,
+            Source::S3(s3) => s3
+                .objects(partition, day)
+                .await
+                .map_err(|e| SourceError::S3 {
+                    location: s3.url().display(&partition.day_prefix(day)),
+                    source: e,
+                }),
         }
     }
 
@@ -100,6 +134,7 @@ impl Source {
     pub fn local_path(&self, object: &ObjectRef) -> Option<std::path::PathBuf> {
         match self {
             Source::Local(local) => Some(local.path(object)),
+            Source::S3(_) => None,
         }
     }
 
@@ -107,6 +142,9 @@ impl Source {
         match self {
             Source::Local(local) => local.fetch(object).await.map_err(|e| FetchError {
                 message: format!("cannot read the file: {e}"),
+            }),
+            Source::S3(s3) => s3.fetch(object).await.map_err(|e| FetchError {
+                message: e.to_string(),
             }),
         }
     }

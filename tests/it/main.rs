@@ -8,5 +8,7 @@ mod incremental;
 mod layout;
 mod parquet_output;
 mod real_data;
+mod s3;
+mod s3_server;
 mod schemas;
 mod support;

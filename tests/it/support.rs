@@ -105,12 +105,18 @@ pub struct Run {
 }
 
 pub fn trailsight(args: &[&str]) -> Run {
+    trailsight_env::<&str>(args, &[])
+}
+
+/// Run the binary with extra environment variables.
+pub fn trailsight_env<V: AsRef<std::ffi::OsStr>>(args: &[&str], env: &[(&str, V)]) -> Run {
     let summary_file = tempfile::NamedTempFile::new().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_trailsight"))
         .args(args)
         .arg("--summary-json")
         .arg(summary_file.path())
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run trailsight");
     let summary = std::fs::read(summary_file.path())
