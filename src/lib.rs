@@ -13,7 +13,8 @@
 //! ```
 //!
 //! `model` is the shared vocabulary; `cli` and `config` turn arguments into a validated run;
-//! `telemetry` owns logs and the run summary.
+//! `telemetry` owns logs, progress and the run summary. `report` reads the sink's output back
+//! (and, for its charts, the logs again through `source` and `decode`) into one HTML page.
 
 pub mod aggregate;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod decode;
 pub mod detect;
 pub mod model;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod state;

@@ -20,23 +20,28 @@ use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json};
 use crate::source::{Listing, Source};
 use crate::state::{RunState, STATE_VERSION, StateLock};
-use crate::telemetry::RunSummary;
+use crate::telemetry::{self, RunSummary, Stage};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::Semaphore;
+
+pub mod reread;
 
 /// Analyse a range of days (a backfill): day by day, with memory bounded by the window, not
 /// the range. With a state store the run is resumable: it continues after the last day a
 /// previous (interrupted) run completed, and gives the same output as an uninterrupted run.
 pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     let mut run = Run::start(config).await?;
+    let started = Instant::now();
     let Some(days) = analysed_days(config, &run.source, &run.partitions).await? else {
         tracing::warn!("no day folders found: nothing to analyse");
         return Ok(run.summary);
     };
+    run.summary.timed(Stage::List, started);
     let lock = lock_state(config)?;
     let mut progress = match load_state(config, &run.summary.source)? {
         Some(progress) => progress,
@@ -222,6 +227,7 @@ struct Run<'c> {
 
 impl<'c> Run<'c> {
     async fn start(config: &'c AnalyzeConfig) -> anyhow::Result<Run<'c>> {
+        let started = Instant::now();
         let mut summary = RunSummary {
             source: config.source.describe(),
             output: config.output.describe(),
@@ -240,6 +246,7 @@ impl<'c> Run<'c> {
             );
         }
         summary.partitions = partitions.len() as u64;
+        summary.timed(Stage::List, started);
         Ok(Run {
             config,
             source,
@@ -262,7 +269,9 @@ impl<'c> Run<'c> {
             first_day = %days.first, last_day = %days.last, partitions = self.partitions.len(),
             "analysing {} to {}", days.first, days.last
         );
+        telemetry::progress::plan_days(days.days().count() as u64);
         for day in days.days() {
+            telemetry::progress::day(day);
             self.advance(progress, day).await?;
             self.summary.last_day = Some(day.to_string());
             if self
@@ -279,7 +288,9 @@ impl<'c> Run<'c> {
             if let (Some(store), Some(lock)) = (&self.config.state, lock)
                 && let Some(state) = progress.to_state(&self.summary.source, self.config)
             {
+                let started = Instant::now();
                 store.save(&state, lock)?;
+                self.summary.timed(Stage::Write, started);
             }
         }
         self.summary.insight_records_written = self.files.values().sum();
@@ -299,6 +310,7 @@ impl<'c> Run<'c> {
             .folders_read_through
             .unwrap_or(day - Duration::days(BASELINE_DAYS));
         let folders = DayRange::new(first_folder, next);
+        let started = Instant::now();
         let listed = list(
             &self.source,
             &self.partitions,
@@ -311,6 +323,9 @@ impl<'c> Run<'c> {
             .into_iter()
             .filter(|o| !progress.processed.contains(&o.key))
             .collect();
+        self.summary.timed(Stage::List, started);
+        self.summary.objects_listed += new.len() as u64;
+        telemetry::progress::listed(&new);
         let scope = Window {
             history_from: progress.history_floor,
             detect_from: Minute::start_of_day(day),
@@ -327,6 +342,7 @@ impl<'c> Run<'c> {
             .filter(|o| next_prefix(o))
             .map(|o| o.key.clone())
             .collect();
+        let started = Instant::now();
         let failed = read(
             &self.source,
             new,
@@ -336,6 +352,7 @@ impl<'c> Run<'c> {
             &mut progress.aggregator,
         )
         .await;
+        self.summary.timed(Stage::ReadDecode, started);
         if self.config.strict {
             strict_check(&self.summary)?;
         }
@@ -357,14 +374,19 @@ impl<'c> Run<'c> {
         let aggregated = progress.aggregator.view(progress.history_floor);
         self.summary.series = self.summary.series.max(aggregated.series.len() as u64);
         let detector = self.config.detector.clone();
+        telemetry::progress::doing("detecting");
+        let started = Instant::now();
         let detected =
             tokio::task::spawn_blocking(move || detect_all(&aggregated, window, &detector))
                 .await
                 .context("detection stopped unexpectedly")?;
+        self.summary.timed(Stage::Detect, started);
         let changed = DayRange::new(redetect_from, day);
         for (id, kind, open) in &detected.episodes {
             self.episodes.insert(id.clone(), (kind.clone(), *open));
         }
+        telemetry::progress::doing("writing");
+        let started = Instant::now();
         let files = write(
             self.config,
             detected.records,
@@ -383,6 +405,7 @@ impl<'c> Run<'c> {
             changed,
         )
         .await?;
+        self.summary.timed(Stage::Write, started);
 
         progress.redetect_from = Some(detected.oldest_open.unwrap_or(next));
         progress.analysed_through = Some(day);
@@ -442,7 +465,6 @@ async fn list(
         }
         objects.extend(listing.objects);
     }
-    summary.objects_listed = objects.len() as u64;
     Ok(objects)
 }
 
@@ -493,12 +515,14 @@ async fn read(
     while let Some((object, outcome)) = results.next().await {
         match outcome {
             Ok((decoded, size)) => {
+                telemetry::progress::object_done(size, decoded.stats.records);
                 summary.objects_read += 1;
                 summary.bytes_read += size;
                 summary.add_records(&decoded.stats);
                 aggregator.add(&decoded);
             }
             Err((reason, detail)) => {
+                telemetry::progress::object_done(object.size, 0);
                 if reason == FETCH_FAILED {
                     failed.insert(object.key.clone());
                 }

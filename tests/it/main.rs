@@ -7,4 +7,6 @@ mod end_to_end;
 mod incremental;
 mod layout;
 mod real_data;
+mod report;
 mod support;
+mod telemetry;

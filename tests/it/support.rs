@@ -184,3 +184,17 @@ pub fn insights(out: &Path) -> Vec<(String, Value)> {
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
+
+/// The exit code, stdout and stderr of the binary run with exactly `args`.
+pub fn run_binary(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run trailsight");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
