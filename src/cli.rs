@@ -1,9 +1,11 @@
-//! Command-line types (clap) and their conversion into a validated `AnalyzeConfig`; nothing else.
+//! Command-line types (clap) and their conversion into a validated `AnalyzeConfig` (or, for
+//! `report`, a `ReportConfig`); nothing else.
 
 use crate::config::{self, AnalyzeConfig};
 use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
 use crate::model::{DayRange, parse_day};
+use crate::report::{self, ReportConfig};
 use crate::sink::{Formats, Output};
 use crate::source::layout::{self, PartitionFilter, Shard};
 use crate::source::s3::{self, S3Client, S3Settings, S3Source, S3Target, S3Url, retry};
@@ -39,6 +41,8 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Analyse what is new since the last run: every day completed since, from a saved state.
     Nightly(NightlyArgs),
+    /// Draw the Insights of an output directory as one self-contained HTML page.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -207,6 +211,59 @@ impl S3Args {
             },
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             list_concurrency: config::DEFAULT_LIST_CONCURRENCY,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The output directory of `analyze`/`nightly` (AWSLogs/.../CloudTrail-Insight/... and
+    /// explanations/).
+    #[arg(long, value_name = "DIR")]
+    pub insights: PathBuf,
+    /// The CloudTrail logs the Insights came from: chart each episode's real per-minute rate.
+    /// Without it, charts show the averages the Insight records hold.
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// Hours of context charted before and after each episode.
+    #[arg(long, default_value_t = report::DEFAULT_CONTEXT_HOURS, value_name = "HOURS")]
+    pub context_hours: u32,
+    /// Episodes per page of the report.
+    #[arg(long, default_value_t = report::DEFAULT_PAGE_SIZE, value_name = "N")]
+    pub page_size: usize,
+    /// Largest decompressed log object read with --source, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_OBJECT_BYTES, value_name = "BYTES")]
+    pub max_object_bytes: u64,
+}
+
+impl ReportArgs {
+    pub fn into_config(self) -> anyhow::Result<ReportConfig> {
+        if !self.insights.is_dir() {
+            bail!("--insights {}: not a directory", self.insights.display());
+        }
+        if let Some(source) = &self.source
+            && !source.is_dir()
+        {
+            bail!("--source {}: not a directory", source.display());
+        }
+        if !(1..=report::MAX_CONTEXT_HOURS).contains(&self.context_hours) {
+            bail!(
+                "--context-hours must be between 1 and {}",
+                report::MAX_CONTEXT_HOURS
+            );
+        }
+        Ok(ReportConfig {
+            insights: self.insights,
+            source: self.source.map(|dir| Source::Local(LocalSource::new(dir))),
+            html: self.html,
+            context_minutes: i64::from(self.context_hours) * 60,
+            page_size: self.page_size.max(1),
+            fetch_concurrency: config::DEFAULT_FETCH_CONCURRENCY,
+            decode_threads: config::available_threads(),
+            max_object_bytes: self.max_object_bytes,
         })
     }
 }

@@ -14,8 +14,10 @@
 //! ```
 //!
 //! The source is a local directory or an S3 bucket (`source::s3`, the only module that uses the
-//! AWS SDK; the sink writes S3 output through it). `model` is the shared vocabulary; `cli` and `config` turn arguments into a validated run;
-//! `telemetry` owns logs and the run summary.
+//! AWS SDK; the sink writes S3 output through it). `model` is the shared vocabulary; `cli` and
+//! `config` turn arguments into a validated run; `telemetry` owns logs, progress and the run
+//! summary. `report` reads the sink's output back (and, for its charts, the logs again through
+//! `source` and `decode`) into one HTML page.
 
 pub mod aggregate;
 pub mod cli;
@@ -24,6 +26,7 @@ pub mod decode;
 pub mod detect;
 pub mod model;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod state;

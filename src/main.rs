@@ -5,16 +5,22 @@
 //!   when an object could not be fetched at all, its account and region were withheld (not
 //!   written, named in the summary) and a later run redoes them;
 //! - 2: the run failed (bad arguments, unreadable source, unwritable output, `--strict`).
+//!
+//! `report` uses the same codes: 1 when some Insight files or log objects could not be read.
 
 use clap::Parser;
 use std::process::ExitCode;
+use std::time::Instant;
 use trailsight::cli::{Cli, Command};
-use trailsight::{pipeline, telemetry};
+use trailsight::{pipeline, report, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init_tracing(cli.log_format.into(), cli.quiet);
-    match run(cli) {
+    telemetry::progress::show_on_terminal(cli.log_format.into(), cli.quiet);
+    let outcome = run(cli);
+    telemetry::progress::finish();
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("trailsight: error: {e:#}");
@@ -24,10 +30,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (summary, summary_json) = match cli.command {
+    let (mut summary, summary_json) = match cli.command {
         Command::Analyze(args) => {
             let summary_json = args.run.summary_json.clone();
             let config = args.into_config()?;
@@ -47,7 +54,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary_json,
             )
         }
+        Command::Report(args) => {
+            let config = args.into_config()?;
+            let written = runtime.block_on(report::write_report(&config))?;
+            telemetry::progress::finish();
+            if !cli.quiet {
+                eprint!("{}", written.to_table());
+            }
+            return Ok(ExitCode::from(u8::from(written.skipped_total() > 0)));
+        }
     };
+    summary.finish(started);
+    telemetry::progress::finish();
     if !cli.quiet {
         eprint!("{}", summary.to_table());
     }

@@ -25,23 +25,28 @@ use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json, parquet};
 use crate::source::{Listing, Source, layout};
 use crate::state::{RunState, STATE_VERSION, StateLock};
-use crate::telemetry::RunSummary;
+use crate::telemetry::{self, RunSummary, Stage};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::Semaphore;
+
+pub mod reread;
 
 /// Analyse a range of days (a backfill): day by day, with memory bounded by the window, not
 /// the range. With a state store the run is resumable: it continues after the last day a
 /// previous (interrupted) run completed, and gives the same output as an uninterrupted run.
 pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     let mut run = Run::start(config).await?;
+    let started = Instant::now();
     let Some(days) = analysed_days(config, &run.source, &run.partitions).await? else {
         tracing::warn!("no day folders found: nothing to analyse");
         return Ok(run.summary);
     };
+    run.summary.timed(Stage::List, started);
     let lock = lock_state(config)?;
     let mut progress = match load_state(config, &run.summary.source)? {
         Some(progress) => progress,
@@ -227,6 +232,7 @@ struct Run<'c> {
 
 impl<'c> Run<'c> {
     async fn start(config: &'c AnalyzeConfig) -> anyhow::Result<Run<'c>> {
+        let started = Instant::now();
         let mut summary = RunSummary {
             source: config.source.describe(),
             output: config.output.describe(),
@@ -245,6 +251,7 @@ impl<'c> Run<'c> {
             );
         }
         summary.partitions = partitions.len() as u64;
+        summary.timed(Stage::List, started);
         Ok(Run {
             config,
             source,
@@ -267,7 +274,9 @@ impl<'c> Run<'c> {
             first_day = %days.first, last_day = %days.last, partitions = self.partitions.len(),
             "analysing {} to {}", days.first, days.last
         );
+        telemetry::progress::plan_days(days.days().count() as u64);
         for day in days.days() {
+            telemetry::progress::day(day);
             self.advance(progress, day).await?;
             self.summary.last_day = Some(day.to_string());
             if self
@@ -284,7 +293,9 @@ impl<'c> Run<'c> {
             if let (Some(store), Some(lock)) = (&self.config.state, lock)
                 && let Some(state) = progress.to_state(&self.summary.source, self.config)
             {
+                let started = Instant::now();
                 store.save(&state, lock)?;
+                self.summary.timed(Stage::Write, started);
             }
         }
         let is_parquet = |key: &String| key.ends_with(".parquet");
@@ -323,6 +334,7 @@ impl<'c> Run<'c> {
             .folders_read_through
             .unwrap_or(day - Duration::days(BASELINE_DAYS));
         let folders = DayRange::new(first_folder, next);
+        let started = Instant::now();
         let listed = list(
             &self.source,
             &self.partitions,
@@ -335,6 +347,9 @@ impl<'c> Run<'c> {
             .into_iter()
             .filter(|o| !progress.processed.contains(&o.key))
             .collect();
+        self.summary.timed(Stage::List, started);
+        self.summary.objects_listed += new.len() as u64;
+        telemetry::progress::listed(&new);
         let scope = Window {
             history_from: progress.history_floor,
             detect_from: Minute::start_of_day(day),
@@ -351,6 +366,7 @@ impl<'c> Run<'c> {
             .filter(|o| next_prefix(o))
             .map(|o| o.key.clone())
             .collect();
+        let started = Instant::now();
         let failed = read(
             &self.source,
             new,
@@ -360,6 +376,7 @@ impl<'c> Run<'c> {
             &mut progress.aggregator,
         )
         .await;
+        self.summary.timed(Stage::ReadDecode, started);
         if self.config.strict {
             strict_check(&self.summary)?;
         }
@@ -381,14 +398,19 @@ impl<'c> Run<'c> {
         let aggregated = progress.aggregator.view(progress.history_floor);
         self.summary.series = self.summary.series.max(aggregated.series.len() as u64);
         let detector = self.config.detector.clone();
+        telemetry::progress::doing("detecting");
+        let started = Instant::now();
         let detected =
             tokio::task::spawn_blocking(move || detect_all(&aggregated, window, &detector))
                 .await
                 .context("detection stopped unexpectedly")?;
+        self.summary.timed(Stage::Detect, started);
         let changed = DayRange::new(redetect_from, day);
         for (id, kind, open) in &detected.episodes {
             self.episodes.insert(id.clone(), (kind.clone(), *open));
         }
+        telemetry::progress::doing("writing");
+        let started = Instant::now();
         let files = write(
             self.config,
             detected.records,
@@ -408,6 +430,7 @@ impl<'c> Run<'c> {
             &self.summary,
         )
         .await?;
+        self.summary.timed(Stage::Write, started);
 
         progress.redetect_from = Some(detected.oldest_open.unwrap_or(next));
         progress.analysed_through = Some(day);
@@ -467,7 +490,6 @@ async fn list(
         }
         objects.extend(listing.objects);
     }
-    summary.objects_listed = objects.len() as u64;
     Ok(objects)
 }
 
@@ -539,12 +561,14 @@ async fn read(
     while let Some((object, outcome)) = results.next().await {
         match outcome {
             Ok((decoded, size)) => {
+                telemetry::progress::object_done(size, decoded.stats.records);
                 summary.objects_read += 1;
                 summary.bytes_read += size;
                 summary.add_records(&decoded.stats);
                 aggregator.add(&decoded);
             }
             Err((reason, detail)) => {
+                telemetry::progress::object_done(object.size, 0);
                 if reason == FETCH_FAILED {
                     failed.insert(object.key.clone());
                     if let Ok(key) = layout::parse_log_key(&object.key) {

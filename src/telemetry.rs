@@ -1,11 +1,15 @@
-//! Telemetry in one place: tracing setup, the one event per skipped object, and the run
-//! summary (printed as a table on stderr and, on request, written as JSON).
+//! Telemetry in one place: tracing setup, the one event per skipped object, progress on a
+//! terminal (`progress`), and the run summary (printed as a table on stderr and, on request,
+//! written as JSON; its fields are listed in the README).
+
+pub mod progress;
 
 use crate::decode::RecordStats;
 use crate::source::s3::RequestCounts;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::time::Instant;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +37,7 @@ pub fn init_tracing(format: LogFormat, quiet: bool) {
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::StderrAroundProgress)
         .with_target(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -57,6 +61,12 @@ pub struct RunSummary {
     /// The analysed days, inclusive.
     pub first_day: Option<String>,
     pub last_day: Option<String>,
+    /// Wall-clock seconds of the whole run, and of each stage (summed over the days).
+    pub elapsed_seconds: f64,
+    pub stage_seconds: StageSeconds,
+    /// Peak resident memory of the process (`VmHWM`), in bytes; `null` where the system does
+    /// not say (not Linux).
+    pub peak_memory_bytes: Option<u64>,
     pub partitions: u64,
     pub objects_listed: u64,
     pub objects_read: u64,
@@ -95,7 +105,47 @@ pub struct RunSummary {
     pub s3_requests: Option<RequestCounts>,
 }
 
+/// Where a run spends its time. Fetching and decoding overlap, so they are one stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageSeconds {
+    /// Discovering accounts and regions, listing day folders.
+    pub list: f64,
+    /// Fetching, gunzipping, parsing and counting objects.
+    pub read_decode: f64,
+    pub detect: f64,
+    /// Writing Insights, explanations and the state.
+    pub write: f64,
+}
+
+/// A stage of a run, for `RunSummary::timed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    List,
+    ReadDecode,
+    Detect,
+    Write,
+}
+
 impl RunSummary {
+    /// Add the time since `since` to a stage.
+    pub fn timed(&mut self, stage: Stage, since: Instant) {
+        let seconds = since.elapsed().as_secs_f64();
+        let s = &mut self.stage_seconds;
+        let slot = match stage {
+            Stage::List => &mut s.list,
+            Stage::ReadDecode => &mut s.read_decode,
+            Stage::Detect => &mut s.detect,
+            Stage::Write => &mut s.write,
+        };
+        *slot = round_millis(*slot + seconds);
+    }
+
+    /// Close the books at the end of a run: total time since `started`, and peak memory.
+    pub fn finish(&mut self, started: Instant) {
+        self.elapsed_seconds = round_millis(started.elapsed().as_secs_f64());
+        self.peak_memory_bytes = peak_memory_bytes();
+    }
+
     pub fn add_records(&mut self, stats: &RecordStats) {
         self.records += stats.records;
         self.write_events += stats.write_events;
@@ -161,6 +211,20 @@ impl RunSummary {
         row("days analysed", days);
         row("source", self.source.clone());
         row("output", self.output.clone());
+        let s = &self.stage_seconds;
+        row(
+            "time",
+            format!(
+                "{:.1} s (list {:.1}, read/decode {:.1}, detect {:.1}, write {:.1})",
+                self.elapsed_seconds, s.list, s.read_decode, s.detect, s.write
+            ),
+        );
+        if let Some(bytes) = self.peak_memory_bytes {
+            row(
+                "peak memory",
+                format!("{:.1} MiB", bytes as f64 / 1048576.0),
+            );
+        }
         row("partitions", self.partitions.to_string());
         row("objects listed", self.objects_listed.to_string());
         row(
@@ -242,4 +306,67 @@ fn breakdown(total: u64, parts: &BTreeMap<String, u64>) -> String {
     }
     let parts: Vec<String> = parts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     format!("{total} ({})", parts.join(", "))
+}
+
+fn round_millis(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+/// The process's peak resident memory, from `VmHWM` in `/proc/self/status` (Linux).
+pub fn peak_memory_bytes() -> Option<u64> {
+    parse_vm_hwm(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+/// `VmHWM:   123456 kB` -> bytes.
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let mut parts = line["VmHWM:".len()..].split_whitespace();
+    let value: u64 = parts.next()?.parse().ok()?;
+    match parts.next() {
+        Some("kB") => Some(value * 1024),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_peak_memory_from_proc_status() {
+        let cases = [
+            (
+                "Name:\ttrailsight\nVmPeak:\t  9000 kB\nVmHWM:\t    2048 kB\n",
+                Some(2 << 20),
+            ),
+            ("VmHWM: 1 kB", Some(1024)),
+            ("VmHWM: 12 MB", None),
+            ("Name: x\n", None),
+        ];
+        for (status, want) in cases {
+            assert_eq!(parse_vm_hwm(status), want, "{status:?}");
+        }
+        if cfg!(target_os = "linux") {
+            assert!(peak_memory_bytes().is_some_and(|b| b > 0));
+        }
+    }
+
+    #[test]
+    fn stage_times_add_up_per_stage() {
+        let mut summary = RunSummary::default();
+        let then = Instant::now() - std::time::Duration::from_millis(1500);
+        summary.timed(Stage::Detect, then);
+        summary.timed(Stage::Detect, then);
+        assert!(
+            summary.stage_seconds.detect >= 3.0,
+            "{:?}",
+            summary.stage_seconds
+        );
+        assert_eq!(summary.stage_seconds.list, 0.0);
+        assert!(
+            summary.to_table().contains("detect 3."),
+            "{}",
+            summary.to_table()
+        );
+    }
 }

@@ -79,7 +79,11 @@ pub struct InsightContext {
 pub struct Statistics {
     pub baseline: Average,
     pub insight: Average,
+    /// Always written; absent (read as 0) in some of AWS's own, older records.
+    #[serde(default)]
     pub insight_duration: i64,
+    /// Always written; absent (read as 0) in some of AWS's own, older records.
+    #[serde(default)]
     pub baseline_duration: i64,
 }
 

@@ -533,13 +533,9 @@ fn an_output_bucket_that_refuses_writes_fails_the_run() {
     let run = run_s3(&server, "s3://cloudtrail/ct", "s3://insights", &ORG_FILTERS);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("cannot write s3://insights/AWSLogs/"),
+        run.stderr.contains("cannot write s3://insights/"),
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("HTTP 403 AccessDenied"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("HTTP 403"), "{}", run.stderr);
 }

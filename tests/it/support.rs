@@ -217,3 +217,17 @@ pub fn python_tool(script: &str, args: &[&str], stdin: &[u8]) -> String {
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// The exit code, stdout and stderr of the binary run with exactly `args`.
+pub fn run_binary(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run trailsight");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

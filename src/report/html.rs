@@ -1,0 +1,655 @@
+//! The report page: one HTML file with its CSS, SVG charts and a little JavaScript inline, and
+//! a Content-Security-Policy that forbids every network fetch, so it works from `file://`,
+//! offline, and shows the same thing anywhere.
+//!
+//! Layout: a summary (counts, a timeline of Insights per day, and breakdowns by account,
+//! region, API and type, whose rows filter the list), then one `article.episode` per episode,
+//! newest first. Each article carries its facts as data attributes (`data-shared-event-id`,
+//! `data-account`, `data-region`, `data-type`, `data-api`, `data-start`, `data-end`,
+//! `data-change`), which the script (`page.js`) uses to filter, sort and paginate. Only the first
+//! page is visible as written (the rest carry `hidden`), so a browser lays out one page even
+//! when the file holds thousands of charts. When the script has run without an exception it
+//! sets `data-report-ready="true"` on `<body>`; an exception sets `data-report-error`.
+
+use super::Episode;
+use super::chart::{self, EpisodeChart, Rate, TimelineDay};
+use crate::model::Minute;
+use crate::model::insight::Attribution;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+const CSS: &str = include_str!("page.css");
+const SCRIPT: &str = include_str!("page.js");
+/// Everything inline, nothing fetched.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:";
+/// The two Insight types.
+const CALL_RATE: &str = "ApiCallRateInsight";
+const ERROR_RATE: &str = "ApiErrorRateInsight";
+
+/// What the page is made of.
+#[derive(Debug, Clone)]
+pub struct Page<'a> {
+    pub insights_dir: &'a str,
+    pub source: Option<String>,
+    /// Newest first.
+    pub episodes: &'a [Episode],
+    /// Per-minute counts of each episode's chart window (same order), when counted from logs.
+    pub counts: Option<&'a [Vec<u64>]>,
+    pub context_minutes: i64,
+    pub page_size: usize,
+}
+
+/// `&`, `<`, `>`, `"` and `'` escaped, for text and attribute values alike.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The whole page.
+pub fn render(page: &Page<'_>) -> anyhow::Result<String> {
+    let mut h = String::with_capacity(64 * 1024 + page.episodes.len() * 24 * 1024);
+    let n = page.episodes.len();
+    let _ = write!(
+        h,
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="trailsight {version}">
+<title>trailsight: {n} CloudTrail {insights}</title>
+<style>{CSS}</style>
+</head>
+<body data-page-size="{page_size}">
+<main>
+<header class="top">
+<h1>CloudTrail Insights</h1>
+<p class="sub">{n} {episodes} found in <code>{dir}</code>. {rates} All times are UTC.</p>
+</header>
+"#,
+        version = env!("CARGO_PKG_VERSION"),
+        insights = plural(n, "Insight", "Insights"),
+        episodes = plural(n, "Insight episode", "Insight episodes"),
+        page_size = page.page_size,
+        dir = escape(page.insights_dir),
+        rates = match &page.source {
+            Some(source) => format!(
+                "Rates are counted per minute from the logs in <code>{}</code>.",
+                escape(source)
+            ),
+            None => "Charts show the averages the Insight records hold; run <code>trailsight report --source LOGS</code> to chart the per-minute rate counted from the logs.".to_owned(),
+        },
+    );
+    summary(&mut h, page)?;
+    episodes(&mut h, page)?;
+    let _ = write!(
+        h,
+        "</main>\n<script>\n{SCRIPT}</script>\n</body>\n</html>\n"
+    );
+    Ok(h)
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// Counts, the timeline and the breakdown tables.
+fn summary(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
+    let eps = page.episodes;
+    if eps.is_empty() {
+        h.push_str(r#"<section class="panel" id="summary"><p class="empty">No Insights were found: nothing was unusual in the analysed days, or the directory is not the output of a run.</p></section>"#);
+        return Ok(());
+    }
+    let count = |f: &dyn Fn(&Episode) -> bool| eps.iter().filter(|e| f(e)).count();
+    let distinct = |f: &dyn Fn(&Episode) -> &str| {
+        eps.iter()
+            .map(f)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    let tiles = [
+        ("episodes", eps.len()),
+        ("API call rate", count(&|e| !e.is_error_rate())),
+        ("API error rate", count(&|e| e.is_error_rate())),
+        ("still open", count(&|e| e.end.is_none())),
+        ("accounts", distinct(&|e| &e.start.recipient_account_id)),
+        ("regions", distinct(&|e| &e.start.aws_region)),
+    ];
+    h.push_str(r#"<section id="summary"><div class="tiles">"#);
+    for (name, value) in tiles {
+        let _ = write!(
+            h,
+            r#"<div class="tile"><b>{value}</b><span>{name}</span></div>"#
+        );
+    }
+    h.push_str("</div>\n");
+
+    let mut days: BTreeMap<chrono::NaiveDate, TimelineDay> = BTreeMap::new();
+    for e in eps {
+        let day = e.start_minute.day();
+        let d = days.entry(day).or_insert(TimelineDay {
+            day,
+            call_rate: 0,
+            error_rate: 0,
+        });
+        if e.is_error_rate() {
+            d.error_rate += 1;
+        } else {
+            d.call_rate += 1;
+        }
+    }
+    let days: Vec<TimelineDay> = days.into_values().collect();
+    let _ = writeln!(
+        h,
+        r#"<section class="panel"><h2>Insights started per day</h2><figure class="timeline-box">{}<figcaption class="legend"><span><i class="swatch call"></i>API call rate</span><span><i class="swatch error"></i>API error rate</span><span>Click a day to list its Insights.</span></figcaption></figure></section>"#,
+        chart::timeline_svg(&days)?
+    );
+
+    h.push_str(r#"<section class="panel"><h2>Breakdown</h2><div class="breakdown">"#);
+    breakdown(h, "Account", "account", eps, |e| {
+        e.start.recipient_account_id.clone()
+    });
+    breakdown(h, "Region", "region", eps, |e| e.start.aws_region.clone());
+    breakdown(h, "API", "api", eps, api);
+    breakdown(h, "Type", "type", eps, |e| {
+        e.start.insight_details.insight_type.clone()
+    });
+    h.push_str("</div></section></section>\n");
+    Ok(())
+}
+
+/// `ec2.amazonaws.com RunInstances`
+fn api(e: &Episode) -> String {
+    let d = &e.start.insight_details;
+    format!("{} {}", d.event_source, d.event_name)
+}
+
+/// One breakdown table; a row filters the list by its value.
+fn breakdown(
+    h: &mut String,
+    title: &str,
+    filter: &str,
+    eps: &[Episode],
+    value: impl Fn(&Episode) -> String,
+) {
+    let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for e in eps {
+        let c = counts.entry(value(e)).or_default();
+        if e.is_error_rate() {
+            c.1 += 1;
+        } else {
+            c.0 += 1;
+        }
+    }
+    let mut rows: Vec<(String, (u64, u64))> = counts.into_iter().collect();
+    rows.sort_by(|a, b| (b.1.0 + b.1.1).cmp(&(a.1.0 + a.1.1)).then(a.0.cmp(&b.0)));
+    let _ = write!(
+        h,
+        r#"<div class="table-box {filter}"><table class="breakdown-table" data-breakdown="{filter}"><thead><tr><th>{title}</th><th class="num" title="API call rate">calls</th><th class="num" title="API error rate">errors</th></tr></thead><tbody>"#
+    );
+    for (name, (calls, errors)) in rows {
+        let shown = match name.as_str() {
+            CALL_RATE => "API call rate",
+            ERROR_RATE => "API error rate",
+            other => other,
+        };
+        let shown = match shown.split_once(' ') {
+            Some((source, name)) if filter == "api" => format!(
+                r#"{} <span class="api-source">{}</span>"#,
+                escape(name),
+                escape(source)
+            ),
+            _ => escape(shown),
+        };
+        let _ = write!(
+            h,
+            r#"<tr data-filter="{filter}" data-value="{value}" title="Show only these"><td>{shown}</td><td class="num">{calls}</td><td class="num">{errors}</td></tr>"#,
+            value = escape(&name),
+        );
+    }
+    h.push_str("</tbody></table></div>");
+}
+
+/// The filters, the pager and every episode.
+fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
+    let eps = page.episodes;
+    if eps.is_empty() {
+        return Ok(());
+    }
+    let options = |values: Vec<String>, label: &dyn Fn(&str) -> String| {
+        let values: std::collections::BTreeSet<String> = values.into_iter().collect();
+        let mut o = String::from(r#"<option value="">all</option>"#);
+        for v in values {
+            let _ = write!(
+                o,
+                r#"<option value="{}">{}</option>"#,
+                escape(&v),
+                escape(&label(&v))
+            );
+        }
+        o
+    };
+    let same = |v: &str| v.to_owned();
+    let type_name = |v: &str| match v {
+        CALL_RATE => "API call rate".to_owned(),
+        ERROR_RATE => "API error rate".to_owned(),
+        other => other.to_owned(),
+    };
+    let _ = write!(
+        h,
+        r#"<section id="episodes">
+<h2>Episodes</h2>
+<p class="help">Each chart shows the API's rate per minute from {hours} before the Start to {hours} after the End. Dashed line: the baseline average (the 7 days before the Start). Shaded: the Insight, from Start to End.</p>
+<div class="controls" role="search">
+<label>Account<select id="f-account">{accounts}</select></label>
+<label>Region<select id="f-region">{regions}</select></label>
+<label>Type<select id="f-type">{types}</select></label>
+<label>Day<select id="f-day">{days}</select></label>
+<label>API<input id="f-api" type="search" placeholder="name or service"></label>
+<label>Sort<select id="sort"><option value="newest">newest first</option><option value="oldest">oldest first</option><option value="change">largest change</option><option value="api">API</option><option value="account">account, region</option></select></label>
+<span class="pager"><button id="prev" type="button">&larr; previous</button> <span id="page-info"></span> <button id="next" type="button">next &rarr;</button></span>
+<span id="shown" aria-live="polite"></span>
+</div>
+<div id="episode-list">
+"#,
+        hours = hours(page.context_minutes),
+        accounts = options(
+            eps.iter()
+                .map(|e| e.start.recipient_account_id.clone())
+                .collect(),
+            &same
+        ),
+        regions = options(
+            eps.iter().map(|e| e.start.aws_region.clone()).collect(),
+            &same
+        ),
+        types = options(
+            eps.iter()
+                .map(|e| e.start.insight_details.insight_type.clone())
+                .collect(),
+            &type_name
+        ),
+        days = options(
+            eps.iter()
+                .map(|e| e.start_minute.day().to_string())
+                .collect(),
+            &same
+        ),
+    );
+    if eps.len() > page.page_size {
+        let _ = write!(
+            h,
+            "<noscript><p class=\"help\">JavaScript is off: the first {} of {} episodes are shown.</p></noscript>",
+            page.page_size,
+            eps.len()
+        );
+    }
+    for (i, e) in eps.iter().enumerate() {
+        let counts = page.counts.and_then(|c| c.get(i)).map(Vec::as_slice);
+        episode(h, e, counts, page.context_minutes, i >= page.page_size)?;
+    }
+    h.push_str("</div></section>\n");
+    Ok(())
+}
+
+fn hours(minutes: i64) -> String {
+    match minutes {
+        60 => "an hour".to_owned(),
+        m if m % 60 == 0 => format!("{} hours", m / 60),
+        m => format!("{m} minutes"),
+    }
+}
+
+/// One episode: what, where, when, why, the chart, the numbers and the attributions.
+fn episode(
+    h: &mut String,
+    e: &Episode,
+    counts: Option<&[u64]>,
+    context_minutes: i64,
+    hidden: bool,
+) -> anyhow::Result<()> {
+    let d = &e.start.insight_details;
+    let id = escape(e.shared_event_id());
+    let baseline = e.baseline_average();
+    let stats = &e
+        .summary_record()
+        .insight_details
+        .insight_context
+        .statistics;
+    let first_minute = d.insight_context.statistics.insight.average;
+    let change = if baseline > 0.0 {
+        stats.insight.average / baseline
+    } else {
+        f64::MAX
+    };
+    let start = e.start_minute.to_rfc3339();
+    let end = e.end_minute.map(Minute::to_rfc3339).unwrap_or_default();
+    let what = if e.is_error_rate() { "errors" } else { "calls" };
+    let _ = write!(
+        h,
+        r#"<article class="episode" id="ep-{id}" data-shared-event-id="{id}" data-account="{account}" data-region="{region}" data-type="{kind}" data-api="{api}" data-event-name="{name}" data-day="{day}" data-start="{start}" data-end="{end}" data-change="{change}"{hidden}>
+<header><h3><span class="api-name">{name}</span> <span class="api-source">{source}</span></h3>
+<p class="facts">{badge}{open} account <b>{account}</b> · region <b>{region}</b> · {when}</p></header>
+"#,
+        account = escape(&e.start.recipient_account_id),
+        region = escape(&e.start.aws_region),
+        kind = escape(&d.insight_type),
+        api = escape(&api(e)),
+        name = escape(&d.event_name),
+        source = escape(&d.event_source),
+        day = e.start_minute.day(),
+        change = if change == f64::MAX {
+            "1e300".to_owned()
+        } else {
+            format!("{change:.4}")
+        },
+        badge = match &d.error_code {
+            Some(code) => format!(
+                r#"<span class="badge error">API error rate · {}</span>"#,
+                escape(code)
+            ),
+            None => r#"<span class="badge call">API call rate</span>"#.to_owned(),
+        },
+        open = if e.end.is_none() {
+            r#" <span class="badge open">still open</span>"#
+        } else {
+            ""
+        },
+        when = when(e),
+        hidden = if hidden { " hidden" } else { "" },
+    );
+    if let Some(x) = &e.explanation {
+        let _ = write!(h, r#"<p class="reason">{}</p>"#, escape(&x.reason));
+    }
+
+    let (from, until) = e.chart_window(context_minutes);
+    let rate = match counts {
+        Some(counts) => Rate::Counted(counts),
+        None => Rate::Averages {
+            first_minute,
+            rest: e.end.as_ref().and_then(|_| {
+                let n = e.duration_minutes();
+                (n > 1).then(|| {
+                    ((stats.insight.average * n as f64 - first_minute) / (n - 1) as f64).max(0.0)
+                })
+            }),
+        },
+    };
+    let svg = chart::episode_svg(&EpisodeChart {
+        shared_event_id: e.shared_event_id(),
+        from,
+        until,
+        start: e.start_minute,
+        end: e.end_minute,
+        baseline,
+        rate,
+        errors: e.is_error_rate(),
+    })?;
+    let kind = if e.is_error_rate() { "error" } else { "call" };
+    let line = match counts {
+        Some(_) => format!("{what} per minute, counted from the logs"),
+        None => format!("{what} per minute, from the Insight records' averages"),
+    };
+    let _ = writeln!(
+        h,
+        r#"<figure class="chart-box">{svg}<figcaption class="legend"><span><i class="swatch {kind}"></i>{line}</span><span><i class="swatch baseline"></i>baseline average: {baseline} {what}/min</span><span><i class="swatch window"></i>the Insight</span></figcaption></figure>"#,
+        baseline = rate_text(baseline),
+    );
+
+    numbers(h, e, what, change);
+    if !e.attributions().is_empty() {
+        h.push_str(r#"<div class="attributions">"#);
+        for a in e.attributions() {
+            attribution(h, a);
+        }
+        h.push_str("</div>");
+    }
+    h.push_str("</article>\n");
+    Ok(())
+}
+
+/// `2019-11-07 13:25 → 13:26 (1 minute)`
+fn when(e: &Episode) -> String {
+    let start = e.start_minute.to_datetime();
+    let from = start.format("%Y-%m-%d %H:%M").to_string();
+    match e.end_minute {
+        Some(end) => {
+            let end_t = end.to_datetime();
+            let to = if end_t.date_naive() == start.date_naive() {
+                end_t.format("%H:%M").to_string()
+            } else {
+                end_t.format("%Y-%m-%d %H:%M").to_string()
+            };
+            format!(
+                r#"<time datetime="{}">{from}</time> → <time datetime="{}">{to}</time> UTC ({})"#,
+                e.start_minute.to_rfc3339(),
+                end.to_rfc3339(),
+                duration(end.0 - e.start_minute.0)
+            )
+        }
+        None => format!(
+            r#"from <time datetime="{}">{from}</time> UTC, no End yet"#,
+            e.start_minute.to_rfc3339()
+        ),
+    }
+}
+
+/// `1 minute`, `12 minutes`, `2 h 5 min`, `7 days`, `5 days 14 h 40 min`.
+fn duration(minutes: i64) -> String {
+    let (days, hours, mins) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days} {}", if days == 1 { "day" } else { "days" }));
+    }
+    if hours > 0 {
+        parts.push(format!("{hours} h"));
+    }
+    if mins > 0 || parts.is_empty() {
+        parts.push(match (mins, days + hours) {
+            (1, 0) => "1 minute".to_owned(),
+            (m, 0) => format!("{m} minutes"),
+            (m, _) => format!("{m} min"),
+        });
+    }
+    parts.join(" ")
+}
+
+/// The statistics of the Insight records and the detector's explanation, side by side.
+fn numbers(h: &mut String, e: &Episode, what: &str, change: f64) {
+    let start_stats = &e.start.insight_details.insight_context.statistics;
+    let stats = &e
+        .summary_record()
+        .insight_details
+        .insight_context
+        .statistics;
+    let baseline_span = match start_stats.baseline_duration {
+        0 => "the baseline".to_owned(),
+        minutes => duration(minutes),
+    };
+    let mut items: Vec<(String, String)> = vec![
+        (
+            "baseline average".into(),
+            format!(
+                "{} {what}/min over {baseline_span}",
+                rate_text(start_stats.baseline.average),
+            ),
+        ),
+        (
+            "first minute".into(),
+            format!("{} {what}", rate_text(start_stats.insight.average)),
+        ),
+    ];
+    if e.end.is_some() {
+        items.push((
+            "Insight average".into(),
+            format!(
+                "{} {what}/min over {}",
+                rate_text(stats.insight.average),
+                duration(e.duration_minutes())
+            ),
+        ));
+    }
+    items.push((
+        "change".into(),
+        if change == f64::MAX {
+            "new: no call in the baseline".into()
+        } else {
+            format!("{}× the baseline", rate_text(change))
+        },
+    ));
+    if let Some(x) = &e.explanation {
+        items.push((
+            "opening window".into(),
+            format!(
+                "{} {what} in {} where {} were expected",
+                x.observed_calls,
+                duration(x.window_minutes),
+                rate_text(x.expected_calls)
+            ),
+        ));
+        items.push((
+            "model".into(),
+            format!(
+                "{}, tail probability {:.2e}",
+                x.distribution, x.tail_probability
+            ),
+        ));
+    }
+    h.push_str(r#"<dl class="numbers">"#);
+    for (name, value) in items {
+        let _ = write!(
+            h,
+            "<div><dt>{}</dt><dd>{}</dd></div>",
+            escape(&name),
+            escape(&value)
+        );
+    }
+    h.push_str("</dl>");
+}
+
+/// One attribute's values: the Insight's and the baseline's averages side by side.
+fn attribution(h: &mut String, a: &Attribution) {
+    let title = match a.attribute.as_str() {
+        "userIdentityArn" => "Caller",
+        "userAgent" => "User agent",
+        "errorCode" => "Error code",
+        other => other,
+    };
+    let mut rows: Vec<(&str, Option<f64>, Option<f64>)> = Vec::new();
+    for v in &a.insight {
+        rows.push((&v.value, Some(v.average), None));
+    }
+    for v in &a.baseline {
+        match rows.iter_mut().find(|r| r.0 == v.value) {
+            Some(row) => row.2 = Some(v.average),
+            None => rows.push((&v.value, None, Some(v.average))),
+        }
+    }
+    let _ = write!(
+        h,
+        r#"<table class="attribution" data-attribute="{attr}"><caption>{title} <code>{attr}</code></caption><thead><tr><th>value</th><th class="num">Insight /min</th><th class="num">baseline /min</th></tr></thead><tbody>"#,
+        attr = escape(&a.attribute),
+    );
+    let cell = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), rate_text);
+    for (value, insight, baseline) in rows {
+        let _ = write!(
+            h,
+            r#"<tr><td class="value">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            escape(if value == "null" { "(no error)" } else { value }),
+            cell(insight),
+            cell(baseline)
+        );
+    }
+    h.push_str("</tbody></table>");
+}
+
+/// A rate for people: 3 significant digits below 1, fewer decimals above.
+pub fn rate_text(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return "0".into();
+    }
+    let text = if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        let decimals = (-v.abs().log10()).floor() as usize + 3;
+        format!("{v:.decimals$}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_like_numbers_people_write() {
+        let cases = [
+            (0.0020833333, "0.00208"),
+            (0.0010912698, "0.00109"),
+            (6.0, "6"),
+            (2.5, "2.5"),
+            (85.4202380952, "85.42"),
+            (2880.0, "2880"),
+            (0.0, "0"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(rate_text(v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn durations_read_like_people_say_them() {
+        let cases = [
+            (1, "1 minute"),
+            (12, "12 minutes"),
+            (60, "1 h"),
+            (125, "2 h 5 min"),
+            (10080, "7 days"),
+            (8080, "5 days 14 h 40 min"),
+        ];
+        for (minutes, want) in cases {
+            assert_eq!(duration(minutes), want, "{minutes}");
+        }
+    }
+
+    #[test]
+    fn text_is_escaped_for_html() {
+        assert_eq!(
+            escape(r#"aws-cli/2 <script>"x" & 'y'"#),
+            "aws-cli/2 &lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;"
+        );
+    }
+
+    #[test]
+    fn an_empty_directory_gives_a_page_that_says_so() {
+        let page = Page {
+            insights_dir: "out",
+            source: None,
+            episodes: &[],
+            counts: None,
+            context_minutes: 180,
+            page_size: 20,
+        };
+        let html = render(&page).unwrap();
+        assert!(html.contains("No Insights were found"), "{html}");
+        assert!(html.contains("data-report-ready") || html.contains("<script>"));
+    }
+}

@@ -1,0 +1,367 @@
+//! `trailsight report`: the HTML page of the sample data opens in headless Chromium without a
+//! console message, shows the RunInstances episode's chart with its window shaded from 13:25 to
+//! 13:26, and the page is the same bytes on every run. Chromium is required, not optional: the
+//! test fails (never skips) without it, and says how to install it (scripts/test does).
+
+use crate::support::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long one Chromium run may take before the test gives up on it.
+const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `analyze` the sample into `dir/out`, then `report` it (with `--source` when asked) into
+/// `dir/r.html`.
+fn sample_report(dir: &Path, with_source: bool) -> PathBuf {
+    let out = dir.join("out");
+    let run = analyze(&repo_path("sample-data"), &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let html = dir.join("r.html");
+    let sample = repo_path("sample-data");
+    let mut args = vec![
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ];
+    if with_source {
+        args.extend(["--source", sample.to_str().unwrap()]);
+    }
+    let (code, _, stderr) = run_binary(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("episodes                     3"),
+        "{stderr}"
+    );
+    html
+}
+
+/// Debian's `chromium` (or `$CHROMIUM`); a missing browser fails the test with what to do.
+fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("CHROMIUM") {
+        return PathBuf::from(path);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
+            .find(|path| path.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "headless Chromium is needed to test the HTML report and was not found on PATH. \
+             Run scripts/test, which installs Debian's chromium package (apt-get install chromium), \
+             or set CHROMIUM=/path/to/chromium."
+        )
+    })
+}
+
+/// Run headless Chromium on `page` (with `#fragment` when not empty) and `extra` arguments;
+/// returns (stdout, stderr).
+fn run_chromium(page: &Path, fragment: &str, profile: &Path, extra: &[&str]) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (stdout_path, stderr_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}{fragment}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .expect("start chromium");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > CHROMIUM_TIMEOUT {
+            let _ = child.kill();
+            panic!("chromium did not finish within {CHROMIUM_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(status.success(), "chromium failed ({status}): {stderr}");
+    (stdout, stderr)
+}
+
+/// The start tag `<tag ...>` at byte `at` of `html`, as (name, value) attributes.
+fn attributes(html: &str, at: usize) -> Vec<(String, String)> {
+    let tag = &html[at..at + html[at..].find('>').unwrap()];
+    let mut attrs = Vec::new();
+    let mut rest = tag.split_once(char::is_whitespace).map_or("", |(_, r)| r);
+    while let Some(eq) = rest.find("=\"") {
+        let name = rest[..eq].trim().to_owned();
+        let value_start = eq + 2;
+        let value_end = value_start + rest[value_start..].find('"').unwrap();
+        attrs.push((name, rest[value_start..value_end].replace("&amp;", "&")));
+        rest = &rest[value_end + 1..];
+    }
+    attrs
+}
+
+/// Every `<tag ...>` in `html` whose attributes include all of `wanted`, as (offset, attributes).
+fn find_elements(
+    html: &str,
+    tag: &str,
+    wanted: &[(&str, &str)],
+) -> Vec<(usize, Vec<(String, String)>)> {
+    let open = format!("<{tag} ");
+    html.match_indices(&open)
+        .map(|(at, _)| (at, attributes(html, at)))
+        .filter(|(_, attrs)| {
+            wanted
+                .iter()
+                .all(|(n, v)| attrs.iter().any(|(an, av)| an == n && av == v))
+        })
+        .collect()
+}
+
+fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn the_sample_report_renders_in_headless_chromium_with_the_runinstances_window_shaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = sample_report(dir.path(), true);
+    let profile = dir.path().join("chromium-profile");
+
+    let (dom, log) = run_chromium(&page, "", &profile, &["--dump-dom"]);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(
+        console.is_empty(),
+        "the page wrote to the console:\n{}",
+        console.join("\n")
+    );
+    let body = find_elements(&dom, "body", &[]);
+    let body = &body.first().expect("a <body>").1;
+    assert_eq!(
+        attr(body, "data-report-ready"),
+        Some("true"),
+        "the page's script did not finish: {body:?}"
+    );
+    assert_eq!(attr(body, "data-report-error"), None, "{body:?}");
+
+    // The RunInstances episode: the first one shown (newest first), with its chart.
+    let articles = find_elements(&dom, "article", &[("class", "episode")]);
+    assert_eq!(articles.len(), 3, "three episodes");
+    let (at, first) = &articles[0];
+    assert_eq!(attr(first, "data-event-name"), Some("RunInstances"));
+    assert_eq!(attr(first, "hidden"), None, "it is on the first page");
+    let id = attr(first, "data-shared-event-id").unwrap();
+    let article = &dom[*at..*at + dom[*at..].find("</article>").unwrap()];
+    let charts = find_elements(
+        article,
+        "svg",
+        &[("class", "chart"), ("data-shared-event-id", id)],
+    );
+    assert_eq!(charts.len(), 1, "one chart for {id}");
+    let windows = find_elements(article, "rect", &[("class", "episode-window")]);
+    assert_eq!(windows.len(), 1);
+    let window = &windows[0].1;
+    assert_eq!(attr(window, "data-start"), Some("2019-11-07T13:25:00Z"));
+    assert_eq!(attr(window, "data-end"), Some("2019-11-07T13:26:00Z"));
+    let width: f64 = attr(window, "width").unwrap().parse().unwrap();
+    assert!(width > 0.0, "{window:?}");
+    for marker in ["start", "end"] {
+        assert_eq!(
+            find_elements(article, "g", &[("data-marker", marker)]).len(),
+            1,
+            "{marker} marker"
+        );
+    }
+    assert_eq!(
+        find_elements(article, "line", &[("class", "baseline")]).len(),
+        1
+    );
+    assert!(article.contains("ci-deployer"), "attributions are shown");
+
+    let shot = dir.path().join("report.png");
+    let shot_arg = format!("--screenshot={}", shot.display());
+    run_chromium(&page, "", &profile, &[&shot_arg, "--window-size=1280,2000"]);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (1280, 2000));
+    assert!(
+        png.len() > 20_000,
+        "a near-empty screenshot: {} bytes",
+        png.len()
+    );
+
+    // One episode per page: a link to the oldest opens the last page, with it alone shown.
+    let paged = dir.path().join("paged.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        dir.path().join("out").to_str().unwrap(),
+        "--html",
+        paged.to_str().unwrap(),
+        "--page-size",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let oldest = attr(&articles[2].1, "data-shared-event-id").unwrap();
+    let (dom, log) = run_chromium(&paged, &format!("#ep-{oldest}"), &profile, &["--dump-dom"]);
+    assert!(!log.contains(":CONSOLE"), "{log}");
+    let shown: Vec<String> = find_elements(&dom, "article", &[("class", "episode")])
+        .into_iter()
+        .filter(|(_, a)| attr(a, "hidden").is_none())
+        .map(|(_, a)| attr(&a, "data-shared-event-id").unwrap().to_owned())
+        .collect();
+    assert_eq!(shown, [oldest]);
+    assert!(dom.contains(r#"<span id="page-info">page 3 of 3</span>"#));
+
+    if let Some(keep) = std::env::var_os("TRAILSIGHT_KEEP_REPORT") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&page, keep.join("report.html")).unwrap();
+        std::fs::copy(&shot, keep.join("report.png")).unwrap();
+    }
+}
+
+#[test]
+fn without_the_logs_the_report_charts_the_records_averages() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = std::fs::read_to_string(sample_report(dir.path(), false)).unwrap();
+    assert_eq!(find_elements(&html, "svg", &[("class", "chart")]).len(), 3);
+    assert_eq!(
+        html.matches("from the Insight records' averages").count(),
+        3
+    );
+    let windows = find_elements(&html, "rect", &[("class", "episode-window")]);
+    let spans: Vec<(&str, &str)> = windows
+        .iter()
+        .map(|(_, a)| (attr(a, "data-start").unwrap(), attr(a, "data-end").unwrap()))
+        .collect();
+    assert!(
+        spans.contains(&("2019-11-07T13:25:00Z", "2019-11-07T13:26:00Z")),
+        "{spans:?}"
+    );
+    // Self-contained: nothing is fetched, and the policy forbids it anyway.
+    for fetch in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!html.contains(fetch), "{fetch}");
+    }
+    assert!(html.contains("default-src 'none'"));
+}
+
+#[test]
+fn the_report_is_the_same_bytes_on_every_run() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = std::fs::read_to_string(sample_report(a.path(), true)).unwrap();
+    let second = std::fs::read_to_string(sample_report(b.path(), true)).unwrap();
+    // The pages name their own temporary directories; everything else is equal.
+    let strip = |html: &str, dir: &Path| html.replace(dir.to_str().unwrap(), "DIR");
+    assert_eq!(strip(&first, a.path()), strip(&second, b.path()));
+}
+
+#[test]
+fn an_open_episode_and_a_broken_file_are_shown_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(analyze(&repo_path("sample-data"), &out, &[]).code, 0);
+    // Keep only the Start of every episode, as when a run ends while they are open.
+    for (key, bytes) in files(&out) {
+        if key.ends_with(".json.gz") {
+            let starts: Vec<serde_json::Value> = gunzip_records(&bytes)
+                .into_iter()
+                .filter(|r| r["insightDetails"]["state"] == "Start")
+                .collect();
+            let body = serde_json::json!({ "Records": starts }).to_string();
+            std::fs::write(out.join(&key), gzip(body.as_bytes())).unwrap();
+        }
+    }
+    let broken = out.join(
+        "AWSLogs/123456789012/CloudTrail-Insight/us-east-1/2019/11/08/123456789012_CloudTrail-Insight_us-east-1_20191108T2359Z_broken.json.gz",
+    );
+    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    std::fs::write(&broken, b"not gzip at all").unwrap();
+    let html = dir.path().join("r.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "a skipped file gives exit 1: {stderr}");
+    assert!(
+        stderr.contains("_broken.json.gz") && stderr.contains("not gzip"),
+        "{stderr}"
+    );
+    let html = std::fs::read_to_string(html).unwrap();
+    let open = find_elements(&html, "rect", &[("data-open", "true")]);
+    assert_eq!(open.len(), 3, "every episode is open");
+    assert!(open.iter().all(|(_, a)| attr(a, "data-end") == Some("")));
+    assert_eq!(
+        html.matches(r#"<span class="badge open">still open</span>"#)
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn the_report_reads_aws_own_insight_records() {
+    let examples: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo_path(
+            "tests/fixtures/real-cloudtrail/aws-insights-examples.Records.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(
+        "AWSLogs/123456789012/CloudTrail-Insight/us-east-1/2019/11/07/123456789012_CloudTrail-Insight_us-east-1_20191107T2359Z_aws.json.gz",
+    );
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, gzip(examples.to_string().as_bytes())).unwrap();
+    let html = dir.path().join("r.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        dir.path().to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // Nine records: four episodes, one of them only started, and one ID used twice.
+    assert!(stderr.contains("4 (1 still open)"), "{stderr}");
+    assert!(stderr.contains("2 duplicates"), "{stderr}");
+    let html = std::fs::read_to_string(html).unwrap();
+    assert_eq!(find_elements(&html, "svg", &[("class", "chart")]).len(), 4);
+}
+
+#[test]
+fn report_refuses_a_missing_insights_directory() {
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        "/nonexistent/insights",
+        "--html",
+        "/tmp/never.html",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--insights /nonexistent/insights: not a directory"),
+        "{stderr}"
+    );
+}
