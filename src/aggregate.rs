@@ -6,7 +6,7 @@
 //! agent, error code). Memory grows with series x active minutes x distinct values, plus one
 //! 128-bit ID per analysed event for de-duplication.
 
-use crate::decode::{DecodedObject, NO_SYM, Sym, flags};
+use crate::decode::{DecodedObject, Interner, NO_SYM, Sym, flags};
 use crate::model::{InsightKind, Minute, SeriesKey};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -101,8 +101,7 @@ impl IdentityFilter {
 
 #[derive(Debug, Default)]
 pub struct Aggregator {
-    symbols: Vec<String>,
-    index: FxHashMap<String, Sym>,
+    symbols: Interner,
     /// The analysed events' IDs, with their minute (for pruning).
     seen: FxHashMap<u128, Minute>,
     series: FxHashMap<SeriesId, FxHashMap<Minute, Cell>>,
@@ -203,13 +202,7 @@ impl Aggregator {
     }
 
     fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&sym) = self.index.get(s) {
-            return sym;
-        }
-        let sym = self.symbols.len() as Sym;
-        self.symbols.push(s.to_owned());
-        self.index.insert(s.to_owned(), sym);
-        sym
+        self.symbols.intern(s)
     }
 
     /// The series in a stable order, consuming the aggregator. See `view`.
@@ -221,7 +214,7 @@ impl Aggregator {
     /// series' history starts at the later of it and the start of the first day with any record
     /// of its account and region (history is counted in whole days).
     pub fn view(&self, history_floor: Minute) -> Aggregated {
-        let name = |sym: Sym| self.symbols[sym as usize].clone();
+        let name = |sym: Sym| self.symbols.strings()[sym as usize].clone();
         let mut series: Vec<Series> = self
             .series
             .iter()
@@ -257,7 +250,7 @@ impl Aggregator {
             .collect();
         series.sort_by(|a, b| a.key.cmp(&b.key));
         Aggregated {
-            symbols: self.symbols.clone(),
+            symbols: self.symbols.strings().to_vec(),
             series,
         }
     }
@@ -275,20 +268,21 @@ impl Aggregator {
     /// Everything the aggregator holds, in an open, compact, stable form (only the strings
     /// still referenced are kept).
     pub fn to_state(&self) -> AggregateState {
-        let mut used: Vec<Option<Sym>> = vec![None; self.symbols.len()];
+        let strings = self.symbols.strings();
+        let mut used: Vec<Option<Sym>> = vec![None; strings.len()];
         let mut symbols = Vec::new();
         let mut remap = |sym: Sym| -> Sym {
             if sym == NO_SYM {
                 return NO_SYM;
             }
             *used[sym as usize].get_or_insert_with(|| {
-                symbols.push(self.symbols[sym as usize].clone());
+                symbols.push(strings[sym as usize].clone());
                 (symbols.len() - 1) as Sym
             })
         };
         let mut ids: Vec<(&SeriesId, &FxHashMap<Minute, Cell>)> = self.series.iter().collect();
         ids.sort_by_key(|(id, _)| {
-            let name = |s: Sym| self.symbols.get(s as usize).cloned().unwrap_or_default();
+            let name = |s: Sym| strings.get(s as usize).cloned().unwrap_or_default();
             (
                 name(id.account),
                 name(id.region),

@@ -22,6 +22,7 @@ pub mod record;
 use crate::model::{Minute, Window};
 use crate::source::layout::PartitionFilter;
 use record::{FileShape, LogFileSeed, RawRecord, RecordSlot, Scalar};
+use rustc_hash::FxHashMap;
 use serde::de::DeserializeSeed;
 use std::collections::{BTreeMap, HashMap};
 
@@ -312,15 +313,16 @@ impl<'o> ObjectBuilder<'o> {
     }
 }
 
-/// The per-object string table.
-#[derive(Default)]
-struct Interner {
+/// A string table: each distinct string stored once and named by a `Sym`. Decoding keeps one
+/// per object; the aggregate stage keeps one for the run.
+#[derive(Debug, Clone, Default)]
+pub struct Interner {
     symbols: Vec<String>,
-    index: HashMap<String, Sym>,
+    index: FxHashMap<String, Sym>,
 }
 
 impl Interner {
-    fn intern(&mut self, s: &str) -> Sym {
+    pub fn intern(&mut self, s: &str) -> Sym {
         if let Some(&sym) = self.index.get(s) {
             return sym;
         }
@@ -330,8 +332,13 @@ impl Interner {
         sym
     }
 
-    fn intern_opt(&mut self, s: Option<&str>) -> Sym {
+    pub fn intern_opt(&mut self, s: Option<&str>) -> Sym {
         s.map_or(NO_SYM, |s| self.intern(s))
+    }
+
+    /// The strings, indexed by symbol.
+    pub fn strings(&self) -> &[String] {
+        &self.symbols
     }
 }
 

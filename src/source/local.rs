@@ -5,7 +5,7 @@
 //! opens only the day folders a run asks for. Symbolic links are followed, but every folder is
 //! visited at most once, so a link loop cannot make the walk endless.
 
-use super::layout::{self, AWSLOGS, CLOUDTRAIL, FileKind, PartitionFilter};
+use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
 use super::{Ignored, Listing, SourceError};
 use crate::model::{ObjectRef, Partition};
 use chrono::NaiveDate;
@@ -201,19 +201,8 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
             display: path.display().to_string(),
             size: meta.len(),
         };
-        match layout::classify_file_name(&name) {
-            FileKind::Log => listing.objects.push(object),
-            FileKind::Foreign(why) => listing.ignored.push(Ignored {
-                display: object.display,
-                reason: why.to_string(),
-            }),
-            FileKind::Other => listing.ignored.push(Ignored {
-                display: object.display,
-                reason: "not a .json.gz or .json file".into(),
-            }),
-        }
+        listing.add(&name, object);
     }
-    listing.objects.sort();
-    listing.ignored.sort_by(|a, b| a.display.cmp(&b.display));
+    listing.sort();
     Ok(listing)
 }

@@ -36,6 +36,27 @@ pub struct Listing {
     pub ignored: Vec<Ignored>,
 }
 
+impl Listing {
+    /// File a day folder's entry named `name`: a log file to read, or a file to ignore.
+    pub fn add(&mut self, name: &str, object: ObjectRef) {
+        let reason = match layout::classify_file_name(name) {
+            layout::FileKind::Log => return self.objects.push(object),
+            layout::FileKind::Foreign(why) => why,
+            layout::FileKind::Other => "not a .json.gz or .json file",
+        };
+        self.ignored.push(Ignored {
+            display: object.display,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// Key order, so every run reads the same objects in the same order.
+    pub fn sort(&mut self) {
+        self.objects.sort();
+        self.ignored.sort_by(|a, b| a.display.cmp(&b.display));
+    }
+}
+
 /// A listing that failed: the run cannot know what it missed, so this is fatal for the run.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

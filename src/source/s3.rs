@@ -15,9 +15,9 @@
 
 pub mod retry;
 
-use super::layout::{self, AWSLOGS, CLOUDTRAIL, FileKind, PartitionFilter};
+use super::Listing;
+use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
 use super::local::MAX_PREFIX_DEPTH;
-use super::{Ignored, Listing};
 use crate::model::{ObjectRef, Partition};
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
@@ -698,20 +698,9 @@ impl S3Source {
                 display: format!("s3://{}/{key}", self.url.bucket),
                 size,
             };
-            match layout::classify_file_name(name) {
-                FileKind::Log => listing.objects.push(object),
-                FileKind::Foreign(why) => listing.ignored.push(Ignored {
-                    display: object.display,
-                    reason: why.to_string(),
-                }),
-                FileKind::Other => listing.ignored.push(Ignored {
-                    display: object.display,
-                    reason: "not a .json.gz or .json file".into(),
-                }),
-            }
+            listing.add(name, object);
         }
-        listing.objects.sort();
-        listing.ignored.sort_by(|a, b| a.display.cmp(&b.display));
+        listing.sort();
         Ok(listing)
     }
 
