@@ -53,6 +53,9 @@ pub struct Anomaly {
     /// and replaced by `history` (one call per listed minute).
     pub scripted_until: Option<Minute>,
     pub history: Vec<Minute>,
+    /// The evaluation scenario (`--preset eval`), e.g. `spike` or `error-storm`; labels of
+    /// such anomalies also carry the time-of-day baseline.
+    pub scenario: Option<&'static str>,
 }
 
 impl Anomaly {
@@ -106,6 +109,13 @@ impl Anomaly {
             self.start(),
         )
     }
+
+    /// Whether `minute` is in the time-of-day baseline (`scenario::time_of_day_windows`).
+    pub fn in_time_of_day_baseline(&self, minute: Minute, data_start: Minute) -> bool {
+        crate::scenario::time_of_day_windows(self.start(), data_start)
+            .iter()
+            .any(|(from, to)| (*from..*to).contains(&minute))
+    }
 }
 
 /// Where the generated data lies, for placing anomalies.
@@ -149,6 +159,7 @@ pub fn sample(seed: u64, span: Span) -> Vec<Anomaly> {
                 .to_string(),
         scripted_until: None,
         history: Vec::new(),
+        scenario: None,
     };
     let mut rng = rng::derive(seed, "anomaly/sample-kms-decrypt-denied");
     let decrypt = api_index("kms.amazonaws.com", "Decrypt");
@@ -169,6 +180,7 @@ pub fn sample(seed: u64, span: Span) -> Vec<Anomaly> {
                 .to_string(),
         scripted_until: None,
         history: Vec::new(),
+        scenario: None,
     };
     [run_instances, ingress, storm]
         .into_iter()
@@ -203,6 +215,7 @@ pub fn run_instances_burst(seed: u64, burst_minute: Minute) -> Anomaly {
             .to_string(),
         scripted_until: Some(burst_minute + 1),
         history,
+        scenario: None,
     }
 }
 
@@ -271,6 +284,7 @@ fn spike_anomaly(rng: &mut Rand, n: usize, target: &Target, start: Minute) -> An
         ),
         scripted_until: None,
         history: Vec::new(),
+        scenario: None,
     }
 }
 
@@ -306,6 +320,7 @@ fn storm_anomaly(rng: &mut Rand, n: usize, target: &Target, start: Minute) -> An
         ),
         scripted_until: None,
         history: Vec::new(),
+        scenario: None,
     }
 }
 
@@ -339,15 +354,37 @@ pub struct Label {
     #[serde(rename = "sourceIPAddress")]
     pub source_ip_address: String,
     pub description: String,
+    /// Evaluation scenario (`--preset eval` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<&'static str>,
+    /// Observed ordinary events of the same API (and error code) in the time-of-day baseline:
+    /// the start's minute of the day +-60 minutes on each of the 7 days before (`eval` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_time_of_day_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_time_of_day_minutes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_time_of_day_per_minute: Option<f64>,
 }
 
 impl Label {
     /// The label of `anomaly`, given the baseline events counted while generating its stream.
-    pub fn new(anomaly: &Anomaly, baseline_count: u64, data_start: Minute) -> Label {
+    pub fn new(
+        anomaly: &Anomaly,
+        baseline_count: u64,
+        time_of_day_count: u64,
+        data_start: Minute,
+    ) -> Label {
         let api = &APIS[anomaly.api];
         let (window_start, window_end) = anomaly.baseline_window(data_start);
         let minutes = anomaly.end() - anomaly.start();
         let window = (window_end - window_start).max(1);
+        let time_of_day_minutes: i64 =
+            crate::scenario::time_of_day_windows(anomaly.start(), data_start)
+                .iter()
+                .map(|(a, b)| b - a)
+                .sum();
+        let scenario = anomaly.scenario;
         Label {
             id: anomaly.id.clone(),
             account: anomaly.account.clone(),
@@ -371,6 +408,11 @@ impl Label {
             user_agent: anomaly.agent.clone(),
             source_ip_address: anomaly.ip.clone(),
             description: anomaly.description.clone(),
+            scenario,
+            baseline_time_of_day_count: scenario.map(|_| time_of_day_count),
+            baseline_time_of_day_minutes: scenario.map(|_| time_of_day_minutes),
+            baseline_time_of_day_per_minute: scenario
+                .map(|_| round4(time_of_day_count as f64 / time_of_day_minutes.max(1) as f64)),
         }
     }
 }

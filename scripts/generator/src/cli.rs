@@ -21,6 +21,9 @@ pub enum PresetArg {
     Bench,
     /// One account in us-east-1; shape it with the flags below.
     Custom,
+    /// Detector evaluation: 3 accounts x 2 regions x 14 days with bursty routines and 16
+    /// labelled scenarios per seed (see scripts/eval and docs/evaluation.md).
+    Eval,
 }
 
 /// Generate a realistic, deterministic CloudTrail archive (S3 layout, gzip JSON) with labelled
@@ -80,6 +83,10 @@ pub struct Args {
     /// Worker threads (default: available cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Inject no anomaly. With --preset eval the background is exactly that of the same seed
+    /// with anomalies (the false-positive variant).
+    #[arg(long)]
+    pub clean: bool,
 }
 
 impl Args {
@@ -89,6 +96,7 @@ impl Args {
             PresetArg::Sample => Preset::Sample,
             PresetArg::Bench => Preset::Bench { scale: self.scale },
             PresetArg::Custom => Preset::Custom,
+            PresetArg::Eval => Preset::Eval,
         };
         if !(self.scale > 0.0 && self.scale.is_finite()) {
             bail!("--scale must be a positive number, got {}", self.scale);
@@ -131,7 +139,11 @@ impl Args {
             validate_org_id(org)?;
         }
         let span = config::span_of(self.start.unwrap_or(defaults.start), days);
-        let anomalies = config::plan_anomalies(preset, self.seed, span, &accounts, &regions);
+        let anomalies = if self.clean {
+            Vec::new()
+        } else {
+            config::plan_anomalies(preset, self.seed, span, &accounts, &regions, volume)
+        };
         Ok(Config {
             preset,
             seed: self.seed,
@@ -155,6 +167,7 @@ impl Args {
             max_records_per_file: DEFAULT_MAX_RECORDS_PER_FILE,
             gzip_level: self.gzip_level,
             anomalies,
+            clean: self.clean,
             threads: self
                 .threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

@@ -40,8 +40,12 @@ const UTC_OFFSETS: &[i64] = &[-480, -300, -300, 0, 60, 60, 330, 540];
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Preset {
     Sample,
-    Bench { scale: f64 },
+    Bench {
+        scale: f64,
+    },
     Custom,
+    /// The detector evaluation: routines on top of the traffic model, labelled scenarios.
+    Eval,
 }
 
 impl Preset {
@@ -50,9 +54,22 @@ impl Preset {
             Preset::Sample => "sample",
             Preset::Bench { .. } => "bench",
             Preset::Custom => "custom",
+            Preset::Eval => "eval",
         }
     }
+
+    /// Whether streams carry the evaluation routines and keep anomalies off the ordinary random
+    /// stream (so a clean variant has exactly the same background).
+    pub fn is_eval(self) -> bool {
+        matches!(self, Preset::Eval)
+    }
 }
+
+/// The eval preset's accounts (timezone, size and home region are drawn from the seed).
+pub const EVAL_ACCOUNTS: &[&str] = &["311111111111", "322222222222", "333333333333"];
+/// The eval preset's delivery interval: 15 minutes keeps the file count (and run time) down;
+/// the detector reads eventTime, not delivery time.
+pub const EVAL_DELIVERY_INTERVAL_MIN: i64 = 15;
 
 /// One AWS account and its habits.
 #[derive(Debug, Clone)]
@@ -90,6 +107,8 @@ pub struct Config {
     /// Gzip level of every object (0-9).
     pub gzip_level: u32,
     pub anomalies: Vec<Anomaly>,
+    /// No anomalies were injected on purpose (`--clean`).
+    pub clean: bool,
     pub threads: usize,
 }
 
@@ -168,6 +187,22 @@ pub fn defaults(preset: Preset, seed: u64) -> Defaults {
                 volume: BENCH_VOLUME * scale * BENCH_ACCOUNTS_PER_SCALE / n as f64,
             }
         }
+        Preset::Eval => {
+            let regions: Vec<String> = vec!["us-east-1".into(), "eu-west-1".into()];
+            Defaults {
+                // A Monday: the second week (analysed) runs Monday to Sunday.
+                start: date(2024, 3, 4),
+                days: 14,
+                accounts: EVAL_ACCOUNTS
+                    .iter()
+                    .map(|id| generated_account(seed, id, &regions))
+                    .collect(),
+                regions,
+                org_id: Some("o-eval7h4rn355".into()),
+                interval: EVAL_DELIVERY_INTERVAL_MIN,
+                volume: 1.0,
+            }
+        }
         Preset::Custom => {
             let regions = vec!["us-east-1".to_string()];
             Defaults {
@@ -206,14 +241,15 @@ pub fn generated_account(seed: u64, id: &str, regions: &[String]) -> Account {
     }
 }
 
-/// The anomalies of a run: the sample's three when its streams exist, otherwise about one per
-/// four streams placed at random.
+/// The anomalies of a run: the sample's three when its streams exist, the evaluation's
+/// scenarios for `eval`, otherwise about one per four streams placed at random.
 pub fn plan_anomalies(
     preset: Preset,
     seed: u64,
     span: Span,
     accounts: &[Account],
     regions: &[String],
+    volume: f64,
 ) -> Vec<Anomaly> {
     let has_stream =
         |a: &Anomaly| accounts.iter().any(|x| x.id == a.account) && regions.contains(&a.region);
@@ -222,6 +258,7 @@ pub fn plan_anomalies(
             .into_iter()
             .filter(has_stream)
             .collect(),
+        Preset::Eval => crate::scenario::eval(seed, span, accounts, regions, volume),
         Preset::Bench { .. } | Preset::Custom => {
             let targets: Vec<Target> = accounts
                 .iter()

@@ -12,12 +12,17 @@
 //!                                        traffic   how many calls per API this minute
 //!                                        identity  who calls (roster of principals)
 //!                                        errors    background failures
+//!                                        routine   eval only: bursty automation, sessions
 //!                                        anomaly   injected bursts / scripted history
 //!                                        record    CloudTrail JSON (payload, inventory)
 //!                                        delivery  which tick (file) each record lands in
 //!                                        sink      gzip + write (layout names the keys)
 //!                    run ──> anomalies.json (labels with observed baselines)
+//!                            series.json    (eval only: events per series and day)
 //! ```
+//!
+//! `--preset eval` adds the routines of [`routine`] to the traffic model and places the
+//! labelled scenarios of [`scenario`]; `docs/evaluation.md` describes how they are scored.
 //!
 //! # Traffic model
 //!
@@ -59,7 +64,9 @@ pub mod layout;
 pub mod payload;
 pub mod record;
 pub mod rng;
+pub mod routine;
 pub mod run;
+pub mod scenario;
 pub mod sink;
 pub mod stream;
 pub mod traffic;

@@ -4,6 +4,7 @@
 //! writes its own files, so the output does not depend on which worker ran which stream.
 //! Reports are gathered by stream index, keeping the summary and labels in a stable order.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -18,6 +19,9 @@ use crate::stream::{self, StreamReport, StreamSpec};
 
 /// File name of the labels, at the root of the output (outside AWSLogs/).
 pub const LABELS_FILE: &str = "anomalies.json";
+/// `eval` only: every series (write calls of an API, or its calls failing with one error code)
+/// with its events per UTC day, so a scorer can count the series present in any days.
+pub const SERIES_FILE: &str = "series.json";
 
 /// Totals of a run.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -58,7 +62,23 @@ struct Labels {
     seed: u64,
     data_start: String,
     data_end: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    clean: bool,
     anomalies: Vec<Label>,
+}
+
+/// One entry of `series.json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SeriesEntry<'a> {
+    account: &'a str,
+    region: &'a str,
+    event_source: &'static str,
+    event_name: &'static str,
+    insight_type: &'static str,
+    error_code: Option<&'a str>,
+    /// Events per UTC day, `YYYY-MM-DD` -> count.
+    days: BTreeMap<String, u64>,
 }
 
 /// Generates every stream of `config`, then writes `anomalies.json`.
@@ -69,6 +89,9 @@ pub fn run(config: &Config) -> Result<Summary> {
     reports.iter().for_each(|r| summary.add(r));
     summary.anomalies = config.anomalies.len();
     write_labels(config, &specs, &reports)?;
+    if config.preset.is_eval() {
+        write_series(config, &specs, &reports)?;
+    }
     Ok(summary)
 }
 
@@ -127,7 +150,12 @@ fn write_labels(config: &Config, specs: &[StreamSpec], reports: &[StreamReport])
     for anomaly in &config.anomalies {
         for (spec, report) in specs.iter().zip(reports) {
             if let Some(i) = spec.anomalies.iter().position(|a| a.id == anomaly.id) {
-                anomalies.push(Label::new(anomaly, report.baseline[i], config.start));
+                anomalies.push(Label::new(
+                    anomaly,
+                    report.baseline[i],
+                    report.baseline_time_of_day[i],
+                    config.start,
+                ));
             }
         }
     }
@@ -137,9 +165,38 @@ fn write_labels(config: &Config, specs: &[StreamSpec], reports: &[StreamReport])
         seed: config.seed,
         data_start: clock::minute_label(config.start),
         data_end: clock::minute_label(config.end),
+        clean: config.clean,
         anomalies,
     };
     let mut bytes = serde_json::to_vec_pretty(&labels).context("serialising labels")?;
     bytes.push(b'\n');
     sink::write_object(&config.out, LABELS_FILE, &bytes)
+}
+
+fn write_series(config: &Config, specs: &[StreamSpec], reports: &[StreamReport]) -> Result<()> {
+    let mut series = Vec::new();
+    for (spec, report) in specs.iter().zip(reports) {
+        for (key, days) in &report.series {
+            series.push(SeriesEntry {
+                account: &spec.account.id,
+                region: spec.region,
+                event_source: key.event_source,
+                event_name: key.event_name,
+                insight_type: if key.error_code.is_some() {
+                    "ApiErrorRateInsight"
+                } else {
+                    "ApiCallRateInsight"
+                },
+                error_code: key.error_code.as_deref(),
+                days: days
+                    .iter()
+                    .map(|(day, n)| (clock::minute_label(*day)[..10].to_string(), *n))
+                    .collect(),
+            });
+        }
+    }
+    let mut bytes = serde_json::to_vec(&serde_json::json!({ "series": series }))
+        .context("serialising series")?;
+    bytes.push(b'\n');
+    sink::write_object(&config.out, SERIES_FILE, &bytes)
 }

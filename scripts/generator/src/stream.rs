@@ -5,8 +5,12 @@
 //! the records, post them to the outbox (delivery) and write every file whose delivery tick has
 //! passed (sink). Memory stays bounded by the records awaiting delivery. A stream uses only its
 //! own generator, so streams can run on any thread in any order.
+//!
+//! With `--preset eval` a stream also plays its planned routines ([`crate::routine`]), and the
+//! injected calls and the file layout draw from generators of their own, so the ordinary
+//! records (eventIDs included) are identical with and without anomalies (`--clean`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::Result;
@@ -24,6 +28,7 @@ use crate::inventory::Inventory;
 use crate::layout::Trail;
 use crate::record::{self, Failure};
 use crate::rng::{self, Rand};
+use crate::routine::{self, Routines, Who};
 use crate::sink::{self, Digest};
 use crate::traffic::{self, Shape};
 
@@ -43,6 +48,19 @@ pub struct StreamReport {
     pub gzip_bytes: u64,
     /// Baseline events counted for each anomaly of the stream, in the stream's anomaly order.
     pub baseline: Vec<u64>,
+    /// The same over each anomaly's time-of-day baseline (`eval` only).
+    pub baseline_time_of_day: Vec<u64>,
+    /// `eval` only: per series, events per UTC day (see [`SeriesKey`]).
+    pub series: BTreeMap<SeriesKey, BTreeMap<Minute, u64>>,
+}
+
+/// A series as an Insights detector counts it: write calls of an API (`error_code` None) or
+/// calls of an API failing with one error code.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub event_source: &'static str,
+    pub event_name: &'static str,
+    pub error_code: Option<String>,
 }
 
 /// One account in one region, with the anomalies placed in it.
@@ -62,6 +80,15 @@ struct Stream<'a> {
     outbox: Outbox,
     delivery_days: BTreeSet<Minute>,
     report: StreamReport,
+    /// `eval`: the generator of injected calls, apart from the ordinary one.
+    inject_rng: Option<Rand>,
+    /// `eval`: the generator of file order, names and digests.
+    files_rng: Option<Rand>,
+    routines: Routines,
+    next_routine: usize,
+    session_actors: Vec<Option<Actor>>,
+    /// Each anomaly's time-of-day baseline windows (`eval` only).
+    time_of_day: Vec<Vec<(Minute, Minute)>>,
 }
 
 /// Generates and writes the whole stream.
@@ -76,6 +103,7 @@ pub fn generate(config: &Config, spec: &StreamSpec) -> Result<StreamReport> {
     };
     for minute in config.start..config.end {
         stream.ordinary_minute(&apis, shape, minute);
+        stream.routine_minute(minute);
         stream.injected_minute(minute);
         for (tick, records) in stream.outbox.due(minute) {
             stream.deliver(tick, records)?;
@@ -97,10 +125,34 @@ impl<'a> Stream<'a> {
         );
         let roster = Roster::build(&mut rng, &spec.account.id, spec.region);
         let inventory = Inventory::build(&mut rng, &spec.account.id, spec.region);
+        let eval = config.preset.is_eval();
+        let label = format!("{}/{}", spec.account.id, spec.region);
+        let mut inject_rng =
+            eval.then(|| rng::derive(config.seed, &format!("eval/inject/{label}")));
+        let files_rng = eval.then(|| rng::derive(config.seed, &format!("eval/files/{label}")));
         let scripted = spec
             .anomalies
             .iter()
-            .map(|a| identity::scripted_actor(&mut rng, &a.principal, &a.agent, &a.ip))
+            .map(|a| {
+                let r = inject_rng.as_mut().unwrap_or(&mut rng);
+                identity::scripted_actor(r, &a.principal, &a.agent, &a.ip)
+            })
+            .collect();
+        let routines = if eval {
+            routine::plan(config.seed, spec.account, spec.region, config.span())
+        } else {
+            Routines::default()
+        };
+        let time_of_day = spec
+            .anomalies
+            .iter()
+            .map(|a| {
+                if eval {
+                    crate::scenario::time_of_day_windows(a.start(), config.start)
+                } else {
+                    Vec::new()
+                }
+            })
             .collect();
         let schedule = Schedule {
             interval: config.delivery.interval,
@@ -119,8 +171,54 @@ impl<'a> Stream<'a> {
             delivery_days: BTreeSet::new(),
             report: StreamReport {
                 baseline: vec![0; spec.anomalies.len()],
+                baseline_time_of_day: vec![0; spec.anomalies.len()],
                 ..StreamReport::default()
             },
+            inject_rng,
+            files_rng,
+            session_actors: vec![None; routines.sessions.len()],
+            routines,
+            next_routine: 0,
+            time_of_day,
+        }
+    }
+
+    /// The generator of injected calls: its own under `eval`, else the stream's.
+    fn anomaly_rng(&mut self) -> &mut Rand {
+        self.inject_rng.as_mut().unwrap_or(&mut self.rng)
+    }
+
+    /// The generator of file order, names and digests: its own under `eval`, else the stream's.
+    fn files_rng(&mut self) -> &mut Rand {
+        self.files_rng.as_mut().unwrap_or(&mut self.rng)
+    }
+
+    /// Plays the routine calls planned for `minute`.
+    fn routine_minute(&mut self, minute: Minute) {
+        while let Some(call) = self.routines.calls.get(self.next_routine) {
+            if call.minute != minute {
+                break;
+            }
+            let call = call.clone();
+            self.next_routine += 1;
+            let (actor, class) = match call.who {
+                Who::Class(class) => (self.roster.pick(&mut self.rng, class), class),
+                Who::Session(i) => {
+                    let class = self.routines.sessions[i];
+                    if self.session_actors[i].is_none() {
+                        self.session_actors[i] = Some(self.roster.pick(&mut self.rng, class));
+                    }
+                    (self.session_actors[i].clone().expect("just set"), class)
+                }
+            };
+            let failure = match call.failure {
+                Some(f) => Some(f),
+                None if call.background_errors => {
+                    errors::background(&mut self.rng, &APIS[call.api], class)
+                }
+                None => None,
+            };
+            self.emit(call.api, minute, call.second, &actor, failure, true);
         }
     }
 
@@ -150,7 +248,8 @@ impl<'a> Stream<'a> {
                 continue;
             }
             let actor = self.scripted[i].clone();
-            let mut seconds: Vec<u32> = (0..calls).map(|_| self.rng.random_range(0..60)).collect();
+            let rng = self.anomaly_rng();
+            let mut seconds: Vec<u32> = (0..calls).map(|_| rng.random_range(0..60)).collect();
             seconds.sort_unstable();
             for second in seconds {
                 self.emit_injected(anomaly, minute, second, &actor);
@@ -166,7 +265,7 @@ impl<'a> Stream<'a> {
             actor,
             failure: anomaly.failure.clone(),
         };
-        self.post(&call, false);
+        self.post(&call, false, true);
     }
 
     /// Renders and posts an ordinary or scripted call, counting it towards anomaly baselines.
@@ -180,9 +279,18 @@ impl<'a> Stream<'a> {
         may_duplicate: bool,
     ) {
         for (i, anomaly) in self.spec.anomalies.iter().enumerate() {
+            if !anomaly.matches(api, failure.as_ref()) {
+                continue;
+            }
             let (from, to) = anomaly.baseline_window(self.config.start);
-            if (from..to).contains(&minute) && anomaly.matches(api, failure.as_ref()) {
+            if (from..to).contains(&minute) {
                 self.report.baseline[i] += 1;
+            }
+            if self.time_of_day[i]
+                .iter()
+                .any(|(from, to)| (*from..*to).contains(&minute))
+            {
+                self.report.baseline_time_of_day[i] += 1;
             }
         }
         let call = record::Call {
@@ -192,21 +300,44 @@ impl<'a> Stream<'a> {
             actor,
             failure,
         };
-        self.post(&call, may_duplicate);
+        self.post(&call, may_duplicate, false);
     }
 
-    fn post(&mut self, call: &record::Call, may_duplicate: bool) {
-        let bytes = record::render(&mut self.rng, &self.inventory, call);
+    /// Renders and posts a call; `injected` calls draw from the injection generator.
+    fn post(&mut self, call: &record::Call, may_duplicate: bool, injected: bool) {
+        let rng = match (&mut self.inject_rng, injected) {
+            (Some(r), true) => r,
+            _ => &mut self.rng,
+        };
+        let bytes = record::render(rng, &self.inventory, call);
         self.report.records += 1;
         self.report.errors += u64::from(call.failure.is_some());
         self.report.writes += u64::from(!call.api.read_only);
-        self.outbox.post(
-            &mut self.rng,
-            call.minute,
-            call.second,
-            bytes,
-            may_duplicate,
-        );
+        self.outbox
+            .post(rng, call.minute, call.second, bytes, may_duplicate);
+        if self.config.preset.is_eval() {
+            let day = call.minute - call.minute.rem_euclid(MINUTES_PER_DAY);
+            let mut tally = |error_code: Option<String>| {
+                let key = SeriesKey {
+                    event_source: call.api.source(),
+                    event_name: call.api.name,
+                    error_code,
+                };
+                *self
+                    .report
+                    .series
+                    .entry(key)
+                    .or_default()
+                    .entry(day)
+                    .or_default() += 1;
+            };
+            if !call.api.read_only {
+                tally(None);
+            }
+            if let Some(f) = &call.failure {
+                tally(Some(f.code.clone()));
+            }
+        }
     }
 
     fn trail(&self) -> &Trail {
@@ -216,9 +347,9 @@ impl<'a> Stream<'a> {
     /// Writes the records delivered at `tick`, shuffled, in files of at most
     /// `max_records_per_file` records.
     fn deliver(&mut self, tick: Minute, mut records: Vec<Bytes>) -> Result<()> {
-        records.shuffle(&mut self.rng);
+        records.shuffle(self.files_rng());
         for chunk in records.chunks(self.config.max_records_per_file) {
-            let unique = rng::alnum(&mut self.rng, 16);
+            let unique = rng::alnum(self.files_rng(), 16);
             let key = self
                 .trail()
                 .log_key(&self.spec.account.id, self.spec.region, tick, &unique);
@@ -242,7 +373,7 @@ impl<'a> Stream<'a> {
         days.extend(self.delivery_days.iter().copied());
         let mut previous: Option<String> = None;
         for day in days {
-            let second = self.rng.random_range(0..60);
+            let second = self.files_rng().random_range(0..60);
             let (key, bytes) = self.digest(day, second, previous.take());
             write_digest(&self.config.out, &key, &bytes)?;
             self.report.digest_files += 1;
@@ -265,15 +396,15 @@ impl<'a> Stream<'a> {
             digest_end_time: clock::event_time(end, second),
             digest_s3_bucket: bucket.clone(),
             digest_s3_object: key.clone(),
-            digest_public_key_fingerprint: rng::hex(&mut self.rng, 32),
+            digest_public_key_fingerprint: rng::hex(self.files_rng(), 32),
             digest_signature_algorithm: "SHA256withRSA",
             newest_event_time: None,
             oldest_event_time: None,
             previous_digest_s3_bucket: chained.then_some(bucket),
             previous_digest_s3_object: previous,
-            previous_digest_hash_value: chained.then(|| rng::hex(&mut self.rng, 64)),
+            previous_digest_hash_value: chained.then(|| rng::hex(self.files_rng(), 64)),
             previous_digest_hash_algorithm: chained.then_some("SHA-256"),
-            previous_digest_signature: chained.then(|| rng::hex(&mut self.rng, 512)),
+            previous_digest_signature: chained.then(|| rng::hex(self.files_rng(), 512)),
             log_files: Vec::new(),
         };
         let bytes = serde_json::to_vec(&digest).expect("digests serialise");

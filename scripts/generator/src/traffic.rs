@@ -74,7 +74,7 @@ pub fn rate(pattern: &Pattern, shape: Shape, minute: Minute) -> f64 {
                 * day
         }
         Pattern::Sparse { per_week } => per_week / MINUTES_PER_WEEK as f64,
-        Pattern::Daily { .. } | Pattern::Weekdays { .. } => 0.0,
+        Pattern::Daily { .. } | Pattern::Weekdays { .. } | Pattern::Never => 0.0,
     }
 }
 

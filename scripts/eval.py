@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""trailsight's detector evaluation: generate labelled seeds, analyse them, score, print a table.
+
+Run it through `scripts/eval` (which builds the release binaries first); see docs/evaluation.md
+for the scenarios, the matching rules and the measured table.
+
+For each seed N: `trailsight-gen --preset eval --seed N` (with anomalies) and the same with
+`--clean` (same background, no anomaly) are generated once and cached under
+target/eval/data/; each is analysed with `trailsight analyze --from <first analysed day> --to
+<last day>` (the last seven days, each with a full seven-day baseline) into target/eval/runs/,
+and every Start record is matched to the labels in anomalies.json.
+
+Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import hashlib
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TOLERANCE_MIN = 2
+DEFAULT_FLOOR = 2.0
+TARGET_RATIO = 10.0
+TARGET_MINUTES = 3
+# Scenarios that are spikes above a time-of-day baseline (ramps have no sharp start and new
+# APIs no baseline: both are reported on their own).
+SPIKE_SCENARIOS = {"spike", "spike-moderate", "spike-short", "spike-faint", "error-storm"}
+SCENARIO_ORDER = [
+    "spike",
+    "spike-moderate",
+    "spike-short",
+    "spike-faint",
+    "error-storm",
+    "ramp",
+    "new-api",
+]
+
+
+def minute(text: str) -> int:
+    """Minutes since the epoch of an RFC 3339 UTC time (seconds dropped)."""
+    t = dt.datetime.strptime(text[:16], "%Y-%m-%dT%H:%M").replace(tzinfo=dt.timezone.utc)
+    return int(t.timestamp()) // 60
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run(cmd: list[str], log: Path) -> None:
+    with open(log, "w") as out:
+        code = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if code != 0:
+        sys.exit(f"eval: {' '.join(cmd)} failed (exit {code}); see {log}")
+
+
+# --- generation and analysis, cached -------------------------------------------------------
+
+
+def generate(gen: Path, gen_hash: str, seed: int, clean: bool, root: Path) -> Path:
+    variant = "clean" if clean else "anomalous"
+    out = root / "data" / f"seed-{seed}" / variant
+    args = ["--preset", "eval", "--seed", str(seed), "--gzip-level", "1"]
+    if clean:
+        args.append("--clean")
+    stamp = json.dumps({"generator": gen_hash, "args": args})
+    stamp_file = out / ".eval-stamp"
+    if stamp_file.exists() and stamp_file.read_text() == stamp:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    run([str(gen), "--out", str(out), *args], out.parent / f"{variant}.gen.log")
+    stamp_file.write_text(stamp)
+    return out
+
+
+def analyse(
+    ts: Path, ts_hash: str, data: Path, tag: str, extra: list[str], root: Path
+) -> Path:
+    labels = json.loads((data / "anomalies.json").read_text())
+    end_day = dt.date.fromisoformat(labels["dataEnd"][:10])
+    first, last = end_day - dt.timedelta(days=7), end_day - dt.timedelta(days=1)
+    out = root / "runs" / tag / data.parent.name / data.name
+    args = ["analyze", "--source", str(data), "--out", str(out), "--from", str(first),
+            "--to", str(last), "--quiet", *extra]
+    stamp = json.dumps({"trailsight": ts_hash, "args": args,
+                        "data": (data / ".eval-stamp").read_text()})
+    stamp_file = out / ".eval-stamp"
+    if stamp_file.exists() and stamp_file.read_text() == stamp:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    run([str(ts), *args], out.parent / f"{data.name}.analyze.log")
+    stamp_file.write_text(stamp)
+    return out
+
+
+# --- reading results ------------------------------------------------------------------------
+
+
+def starts(out: Path) -> list[dict]:
+    """Every Start record written, flattened, with its explanation when there is one."""
+    explanations = {}
+    for path in sorted(out.glob("explanations/**/*.jsonl")):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                e = json.loads(line)
+                explanations[e["sharedEventID"]] = e
+    found = []
+    for path in sorted(out.glob("AWSLogs/**/CloudTrail-Insight/**/*.json.gz")):
+        with gzip.open(path, "rt") as f:
+            for r in json.load(f)["Records"]:
+                d = r["insightDetails"]
+                if d["state"] != "Start":
+                    continue
+                found.append({
+                    "account": r["recipientAccountId"],
+                    "region": r["awsRegion"],
+                    "eventSource": d["eventSource"],
+                    "eventName": d["eventName"],
+                    "insightType": d["insightType"],
+                    "errorCode": d.get("errorCode"),
+                    "minute": minute(r["eventTime"]),
+                    "eventTime": r["eventTime"],
+                    "explanation": explanations.get(r["sharedEventID"]),
+                })
+    return found
+
+
+def api_keys(data: Path, first_minute: int, last_minute: int) -> int:
+    """Series (API-keys) with at least one event in the analysed days."""
+    doc = json.loads((data / "series.json").read_text())
+    first_day = dt.datetime.fromtimestamp(first_minute * 60, dt.timezone.utc).date()
+    last_day = dt.datetime.fromtimestamp(last_minute * 60, dt.timezone.utc).date()
+    n = 0
+    for s in doc["series"]:
+        if any(first_day <= dt.date.fromisoformat(d) <= last_day for d in s["days"]):
+            n += 1
+    return n
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def same_series(label: dict, start: dict) -> bool:
+    return all(label[k] == start[k] for k in ("account", "region", "eventSource", "eventName"))
+
+
+def same_key(label: dict, start: dict) -> bool:
+    return (same_series(label, start) and label["insightType"] == start["insightType"]
+            and (label.get("errorCode") or None) == (start.get("errorCode") or None))
+
+
+def in_window(label: dict, start: dict) -> bool:
+    return (minute(label["start"]) - TOLERANCE_MIN <= start["minute"]
+            <= minute(label["lastMinute"]) + TOLERANCE_MIN)
+
+
+def classify(label: dict, floor: float) -> dict:
+    """The label's numbers and class memberships."""
+    tod = label["baselineTimeOfDayCount"] / max(label["baselineTimeOfDayMinutes"], 1)
+    injected = label["injectedPerMinute"]
+    ratio = math.inf if tod == 0 else (injected + tod) / tod
+    spike_like = label["scenario"] in SPIKE_SCENARIOS
+    big = (ratio >= TARGET_RATIO and injected >= floor
+           and label["durationMinutes"] >= TARGET_MINUTES)
+    return {
+        "ratio": ratio,
+        "tod": tod,
+        # The issue's target: >= 10x the time-of-day baseline of a series that has one, at least
+        # the absolute floor, lasting >= 3 minutes.
+        "target": spike_like and big and label["baselineCount"] > 0,
+        # The same without requiring a baseline (new error codes, new APIs).
+        "broad": (spike_like or label["scenario"] == "new-api") and big,
+    }
+
+
+def score_seed(labels: list[dict], found: list[dict], floor: float) -> dict:
+    result = {"labels": [], "tp": 0, "fp": [], "collateral": 0, "duplicates": 0}
+    claimed = set()
+    for label in labels:
+        hits = sorted((s for s in found if same_key(label, s) and in_window(label, s)),
+                      key=lambda s: s["minute"])
+        entry = dict(label)
+        entry.update(classify(label, floor))
+        entry["found"] = hits[0] if hits else None
+        entry["error"] = hits[0]["minute"] - minute(label["start"]) if hits else None
+        # For a miss: the last Start of the same series in the 2 hours before (an episode that
+        # was already open, or opened early, when the anomaly began).
+        before = [s for s in found if same_key(label, s)
+                  and minute(label["start"]) - 120 <= s["minute"] < minute(label["start"]) - TOLERANCE_MIN]
+        entry["earlier"] = max(before, key=lambda s: s["minute"]) if before and not hits else None
+        result["labels"].append(entry)
+        result["duplicates"] += max(len(hits) - 1, 0)
+        claimed.update(id(s) for s in hits)
+    for s in found:
+        if id(s) in claimed:
+            result["tp"] += 1
+        elif any(same_series(l, s) and in_window(l, s) for l in labels):
+            result["collateral"] += 1
+        else:
+            result["fp"].append(s)
+    return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    v = sorted(values)
+    k = (len(v) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def ratio_text(num: int, den: int) -> str:
+    return f"{num / den:.3f} ({num}/{den})" if den else "n/a (0/0)"
+
+
+def describe(s: dict) -> str:
+    e = s.get("explanation") or {}
+    code = f" {s['errorCode']}" if s.get("errorCode") else ""
+    return (f"{s['account']} {s['region']} {s['eventName']}{code} at {s['eventTime']}: "
+            f"{e.get('observedCalls', '?')} calls in {e.get('windowMinutes', '?')} min vs "
+            f"{e.get('expectedCalls', float('nan')):.3g} expected, "
+            f"p={e.get('tailProbability', float('nan')):.2g}"
+            f"{' (new API)' if e.get('newApi') else ''}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=20, help="number of seeds (default 20)")
+    p.add_argument("--first-seed", type=int, default=1)
+    p.add_argument("--floor", type=float, default=DEFAULT_FLOOR,
+                   help="absolute floor of the target class, injected calls/min (default 2)")
+    p.add_argument("--root", type=Path, default=REPO / "target" / "eval")
+    p.add_argument("--bin-dir", type=Path, default=REPO / "target" / "release")
+    p.add_argument("--tag", default="default", help="name of this detector setting's runs")
+    p.add_argument("--json", type=Path, help="also write every number and list as JSON here")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--verbose", "-v", action="store_true", help="list misses and false Insights")
+    p.add_argument("trailsight_args", nargs="*",
+                   help="after --: extra `trailsight analyze` flags, e.g. -- --config my.toml")
+    a = p.parse_args()
+
+    gen, ts = a.bin_dir / "trailsight-gen", a.bin_dir / "trailsight"
+    for b in (gen, ts):
+        if not b.exists():
+            sys.exit(f"eval: {b} not found; run scripts/eval (it builds them)")
+    gen_hash, ts_hash = sha256_file(gen), sha256_file(ts)
+    tag = a.tag
+
+    labels_all, found_anom, fp_anom, collateral, duplicates = [], 0, [], 0, 0
+    tp = 0
+    clean_false, clean_keys = [], 0
+    seeds = range(a.first_seed, a.first_seed + a.seeds)
+    for seed in seeds:
+        anomalous = generate(gen, gen_hash, seed, False, a.root)
+        clean = generate(gen, gen_hash, seed, True, a.root)
+        doc = json.loads((anomalous / "anomalies.json").read_text())
+        labels = [dict(l, seed=seed) for l in doc["anomalies"]]
+        out_a = analyse(ts, ts_hash, anomalous, tag, a.trailsight_args, a.root)
+        out_c = analyse(ts, ts_hash, clean, tag, a.trailsight_args, a.root)
+        found = starts(out_a)
+        s = score_seed(labels, found, a.floor)
+        labels_all += s["labels"]
+        tp += s["tp"]
+        found_anom += len(found)
+        fp_anom += [dict(f, seed=seed) for f in s["fp"]]
+        collateral += s["collateral"]
+        duplicates += s["duplicates"]
+        end = minute(doc["dataEnd"])
+        keys = api_keys(clean, end - 7 * 1440, end - 1)
+        false = [dict(f, seed=seed) for f in starts(out_c)]
+        clean_false += false
+        clean_keys += keys
+        hit = sum(1 for l in s["labels"] if l["found"])
+        print(f"seed {seed:3}: {hit}/{len(labels)} labels found, {len(s['fp'])} unexplained and "
+              f"{s['collateral']} collateral Insights; clean: {len(false)} Insights over {keys} "
+              f"API-keys", file=sys.stderr)
+
+    def recall(rows):
+        return ratio_text(sum(1 for l in rows if l["found"]), len(rows))
+
+    target = [l for l in labels_all if l["target"]]
+    calls_false = sum(1 for f in clean_false if f["insightType"] == "ApiCallRateInsight")
+    broad = [l for l in labels_all if l["broad"]]
+    timed = [l for l in labels_all if l["found"] and l["scenario"] in SPIKE_SCENARIOS | {"new-api"}]
+    errors = [abs(l["error"]) for l in timed]
+    target_errors = [abs(l["error"]) for l in target if l["found"]]
+    fp_rate = len(clean_false) / clean_keys if clean_keys else math.nan
+    rows = [
+        ("seeds (analysed weeks)", f"{len(seeds)}"),
+        ("labelled anomalies", f"{len(labels_all)}"),
+        (f"recall, target class (>= {TARGET_RATIO:g}x time-of-day baseline, >= {a.floor:g}/min, "
+         f">= {TARGET_MINUTES} min)", recall(target)),
+        ("recall, same without requiring a baseline (adds new error codes, new APIs)", recall(broad)),
+        ("recall, all labelled anomalies", recall(labels_all)),
+        ("precision (anomalous variants; collateral excluded)",
+         ratio_text(tp, tp + len(fp_anom))),
+        ("collateral Insights (same API and window, other type or code)", f"{collateral}"),
+        ("extra Starts on one anomaly (split episodes)", f"{duplicates}"),
+        ("false Insights per API-key per week (clean variants)",
+         f"{fp_rate:.4f} ({len(clean_false)} / {clean_keys} API-key-weeks)"),
+        ("... of which call rate / error rate",
+         f"{calls_false} / {len(clean_false) - calls_false}"),
+        ("Start error, target class: median / p95 |minutes|",
+         f"{percentile(target_errors, 0.5):.1f} / {percentile(target_errors, 0.95):.1f}"),
+        (f"Start within +-{TOLERANCE_MIN} min, target class (of found)",
+         ratio_text(sum(1 for e in target_errors if e <= TOLERANCE_MIN), len(target_errors))),
+        ("Start error, all found spikes, storms, new APIs: median / p95 |minutes|",
+         f"{percentile(errors, 0.5):.1f} / {percentile(errors, 0.95):.1f}"),
+        (f"Start within +-{TOLERANCE_MIN} min, all found spikes, storms, new APIs",
+         ratio_text(sum(1 for e in errors if e <= TOLERANCE_MIN), len(errors))),
+    ]
+    for sc in SCENARIO_ORDER:
+        group = [l for l in labels_all if l["scenario"] == sc]
+        if group:
+            extra = ""
+            if sc == "ramp":
+                delays = [l["error"] for l in group if l["found"]]
+                extra = f"; Start {percentile(delays, 0.5):.0f} min after the ramp began (median)"
+            rows.append((f"recall, scenario {sc}", recall(group) + extra))
+    for cls in ("spike", "error-storm"):
+        group = [l for l in target if l["scenario"] == cls]
+        rows.append((f"recall, target class, {cls} only", recall(group)))
+    for low, high in ((3, 5), (5, 15), (15, 10**9)):
+        group = [l for l in target if low <= l["durationMinutes"] < high]
+        span = f"{low}-{high - 1} min" if high < 10**9 else f">= {low} min"
+        rows.append((f"recall, target class lasting {span}", recall(group)))
+    for fl in sorted({1.0, 5.0} - {a.floor}):
+        group = [l for l in labels_all if classify(l, fl)["target"]]
+        rows.append((f"recall, target class with a floor of {fl:g}/min instead", recall(group)))
+
+    width = max(len(r[0]) for r in rows)
+    if a.markdown:
+        print("| measure | value |\n|---|---|")
+        for k, v in rows:
+            print(f"| {k} | {v} |")
+    else:
+        for k, v in rows:
+            print(f"{k:<{width}}  {v}")
+
+    if a.verbose:
+        print("\nmissed, target class:")
+        for l in target:
+            if not l["found"]:
+                print(f"  seed {l['seed']} {l['id']}: {l['account']} {l['region']} "
+                      f"{l['eventName']} {l.get('errorCode') or ''} {l['start']} "
+                      f"{l['durationMinutes']} min, {l['injectedPerMinute']}/min vs "
+                      f"{l['tod']:.4f}/min time-of-day ({l['baselineCount']} calls in 7 days)")
+                if l["earlier"]:
+                    print(f"      an Insight of the same series started earlier: "
+                          f"{describe(l['earlier'])}")
+        print("\nfound outside +-2 min, target class:")
+        for l in target:
+            if l["found"] and abs(l["error"]) > TOLERANCE_MIN:
+                print(f"  seed {l['seed']} {l['id']}: {l['eventName']} {l['start']} "
+                      f"{l['durationMinutes']} min {l['injectedPerMinute']}/min: "
+                      f"{l['error']:+d} min; {describe(l['found'])}")
+        print("\nmissed, other:")
+        for l in labels_all:
+            if not l["found"] and not l["target"]:
+                print(f"  seed {l['seed']} {l['id']}: {l['eventName']} "
+                      f"{l.get('errorCode') or ''} {l['durationMinutes']} min, "
+                      f"{l['injectedPerMinute']}/min vs {l['tod']:.4f}/min "
+                      f"(baseline {l['baselineCount']})")
+        by_api: dict = {}
+        for f in clean_false:
+            k = (f["eventName"], f.get("errorCode") or "")
+            by_api[k] = by_api.get(k, 0) + 1
+        print("\nfalse Insights, clean variants, by API:")
+        for (name, code), n in sorted(by_api.items(), key=lambda kv: -kv[1]):
+            print(f"  {n:4}  {name} {code}")
+        print("\nfalse Insights, clean variants:")
+        for f in clean_false:
+            print(f"  seed {f['seed']} {describe(f)}")
+        print("\nunexplained Insights, anomalous variants:")
+        for f in fp_anom:
+            print(f"  seed {f['seed']} {describe(f)}")
+
+    if a.json:
+        def clean_row(l):
+            return {k: (None if isinstance(v, float) and math.isinf(v) else v)
+                    for k, v in l.items() if k != "found"} | {
+                "foundAt": l["found"]["eventTime"] if l["found"] else None}
+        a.json.write_text(json.dumps({
+            "table": dict(rows),
+            "labels": [clean_row(l) for l in labels_all],
+            "cleanFalseInsights": [{k: v for k, v in f.items()} for f in clean_false],
+            "unexplainedInsights": fp_anom,
+        }, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
