@@ -38,6 +38,35 @@ fn history_and_burst(
     days
 }
 
+/// Write `history_and_burst` for `account` and `records_region` into the plain (no prefix, no
+/// organization) folders of `folder_region`.
+fn write_history_and_burst(
+    tree: &Tree,
+    account: &str,
+    records_region: &str,
+    folder_region: &str,
+    spike: (&str, u32, u32),
+) {
+    let (spike_day, spike_minute, burst) = spike;
+    for (day, records) in history_and_burst(account, records_region, spike_day, spike_minute, burst)
+    {
+        tree.write_log(
+            &log_key("", None, account, folder_region, &day, "x"),
+            &records,
+        );
+    }
+}
+
+/// Analyse `tree` from `from` to `to` into a new directory; the run must succeed.
+fn analyze_ok(tree: &Tree, from: &str, to: &str, extra: &[&str]) -> (tempfile::TempDir, Run) {
+    let out = tempfile::tempdir().unwrap();
+    let mut args = vec!["--from", from, "--to", to];
+    args.extend_from_slice(extra);
+    let run = analyze(tree.path(), out.path(), &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (out, run)
+}
+
 #[test]
 fn org_trails_prefixes_and_sibling_folders() {
     let tree = Tree::new();
@@ -68,13 +97,7 @@ fn org_trails_prefixes_and_sibling_folders() {
     )
     .replace("_CloudTrail_", "_CloudTrail-Digest_");
     tree.write_raw(&digest, b"{}");
-    let out = tempfile::tempdir().unwrap();
-    let run = analyze(
-        tree.path(),
-        out.path(),
-        &["--from", "2019-11-08", "--to", "2019-11-08"],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (out, run) = analyze_ok(&tree, "2019-11-08", "2019-11-08", &[]);
     assert_eq!(run.summary["objects_read"], 8, "{:#}", run.summary);
     assert_eq!(
         run.summary["files_ignored"]["a CloudTrail digest file, not a log file"],
@@ -97,12 +120,13 @@ fn org_trails_prefixes_and_sibling_folders() {
 #[test]
 fn only_the_needed_day_folders_are_read() {
     let tree = Tree::new();
-    for (day, records) in history_and_burst(ACCOUNT, "us-east-1", "2019-11-20", 300, 12) {
-        tree.write_log(
-            &log_key("", None, ACCOUNT, "us-east-1", &day, "x"),
-            &records,
-        );
-    }
+    write_history_and_burst(
+        &tree,
+        ACCOUNT,
+        "us-east-1",
+        "us-east-1",
+        ("2019-11-20", 300, 12),
+    );
     // Broken files before the baseline and after the next day: never listed, never read.
     for day in ["2019-11-12", "2019-11-01", "2019-11-22", "2020-01-01"] {
         tree.write_raw(
@@ -110,13 +134,7 @@ fn only_the_needed_day_folders_are_read() {
             b"broken",
         );
     }
-    let out = tempfile::tempdir().unwrap();
-    let run = analyze(
-        tree.path(),
-        out.path(),
-        &["--from", "2019-11-20", "--to", "2019-11-20"],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (out, run) = analyze_ok(&tree, "2019-11-20", "2019-11-20", &[]);
     assert_eq!(run.summary["objects_listed"], 8);
     assert_eq!(insights(out.path()).len(), 2);
 }
@@ -133,13 +151,7 @@ fn records_delivered_in_the_next_days_folder_count_for_their_own_minute() {
         &log_key("", None, ACCOUNT, "us-east-1", "2019-11-09", "late"),
         &days[7].1,
     );
-    let out = tempfile::tempdir().unwrap();
-    let run = analyze(
-        tree.path(),
-        out.path(),
-        &["--from", "2019-11-08", "--to", "2019-11-08"],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (out, run) = analyze_ok(&tree, "2019-11-08", "2019-11-08", &[]);
     let found = insights(out.path());
     assert_eq!(
         found.len(),
@@ -165,13 +177,7 @@ fn the_same_event_delivered_twice_is_counted_once() {
             &records,
         );
     }
-    let out = tempfile::tempdir().unwrap();
-    let run = analyze(
-        tree.path(),
-        out.path(),
-        &["--from", "2019-11-08", "--to", "2019-11-08"],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (out, run) = analyze_ok(&tree, "2019-11-08", "2019-11-08", &[]);
     assert_eq!(run.summary["write_events"], 26);
     assert_eq!(run.summary["duplicates_dropped"], 13);
     let found = insights(out.path());
@@ -184,26 +190,22 @@ fn the_same_event_delivered_twice_is_counted_once() {
 #[test]
 fn records_are_grouped_by_their_own_account_and_region_and_filters_prune() {
     let tree = Tree::new();
-    for (day, records) in history_and_burst(ACCOUNT, "us-west-2", "2019-11-08", 300, 12) {
-        // Filed under us-east-1, but the records say us-west-2.
-        tree.write_log(
-            &log_key("", None, ACCOUNT, "us-east-1", &day, "x"),
-            &records,
-        );
-    }
-    for (day, records) in history_and_burst(OTHER_ACCOUNT, "us-east-1", "2019-11-08", 300, 12) {
-        tree.write_log(
-            &log_key("", None, OTHER_ACCOUNT, "us-east-1", &day, "x"),
-            &records,
-        );
-    }
-    let out = tempfile::tempdir().unwrap();
-    let run = analyze(
-        tree.path(),
-        out.path(),
-        &["--from", "2019-11-08", "--to", "2019-11-08"],
+    // Filed under us-east-1, but the records say us-west-2.
+    write_history_and_burst(
+        &tree,
+        ACCOUNT,
+        "us-west-2",
+        "us-east-1",
+        ("2019-11-08", 300, 12),
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    write_history_and_burst(
+        &tree,
+        OTHER_ACCOUNT,
+        "us-east-1",
+        "us-east-1",
+        ("2019-11-08", 300, 12),
+    );
+    let (out, run) = analyze_ok(&tree, "2019-11-08", "2019-11-08", &[]);
     let regions: Vec<(String, String)> = insights(out.path())
         .iter()
         .map(|(_, r)| {
