@@ -406,6 +406,7 @@ impl<'c> Run<'c> {
                 .context("detection stopped unexpectedly")?;
         self.summary.timed(Stage::Detect, started);
         let changed = DayRange::new(redetect_from, day);
+        let insight_records = detected.records.len();
         for (id, kind, open) in &detected.episodes {
             self.episodes.insert(id.clone(), (kind.clone(), *open));
         }
@@ -438,7 +439,7 @@ impl<'c> Run<'c> {
         progress
             .aggregator
             .prune_before(Minute::start_of_day(keep_from));
-        tracing::info!(%day, insights = detected.records_count, "analysed {day}");
+        tracing::info!(%day, insights = insight_records, "analysed {day}");
         Ok(())
     }
 }
@@ -606,7 +607,6 @@ struct Detected {
     episodes: Vec<(String, String, bool)>,
     /// The day of the oldest episode still open at the end of the window.
     oldest_open: Option<NaiveDate>,
-    records_count: usize,
 }
 
 /// Detect episodes in every series and assemble their records and explanations.
@@ -631,7 +631,6 @@ fn detect_all(data: &Aggregated, window: Window, config: &detect::DetectorConfig
             detected.explanations.push(explanation);
         }
     }
-    detected.records_count = detected.records.len();
     detected
 }
 

@@ -10,6 +10,34 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use std::borrow::Cow;
 use std::fmt;
 
+/// The `visit_*` methods for every scalar shape (strings, bools, numbers, null), each answering
+/// `$value`: what a visitor says when it meets a value that is not the shape it reads.
+macro_rules! other_shapes_are {
+    ($value:expr) => {
+        fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
 /// A JSON value read where a string or a bool is expected.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar<'a> {
@@ -118,27 +146,7 @@ impl<'de> Visitor<'de> for IdentityVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         ScalarVisitor.visit_seq(seq).map(|_| Identity::default())
     }
-    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
+    other_shapes_are!(Identity::default());
 }
 
 impl<'de> de::Deserialize<'de> for Identity<'de> {
@@ -214,27 +222,7 @@ impl<'de> Visitor<'de> for RecordVisitor {
             .visit_seq(seq)
             .map(|_| RecordSlot::NotAnObject)
     }
-    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-        Ok(RecordSlot::NotAnObject)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(RecordSlot::NotAnObject)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(RecordSlot::NotAnObject)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(RecordSlot::NotAnObject)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(RecordSlot::NotAnObject)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(RecordSlot::NotAnObject)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(RecordSlot::NotAnObject)
-    }
+    other_shapes_are!(RecordSlot::NotAnObject);
 }
 
 impl<'de> de::Deserialize<'de> for RecordSlot<'de> {
@@ -305,27 +293,7 @@ impl<'de, F: FnMut(RecordSlot<'de>)> Visitor<'de> for LogFileVisitor<'_, F> {
         each_record(seq, self.on_record)?;
         Ok(FileShape::BareArray)
     }
-    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<FileShape, E> {
-        Ok(FileShape::NotAnObject)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<FileShape, E> {
-        Ok(FileShape::NotAnObject)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<FileShape, E> {
-        Ok(FileShape::NotAnObject)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<FileShape, E> {
-        Ok(FileShape::NotAnObject)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<FileShape, E> {
-        Ok(FileShape::NotAnObject)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<FileShape, E> {
-        Ok(FileShape::NotAnObject)
-    }
-    fn visit_unit<E>(self) -> Result<FileShape, E> {
-        Ok(FileShape::NotAnObject)
-    }
+    other_shapes_are!(FileShape::NotAnObject);
 }
 
 fn each_record<'de, A: SeqAccess<'de>, F: FnMut(RecordSlot<'de>)>(
@@ -370,27 +338,7 @@ impl<'de, F: FnMut(RecordSlot<'de>)> Visitor<'de> for RecordsVisitor<'_, F> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
         ScalarVisitor.visit_map(map).map(|_| false)
     }
-    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
+    other_shapes_are!(false);
 }
 
 /// Parse `eventTime` to seconds since the Unix epoch. CloudTrail writes

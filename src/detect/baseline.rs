@@ -9,7 +9,7 @@
 //! from the residuals around those seasonal rates, so the day/night swing itself does not
 //! count as burstiness.
 
-use super::model::{CountModel, PRIOR_CALLS, WindowSums};
+use super::model::{CountModel, OVERDISPERSION_MARGIN, PRIOR_CALLS, WindowSums};
 use crate::aggregate::Series;
 use crate::model::{MINUTES_PER_DAY, Minute};
 use chrono::Datelike;
@@ -22,8 +22,6 @@ const BLOCKS_PER_DAY: usize = (24 / BLOCK_HOURS) as usize;
 pub const BINS: usize = 2 * BLOCKS_PER_DAY;
 /// Pseudo-calls at the overall rate added to every bin (with the minutes they take).
 pub const SEASON_PRIOR_CALLS: f64 = 5.0;
-/// Variance must exceed the mean by this factor before dispersion is modelled.
-const OVERDISPERSION_MARGIN: f64 = 1.05;
 
 /// The seasonal bin of a minute.
 pub fn bin_of(minute: Minute) -> usize {

@@ -18,7 +18,7 @@ use statrs::distribution::{DiscreteCDF, NegativeBinomial, Poisson};
 /// Pseudo-calls added to the baseline count when estimating the rate.
 pub const PRIOR_CALLS: f64 = 0.5;
 /// Variance must exceed the mean by this factor before dispersion is modelled.
-const OVERDISPERSION_MARGIN: f64 = 1.05;
+pub const OVERDISPERSION_MARGIN: f64 = 1.05;
 
 /// Sums over the baseline window.
 #[derive(Debug, Clone, Copy, PartialEq)]
