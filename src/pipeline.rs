@@ -185,6 +185,18 @@ impl Progress {
         }
     }
 
+    /// The first minute the aggregator holds: the baseline of the oldest day detection may
+    /// still redo. Earlier minutes (and their event IDs) are pruned because no detection reads
+    /// them again; a record that arrives for one of them, however late, is out of scope, so it
+    /// is neither counted twice nor able to change an Insight already written.
+    fn kept_from(&self) -> Minute {
+        let baseline_of =
+            |day: NaiveDate| Minute::start_of_day(day - Duration::days(BASELINE_DAYS));
+        self.redetect_from.map_or(self.history_floor, |day| {
+            baseline_of(day).max(self.history_floor)
+        })
+    }
+
     fn from_state(state: RunState, config: &AnalyzeConfig) -> anyhow::Result<Progress> {
         let day = |text: &str| {
             parse_day(text)
@@ -351,7 +363,7 @@ impl<'c> Run<'c> {
         self.summary.objects_listed += new.len() as u64;
         telemetry::progress::listed(&new);
         let scope = Window {
-            history_from: progress.history_floor,
+            history_from: progress.kept_from(),
             detect_from: Minute::start_of_day(day),
             detect_until: Minute::start_of_day(next + Duration::days(1)),
             folders,
@@ -435,10 +447,8 @@ impl<'c> Run<'c> {
 
         progress.redetect_from = Some(detected.oldest_open.unwrap_or(next));
         progress.analysed_through = Some(day);
-        let keep_from = progress.redetect_from.unwrap_or(next) - Duration::days(BASELINE_DAYS);
-        progress
-            .aggregator
-            .prune_before(Minute::start_of_day(keep_from));
+        let kept_from = progress.kept_from();
+        progress.aggregator.prune_before(kept_from);
         tracing::info!(%day, insights = insight_records, "analysed {day}");
         Ok(())
     }

@@ -319,3 +319,58 @@ fn now_secs() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// A record delivered long after its minute left the trailing window (here: a duplicate of an
+/// event of 2019-10-29 03:07, already read by the first night, and a new event of that day, both
+/// filed in the 2019-11-09 folder) is counted out of scope: it can change no Insight already
+/// written, and the duplicate is not counted twice although its ID was pruned with its minute.
+#[test]
+fn a_record_delivered_after_its_window_is_out_of_scope_not_counted_twice() {
+    let tree = midnight_tree();
+    let stale = [
+        call(
+            ACCOUNT,
+            "us-east-1",
+            &at("2019-10-29", 3 * 60 + 7, 0),
+            "CreateTags",
+            5,
+        ),
+        call(
+            ACCOUNT,
+            "us-east-1",
+            &at("2019-10-29", 600, 0),
+            "CreateTags",
+            90_001,
+        ),
+    ];
+    tree.write_log(
+        &log_key("", None, ACCOUNT, "us-east-1", "2019-11-09", "very-late"),
+        &stale,
+    );
+    let (out, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut out_of_scope = Vec::new();
+    // The first night reads the folders from 2019-10-29 (its baseline), the original included.
+    for (night, as_of) in ["2019-11-06", "2019-11-07", "2019-11-08", "2019-11-09"]
+        .iter()
+        .enumerate()
+    {
+        let first: &[&str] = if night == 0 {
+            &["--first-day", "2019-11-05"]
+        } else {
+            &[]
+        };
+        let run = nightly(
+            tree.path(),
+            out.path(),
+            state.path(),
+            &format!("{as_of}T02:00:00Z"),
+            first,
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        out_of_scope.push(run.summary["records_out_of_scope"].as_u64().unwrap());
+        assert_eq!(run.summary["duplicates_dropped"], 0, "{:#}", run.summary);
+    }
+    // The last night reads the 2019-11-09 folder (the day after 2019-11-08), when the window
+    // starts on 2019-11-01: both stale records are out of scope, nothing else is.
+    assert_eq!(out_of_scope[3], 2, "{out_of_scope:?}");
+}
