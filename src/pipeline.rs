@@ -524,7 +524,11 @@ async fn list(
                     }
                 };
                 summary.withhold(&partition.account, &partition.region);
-                summary.skip(&folder, LIST_FAILED, &format!("{:#}", anyhow::Error::new(e)));
+                summary.skip(
+                    &folder,
+                    LIST_FAILED,
+                    &format!("{:#}", anyhow::Error::new(e)),
+                );
                 continue;
             }
         };

@@ -362,12 +362,7 @@ impl S3State {
         *self.etag.lock().unwrap_or_else(|e| e.into_inner()) = Some(etag);
     }
 
-    async fn lock(
-        &self,
-        state: &str,
-        holder: &str,
-        now_secs: u64,
-    ) -> anyhow::Result<StateLock> {
+    async fn lock(&self, state: &str, holder: &str, now_secs: u64) -> anyhow::Result<StateLock> {
         let name = self.lock_name();
         let lock = self.objects.url().display(&name);
         let nonce = crate::source::s3::retry::jitter_unit().to_bits();
@@ -379,7 +374,9 @@ impl S3State {
         };
         let failed = |e| s3_failure("take the state lock", &lock, e);
         for _ in 0..2 {
-            let put = self.objects.put_if(&name, body.clone(), Precondition::Absent);
+            let put = self
+                .objects
+                .put_if(&name, body.clone(), Precondition::Absent);
             if let Put::Written(_) = put.await.map_err(failed)? {
                 return Ok(held());
             }
@@ -403,7 +400,9 @@ impl S3State {
                 anyhow::bail!("cannot take over the abandoned lock {lock}: S3 returned no ETag");
             };
             tracing::warn!(%lock, "taking over an abandoned lock of {} (since {})", owner.name, owner.since());
-            let takeover = self.objects.put_if(&name, body.clone(), Precondition::Matches(etag));
+            let takeover = self
+                .objects
+                .put_if(&name, body.clone(), Precondition::Matches(etag));
             if let Put::Written(_) = takeover.await.map_err(failed)? {
                 return Ok(held());
             }
@@ -507,7 +506,8 @@ mod tests {
         let held = block_on(store.lock("first", 1000)).unwrap();
         let err = block_on(store.lock("second", 2000)).unwrap_err();
         assert!(
-            format!("{err:#}").contains("locked by another run (first, since 1970-01-01T00:16:40+00:00)"),
+            format!("{err:#}")
+                .contains("locked by another run (first, since 1970-01-01T00:16:40+00:00)"),
             "{err:#}"
         );
         std::mem::forget(held);

@@ -439,7 +439,13 @@ fn nightly_runs_with_the_state_in_s3_equal_local_state_runs_byte_for_byte() {
             .filter(|s| s.method == "PUT" && is_state_request(s, LOCK_KEY))
             .collect();
         assert_eq!(lock_puts.len(), 1);
-        assert_eq!(lock_puts[0].headers.get("if-none-match").map(String::as_str), Some("*"));
+        assert_eq!(
+            lock_puts[0]
+                .headers
+                .get("if-none-match")
+                .map(String::as_str),
+            Some("*")
+        );
         assert_eq!(
             seen.iter()
                 .filter(|s| s.method == "DELETE" && is_state_request(s, LOCK_KEY))
@@ -453,7 +459,10 @@ fn nightly_runs_with_the_state_in_s3_equal_local_state_runs_byte_for_byte() {
             .collect();
         assert!(!saves.is_empty());
         for (i, save) in saves.iter().enumerate() {
-            let (none_match, matches) = (save.headers.get("if-none-match"), save.headers.get("if-match"));
+            let (none_match, matches) = (
+                save.headers.get("if-none-match"),
+                save.headers.get("if-match"),
+            );
             if night == 0 && i == 0 {
                 assert_eq!(none_match.map(String::as_str), Some("*"));
                 assert!(matches.is_none());
@@ -465,7 +474,10 @@ fn nightly_runs_with_the_state_in_s3_equal_local_state_runs_byte_for_byte() {
     }
     assert_eq!(visible(out.path()), expected);
     // The state prefix holds the state and nothing else.
-    let keys: Vec<String> = server.objects(STATE_BUCKET, STATE_PREFIX).into_keys().collect();
+    let keys: Vec<String> = server
+        .objects(STATE_BUCKET, STATE_PREFIX)
+        .into_keys()
+        .collect();
     assert_eq!(keys, ["trailsight-state.json.gz"]);
 }
 
@@ -492,7 +504,11 @@ fn a_second_run_against_an_s3_state_is_refused_naming_the_lock_and_its_holder() 
         let name = holder.lines().next().unwrap();
         assert!(name.starts_with("pid "), "{holder}");
         for needle in ["locked by another run", lock.as_str(), name] {
-            assert!(second.stderr.contains(needle), "{needle:?} in {}", second.stderr);
+            assert!(
+                second.stderr.contains(needle),
+                "{needle:?} in {}",
+                second.stderr
+            );
         }
         running.join().unwrap()
     });
@@ -529,7 +545,10 @@ fn a_killed_run_leaves_the_s3_state_readable_and_its_stale_lock_is_taken_over() 
     let holder = wait_for_lock(&server);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(holder.starts_with(&format!("pid {} on ", child.id())), "{holder}");
+    assert!(
+        holder.starts_with(&format!("pid {} on ", child.id())),
+        "{holder}"
+    );
     let state = s3_state(&server).unwrap();
     assert_eq!(state, before, "the previous state is intact");
     trailsight::state::RunState::decode(&state, STATE_KEY).expect("the state is readable");
@@ -537,7 +556,11 @@ fn a_killed_run_leaves_the_s3_state_readable_and_its_stale_lock_is_taken_over() 
     // Its lock is fresh: the next run is refused.
     let refused = nightly_s3(&server, tree.path(), out.path(), 1);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(refused.stderr.contains(holder.lines().next().unwrap()), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(holder.lines().next().unwrap()),
+        "{}",
+        refused.stderr
+    );
     // Once the lock is older than the TTL, the next run takes it over (If-Match on its ETag).
     let taken_at: u64 = holder.lines().nth(1).unwrap().parse().unwrap();
     let stale = holder.replacen(
@@ -551,14 +574,22 @@ fn a_killed_run_leaves_the_s3_state_readable_and_its_stale_lock_is_taken_over() 
         let run = nightly_s3(&server, tree.path(), out.path(), night);
         assert_eq!(run.code, 0, "{}: {}", NIGHTS[night], run.stderr);
         if night == 1 {
-            assert!(run.stderr.contains("taking over an abandoned lock"), "{}", run.stderr);
+            assert!(
+                run.stderr.contains("taking over an abandoned lock"),
+                "{}",
+                run.stderr
+            );
             let takeover = server
                 .take_seen()
                 .into_iter()
                 .filter(|s| s.method == "PUT" && is_state_request(s, LOCK_KEY))
                 .collect::<Vec<_>>();
             assert_eq!(takeover.len(), 2, "a refused create, then the takeover");
-            assert!(takeover[1].headers.contains_key("if-match"), "{:?}", takeover[1].headers);
+            assert!(
+                takeover[1].headers.contains_key("if-match"),
+                "{:?}",
+                takeover[1].headers
+            );
         }
         assert_eq!(s3_state(&server).as_ref(), Some(&states[night]));
     }
@@ -595,8 +626,24 @@ fn a_run_whose_s3_state_was_replaced_meanwhile_does_not_overwrite_it() {
         running.join().unwrap()
     });
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("was replaced by another run"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("s3://{STATE_BUCKET}/{STATE_KEY}")), "{}", run.stderr);
-    assert_eq!(s3_state(&server), Some(replaced), "the other run's state stands");
-    assert!(!lock_path(&server).exists(), "a failed run releases its lock");
+    assert!(
+        run.stderr.contains("was replaced by another run"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("s3://{STATE_BUCKET}/{STATE_KEY}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        s3_state(&server),
+        Some(replaced),
+        "the other run's state stands"
+    );
+    assert!(
+        !lock_path(&server).exists(),
+        "a failed run releases its lock"
+    );
 }

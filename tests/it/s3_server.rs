@@ -184,7 +184,11 @@ impl S3Server {
     /// Replace an object behind the server's back, as another writer would: the file and the
     /// ETag s3s-fs keeps for it (it then derives the ETag from the new bytes).
     pub fn replace_object(&self, bucket: &str, key: &str, bytes: &[u8]) {
-        let info = format!(".bucket-{}.object-{}.internal.json", encode(bucket), encode(key));
+        let info = format!(
+            ".bucket-{}.object-{}.internal.json",
+            encode(bucket),
+            encode(key)
+        );
         let _ = std::fs::remove_file(self.root.path().join(info));
         self.put_raw(bucket, key, bytes);
     }

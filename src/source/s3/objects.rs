@@ -65,7 +65,11 @@ impl S3Objects {
 
     /// The object `name`, or `None` if there is none (404).
     pub async fn get(&self, name: &str) -> Result<Option<Tagged>, S3Error> {
-        match self.client.get_tagged(&self.url.bucket, &self.url.key(name)).await {
+        match self
+            .client
+            .get_tagged(&self.url.bucket, &self.url.key(name))
+            .await
+        {
             Ok((bytes, etag)) => Ok(Some(Tagged { bytes, etag })),
             Err(S3Error::Request {
                 failure: Failure::Status { status: 404, .. },
@@ -90,7 +94,10 @@ impl S3Objects {
         {
             Ok(etag) => Ok(Put::Written(etag)),
             Err(S3Error::Request {
-                failure: Failure::Status { status: 412 | 409, .. },
+                failure:
+                    Failure::Status {
+                        status: 412 | 409, ..
+                    },
                 ..
             }) => Ok(Put::ConditionFailed),
             Err(e) => Err(e),
@@ -99,6 +106,8 @@ impl S3Objects {
 
     /// DeleteObject `name`.
     pub async fn delete(&self, name: &str) -> Result<(), S3Error> {
-        self.client.delete(&self.url.bucket, &self.url.key(name)).await
+        self.client
+            .delete(&self.url.bucket, &self.url.key(name))
+            .await
     }
 }
