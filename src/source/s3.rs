@@ -12,6 +12,9 @@
 //! included. The SDK client is built on first use, from the standard AWS configuration chain
 //! (environment, shared config and credentials files and `AWS_PROFILE`, SSO, web identity,
 //! container and instance roles), so nothing here reads or logs a credential.
+//!
+//! `objects` adds what a state kept in S3 needs: single objects read with their ETag, and
+//! conditional writes (`If-None-Match: *`, `If-Match`).
 
 pub mod objects;
 pub mod retry;

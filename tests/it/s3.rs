@@ -648,8 +648,8 @@ fn what_still_fails_holds_the_nightly_state_back_and_the_next_night_catches_up_b
     let after_night_1 = server.objects("state", "faulty");
     assert_eq!(after_night_1, reference_states[0]);
 
-    // Night 2: page 3 of the big folder's listing and one object of another partition fail on
-    // every attempt.
+    // Night 2: page 3 of the big folder's listing fails on every attempt, and one object of
+    // another partition answers slower than the timeout on every attempt.
     let big_folder = format!("ct/AWSLogs/{ORG}/{ACCOUNT}/CloudTrail/us-east-1/2019/11/08/");
     let page_3 = [
         "list-type=2",
@@ -661,12 +661,24 @@ fn what_still_fails_holds_the_nightly_state_back_and_the_next_night_catches_up_b
     server.fault(
         "GET",
         &format!("/cloudtrail/{failing}"),
-        Fault::Error(503, "SlowDown"),
+        Fault::Delay(Duration::from_secs(5)),
         3,
     );
     server.take_seen();
-    let run = nightly_s3(&server, "f", "faulty", nights[1], &later);
+    let started = Instant::now();
+    let run = nightly_s3(
+        &server,
+        "f",
+        "faulty",
+        nights[1],
+        &["--max-attempts", "3", "--request-timeout-secs", "1"],
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the retries are bounded: {:?}",
+        started.elapsed()
+    );
     assert_eq!(server.faults_applied(), 6);
     let s = &run.summary;
     let folder = format!("s3://cloudtrail/{big_folder}");
@@ -694,6 +706,26 @@ fn what_still_fails_holds_the_nightly_state_back_and_the_next_night_catches_up_b
             format!("{OTHER_ACCOUNT}/us-east-1")
         ])
     );
+    let detail = |reason: &str| {
+        s["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["reason"] == reason)
+            .unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        detail("list failed").contains("ListObjectsV2 failed after 3 attempt(s): HTTP 500"),
+        "{s:#}"
+    );
+    assert!(
+        detail("fetch failed").contains("GetObject failed after 3 attempt(s)"),
+        "{s:#}"
+    );
+    assert_eq!(s["s3_requests"]["retries"]["timeout"], 2, "{s:#}");
     for needle in [&folder, &object, &"3 attempt".to_owned()] {
         assert!(
             run.stderr.contains(needle.as_str()),
