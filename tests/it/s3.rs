@@ -1160,6 +1160,10 @@ fn no_credential_token_or_signature_reaches_logs_summaries_errors_or_the_report(
         1,
     );
     assert!(stderr.contains(&failing), "{stderr}");
+    assert!(
+        stderr.contains("retrying in"),
+        "the debug log is on (each retry is logged): {stderr}"
+    );
     // 403 on writing the output and on the first listing: exit 2.
     server.fault(
         "PUT",
