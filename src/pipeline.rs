@@ -9,10 +9,12 @@
 //! state last. So N nightly runs give the same bytes as one backfill, and a backfill killed part
 //! way and resumed gives the same bytes as one that was not.
 //!
-//! An object that cannot be fetched (after the source's retries) withholds the Insights of its
-//! account and region: they could be wrong without its records, so none of that partition's
-//! files are written or removed, and the summary names the partition for a later run. A
-//! corrupt object is different: it is counted and skipped, and the output is written.
+//! An object that cannot be fetched, or a day folder that cannot be listed (after the source's
+//! retries), withholds the Insights of its account and region: they could be wrong without
+//! those records, so none of that partition's files are written or removed, the summary names
+//! the object or folder and the partition, and the run stops before the state moves past that
+//! day, so a later run redoes it. A corrupt object is different: it is counted and skipped,
+//! and the output is written.
 
 use crate::aggregate::{Aggregated, Aggregator, IdentityFilter};
 use crate::config::AnalyzeConfig;
