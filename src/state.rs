@@ -518,4 +518,34 @@ mod tests {
                 .ends_with("trailsight-state-shard-1-of-4.json.gz")
         );
     }
+
+    #[test]
+    fn lock_bodies_name_their_holder_and_age() {
+        let cases: [(&[u8], &str, u64, bool); 5] = [
+            (b"pid 7 on host\n1000\n", "pid 7 on host", 1000, false),
+            (
+                b"pid 7 on host\n1000\n00ff00ff00ff00ff\n",
+                "pid 7 on host",
+                1000,
+                false,
+            ),
+            (b"pid 7 on host\n", "pid 7 on host", 0, true),
+            (b"", "unknown", 0, true),
+            (b"\xff\xfe\n12\n", "\u{fffd}\u{fffd}", 12, true),
+        ];
+        let now = 1000 + LOCK_TTL_SECS - 1;
+        for (body, name, taken_at, stale) in cases {
+            let holder = Holder::parse(body);
+            assert_eq!(
+                (holder.name.as_str(), holder.taken_at, holder.is_stale(now)),
+                (name, taken_at, stale),
+                "{body:?}"
+            );
+        }
+        assert!(Holder::parse(b"x\n1000\n").is_stale(1000 + LOCK_TTL_SECS));
+        assert_eq!(
+            Holder::body("pid 1 on h", 5, Some(255)),
+            b"pid 1 on h\n5\n00000000000000ff\n"
+        );
+    }
 }
