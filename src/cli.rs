@@ -8,6 +8,7 @@ use crate::model::{DayRange, parse_day};
 use crate::report::{self, ReportConfig};
 use crate::sink::{Formats, Output};
 use crate::source::layout::{self, PartitionFilter, Shard};
+use crate::source::s3::objects::S3Objects;
 use crate::source::s3::{self, S3Client, S3Settings, S3Source, S3Target, S3Url, retry};
 use crate::source::{Source, local::LocalSource};
 use crate::state::StateStore;
@@ -118,8 +119,9 @@ pub struct AnalyzeArgs {
     /// Last day to analyse (YYYY-MM-DD, UTC, inclusive). Default: the last delivery day found.
     #[arg(long, value_name = "DATE")]
     pub to: Option<String>,
-    /// Keep progress here after each day, so an interrupted backfill resumes where it stopped.
-    #[arg(long, value_name = "DIR")]
+    /// Keep progress here after each day, so an interrupted backfill resumes where it stopped:
+    /// a directory or s3://BUCKET[/PREFIX].
+    #[arg(long, value_name = "DIR|S3URL")]
     pub state: Option<PathBuf>,
 }
 
@@ -127,8 +129,9 @@ pub struct AnalyzeArgs {
 pub struct NightlyArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Where the run remembers what it has read (created on the first run).
-    #[arg(long, value_name = "DIR")]
+    /// Where the run remembers what it has read (created on the first run): a directory or
+    /// s3://BUCKET[/PREFIX].
+    #[arg(long, value_name = "DIR|S3URL")]
     pub state: PathBuf,
     /// With no state yet, start at this day (default: the last complete day).
     #[arg(long, value_name = "DATE")]
@@ -279,11 +282,10 @@ fn s3_url(flag: &str, path: &Path) -> anyhow::Result<Option<S3Url>> {
 impl AnalyzeArgs {
     pub fn into_config(self) -> anyhow::Result<AnalyzeConfig> {
         let days = day_range(self.from.as_deref(), self.to.as_deref())?;
-        let mut config = self.run.into_config(&std::env::vars().collect())?;
+        let mut config = self
+            .run
+            .into_config(&std::env::vars().collect(), self.state)?;
         config.days = days;
-        config.state = self
-            .state
-            .map(|dir| StateStore::new(dir, config.shard_label().as_deref()));
         Ok(config)
     }
 }
@@ -312,14 +314,20 @@ impl NightlyArgs {
         if !(0..=7 * 1440).contains(&self.finalize_after_minutes) {
             bail!("--finalize-after-minutes must be between 0 and 10080");
         }
-        let mut config = self.run.into_config(&std::env::vars().collect())?;
-        config.state = Some(StateStore::new(self.state, config.shard_label().as_deref()));
+        let config = self
+            .run
+            .into_config(&std::env::vars().collect(), Some(self.state))?;
         Ok((config, first_day, self.finalize_after_minutes))
     }
 }
 
 impl RunArgs {
-    fn into_config(self, env: &BTreeMap<String, String>) -> anyhow::Result<AnalyzeConfig> {
+    /// The run's configuration; `state` is the `--state` directory or S3 address, if any.
+    fn into_config(
+        self,
+        env: &BTreeMap<String, String>,
+        state: Option<PathBuf>,
+    ) -> anyhow::Result<AnalyzeConfig> {
         let accounts = self
             .accounts
             .iter()
@@ -340,8 +348,14 @@ impl RunArgs {
         let (detector, excluded_identities) = detector_config(&self.detector)?;
         let source_url = s3_url("--source", &self.source)?;
         let out_url = s3_url("--out", &self.out)?;
-        if out_url.is_none() && self.s3.sse_kms_key_id.is_some() {
-            bail!("--sse-kms-key-id applies to S3 output only: --out is not an s3:// address");
+        let state_url = match &state {
+            Some(path) => s3_url("--state", path)?,
+            None => None,
+        };
+        if out_url.is_none() && state_url.is_none() && self.s3.sse_kms_key_id.is_some() {
+            bail!(
+                "--sse-kms-key-id applies to S3 writes only: neither --out nor --state is an s3:// address"
+            );
         }
         // One client for both ends, built on first use.
         let client = S3Client::new(self.s3.into_settings()?);
@@ -351,8 +365,20 @@ impl RunArgs {
             None => bail!("--source {}: not a directory", self.source.display()),
         };
         let output = match out_url {
-            Some(url) => Output::S3(S3Target { client, url }),
+            Some(url) => Output::S3(S3Target {
+                client: client.clone(),
+                url,
+            }),
             None => Output::Local(self.out),
+        };
+        let shard_label = shard.map(|s| s.label());
+        let state = match (state_url, state) {
+            (Some(url), _) => Some(StateStore::s3(
+                S3Objects::new(client, url),
+                shard_label.as_deref(),
+            )),
+            (None, Some(dir)) => Some(StateStore::new(dir, shard_label.as_deref())),
+            (None, None) => None,
         };
         Ok(AnalyzeConfig {
             source,
@@ -374,7 +400,7 @@ impl RunArgs {
             max_object_bytes: self.max_object_bytes,
             strict: self.strict,
             formats: formats(&self.formats),
-            state: None,
+            state,
         })
     }
 }

@@ -9,10 +9,12 @@
 //! state last. So N nightly runs give the same bytes as one backfill, and a backfill killed part
 //! way and resumed gives the same bytes as one that was not.
 //!
-//! An object that cannot be fetched (after the source's retries) withholds the Insights of its
-//! account and region: they could be wrong without its records, so none of that partition's
-//! files are written or removed, and the summary names the partition for a later run. A
-//! corrupt object is different: it is counted and skipped, and the output is written.
+//! An object that cannot be fetched, or a day folder that cannot be listed (after the source's
+//! retries), withholds the Insights of its account and region: they could be wrong without
+//! those records, so none of that partition's files are written or removed, the summary names
+//! the object or folder and the partition, and the run stops before the state moves past that
+//! day, so a later run redoes it. A corrupt object is different: it is counted and skipped,
+//! and the output is written.
 
 use crate::aggregate::{Aggregated, Aggregator, IdentityFilter};
 use crate::config::AnalyzeConfig;
@@ -23,7 +25,7 @@ use crate::model::insight::InsightRecord;
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json, parquet};
-use crate::source::{Listing, Source, layout};
+use crate::source::{Source, SourceError, layout};
 use crate::state::{RunState, STATE_VERSION, StateLock};
 use crate::telemetry::{self, RunSummary, Stage};
 use anyhow::{Context, bail};
@@ -47,26 +49,33 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
         return Ok(run.summary);
     };
     run.summary.timed(Stage::List, started);
-    let lock = lock_state(config)?;
-    let mut progress = match load_state(config, &run.summary.source)? {
+    let lock = lock_state(config).await?;
+    let result = analyze_locked(config, &mut run, days, lock.as_ref()).await;
+    release(lock).await;
+    result.map(|()| run.summary)
+}
+
+/// `analyze` once the state (if any) is locked.
+async fn analyze_locked(
+    config: &AnalyzeConfig,
+    run: &mut Run<'_>,
+    days: DayRange,
+    lock: Option<&StateLock>,
+) -> anyhow::Result<()> {
+    let mut progress = match load_state(config, &run.summary.source).await? {
         Some(progress) => progress,
         None => Progress::fresh(days.first, config),
     };
     let first = match progress.analysed_through {
         Some(done) if done >= days.last => {
             tracing::info!("already analysed through {done}: nothing to do");
-            return Ok(run.summary);
+            return Ok(());
         }
         Some(done) => (done + Duration::days(1)).max(days.first),
         None => days.first,
     };
-    run.advance_through(
-        &mut progress,
-        DayRange::new(first, days.last),
-        lock.as_ref(),
-    )
-    .await?;
-    Ok(run.summary)
+    run.advance_through(&mut progress, DayRange::new(first, days.last), lock)
+        .await
 }
 
 /// When a nightly run happens and what it may finalize.
@@ -96,9 +105,21 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
         bail!("a nightly run needs --state: it is where the run remembers what it has read");
     }
     let mut run = Run::start(config).await?;
-    let lock = lock_state(config)?;
+    let lock = lock_state(config).await?;
+    let result = nightly_locked(config, plan, &mut run, lock.as_ref()).await;
+    release(lock).await;
+    result.map(|()| run.summary)
+}
+
+/// `nightly` once the state is locked.
+async fn nightly_locked(
+    config: &AnalyzeConfig,
+    plan: NightlyPlan,
+    run: &mut Run<'_>,
+    lock: Option<&StateLock>,
+) -> anyhow::Result<()> {
     let last = plan.last_complete_day();
-    let mut progress = match load_state(config, &run.summary.source)? {
+    let mut progress = match load_state(config, &run.summary.source).await? {
         Some(progress) => progress,
         None => Progress::fresh(plan.first_day.unwrap_or(last), config),
     };
@@ -108,14 +129,20 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
     };
     if first > last {
         tracing::info!("already analysed through {last}: nothing new to do");
-        return Ok(run.summary);
+        return Ok(());
     }
-    run.advance_through(&mut progress, DayRange::new(first, last), lock.as_ref())
-        .await?;
-    Ok(run.summary)
+    run.advance_through(&mut progress, DayRange::new(first, last), lock)
+        .await
 }
 
-fn lock_state(config: &AnalyzeConfig) -> anyhow::Result<Option<StateLock>> {
+/// Give the state lock up, whether the run succeeded or not.
+async fn release(lock: Option<StateLock>) {
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+}
+
+async fn lock_state(config: &AnalyzeConfig) -> anyhow::Result<Option<StateLock>> {
     let Some(store) = &config.state else {
         return Ok(None);
     };
@@ -123,7 +150,7 @@ fn lock_state(config: &AnalyzeConfig) -> anyhow::Result<Option<StateLock>> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    store.lock(&holder, now).map(Some)
+    store.lock(&holder, now).await.map(Some)
 }
 
 fn hostname() -> String {
@@ -132,11 +159,11 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "unknown host".into())
 }
 
-fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Option<Progress>> {
+async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Option<Progress>> {
     let Some(store) = &config.state else {
         return Ok(None);
     };
-    let Some(state) = store.load()? else {
+    let Some(state) = store.load().await? else {
         return Ok(None);
     };
     if state.source != source {
@@ -295,10 +322,10 @@ impl<'c> Run<'c> {
                 .summary
                 .skipped
                 .iter()
-                .any(|s| s.reason == FETCH_FAILED)
+                .any(|s| s.reason == FETCH_FAILED || s.reason == LIST_FAILED)
             {
                 tracing::warn!(
-                    "stopping after {day}: objects could not be fetched; the state stays before them and the next run retries"
+                    "stopping after {day}: objects could not be fetched or folders listed; the state stays before them and the next run retries"
                 );
                 break;
             }
@@ -306,7 +333,7 @@ impl<'c> Run<'c> {
                 && let Some(state) = progress.to_state(&self.summary.source, self.config)
             {
                 let started = Instant::now();
-                store.save(&state, lock)?;
+                store.save(&state, lock).await?;
                 self.summary.timed(Stage::Write, started);
             }
         }
@@ -476,7 +503,12 @@ async fn analysed_days(
     })
 }
 
+/// The skip reason of a day folder that could not be listed (after the source's retries).
+pub const LIST_FAILED: &str = "list failed";
+
 /// List the day folders of every partition, in parallel, returning objects in key order.
+/// A folder that cannot be listed is not taken for an empty one: it is named in the summary
+/// (reason `list failed`) and its partition is withheld, like an object that cannot be fetched.
 async fn list(
     source: &Source,
     partitions: &[Partition],
@@ -488,14 +520,30 @@ async fn list(
         .iter()
         .flat_map(|p| folders.days().map(move |d| (p, d)))
         .collect();
-    let listings: Vec<Listing> = stream::iter(requests)
-        .map(|(p, d)| source.objects(p, d))
+    let listings: Vec<_> = stream::iter(requests)
+        .map(|(p, d)| async move { (p, source.objects(p, d).await) })
         .buffered(config.list_concurrency)
-        .try_collect()
-        .await
-        .context("listing log objects")?;
+        .collect()
+        .await;
     let mut objects = Vec::new();
-    for listing in listings {
+    for (partition, listing) in listings {
+        let listing = match listing {
+            Ok(listing) => listing,
+            Err(e) => {
+                let folder = match &e {
+                    SourceError::S3 { location, .. } | SourceError::List { location, .. } => {
+                        location.clone()
+                    }
+                };
+                summary.withhold(&partition.account, &partition.region);
+                summary.skip(
+                    &folder,
+                    LIST_FAILED,
+                    &format!("{:#}", anyhow::Error::new(e)),
+                );
+                continue;
+            }
+        };
         for ignored in &listing.ignored {
             summary.ignore(&ignored.display, &ignored.reason);
         }

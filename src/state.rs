@@ -6,19 +6,41 @@
 //! the last, partly read, day folder were already counted. It is gzip-compressed JSON: an open
 //! format any tool can inspect.
 //!
-//! Storage rules (`StateStore`):
-//! - the state is written last in a run, to a temporary name renamed into place, so a run that
-//!   fails or is killed leaves the previous state intact and the next run redoes the work;
-//! - a run holds an exclusive lock (a lock file created only if absent) for its whole duration,
-//!   so two runs against the same state cannot interleave; a lock older than `LOCK_TTL_SECS`
-//!   (a run that was killed) is taken over with a warning.
+//! The state lives in a local directory or under an S3 prefix (`StateStore`), as
+//! `trailsight-state[-shard-I-of-N].json.gz` beside a lock `trailsight-state[...].lock` whose
+//! body names the holder and the time it was taken. Storage rules, the same for both:
+//! - the state is written last in a run (after each day's outputs), so a run that fails or is
+//!   killed leaves the previous state intact and the next run redoes the work;
+//! - a run holds an exclusive lock for its whole duration, so two runs against the same state
+//!   cannot interleave; a second run is refused with a message naming the lock and its holder;
+//!   a lock older than `LOCK_TTL_SECS` (a run that was killed) is taken over with a warning.
+//!
+//! Locally, the lock is a file created only if absent (`O_EXCL`) and the state is written to a
+//! temporary name, synced and renamed into place.
+//!
+//! In S3, both use conditional writes, which S3 makes atomic:
+//! - the lock is created with `If-None-Match: *` (412 if another run holds it); an abandoned lock
+//!   is replaced with `If-Match` on the ETag that was read, so of two runs taking it over at
+//!   once only one wins;
+//! - the state is saved with a compare-and-swap: `If-Match` on the ETag read at the start of the
+//!   run (or of the previous save), or `If-None-Match: *` when there was none. A run that lost
+//!   its lock (it outlived `LOCK_TTL_SECS` and was taken over) therefore cannot overwrite the
+//!   newer run's state: its save fails and says so. A PutObject replaces the whole object
+//!   atomically, so a reader sees the old state or the new one, never a part;
+//! - the lock is released by reading it back and deleting it only if it is still this run's.
+//!
+//! A condition that fails because an earlier attempt of the same request landed (only its
+//! answer was lost) is recognised by reading the object back and finding this run's bytes.
 
 use crate::aggregate::AggregateState;
 use crate::decode::gzip;
+use crate::source::s3::S3Error;
+use crate::source::s3::objects::{Precondition, Put, S3Objects};
 use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The layout version of the state file; a different version is refused, not misread.
 pub const STATE_VERSION: u32 = 1;
@@ -77,53 +99,182 @@ impl RunState {
     }
 }
 
-/// Where the state lives: a local directory.
+/// Where the state lives.
 #[derive(Debug, Clone)]
-pub struct StateStore {
-    dir: PathBuf,
-    name: String,
+pub enum StateStore {
+    /// A local directory.
+    Local { dir: PathBuf, name: String },
+    /// An S3 prefix.
+    S3(S3State),
 }
 
-/// Proof that this run holds the lock; released on drop.
+/// The state under an S3 prefix.
+#[derive(Debug, Clone)]
+pub struct S3State {
+    objects: S3Objects,
+    name: String,
+    /// The ETag of the state as this run last read or wrote it: `None` until loaded,
+    /// `Some(None)` when there was no state.
+    etag: Arc<Mutex<Option<Option<String>>>>,
+}
+
+/// Proof that this run holds the lock. A local lock is released on drop; call `release` so an
+/// S3 lock is released too.
 #[derive(Debug)]
-pub struct StateLock {
+pub enum StateLock {
+    Local(LocalLock),
+    S3 {
+        objects: S3Objects,
+        name: String,
+        /// What this run wrote into the lock: released only if the lock still holds it.
+        body: Vec<u8>,
+    },
+}
+
+/// A lock file, removed on drop.
+#[derive(Debug)]
+pub struct LocalLock {
     path: PathBuf,
 }
 
-impl Drop for StateLock {
+impl Drop for LocalLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
-impl StateStore {
-    /// The state of one shard (or of the whole run) in `dir`.
-    pub fn new(dir: PathBuf, shard: Option<&str>) -> StateStore {
-        let name = match shard {
-            Some(shard) => format!("trailsight-state-shard-{}", shard.replace('/', "-of-")),
-            None => "trailsight-state".to_owned(),
+impl StateLock {
+    /// Give the lock up. An S3 lock that another run has taken over (this run outlived
+    /// `LOCK_TTL_SECS`) is left alone, with a warning.
+    pub async fn release(self) {
+        let StateLock::S3 {
+            objects,
+            name,
+            body,
+        } = self
+        else {
+            return;
         };
-        StateStore { dir, name }
+        let lock = objects.url().display(&name);
+        let outcome = match objects.get(&name).await {
+            Ok(Some(current)) if current.bytes == body => objects.delete(&name).await,
+            Ok(Some(current)) => {
+                tracing::warn!(
+                    %lock,
+                    "the state lock was taken over by another run ({}); leaving it",
+                    Holder::parse(&current.bytes).name
+                );
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(%lock, "cannot release the state lock: {e}; delete it by hand, or the next run takes it over after {} h", LOCK_TTL_SECS / 3600);
+        }
+    }
+}
+
+/// Who holds a lock, and since when, as written in the lock's body.
+struct Holder {
+    name: String,
+    taken_at: u64,
+}
+
+impl Holder {
+    /// `holder\nunix seconds\n[nonce\n]`.
+    fn body(holder: &str, now_secs: u64, nonce: Option<u64>) -> Vec<u8> {
+        match nonce {
+            Some(nonce) => format!("{holder}\n{now_secs}\n{nonce:016x}\n"),
+            None => format!("{holder}\n{now_secs}\n"),
+        }
+        .into_bytes()
     }
 
+    fn parse(bytes: &[u8]) -> Holder {
+        let text = String::from_utf8_lossy(bytes);
+        let mut lines = text.lines();
+        Holder {
+            name: lines.next().unwrap_or("unknown").to_owned(),
+            taken_at: lines.next().and_then(|l| l.parse().ok()).unwrap_or(0),
+        }
+    }
+
+    fn is_stale(&self, now_secs: u64) -> bool {
+        now_secs.saturating_sub(self.taken_at) >= LOCK_TTL_SECS
+    }
+
+    fn since(&self) -> String {
+        chrono::DateTime::from_timestamp(i64::try_from(self.taken_at).unwrap_or(0), 0)
+            .map_or_else(|| "an unknown time".into(), |t| t.to_rfc3339())
+    }
+}
+
+/// The file name of the state of one shard (or of the whole run).
+fn state_name(shard: Option<&str>) -> String {
+    match shard {
+        Some(shard) => format!("trailsight-state-shard-{}", shard.replace('/', "-of-")),
+        None => "trailsight-state".to_owned(),
+    }
+}
+
+fn s3_failure(what: &str, location: &str, e: S3Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot {what} {location}: {e}")
+}
+
+impl StateStore {
+    /// The state of one shard (or of the whole run) in a local directory.
+    pub fn new(dir: PathBuf, shard: Option<&str>) -> StateStore {
+        StateStore::Local {
+            dir,
+            name: state_name(shard),
+        }
+    }
+
+    /// The state of one shard (or of the whole run) under an S3 prefix.
+    pub fn s3(objects: S3Objects, shard: Option<&str>) -> StateStore {
+        StateStore::S3(S3State {
+            objects,
+            name: state_name(shard),
+            etag: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// The state object, for messages.
     pub fn describe(&self) -> String {
-        self.file().display().to_string()
+        match self {
+            StateStore::Local { .. } => self.file().display().to_string(),
+            StateStore::S3(s3) => s3.objects.url().display(&s3.file()),
+        }
     }
 
     fn file(&self) -> PathBuf {
-        self.dir.join(format!("{}.json.gz", self.name))
+        match self {
+            StateStore::Local { dir, name } => dir.join(format!("{name}.json.gz")),
+            StateStore::S3(s3) => PathBuf::from(s3.file()),
+        }
     }
 
-    /// Take the lock, or fail naming who holds it.
-    pub fn lock(&self, holder: &str, now_secs: u64) -> anyhow::Result<StateLock> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create the state directory {}: {e}",
-                self.dir.display()
-            )
+    /// Take the lock, or fail naming the lock and who holds it. `holder` says who this run is.
+    pub async fn lock(&self, holder: &str, now_secs: u64) -> anyhow::Result<StateLock> {
+        match self {
+            StateStore::Local { dir, name } => self.lock_local(dir, name, holder, now_secs),
+            StateStore::S3(s3) => s3.lock(&self.describe(), holder, now_secs).await,
+        }
+    }
+
+    fn lock_local(
+        &self,
+        dir: &Path,
+        name: &str,
+        holder: &str,
+        now_secs: u64,
+    ) -> anyhow::Result<StateLock> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the state directory {}: {e}", dir.display())
         })?;
-        let path = self.dir.join(format!("{}.lock", self.name));
-        let body = format!("{holder}\n{now_secs}\n");
+        let path = dir.join(format!("{name}.lock"));
+        let body = Holder::body(holder, now_secs, None);
         for _ in 0..2 {
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -131,27 +282,25 @@ impl StateStore {
                 .open(&path)
             {
                 Ok(mut file) => {
-                    file.write_all(body.as_bytes()).map_err(|e| {
-                        anyhow::anyhow!("cannot write the lock {}: {e}", path.display())
+                    let lock = LocalLock { path };
+                    file.write_all(&body).map_err(|e| {
+                        anyhow::anyhow!("cannot write the lock {}: {e}", lock.path.display())
                     })?;
-                    return Ok(StateLock { path });
+                    return Ok(StateLock::Local(lock));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let existing = std::fs::read_to_string(&path).unwrap_or_default();
-                    let taken_at: u64 = existing
-                        .lines()
-                        .nth(1)
-                        .and_then(|l| l.parse().ok())
-                        .unwrap_or(0);
-                    if now_secs.saturating_sub(taken_at) < LOCK_TTL_SECS {
+                    let existing = std::fs::read(&path).unwrap_or_default();
+                    let current = Holder::parse(&existing);
+                    if !current.is_stale(now_secs) {
                         anyhow::bail!(
-                            "the state {} is locked by another run ({}); if no run is active, remove {}",
+                            "the state {} is locked by another run ({}, since {}); if no run is active, remove {}",
                             self.describe(),
-                            existing.lines().next().unwrap_or("unknown"),
+                            current.name,
+                            current.since(),
                             path.display()
                         );
                     }
-                    tracing::warn!(lock = %path.display(), "taking over an abandoned lock: {}", existing.trim());
+                    tracing::warn!(lock = %path.display(), "taking over an abandoned lock of {} (since {})", current.name, current.since());
                     let _ = std::fs::remove_file(&path);
                 }
                 Err(e) => anyhow::bail!("cannot create the lock {}: {e}", path.display()),
@@ -161,33 +310,164 @@ impl StateStore {
     }
 
     /// The saved state, if any.
-    pub fn load(&self) -> anyhow::Result<Option<RunState>> {
-        match std::fs::read(self.file()) {
-            Ok(bytes) => RunState::decode(&bytes, &self.describe()).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => anyhow::bail!("cannot read the state {}: {e}", self.describe()),
-        }
+    pub async fn load(&self) -> anyhow::Result<Option<RunState>> {
+        let location = self.describe();
+        let bytes = match self {
+            StateStore::Local { .. } => match std::fs::read(self.file()) {
+                Ok(bytes) => Some(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => anyhow::bail!("cannot read the state {location}: {e}"),
+            },
+            StateStore::S3(s3) => s3
+                .load()
+                .await
+                .map_err(|e| s3_failure("read the state", &location, e))?,
+        };
+        bytes
+            .map(|bytes| RunState::decode(&bytes, &location))
+            .transpose()
     }
 
-    /// Replace the saved state atomically.
-    pub fn save(&self, state: &RunState, _lock: &StateLock) -> anyhow::Result<()> {
-        let path = self.file();
-        let temporary = self
-            .dir
-            .join(format!(".{}.{}.tmp", self.name, std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&state.encode())?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, &path)
+    /// Replace the saved state atomically (in S3: only if it is still the version this run
+    /// read or last wrote).
+    pub async fn save(&self, state: &RunState, _lock: &StateLock) -> anyhow::Result<()> {
+        match self {
+            StateStore::Local { dir, name } => {
+                let path = self.file();
+                let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+                let write = || -> std::io::Result<()> {
+                    let mut file = std::fs::File::create(&temporary)?;
+                    file.write_all(&state.encode())?;
+                    file.sync_all()?;
+                    std::fs::rename(&temporary, &path)
+                };
+                write()
+                    .map_err(|e| anyhow::anyhow!("cannot write the state {}: {e}", path.display()))
+            }
+            StateStore::S3(s3) => s3.save(state.encode(), &self.describe()).await,
+        }
+    }
+}
+
+impl S3State {
+    fn file(&self) -> String {
+        format!("{}.json.gz", self.name)
+    }
+
+    fn lock_name(&self) -> String {
+        format!("{}.lock", self.name)
+    }
+
+    fn remember(&self, etag: Option<String>) {
+        *self.etag.lock().unwrap_or_else(|e| e.into_inner()) = Some(etag);
+    }
+
+    async fn lock(&self, state: &str, holder: &str, now_secs: u64) -> anyhow::Result<StateLock> {
+        let name = self.lock_name();
+        let lock = self.objects.url().display(&name);
+        let nonce = crate::source::s3::retry::jitter_unit().to_bits();
+        let body = Holder::body(holder, now_secs, Some(nonce));
+        let held = || StateLock::S3 {
+            objects: self.objects.clone(),
+            name: name.clone(),
+            body: body.clone(),
         };
-        write().map_err(|e| anyhow::anyhow!("cannot write the state {}: {e}", path.display()))
+        let failed = |e| s3_failure("take the state lock", &lock, e);
+        for _ in 0..2 {
+            let put = self
+                .objects
+                .put_if(&name, body.clone(), Precondition::Absent);
+            if let Put::Written(_) = put.await.map_err(failed)? {
+                return Ok(held());
+            }
+            let Some(current) = self.objects.get(&name).await.map_err(failed)? else {
+                continue; // released in between: try again
+            };
+            if current.bytes == body {
+                return Ok(held()); // an earlier attempt of this request took it
+            }
+            let owner = Holder::parse(&current.bytes);
+            if !owner.is_stale(now_secs) {
+                anyhow::bail!(
+                    "the state {state} is locked by another run ({}, since {}): the lock object is {lock}; \
+                     if no run is active, delete it (it is taken over automatically after {} h)",
+                    owner.name,
+                    owner.since(),
+                    LOCK_TTL_SECS / 3600
+                );
+            }
+            let Some(etag) = current.etag else {
+                anyhow::bail!("cannot take over the abandoned lock {lock}: S3 returned no ETag");
+            };
+            tracing::warn!(%lock, "taking over an abandoned lock of {} (since {})", owner.name, owner.since());
+            let takeover = self
+                .objects
+                .put_if(&name, body.clone(), Precondition::Matches(etag));
+            if let Put::Written(_) = takeover.await.map_err(failed)? {
+                return Ok(held());
+            }
+            anyhow::bail!(
+                "the state {state}: another run took over the abandoned lock {lock} at the same time; this run stops"
+            );
+        }
+        anyhow::bail!("cannot take the state lock {lock}: it keeps changing")
+    }
+
+    async fn load(&self) -> Result<Option<Vec<u8>>, S3Error> {
+        let file = self.file();
+        if !self.objects.exists(&file).await? {
+            self.remember(None);
+            return Ok(None);
+        }
+        let Some(tagged) = self.objects.get(&file).await? else {
+            self.remember(None);
+            return Ok(None);
+        };
+        self.remember(tagged.etag);
+        Ok(Some(tagged.bytes))
+    }
+
+    async fn save(&self, bytes: Vec<u8>, location: &str) -> anyhow::Result<()> {
+        let file = self.file();
+        let known = self.etag.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let precondition = match known.flatten() {
+            Some(etag) => Precondition::Matches(etag),
+            None => Precondition::Absent,
+        };
+        let failed = |e| s3_failure("write the state", location, e);
+        match self
+            .objects
+            .put_if(&file, bytes.clone(), precondition)
+            .await
+            .map_err(failed)?
+        {
+            Put::Written(Some(etag)) => self.remember(Some(etag)),
+            Put::Written(None) | Put::ConditionFailed => {
+                // No ETag returned, or the condition failed: read back what is there now.
+                match self.objects.get(&file).await.map_err(failed)? {
+                    Some(current) if current.bytes == bytes => self.remember(current.etag),
+                    _ => anyhow::bail!(
+                        "the state {location} was replaced by another run since this run read it, \
+                         so this run did not save its state (its output is written, and a re-run \
+                         writes the same); make sure only one run uses this state, then run again"
+                    ),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
 
     fn state() -> RunState {
         RunState {
@@ -207,34 +487,65 @@ mod tests {
     fn saves_loads_and_refuses_other_versions() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path().to_owned(), None);
-        assert_eq!(store.load().unwrap(), None);
-        let lock = store.lock("test", 1000).unwrap();
-        store.save(&state(), &lock).unwrap();
-        assert_eq!(store.load().unwrap(), Some(state()));
+        assert_eq!(block_on(store.load()).unwrap(), None);
+        let lock = block_on(store.lock("test", 1000)).unwrap();
+        block_on(store.save(&state(), &lock)).unwrap();
+        assert_eq!(block_on(store.load()).unwrap(), Some(state()));
         let mut other = state();
         other.version = 99;
         std::fs::write(store.file(), other.encode()).unwrap();
-        assert!(format!("{:#}", store.load().unwrap_err()).contains("version 99"));
+        assert!(format!("{:#}", block_on(store.load()).unwrap_err()).contains("version 99"));
         std::fs::write(store.file(), b"garbage").unwrap();
-        assert!(store.load().is_err());
+        assert!(block_on(store.load()).is_err());
     }
 
     #[test]
     fn a_second_run_cannot_take_a_held_lock_but_takes_an_abandoned_one() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path().to_owned(), Some("1/4"));
-        let held = store.lock("first", 1000).unwrap();
-        let err = store.lock("second", 2000).unwrap_err();
+        let held = block_on(store.lock("first", 1000)).unwrap();
+        let err = block_on(store.lock("second", 2000)).unwrap_err();
         assert!(
-            format!("{err:#}").contains("locked by another run (first)"),
+            format!("{err:#}")
+                .contains("locked by another run (first, since 1970-01-01T00:16:40+00:00)"),
             "{err:#}"
         );
         std::mem::forget(held);
-        assert!(store.lock("third", 1000 + LOCK_TTL_SECS + 1).is_ok());
+        assert!(block_on(store.lock("third", 1000 + LOCK_TTL_SECS + 1)).is_ok());
         assert!(
             store
                 .describe()
                 .ends_with("trailsight-state-shard-1-of-4.json.gz")
+        );
+    }
+
+    #[test]
+    fn lock_bodies_name_their_holder_and_age() {
+        let cases: [(&[u8], &str, u64, bool); 5] = [
+            (b"pid 7 on host\n1000\n", "pid 7 on host", 1000, false),
+            (
+                b"pid 7 on host\n1000\n00ff00ff00ff00ff\n",
+                "pid 7 on host",
+                1000,
+                false,
+            ),
+            (b"pid 7 on host\n", "pid 7 on host", 0, true),
+            (b"", "unknown", 0, true),
+            (b"\xff\xfe\n12\n", "\u{fffd}\u{fffd}", 12, true),
+        ];
+        let now = 1000 + LOCK_TTL_SECS - 1;
+        for (body, name, taken_at, stale) in cases {
+            let holder = Holder::parse(body);
+            assert_eq!(
+                (holder.name.as_str(), holder.taken_at, holder.is_stale(now)),
+                (name, taken_at, stale),
+                "{body:?}"
+            );
+        }
+        assert!(Holder::parse(b"x\n1000\n").is_stale(1000 + LOCK_TTL_SECS));
+        assert_eq!(
+            Holder::body("pid 1 on h", 5, Some(255)),
+            b"pid 1 on h\n5\n00000000000000ff\n"
         );
     }
 }

@@ -12,7 +12,11 @@
 //! included. The SDK client is built on first use, from the standard AWS configuration chain
 //! (environment, shared config and credentials files and `AWS_PROFILE`, SSO, web identity,
 //! container and instance roles), so nothing here reads or logs a credential.
+//!
+//! `objects` adds what a state kept in S3 needs: single objects read with their ETag, and
+//! conditional writes (`If-None-Match: *`, `If-Match`).
 
+pub mod objects;
 pub mod retry;
 
 use super::Listing;
@@ -394,6 +398,15 @@ impl S3Client {
 
     /// The whole object, retrying the request and the body read together.
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
+        self.get_tagged(bucket, key).await.map(|(bytes, _)| bytes)
+    }
+
+    /// The whole object and its ETag.
+    async fn get_tagged(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(Vec<u8>, Option<String>), S3Error> {
         let settings = &self.inner.settings;
         let target = format!("s3://{bucket}/{key}");
         self.send("GetObject", &target, |client| {
@@ -406,16 +419,36 @@ impl S3Client {
             async move {
                 let output = request.send().await.map_err(Attempt::from_sdk)?;
                 let announced = output.content_length().and_then(|n| u64::try_from(n).ok());
-                read_body(output.body, announced, idle).await
+                let etag = output.e_tag().map(str::to_owned);
+                read_body(output.body, announced, idle)
+                    .await
+                    .map(|bytes| (bytes, etag))
             }
         })
         .await
     }
 
     async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), S3Error> {
+        self.put_with(bucket, key, bytes, None).await.map(drop)
+    }
+
+    /// PutObject, with SSE-KMS and the bucket owner when configured, and an optional
+    /// precondition (`If-None-Match: *` or `If-Match: ETAG`); returns the new ETag.
+    async fn put_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        precondition: Option<&objects::Precondition>,
+    ) -> Result<Option<String>, S3Error> {
         let settings = &self.inner.settings;
         let target = format!("s3://{bucket}/{key}");
         let kms = settings.sse_kms_key_id.clone();
+        let (if_none_match, if_match) = match precondition {
+            None => (None, None),
+            Some(objects::Precondition::Absent) => (Some("*".to_owned()), None),
+            Some(objects::Precondition::Matches(etag)) => (None, Some(etag.clone())),
+        };
         self.send("PutObject", &target, |client| {
             let request = client
                 .put_object()
@@ -425,8 +458,16 @@ impl S3Client {
                 .body(ByteStream::from(bytes.clone()))
                 .set_expected_bucket_owner(settings.expected_bucket_owner.clone())
                 .set_server_side_encryption(kms.as_ref().map(|_| ServerSideEncryption::AwsKms))
-                .set_ssekms_key_id(kms.clone());
-            async move { request.send().await.map(drop).map_err(Attempt::from_sdk) }
+                .set_ssekms_key_id(kms.clone())
+                .set_if_none_match(if_none_match.clone())
+                .set_if_match(if_match.clone());
+            async move {
+                request
+                    .send()
+                    .await
+                    .map(|output| output.e_tag().map(str::to_owned))
+                    .map_err(Attempt::from_sdk)
+            }
         })
         .await
     }
@@ -435,11 +476,17 @@ impl S3Client {
     /// the key itself (so the output needs ListBucket, not GetObject, and a missing key is a
     /// clean answer rather than a 403 without ListBucket).
     async fn delete_if_present(&self, bucket: &str, key: &str) -> Result<bool, S3Error> {
-        let settings = &self.inner.settings;
         let listed = self.list(bucket, key).await?;
         if !listed.objects.iter().any(|(k, _)| k == key) {
             return Ok(false);
         }
+        self.delete(bucket, key).await?;
+        Ok(true)
+    }
+
+    /// DeleteObject (S3 answers success for a key that is not there).
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
+        let settings = &self.inner.settings;
         let target = format!("s3://{bucket}/{key}");
         self.send("DeleteObject", &target, |client| {
             let request = client
@@ -449,8 +496,7 @@ impl S3Client {
                 .set_expected_bucket_owner(settings.expected_bucket_owner.clone());
             async move { request.send().await.map(drop).map_err(Attempt::from_sdk) }
         })
-        .await?;
-        Ok(true)
+        .await
     }
 }
 

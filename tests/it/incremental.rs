@@ -1,8 +1,10 @@
 //! Nightly runs, backfills and shards give the same bytes: the invariants of incremental runs.
 
+use crate::s3_server::{Fault, S3Server, Seen};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 /// Output files, leaving out hidden (temporary) files.
 fn visible(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -373,4 +375,330 @@ fn a_record_delivered_after_its_window_is_out_of_scope_not_counted_twice() {
     // The last night reads the 2019-11-09 folder (the day after 2019-11-08), when the window
     // starts on 2019-11-01: both stale records are out of scope, nothing else is.
     assert_eq!(out_of_scope[3], 2, "{out_of_scope:?}");
+}
+
+// The state in S3: the same bytes as a local state, a lock taken with `If-None-Match: *`, a
+// compare-and-swap save, and a killed run's lock taken over with `If-Match` once stale.
+
+const STATE_BUCKET: &str = "state";
+const STATE_PREFIX: &str = "trailsight/nightly";
+const STATE_URL: &str = "s3://state/trailsight/nightly";
+const STATE_KEY: &str = "trailsight/nightly/trailsight-state.json.gz";
+const LOCK_KEY: &str = "trailsight/nightly/trailsight-state.lock";
+/// The five nights of `midnight_tree`, the first starting at 2019-11-04.
+const NIGHTS: [&str; 5] = [
+    "2019-11-05",
+    "2019-11-06",
+    "2019-11-07",
+    "2019-11-08",
+    "2019-11-09",
+];
+
+/// `nightly` with `--state` in S3 (the test server), local source and output.
+fn nightly_args<'a>(source: &'a Path, out: &'a Path, night: usize, as_of: &'a str) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "nightly",
+        "--source",
+        source.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        STATE_URL,
+        "--as-of",
+        as_of,
+        "--force-path-style",
+        "--retry-base-delay-ms",
+        "5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if night == 0 {
+        args.extend(["--first-day".into(), "2019-11-04".into()]);
+    }
+    args
+}
+
+fn nightly_s3(server: &S3Server, source: &Path, out: &Path, night: usize) -> Run {
+    let as_of = format!("{}T01:30:00Z", NIGHTS[night]);
+    let args = nightly_args(source, out, night, &as_of);
+    trailsight_env(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &server.env(),
+    )
+}
+
+/// The five nights with a local state: the reference output and state bytes after each night.
+fn local_nights(tree: &Tree) -> (BTreeMap<String, Vec<u8>>, Vec<Vec<u8>>) {
+    let (out, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut states = Vec::new();
+    for (night, day) in NIGHTS.iter().enumerate() {
+        let first = if night == 0 {
+            vec!["--first-day", "2019-11-04"]
+        } else {
+            vec![]
+        };
+        let as_of = format!("{day}T01:30:00Z");
+        let run = nightly(tree.path(), out.path(), state.path(), &as_of, &first);
+        assert_eq!(run.code, 0, "{day}: {}", run.stderr);
+        states.push(std::fs::read(state.path().join("trailsight-state.json.gz")).unwrap());
+    }
+    (visible(out.path()), states)
+}
+
+fn s3_state(server: &S3Server) -> Option<Vec<u8>> {
+    std::fs::read(server.object_path(STATE_BUCKET, STATE_KEY)).ok()
+}
+
+fn lock_path(server: &S3Server) -> std::path::PathBuf {
+    server.object_path(STATE_BUCKET, LOCK_KEY)
+}
+
+/// Wait until the lock object exists (a run has taken it); its body.
+fn wait_for_lock(server: &S3Server) -> String {
+    for _ in 0..400 {
+        if let Ok(body) = std::fs::read_to_string(lock_path(server))
+            && body.lines().count() >= 2
+        {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no run took the lock {LOCK_KEY}");
+}
+
+fn is_state_request(seen: &Seen, key: &str) -> bool {
+    seen.bucket() == STATE_BUCKET && seen.path == format!("/{STATE_BUCKET}/{key}")
+}
+
+#[test]
+fn nightly_runs_with_the_state_in_s3_equal_local_state_runs_byte_for_byte() {
+    let tree = midnight_tree();
+    let (expected, states) = local_nights(&tree);
+    let server = S3Server::start(&[STATE_BUCKET]);
+    let out = tempfile::tempdir().unwrap();
+    for night in 0..NIGHTS.len() {
+        let run = nightly_s3(&server, tree.path(), out.path(), night);
+        assert_eq!(run.code, 0, "{}: {}", NIGHTS[night], run.stderr);
+        assert_eq!(
+            s3_state(&server).as_ref(),
+            Some(&states[night]),
+            "the state after the night of {}",
+            NIGHTS[night]
+        );
+        assert!(!lock_path(&server).exists(), "the lock is released");
+        let seen = server.take_seen();
+        // The lock: created only if absent, read back and deleted at the end.
+        let lock_puts: Vec<&Seen> = seen
+            .iter()
+            .filter(|s| s.method == "PUT" && is_state_request(s, LOCK_KEY))
+            .collect();
+        assert_eq!(lock_puts.len(), 1);
+        assert_eq!(
+            lock_puts[0]
+                .headers
+                .get("if-none-match")
+                .map(String::as_str),
+            Some("*")
+        );
+        assert_eq!(
+            seen.iter()
+                .filter(|s| s.method == "DELETE" && is_state_request(s, LOCK_KEY))
+                .count(),
+            1
+        );
+        // The state: compare-and-swap, from nothing on the first save, then on the ETag.
+        let saves: Vec<&Seen> = seen
+            .iter()
+            .filter(|s| s.method == "PUT" && is_state_request(s, STATE_KEY))
+            .collect();
+        assert!(!saves.is_empty());
+        for (i, save) in saves.iter().enumerate() {
+            let (none_match, matches) = (
+                save.headers.get("if-none-match"),
+                save.headers.get("if-match"),
+            );
+            if night == 0 && i == 0 {
+                assert_eq!(none_match.map(String::as_str), Some("*"));
+                assert!(matches.is_none());
+            } else {
+                assert!(none_match.is_none(), "{:?}", save.headers);
+                assert!(matches.is_some_and(|e| !e.is_empty()), "{:?}", save.headers);
+            }
+        }
+    }
+    assert_eq!(visible(out.path()), expected);
+    // The state prefix holds the state and nothing else.
+    let keys: Vec<String> = server
+        .objects(STATE_BUCKET, STATE_PREFIX)
+        .into_keys()
+        .collect();
+    assert_eq!(keys, ["trailsight-state.json.gz"]);
+}
+
+#[test]
+fn a_second_run_against_an_s3_state_is_refused_naming_the_lock_and_its_holder() {
+    let tree = midnight_tree();
+    let server = S3Server::start(&[STATE_BUCKET]);
+    let out = tempfile::tempdir().unwrap();
+    let first = nightly_s3(&server, tree.path(), out.path(), 0);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // The next night pauses while reading the state, holding the lock.
+    server.fault(
+        "GET",
+        &format!("/{STATE_BUCKET}/{STATE_KEY}"),
+        Fault::Delay(Duration::from_secs(6)),
+        1,
+    );
+    let holding = std::thread::scope(|scope| {
+        let running = scope.spawn(|| nightly_s3(&server, tree.path(), out.path(), 1));
+        let holder = wait_for_lock(&server);
+        let second = nightly_s3(&server, tree.path(), out.path(), 1);
+        assert_eq!(second.code, 2, "{}", second.stderr);
+        let lock = format!("s3://{STATE_BUCKET}/{LOCK_KEY}");
+        let name = holder.lines().next().unwrap();
+        assert!(name.starts_with("pid "), "{holder}");
+        for needle in ["locked by another run", lock.as_str(), name] {
+            assert!(
+                second.stderr.contains(needle),
+                "{needle:?} in {}",
+                second.stderr
+            );
+        }
+        running.join().unwrap()
+    });
+    assert_eq!(holding.code, 0, "{}", holding.stderr);
+    assert!(!lock_path(&server).exists());
+    assert_eq!(holding.summary["last_day"], "2019-11-05");
+}
+
+#[test]
+fn a_killed_run_leaves_the_s3_state_readable_and_its_stale_lock_is_taken_over() {
+    let tree = midnight_tree();
+    let (expected, states) = local_nights(&tree);
+    let server = S3Server::start(&[STATE_BUCKET]);
+    let out = tempfile::tempdir().unwrap();
+    let first = nightly_s3(&server, tree.path(), out.path(), 0);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let before = s3_state(&server).unwrap();
+
+    // The second night is killed while it holds the lock.
+    server.fault(
+        "GET",
+        &format!("/{STATE_BUCKET}/{STATE_KEY}"),
+        Fault::Delay(Duration::from_secs(30)),
+        1,
+    );
+    let as_of = format!("{}T01:30:00Z", NIGHTS[1]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args(nightly_args(tree.path(), out.path(), 1, &as_of))
+        .envs(server.env())
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let holder = wait_for_lock(&server);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        holder.starts_with(&format!("pid {} on ", child.id())),
+        "{holder}"
+    );
+    let state = s3_state(&server).unwrap();
+    assert_eq!(state, before, "the previous state is intact");
+    trailsight::state::RunState::decode(&state, STATE_KEY).expect("the state is readable");
+
+    // Its lock is fresh: the next run is refused.
+    let refused = nightly_s3(&server, tree.path(), out.path(), 1);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(holder.lines().next().unwrap()),
+        "{}",
+        refused.stderr
+    );
+    // Once the lock is older than the TTL, the next run takes it over (If-Match on its ETag).
+    let taken_at: u64 = holder.lines().nth(1).unwrap().parse().unwrap();
+    let stale = holder.replacen(
+        &taken_at.to_string(),
+        &(taken_at - trailsight::state::LOCK_TTL_SECS - 60).to_string(),
+        1,
+    );
+    server.replace_object(STATE_BUCKET, LOCK_KEY, stale.as_bytes());
+    server.take_seen();
+    for night in 1..NIGHTS.len() {
+        let run = nightly_s3(&server, tree.path(), out.path(), night);
+        assert_eq!(run.code, 0, "{}: {}", NIGHTS[night], run.stderr);
+        if night == 1 {
+            assert!(
+                run.stderr.contains("taking over an abandoned lock"),
+                "{}",
+                run.stderr
+            );
+            let takeover = server
+                .take_seen()
+                .into_iter()
+                .filter(|s| s.method == "PUT" && is_state_request(s, LOCK_KEY))
+                .collect::<Vec<_>>();
+            assert_eq!(takeover.len(), 2, "a refused create, then the takeover");
+            assert!(
+                takeover[1].headers.contains_key("if-match"),
+                "{:?}",
+                takeover[1].headers
+            );
+        }
+        assert_eq!(s3_state(&server).as_ref(), Some(&states[night]));
+    }
+    assert_eq!(visible(out.path()), expected);
+    assert!(!lock_path(&server).exists());
+}
+
+#[test]
+fn a_run_whose_s3_state_was_replaced_meanwhile_does_not_overwrite_it() {
+    let tree = midnight_tree();
+    let server = S3Server::start(&[STATE_BUCKET]);
+    let out = tempfile::tempdir().unwrap();
+    let first = nightly_s3(&server, tree.path(), out.path(), 0);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // While the next night saves, another writer replaces the state it read (as a run that
+    // took over a lock this one held too long would).
+    server.fault(
+        "PUT",
+        &format!("/{STATE_BUCKET}/{STATE_KEY}"),
+        Fault::Delay(Duration::from_secs(2)),
+        1,
+    );
+    let replaced = b"written by another run".to_vec();
+    server.take_seen();
+    let run = std::thread::scope(|scope| {
+        let running = scope.spawn(|| nightly_s3(&server, tree.path(), out.path(), 1));
+        assert!(
+            server.wait_for(Duration::from_secs(20), |s| {
+                s.method == "PUT" && is_state_request(s, STATE_KEY)
+            }),
+            "the save was never sent"
+        );
+        server.replace_object(STATE_BUCKET, STATE_KEY, &replaced);
+        running.join().unwrap()
+    });
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("was replaced by another run"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("s3://{STATE_BUCKET}/{STATE_KEY}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        s3_state(&server),
+        Some(replaced),
+        "the other run's state stands"
+    );
+    assert!(
+        !lock_path(&server).exists(),
+        "a failed run releases its lock"
+    );
 }

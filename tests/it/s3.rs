@@ -348,7 +348,18 @@ fn throttling_errors_and_dropped_connections_are_survived_with_identical_output(
     server.fault("GET", get, Fault::Delay(Duration::from_secs(4)), 1);
     server.fault("PUT", "/insights/", Fault::Error(503, "SlowDown"), 1);
     server.fault("PUT", "/insights/", Fault::Drop, 1);
-    let injected = 3 + 2 + 2 + 3 + 2 + 1 + 1 + 1;
+    // The same kinds of fault on listings: 5xx, an answer slower than the timeout, a listing
+    // cut off mid-body, a dropped connection.
+    server.fault("GET", "list-type=2", Fault::Error(500, "InternalError"), 2);
+    server.fault(
+        "GET",
+        "list-type=2",
+        Fault::Delay(Duration::from_secs(4)),
+        1,
+    );
+    server.fault("GET", "list-type=2", Fault::CutBody, 2);
+    server.fault("GET", "list-type=2", Fault::Drop, 1);
+    let injected = 3 + 2 + 2 + 3 + 2 + 1 + 1 + 1 + 2 + 1 + 2 + 1;
     let mut args = ORG_FILTERS.to_vec();
     args.extend(["--max-attempts", "12", "--request-timeout-secs", "2"]);
     let run = run_s3(&server, "s3://cloudtrail/ct", "s3://insights", &args);
@@ -369,10 +380,14 @@ fn throttling_errors_and_dropped_connections_are_survived_with_identical_output(
         "one retry per injected fault: {requests}"
     );
     assert_eq!(requests["retries"]["503 SlowDown"], 6);
-    assert_eq!(requests["retries"]["500 InternalError"], 2);
-    assert_eq!(requests["retries"]["timeout"], 1);
+    assert_eq!(requests["retries"]["500 InternalError"], 4);
+    assert_eq!(requests["retries"]["timeout"], 2);
     assert_eq!(requests["retries"]["body interrupted"], 3);
-    assert_eq!(requests["retries"]["connection error"], 3);
+    assert_eq!(requests["retries"]["connection error"], 4);
+    assert_eq!(
+        requests["retries"]["malformed response"], 2,
+        "listings cut mid-body"
+    );
 }
 
 #[test]
@@ -538,4 +553,658 @@ fn an_output_bucket_that_refuses_writes_fails_the_run() {
         run.stderr
     );
     assert!(run.stderr.contains("HTTP 403"), "{}", run.stderr);
+}
+
+/// `nightly` from `s3://cloudtrail/ct` into `s3://insights/OUT`, with its state in
+/// `s3://state/STATE`, at 01:30 on `night`.
+fn nightly_s3(server: &S3Server, out: &str, state: &str, night: &str, extra: &[&str]) -> Run {
+    let out = format!("s3://insights/{out}");
+    let state = format!("s3://state/{state}");
+    let as_of = format!("{night}T01:30:00Z");
+    let mut args = vec![
+        "nightly",
+        "--source",
+        "s3://cloudtrail/ct",
+        "--out",
+        &out,
+        "--state",
+        &state,
+        "--as-of",
+        &as_of,
+        "--force-path-style",
+        "--retry-base-delay-ms",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    let run = trailsight_env(&args, &server.env());
+    eprintln!("nightly {night} into {out}: exit {}", run.code);
+    run
+}
+
+/// More than two pages (1000 keys each) of objects in one day folder.
+const BIG_FOLDER_OBJECTS: u64 = 2100;
+
+/// Three partitions of the organization trail, one of which has `BIG_FOLDER_OBJECTS` objects
+/// (a burst) in its 2019-11-08 folder.
+fn three_pages_tree() -> Tree {
+    let tree = Tree::new();
+    partition_logs(&tree, ACCOUNT, "us-east-1", 0, 0);
+    partition_logs(&tree, ACCOUNT, "eu-west-1", 9, 1000);
+    partition_logs(&tree, OTHER_ACCOUNT, "us-east-1", 15, 0);
+    for i in 0..BIG_FOLDER_OBJECTS {
+        let record = call(
+            ACCOUNT,
+            "us-east-1",
+            &at(SPIKE_DAY, 13 * 60 + 25, (i % 60) as u32),
+            "RunInstances",
+            10_000 + i,
+        );
+        tree.write_log(
+            &log_key(
+                "ct/",
+                Some(ORG),
+                ACCOUNT,
+                "us-east-1",
+                SPIKE_DAY,
+                &format!("{i:05}"),
+            ),
+            &[record],
+        );
+    }
+    tree
+}
+
+#[test]
+fn what_still_fails_holds_the_nightly_state_back_and_the_next_night_catches_up_byte_for_byte() {
+    let tree = three_pages_tree();
+    let server = S3Server::start(&["cloudtrail", "insights", "state"]);
+    server.upload_tree(&tree.path().join("ct"), "cloudtrail", "ct/");
+    let nights = ["2019-11-07", "2019-11-08", "2019-11-09"];
+    // Output prefixes stay short: s3s-fs keeps each object's metadata in a file named after
+    // the base64 of its key, which must fit in 255 bytes.
+    let first = ["--first-day", "2019-11-06", "--max-attempts", "3"];
+    let later = ["--max-attempts", "3"];
+
+    // Uninterrupted: three nights without faults.
+    let mut reference_states = Vec::new();
+    for (i, night) in nights.iter().enumerate() {
+        let extra: &[&str] = if i == 0 { &first } else { &later };
+        let run = nightly_s3(&server, "r", "reference", night, extra);
+        assert_eq!(run.code, 0, "{night}: {}", run.stderr);
+        reference_states.push(server.objects("state", "reference"));
+    }
+    assert!(
+        server
+            .objects("insights", "r")
+            .keys()
+            .any(|k| k.contains(ACCOUNT) && k.contains("us-east-1") && k.contains("2019/11/08")),
+        "the big folder's burst is an Insight"
+    );
+    server.take_seen();
+
+    // Night 1 as before.
+    let run = nightly_s3(&server, "f", "faulty", nights[0], &first);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let after_night_1 = server.objects("state", "faulty");
+    assert_eq!(after_night_1, reference_states[0]);
+
+    // Night 2: page 3 of the big folder's listing fails on every attempt, and one object of
+    // another partition answers slower than the timeout on every attempt.
+    let big_folder = format!("ct/AWSLogs/{ORG}/{ACCOUNT}/CloudTrail/us-east-1/2019/11/08/");
+    let page_3 = [
+        "list-type=2",
+        "continuation-token=",
+        &format!("prefix={big_folder}"),
+    ];
+    server.fault_when("GET", &page_3, 1, Fault::Error(500, "InternalError"), 3);
+    let failing = log_key("ct/", Some(ORG), OTHER_ACCOUNT, "us-east-1", SPIKE_DAY, "b");
+    server.fault(
+        "GET",
+        &format!("/cloudtrail/{failing}"),
+        Fault::Delay(Duration::from_secs(5)),
+        3,
+    );
+    server.take_seen();
+    let started = Instant::now();
+    let run = nightly_s3(
+        &server,
+        "f",
+        "faulty",
+        nights[1],
+        &["--max-attempts", "3", "--request-timeout-secs", "1"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the retries are bounded: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.faults_applied(), 6);
+    let s = &run.summary;
+    let folder = format!("s3://cloudtrail/{big_folder}");
+    let object = format!("s3://cloudtrail/{failing}");
+    let skipped: Vec<(&str, &str)> = s["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["object"].as_str().unwrap(), k["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (folder.as_str(), "list failed"),
+            (object.as_str(), "fetch failed")
+        ],
+        "{s:#}"
+    );
+    assert_eq!(s["objects_skipped"]["list failed"], 1);
+    assert_eq!(s["objects_skipped"]["fetch failed"], 1);
+    assert_eq!(
+        s["partitions_withheld"],
+        serde_json::json!([
+            format!("{ACCOUNT}/us-east-1"),
+            format!("{OTHER_ACCOUNT}/us-east-1")
+        ])
+    );
+    let detail = |reason: &str| {
+        s["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["reason"] == reason)
+            .unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        detail("list failed").contains("ListObjectsV2 failed after 3 attempt(s): HTTP 500"),
+        "{s:#}"
+    );
+    assert!(
+        detail("fetch failed").contains("GetObject failed after 3 attempt(s)"),
+        "{s:#}"
+    );
+    assert_eq!(s["s3_requests"]["retries"]["timeout"], 2, "{s:#}");
+    for needle in [&folder, &object, &"3 attempt".to_owned()] {
+        assert!(
+            run.stderr.contains(needle.as_str()),
+            "{needle} in {}",
+            run.stderr
+        );
+    }
+    // The failed page was tried 3 times, with its continuation token; no later page exists.
+    let pages: Vec<Seen> = server
+        .take_seen()
+        .into_iter()
+        .filter(|r| r.list_prefix() == Some(big_folder.as_str()))
+        .collect();
+    assert_eq!(
+        pages.len(),
+        1 + 1 + 3,
+        "pages 1 and 2, then page 3 three times"
+    );
+    assert!(
+        pages[2..]
+            .iter()
+            .all(|p| p.query["continuation-token"] == pages[2].query["continuation-token"])
+    );
+    // The state did not move past the failures.
+    assert_eq!(server.objects("state", "faulty"), after_night_1);
+    assert!(
+        !server
+            .object_path("state", "faulty/trailsight-state.lock")
+            .exists()
+    );
+
+    // Night 3, the faults gone (one more throttled page 3, retried): it redoes night 2's day.
+    server.fault_when("GET", &page_3, 1, Fault::Error(503, "SlowDown"), 1);
+    let run = nightly_s3(&server, "f", "faulty", nights[2], &later);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary["first_day"], "2019-11-07");
+    assert_eq!(run.summary["s3_requests"]["retries"]["503 SlowDown"], 1);
+    assert_eq!(server.objects("state", "faulty"), reference_states[2]);
+    assert_eq!(
+        server.objects("insights", "f"),
+        server.objects("insights", "r")
+    );
+}
+
+/// One IAM permission a request needs: the action, the resource ARN and, for ListBucket, the
+/// `s3:prefix` the condition is checked against.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Needed {
+    action: &'static str,
+    resource: String,
+    prefix: Option<String>,
+}
+
+/// The IAM permission a request the proxy saw needs (path-style requests).
+fn needed(seen: &Seen) -> Needed {
+    let bucket = seen.bucket().to_owned();
+    let key = seen.path.trim_start_matches('/')[bucket.len()..].trim_start_matches('/');
+    let object = |action| Needed {
+        action,
+        resource: format!("arn:aws:s3:::{bucket}/{key}"),
+        prefix: None,
+    };
+    let extra: Vec<&String> = seen
+        .query
+        .keys()
+        .filter(|k| {
+            !matches!(
+                k.as_str(),
+                "list-type" | "prefix" | "delimiter" | "continuation-token" | "x-id"
+            )
+        })
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "a request with sub-resources {extra:?}: {seen:?}"
+    );
+    match seen.method.as_str() {
+        "GET" if seen.list_prefix().is_some() => Needed {
+            action: "s3:ListBucket",
+            resource: format!("arn:aws:s3:::{bucket}"),
+            prefix: seen.list_prefix().map(str::to_owned),
+        },
+        "GET" | "HEAD" => object("s3:GetObject"),
+        "PUT" => object("s3:PutObject"),
+        "DELETE" => object("s3:DeleteObject"),
+        other => panic!("a request no IAM action is mapped for: {other} {seen:?}"),
+    }
+}
+
+/// IAM's `StringLike` and resource matching: `*` any run of characters, `?` one.
+fn iam_like(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// A string or a list of strings in a policy.
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap().to_owned())
+            .collect(),
+        other => panic!("not a string or a list: {other}"),
+    }
+}
+
+/// The README's least-privilege policy, its placeholders filled in.
+fn readme_policy(names: &[(&str, &str)]) -> Vec<Value> {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let section = &readme[readme.find("#### Least-privilege IAM policy").unwrap()..];
+    let start = section.find("```json\n").unwrap() + "```json\n".len();
+    let mut json = section[start..start + section[start..].find("```").unwrap()].to_owned();
+    for (placeholder, name) in names {
+        json = json.replace(placeholder, name);
+    }
+    let policy: Value = serde_json::from_str(&json).expect("the README's policy is JSON");
+    policy["Statement"].as_array().unwrap().clone()
+}
+
+/// Which (statement, action, resource, prefix pattern) grants allow `need`.
+fn grants(statements: &[Value], need: &Needed) -> Vec<(usize, String, String, Option<String>)> {
+    let mut found = Vec::new();
+    for (i, statement) in statements.iter().enumerate() {
+        assert_eq!(statement["Effect"], "Allow");
+        let condition = &statement["Condition"];
+        let prefixes = (!condition.is_null()).then(|| {
+            let keys: Vec<&String> = condition.as_object().unwrap().keys().collect();
+            assert_eq!(
+                keys,
+                ["StringLike"],
+                "only StringLike conditions are evaluated here"
+            );
+            strings(&condition["StringLike"]["s3:prefix"])
+        });
+        for action in strings(&statement["Action"]) {
+            if !iam_like(&action, need.action) {
+                continue;
+            }
+            for resource in strings(&statement["Resource"]) {
+                if !iam_like(&resource, &need.resource) {
+                    continue;
+                }
+                match (&prefixes, &need.prefix) {
+                    (None, _) => found.push((i, action.clone(), resource.clone(), None)),
+                    (Some(patterns), Some(prefix)) => {
+                        for pattern in patterns.iter().filter(|p| iam_like(p, prefix)) {
+                            found.push((
+                                i,
+                                action.clone(),
+                                resource.clone(),
+                                Some(pattern.clone()),
+                            ));
+                        }
+                    }
+                    // A prefix condition on a request without s3:prefix does not match.
+                    (Some(_), None) => {}
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_readme_iam_policy_allows_every_call_and_grants_nothing_unused() {
+    let (_tree, _local_out, server) = org_setup();
+    std::fs::create_dir_all(server.object_path("state", "")).unwrap();
+    // Stale output of an analysed day without Insights, in each of the three output trees, so
+    // the removal path (a listing of the key, then DeleteObject) runs too.
+    let day = chrono::NaiveDate::parse_from_str(SPIKE_DAY, "%Y-%m-%d").unwrap();
+    for key in [
+        trailsight::sink::json::file_key(Some(ORG), OTHER_ACCOUNT, "eu-west-1", day),
+        trailsight::sink::parquet::file_key(OTHER_ACCOUNT, "eu-west-1", day),
+        trailsight::sink::explain::file_key(OTHER_ACCOUNT, "eu-west-1", day),
+    ] {
+        server.put_raw("insights", &format!("out/{key}"), b"stale");
+    }
+    let owner = [
+        "--expected-bucket-owner",
+        OWNER,
+        "--sse-kms-key-id",
+        "alias/trailsight-test",
+    ];
+    let mut args = ORG_FILTERS.to_vec();
+    args.extend(owner);
+    args.extend(["--state", "s3://state/trailsight"]);
+    let backfill = run_s3(&server, "s3://cloudtrail/ct", "s3://insights/out", &args);
+    assert_eq!(backfill.code, 0, "{}", backfill.stderr);
+    assert_eq!(
+        backfill.summary["stale_files_removed"], 2,
+        "JSON and Parquet"
+    );
+    assert!(
+        server
+            .objects("insights", "out")
+            .values()
+            .all(|b| b != b"stale")
+    );
+    let mut extra = vec![
+        "--first-day",
+        "2019-11-07",
+        "--accounts",
+        "123456789012,210987654321",
+        "--regions",
+        "us-east-1,eu-west-1",
+    ];
+    extra.extend(owner);
+    for night in ["2019-11-09", "2019-11-10"] {
+        let nightly = nightly_s3(&server, "out", "trailsight", night, &extra);
+        assert_eq!(nightly.code, 0, "{}", nightly.stderr);
+        extra.drain(..2);
+    }
+    let seen = server.take_seen();
+
+    // (c) The bucket owner on every request, (d) SSE-KMS on every write, state and lock included.
+    for request in &seen {
+        assert_eq!(
+            request
+                .headers
+                .get("x-amz-expected-bucket-owner")
+                .map(String::as_str),
+            Some(OWNER),
+            "{request:?}"
+        );
+        if request.method == "PUT" {
+            assert_eq!(
+                request.headers["x-amz-server-side-encryption"], "aws:kms",
+                "{request:?}"
+            );
+            assert_eq!(
+                request.headers["x-amz-server-side-encryption-aws-kms-key-id"],
+                "alias/trailsight-test"
+            );
+        }
+    }
+    let state_puts = seen
+        .iter()
+        .filter(|s| s.method == "PUT" && s.bucket() == "state")
+        .count();
+    assert!(state_puts >= 4, "state and lock writes: {state_puts}");
+
+    // Every request is allowed by the README's policy, and every grant in it is used.
+    let statements = readme_policy(&[
+        ("LOG-BUCKET", "cloudtrail"),
+        ("TRAIL-PREFIX", "ct"),
+        ("OUT-BUCKET", "insights"),
+        ("OUT-PREFIX", "out"),
+        ("STATE-BUCKET", "state"),
+        ("STATE-PREFIX", "trailsight"),
+    ]);
+    let mut used = BTreeSet::new();
+    let mut by_kind: std::collections::BTreeMap<(&str, String), u64> = Default::default();
+    for request in &seen {
+        let need = needed(request);
+        let allowed = grants(&statements, &need);
+        assert!(
+            !allowed.is_empty(),
+            "not allowed by the README policy: {need:?}"
+        );
+        *by_kind
+            .entry((need.action, request.bucket().to_owned()))
+            .or_default() += 1;
+        used.extend(allowed);
+    }
+    eprintln!(
+        "requests seen over a backfill and a nightly run, by IAM action and bucket: {by_kind:#?}"
+    );
+    for (i, statement) in statements.iter().enumerate() {
+        let prefixes = (!statement["Condition"].is_null())
+            .then(|| strings(&statement["Condition"]["StringLike"]["s3:prefix"]));
+        for action in strings(&statement["Action"]) {
+            for resource in strings(&statement["Resource"]) {
+                let patterns: Vec<Option<String>> = match &prefixes {
+                    Some(p) => p.iter().cloned().map(Some).collect(),
+                    None => vec![None],
+                };
+                for pattern in patterns {
+                    let grant = (i, action.clone(), resource.clone(), pattern.clone());
+                    assert!(
+                        used.contains(&grant),
+                        "statement {} grants {action} on {resource} (prefix {pattern:?}), which no request used",
+                        statement["Sid"]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Run the binary with this environment; its exit code, stdout, stderr and JSON summary.
+fn run_capturing(args: &[&str], env: &[(&str, String)]) -> (i32, String, String, String) {
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args(args)
+        .arg("--summary-json")
+        .arg(summary.path())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        std::fs::read_to_string(summary.path()).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn no_credential_token_or_signature_reaches_logs_summaries_errors_or_the_report() {
+    use crate::s3_server::{ACCESS_KEY, SECRET_KEY};
+    const TOKEN: &str = "IQoJb3JpZ2luX2VjTRAILSIGHTtestSessionToken0123456789abcdef";
+    let (_tree, _local_out, server) = org_setup();
+    std::fs::create_dir_all(server.object_path("state", "")).unwrap();
+    let env = |level: &str, secret: &str| -> Vec<(&'static str, String)> {
+        let mut env = server.env();
+        env.retain(|(k, _)| !matches!(*k, "AWS_SESSION_TOKEN" | "AWS_SECRET_ACCESS_KEY"));
+        env.extend([
+            ("AWS_SESSION_TOKEN", TOKEN.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
+            ("RUST_LOG", level.to_owned()),
+        ]);
+        env
+    };
+    // Each case has its own output and state prefix (`s3://insights/CASE`, `s3://state/CASE`).
+    let base = |case: &'static str| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "analyze",
+            "--source",
+            "s3://cloudtrail/ct",
+            "--out",
+            &format!("s3://insights/{case}"),
+            "--state",
+            &format!("s3://state/{case}"),
+            "--force-path-style",
+            "--retry-base-delay-ms",
+            "5",
+            "--max-attempts",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(ORG_FILTERS.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |case: &'static str, env: &[(&str, String)]| {
+        let args = base(case);
+        run_capturing(&args.iter().map(String::as_str).collect::<Vec<_>>(), env)
+    };
+    let failing = log_key("ct/", Some(ORG), ACCOUNT, "us-east-1", "2019-11-05", "h");
+    let forbidden = [
+        SECRET_KEY,
+        TOKEN,
+        ACCESS_KEY,
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "x-amz-security-token",
+        "Signature=",
+        "Credential=",
+    ];
+    let mut checked = Vec::new();
+    let mut check = |case: &str, result: (i32, String, String, String), code: i32| {
+        let (exit, stdout, stderr, summary) = result;
+        assert_eq!(exit, code, "{case}: {stderr}");
+        for (stream, text) in [
+            ("stdout", &stdout),
+            ("stderr", &stderr),
+            ("summary", &summary),
+        ] {
+            for secret in forbidden {
+                assert!(
+                    !text.to_lowercase().contains(&secret.to_lowercase()),
+                    "{case}: {secret:?} in {stream}:\n{text}"
+                );
+            }
+        }
+        checked.push((case.to_owned(), stderr.len()));
+        stderr
+    };
+
+    // A successful run with S3 source, output and state, at trace level.
+    check("success at trace", run("ok", &env("trace", SECRET_KEY)), 0);
+    // The HTML report of the Insights that run wrote.
+    let html = tempfile::tempdir().unwrap();
+    let page = html.path().join("report.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        server.object_path("insights", "ok").to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(page.contains("RunInstances"));
+    for secret in forbidden {
+        assert!(!page.contains(secret), "{secret:?} in the report");
+    }
+    let seen = server.take_seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.headers.get("x-amz-security-token").map(String::as_str) == Some(TOKEN))
+    );
+    // 5xx until the attempts run out, on an object: exit 1, the object named.
+    server.fault(
+        "GET",
+        &format!("/cloudtrail/{failing}"),
+        Fault::Error(500, "InternalError"),
+        usize::MAX,
+    );
+    let stderr = check(
+        "5xx exhausted at debug",
+        run("five", &env("debug", SECRET_KEY)),
+        1,
+    );
+    assert!(stderr.contains(&failing), "{stderr}");
+    assert!(
+        stderr.contains("retrying in"),
+        "the debug log is on (each retry is logged): {stderr}"
+    );
+    // 403 on writing the output and on the first listing: exit 2.
+    server.fault(
+        "PUT",
+        "/insights/",
+        Fault::Error(403, "AccessDenied"),
+        usize::MAX,
+    );
+    let stderr = check(
+        "403 on PutObject at trace",
+        run("denied-put", &env("trace", SECRET_KEY)),
+        2,
+    );
+    assert!(stderr.contains("HTTP 403"), "{stderr}");
+    server.fault(
+        "GET",
+        "list-type=2",
+        Fault::Error(403, "AccessDenied"),
+        usize::MAX,
+    );
+    check(
+        "403 on ListObjectsV2 at trace",
+        run("denied-list", &env("trace", SECRET_KEY)),
+        2,
+    );
+    // A wrong secret: the real server refuses the signature.
+    let server = S3Server::start(&["cloudtrail", "insights", "state"]);
+    server.put_raw(
+        "cloudtrail",
+        &log_key("ct/", None, ACCOUNT, "us-east-1", SPIKE_DAY, "x"),
+        b"",
+    );
+    let wrong = "wrong/secret/key/that/must/not/be/logged0";
+    let mut wrong_env = env("trace", wrong);
+    wrong_env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    wrong_env.push(("AWS_ENDPOINT_URL", server.endpoint.clone()));
+    let (code, stdout, stderr, summary) = run("wrong", &wrong_env);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("HTTP 403"), "{stderr}");
+    for text in [&stdout, &stderr, &summary] {
+        assert!(!text.contains(wrong), "{text}");
+    }
+    check("wrong secret at trace", (code, stdout, stderr, summary), 2);
+    eprintln!("checked: {checked:?}");
 }

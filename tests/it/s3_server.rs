@@ -74,14 +74,21 @@ pub enum Fault {
     CutBody,
 }
 
-/// Apply `fault` to the next `times` requests whose method is `method` and whose path and
-/// query contain `needle`.
+/// Apply `fault` to the next `times` requests whose method is `method` and whose path and query
+/// (percent-decoded) contain every one of `needles`, after letting the first `after` of them through.
 #[derive(Debug, Clone)]
 struct Rule {
     method: &'static str,
-    needle: String,
+    needles: Vec<String>,
+    after: usize,
     fault: Fault,
     times: usize,
+}
+
+impl Rule {
+    fn matches(&self, method: &hyper::Method, target: &str) -> bool {
+        self.times > 0 && self.method == method && self.needles.iter().all(|n| target.contains(n))
+    }
 }
 
 #[derive(Default)]
@@ -152,17 +159,55 @@ impl S3Server {
     }
 
     pub fn fault(&self, method: &'static str, needle: &str, fault: Fault, times: usize) {
+        self.fault_when(method, &[needle], 0, fault, times);
+    }
+
+    /// Like `fault`, for requests matching all `needles`, letting the first `after` through
+    /// (page 3 of a listing: the second request with a continuation token).
+    pub fn fault_when(
+        &self,
+        method: &'static str,
+        needles: &[&str],
+        after: usize,
+        fault: Fault,
+        times: usize,
+    ) {
         self.state.lock().unwrap().rules.push(Rule {
             method,
-            needle: needle.to_owned(),
+            needles: needles.iter().map(|n| (*n).to_owned()).collect(),
+            after,
             fault,
             times,
         });
     }
 
+    /// Replace an object behind the server's back, as another writer would: the file and the
+    /// ETag s3s-fs keeps for it (it then derives the ETag from the new bytes).
+    pub fn replace_object(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let info = format!(
+            ".bucket-{}.object-{}.internal.json",
+            encode(bucket),
+            encode(key)
+        );
+        let _ = std::fs::remove_file(self.root.path().join(info));
+        self.put_raw(bucket, key, bytes);
+    }
+
     /// Every request seen so far, in arrival order; clears the record.
     pub fn take_seen(&self) -> Vec<Seen> {
         std::mem::take(&mut self.state.lock().unwrap().seen)
+    }
+
+    /// Wait until a request matching `pred` has been seen (without clearing the record).
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Seen) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.state.lock().unwrap().seen.iter().any(&pred) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     pub fn faults_applied(&self) -> usize {
@@ -240,22 +285,26 @@ async fn handle(
     state: Arc<Mutex<ProxyState>>,
 ) -> Result<Response<ProxyBody>, std::io::Error> {
     let seen = record(&request);
-    let target = format!(
+    let target = percent_decode(&format!(
         "{}?{}",
         request.uri().path(),
         request.uri().query().unwrap_or("")
-    );
+    ));
     let fault = {
         let mut state = state.lock().unwrap();
         state.seen.push(seen);
-        let rule = state
-            .rules
-            .iter_mut()
-            .find(|r| r.times > 0 && r.method == request.method() && target.contains(&r.needle));
-        let fault = rule.map(|rule| {
-            rule.times -= 1;
-            rule.fault.clone()
-        });
+        let mut fault = None;
+        for rule in state.rules.iter_mut() {
+            if rule.matches(request.method(), &target) {
+                if rule.after > 0 {
+                    rule.after -= 1;
+                    continue;
+                }
+                rule.times -= 1;
+                fault = Some(rule.fault.clone());
+                break;
+            }
+        }
         state.faults_applied += usize::from(fault.is_some());
         fault
     };
@@ -352,6 +401,22 @@ fn record(request: &Request<Incoming>) -> Seen {
         query,
         headers,
     }
+}
+
+/// URL-safe base64 without padding, as s3s-fs names its metadata files.
+fn encode(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
 }
 
 fn percent_decode(text: &str) -> String {

@@ -161,6 +161,8 @@ mod tests {
             (status(404, "NoSuchKey"), GiveUp),
             (status(404, "NoSuchBucket"), GiveUp),
             (status(301, "PermanentRedirect"), GiveUp),
+            (status(412, "PreconditionFailed"), GiveUp),
+            (status(409, "ConditionalRequestConflict"), GiveUp),
             (status(400, "InvalidRequest"), GiveUp),
             (Failure::Timeout, Transient),
             (Failure::Connection, Transient),
