@@ -52,12 +52,23 @@ pub enum FileKind {
     Other,
 }
 
+/// Why a digest file found among the logs is ignored.
+pub const DIGEST_FILE: &str = "a CloudTrail digest file, not a log file";
+/// Why an Insights file found among the logs is ignored.
+pub const INSIGHT_FILE: &str = "a CloudTrail Insights file, not a log file";
+
+/// Whether an ignored file's reason names CloudTrail's own output of another kind (a digest or an
+/// Insights file): normal in real trails, so `--strict` does not fail for it.
+pub fn is_trail_companion(reason: &str) -> bool {
+    reason == DIGEST_FILE || reason == INSIGHT_FILE
+}
+
 pub fn classify_file_name(name: &str) -> FileKind {
     if name.contains("_CloudTrail-Digest_") {
-        return FileKind::Foreign("a CloudTrail digest file, not a log file");
+        return FileKind::Foreign(DIGEST_FILE);
     }
     if name.contains("_CloudTrail-Insight_") {
-        return FileKind::Foreign("a CloudTrail Insights file, not a log file");
+        return FileKind::Foreign(INSIGHT_FILE);
     }
     if name.ends_with(".json.gz") || name.ends_with(".json") {
         FileKind::Log
