@@ -1170,3 +1170,178 @@ fn all_cases_in_one_tree_leave_the_insight_and_the_output_root_intact() {
 fn parse(day: &str) -> chrono::NaiveDate {
     chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap()
 }
+
+/// The report's wire format, as documented in `src/telemetry/bad_objects.rs`: nothing else.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ReportFile {
+    version: u32,
+    source: String,
+    first_day: String,
+    last_day: String,
+    skipped: Vec<ReportSkipped>,
+    bad_records: Vec<ReportBadRecords>,
+    ignored: Vec<ReportIgnored>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ReportSkipped {
+    object: String,
+    reason: String,
+    detail: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ReportBadRecords {
+    object: String,
+    records: u64,
+    bad_records: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ReportIgnored {
+    object: String,
+    reason: String,
+}
+
+/// Reading from and writing to a real S3 server: the report goes to the output bucket through
+/// the same output as the Insights, names `s3://` objects, and neither it, the summary nor the
+/// log holds the credentials or a request signature.
+#[test]
+fn the_report_goes_to_s3_output_and_holds_no_credentials() {
+    use crate::s3_server::S3Server;
+    let (tree, dir) = tree_with_good_object();
+    let skipped = put(&dir, &file_name("notgzip"), br#"{"Records":[]}"#);
+    let truncated = {
+        let whole = gzip_of_records();
+        put(&dir, &file_name("truncated"), &whole[..whole.len() - 12])
+    };
+    let bad = put_records(&dir, "notime", &[record(1, json!({"eventTime": null}))]);
+    let server = S3Server::start(&["cloudtrail", "insights"]);
+    server.upload_tree(tree.path(), "cloudtrail", "ct/");
+    let args = [
+        "analyze",
+        "--source",
+        "s3://cloudtrail/ct",
+        "--out",
+        "s3://insights/out",
+        "--force-path-style",
+        "--from",
+        DAY,
+        "--to",
+        DAY,
+    ];
+    let run = trailsight_env(&args, &server.env());
+    assert_eq!(run.code, 1, "{}", tail(&run.stderr));
+    let key = format!("_trailsight/bad-objects/{DAY}_{DAY}.json");
+    let written = server.objects("insights", "out/");
+    let bytes = written
+        .get(&key)
+        .unwrap_or_else(|| panic!("no {key} in {:?}", written.keys()));
+    let report: ReportFile = serde_json::from_slice(bytes).unwrap();
+    let objects: Vec<&str> = report.skipped.iter().map(|s| s.object.as_str()).collect();
+    let day = format!("s3://cloudtrail/ct/{DAY_FOLDER}");
+    assert_eq!(
+        objects,
+        [format!("{day}/{skipped}"), format!("{day}/{truncated}")]
+    );
+    assert_eq!(report.skipped[1].reason, "truncated gzip");
+    assert_eq!(report.bad_records[0].object, format!("{day}/{bad}"));
+    assert_eq!(
+        run.summary["bad_objects_report"],
+        format!("s3://insights/out/{key}")
+    );
+    let report_text = String::from_utf8_lossy(bytes);
+    let summary_text = run.summary.to_string();
+    for (name, value) in server.env() {
+        if name.starts_with("AWS_") && name.contains("KEY") && !value.is_empty() {
+            for (what, text) in [
+                ("report", &*report_text),
+                ("summary", &summary_text),
+                ("log", &run.stderr),
+            ] {
+                assert!(!text.contains(&value), "{name} in the {what}");
+            }
+        }
+    }
+    for marker in ["X-Amz-Signature", "X-Amz-Credential", "Authorization"] {
+        assert!(
+            !report_text.contains(marker) && !run.stderr.contains(marker),
+            "{marker}"
+        );
+    }
+}
+
+/// The largest case committed under tests/hostile/corpus/ (bigger ones are made at test time).
+const MAX_COMMITTED_BYTES: u64 = 128 << 10;
+
+/// A case's folder name in the corpus.
+fn slug(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.trim_matches('-').to_owned()
+}
+
+/// The files a case writes, if they are small regular files (the rest cannot be committed).
+fn committable(dir: &Path) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+    let mut size = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+        if !meta.is_file() || entry.file_name().to_str().is_none() {
+            return None;
+        }
+        size += meta.len();
+    }
+    (size <= MAX_COMMITTED_BYTES).then(|| files(dir))
+}
+
+/// The small cases are committed as files under tests/hostile/corpus/<case>/ (for people to
+/// try, and as seeds for tests/it/fuzz.rs); this keeps them equal to what the table builds.
+/// `TRAILSIGHT_WRITE_CORPUS=1` rewrites them.
+#[test]
+fn the_committed_corpus_is_what_the_table_builds() {
+    let corpus = repo_path("tests/hostile/corpus");
+    let rewrite = std::env::var_os("TRAILSIGHT_WRITE_CORPUS").is_some();
+    let mut expected = std::collections::BTreeSet::new();
+    for case in cases() {
+        let scratch = tempfile::tempdir().unwrap();
+        (case.build)(scratch.path());
+        let Some(built) = committable(scratch.path()) else {
+            continue;
+        };
+        let folder = corpus.join(slug(case.name));
+        expected.insert(slug(case.name));
+        if rewrite {
+            let _ = std::fs::remove_dir_all(&folder);
+            std::fs::create_dir_all(&folder).unwrap();
+            for (name, bytes) in &built {
+                std::fs::write(folder.join(name), bytes).unwrap();
+            }
+        }
+        assert_eq!(
+            files(&folder),
+            built,
+            "{}: run with TRAILSIGHT_WRITE_CORPUS=1",
+            case.name
+        );
+    }
+    let committed: std::collections::BTreeSet<String> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(committed, expected, "stale or missing corpus folders");
+}
