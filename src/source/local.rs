@@ -343,6 +343,16 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_file_is_counted_like_a_decompression_bomb() {
+        let bomb =
+            crate::decode::DecodeError::Gzip(crate::decode::gzip::GzipError::TooLarge { cap: 1 });
+        assert_eq!(
+            ReadError::TooLarge { size: 2, cap: 1 }.reason(),
+            bomb.reason()
+        );
+    }
+
+    #[test]
     fn reads_at_most_the_cap_and_never_opens_a_fifo() {
         let dir = tempfile::tempdir().unwrap();
         let small = dir.path().join("small.json");
