@@ -302,6 +302,14 @@ mod tests {
             ("CloudTrail", false, false, false),
             ("2019", false, false, false),
             ("..", false, false, false),
+            // Nothing that could climb out of an output root passes as a path component.
+            ("o-..", false, false, false),
+            ("o-abc/../x", false, false, false),
+            ("us-east-1/../..", false, false, false),
+            ("%2e%2e", false, false, false),
+            ("/etc", false, false, false),
+            ("12345678901/", false, false, false),
+            ("us-east-1\0", false, false, false),
         ] {
             assert_eq!(is_account(seg), account, "{seg}");
             assert_eq!(is_org_id(seg), org, "{seg}");
