@@ -630,6 +630,33 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "invalid UTF-8 in a field nobody reads",
+            // Lenient like the rest of the record walk: bytes that are not looked at cannot
+            // cost the record (serde_json skips unread strings without validating them).
+            build: |d| {
+                let raw = record(1, json!({"requestParameters": {"KEY": "VALUE"}}))
+                    .to_string()
+                    .into_bytes();
+                let raw = String::from_utf8_lossy(&raw)
+                    .replace("KEY", "k\u{1}")
+                    .replace("VALUE", "v\u{2}")
+                    .into_bytes()
+                    .into_iter()
+                    .map(|b| match b {
+                        1 => 0xff,
+                        2 => 0xfe,
+                        b => b,
+                    })
+                    .collect::<Vec<u8>>();
+                put_with_raw_record(d, "utf8unread", &raw)
+            },
+            args: &[],
+            expect: Read {
+                writes: 2,
+                duplicates: 0,
+            },
+        },
+        Case {
             name: "a 100 MB string",
             build: |d| {
                 let big = "A".repeat(100 << 20);
