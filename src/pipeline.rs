@@ -25,7 +25,7 @@ use crate::model::insight::InsightRecord;
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json, parquet};
-use crate::source::{Source, SourceError, layout};
+use crate::source::{Source, SourceError, layout, local};
 use crate::state::{RunState, STATE_VERSION, StateLock};
 use crate::telemetry::{self, RunSummary, Stage};
 use anyhow::{Context, bail};
@@ -337,6 +337,9 @@ impl<'c> Run<'c> {
                 self.summary.timed(Stage::Write, started);
             }
         }
+        let started = Instant::now();
+        write_bad_objects_report(self.config, &mut self.summary).await?;
+        self.summary.timed(Stage::Write, started);
         let is_parquet = |key: &String| key.ends_with(".parquet");
         let (parquet, json): (Vec<_>, Vec<_>) = self.files.iter().partition(|(k, _)| is_parquet(k));
         let counted = if json.is_empty() { &parquet } else { &json };
@@ -590,12 +593,16 @@ async fn read(
                     // Read and decode on one blocking thread.
                     let _permit = cpu.acquire_owned().await;
                     let key = object.key.clone();
-                    let outcome = tokio::task::spawn_blocking(move || match std::fs::read(&path) {
-                        Ok(bytes) => decode_outcome(decode_object(&bytes, &key, &options), &bytes),
-                        Err(e) => Err((
-                            FETCH_FAILED.to_owned(),
-                            format!("cannot read the file: {e}"),
-                        )),
+                    let outcome = tokio::task::spawn_blocking(move || {
+                        match local::read_object(&path, options.max_object_bytes) {
+                            Ok(bytes) => {
+                                decode_outcome(decode_object(&bytes, &key, &options), &bytes)
+                            }
+                            Err(e @ local::ReadError::Io(_)) => {
+                                Err((FETCH_FAILED.to_owned(), e.to_string()))
+                            }
+                            Err(e) => Err((e.reason().to_owned(), e.to_string())),
+                        }
                     })
                     .await
                     .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())));
@@ -623,7 +630,7 @@ async fn read(
                 telemetry::progress::object_done(size, decoded.stats.records);
                 summary.objects_read += 1;
                 summary.bytes_read += size;
-                summary.add_records(&decoded.stats);
+                summary.add_object_records(&object.display, &decoded.stats);
                 aggregator.add(&decoded);
             }
             Err((reason, detail)) => {
@@ -644,14 +651,30 @@ async fn read(
 }
 
 fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
-    let ignored: u64 = summary.files_ignored.values().sum();
-    if summary.skipped_total() + summary.bad_records_total() + ignored > 0 {
-        bail!(
-            "--strict: {} objects skipped, {} bad records, {} files ignored; nothing was written",
-            summary.skipped_total(),
-            summary.bad_records_total(),
-            ignored
-        );
+    match summary.strict_problems() {
+        Some(problems) => bail!("--strict: {problems}; nothing was written"),
+        None => Ok(()),
+    }
+}
+
+/// Write the bad-objects report of the run next to the output, or remove the one an earlier
+/// run of the same days left when there is nothing to report.
+async fn write_bad_objects_report(
+    config: &AnalyzeConfig,
+    summary: &mut RunSummary,
+) -> anyhow::Result<()> {
+    let Some((key, bytes)) = telemetry::bad_objects::build(summary) else {
+        return Ok(());
+    };
+    match bytes {
+        Some(bytes) => {
+            config.output.put(&key, bytes).await?;
+            let root = summary.output.trim_end_matches('/');
+            summary.bad_objects_report = Some(format!("{root}/{key}"));
+        }
+        None => {
+            config.output.remove(&key).await?;
+        }
     }
     Ok(())
 }

@@ -1,12 +1,15 @@
-//! Telemetry in one place: tracing setup, the one event per skipped object, progress on a
-//! terminal (`progress`), and the run summary (printed as a table on stderr and, on request,
-//! written as JSON; its fields are listed in the README).
+//! Telemetry in one place: tracing setup, the one event per skipped object (and per object with
+//! bad records, per ignored file), progress on a terminal (`progress`), the run summary (printed
+//! as a table on stderr and, on request, written as JSON; its fields are listed in the README),
+//! and the bad-objects report built from it (`bad_objects`).
 
+pub mod bad_objects;
 pub mod progress;
 
 use crate::decode::RecordStats;
+use crate::source::layout;
 use crate::source::s3::RequestCounts;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -53,6 +56,30 @@ pub struct SkippedObject {
     pub detail: String,
 }
 
+/// An object that was read but held records that could not be used, counted by reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectBadRecords {
+    pub object: String,
+    /// Every record of the object.
+    pub records: u64,
+    pub bad_records: BTreeMap<String, u64>,
+}
+
+/// A file in a log folder that was not read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IgnoredFile {
+    pub object: String,
+    pub reason: String,
+}
+
+/// How many objects the summary lists by name (`skipped`, `bad_record_objects`); the
+/// bad-objects report lists them all.
+pub const MAX_LISTED_OBJECTS: usize = 1000;
+
+fn first_listed<S: Serializer, T: Serialize>(list: &[T], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(list.iter().take(MAX_LISTED_OBJECTS))
+}
+
 /// Everything a run did, for people and for monitors.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RunSummary {
@@ -73,9 +100,23 @@ pub struct RunSummary {
     pub bytes_read: u64,
     /// Log objects that could not be read, by reason.
     pub objects_skipped: BTreeMap<String, u64>,
+    /// Each of them, in reading order (the first `MAX_LISTED_OBJECTS` in the JSON).
+    #[serde(serialize_with = "first_listed")]
     pub skipped: Vec<SkippedObject>,
     /// Files in log folders that are not log files (digests, stray files), by reason.
     pub files_ignored: BTreeMap<String, u64>,
+    /// Each of them (in the bad-objects report, not in the summary).
+    #[serde(skip)]
+    pub ignored: Vec<IgnoredFile>,
+    /// Objects read that held at least one bad record.
+    pub objects_with_bad_records: u64,
+    /// Each of them with its counts by reason, in reading order (the first `MAX_LISTED_OBJECTS`
+    /// in the JSON).
+    #[serde(serialize_with = "first_listed")]
+    pub bad_record_objects: Vec<ObjectBadRecords>,
+    /// Where the bad-objects report of this run was written; `None` when there was nothing to
+    /// report.
+    pub bad_objects_report: Option<String>,
     pub records: u64,
     pub write_events: u64,
     pub error_events: u64,
@@ -97,8 +138,8 @@ pub struct RunSummary {
     pub parquet_files_written: u64,
     /// Our own files (either format) for analysed days that no longer have Insights.
     pub stale_files_removed: u64,
-    /// `ACCOUNT/REGION` partitions whose Insights were not written because an object of theirs
-    /// could not be fetched; a later run redoes them.
+    /// `ACCOUNT/REGION` partitions whose Insights were not written because one of their objects
+    /// could not be fetched or one of their day folders listed; a later run redoes them.
     pub partitions_withheld: BTreeSet<String>,
     /// S3 requests, retries and failures, when S3 was used.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -157,24 +198,54 @@ impl RunSummary {
         }
     }
 
-    /// Record one unreadable object and log it once.
+    /// Add the counts of one object that was read; one warning names it if it held bad records.
+    pub fn add_object_records(&mut self, object: &str, stats: &RecordStats) {
+        self.add_records(stats);
+        if stats.bad_total() == 0 {
+            return;
+        }
+        let bad_records: BTreeMap<String, u64> = stats
+            .bad_records
+            .iter()
+            .map(|(reason, n)| ((*reason).to_owned(), *n))
+            .collect();
+        tracing::warn!(
+            object,
+            bad_records = stats.bad_total(),
+            "{} of {} records in {object} could not be used: {}",
+            stats.bad_total(),
+            stats.records,
+            breakdown_parts(&bad_records)
+        );
+        self.objects_with_bad_records += 1;
+        self.bad_record_objects.push(ObjectBadRecords {
+            object: object.to_owned(),
+            records: stats.records,
+            bad_records,
+        });
+    }
+
+    /// Record one unreadable object and log it once. The detail is cleared of anything that
+    /// looks like a credential or a request signature before it is logged or kept.
     pub fn skip(&mut self, object: &str, reason: &str, detail: &str) {
+        let detail = redact_secrets(detail);
         tracing::warn!(object, reason, "skipped {object}: {detail}");
         *self.objects_skipped.entry(reason.to_owned()).or_default() += 1;
         self.skipped.push(SkippedObject {
             object: object.to_owned(),
             reason: reason.to_owned(),
-            detail: detail.to_owned(),
+            detail,
         });
     }
 
-    /// Withhold the Insights of a partition: one of its objects could not be fetched.
+    /// Withhold the Insights of a partition: one of its objects could not be fetched, or one of
+    /// its day folders could not be listed.
     pub fn withhold(&mut self, account: &str, region: &str) {
         let partition = format!("{account}/{region}");
         if !self.partitions_withheld.contains(&partition) {
             tracing::warn!(
                 partition,
-                "Insights of {partition} withheld: one of its objects could not be fetched"
+                "Insights of {partition} withheld: some of its logs could not be fetched or listed"
             );
             self.partitions_withheld.insert(partition);
         }
@@ -185,13 +256,49 @@ impl RunSummary {
             .contains(&format!("{account}/{region}"))
     }
 
+    /// Record a file of a log folder that is not read. CloudTrail's own digest and Insights
+    /// files are expected there now and then (an info line); anything else is a warning.
     pub fn ignore(&mut self, object: &str, reason: &str) {
-        tracing::debug!(object, reason, "ignored {object}: {reason}");
+        if layout::is_trail_companion(reason) {
+            tracing::info!(object, reason, "ignored {object}: {reason}");
+        } else {
+            tracing::warn!(object, reason, "ignored {object}: {reason}");
+        }
         *self.files_ignored.entry(reason.to_owned()).or_default() += 1;
+        self.ignored.push(IgnoredFile {
+            object: object.to_owned(),
+            reason: reason.to_owned(),
+        });
     }
 
     pub fn skipped_total(&self) -> u64 {
         self.objects_skipped.values().sum()
+    }
+
+    /// Ignored files that are not CloudTrail's own digest or Insights files.
+    pub fn unexpected_files_total(&self) -> u64 {
+        self.files_ignored
+            .iter()
+            .filter(|(reason, _)| !layout::is_trail_companion(reason))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// What makes a `--strict` run fail: a skipped object, a bad record, or an ignored file that
+    /// is not a digest or Insights file. Records out of scope, duplicates and Insight records
+    /// among the logs are ordinary and do not count.
+    pub fn strict_problems(&self) -> Option<String> {
+        let (skipped, bad, unexpected) = (
+            self.skipped_total(),
+            self.bad_records_total(),
+            self.unexpected_files_total(),
+        );
+        (skipped + bad + unexpected > 0).then(|| {
+            format!(
+                "{skipped} objects skipped, {bad} bad records in {} objects, {unexpected} unexpected files in log folders",
+                self.objects_with_bad_records
+            )
+        })
     }
 
     pub fn bad_records_total(&self) -> u64 {
@@ -253,10 +360,11 @@ impl RunSummary {
             "records out of scope",
             self.records_out_of_scope.to_string(),
         );
-        row(
-            "bad records",
-            breakdown(self.bad_records_total(), &self.bad_records),
-        );
+        let mut bad = breakdown(self.bad_records_total(), &self.bad_records);
+        if self.objects_with_bad_records > 0 {
+            let _ = write!(bad, " in {} objects", self.objects_with_bad_records);
+        }
+        row("bad records", bad);
         row("series analysed", self.series.to_string());
         row(
             "insights",
@@ -289,6 +397,9 @@ impl RunSummary {
                 ),
             );
         }
+        if let Some(report) = &self.bad_objects_report {
+            row("bad-objects report", report.clone());
+        }
         if let Some(s3) = &self.s3_requests {
             row(
                 "s3 requests",
@@ -304,8 +415,68 @@ fn breakdown(total: u64, parts: &BTreeMap<String, u64>) -> String {
     if parts.is_empty() {
         return total.to_string();
     }
+    format!("{total} ({})", breakdown_parts(parts))
+}
+
+fn breakdown_parts(parts: &BTreeMap<String, u64>) -> String {
     let parts: Vec<String> = parts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    format!("{total} ({})", parts.join(", "))
+    parts.join(", ")
+}
+
+/// Query parameters and header values that carry credentials or signatures.
+const SECRET_MARKERS: [&str; 6] = [
+    "X-Amz-Signature=",
+    "X-Amz-Credential=",
+    "X-Amz-Security-Token=",
+    "AWSAccessKeyId=",
+    "Signature=",
+    "x-amz-security-token:",
+];
+
+/// `text` with credential-looking parts replaced by `[redacted]`: the values of signature and
+/// credential query parameters (a pre-signed URL), and AWS access key IDs (`AKIA...`, `ASIA...`).
+/// Error messages should never hold these; this is the last line of defence before a detail is
+/// logged or written to a report.
+pub fn redact_secrets(text: &str) -> String {
+    let mut out = text.to_owned();
+    for marker in SECRET_MARKERS {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(marker).map(|i| i + from) {
+            let start = at + marker.len();
+            let end = out[start..]
+                .find(|c: char| c == '&' || c == '"' || c == '\'' || c.is_whitespace())
+                .map_or(out.len(), |i| i + start);
+            out.replace_range(start..end, "[redacted]");
+            from = start + "[redacted]".len();
+        }
+    }
+    redact_access_key_ids(&out)
+}
+
+/// `AKIA`/`ASIA` followed by 16 upper-case letters or digits, as a whole word.
+fn redact_access_key_ids(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        let starts_word = i == 0 || !word(bytes[i - 1]);
+        if starts_word
+            && (rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA"))
+            && rest.len() >= 20
+            && rest[4..20].iter().all(|&b| word(b))
+            && rest.get(20).is_none_or(|&b| !word(b))
+        {
+            out.push_str("[redacted]");
+            i += 20;
+            continue;
+        }
+        let len = text[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&text[i..i + len]);
+        i += len;
+    }
+    out
 }
 
 fn round_millis(seconds: f64) -> f64 {
@@ -349,6 +520,82 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(peak_memory_bytes().is_some_and(|b| b > 0));
         }
+    }
+
+    #[test]
+    fn redacts_signatures_and_access_keys() {
+        let cases = [
+            (
+                "GET https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F2019&X-Amz-Signature=abc123 failed",
+                "GET https://b.s3.amazonaws.com/k?X-Amz-Credential=[redacted]&X-Amz-Signature=[redacted] failed",
+            ),
+            (
+                "key AKIAIOSFODNN7EXAMPLE and ASIAXXXXXXXXXXXXXXXX, not AKIAshort",
+                "key [redacted] and [redacted], not AKIAshort",
+            ),
+            (
+                "x-amz-security-token:FwoGZX \u{e9}",
+                "x-amz-security-token:[redacted] \u{e9}",
+            ),
+            (
+                "truncated gzip: the data ends",
+                "truncated gzip: the data ends",
+            ),
+            ("NOTAKIAIOSFODNN7EXAMPLE", "NOTAKIAIOSFODNN7EXAMPLE"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact_secrets(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn strict_ignores_companions_and_names_objects_with_bad_records() {
+        let mut summary = RunSummary::default();
+        summary.ignore("a/1_CloudTrail-Digest_x.json.gz", layout::DIGEST_FILE);
+        assert_eq!(summary.strict_problems(), None);
+        let mut stats = RecordStats {
+            records: 5,
+            ..RecordStats::default()
+        };
+        summary.add_object_records("a/clean.json.gz", &stats);
+        assert!(summary.bad_record_objects.is_empty());
+        stats.bad_records.insert("record has no eventTime", 2);
+        summary.add_object_records("a/bad.json.gz", &stats);
+        assert_eq!(summary.objects_with_bad_records, 1);
+        assert_eq!(summary.bad_record_objects[0].object, "a/bad.json.gz");
+        assert_eq!(summary.bad_record_objects[0].records, 5);
+        assert!(
+            summary
+                .strict_problems()
+                .unwrap()
+                .contains("2 bad records in 1 objects")
+        );
+        let mut summary = RunSummary::default();
+        summary.ignore("a/notes.txt", "not a .json.gz or .json file");
+        assert!(
+            summary
+                .strict_problems()
+                .unwrap()
+                .contains("1 unexpected files")
+        );
+    }
+
+    #[test]
+    fn the_summary_lists_a_bounded_number_of_objects() {
+        let mut summary = RunSummary::default();
+        for i in 0..MAX_LISTED_OBJECTS + 5 {
+            summary.skip(&format!("o{i}"), "not gzip", "d");
+        }
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            json["skipped"].as_array().unwrap().len(),
+            MAX_LISTED_OBJECTS
+        );
+        assert_eq!(
+            json["objects_skipped"]["not gzip"],
+            MAX_LISTED_OBJECTS as u64 + 5
+        );
+        assert!(json.get("ignored").is_none());
     }
 
     #[test]

@@ -15,6 +15,15 @@
 //!   still counts toward the call rate when it is a write.
 //! - account and region: the record's own `recipientAccountId` and `awsRegion`, falling back to
 //!   the folder's when a record lacks them.
+//!
+//! Hostile input (tests/hostile/README.md has the whole corpus): a whole object fails with one
+//! `DecodeError` (not gzip, truncated or corrupt gzip, over the size cap, invalid JSON, not a
+//! CloudTrail file), counted under its `reason()`; invalid UTF-8 in a field or key that is read,
+//! and text after the JSON, are invalid JSON. Nested arrays and objects are skipped without
+//! recursion, however deep: a deep value where a field is read leaves that field unusable (`record
+//! has no eventName`), a deep field that is not read costs nothing. A record that cannot be used
+//! is counted under a `Skip::Bad` reason and costs nothing else; one whose time is outside the
+//! analysed minutes (1970, 2999) is out of scope, not bad.
 
 pub mod gzip;
 pub mod record;

@@ -52,12 +52,23 @@ pub enum FileKind {
     Other,
 }
 
+/// Why a digest file found among the logs is ignored.
+pub const DIGEST_FILE: &str = "a CloudTrail digest file, not a log file";
+/// Why an Insights file found among the logs is ignored.
+pub const INSIGHT_FILE: &str = "a CloudTrail Insights file, not a log file";
+
+/// Whether an ignored file's reason names CloudTrail's own output of another kind (a digest or an
+/// Insights file): normal in real trails, so `--strict` does not fail for it.
+pub fn is_trail_companion(reason: &str) -> bool {
+    reason == DIGEST_FILE || reason == INSIGHT_FILE
+}
+
 pub fn classify_file_name(name: &str) -> FileKind {
     if name.contains("_CloudTrail-Digest_") {
-        return FileKind::Foreign("a CloudTrail digest file, not a log file");
+        return FileKind::Foreign(DIGEST_FILE);
     }
     if name.contains("_CloudTrail-Insight_") {
-        return FileKind::Foreign("a CloudTrail Insights file, not a log file");
+        return FileKind::Foreign(INSIGHT_FILE);
     }
     if name.ends_with(".json.gz") || name.ends_with(".json") {
         FileKind::Log
@@ -291,6 +302,14 @@ mod tests {
             ("CloudTrail", false, false, false),
             ("2019", false, false, false),
             ("..", false, false, false),
+            // Nothing that could climb out of an output root passes as a path component.
+            ("o-..", false, false, false),
+            ("o-abc/../x", false, false, false),
+            ("us-east-1/../..", false, false, false),
+            ("%2e%2e", false, false, false),
+            ("/etc", false, false, false),
+            ("12345678901/", false, false, false),
+            ("us-east-1\0", false, false, false),
         ] {
             assert_eq!(is_account(seg), account, "{seg}");
             assert_eq!(is_org_id(seg), org, "{seg}");

@@ -2,8 +2,12 @@
 //!
 //! The walker finds every `AWSLogs/` folder under the root (behind any prefix), then descends
 //! only through folders the layout allows (organization, account, `CloudTrail`, region) and
-//! opens only the day folders a run asks for. Symbolic links are followed, but every folder is
-//! visited at most once, so a link loop cannot make the walk endless.
+//! opens only the day folders a run asks for. Symbolic links are followed, also when they lead out
+//! of the root (an archive assembled from links to other disks is read as it looks; the source is
+//! only ever read, and nothing is written from its paths). Every prefix folder is visited at most
+//! once and the layout below `AWSLogs/` has a fixed depth, so a link loop cannot make the walk
+//! endless; in a day folder, a link that loops or leads nowhere, a sub-folder, a FIFO or a
+//! device is named and ignored, never opened. Objects are read with a cap on their size.
 
 use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
 use super::{Ignored, Listing, SourceError};
@@ -174,7 +178,18 @@ impl LocalSource {
     }
 }
 
-/// List one day folder (blocking).
+/// Why an entry of a day folder that cannot be followed (a dangling or looping link) is ignored.
+pub const BROKEN_LINK: &str = "a broken or looping symbolic link";
+/// Why a sub-folder of a day folder is ignored (CloudTrail writes only files there).
+pub const DIRECTORY: &str = "a directory, not a log file";
+/// Why a FIFO, socket or device in a day folder is ignored: never opened, so it cannot hang a run.
+pub const SPECIAL_FILE: &str = "not a regular file (a FIFO, socket or device)";
+/// Why a file whose name is not UTF-8 is ignored: it has no S3 key and no stable name.
+pub const NON_UTF8_NAME: &str = "a file name that is not UTF-8";
+
+/// List one day folder (blocking). Links are followed; anything that is not a regular file
+/// (a folder, a FIFO, a device, a link that leads nowhere or in a circle) is ignored and named,
+/// never opened.
 fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
     let mut listing = Listing::default();
     let entries = match std::fs::read_dir(dir) {
@@ -184,16 +199,30 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
     };
     for entry in entries {
         let entry = entry.map_err(|e| SourceError::list(dir.display().to_string(), e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        let Ok(meta) = std::fs::metadata(&path) else {
+        let mut ignore = |reason: &str| {
             listing.ignored.push(Ignored {
                 display: path.display().to_string(),
-                reason: "unreadable directory entry (broken link?)".into(),
-            });
+                reason: reason.to_owned(),
+            })
+        };
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            ignore(NON_UTF8_NAME);
             continue;
         };
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(_) => {
+                ignore(BROKEN_LINK);
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            ignore(DIRECTORY);
+            continue;
+        }
         if !meta.is_file() {
+            ignore(SPECIAL_FILE);
             continue;
         }
         let object = ObjectRef {
@@ -205,4 +234,156 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
     }
     listing.sort();
     Ok(listing)
+}
+
+/// Why a local object could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Larger on disk than the per-object cap: skipped without reading it.
+    #[error(
+        "the file is {size} bytes, more than the per-object limit of {cap} bytes \
+         (--max-object-bytes); raise it if the file is genuine"
+    )]
+    TooLarge { size: u64, cap: u64 },
+    /// It is no longer a regular file (replaced since the listing): not opened.
+    #[error("not a regular file any more (replaced since it was listed?)")]
+    NotAFile,
+    #[error("cannot read the file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ReadError {
+    /// A short, stable reason for the run summary (`over the size limit` as for a decompression
+    /// bomb); an I/O error is the pipeline's `fetch failed`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReadError::TooLarge { .. } => "over the size limit",
+            ReadError::NotAFile => "not a regular file",
+            ReadError::Io(_) => "fetch failed",
+        }
+    }
+}
+
+/// Read one object's bytes, at most `cap` of them: a file larger than the cap is never loaded
+/// into memory, and a path that is no longer a regular file (a FIFO put in its place) is not
+/// opened, so the read cannot block.
+pub fn read_object(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    if meta.len() > cap {
+        return Err(ReadError::TooLarge {
+            size: meta.len(),
+            cap,
+        });
+    }
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooLarge {
+            size: bytes.len() as u64,
+            cap,
+        });
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_only_regular_files_and_names_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("good.json.gz"), b"x").unwrap();
+        std::fs::write(d.join("a b \u{65e5}.json.gz"), b"x").unwrap();
+        std::fs::write(d.join("1_CloudTrail-Digest_x.json.gz"), b"x").unwrap();
+        std::fs::create_dir(d.join("folder.json.gz")).unwrap();
+        std::os::unix::fs::symlink("loop2.json.gz", d.join("loop1.json.gz")).unwrap();
+        std::os::unix::fs::symlink("loop1.json.gz", d.join("loop2.json.gz")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent/x", d.join("dangling.json.gz")).unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(d.join("pipe.json.gz"))
+            .status();
+        let non_utf8 =
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"bad\xff.json.gz");
+        std::fs::write(d.join(non_utf8), b"x").unwrap();
+        let listing = list_folder(d, "P/").unwrap();
+        let keys: Vec<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["P/a b \u{65e5}.json.gz", "P/good.json.gz"]);
+        let mut reasons: Vec<(String, &str)> = listing
+            .ignored
+            .iter()
+            .map(|i| {
+                let name = Path::new(&i.display).file_name().unwrap();
+                (name.to_string_lossy().into_owned(), i.reason.as_str())
+            })
+            .collect();
+        reasons.sort();
+        let mut want = vec![
+            (
+                "1_CloudTrail-Digest_x.json.gz".to_owned(),
+                layout::DIGEST_FILE,
+            ),
+            ("bad\u{fffd}.json.gz".to_owned(), NON_UTF8_NAME),
+            ("dangling.json.gz".to_owned(), BROKEN_LINK),
+            ("folder.json.gz".to_owned(), DIRECTORY),
+            ("loop1.json.gz".to_owned(), BROKEN_LINK),
+            ("loop2.json.gz".to_owned(), BROKEN_LINK),
+        ];
+        if fifo.is_ok_and(|s| s.success()) {
+            want.push(("pipe.json.gz".to_owned(), SPECIAL_FILE));
+        }
+        want.sort();
+        assert_eq!(reasons, want);
+    }
+
+    #[test]
+    fn an_oversized_file_is_counted_like_a_decompression_bomb() {
+        let bomb =
+            crate::decode::DecodeError::Gzip(crate::decode::gzip::GzipError::TooLarge { cap: 1 });
+        assert_eq!(
+            ReadError::TooLarge { size: 2, cap: 1 }.reason(),
+            bomb.reason()
+        );
+    }
+
+    #[test]
+    fn reads_at_most_the_cap_and_never_opens_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small.json");
+        std::fs::write(&small, b"0123456789").unwrap();
+        assert_eq!(read_object(&small, 10).unwrap(), b"0123456789");
+        assert!(matches!(
+            read_object(&small, 9),
+            Err(ReadError::TooLarge { size: 10, cap: 9 })
+        ));
+        // A sparse file far over the cap is refused from its size alone.
+        let sparse = dir.path().join("sparse.json.gz");
+        std::fs::File::create(&sparse)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        let err = read_object(&sparse, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("--max-object-bytes"), "{err}");
+        let fifo = dir.path().join("pipe.json.gz");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(matches!(
+                read_object(&fifo, 1 << 20),
+                Err(ReadError::NotAFile)
+            ));
+        }
+        assert!(matches!(
+            read_object(&dir.path().join("missing"), 10),
+            Err(ReadError::Io(_))
+        ));
+    }
 }

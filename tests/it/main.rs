@@ -4,6 +4,8 @@ mod aws_format;
 mod bad_input;
 mod deploy;
 mod end_to_end;
+mod fuzz;
+mod hostile;
 mod incremental;
 mod layout;
 mod parquet_output;
