@@ -316,14 +316,14 @@ impl<'c> Run<'c> {
         telemetry::progress::plan_days(days.days().count() as u64);
         for day in days.days() {
             telemetry::progress::day(day);
+            let marks = self.summary.marks();
             self.advance(progress, day).await?;
             self.summary.last_day = Some(day.to_string());
-            if self
-                .summary
-                .skipped
-                .iter()
-                .any(|s| s.reason == FETCH_FAILED || s.reason == LIST_FAILED)
-            {
+            let started = Instant::now();
+            write_bad_objects_report(self.config, &mut self.summary, day, marks).await?;
+            self.summary.timed(Stage::Write, started);
+            let unread = |reason: &str| self.summary.objects_skipped.contains_key(reason);
+            if unread(FETCH_FAILED) || unread(LIST_FAILED) {
                 tracing::warn!(
                     "stopping after {day}: objects could not be fetched or folders listed; the state stays before them and the next run retries"
                 );
@@ -337,9 +337,6 @@ impl<'c> Run<'c> {
                 self.summary.timed(Stage::Write, started);
             }
         }
-        let started = Instant::now();
-        write_bad_objects_report(self.config, &mut self.summary).await?;
-        self.summary.timed(Stage::Write, started);
         let is_parquet = |key: &String| key.ends_with(".parquet");
         let (parquet, json): (Vec<_>, Vec<_>) = self.files.iter().partition(|(k, _)| is_parquet(k));
         let counted = if json.is_empty() { &parquet } else { &json };
@@ -657,25 +654,27 @@ fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
     }
 }
 
-/// Write the bad-objects report of the run next to the output, or remove the one an earlier
-/// run of the same days left when there is nothing to report.
+/// Write the bad-objects report of one analysed day next to the output: what its step could not
+/// read (since `marks`), or, when there is nothing to report, remove the report an earlier run
+/// of the same day left (a redone day that now reads cleanly has no stale report).
 async fn write_bad_objects_report(
     config: &AnalyzeConfig,
     summary: &mut RunSummary,
+    day: NaiveDate,
+    marks: telemetry::ListMarks,
 ) -> anyhow::Result<()> {
-    let Some((key, bytes)) = telemetry::bad_objects::build(summary) else {
-        return Ok(());
-    };
+    let (key, bytes) = telemetry::bad_objects::build(summary, day, marks);
     match bytes {
         Some(bytes) => {
             config.output.put(&key, bytes).await?;
             let root = summary.output.trim_end_matches('/');
-            summary.bad_objects_report = Some(format!("{root}/{key}"));
+            summary.bad_objects_reports.push(format!("{root}/{key}"));
         }
         None => {
             config.output.remove(&key).await?;
         }
     }
+    summary.forget_reported();
     Ok(())
 }
 

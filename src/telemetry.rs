@@ -80,6 +80,14 @@ fn first_listed<S: Serializer, T: Serialize>(list: &[T], s: S) -> Result<S::Ok, 
     s.collect_seq(list.iter().take(MAX_LISTED_OBJECTS))
 }
 
+/// Positions in the summary's lists of problem objects (see `RunSummary::marks`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListMarks {
+    pub skipped: usize,
+    pub bad_record_objects: usize,
+    pub ignored: usize,
+}
+
 /// Everything a run did, for people and for monitors.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RunSummary {
@@ -114,9 +122,8 @@ pub struct RunSummary {
     /// in the JSON).
     #[serde(serialize_with = "first_listed")]
     pub bad_record_objects: Vec<ObjectBadRecords>,
-    /// Where the bad-objects report of this run was written; `None` when there was nothing to
-    /// report.
-    pub bad_objects_report: Option<String>,
+    /// The bad-objects reports this run wrote (one per analysed day with something to report).
+    pub bad_objects_reports: Vec<String>,
     pub records: u64,
     pub write_events: u64,
     pub error_events: u64,
@@ -196,6 +203,23 @@ impl RunSummary {
         for (reason, n) in &stats.bad_records {
             *self.bad_records.entry((*reason).to_owned()).or_default() += n;
         }
+    }
+
+    /// Where the lists of problem objects stand now: what a day's step adds comes after it.
+    pub fn marks(&self) -> ListMarks {
+        ListMarks {
+            skipped: self.skipped.len(),
+            bad_record_objects: self.bad_record_objects.len(),
+            ignored: self.ignored.len(),
+        }
+    }
+
+    /// Forget listed problem objects beyond what the summary shows, once a day's bad-objects
+    /// report holds them, so a long backfill's memory does not grow with them.
+    pub fn forget_reported(&mut self) {
+        self.skipped.truncate(MAX_LISTED_OBJECTS);
+        self.bad_record_objects.truncate(MAX_LISTED_OBJECTS);
+        self.ignored.clear();
     }
 
     /// Add the counts of one object that was read; one warning names it if it held bad records.
@@ -397,8 +421,13 @@ impl RunSummary {
                 ),
             );
         }
-        if let Some(report) = &self.bad_objects_report {
-            row("bad-objects report", report.clone());
+        if let Some(last) = self.bad_objects_reports.last() {
+            let more = self.bad_objects_reports.len() - 1;
+            let text = match more {
+                0 => last.clone(),
+                _ => format!("{last} and {more} more"),
+            };
+            row("bad-objects report", text);
         }
         if let Some(s3) = &self.s3_requests {
             row(

@@ -1,8 +1,12 @@
-//! The bad-objects report: every object a run skipped (and why), every object it read that held
-//! bad records (counts by reason), and every file of a log folder it ignored, so an operator can
-//! re-drive them. It is built from the run summary as bytes; the pipeline stores it next to the
-//! output (`<out>/_trailsight/bad-objects/FIRST_LAST.json`) through the same `Output` as the
-//! Insights, so a local write is atomic and an S3 write is one PutObject.
+//! The bad-objects report of one analysed day: every object its step skipped (and why), every
+//! object it read that held bad records (counts by reason), and every file of a log folder it
+//! ignored, so an operator can re-drive them. The step of day D reads the objects not read yet
+//! up to D+1's folder, so each object is reported under the one day whose step read it, and a
+//! day that is redone (after a failed fetch) rewrites, or removes, its own report: nightly runs
+//! and a backfill leave the same reports. It is built from the run summary as bytes; the
+//! pipeline stores it next to the output (`<out>/_trailsight/bad-objects/YYYY-MM-DD.json`)
+//! through the same `Output` as the Insights, so a local write is atomic and an S3 write is one
+//! PutObject.
 //!
 //! Wire format (version 1), a JSON object:
 //!
@@ -10,7 +14,7 @@
 //! |---|---|---|
 //! | `version` | integer | `1` |
 //! | `source` | string | the source read (a directory or `s3://bucket/prefix`) |
-//! | `first_day`, `last_day` | string | the days the run analysed (`YYYY-MM-DD`, UTC, inclusive) |
+//! | `day` | string | the analysed day whose step read these objects (`YYYY-MM-DD`, UTC) |
 //! | `skipped` | array | objects not read: `object` (path or `s3://bucket/key`), `reason` (as in the summary's `objects_skipped`), `detail` |
 //! | `bad_records` | array | objects read with unusable records: `object`, `records` (all its records), `bad_records` (counts by reason) |
 //! | `ignored` | array | files of log folders not read: `object`, `reason` (as in the summary's `files_ignored`) |
@@ -19,7 +23,8 @@
 //! holds object names, reasons and error details only: no credentials, and details pass through
 //! `redact_secrets` when they are recorded.
 
-use super::{IgnoredFile, ObjectBadRecords, RunSummary, SkippedObject};
+use super::{IgnoredFile, ListMarks, ObjectBadRecords, RunSummary, SkippedObject};
+use chrono::NaiveDate;
 use serde::Serialize;
 
 /// The report's format version.
@@ -31,47 +36,46 @@ pub const REPORT_FOLDER: &str = "_trailsight/bad-objects";
 struct Report<'s> {
     version: u32,
     source: &'s str,
-    first_day: &'s str,
-    last_day: &'s str,
+    day: String,
     skipped: Vec<&'s SkippedObject>,
     bad_records: Vec<&'s ObjectBadRecords>,
     ignored: Vec<&'s IgnoredFile>,
 }
 
-/// The key of the report of a run over `first_day..=last_day`, relative to the output root.
-pub fn report_key(first_day: &str, last_day: &str) -> String {
-    format!("{REPORT_FOLDER}/{first_day}_{last_day}.json")
+/// The key of the report of one analysed day, relative to the output root.
+pub fn report_key(day: NaiveDate) -> String {
+    format!("{REPORT_FOLDER}/{day}.json")
 }
 
-/// The report's key and bytes, or only its key when there is nothing to report (a clean run
-/// removes the report an earlier run of the same days left). `None` when no day was analysed.
-pub fn build(summary: &RunSummary) -> Option<(String, Option<Vec<u8>>)> {
-    let (first_day, last_day) = (summary.first_day.as_deref()?, summary.last_day.as_deref()?);
-    let key = report_key(first_day, last_day);
-    if summary.skipped.is_empty()
-        && summary.bad_record_objects.is_empty()
-        && summary.ignored.is_empty()
-    {
-        return Some((key, None));
+/// The key and bytes of `day`'s report, from what the summary listed since `since`; no bytes
+/// when there is nothing to report (the caller removes the report an earlier run left).
+pub fn build(summary: &RunSummary, day: NaiveDate, since: ListMarks) -> (String, Option<Vec<u8>>) {
+    let key = report_key(day);
+    let tail = |len: usize, mark: usize| mark.min(len)..len;
+    let skipped = &summary.skipped[tail(summary.skipped.len(), since.skipped)];
+    let bad_records = &summary.bad_record_objects
+        [tail(summary.bad_record_objects.len(), since.bad_record_objects)];
+    let ignored = &summary.ignored[tail(summary.ignored.len(), since.ignored)];
+    if skipped.is_empty() && bad_records.is_empty() && ignored.is_empty() {
+        return (key, None);
     }
-    let mut skipped: Vec<_> = summary.skipped.iter().collect();
+    let mut skipped: Vec<_> = skipped.iter().collect();
     skipped.sort_by(|a, b| (&a.object, &a.reason).cmp(&(&b.object, &b.reason)));
-    let mut bad_records: Vec<_> = summary.bad_record_objects.iter().collect();
+    let mut bad_records: Vec<_> = bad_records.iter().collect();
     bad_records.sort_by(|a, b| a.object.cmp(&b.object));
-    let mut ignored: Vec<_> = summary.ignored.iter().collect();
+    let mut ignored: Vec<_> = ignored.iter().collect();
     ignored.sort_by(|a, b| (&a.object, &a.reason).cmp(&(&b.object, &b.reason)));
     let report = Report {
         version: REPORT_VERSION,
         source: &summary.source,
-        first_day,
-        last_day,
+        day: day.to_string(),
         skipped,
         bad_records,
         ignored,
     };
     let mut bytes = serde_json::to_vec_pretty(&report).expect("serialising strings and counts");
     bytes.push(b'\n');
-    Some((key, Some(bytes)))
+    (key, Some(bytes))
 }
 
 #[cfg(test)]
@@ -80,19 +84,21 @@ mod tests {
     use crate::decode::RecordStats;
 
     #[test]
-    fn lists_everything_sorted_and_nothing_when_clean() {
+    fn lists_what_the_day_added_sorted_and_nothing_when_clean() {
+        let day = crate::model::parse_day("2019-11-07").unwrap();
         let mut summary = RunSummary {
             source: "/logs".into(),
-            first_day: Some("2019-11-07".into()),
-            last_day: Some("2019-11-08".into()),
             ..RunSummary::default()
         };
+        summary.skip(
+            "/logs/earlier.json.gz",
+            "not gzip",
+            "an earlier day's object",
+        );
+        let marks = summary.marks();
         assert_eq!(
-            build(&summary),
-            Some((
-                "_trailsight/bad-objects/2019-11-07_2019-11-08.json".into(),
-                None
-            ))
+            build(&summary, day, marks),
+            ("_trailsight/bad-objects/2019-11-07.json".into(), None)
         );
         summary.skip("/logs/b.json.gz", "not gzip", "it starts with bytes 7b 22");
         summary.skip("/logs/a.json.gz", "truncated gzip", "ends early");
@@ -103,15 +109,14 @@ mod tests {
         stats.bad_records.insert("record has no eventTime", 1);
         summary.add_object_records("/logs/c.json.gz", &stats);
         summary.ignore("/logs/notes.txt", "not a .json.gz or .json file");
-        let (_, bytes) = build(&summary).unwrap();
+        let (_, bytes) = build(&summary, day, marks);
         let report: serde_json::Value = serde_json::from_slice(&bytes.unwrap()).unwrap();
         assert_eq!(
             report,
             serde_json::json!({
                 "version": 1,
                 "source": "/logs",
-                "first_day": "2019-11-07",
-                "last_day": "2019-11-08",
+                "day": "2019-11-07",
                 "skipped": [
                     {"object": "/logs/a.json.gz", "reason": "truncated gzip", "detail": "ends early"},
                     {"object": "/logs/b.json.gz", "reason": "not gzip", "detail": "it starts with bytes 7b 22"},
@@ -124,7 +129,5 @@ mod tests {
                 ],
             })
         );
-        summary.first_day = None;
-        assert_eq!(build(&summary), None);
     }
 }

@@ -880,7 +880,7 @@ fn run_case(tree: &Tree, out: &Path, case: &Case, strict: bool) -> Run {
 
 /// The bad-objects report of the run, if one was written.
 fn report(out: &Path) -> Option<Value> {
-    let path = out.join(format!("_trailsight/bad-objects/{DAY}_{DAY}.json"));
+    let path = out.join(format!("_trailsight/bad-objects/{DAY}.json"));
     std::fs::read(path)
         .ok()
         .map(|b| serde_json::from_slice(&b).unwrap())
@@ -1206,8 +1206,7 @@ fn parse(day: &str) -> chrono::NaiveDate {
 struct ReportFile {
     version: u32,
     source: String,
-    first_day: String,
-    last_day: String,
+    day: String,
     skipped: Vec<ReportSkipped>,
     bad_records: Vec<ReportBadRecords>,
     ignored: Vec<ReportIgnored>,
@@ -1268,7 +1267,7 @@ fn the_report_goes_to_s3_output_and_holds_no_credentials() {
     ];
     let run = trailsight_env(&args, &server.env());
     assert_eq!(run.code, 1, "{}", tail(&run.stderr));
-    let key = format!("_trailsight/bad-objects/{DAY}_{DAY}.json");
+    let key = format!("_trailsight/bad-objects/{DAY}.json");
     let written = server.objects("insights", "out/");
     let bytes = written
         .get(&key)
@@ -1283,8 +1282,8 @@ fn the_report_goes_to_s3_output_and_holds_no_credentials() {
     assert_eq!(report.skipped[1].reason, "truncated gzip");
     assert_eq!(report.bad_records[0].object, format!("{day}/{bad}"));
     assert_eq!(
-        run.summary["bad_objects_report"],
-        format!("s3://insights/out/{key}")
+        run.summary["bad_objects_reports"],
+        serde_json::json!([format!("s3://insights/out/{key}")])
     );
     let report_text = String::from_utf8_lossy(bytes);
     let summary_text = run.summary.to_string();

@@ -442,11 +442,7 @@ fn an_object_that_keeps_failing_is_named_and_its_partition_withheld() {
     expected.insert(withheld_key.clone(), b"from an earlier run".to_vec());
     // The bad-objects report, written to the output bucket, names the object for a re-run.
     let mut written = server.objects("insights", "");
-    let report_key = format!(
-        "_trailsight/bad-objects/{}_{}.json",
-        s["first_day"].as_str().unwrap(),
-        s["last_day"].as_str().unwrap()
-    );
+    let report_key = format!("_trailsight/bad-objects/{SPIKE_DAY}.json");
     let report = written.remove(&report_key).expect("the bad-objects report");
     assert!(String::from_utf8_lossy(&report).contains(&display));
     assert_eq!(written, expected);
@@ -920,13 +916,15 @@ fn grants(statements: &[Value], need: &Needed) -> Vec<(usize, String, String, Op
 fn the_readme_iam_policy_allows_every_call_and_grants_nothing_unused() {
     let (_tree, _local_out, server) = org_setup();
     std::fs::create_dir_all(server.object_path("state", "")).unwrap();
-    // Stale output of an analysed day without Insights, in each of the three output trees, so
-    // the removal path (a listing of the key, then DeleteObject) runs too.
+    // Stale output of an analysed day without Insights, in each of the three output trees, and a
+    // bad-objects report of a day that now reads cleanly, so the removal path (a listing of the
+    // key, then DeleteObject) runs too.
     let day = chrono::NaiveDate::parse_from_str(SPIKE_DAY, "%Y-%m-%d").unwrap();
     for key in [
         trailsight::sink::json::file_key(Some(ORG), OTHER_ACCOUNT, "eu-west-1", day),
         trailsight::sink::parquet::file_key(OTHER_ACCOUNT, "eu-west-1", day),
         trailsight::sink::explain::file_key(OTHER_ACCOUNT, "eu-west-1", day),
+        trailsight::telemetry::bad_objects::report_key(day),
     ] {
         server.put_raw("insights", &format!("out/{key}"), b"stale");
     }
@@ -960,11 +958,23 @@ fn the_readme_iam_policy_allows_every_call_and_grants_nothing_unused() {
         "us-east-1,eu-west-1",
     ];
     extra.extend(owner);
-    for night in ["2019-11-09", "2019-11-10"] {
+    // A broken object read by the second night, so its bad-objects report is written too.
+    server.put_raw(
+        "cloudtrail",
+        &format!("ct/AWSLogs/{ORG}/{ACCOUNT}/CloudTrail/us-east-1/2019/11/10/broken.json.gz"),
+        b"not gzip",
+    );
+    for (night, code) in [("2019-11-09", 0), ("2019-11-10", 1)] {
         let nightly = nightly_s3(&server, "out", "trailsight", night, &extra);
-        assert_eq!(nightly.code, 0, "{}", nightly.stderr);
+        assert_eq!(nightly.code, code, "{}", nightly.stderr);
         extra.drain(..2);
     }
+    let written = server.objects("insights", "out/");
+    assert!(
+        written.contains_key("_trailsight/bad-objects/2019-11-09.json"),
+        "{:?}",
+        written.keys()
+    );
     let seen = server.take_seen();
 
     // (c) The bucket owner on every request, (d) SSE-KMS on every write, state and lock included.
