@@ -88,7 +88,7 @@ pub struct RunArgs {
     /// Objects decoded at once (default: the number of CPUs).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Largest decompressed object, in bytes; larger ones are skipped and reported.
+    /// Largest object, stored or decompressed, in bytes; larger ones are skipped and reported.
     #[arg(long, default_value_t = DEFAULT_MAX_OBJECT_BYTES, value_name = "BYTES")]
     pub max_object_bytes: u64,
     /// Fail (exit 2, nothing written) if any object, record or file had to be skipped.
@@ -237,7 +237,7 @@ pub struct ReportArgs {
     /// Episodes per page of the report.
     #[arg(long, default_value_t = report::DEFAULT_PAGE_SIZE, value_name = "N")]
     pub page_size: usize,
-    /// Largest decompressed log object read with --source, in bytes.
+    /// Largest log object, stored or decompressed, read with --source, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_OBJECT_BYTES, value_name = "BYTES")]
     pub max_object_bytes: u64,
 }

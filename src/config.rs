@@ -29,7 +29,7 @@ pub struct AnalyzeConfig {
     pub list_concurrency: usize,
     /// Objects decoded at once: the CPU threads given to gunzip and parsing.
     pub decode_threads: usize,
-    /// Largest decompressed object accepted.
+    /// Largest object accepted, stored or decompressed.
     pub max_object_bytes: u64,
     /// Any unreadable object, bad record or ignored file fails the run before output is written.
     pub strict: bool,

@@ -605,9 +605,10 @@ async fn read(
                     .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())));
                     return (object, outcome);
                 }
-                let bytes = match source.fetch(&object).await {
+                // An object over the cap is skipped (not withheld: a retry cannot help).
+                let bytes = match source.fetch(&object, options.max_object_bytes).await {
                     Ok(bytes) => bytes,
-                    Err(e) => return (object, Err((FETCH_FAILED.to_owned(), e.to_string()))),
+                    Err(e) => return (object, Err((e.reason.to_owned(), e.message))),
                 };
                 let _permit = cpu.acquire_owned().await;
                 let key = object.key.clone();

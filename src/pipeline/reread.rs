@@ -1,6 +1,7 @@
 //! Reading log objects again, for `trailsight report`: the day folders around each episode are
 //! fetched with a bounded number in flight and decoded on blocking threads, like a run's own
-//! reads, and every decoded object is handed to the caller in listing order. Nothing is
+//! reads (and, like them, never holding more than `--max-object-bytes` of an object), and
+//! every decoded object is handed to the caller in listing order. Nothing is
 //! aggregated or written here; the report counts what it needs.
 
 use crate::decode::{DecodeOptions, DecodedObject, decode_object};
@@ -36,12 +37,9 @@ pub async fn decode_objects(
         .map(|object| {
             let (source, options, cpu) = (source.clone(), options.clone(), cpu.clone());
             async move {
-                let bytes = match source.fetch(&object).await {
+                let bytes = match source.fetch(&object, options.max_object_bytes).await {
                     Ok(bytes) => bytes,
-                    Err(e) => {
-                        let failure = (super::FETCH_FAILED.to_owned(), e.to_string());
-                        return (object, Err(failure));
-                    }
+                    Err(e) => return (object, Err((e.reason.to_owned(), e.message))),
                 };
                 let _permit = cpu.acquire_owned().await;
                 let key = object.key.clone();

@@ -100,8 +100,12 @@ impl LocalSource {
         self.root.join(&object.key)
     }
 
-    pub async fn fetch(&self, object: &ObjectRef) -> std::io::Result<Vec<u8>> {
-        tokio::fs::read(self.root.join(&object.key)).await
+    /// The bytes of one object, read on a blocking thread by `read_object` (at most `cap`).
+    pub async fn fetch(&self, object: &ObjectRef, cap: u64) -> Result<Vec<u8>, ReadError> {
+        let path = self.path(object);
+        tokio::task::spawn_blocking(move || read_object(&path, cap))
+            .await
+            .map_err(|e| ReadError::Io(std::io::Error::other(e)))?
     }
 
     /// Breadth-first search for `AWSLogs` folders, returning (prefix, path).

@@ -81,9 +81,11 @@ impl SourceError {
     }
 }
 
-/// Fetching one object failed: the object is skipped, named and counted.
+/// Fetching one object failed: the object is skipped, named and counted under `reason`
+/// (`fetch failed`, which a later run retries, or why the object itself cannot be read).
 #[derive(Debug)]
 pub struct FetchError {
+    pub reason: &'static str,
     pub message: String,
 }
 
@@ -159,12 +161,16 @@ impl Source {
         }
     }
 
-    pub async fn fetch(&self, object: &ObjectRef) -> Result<Vec<u8>, FetchError> {
+    /// The bytes of one object, at most `cap` of them (`--max-object-bytes`): an object larger
+    /// than that, by its size or by what arrives, is refused without being held in memory.
+    pub async fn fetch(&self, object: &ObjectRef, cap: u64) -> Result<Vec<u8>, FetchError> {
         match self {
-            Source::Local(local) => local.fetch(object).await.map_err(|e| FetchError {
-                message: format!("cannot read the file: {e}"),
+            Source::Local(local) => local.fetch(object, cap).await.map_err(|e| FetchError {
+                reason: e.reason(),
+                message: e.to_string(),
             }),
-            Source::S3(s3) => s3.fetch(object).await.map_err(|e| FetchError {
+            Source::S3(s3) => s3.fetch(object, cap).await.map_err(|e| FetchError {
+                reason: e.reason(),
                 message: e.to_string(),
             }),
         }

@@ -173,6 +173,20 @@ pub enum S3Error {
         failure: Failure,
         message: String,
     },
+    /// More bytes than the per-object limit: listed that large (nothing was downloaded), or
+    /// more arrived than the limit (the rest was not read). The object is skipped, not retried.
+    #[error("{0}; raise the limit if the object is genuine")]
+    TooLarge(String),
+}
+
+impl S3Error {
+    /// A short, stable reason for the run summary, as `local::ReadError::reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            S3Error::TooLarge(_) => "over the size limit",
+            S3Error::Setup(_) | S3Error::Request { .. } => "fetch failed",
+        }
+    }
 }
 
 /// One failed attempt: what went wrong, for the retry decision and the message.
@@ -396,36 +410,47 @@ impl S3Client {
             .collect())
     }
 
-    /// The whole object, retrying the request and the body read together.
-    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
-        self.get_tagged(bucket, key).await.map(|(bytes, _)| bytes)
+    /// The whole object, retrying the request and the body read together; never more than
+    /// `cap` bytes of it are kept (`S3Error::TooLarge`, not retried).
+    async fn get(&self, bucket: &str, key: &str, cap: u64) -> Result<Vec<u8>, S3Error> {
+        self.get_tagged(bucket, key, cap)
+            .await
+            .map(|(bytes, _)| bytes)
     }
 
-    /// The whole object and its ETag.
+    /// The whole object and its ETag, at most `cap` bytes.
     async fn get_tagged(
         &self,
         bucket: &str,
         key: &str,
+        cap: u64,
     ) -> Result<(Vec<u8>, Option<String>), S3Error> {
         let settings = &self.inner.settings;
         let target = format!("s3://{bucket}/{key}");
-        self.send("GetObject", &target, |client| {
-            let request = client
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .set_expected_bucket_owner(settings.expected_bucket_owner.clone());
-            let idle = settings.request_timeout;
-            async move {
-                let output = request.send().await.map_err(Attempt::from_sdk)?;
-                let announced = output.content_length().and_then(|n| u64::try_from(n).ok());
-                let etag = output.e_tag().map(str::to_owned);
-                read_body(output.body, announced, idle)
-                    .await
-                    .map(|bytes| (bytes, etag))
-            }
-        })
-        .await
+        let read = self
+            .send("GetObject", &target, |client| {
+                let request = client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_expected_bucket_owner(settings.expected_bucket_owner.clone());
+                let idle = settings.request_timeout;
+                async move {
+                    let output = request.send().await.map_err(Attempt::from_sdk)?;
+                    let announced = output.content_length().and_then(|n| u64::try_from(n).ok());
+                    if let Some(n) = announced.filter(|n| *n > cap) {
+                        return Ok(Err(format!(
+                            "the response announced {n} bytes, more than the per-object limit of \
+                         {cap} bytes (--max-object-bytes); the body was not read"
+                        )));
+                    }
+                    let etag = output.e_tag().map(str::to_owned);
+                    let body = read_body(output.body, announced, idle, cap).await?;
+                    Ok(body.map(|bytes| (bytes, etag)))
+                }
+            })
+            .await?;
+        read.map_err(S3Error::TooLarge)
     }
 
     async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), S3Error> {
@@ -502,12 +527,18 @@ impl S3Client {
 
 /// Read a GetObject body to the end; a stall longer than `idle` or a short body is a failure
 /// of this attempt, so the whole request is tried again.
+/// A body read whole, or why reading it stopped at the per-object limit (not worth a retry).
+type Capped<T> = Result<T, String>;
+
+/// Read a GetObject body, keeping at most `cap` bytes: a server that sends more than it listed
+/// or announced costs one network chunk past the cap, never the whole body.
 async fn read_body(
     mut body: ByteStream,
     announced: Option<u64>,
     idle: Duration,
-) -> Result<Vec<u8>, Attempt> {
-    let capacity = announced.unwrap_or(0).min(MAX_PREALLOCATION) as usize;
+    cap: u64,
+) -> Result<Capped<Vec<u8>>, Attempt> {
+    let capacity = announced.unwrap_or(0).min(cap).min(MAX_PREALLOCATION) as usize;
     let mut bytes = Vec::with_capacity(capacity);
     loop {
         match tokio::time::timeout(idle, body.next()).await {
@@ -518,6 +549,12 @@ async fn read_body(
                 });
             }
             Ok(None) => break,
+            Ok(Some(Ok(chunk))) if (bytes.len() + chunk.len()) as u64 > cap => {
+                return Ok(Err(format!(
+                    "more than the per-object limit of {cap} bytes (--max-object-bytes) arrived; \
+                     the rest of the body was not read"
+                )));
+            }
             Ok(Some(Ok(chunk))) => bytes.extend_from_slice(&chunk),
             Ok(Some(Err(e))) => {
                 return Err(Attempt {
@@ -536,7 +573,7 @@ async fn read_body(
             failure: Failure::BodyInterrupted,
             message: format!("the body ended after {} of {n} bytes", bytes.len()),
         }),
-        _ => Ok(bytes),
+        _ => Ok(Ok(bytes)),
     }
 }
 
@@ -750,9 +787,21 @@ impl S3Source {
         Ok(listing)
     }
 
-    pub async fn fetch(&self, object: &ObjectRef) -> Result<Vec<u8>, S3Error> {
+    /// The object's bytes, at most `cap` of them. An object listed larger than `cap` is skipped
+    /// without a GetObject: the cap bounds the decompressed size, and gzip only makes data
+    /// smaller, except for a few bytes of framing on incompressible data (a CloudTrail file
+    /// compresses about tenfold), so the stored size is held to the same limit, as for a local
+    /// file.
+    pub async fn fetch(&self, object: &ObjectRef, cap: u64) -> Result<Vec<u8>, S3Error> {
+        if object.size > cap {
+            return Err(S3Error::TooLarge(format!(
+                "the object is listed at {} bytes, more than the per-object limit of {cap} \
+                 bytes (--max-object-bytes); not downloaded",
+                object.size
+            )));
+        }
         self.client
-            .get(&self.url.bucket, &self.url.key(&object.key))
+            .get(&self.url.bucket, &self.url.key(&object.key), cap)
             .await
     }
 }
@@ -783,6 +832,32 @@ impl S3Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_body_is_kept_only_up_to_the_cap() {
+        let idle = Duration::from_secs(5);
+        // (body length, announced length, cap, kept whole)
+        let cases = [
+            (10, Some(10), 10, true),
+            (10, None, 10, true),
+            (11, None, 10, false),
+            (11, Some(10), 10, false),
+            (0, None, 0, true),
+        ];
+        for (len, announced, cap, whole) in cases {
+            let body = ByteStream::from(vec![7u8; len]);
+            let read = read_body(body, announced, idle, cap).await;
+            let case = format!("{len} bytes, announced {announced:?}, cap {cap}");
+            match read {
+                Ok(Ok(bytes)) => assert!(whole && bytes.len() == len, "{case}"),
+                Ok(Err(why)) => assert!(
+                    !whole && why.contains(&format!("limit of {cap} bytes")),
+                    "{case}: {why}"
+                ),
+                Err(e) => panic!("{case}: {}", e.message),
+            }
+        }
+    }
 
     #[test]
     fn s3_urls() {

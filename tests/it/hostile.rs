@@ -202,10 +202,7 @@ fn cases() -> Vec<Case> {
             name: "sparse 300 MB file over the default cap (never loaded)",
             build: |d| {
                 let name = file_name("sparse");
-                std::fs::File::create(d.join(&name))
-                    .unwrap()
-                    .set_len(300 << 20)
-                    .unwrap();
+                sparse_file(&d.join(&name), 300 << 20);
                 name
             },
             args: &[],
@@ -1308,6 +1305,67 @@ fn the_report_goes_to_s3_output_and_holds_no_credentials() {
 
 /// The largest case committed under tests/hostile/corpus/ (bigger ones are made at test time).
 const MAX_COMMITTED_BYTES: u64 = 128 << 10;
+
+/// `trailsight report --source` reads the logs again through the same capped read as a run:
+/// a sparse 300 MiB file is refused from its size under the report's own --max-object-bytes,
+/// named, and the page is the one drawn without it.
+#[test]
+fn the_report_skips_a_huge_log_file_from_its_size_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(analyze(&repo_path("sample-data"), &out, &[]).code, 0);
+    let logs = Tree::new();
+    for (key, bytes) in files(&repo_path("sample-data")) {
+        logs.write_raw(&key, &bytes);
+    }
+    let html = dir.path().join("r.html");
+    let report = || {
+        run_binary(&[
+            "report",
+            "--insights",
+            out.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+            "--source",
+            logs.path().to_str().unwrap(),
+            "--max-object-bytes",
+            "104857600",
+        ])
+    };
+    let (code, _, plain) = report();
+    assert_eq!(code, 0, "{plain}");
+    let page = std::fs::read(&html).unwrap();
+    let name = "123456789012_CloudTrail_us-east-1_20191108T1330Z_huge.json.gz";
+    let folder = "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2019/11/08";
+    sparse_file(&logs.path().join(folder).join(name), 300 << 20);
+    let (code, _, stderr) = report();
+    assert_eq!(code, 1, "a skipped log file gives exit 1: {stderr}");
+    assert!(
+        stderr.contains(name)
+            && stderr.contains("over the size limit")
+            && stderr.contains(
+                "the file is 314572800 bytes, more than the per-object limit of 104857600 bytes"
+            ),
+        "{stderr}"
+    );
+    let row = |text: &str, name: &str| {
+        let line = text.lines().find(|l| l.trim_start().starts_with(name));
+        line.map(str::to_owned)
+    };
+    assert!(row(&plain, "log objects read").is_some(), "{plain}");
+    assert_eq!(
+        row(&stderr, "log objects read"),
+        row(&plain, "log objects read")
+    );
+    assert_eq!(
+        row(&stderr, "skipped").unwrap().split_whitespace().last(),
+        Some("1")
+    );
+    assert!(
+        std::fs::read(&html).unwrap() == page,
+        "the page is the one without the file"
+    );
+}
 
 /// A case's folder name in the corpus.
 fn slug(name: &str) -> String {

@@ -457,6 +457,81 @@ fn an_object_that_keeps_failing_is_named_and_its_partition_withheld() {
 }
 
 #[test]
+fn an_object_over_the_size_limit_is_skipped_without_downloading_it() {
+    let (_tree, local_out, server) = org_setup();
+    // Listed at 8 MiB (a sparse file): never asked for. A 20-byte object the server then sends
+    // with 2 MiB more behind it: read only up to the cap. The cap is 1 MiB.
+    let huge = log_key("ct/", Some(ORG), ACCOUNT, "us-east-1", SPIKE_DAY, "huge");
+    sparse_file(&server.object_path("cloudtrail", &huge), 8 << 20);
+    let liar = log_key("ct/", Some(ORG), ACCOUNT, "us-east-1", SPIKE_DAY, "liar");
+    server.put_raw("cloudtrail", &liar, &gzip(br#"{"Records":[]}"#));
+    server.fault(
+        "GET",
+        &format!("/cloudtrail/{liar}"),
+        Fault::Inflate(2 << 20),
+        usize::MAX,
+    );
+    let mut args = ORG_FILTERS.to_vec();
+    args.extend(["--max-object-bytes", "1048576"]);
+    let run = run_s3(&server, "s3://cloudtrail/ct", "s3://insights", &args);
+    assert_eq!(run.code, 1, "skipped objects give exit 1: {}", run.stderr);
+    let s = &run.summary;
+    assert_eq!(s["objects_skipped"]["over the size limit"], 2, "{s:#}");
+    assert_eq!(s["partitions_withheld"], serde_json::json!([]), "{s:#}");
+    let detail = |key: &str| {
+        let display = format!("s3://cloudtrail/{key}");
+        assert!(run.stderr.contains(&display), "{}", run.stderr);
+        let skipped = s["skipped"].as_array().unwrap().iter();
+        let entry = skipped.clone().find(|e| e["object"] == display.as_str());
+        entry.unwrap_or_else(|| panic!("{display} not in {s:#}"))["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let huge_detail = detail(&huge);
+    for part in [
+        "listed at 8388608 bytes",
+        "limit of 1048576 bytes",
+        "not downloaded",
+    ] {
+        assert!(huge_detail.contains(part), "{huge_detail}");
+    }
+    let liar_detail = detail(&liar);
+    for part in [
+        "limit of 1048576 bytes",
+        "--max-object-bytes",
+        "arrived; the rest",
+    ] {
+        assert!(liar_detail.contains(part), "{liar_detail}");
+    }
+    // The rest of the run is the local run's output, plus the report naming both objects.
+    let mut written = server.objects("insights", "");
+    let report_key = format!(
+        "_trailsight/bad-objects/{}_{}.json",
+        s["first_day"].as_str().unwrap(),
+        s["last_day"].as_str().unwrap()
+    );
+    let report = String::from_utf8(written.remove(&report_key).expect("the report")).unwrap();
+    for key in [&huge, &liar] {
+        assert!(
+            report.contains(&format!("s3://cloudtrail/{key}")),
+            "{report}"
+        );
+    }
+    assert!(report.contains("over the size limit"), "{report}");
+    assert_eq!(written, files(local_out.path()));
+    // No GetObject for the object listed over the cap; one (no retry) for the liar.
+    let seen = server.take_seen();
+    let gets = |key: &str| {
+        seen.iter()
+            .filter(|r| r.is_get_object() && r.path == format!("/cloudtrail/{key}"))
+            .count()
+    };
+    assert_eq!(gets(&huge), 0);
+    assert_eq!(gets(&liar), 1);
+}
+
+#[test]
 fn bad_s3_arguments_and_a_missing_region_fail_before_any_request() {
     let server = S3Server::start(&["cloudtrail"]);
     let cases: [&[&str]; 4] = [

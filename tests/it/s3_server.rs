@@ -72,6 +72,9 @@ pub enum Fault {
     Drop,
     /// Forward, then send the headers and half the body, and reset the connection.
     CutBody,
+    /// Forward, then send the body followed by this many more bytes, in 64 KiB chunks and
+    /// without a Content-Length: a server sending more than the object it listed.
+    Inflate(usize),
 }
 
 /// Apply `fault` to the next `times` requests whose method is `method` and whose path and query
@@ -312,7 +315,7 @@ async fn handle(
         Some(Fault::Error(status, code)) => return Ok(error_response(*status, code)),
         Some(Fault::Drop) => return Err(std::io::Error::other("injected: connection dropped")),
         Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
-        Some(Fault::CutBody) | None => {}
+        Some(Fault::CutBody | Fault::Inflate(_)) | None => {}
     }
     let (mut parts, body) = request.into_parts();
     let body = body
@@ -351,6 +354,18 @@ async fn handle(
         );
         let body = StreamBody::new(frames);
         return Ok(Response::from_parts(parts, BodyExt::boxed(body)));
+    }
+    if let Some(Fault::Inflate(extra)) = fault {
+        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+        let chunk = Bytes::from(vec![b' '; 64 << 10]);
+        let padding = (0..extra.div_ceil(chunk.len()))
+            .map(move |i| chunk.slice(..chunk.len().min(extra - i * chunk.len())));
+        let frames = futures::stream::iter(std::iter::once(body).chain(padding))
+            .map(|bytes| Ok(Frame::data(bytes)));
+        return Ok(Response::from_parts(
+            parts,
+            BodyExt::boxed(StreamBody::new(frames)),
+        ));
     }
     Ok(Response::from_parts(
         parts,

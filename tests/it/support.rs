@@ -42,6 +42,13 @@ impl Tree {
     }
 }
 
+/// A sparse file of `len` bytes at `path` (zeros, taking no disk space): an object that is
+/// huge by its size only.
+pub fn sparse_file(path: &Path, len: u64) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = GzEncoder::new(Vec::new(), Compression::fast());
     e.write_all(bytes).unwrap();

@@ -63,11 +63,12 @@ impl S3Objects {
         Ok(listed.objects.iter().any(|(k, _)| *k == key))
     }
 
-    /// The object `name`, or `None` if there is none (404).
+    /// The object `name`, or `None` if there is none (404). These are trailsight's own files
+    /// (state, manifests), read without the per-object limit of log objects.
     pub async fn get(&self, name: &str) -> Result<Option<Tagged>, S3Error> {
         match self
             .client
-            .get_tagged(&self.url.bucket, &self.url.key(name))
+            .get_tagged(&self.url.bucket, &self.url.key(name), u64::MAX)
             .await
         {
             Ok((bytes, etag)) => Ok(Some(Tagged { bytes, etag })),
