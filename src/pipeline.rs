@@ -607,8 +607,13 @@ async fn read_batch(
                 .map(|object| {
                     let path = source.local_path(&object).unwrap_or_default();
                     let outcome = match std::fs::read(&path) {
-                        Ok(bytes) => decode_outcome(decode_object(&bytes, &object.key, &options), &bytes),
-                        Err(e) => Err((FETCH_FAILED.to_owned(), format!("cannot read the file: {e}"))),
+                        Ok(bytes) => {
+                            decode_outcome(decode_object(&bytes, &object.key, &options), &bytes)
+                        }
+                        Err(e) => Err((
+                            FETCH_FAILED.to_owned(),
+                            format!("cannot read the file: {e}"),
+                        )),
                     };
                     (object, outcome)
                 })

@@ -228,7 +228,17 @@ mod tests {
         header_crc[3] |= 0x02;
         header_crc.splice(10..10, [0u8, 0]);
         let mut cases = vec![big.clone(), members.clone(), garbage, zeros, header_crc];
-        for cut in [1, 2, 10, 11, 17, 18, big.len() / 3, big.len() - 8, big.len() - 1] {
+        for cut in [
+            1,
+            2,
+            10,
+            11,
+            17,
+            18,
+            big.len() / 3,
+            big.len() - 8,
+            big.len() - 1,
+        ] {
             cases.push(big[..cut].to_vec());
         }
         for at in (0..members.len()).step_by(members.len() / 40) {
@@ -249,6 +259,9 @@ mod tests {
             }
         }
         assert_eq!(gunzip_capped(&members, total).unwrap().len() as u64, total);
-        assert!(gunzip_whole(&members, u64::MAX).is_some(), "the fast path reads members");
+        assert!(
+            gunzip_whole(&members, u64::MAX).is_some(),
+            "the fast path reads members"
+        );
     }
 }

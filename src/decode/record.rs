@@ -719,7 +719,10 @@ mod fast {
             }
             i += 8;
         }
-        while b.get(i).is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20) {
+        while b
+            .get(i)
+            .is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20)
+        {
             i += 1;
         }
         i
@@ -808,7 +811,10 @@ mod tests {
 
     #[test]
     fn the_fast_walker_agrees_with_serde_json() {
-        assert!(assert_walkers_agree(REALISTIC.as_bytes()), "the fast walker reads it");
+        assert!(
+            assert_walkers_agree(REALISTIC.as_bytes()),
+            "the fast walker reads it"
+        );
         let bare = r#"[{"eventTime":"2019-11-07T13:25:01Z","eventName":"X",
             "requestParameters":{"a":[1,{"b":"\"q\""}]}}, {}]"#;
         assert!(assert_walkers_agree(bare.as_bytes()), "{bare}");
@@ -832,7 +838,10 @@ mod tests {
         let bytes = REALISTIC.as_bytes();
         for at in 0..bytes.len() {
             assert_walkers_agree(&bytes[..at]);
-            for c in [b'"', b'\\', b',', b':', b'{', b'}', b'[', b']', b'0', b'-', b'e', b'.', b'x', b' ', 0x01, 0xff] {
+            for c in [
+                b'"', b'\\', b',', b':', b'{', b'}', b'[', b']', b'0', b'-', b'e', b'.', b'x',
+                b' ', 0x01, 0xff,
+            ] {
                 let mut mutated = bytes.to_vec();
                 mutated[at] = c;
                 assert_walkers_agree(&mutated);
