@@ -582,45 +582,11 @@ async fn read(
         max_object_bytes: config.max_object_bytes,
     });
     let cpu = Arc::new(Semaphore::new(config.decode_threads.max(1)));
-    let mut results = stream::iter(objects)
-        .map(|object| {
-            let (source, options, cpu) = (source.clone(), options.clone(), cpu.clone());
-            async move {
-                if let Some(path) = source.local_path(&object) {
-                    // Read and decode on one blocking thread.
-                    let _permit = cpu.acquire_owned().await;
-                    let key = object.key.clone();
-                    let outcome = tokio::task::spawn_blocking(move || {
-                        match local::read_object(&path, options.max_object_bytes) {
-                            Ok(bytes) => {
-                                decode_outcome(decode_object(&bytes, &key, &options), &bytes)
-                            }
-                            Err(e @ local::ReadError::Io(_)) => {
-                                Err((FETCH_FAILED.to_owned(), e.to_string()))
-                            }
-                            Err(e) => Err((e.reason().to_owned(), e.to_string())),
-                        }
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())));
-                    return (object, outcome);
-                }
-                // An object over the cap is skipped (not withheld: a retry cannot help).
-                let bytes = match source.fetch(&object, options.max_object_bytes).await {
-                    Ok(bytes) => bytes,
-                    Err(e) => return (object, Err((e.reason.to_owned(), e.message))),
-                };
-                let _permit = cpu.acquire_owned().await;
-                let key = object.key.clone();
-                let outcome = tokio::task::spawn_blocking(move || {
-                    decode_outcome(decode_object(&bytes, &key, &options), &bytes)
-                })
-                .await
-                .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())));
-                (object, outcome)
-            }
-        })
-        .buffered(config.fetch_concurrency.max(1));
+    let local = matches!(source.as_ref(), Source::Local(_));
+    let mut results = stream::iter(batches(objects, local))
+        .map(|batch| read_batch(source.clone(), batch, options.clone(), cpu.clone()))
+        .buffered(config.fetch_concurrency.max(1))
+        .flat_map(stream::iter);
     let mut failed = BTreeSet::new();
     while let Some((object, outcome)) = results.next().await {
         match outcome {
@@ -646,6 +612,95 @@ async fn read(
     summary.duplicates_dropped = aggregator.stats.duplicates;
     summary.events_excluded = aggregator.stats.excluded;
     failed
+}
+
+/// Local files read and decoded together on one blocking thread, at most this many ...
+const LOCAL_BATCH_OBJECTS: usize = 32;
+/// ... and at most this many compressed bytes: one thread handoff per batch, not per object
+/// (CloudTrail writes many small files; per-object handoffs cost as much CPU as decoding them).
+const LOCAL_BATCH_BYTES: u64 = 4 << 20;
+
+/// Consecutive objects grouped for reading: local files in small batches, S3 objects alone
+/// (each is fetched on its own, so decoding overlaps the next downloads).
+fn batches(objects: Vec<ObjectRef>, local: bool) -> Vec<Vec<ObjectRef>> {
+    let mut batches: Vec<Vec<ObjectRef>> = Vec::new();
+    let mut bytes = 0;
+    for object in objects {
+        match batches.last_mut() {
+            Some(batch)
+                if local
+                    && batch.len() < LOCAL_BATCH_OBJECTS
+                    && bytes + object.size <= LOCAL_BATCH_BYTES =>
+            {
+                bytes += object.size;
+                batch.push(object);
+            }
+            _ => {
+                bytes = object.size;
+                batches.push(vec![object]);
+            }
+        }
+    }
+    batches
+}
+
+/// Fetch and decode one batch, in order. CPU work holds a permit of `cpu`, so at most
+/// `decode_threads` objects are decoded at once while more are fetched.
+async fn read_batch(
+    source: Arc<Source>,
+    batch: Vec<ObjectRef>,
+    options: Arc<DecodeOptions>,
+    cpu: Arc<Semaphore>,
+) -> Vec<(ObjectRef, Outcome)> {
+    let crashed = |objects: Vec<ObjectRef>, e: tokio::task::JoinError| -> Vec<_> {
+        let outcome: Outcome = Err(("decoder crashed".to_owned(), e.to_string()));
+        objects.into_iter().map(|o| (o, outcome.clone())).collect()
+    };
+    if matches!(source.as_ref(), Source::Local(_)) {
+        let _permit = cpu.acquire_owned().await;
+        let objects = batch.clone();
+        return tokio::task::spawn_blocking(move || {
+            batch
+                .into_iter()
+                .map(|object| {
+                    let path = source.local_path(&object).unwrap_or_default();
+                    let outcome = match local::read_object(&path, options.max_object_bytes) {
+                        Ok(bytes) => {
+                            decode_outcome(decode_object(&bytes, &object.key, &options), &bytes)
+                        }
+                        Err(e @ local::ReadError::Io(_)) => {
+                            Err((FETCH_FAILED.to_owned(), e.to_string()))
+                        }
+                        Err(e) => Err((e.reason().to_owned(), e.to_string())),
+                    };
+                    (object, outcome)
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_else(|e| crashed(objects, e));
+    }
+    let mut done = Vec::with_capacity(batch.len());
+    for object in batch {
+        // An object over the cap is skipped (not withheld: a retry cannot help).
+        let bytes = match source.fetch(&object, options.max_object_bytes).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                done.push((object, Err((e.reason.to_owned(), e.message))));
+                continue;
+            }
+        };
+        let _permit = cpu.clone().acquire_owned().await;
+        let key = object.key.clone();
+        let options = options.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            decode_outcome(decode_object(&bytes, &key, &options), &bytes)
+        })
+        .await
+        .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())));
+        done.push((object, outcome));
+    }
+    done
 }
 
 fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {

@@ -30,9 +30,8 @@ pub mod record;
 
 use crate::model::{Minute, Window};
 use crate::source::layout::PartitionFilter;
-use record::{FileShape, LogFileSeed, RawRecord, RecordSlot, Scalar};
+use record::{FileShape, RawRecord, RecordSlot, Scalar};
 use rustc_hash::FxHashMap;
-use serde::de::DeserializeSeed;
 use std::collections::{BTreeMap, HashMap};
 
 /// Default cap on the decompressed size of one object: four times CloudTrail's 50 MB file limit.
@@ -158,13 +157,7 @@ pub fn decode_object(
     let folder = crate::source::layout::parse_log_key(key).ok();
     let mut builder = ObjectBuilder::new(options, folder.as_ref());
     let mut on_record = |slot: RecordSlot<'_>| builder.add(slot);
-    let mut de = serde_json::Deserializer::from_slice(&json);
-    let shape = LogFileSeed {
-        on_record: &mut on_record,
-    }
-    .deserialize(&mut de)
-    .and_then(|shape| de.end().map(|()| shape))
-    .map_err(|e| DecodeError::Json(e.to_string()))?;
+    let shape = record::walk_log_file(&json, &mut on_record).map_err(DecodeError::Json)?;
     match shape {
         FileShape::Records | FileShape::BareArray => Ok(builder.finish()),
         FileShape::NoRecords => Err(DecodeError::Shape("the top-level object has no Records")),

@@ -5,6 +5,15 @@
 //! needs are kept; every other field is skipped. Fields are read leniently (a string where a
 //! bool was expected, a number where a string was expected, a duplicate key) so one odd record
 //! is judged on its own instead of failing the whole file.
+//!
+//! Two walkers, one verdict (`walk_log_file`). Most of a record is fields the analysis never
+//! reads (`requestParameters`, `responseElements`, `resources`, ...), and serde_json spends
+//! about half the decode time going through them token by token. The fast walker (`fast`)
+//! reads the common shape of a file directly: plain keys, kept fields that are plain strings,
+//! bools or null, and every other value skipped by a byte scanner that checks exactly what
+//! serde_json's skipping checks. On anything else (an escape or a number in a kept field, a
+//! record that is not an object, a syntax error) it gives up and serde_json walks the file, so
+//! every result, good or bad, is the serde walker's.
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -341,6 +350,385 @@ impl<'de, F: FnMut(RecordSlot<'de>)> Visitor<'de> for RecordsVisitor<'_, F> {
     other_shapes_are!(false);
 }
 
+/// Walk a whole log file, calling `on_record` for each element of `Records` (or of a bare
+/// array): the fast walker when it can read the file, serde_json when it cannot. An error is
+/// serde_json's message.
+pub fn walk_log_file<'de, F: FnMut(RecordSlot<'de>)>(
+    json: &'de [u8],
+    on_record: &mut F,
+) -> Result<FileShape, String> {
+    if let Some((shape, slots)) = fast::walk(json) {
+        slots.into_iter().for_each(&mut *on_record);
+        return Ok(shape);
+    }
+    serde_walk(json, on_record)
+}
+
+/// The serde walker: the reference behaviour for every input.
+fn serde_walk<'de, F: FnMut(RecordSlot<'de>)>(
+    json: &'de [u8],
+    on_record: &mut F,
+) -> Result<FileShape, String> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    LogFileSeed { on_record }
+        .deserialize(&mut de)
+        .and_then(|shape| de.end().map(|()| shape))
+        .map_err(|e| e.to_string())
+}
+
+/// The fast walker: a byte scanner for the common shape of a CloudTrail file. `None` means
+/// "not sure": the caller then lets serde_json decide, so this walker only has to be right
+/// when it answers, and it answers only for input serde_json accepts with the same result.
+mod fast {
+    use super::{FileShape, Identity, RawRecord, RecordSlot, Scalar};
+    use std::borrow::Cow;
+
+    pub fn walk(json: &[u8]) -> Option<(FileShape, Vec<RecordSlot<'_>>)> {
+        let mut w = Walker {
+            b: json,
+            i: 0,
+            frames: Vec::new(),
+        };
+        let mut slots = Vec::new();
+        let shape = match w.peek()? {
+            b'{' => {
+                w.i += 1;
+                w.file_object(&mut slots)?
+            }
+            b'[' => {
+                w.i += 1;
+                w.records(&mut slots)?;
+                FileShape::BareArray
+            }
+            _ => return None,
+        };
+        // Only whitespace may follow.
+        w.peek().is_none().then_some((shape, slots))
+    }
+
+    struct Walker<'de> {
+        b: &'de [u8],
+        i: usize,
+        /// The open `[` and `{` of the value being skipped (iterative: no recursion).
+        frames: Vec<u8>,
+    }
+
+    impl<'de> Walker<'de> {
+        /// The next byte after JSON whitespace, not consumed; `None` at the end.
+        fn peek(&mut self) -> Option<u8> {
+            while let Some(&c) = self.b.get(self.i) {
+                if !matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
+                    return Some(c);
+                }
+                self.i += 1;
+            }
+            None
+        }
+
+        fn eat(&mut self, c: u8) -> Option<()> {
+            (self.peek()? == c).then(|| self.i += 1)
+        }
+
+        /// After a member: `,` (true, more follow) or the closing bracket (false).
+        fn next_member(&mut self, close: u8) -> Option<bool> {
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    Some(true)
+                }
+                c if c == close => {
+                    self.i += 1;
+                    Some(false)
+                }
+                _ => None,
+            }
+        }
+
+        /// `{` was read: the top-level object's members, with `Records` read as records.
+        fn file_object(&mut self, slots: &mut Vec<RecordSlot<'de>>) -> Option<FileShape> {
+            let mut shape = FileShape::NoRecords;
+            if self.peek()? == b'}' {
+                self.i += 1;
+                return Some(shape);
+            }
+            loop {
+                if self.key()? == "Records" {
+                    self.eat(b'[')?;
+                    self.records(slots)?;
+                    shape = FileShape::Records;
+                } else {
+                    self.skip_value()?;
+                }
+                if !self.next_member(b'}')? {
+                    return Some(shape);
+                }
+            }
+        }
+
+        /// `[` was read: records up to the closing `]`.
+        fn records(&mut self, slots: &mut Vec<RecordSlot<'de>>) -> Option<()> {
+            if self.peek()? == b']' {
+                self.i += 1;
+                return Some(());
+            }
+            loop {
+                self.eat(b'{')?;
+                slots.push(RecordSlot::Record(Box::new(self.record()?)));
+                if !self.next_member(b']')? {
+                    return Some(());
+                }
+            }
+        }
+
+        /// `{` was read: one record's members.
+        fn record(&mut self) -> Option<RawRecord<'de>> {
+            let mut r = RawRecord::default();
+            if self.peek()? == b'}' {
+                self.i += 1;
+                return Some(r);
+            }
+            loop {
+                let slot = match self.key()? {
+                    "eventTime" => Some(&mut r.event_time),
+                    "eventSource" => Some(&mut r.event_source),
+                    "eventName" => Some(&mut r.event_name),
+                    "awsRegion" => Some(&mut r.aws_region),
+                    "recipientAccountId" => Some(&mut r.recipient_account_id),
+                    "eventID" => Some(&mut r.event_id),
+                    "eventType" => Some(&mut r.event_type),
+                    "eventCategory" => Some(&mut r.event_category),
+                    "managementEvent" => Some(&mut r.management_event),
+                    "readOnly" => Some(&mut r.read_only),
+                    "errorCode" => Some(&mut r.error_code),
+                    "userAgent" => Some(&mut r.user_agent),
+                    "userIdentity" => {
+                        self.eat(b'{')?;
+                        r.user_identity = Some(self.identity()?);
+                        None
+                    }
+                    _ => {
+                        self.skip_value()?;
+                        None
+                    }
+                };
+                if let Some(slot) = slot {
+                    *slot = Some(self.scalar()?);
+                }
+                if !self.next_member(b'}')? {
+                    return Some(r);
+                }
+            }
+        }
+
+        /// `{` was read: the `userIdentity` members used for attribution.
+        fn identity(&mut self) -> Option<Identity<'de>> {
+            let mut identity = Identity::default();
+            if self.peek()? == b'}' {
+                self.i += 1;
+                return Some(identity);
+            }
+            loop {
+                match self.key()? {
+                    "arn" => identity.arn = Some(self.scalar()?),
+                    "invokedBy" => identity.invoked_by = Some(self.scalar()?),
+                    _ => self.skip_value()?,
+                }
+                if !self.next_member(b'}')? {
+                    return Some(identity);
+                }
+            }
+        }
+
+        /// A member's key and its `:`. Keys with escapes are left to serde_json.
+        fn key(&mut self) -> Option<&'de str> {
+            self.eat(b'"')?;
+            let key = self.plain_string()?;
+            self.eat(b':')?;
+            Some(key)
+        }
+
+        /// A kept field's value: a plain string, a bool or null (other shapes: serde_json).
+        fn scalar(&mut self) -> Option<Scalar<'de>> {
+            let value = match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(Scalar::Str(Cow::Borrowed(self.plain_string()?)));
+                }
+                b't' => (b"true".as_slice(), Scalar::Bool(true)),
+                b'f' => (b"false".as_slice(), Scalar::Bool(false)),
+                b'n' => (b"null".as_slice(), Scalar::Null),
+                _ => return None,
+            };
+            self.literal(value.0)?;
+            Some(value.1)
+        }
+
+        /// The rest of a string after its `"`, when it has no escape and is valid UTF-8.
+        fn plain_string(&mut self) -> Option<&'de str> {
+            let start = self.i;
+            let end = string_stop(self.b, start);
+            if self.b.get(end) != Some(&b'"') {
+                return None;
+            }
+            self.i = end + 1;
+            std::str::from_utf8(&self.b[start..end]).ok()
+        }
+
+        fn literal(&mut self, word: &[u8]) -> Option<()> {
+            let rest = self.b.get(self.i..)?;
+            rest.starts_with(word).then(|| self.i += word.len())
+        }
+
+        /// Skip one value, checking what serde_json checks when it ignores a value: the
+        /// structure, literals, number syntax, string escapes and control characters (not
+        /// UTF-8, which serde_json does not check in ignored strings either).
+        fn skip_value(&mut self) -> Option<()> {
+            self.frames.clear();
+            loop {
+                let c = self.peek()?;
+                match c {
+                    b'"' => {
+                        self.i += 1;
+                        self.skip_string()?;
+                    }
+                    b'{' | b'[' => {
+                        self.i += 1;
+                        let close = if c == b'{' { b'}' } else { b']' };
+                        if self.peek()? == close {
+                            self.i += 1;
+                        } else {
+                            self.frames.push(c);
+                            if c == b'{' {
+                                self.skip_key()?;
+                            }
+                            continue;
+                        }
+                    }
+                    b't' => self.literal(b"true")?,
+                    b'f' => self.literal(b"false")?,
+                    b'n' => self.literal(b"null")?,
+                    b'-' | b'0'..=b'9' => self.skip_number()?,
+                    _ => return None,
+                }
+                // After a value: close what ends here, then a comma starts the next value.
+                loop {
+                    let Some(&frame) = self.frames.last() else {
+                        return Some(());
+                    };
+                    let close = if frame == b'{' { b'}' } else { b']' };
+                    if self.next_member(close)? {
+                        if frame == b'{' {
+                            self.skip_key()?;
+                        }
+                        break;
+                    }
+                    self.frames.pop();
+                }
+            }
+        }
+
+        fn skip_key(&mut self) -> Option<()> {
+            self.eat(b'"')?;
+            self.skip_string()?;
+            self.eat(b':')
+        }
+
+        /// The rest of a string after its `"`: valid escapes, no control characters.
+        fn skip_string(&mut self) -> Option<()> {
+            loop {
+                self.i = string_stop(self.b, self.i);
+                match *self.b.get(self.i)? {
+                    b'"' => {
+                        self.i += 1;
+                        return Some(());
+                    }
+                    b'\\' => {
+                        let escape = *self.b.get(self.i + 1)?;
+                        self.i += 2;
+                        match escape {
+                            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                            b'u' => {
+                                let hex = self.b.get(self.i..self.i + 4)?;
+                                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                    return None;
+                                }
+                                self.i += 4;
+                            }
+                            _ => return None,
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+        fn skip_number(&mut self) -> Option<()> {
+            if self.b[self.i] == b'-' {
+                self.i += 1;
+            }
+            match *self.b.get(self.i)? {
+                b'0' => {
+                    self.i += 1;
+                    if self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+                        return None;
+                    }
+                }
+                b'1'..=b'9' => self.digits(),
+                _ => return None,
+            }
+            if self.b.get(self.i) == Some(&b'.') {
+                self.i += 1;
+                self.b.get(self.i).filter(|c| c.is_ascii_digit())?;
+                self.digits();
+            }
+            if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+                self.i += 1;
+                if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                    self.i += 1;
+                }
+                self.b.get(self.i).filter(|c| c.is_ascii_digit())?;
+                self.digits();
+            }
+            Some(())
+        }
+
+        fn digits(&mut self) {
+            while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+                self.i += 1;
+            }
+        }
+    }
+
+    /// The index of the first `"`, `\` or control character at or after `from` (the end of
+    /// the input if none): eight bytes at a time, as serde_json does.
+    fn string_stop(b: &[u8], from: usize) -> usize {
+        const ONES: u64 = u64::MAX / 255;
+        const HIGH: u64 = ONES << 7;
+        let mut i = from;
+        while let Some(chunk) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+            let w = u64::from_le_bytes(*chunk);
+            let control = w.wrapping_sub(ONES * 0x20) & !w;
+            let quote = w ^ (ONES * u64::from(b'"'));
+            let quote = quote.wrapping_sub(ONES) & !quote;
+            let backslash = w ^ (ONES * u64::from(b'\\'));
+            let backslash = backslash.wrapping_sub(ONES) & !backslash;
+            let found = (control | quote | backslash) & HIGH;
+            if found != 0 {
+                return i + found.trailing_zeros() as usize / 8;
+            }
+            i += 8;
+        }
+        while b
+            .get(i)
+            .is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20)
+        {
+            i += 1;
+        }
+        i
+    }
+}
+
 /// Parse `eventTime` to seconds since the Unix epoch. CloudTrail writes
 /// `YYYY-MM-DDTHH:MM:SSZ`; fractional seconds and numeric offsets are accepted too.
 pub fn parse_event_time(text: &str) -> Result<i64, &'static str> {
@@ -382,15 +770,83 @@ mod tests {
 
     fn walk(json: &str) -> (Result<FileShape, String>, Vec<RecordSlot<'_>>) {
         let mut slots = Vec::new();
-        let mut on_record = |s| slots.push(s);
-        let mut de = serde_json::Deserializer::from_str(json);
-        let shape = LogFileSeed {
-            on_record: &mut on_record,
-        }
-        .deserialize(&mut de)
-        .and_then(|shape| de.end().map(|_| shape))
-        .map_err(|e| e.to_string());
+        let shape = walk_log_file(json.as_bytes(), &mut |s| slots.push(s));
         (shape, slots)
+    }
+
+    /// The fast walker answers only what the serde walker answers, and the same.
+    fn assert_walkers_agree(json: &[u8]) -> bool {
+        let mut slots = Vec::new();
+        let serde = serde_walk(json, &mut |s| slots.push(s)).map(|shape| (shape, slots));
+        let Some(fast) = fast::walk(json) else {
+            return false;
+        };
+        assert_eq!(Ok(fast), serde, "{}", String::from_utf8_lossy(json));
+        true
+    }
+
+    /// Realistic records: skipped values of every JSON kind, escapes and unicode in them, kept
+    /// fields as strings, bools and null, a string "false", an AWS service caller.
+    const REALISTIC: &str = r#"{"Records": [
+      {"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROA:s",
+       "arn":"arn:aws:sts::123456789012:assumed-role/Deploy/i-0abc","accountId":"123456789012",
+       "sessionContext":{"sessionIssuer":{"type":"Role","userName":"Deploy"},"webIdFederationData":{},
+       "attributes":{"creationDate":"2019-11-07T12:00:00Z","mfaAuthenticated":"false"}}},
+       "eventTime":"2019-11-07T13:25:01Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances",
+       "awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7\u00e9","userAgent":"aws-cli/2.0 Python/3.8 é",
+       "requestParameters":{"instancesSet":{"items":[{"imageId":"ami-1","minCount":1,"maxCount":-2}]},
+         "ratio":1.5e-3,"big":12E+2,"zero":0,"neg":-0.25,"flag":true,"none":null,"empty":[],
+         "policy":"{\"Version\":\"2012-10-17\",\"Statement\":[]}\n\t\\ \/ \b\f\r","name":"日本 é"},
+       "responseElements":null,"requestID":"r-1","eventID":"3c9a8f4e-1d2b-4c5a-9e7f-0a1b2c3d4e5f",
+       "readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"123456789012",
+       "eventCategory":"Management","tlsDetails":{"tlsVersion":"TLSv1.2"},"resources":[{"ARN":"x","type":"t"}]},
+      {"eventTime":"2019-11-07T13:25:02Z","eventSource":"s3.amazonaws.com","eventName":"PutObject",
+       "userIdentity":{"type":"AWSService","invokedBy":"cloudtrail.amazonaws.com"},"readOnly":"false",
+       "errorCode":"AccessDenied","errorMessage":"Access Denied","additionalEventData":{"bytes":[1,2,3]},
+       "awsRegion":"eu-west-1","recipientAccountId":"123456789012","eventID":"e2","userAgent":null,
+       "managementEvent":false,"eventName":"PutObjectAcl"} ,
+      { }
+    ], "other": {"a": [true, false, null, "x"]} }
+"#;
+
+    #[test]
+    fn the_fast_walker_agrees_with_serde_json() {
+        assert!(
+            assert_walkers_agree(REALISTIC.as_bytes()),
+            "the fast walker reads it"
+        );
+        let bare = r#"[{"eventTime":"2019-11-07T13:25:01Z","eventName":"X",
+            "requestParameters":{"a":[1,{"b":"\"q\""}]}}, {}]"#;
+        assert!(assert_walkers_agree(bare.as_bytes()), "{bare}");
+        for odd in [
+            r#"{"Records":[{"eventName":"a\u0042"}]}"#,
+            r#"{"Records":[{"recipientAccountId":123456789012}]}"#,
+            r#"{"Records":[{"eventName":{"a":1}}]}"#,
+            r#"{"Records":[7, "x", []]}"#,
+            r#"{"Records":{}}"#,
+            r#"{"records":[]}"#,
+            r#""just a string""#,
+            r#"{"Records":[{"x":1e999}]}"#,
+            r#"{"Records":[{"x":01}]}"#,
+            r#"{"Records":[{"x":"\q"}]}"#,
+            r#"{"Records":[{"x":[1,]}]}"#,
+            r#"{"Records":[],}"#,
+            r#"{"Records":[{"x":tru}]}"#,
+        ] {
+            assert_walkers_agree(odd.as_bytes());
+        }
+        let bytes = REALISTIC.as_bytes();
+        for at in 0..bytes.len() {
+            assert_walkers_agree(&bytes[..at]);
+            for c in [
+                b'"', b'\\', b',', b':', b'{', b'}', b'[', b']', b'0', b'-', b'e', b'.', b'x',
+                b' ', 0x01, 0xff,
+            ] {
+                let mut mutated = bytes.to_vec();
+                mutated[at] = c;
+                assert_walkers_agree(&mutated);
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,150 @@
+//! Helpers for `scripts/bench`, built on trailsight's own decode stage.
+//!
+//! `bench gunzip DIR [THREADS]`: the floor. Reads and gunzips every log object under DIR with
+//! the decompressor trailsight uses (`decode::gzip`), on all cores, and does nothing else.
+//! Prints `objects compressed_bytes json_bytes`.
+//!
+//! `bench counts DIR`: what DuckDB is checked against. Decodes every object with
+//! `decode::decode_object` and prints, as CSV, the write management events per account,
+//! region, eventSource, eventName and minute (Unix minutes), before de-duplication (as a plain
+//! SQL count sees them).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use trailsight::decode::{self, DecodeOptions, flags};
+use trailsight::model::{DayRange, Minute, Window, parse_day};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (mode, dir) = match args.as_slice() {
+        [mode, dir, ..] => (mode.as_str(), PathBuf::from(dir)),
+        _ => anyhow::bail!("usage: bench gunzip|counts DIR [THREADS]"),
+    };
+    let threads = match args.get(2) {
+        Some(n) => n.parse()?,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut objects = Vec::new();
+    log_objects(&dir, &mut objects)?;
+    objects.sort();
+    match mode {
+        "gunzip" => gunzip(&objects, threads),
+        "counts" => counts(&objects, threads),
+        _ => anyhow::bail!("unknown mode {mode}: gunzip or counts"),
+    }
+}
+
+/// Every `.json.gz` under a `CloudTrail/` folder (not digests, not Insights).
+fn log_objects(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            log_objects(&path, out)?;
+        } else if path.to_string_lossy().ends_with(".json.gz")
+            && path.components().any(|c| c.as_os_str() == "CloudTrail")
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Run `work` over the objects on `threads` threads, each taking the next unclaimed object.
+fn each_object<T: Send>(
+    objects: &[PathBuf],
+    threads: usize,
+    init: impl Fn() -> T + Sync,
+    work: impl Fn(&mut T, &Path, &[u8]) + Sync,
+) -> Vec<T> {
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                let mut state = init();
+                while let Some(path) = objects.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let bytes = std::fs::read(path).expect("readable object");
+                    work(&mut state, path, &bytes);
+                }
+                results.lock().expect("no poisoned lock").push(state);
+            });
+        }
+    });
+    results.into_inner().expect("no poisoned lock")
+}
+
+fn gunzip(objects: &[PathBuf], threads: usize) -> anyhow::Result<()> {
+    let totals = each_object(
+        objects,
+        threads,
+        || (0u64, 0u64),
+        |(compressed, json), path, bytes| {
+            let out = decode::gzip::gunzip_capped(bytes, decode::DEFAULT_MAX_OBJECT_BYTES)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            *compressed += bytes.len() as u64;
+            *json += out.len() as u64;
+        },
+    );
+    let (compressed, json) = totals
+        .iter()
+        .fold((0, 0), |(c, j), (tc, tj)| (c + tc, j + tj));
+    println!("{} {compressed} {json}", objects.len());
+    Ok(())
+}
+
+type Key = (String, String, String, String, i64);
+
+fn counts(objects: &[PathBuf], threads: usize) -> anyhow::Result<()> {
+    let any_day = parse_day("2000-01-01").expect("a day");
+    let options = DecodeOptions {
+        window: Window {
+            history_from: Minute(i64::MIN),
+            detect_from: Minute(i64::MIN),
+            detect_until: Minute(i64::MAX),
+            folders: DayRange::new(any_day, any_day),
+        },
+        filter: Default::default(),
+        max_object_bytes: decode::DEFAULT_MAX_OBJECT_BYTES,
+    };
+    let root = objects.first().map(|p| p.to_string_lossy().into_owned());
+    let tallies = each_object(
+        objects,
+        threads,
+        BTreeMap::<Key, u64>::new,
+        |tally, path, bytes| {
+            let text = path.to_string_lossy();
+            let key = text.find("AWSLogs/").map_or(&*text, |at| &text[at..]);
+            let object = decode::decode_object(bytes, key, &options)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let name = |sym: decode::Sym| object.symbols[sym as usize].clone();
+            for event in object.events.iter().filter(|e| e.flags & flags::WRITE != 0) {
+                let key = (
+                    name(event.account),
+                    name(event.region),
+                    name(event.event_source),
+                    name(event.event_name),
+                    event.minute.0,
+                );
+                *tally.entry(key).or_default() += 1;
+            }
+        },
+    );
+    let mut all = BTreeMap::<Key, u64>::new();
+    for tally in tallies {
+        for (key, n) in tally {
+            *all.entry(key).or_default() += n;
+        }
+    }
+    eprintln!(
+        "{} objects from {}",
+        objects.len(),
+        root.unwrap_or_default()
+    );
+    println!("account,region,event_source,event_name,minute,count");
+    for ((account, region, source, name, minute), n) in all {
+        println!("{account},{region},{source},{name},{minute},{n}");
+    }
+    Ok(())
+}
