@@ -12,6 +12,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::BTreeSet;
 use std::time::Instant;
 use trailsight::config::{DEFAULT_FETCH_CONCURRENCY, DEFAULT_LIST_CONCURRENCY};
+use trailsight::decode::DEFAULT_MAX_OBJECT_BYTES;
 use trailsight::source::Source;
 use trailsight::source::layout::PartitionFilter;
 use trailsight::source::s3::{S3Client, S3Settings, S3Source, S3Url};
@@ -60,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let source = &source;
     let sizes: Vec<usize> = stream::iter(objects)
         .map(|object| async move {
-            match source.fetch(&object).await {
+            match source.fetch(&object, DEFAULT_MAX_OBJECT_BYTES).await {
                 Ok(bytes) => Ok(bytes.len()),
                 Err(e) => Err(anyhow::anyhow!("{object}: {e}")),
             }
