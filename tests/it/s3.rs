@@ -506,11 +506,7 @@ fn an_object_over_the_size_limit_is_skipped_without_downloading_it() {
     }
     // The rest of the run is the local run's output, plus the report naming both objects.
     let mut written = server.objects("insights", "");
-    let report_key = format!(
-        "_trailsight/bad-objects/{}_{}.json",
-        s["first_day"].as_str().unwrap(),
-        s["last_day"].as_str().unwrap()
-    );
+    let report_key = format!("_trailsight/bad-objects/{SPIKE_DAY}.json");
     let report = String::from_utf8(written.remove(&report_key).expect("the report")).unwrap();
     for key in [&huge, &liar] {
         assert!(
