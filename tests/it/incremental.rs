@@ -536,13 +536,20 @@ fn nightly_runs_with_the_state_in_s3_equal_local_state_runs_byte_for_byte() {
     assert_eq!(keys, ["trailsight-state.json.gz"]);
 }
 
-#[test]
-fn a_second_run_against_an_s3_state_is_refused_naming_the_lock_and_its_holder() {
-    let tree = midnight_tree();
+/// A test S3 server holding the state of a first, successful night over `tree`, and the local
+/// output directory it wrote.
+fn first_night_with_s3_state(tree: &Tree) -> (S3Server, tempfile::TempDir) {
     let server = S3Server::start(&[STATE_BUCKET]);
     let out = tempfile::tempdir().unwrap();
     let first = nightly_s3(&server, tree.path(), out.path(), 0);
     assert_eq!(first.code, 0, "{}", first.stderr);
+    (server, out)
+}
+
+#[test]
+fn a_second_run_against_an_s3_state_is_refused_naming_the_lock_and_its_holder() {
+    let tree = midnight_tree();
+    let (server, out) = first_night_with_s3_state(&tree);
     // The next night pauses while reading the state, holding the lock.
     server.fault(
         "GET",
@@ -576,10 +583,7 @@ fn a_second_run_against_an_s3_state_is_refused_naming_the_lock_and_its_holder() 
 fn a_killed_run_leaves_the_s3_state_readable_and_its_stale_lock_is_taken_over() {
     let tree = midnight_tree();
     let (expected, states) = local_nights(&tree);
-    let server = S3Server::start(&[STATE_BUCKET]);
-    let out = tempfile::tempdir().unwrap();
-    let first = nightly_s3(&server, tree.path(), out.path(), 0);
-    assert_eq!(first.code, 0, "{}", first.stderr);
+    let (server, out) = first_night_with_s3_state(&tree);
     let before = s3_state(&server).unwrap();
 
     // The second night is killed while it holds the lock.
@@ -655,10 +659,7 @@ fn a_killed_run_leaves_the_s3_state_readable_and_its_stale_lock_is_taken_over() 
 #[test]
 fn a_run_whose_s3_state_was_replaced_meanwhile_does_not_overwrite_it() {
     let tree = midnight_tree();
-    let server = S3Server::start(&[STATE_BUCKET]);
-    let out = tempfile::tempdir().unwrap();
-    let first = nightly_s3(&server, tree.path(), out.path(), 0);
-    assert_eq!(first.code, 0, "{}", first.stderr);
+    let (server, out) = first_night_with_s3_state(&tree);
     // While the next night saves, another writer replaces the state it read (as a run that
     // took over a lock this one held too long would).
     server.fault(

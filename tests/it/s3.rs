@@ -488,22 +488,27 @@ fn an_object_over_the_size_limit_is_skipped_without_downloading_it() {
             .unwrap()
             .to_owned()
     };
-    let huge_detail = detail(&huge);
-    for part in [
-        "listed at 8388608 bytes",
-        "limit of 1048576 bytes",
-        "not downloaded",
-    ] {
-        assert!(huge_detail.contains(part), "{huge_detail}");
-    }
-    let liar_detail = detail(&liar);
-    for part in [
-        "limit of 1048576 bytes",
-        "--max-object-bytes",
-        "arrived; the rest",
-    ] {
-        assert!(liar_detail.contains(part), "{liar_detail}");
-    }
+    let mentions_all = |detail: String, parts: [&str; 3]| {
+        for part in parts {
+            assert!(detail.contains(part), "{detail}");
+        }
+    };
+    mentions_all(
+        detail(&huge),
+        [
+            "listed at 8388608 bytes",
+            "limit of 1048576 bytes",
+            "not downloaded",
+        ],
+    );
+    mentions_all(
+        detail(&liar),
+        [
+            "limit of 1048576 bytes",
+            "--max-object-bytes",
+            "arrived; the rest",
+        ],
+    );
     // The rest of the run is the local run's output, plus the report naming both objects.
     let mut written = server.objects("insights", "");
     let report_key = format!("_trailsight/bad-objects/{SPIKE_DAY}.json");
