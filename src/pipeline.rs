@@ -25,7 +25,7 @@ use crate::model::insight::InsightRecord;
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json, parquet};
-use crate::source::{Source, SourceError, layout, local};
+use crate::source::{FETCH_FAILED, Source, SourceError, layout, local};
 use crate::state::{RunState, STATE_VERSION, StateLock};
 use crate::telemetry::{self, RunSummary, Stage};
 use anyhow::{Context, bail};
@@ -563,9 +563,6 @@ fn decode_outcome(decoded: Result<DecodedObject, DecodeError>, bytes: &[u8]) -> 
     }
 }
 
-/// The skip reason of an object whose bytes could not be fetched.
-pub const FETCH_FAILED: &str = "fetch failed";
-
 /// Fetch and decode every object (bounded), adding them to `aggregator` in listing order.
 /// Returns the keys of the objects that could not be fetched (to be retried by a later run).
 async fn read(
@@ -667,9 +664,6 @@ async fn read_batch(
                     let outcome = match local::read_object(&path, options.max_object_bytes) {
                         Ok(bytes) => {
                             decode_outcome(decode_object(&bytes, &object.key, &options), &bytes)
-                        }
-                        Err(e @ local::ReadError::Io(_)) => {
-                            Err((FETCH_FAILED.to_owned(), e.to_string()))
                         }
                         Err(e) => Err((e.reason().to_owned(), e.to_string())),
                     };

@@ -139,7 +139,7 @@ impl DecodeError {
             DecodeError::NotGzip(_) => "not gzip",
             DecodeError::Gzip(gzip::GzipError::Truncated) => "truncated gzip",
             DecodeError::Gzip(gzip::GzipError::Corrupt(_)) => "corrupt gzip",
-            DecodeError::Gzip(gzip::GzipError::TooLarge { .. }) => "over the size limit",
+            DecodeError::Gzip(gzip::GzipError::TooLarge { .. }) => crate::source::OVER_SIZE_LIMIT,
             DecodeError::Json(_) => "invalid JSON",
             DecodeError::Shape(_) => "not a CloudTrail log file",
         }

@@ -261,9 +261,9 @@ impl ReadError {
     /// bomb); an I/O error is the pipeline's `fetch failed`.
     pub fn reason(&self) -> &'static str {
         match self {
-            ReadError::TooLarge { .. } => "over the size limit",
+            ReadError::TooLarge { .. } => super::OVER_SIZE_LIMIT,
             ReadError::NotAFile => "not a regular file",
-            ReadError::Io(_) => "fetch failed",
+            ReadError::Io(_) => super::FETCH_FAILED,
         }
     }
 }

@@ -81,6 +81,13 @@ impl SourceError {
     }
 }
 
+/// The skip reason of an object whose bytes could not be fetched (after the source's retries);
+/// a later run retries it.
+pub const FETCH_FAILED: &str = "fetch failed";
+/// The skip reason of an object too large for `--max-object-bytes`, stored or decompressed; a
+/// retry cannot help.
+pub const OVER_SIZE_LIMIT: &str = "over the size limit";
+
 /// Fetching one object failed: the object is skipped, named and counted under `reason`
 /// (`fetch failed`, which a later run retries, or why the object itself cannot be read).
 #[derive(Debug)]

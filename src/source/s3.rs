@@ -183,8 +183,8 @@ impl S3Error {
     /// A short, stable reason for the run summary, as `local::ReadError::reason`.
     pub fn reason(&self) -> &'static str {
         match self {
-            S3Error::TooLarge(_) => "over the size limit",
-            S3Error::Setup(_) | S3Error::Request { .. } => "fetch failed",
+            S3Error::TooLarge(_) => super::OVER_SIZE_LIMIT,
+            S3Error::Setup(_) | S3Error::Request { .. } => super::FETCH_FAILED,
         }
     }
 }
