@@ -265,28 +265,9 @@ fn org_trail_lists_only_the_day_folders_it_needs_and_sends_the_bucket_owner() {
     );
 
     assert!(!seen.is_empty());
-    for request in &seen {
-        assert_eq!(
-            request
-                .headers
-                .get("x-amz-expected-bucket-owner")
-                .map(String::as_str),
-            Some(OWNER),
-            "{} {} {:?}",
-            request.method,
-            request.path,
-            request.query
-        );
-    }
-    let puts: Vec<&Seen> = seen.iter().filter(|s| s.method == "PUT").collect();
-    assert_eq!(puts.len(), 9, "3 JSON, 3 Parquet and 3 explanation files");
-    for put in puts {
-        assert_eq!(put.headers["x-amz-server-side-encryption"], "aws:kms");
-        assert_eq!(
-            put.headers["x-amz-server-side-encryption-aws-kms-key-id"],
-            "alias/trailsight-test"
-        );
-    }
+    assert_owner_on_every_request_and_kms_on_every_write(&seen);
+    let puts = seen.iter().filter(|s| s.method == "PUT").count();
+    assert_eq!(puts, 9, "3 JSON, 3 Parquet and 3 explanation files");
     assert!(!run.stderr.contains(crate::s3_server::SECRET_KEY));
 }
 
@@ -988,6 +969,32 @@ fn grants(statements: &[Value], need: &Needed) -> Vec<(usize, String, String, Op
     found
 }
 
+/// `--expected-bucket-owner` was sent on every request, and every PUT asked for SSE-KMS with the
+/// test's key.
+fn assert_owner_on_every_request_and_kms_on_every_write(seen: &[Seen]) {
+    for request in seen {
+        assert_eq!(
+            request
+                .headers
+                .get("x-amz-expected-bucket-owner")
+                .map(String::as_str),
+            Some(OWNER),
+            "{request:?}"
+        );
+        if request.method == "PUT" {
+            assert_eq!(
+                request.headers["x-amz-server-side-encryption"], "aws:kms",
+                "{request:?}"
+            );
+            assert_eq!(
+                request.headers["x-amz-server-side-encryption-aws-kms-key-id"],
+                "alias/trailsight-test",
+                "{request:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_readme_iam_policy_allows_every_call_and_grants_nothing_unused() {
     let (_tree, _local_out, server) = org_setup();
@@ -1054,26 +1061,7 @@ fn the_readme_iam_policy_allows_every_call_and_grants_nothing_unused() {
     let seen = server.take_seen();
 
     // (c) The bucket owner on every request, (d) SSE-KMS on every write, state and lock included.
-    for request in &seen {
-        assert_eq!(
-            request
-                .headers
-                .get("x-amz-expected-bucket-owner")
-                .map(String::as_str),
-            Some(OWNER),
-            "{request:?}"
-        );
-        if request.method == "PUT" {
-            assert_eq!(
-                request.headers["x-amz-server-side-encryption"], "aws:kms",
-                "{request:?}"
-            );
-            assert_eq!(
-                request.headers["x-amz-server-side-encryption-aws-kms-key-id"],
-                "alias/trailsight-test"
-            );
-        }
-    }
+    assert_owner_on_every_request_and_kms_on_every_write(&seen);
     let state_puts = seen
         .iter()
         .filter(|s| s.method == "PUT" && s.bucket() == "state")
