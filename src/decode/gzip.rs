@@ -36,9 +36,26 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 
 /// Decompress every member of a gzip stream, failing once the output would exceed `cap` bytes.
 pub fn gunzip_capped(bytes: &[u8], cap: u64) -> Result<Vec<u8>, GzipError> {
-    match gunzip_whole(bytes, cap) {
-        Some(out) => Ok(out),
-        None => gunzip_streaming(bytes, cap),
+    let mut out = Vec::new();
+    let len = gunzip_capped_into(bytes, cap, &mut out)?.len();
+    out.truncate(len);
+    Ok(out)
+}
+
+/// `gunzip_capped` into a buffer the caller keeps between objects (no allocation, no page
+/// faults and no zeroing once it is large enough): the decompressed bytes are the slice
+/// returned, and the buffer may hold stale bytes after it.
+pub fn gunzip_capped_into<'b>(
+    bytes: &[u8],
+    cap: u64,
+    buffer: &'b mut Vec<u8>,
+) -> Result<&'b [u8], GzipError> {
+    match gunzip_whole(bytes, cap, buffer) {
+        Some(written) => Ok(&buffer[..written]),
+        None => {
+            *buffer = gunzip_streaming(bytes, cap)?;
+            Ok(&buffer[..])
+        }
     }
 }
 
@@ -61,19 +78,24 @@ thread_local! {
         RefCell::new(libdeflate::Decompressor::new());
 }
 
-/// The hot path: every member inflated by libdeflate into one buffer, or `None` when the
-/// stream is not plainly valid and within `cap` (the streaming decoder then says why).
-fn gunzip_whole(bytes: &[u8], cap: u64) -> Option<Vec<u8>> {
+/// The hot path: every member inflated by libdeflate into `out` (grown as needed, never
+/// shrunk), giving the bytes written; `None` when the stream is not plainly valid and within
+/// `cap` (the streaming decoder then says why).
+fn gunzip_whole(bytes: &[u8], cap: u64, out: &mut Vec<u8>) -> Option<usize> {
     let cap = usize::try_from(cap).unwrap_or(usize::MAX);
     DECOMPRESSOR.with_borrow_mut(|decompressor| {
         let decompressor = decompressor.as_mut()?;
-        let mut out = vec![0u8; size_hint(bytes, cap as u64)];
+        let hint = size_hint(bytes, cap as u64);
+        if out.len() < hint {
+            out.resize(hint, 0);
+        }
         let (mut rest, mut written) = (bytes, 0);
         while !rest.is_empty() {
             if has_header_crc(rest) {
                 return None;
             }
-            match decompressor.member(rest, &mut out[written..]) {
+            let room = out.len().min(cap);
+            match decompressor.member(rest, &mut out[written..room]) {
                 libdeflate::Member::Done { read, wrote } => {
                     rest = &rest[read..];
                     written += wrote;
@@ -87,8 +109,7 @@ fn gunzip_whole(bytes: &[u8], cap: u64) -> Option<Vec<u8>> {
                 libdeflate::Member::NoRoom | libdeflate::Member::Bad => return None,
             }
         }
-        out.truncate(written);
-        Some(out)
+        Some(written)
     })
 }
 
@@ -256,11 +277,19 @@ mod tests {
                     bytes.len(),
                     &bytes[..bytes.len().min(12)]
                 );
+                // A reused buffer, larger than the cap and full of an earlier object's bytes.
+                let mut used = vec![0xaa; 1 << 20];
+                assert_eq!(
+                    gunzip_capped_into(bytes, cap, &mut used).map(<[u8]>::to_vec),
+                    gunzip_streaming(bytes, cap),
+                    "reused buffer: {} bytes, cap {cap}",
+                    bytes.len()
+                );
             }
         }
         assert_eq!(gunzip_capped(&members, total).unwrap().len() as u64, total);
         assert!(
-            gunzip_whole(&members, u64::MAX).is_some(),
+            gunzip_whole(&members, u64::MAX, &mut Vec::new()).is_some(),
             "the fast path reads members"
         );
     }

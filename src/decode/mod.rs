@@ -153,11 +153,33 @@ pub fn decode_object(
     key: &str,
     options: &DecodeOptions,
 ) -> Result<DecodedObject, DecodeError> {
-    let json = open_json(bytes, key, options.max_object_bytes)?;
+    JSON_BUFFER.with_borrow_mut(|buffer| {
+        let decoded = decode_with(bytes, key, options, buffer);
+        if buffer.len() > KEPT_BUFFER_BYTES {
+            *buffer = Vec::new();
+        }
+        decoded
+    })
+}
+
+thread_local! {
+    /// Each decoding thread's buffer for gunzipped JSON, reused from object to object.
+    static JSON_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer grown past this by an unusually large object is freed after it.
+const KEPT_BUFFER_BYTES: usize = 16 << 20;
+
+fn decode_with(
+    bytes: &[u8],
+    key: &str,
+    options: &DecodeOptions,
+    buffer: &mut Vec<u8>,
+) -> Result<DecodedObject, DecodeError> {
+    let json = open_json(bytes, key, options.max_object_bytes, buffer)?;
     let folder = crate::source::layout::parse_log_key(key).ok();
-    let mut builder = ObjectBuilder::new(options, folder.as_ref());
-    let mut on_record = |slot: RecordSlot<'_>| builder.add(slot);
-    let shape = record::walk_log_file(&json, &mut on_record).map_err(DecodeError::Json)?;
+    let new_builder = || ObjectBuilder::new(options, folder.as_ref());
+    let (shape, builder) = record::walk_log_file(json, new_builder).map_err(DecodeError::Json)?;
     match shape {
         FileShape::Records | FileShape::BareArray => Ok(builder.finish()),
         FileShape::NoRecords => Err(DecodeError::Shape("the top-level object has no Records")),
@@ -166,14 +188,16 @@ pub fn decode_object(
     }
 }
 
-/// The JSON text of an object: gunzipped when it is gzip; `.json.gz` must be gzip.
+/// The JSON text of an object: gunzipped (into `buffer`) when it is gzip; `.json.gz` must be
+/// gzip.
 fn open_json<'a>(
     bytes: &'a [u8],
     key: &str,
     cap: u64,
-) -> Result<std::borrow::Cow<'a, [u8]>, DecodeError> {
+    buffer: &'a mut Vec<u8>,
+) -> Result<&'a [u8], DecodeError> {
     if gzip::is_gzip(bytes) {
-        return Ok(gzip::gunzip_capped(bytes, cap)?.into());
+        return Ok(gzip::gunzip_capped_into(bytes, cap, buffer)?);
     }
     if key.ends_with(".gz") {
         return Err(DecodeError::NotGzip(describe_start(bytes)));
@@ -181,7 +205,7 @@ fn open_json<'a>(
     if bytes.len() as u64 > cap {
         return Err(gzip::GzipError::TooLarge { cap }.into());
     }
-    Ok(bytes.into())
+    Ok(bytes)
 }
 
 fn describe_start(bytes: &[u8]) -> String {
@@ -223,8 +247,10 @@ impl<'o> ObjectBuilder<'o> {
             stats: RecordStats::default(),
         }
     }
+}
 
-    fn add(&mut self, slot: RecordSlot<'_>) {
+impl<'de> record::RecordSink<'de> for ObjectBuilder<'_> {
+    fn record(&mut self, slot: RecordSlot<'de>) {
         self.stats.records += 1;
         let outcome = match slot {
             RecordSlot::Record(record) => self.classify(&record),
@@ -237,7 +263,9 @@ impl<'o> ObjectBuilder<'o> {
             Err(Skip::Insight) => self.stats.insight_records += 1,
         }
     }
+}
 
+impl ObjectBuilder<'_> {
     fn classify(&mut self, r: &RawRecord<'_>) -> Result<(), Skip> {
         if r.event_type.as_ref().and_then(Scalar::as_str) == Some("AwsCloudTrailInsight") {
             return Err(Skip::Insight);
@@ -295,7 +323,7 @@ impl<'o> ObjectBuilder<'o> {
             event_source: self.interner.intern(event_source),
             event_name: self.interner.intern(event_name),
             error_code: self.interner.intern_opt(error_code),
-            identity: self.interner.intern_opt(identity.as_deref()),
+            identity: self.interner.intern_opt(identity),
             user_agent: self.interner.intern_opt(text(&r.user_agent)),
             flags: event_flags,
         };
@@ -361,11 +389,11 @@ fn is_management(r: &RawRecord<'_>) -> bool {
 
 /// The value attributed as `userIdentityArn`: the caller's ARN with an assumed-role session
 /// name removed (as AWS's Insights show it); for AWS services without an ARN, `invokedBy`.
-pub fn attributed_identity(identity: &record::Identity<'_>) -> Option<String> {
+pub fn attributed_identity<'r>(identity: &'r record::Identity<'_>) -> Option<&'r str> {
     if let Some(arn) = text(&identity.arn) {
-        return Some(strip_session_name(arn).to_owned());
+        return Some(strip_session_name(arn));
     }
-    text(&identity.invoked_by).map(str::to_owned)
+    text(&identity.invoked_by)
 }
 
 /// `arn:aws:sts::ACCT:assumed-role/Role/Session` -> `arn:aws:sts::ACCT:assumed-role/Role`.

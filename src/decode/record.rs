@@ -184,8 +184,9 @@ pub struct RawRecord<'a> {
 
 /// One element of `Records`: a record, or something that is not a JSON object.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // handed on by value, never stored: a box costs more
 pub enum RecordSlot<'a> {
-    Record(Box<RawRecord<'a>>),
+    Record(RawRecord<'a>),
     NotAnObject,
 }
 
@@ -224,7 +225,7 @@ impl<'de> Visitor<'de> for RecordVisitor {
             };
             *slot = Some(map.next_value()?);
         }
-        Ok(RecordSlot::Record(Box::new(r)))
+        Ok(RecordSlot::Record(r))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         ScalarVisitor
@@ -260,7 +261,7 @@ pub struct LogFileSeed<'f, F> {
     pub on_record: &'f mut F,
 }
 
-impl<'de, F: FnMut(RecordSlot<'de>)> DeserializeSeed<'de> for LogFileSeed<'_, F> {
+impl<'de, F: RecordSink<'de>> DeserializeSeed<'de> for LogFileSeed<'_, F> {
     type Value = FileShape;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<FileShape, D::Error> {
@@ -274,7 +275,7 @@ struct LogFileVisitor<'f, F> {
     on_record: &'f mut F,
 }
 
-impl<'de, F: FnMut(RecordSlot<'de>)> Visitor<'de> for LogFileVisitor<'_, F> {
+impl<'de, F: RecordSink<'de>> Visitor<'de> for LogFileVisitor<'_, F> {
     type Value = FileShape;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -305,12 +306,12 @@ impl<'de, F: FnMut(RecordSlot<'de>)> Visitor<'de> for LogFileVisitor<'_, F> {
     other_shapes_are!(FileShape::NotAnObject);
 }
 
-fn each_record<'de, A: SeqAccess<'de>, F: FnMut(RecordSlot<'de>)>(
+fn each_record<'de, A: SeqAccess<'de>, F: RecordSink<'de>>(
     mut seq: A,
     on_record: &mut F,
 ) -> Result<(), A::Error> {
     while let Some(slot) = seq.next_element::<RecordSlot<'de>>()? {
-        on_record(slot);
+        on_record.record(slot);
     }
     Ok(())
 }
@@ -320,7 +321,7 @@ struct RecordsSeed<'f, F> {
     on_record: &'f mut F,
 }
 
-impl<'de, F: FnMut(RecordSlot<'de>)> DeserializeSeed<'de> for RecordsSeed<'_, F> {
+impl<'de, F: RecordSink<'de>> DeserializeSeed<'de> for RecordsSeed<'_, F> {
     type Value = bool;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
@@ -334,7 +335,7 @@ struct RecordsVisitor<'f, F> {
     on_record: &'f mut F,
 }
 
-impl<'de, F: FnMut(RecordSlot<'de>)> Visitor<'de> for RecordsVisitor<'_, F> {
+impl<'de, F: RecordSink<'de>> Visitor<'de> for RecordsVisitor<'_, F> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -350,22 +351,37 @@ impl<'de, F: FnMut(RecordSlot<'de>)> Visitor<'de> for RecordsVisitor<'_, F> {
     other_shapes_are!(false);
 }
 
-/// Walk a whole log file, calling `on_record` for each element of `Records` (or of a bare
-/// array): the fast walker when it can read the file, serde_json when it cannot. An error is
-/// serde_json's message.
-pub fn walk_log_file<'de, F: FnMut(RecordSlot<'de>)>(
-    json: &'de [u8],
-    on_record: &mut F,
-) -> Result<FileShape, String> {
-    if let Some((shape, slots)) = fast::walk(json) {
-        slots.into_iter().for_each(&mut *on_record);
-        return Ok(shape);
+/// Where the walkers hand each element of `Records`, in order.
+pub trait RecordSink<'de> {
+    fn record(&mut self, slot: RecordSlot<'de>);
+}
+
+impl<'de> RecordSink<'de> for Vec<RecordSlot<'de>> {
+    fn record(&mut self, slot: RecordSlot<'de>) {
+        self.push(slot);
     }
-    serde_walk(json, on_record)
+}
+
+/// Walk a whole log file, handing each element of `Records` (or of a bare array) to a sink made
+/// by `new_sink`: the fast walker when it can read the file, serde_json when it cannot. Records
+/// stream through the sink as they are read; when the fast walker gives up part-way, its sink
+/// is dropped and serde_json starts again with a new one, so the sink returned has seen each
+/// record exactly once. An error is serde_json's message.
+pub fn walk_log_file<'de, S: RecordSink<'de>>(
+    json: &'de [u8],
+    mut new_sink: impl FnMut() -> S,
+) -> Result<(FileShape, S), String> {
+    let mut sink = new_sink();
+    if let Some(shape) = fast::walk(json, &mut sink) {
+        return Ok((shape, sink));
+    }
+    let mut sink = new_sink();
+    let shape = serde_walk(json, &mut sink)?;
+    Ok((shape, sink))
 }
 
 /// The serde walker: the reference behaviour for every input.
-fn serde_walk<'de, F: FnMut(RecordSlot<'de>)>(
+fn serde_walk<'de, F: RecordSink<'de>>(
     json: &'de [u8],
     on_record: &mut F,
 ) -> Result<FileShape, String> {
@@ -380,30 +396,31 @@ fn serde_walk<'de, F: FnMut(RecordSlot<'de>)>(
 /// "not sure": the caller then lets serde_json decide, so this walker only has to be right
 /// when it answers, and it answers only for input serde_json accepts with the same result.
 mod fast {
-    use super::{FileShape, Identity, RawRecord, RecordSlot, Scalar};
+    use super::{FileShape, Identity, RawRecord, RecordSink, RecordSlot, Scalar};
     use std::borrow::Cow;
 
-    pub fn walk(json: &[u8]) -> Option<(FileShape, Vec<RecordSlot<'_>>)> {
+    /// Hands each record to `sink` as soon as it is read; `None` (not sure) may come after some
+    /// records were handed on.
+    pub fn walk<'de, S: RecordSink<'de>>(json: &'de [u8], sink: &mut S) -> Option<FileShape> {
         let mut w = Walker {
             b: json,
             i: 0,
             frames: Vec::new(),
         };
-        let mut slots = Vec::new();
         let shape = match w.peek()? {
             b'{' => {
                 w.i += 1;
-                w.file_object(&mut slots)?
+                w.file_object(sink)?
             }
             b'[' => {
                 w.i += 1;
-                w.records(&mut slots)?;
+                w.records(sink)?;
                 FileShape::BareArray
             }
             _ => return None,
         };
         // Only whitespace may follow.
-        w.peek().is_none().then_some((shape, slots))
+        w.peek().is_none().then_some(shape)
     }
 
     struct Walker<'de> {
@@ -445,7 +462,7 @@ mod fast {
         }
 
         /// `{` was read: the top-level object's members, with `Records` read as records.
-        fn file_object(&mut self, slots: &mut Vec<RecordSlot<'de>>) -> Option<FileShape> {
+        fn file_object<S: RecordSink<'de>>(&mut self, sink: &mut S) -> Option<FileShape> {
             let mut shape = FileShape::NoRecords;
             if self.peek()? == b'}' {
                 self.i += 1;
@@ -454,7 +471,7 @@ mod fast {
             loop {
                 if self.key()? == "Records" {
                     self.eat(b'[')?;
-                    self.records(slots)?;
+                    self.records(sink)?;
                     shape = FileShape::Records;
                 } else {
                     self.skip_value()?;
@@ -466,14 +483,14 @@ mod fast {
         }
 
         /// `[` was read: records up to the closing `]`.
-        fn records(&mut self, slots: &mut Vec<RecordSlot<'de>>) -> Option<()> {
+        fn records<S: RecordSink<'de>>(&mut self, sink: &mut S) -> Option<()> {
             if self.peek()? == b']' {
                 self.i += 1;
                 return Some(());
             }
             loop {
                 self.eat(b'{')?;
-                slots.push(RecordSlot::Record(Box::new(self.record()?)));
+                sink.record(RecordSlot::Record(self.record()?));
                 if !self.next_member(b']')? {
                     return Some(());
                 }
@@ -566,12 +583,17 @@ mod fast {
         /// The rest of a string after its `"`, when it has no escape and is valid UTF-8.
         fn plain_string(&mut self) -> Option<&'de str> {
             let start = self.i;
-            let end = string_stop(self.b, start);
+            let (end, ascii) = string_stop(self.b, start);
             if self.b.get(end) != Some(&b'"') {
                 return None;
             }
             self.i = end + 1;
-            std::str::from_utf8(&self.b[start..end]).ok()
+            let bytes = &self.b[start..end];
+            if ascii {
+                // SAFETY: every byte is below 0x80 (checked by `string_stop`): ASCII is UTF-8.
+                return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+            }
+            std::str::from_utf8(bytes).ok()
         }
 
         fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -636,7 +658,7 @@ mod fast {
         /// The rest of a string after its `"`: valid escapes, no control characters.
         fn skip_string(&mut self) -> Option<()> {
             loop {
-                self.i = string_stop(self.b, self.i);
+                self.i = string_stop(self.b, self.i).0;
                 match *self.b.get(self.i)? {
                     b'"' => {
                         self.i += 1;
@@ -701,13 +723,16 @@ mod fast {
     }
 
     /// The index of the first `"`, `\` or control character at or after `from` (the end of
-    /// the input if none): eight bytes at a time, as serde_json does.
-    fn string_stop(b: &[u8], from: usize) -> usize {
+    /// the input if none), eight bytes at a time as serde_json does; and whether the bytes
+    /// before it are all ASCII (`false` may also mean a non-ASCII byte just after the stop).
+    fn string_stop(b: &[u8], from: usize) -> (usize, bool) {
         const ONES: u64 = u64::MAX / 255;
         const HIGH: u64 = ONES << 7;
         let mut i = from;
+        let mut seen = 0u64;
         while let Some(chunk) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
             let w = u64::from_le_bytes(*chunk);
+            seen |= w;
             let control = w.wrapping_sub(ONES * 0x20) & !w;
             let quote = w ^ (ONES * u64::from(b'"'));
             let quote = quote.wrapping_sub(ONES) & !quote;
@@ -715,17 +740,19 @@ mod fast {
             let backslash = backslash.wrapping_sub(ONES) & !backslash;
             let found = (control | quote | backslash) & HIGH;
             if found != 0 {
-                return i + found.trailing_zeros() as usize / 8;
+                return (i + found.trailing_zeros() as usize / 8, seen & HIGH == 0);
             }
             i += 8;
         }
-        while b
-            .get(i)
-            .is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20)
+        while let Some(&c) = b.get(i)
+            && c != b'"'
+            && c != b'\\'
+            && c >= 0x20
         {
+            seen |= u64::from(c);
             i += 1;
         }
-        i
+        (i, seen & HIGH == 0)
     }
 }
 
@@ -759,9 +786,37 @@ fn parse_plain_utc(b: &[u8]) -> Option<i64> {
     if b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-    let time = date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
-    Some(time.and_utc().timestamp())
+    let (year, month, day) = (i64::from(num(0..4)?), num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None; // a leap second (:60) is left to chrono
+    }
+    let seconds = (hour * 3600 + minute * 60 + second) as i64;
+    Some(days_from_civil(year, month, day) * 86_400 + seconds)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = i64::from((month + 9) % 12);
+    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -769,19 +824,26 @@ mod tests {
     use super::*;
 
     fn walk(json: &str) -> (Result<FileShape, String>, Vec<RecordSlot<'_>>) {
-        let mut slots = Vec::new();
-        let shape = walk_log_file(json.as_bytes(), &mut |s| slots.push(s));
-        (shape, slots)
+        match walk_log_file(json.as_bytes(), Vec::new) {
+            Ok((shape, slots)) => (Ok(shape), slots),
+            Err(e) => (Err(e), Vec::new()),
+        }
     }
 
     /// The fast walker answers only what the serde walker answers, and the same.
     fn assert_walkers_agree(json: &[u8]) -> bool {
         let mut slots = Vec::new();
-        let serde = serde_walk(json, &mut |s| slots.push(s)).map(|shape| (shape, slots));
-        let Some(fast) = fast::walk(json) else {
+        let serde = serde_walk(json, &mut slots).map(|shape| (shape, slots));
+        let mut fast_slots = Vec::new();
+        let Some(fast) = fast::walk(json, &mut fast_slots) else {
             return false;
         };
-        assert_eq!(Ok(fast), serde, "{}", String::from_utf8_lossy(json));
+        assert_eq!(
+            Ok((fast, fast_slots)),
+            serde,
+            "{}",
+            String::from_utf8_lossy(json)
+        );
         true
     }
 
@@ -918,6 +980,34 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let _ = walk(&format!(r#"{{"Records":[{{"x":{deep}}}]}}"#));
         let _ = walk(&format!(r#"{{"Records":[{{"eventName":{deep}}}]}}"#));
+    }
+
+    #[test]
+    fn the_plain_utc_path_agrees_with_chrono() {
+        let mut day = chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap();
+        let last = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap();
+        while day < last {
+            let text = format!("{}T23:59:59Z", day.format("%Y-%m-%d"));
+            let want = day.and_hms_opt(23, 59, 59).unwrap().and_utc().timestamp();
+            assert_eq!(parse_event_time(&text), Ok(want), "{text}");
+            day = day + chrono::Duration::days(7);
+        }
+        for text in [
+            "2019-02-29T00:00:00Z",
+            "2020-02-30T00:00:00Z",
+            "2019-04-31T00:00:00Z",
+            "2019-00-10T00:00:00Z",
+            "2019-11-00T00:00:00Z",
+            "2019-11-07T24:00:00Z",
+            "2019-11-07T23:60:00Z",
+            "2019-11-07T23:59:60Z",
+            "1900-02-29T00:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "2019-1a-07T13:25:41Z",
+        ] {
+            let chrono = chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp());
+            assert_eq!(parse_event_time(text).ok(), chrono.ok(), "{text}");
+        }
     }
 
     #[test]

@@ -12,7 +12,6 @@
 use super::model::{CountModel, OVERDISPERSION_MARGIN, PRIOR_CALLS, WindowSums};
 use crate::aggregate::Series;
 use crate::model::{MINUTES_PER_DAY, Minute};
-use chrono::Datelike;
 
 /// Hours per seasonal block.
 pub const BLOCK_HOURS: i64 = 4;
@@ -25,7 +24,10 @@ pub const SEASON_PRIOR_CALLS: f64 = 5.0;
 
 /// The seasonal bin of a minute.
 pub fn bin_of(minute: Minute) -> usize {
-    let weekend = minute.day().weekday().number_from_monday() >= 6;
+    // 1970-01-01 was a Thursday, so (days since the epoch + 3) mod 7 is 0 on Mondays. Plain
+    // arithmetic: this runs for every block of every series on every detection.
+    let weekday_from_monday = (minute.0.div_euclid(MINUTES_PER_DAY) + 3).rem_euclid(7);
+    let weekend = weekday_from_monday >= 5;
     let block = (minute.0.rem_euclid(MINUTES_PER_DAY) / (BLOCK_HOURS * 60)) as usize;
     usize::from(weekend) * BLOCKS_PER_DAY + block
 }
@@ -67,7 +69,7 @@ impl BaselineIndex {
     pub fn new(series: &Series, block: i64) -> BaselineIndex {
         let block = block.max(1);
         let mut blocks: Vec<(Minute, u64)> = Vec::with_capacity(series.cells.len());
-        for (minute, cell) in series.minutes.iter().zip(&series.cells) {
+        for (minute, cell) in series.minutes.iter().zip(series.cells.iter()) {
             let start = Minute(minute.0.div_euclid(block) * block);
             match blocks.last_mut() {
                 Some((last, n)) if *last == start => *n += u64::from(cell.count),
@@ -195,7 +197,7 @@ mod tests {
     use crate::aggregate::Cell;
     use crate::model::{InsightKind, SeriesKey, parse_day};
 
-    fn series(points: &[(i64, u32)]) -> Series {
+    fn series(points: &[(i64, u32)]) -> Series<'static> {
         let day0 = Minute::start_of_day(parse_day("2019-11-04").unwrap()); // a Monday
         Series {
             key: SeriesKey {
@@ -214,6 +216,16 @@ mod tests {
                     ..Cell::default()
                 })
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn weekends_agree_with_the_calendar() {
+        use chrono::Datelike;
+        for days in -800..800 {
+            let noon = Minute(days * MINUTES_PER_DAY + 12 * 60);
+            let weekend = noon.day().weekday().number_from_monday() >= 6;
+            assert_eq!(bin_of(noon) >= BLOCKS_PER_DAY, weekend, "{}", noon.day());
         }
     }
 
