@@ -10,6 +10,7 @@ use crate::decode::{DecodedObject, Interner, NO_SYM, Sym, flags};
 use crate::model::{InsightKind, Minute, SeriesKey};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Counts per value of one attribute within one minute: a short list, usually one to three.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,26 +39,57 @@ pub struct Cell {
     pub error_codes: Tally,
 }
 
-/// One analysed series, its active minutes in order.
+/// One analysed series, its active minutes in order: borrowed from the aggregator by `view`
+/// (detection reads the window in place, without a copy), owned after `finish`.
 #[derive(Debug, Clone)]
-pub struct Series {
+pub struct Series<'a> {
     pub key: SeriesKey,
     /// The first minute of history the trail has for this account and region.
     pub history_from: Minute,
-    pub minutes: Vec<Minute>,
-    pub cells: Vec<Cell>,
+    pub minutes: Cow<'a, [Minute]>,
+    pub cells: Cow<'a, [Cell]>,
 }
 
 /// Everything the detect stage needs: the series and the strings their tallies point to.
 #[derive(Debug, Clone, Default)]
-pub struct Aggregated {
-    pub symbols: Vec<String>,
-    pub series: Vec<Series>,
+pub struct Aggregated<'a> {
+    pub symbols: Cow<'a, [String]>,
+    pub series: Vec<Series<'a>>,
 }
 
-impl Aggregated {
+impl Aggregated<'_> {
     pub fn symbol(&self, sym: Sym) -> Option<&str> {
         self.symbols.get(sym as usize).map(String::as_str)
+    }
+}
+
+/// One series' active minutes, ascending, and their cells: kept in order as they are counted
+/// (records arrive nearly in time order, so a minute is almost always the last one or new at
+/// the end), so detection can read them in place.
+#[derive(Debug, Clone, Default)]
+struct Minutes {
+    minutes: Vec<Minute>,
+    cells: Vec<Cell>,
+}
+
+impl Minutes {
+    fn cell(&mut self, minute: Minute) -> &mut Cell {
+        let at = match self.minutes.last() {
+            Some(last) if *last < minute => self.minutes.len(),
+            Some(last) if *last == minute => self.minutes.len() - 1,
+            _ => self.minutes.partition_point(|m| *m < minute),
+        };
+        if self.minutes.get(at) != Some(&minute) {
+            self.minutes.insert(at, minute);
+            self.cells.insert(at, Cell::default());
+        }
+        &mut self.cells[at]
+    }
+
+    fn prune_before(&mut self, minute: Minute) {
+        let gone = self.minutes.partition_point(|m| *m < minute);
+        self.minutes.drain(..gone);
+        self.cells.drain(..gone);
     }
 }
 
@@ -104,7 +136,7 @@ pub struct Aggregator {
     symbols: Interner,
     /// The analysed events' IDs, with their minute (for pruning).
     seen: FxHashMap<u128, Minute>,
-    series: FxHashMap<SeriesId, FxHashMap<Minute, Cell>>,
+    series: FxHashMap<SeriesId, Minutes>,
     coverage: FxHashMap<(Sym, Sym), Minute>,
     excluded_identities: IdentityFilter,
     pub stats: AggregateStats,
@@ -194,11 +226,7 @@ impl Aggregator {
     }
 
     fn cell(&mut self, id: SeriesId, minute: Minute) -> &mut Cell {
-        self.series
-            .entry(id)
-            .or_default()
-            .entry(minute)
-            .or_default()
+        self.series.entry(id).or_default().cell(minute)
     }
 
     fn intern(&mut self, s: &str) -> Sym {
@@ -206,28 +234,36 @@ impl Aggregator {
     }
 
     /// The series in a stable order, consuming the aggregator. See `view`.
-    pub fn finish(self, history_floor: Minute) -> Aggregated {
-        self.view(history_floor)
+    pub fn finish(self, history_floor: Minute) -> Aggregated<'static> {
+        let view = self.view(history_floor);
+        Aggregated {
+            symbols: Cow::Owned(view.symbols.into_owned()),
+            series: view
+                .series
+                .into_iter()
+                .map(|s| Series {
+                    minutes: Cow::Owned(s.minutes.into_owned()),
+                    cells: Cow::Owned(s.cells.into_owned()),
+                    ..s
+                })
+                .collect(),
+        }
     }
 
-    /// The series in a stable order. `history_floor` is the first minute the run read; a
-    /// series' history starts at the later of it and the start of the first day with any record
-    /// of its account and region (history is counted in whole days).
-    pub fn view(&self, history_floor: Minute) -> Aggregated {
+    /// The series in a stable order, borrowing their minutes. `history_floor` is the first
+    /// minute the run read; a series' history starts at the later of it and the start of the
+    /// first day with any record of its account and region (history is counted in whole days).
+    pub fn view(&self, history_floor: Minute) -> Aggregated<'_> {
         let name = |sym: Sym| self.symbols.strings()[sym as usize].clone();
-        let mut series: Vec<Series> = self
+        let mut series: Vec<Series<'_>> = self
             .series
             .iter()
-            .map(|(id, cells)| {
+            .map(|(id, data)| {
                 let first_seen = self
                     .coverage
                     .get(&(id.account, id.region))
                     .copied()
                     .unwrap_or(history_floor);
-                let mut cells: Vec<(Minute, Cell)> =
-                    cells.iter().map(|(m, c)| (*m, c.clone())).collect();
-                cells.sort_by_key(|(m, _)| *m);
-                let (minutes, cells) = cells.into_iter().unzip();
                 Series {
                     key: SeriesKey {
                         account: name(id.account),
@@ -243,14 +279,14 @@ impl Aggregator {
                         },
                     },
                     history_from: Minute::start_of_day(first_seen.day()).max(history_floor),
-                    minutes,
-                    cells,
+                    minutes: Cow::Borrowed(&data.minutes),
+                    cells: Cow::Borrowed(&data.cells),
                 }
             })
             .collect();
         series.sort_by(|a, b| a.key.cmp(&b.key));
         Aggregated {
-            symbols: self.symbols.strings().to_vec(),
+            symbols: Cow::Borrowed(self.symbols.strings()),
             series,
         }
     }
@@ -258,10 +294,10 @@ impl Aggregator {
     /// Forget minutes (and event IDs) before `minute`: an incremental run keeps only the window
     /// its next detection needs. What each account and region's history reaches back to is kept.
     pub fn prune_before(&mut self, minute: Minute) {
-        for cells in self.series.values_mut() {
-            cells.retain(|m, _| *m >= minute);
+        for data in self.series.values_mut() {
+            data.prune_before(minute);
         }
-        self.series.retain(|_, cells| !cells.is_empty());
+        self.series.retain(|_, data| !data.minutes.is_empty());
         self.seen.retain(|_, m| *m >= minute);
     }
 
@@ -280,7 +316,7 @@ impl Aggregator {
                 (symbols.len() - 1) as Sym
             })
         };
-        let mut ids: Vec<(&SeriesId, &FxHashMap<Minute, Cell>)> = self.series.iter().collect();
+        let mut ids: Vec<(&SeriesId, &Minutes)> = self.series.iter().collect();
         ids.sort_by_key(|(id, _)| {
             let name = |s: Sym| strings.get(s as usize).cloned().unwrap_or_default();
             (
@@ -292,7 +328,7 @@ impl Aggregator {
             )
         });
         let mut series = Vec::new();
-        for (id, cells) in ids {
+        for (id, data) in ids {
             let key = [
                 id.account,
                 id.region,
@@ -301,10 +337,7 @@ impl Aggregator {
                 id.error_code,
             ]
             .map(&mut remap);
-            let mut minutes: Vec<(&Minute, &Cell)> = cells.iter().collect();
-            minutes.sort_by_key(|(m, _)| **m);
-            let cells = minutes
-                .into_iter()
+            let cells = (data.minutes.iter().zip(&data.cells))
                 .map(|(m, c)| {
                     let mut tally = |t: &Tally| t.0.iter().map(|(s, n)| (remap(*s), *n)).collect();
                     CellState(
@@ -374,15 +407,12 @@ impl Aggregator {
                         .collect::<anyhow::Result<_>>()
                         .map(Tally)
                 };
-                entry.insert(
-                    Minute(minute),
-                    Cell {
-                        count,
-                        identities: tally(identities)?,
-                        user_agents: tally(agents)?,
-                        error_codes: tally(errors)?,
-                    },
-                );
+                *entry.cell(Minute(minute)) = Cell {
+                    count,
+                    identities: tally(identities)?,
+                    user_agents: tally(agents)?,
+                    error_codes: tally(errors)?,
+                };
             }
         }
         for (account, region, minute) in state.coverage {

@@ -16,7 +16,7 @@
 //! day, so a later run redoes it. A corrupt object is different: it is counted and skipped,
 //! and the output is written.
 
-use crate::aggregate::{Aggregated, Aggregator, IdentityFilter};
+use crate::aggregate::{Aggregated, Aggregator, IdentityFilter, Series};
 use crate::config::AnalyzeConfig;
 use crate::decode::{DecodeError, DecodeOptions, DecodedObject, decode_object};
 use crate::detect::{self, assemble};
@@ -31,8 +31,9 @@ use crate::telemetry::{self, RunSummary, Stage};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 
@@ -395,14 +396,18 @@ impl<'c> Run<'c> {
             detect_until: Minute::start_of_day(next + Duration::days(1)),
             folders,
         };
-        let next_prefix = |o: &ObjectRef| {
-            self.partitions
+        let next_folders: HashSet<String> =
+            self.partitions.iter().map(|p| p.day_prefix(next)).collect();
+        // Prefix lookups by length (a few distinct lengths), not a scan of every partition.
+        let lengths: BTreeSet<usize> = next_folders.iter().map(String::len).collect();
+        let in_next = |key: &str| {
+            lengths
                 .iter()
-                .any(|p| o.key.starts_with(&p.day_prefix(next)))
+                .any(|&n| key.get(..n).is_some_and(|p| next_folders.contains(p)))
         };
         let in_next_folder: Vec<String> = new
             .iter()
-            .filter(|o| next_prefix(o))
+            .filter(|o| in_next(&o.key))
             .map(|o| o.key.clone())
             .collect();
         let started = Instant::now();
@@ -436,13 +441,11 @@ impl<'c> Run<'c> {
         };
         let aggregated = progress.aggregator.view(progress.history_floor);
         self.summary.series = self.summary.series.max(aggregated.series.len() as u64);
-        let detector = self.config.detector.clone();
         telemetry::progress::doing("detecting");
         let started = Instant::now();
-        let detected =
-            tokio::task::spawn_blocking(move || detect_all(&aggregated, window, &detector))
-                .await
-                .context("detection stopped unexpectedly")?;
+        let threads = self.config.decode_threads;
+        let detected = detect_all(&aggregated, window, &self.config.detector, threads)?;
+        drop(aggregated);
         self.summary.timed(Stage::Detect, started);
         let changed = DayRange::new(redetect_from, day);
         let insight_records = detected.records.len();
@@ -739,29 +742,85 @@ struct Detected {
     oldest_open: Option<NaiveDate>,
 }
 
-/// Detect episodes in every series and assemble their records and explanations.
-fn detect_all(data: &Aggregated, window: Window, config: &detect::DetectorConfig) -> Detected {
-    let mut detected = Detected::default();
-    for series in &data.series {
-        let episodes =
-            detect::detect_series(series, window.detect_from, window.detect_until, config);
-        for episode in episodes {
-            let kind = episode.key.kind.insight_type().to_owned();
-            let open = episode.end.is_none();
-            if open {
-                let day = episode.start.day();
-                detected.oldest_open = Some(detected.oldest_open.map_or(day, |d| d.min(day)));
+/// Series handed to a detection thread at a time: small enough to balance the threads.
+const DETECT_CHUNK: usize = 32;
+
+/// Detect episodes in every series and assemble their records and explanations, in series
+/// order. The window is read in place (borrowed from the aggregator), so detection runs on
+/// `threads` scoped threads taking chunks of series in turn while this task waits: nothing
+/// else runs during detection, and the whole window is never copied.
+fn detect_all(
+    data: &Aggregated<'_>,
+    window: Window,
+    config: &detect::DetectorConfig,
+    threads: usize,
+) -> anyhow::Result<Detected> {
+    let chunks: Vec<&[Series<'_>]> = data.series.chunks(DETECT_CHUNK).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let at = next.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = chunks.get(at) else {
+                return done;
+            };
+            let mut detected = Detected::default();
+            for series in *chunk {
+                detect_one(series, data, window, config, &mut detected);
             }
-            let explanation = assemble::explain(&episode);
-            detected
-                .episodes
-                .push((explanation.shared_event_id.clone(), kind, open));
-            let records = assemble::episode_records(&episode, series, data);
-            detected.records.extend(records);
-            detected.explanations.push(explanation);
+            done.push((at, detected));
         }
+    };
+    let threads = threads.clamp(1, chunks.len().max(1));
+    let mut parts = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join())
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(|_| anyhow::anyhow!("detection stopped unexpectedly (a detection thread failed)"))?
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>();
+    parts.sort_by_key(|(at, _)| *at);
+    let mut all = Detected::default();
+    for (_, part) in parts {
+        all.records.extend(part.records);
+        all.explanations.extend(part.explanations);
+        all.episodes.extend(part.episodes);
+        all.oldest_open = match (all.oldest_open, part.oldest_open) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
-    detected
+    Ok(all)
+}
+
+/// Detect the episodes of one series into `detected`.
+fn detect_one(
+    series: &Series<'_>,
+    data: &Aggregated<'_>,
+    window: Window,
+    config: &detect::DetectorConfig,
+    detected: &mut Detected,
+) {
+    let episodes = detect::detect_series(series, window.detect_from, window.detect_until, config);
+    for episode in episodes {
+        let kind = episode.key.kind.insight_type().to_owned();
+        let open = episode.end.is_none();
+        if open {
+            let day = episode.start.day();
+            detected.oldest_open = Some(detected.oldest_open.map_or(day, |d| d.min(day)));
+        }
+        let explanation = assemble::explain(&episode);
+        detected
+            .episodes
+            .push((explanation.shared_event_id.clone(), kind, open));
+        let records = assemble::episode_records(&episode, series, data);
+        detected.records.extend(records);
+        detected.explanations.push(explanation);
+    }
 }
 
 /// Write the explanations; like the Insights, stale files of analysed days are removed.

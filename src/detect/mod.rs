@@ -220,14 +220,14 @@ pub fn detect_series(
 
 /// One series with its baseline indexes, one per window length.
 struct Detector<'a> {
-    series: &'a Series,
+    series: &'a Series<'a>,
     config: &'a DetectorConfig,
     per_minute: BaselineIndex,
     per_window: Vec<(i64, BaselineIndex)>,
 }
 
 impl<'a> Detector<'a> {
-    fn new(series: &'a Series, config: &'a DetectorConfig) -> Detector<'a> {
+    fn new(series: &'a Series<'a>, config: &'a DetectorConfig) -> Detector<'a> {
         let per_window = config
             .scan_windows
             .iter()
@@ -371,7 +371,7 @@ impl<'a> Detector<'a> {
             .series
             .minutes
             .iter()
-            .zip(&self.series.cells)
+            .zip(self.series.cells.iter())
             .skip(opened + 1);
         for (&t, cell) in later {
             if t >= detect_until {

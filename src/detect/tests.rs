@@ -11,7 +11,7 @@ fn day0() -> Minute {
 }
 
 /// A series from (minute offset from day0, count) pairs; history starts at day0.
-fn series(points: &[(i64, u32)]) -> Series {
+fn series(points: &[(i64, u32)]) -> Series<'static> {
     let mut points = points.to_vec();
     points.sort();
     let mut merged: Vec<(i64, u32)> = Vec::new();
