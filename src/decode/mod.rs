@@ -31,8 +31,8 @@ pub mod record;
 use crate::model::{Minute, Window};
 use crate::source::layout::PartitionFilter;
 use record::{FileShape, RawRecord, RecordSlot, Scalar};
-use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 
 /// Default cap on the decompressed size of one object: four times CloudTrail's 50 MB file limit.
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 200 << 20;
@@ -344,22 +344,32 @@ impl ObjectBuilder<'_> {
 }
 
 /// A string table: each distinct string stored once and named by a `Sym`. Decoding keeps one
-/// per object; the aggregate stage keeps one for the run.
+/// per object; the aggregate stage keeps one for the run. The index holds only symbols (hashed
+/// and compared through the table), so a new string costs one allocation.
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
     symbols: Vec<String>,
-    index: FxHashMap<String, Sym>,
+    index: hashbrown::HashTable<Sym>,
 }
 
 impl Interner {
     pub fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&sym) = self.index.get(s) {
-            return sym;
+        let hash_of = |s: &str| rustc_hash::FxBuildHasher.hash_one(s);
+        let symbols = &self.symbols;
+        let entry = self.index.entry(
+            hash_of(s),
+            |&sym| symbols[sym as usize] == s,
+            |&sym| hash_of(&symbols[sym as usize]),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(found) => *found.get(),
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                let sym = self.symbols.len() as Sym;
+                slot.insert(sym);
+                self.symbols.push(s.to_owned());
+                sym
+            }
         }
-        let sym = self.symbols.len() as Sym;
-        self.symbols.push(s.to_owned());
-        self.index.insert(s.to_owned(), sym);
-        sym
     }
 
     pub fn intern_opt(&mut self, s: Option<&str>) -> Sym {

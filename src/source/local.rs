@@ -201,8 +201,9 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
         Err(e) => return Err(SourceError::list(dir.display().to_string(), e)),
     };
+    let dir_display = dir.display().to_string();
     for entry in entries {
-        let entry = entry.map_err(|e| SourceError::list(dir.display().to_string(), e))?;
+        let entry = entry.map_err(|e| SourceError::list(dir_display.clone(), e))?;
         let path = entry.path();
         let mut ignore = |reason: &str| {
             listing.ignored.push(Ignored {
@@ -214,7 +215,15 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
             ignore(NON_UTF8_NAME);
             continue;
         };
-        let meta = match std::fs::metadata(&path) {
+        // The entry's own type and size (no lookup of the whole path), except that a link is
+        // followed to what it points to.
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        let meta = if is_link {
+            std::fs::metadata(&path)
+        } else {
+            entry.metadata()
+        };
+        let meta = match meta {
             Ok(meta) => meta,
             Err(_) => {
                 ignore(BROKEN_LINK);
@@ -231,7 +240,7 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
         }
         let object = ObjectRef {
             key: format!("{prefix}{name}"),
-            display: path.display().to_string(),
+            display: format!("{}/{name}", dir_display.trim_end_matches('/')),
             size: meta.len(),
         };
         listing.add(&name, object);
@@ -269,11 +278,17 @@ impl ReadError {
 }
 
 /// Read one object's bytes, at most `cap` of them: a file larger than the cap is never loaded
-/// into memory, and a path that is no longer a regular file (a FIFO put in its place) is not
-/// opened, so the read cannot block.
+/// into memory, and a path that is no longer a regular file (a FIFO put in its place) is opened
+/// without waiting (`O_NONBLOCK`) and refused by its type, never read, so the read cannot
+/// block. One path lookup: the type and size come from the open file.
 pub fn read_object(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
-    let meta = std::fs::metadata(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(ReadError::NotAFile);
     }
@@ -283,7 +298,6 @@ pub fn read_object(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
             cap,
         });
     }
-    let file = std::fs::File::open(path)?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
@@ -357,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_at_most_the_cap_and_never_opens_a_fifo() {
+    fn reads_at_most_the_cap_and_never_reads_a_fifo() {
         let dir = tempfile::tempdir().unwrap();
         let small = dir.path().join("small.json");
         std::fs::write(&small, b"0123456789").unwrap();
