@@ -12,20 +12,45 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
-/// Counts per value of one attribute within one minute: a short list, usually one to three.
+/// Counts per value of one attribute within one minute: a short list, almost always of one
+/// value (one caller, one user agent, one outcome), which is kept inline: the window holds three
+/// tallies for every active minute of every series, and a heap list each would triple its memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally(Vec<(Sym, u32)>);
+pub enum Tally {
+    #[default]
+    Empty,
+    One((Sym, u32)),
+    Many(Vec<(Sym, u32)>),
+}
 
 impl Tally {
     fn add(&mut self, value: Sym) {
-        match self.0.iter_mut().find(|(v, _)| *v == value) {
-            Some((_, n)) => *n += 1,
-            None => self.0.push((value, 1)),
+        match self {
+            Tally::Empty => *self = Tally::One((value, 1)),
+            Tally::One((v, n)) if *v == value => *n += 1,
+            Tally::One(first) => *self = Tally::Many(vec![*first, (value, 1)]),
+            Tally::Many(entries) => match entries.iter_mut().find(|(v, _)| *v == value) {
+                Some((_, n)) => *n += 1,
+                None => entries.push((value, 1)),
+            },
         }
     }
 
+    /// The values and their counts, in the order first seen.
     pub fn entries(&self) -> &[(Sym, u32)] {
-        &self.0
+        match self {
+            Tally::Empty => &[],
+            Tally::One(entry) => std::slice::from_ref(entry),
+            Tally::Many(entries) => entries,
+        }
+    }
+
+    fn from_entries(mut entries: Vec<(Sym, u32)>) -> Tally {
+        match entries.len() {
+            0 => Tally::Empty,
+            1 => Tally::One(entries.remove(0)),
+            _ => Tally::Many(entries),
+        }
     }
 }
 
@@ -86,10 +111,15 @@ impl Minutes {
         &mut self.cells[at]
     }
 
+    /// Drop the minutes before `minute`, and the room a longer window needed: memory follows
+    /// the window, not the longest window the run has seen.
     fn prune_before(&mut self, minute: Minute) {
         let gone = self.minutes.partition_point(|m| *m < minute);
         self.minutes.drain(..gone);
         self.cells.drain(..gone);
+        let room = self.minutes.len() + self.minutes.len() / 4;
+        self.minutes.shrink_to(room);
+        self.cells.shrink_to(room);
     }
 }
 
@@ -298,7 +328,10 @@ impl Aggregator {
             data.prune_before(minute);
         }
         self.series.retain(|_, data| !data.minutes.is_empty());
-        self.seen.retain(|_, m| *m >= minute);
+        // Rebuilt rather than `retain`ed: removals leave tombstones that a hash table only
+        // clears by growing, so a long run's table would double now and then for nothing.
+        let seen = std::mem::take(&mut self.seen);
+        self.seen = seen.into_iter().filter(|(_, m)| *m >= minute).collect();
     }
 
     /// Everything the aggregator holds, in an open, compact, stable form (only the strings
@@ -339,7 +372,8 @@ impl Aggregator {
             .map(&mut remap);
             let cells = (data.minutes.iter().zip(&data.cells))
                 .map(|(m, c)| {
-                    let mut tally = |t: &Tally| t.0.iter().map(|(s, n)| (remap(*s), *n)).collect();
+                    let mut tally =
+                        |t: &Tally| t.entries().iter().map(|(s, n)| (remap(*s), *n)).collect();
                     CellState(
                         m.0,
                         c.count,
@@ -405,7 +439,7 @@ impl Aggregator {
                     t.into_iter()
                         .map(|(s, n)| Ok((check(s)?, n)))
                         .collect::<anyhow::Result<_>>()
-                        .map(Tally)
+                        .map(Tally::from_entries)
                 };
                 *entry.cell(Minute(minute)) = Cell {
                     count,

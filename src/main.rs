@@ -29,8 +29,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// glibc gives new threads their own malloc arenas, up to eight per core, and each keeps its own
+/// free memory. The runtime's blocking threads come and go over a long run, so its memory crept
+/// up with the number of days read (measured: 82 MiB over 9 days, 95 MiB over 36; with one
+/// arena per core, 79 MiB for both). Set before any thread starts.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn one_malloc_arena_per_core() {
+    let cores = trailsight::config::available_threads().max(2);
+    let cores = i32::try_from(cores).unwrap_or(i32::MAX);
+    // SAFETY: `mallopt` only sets a tuning parameter of the allocator; no thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, cores);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena_per_core() {}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    one_malloc_arena_per_core();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -153,22 +153,41 @@ pub fn decode_object(
     key: &str,
     options: &DecodeOptions,
 ) -> Result<DecodedObject, DecodeError> {
-    JSON_BUFFER.with_borrow_mut(|buffer| {
-        let decoded = decode_with(bytes, key, options, buffer);
-        if buffer.len() > KEPT_BUFFER_BYTES {
-            *buffer = Vec::new();
+    let mut buffer = JsonBuffers::take();
+    let decoded = decode_with(bytes, key, options, &mut buffer);
+    JsonBuffers::give_back(buffer);
+    decoded
+}
+
+/// Buffers for gunzipped JSON, reused from object to object (no allocation, page faults or
+/// zeroing per object). A pool rather than one per thread: decoding runs on whichever blocking
+/// thread is free, and a run may see dozens of them, each of which would keep its own buffer.
+struct JsonBuffers;
+
+static JSON_BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+impl JsonBuffers {
+    /// Buffers kept for reuse (more than the decoding threads of most machines) ...
+    const KEPT: usize = 8;
+    /// ... and the largest kept: one grown past this by an unusually large object is freed.
+    const KEPT_BYTES: usize = 16 << 20;
+
+    fn take() -> Vec<u8> {
+        let pooled = JSON_BUFFERS.lock().ok().and_then(|mut pool| pool.pop());
+        pooled.unwrap_or_default()
+    }
+
+    fn give_back(buffer: Vec<u8>) {
+        if buffer.len() > Self::KEPT_BYTES {
+            return;
         }
-        decoded
-    })
+        if let Ok(mut pool) = JSON_BUFFERS.lock()
+            && pool.len() < Self::KEPT
+        {
+            pool.push(buffer);
+        }
+    }
 }
-
-thread_local! {
-    /// Each decoding thread's buffer for gunzipped JSON, reused from object to object.
-    static JSON_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A buffer grown past this by an unusually large object is freed after it.
-const KEPT_BUFFER_BYTES: usize = 16 << 20;
 
 fn decode_with(
     bytes: &[u8],

@@ -723,8 +723,43 @@ mod fast {
     }
 
     /// The index of the first `"`, `\` or control character at or after `from` (the end of
-    /// the input if none), eight bytes at a time as serde_json does; and whether the bytes
-    /// before it are all ASCII (`false` may also mean a non-ASCII byte just after the stop).
+    /// the input if none), and whether the bytes before it are all ASCII (`false` may also mean
+    /// a non-ASCII byte just after the stop). Sixteen bytes at a time with SSE2 (part of every
+    /// x86-64 CPU), eight at a time elsewhere.
+    #[cfg(target_arch = "x86_64")]
+    fn string_stop(b: &[u8], from: usize) -> (usize, bool) {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        let mut i = from;
+        let mut non_ascii = 0u32;
+        while let Some(chunk) = b.get(i..).and_then(|rest| rest.first_chunk::<16>()) {
+            // SAFETY: SSE2 is part of the x86-64 baseline (always enabled on this target), and
+            // `chunk` is 16 readable bytes (an unaligned load has no alignment requirement).
+            let (stops, high) = unsafe {
+                let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+                let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+                let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+                let limit = _mm_set1_epi8(0x1f);
+                let control = _mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit);
+                let stops = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+                (_mm_movemask_epi8(stops), _mm_movemask_epi8(v) as u32)
+            };
+            if stops != 0 {
+                let at = stops.trailing_zeros();
+                let before = high & ((1u32 << at) - 1);
+                return (i + at as usize, non_ascii | before == 0);
+            }
+            non_ascii |= high;
+            i += 16;
+        }
+        let (stop, ascii) = string_stop_bytewise(b, i);
+        (stop, ascii && non_ascii == 0)
+    }
+
+    /// `string_stop` eight bytes at a time, as serde_json does.
+    #[cfg(not(target_arch = "x86_64"))]
     fn string_stop(b: &[u8], from: usize) -> (usize, bool) {
         const ONES: u64 = u64::MAX / 255;
         const HIGH: u64 = ONES << 7;
@@ -744,15 +779,23 @@ mod fast {
             }
             i += 8;
         }
+        let (stop, ascii) = string_stop_bytewise(b, i);
+        (stop, ascii && seen & HIGH == 0)
+    }
+
+    /// `string_stop` one byte at a time: the end of the input.
+    fn string_stop_bytewise(b: &[u8], from: usize) -> (usize, bool) {
+        let mut i = from;
+        let mut ascii = true;
         while let Some(&c) = b.get(i)
             && c != b'"'
             && c != b'\\'
             && c >= 0x20
         {
-            seen |= u64::from(c);
+            ascii &= c.is_ascii();
             i += 1;
         }
-        (i, seen & HIGH == 0)
+        (i, ascii)
     }
 }
 
@@ -990,7 +1033,7 @@ mod tests {
             let text = format!("{}T23:59:59Z", day.format("%Y-%m-%d"));
             let want = day.and_hms_opt(23, 59, 59).unwrap().and_utc().timestamp();
             assert_eq!(parse_event_time(&text), Ok(want), "{text}");
-            day = day + chrono::Duration::days(7);
+            day += chrono::Duration::days(7);
         }
         for text in [
             "2019-02-29T00:00:00Z",
