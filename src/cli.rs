@@ -82,7 +82,7 @@ pub struct RunArgs {
     /// TRAILSIGHT_SHARDS (Kubernetes Indexed Jobs), when set.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// Objects fetched at once [default: 16 from a directory, 64 from S3].
+    /// Objects fetched at once [default: 16 from a directory, 128 from S3].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// Objects decoded at once (default: the number of CPUs).

@@ -11,9 +11,10 @@ use crate::state::StateStore;
 /// Objects (or batches of small local files) read at once by default from a directory.
 pub const DEFAULT_FETCH_CONCURRENCY: usize = 16;
 /// Objects fetched at once by default from S3: each GetObject waits tens of milliseconds for
-/// its first byte and CloudTrail objects are small, so many requests in flight hide that wait.
-/// Memory is bounded by `max_bytes_in_flight`, not by this.
-pub const DEFAULT_S3_FETCH_CONCURRENCY: usize = 64;
+/// its first byte and CloudTrail objects are small, so many requests in flight hide that wait
+/// (docs/benchmarks.md: 16, 32, 64, 128, 256 measured). Memory is bounded by
+/// `max_bytes_in_flight`, not by this.
+pub const DEFAULT_S3_FETCH_CONCURRENCY: usize = 128;
 /// Listing requests in flight by default.
 pub const DEFAULT_LIST_CONCURRENCY: usize = 8;
 
