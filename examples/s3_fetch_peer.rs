@@ -1,9 +1,10 @@
 //! The network-time peer of `scripts/bench-s3`: what `trailsight analyze --source s3://...` does
 //! minus the decoding. It walks the bucket the way the pipeline does (partitions, delivery days,
-//! the day folders, 8 listings at a time) and downloads every log object through the same
-//! `Source::fetch` (the same SDK client, retries and body reading), `--concurrency` at once in
-//! listing order, each holding its size from the same bytes-in-flight budget while it
-//! downloads, then drops the bytes. It prints one JSON line: objects, bytes, seconds.
+//! the day folders, as many listings at a time as trailsight) and downloads every log object
+//! through the same `Source::fetch` (the same SDK client, retries and body reading),
+//! `--concurrency` at once in listing order, each holding its size from the same bytes-in-flight
+//! budget while it downloads, then drops the bytes. It prints one JSON line: objects, bytes,
+//! seconds.
 //!
 //!   cargo run --release --example s3_fetch_peer -- s3://BUCKET[/PREFIX] ENDPOINT_URL \
 //!     [CONCURRENCY [MAX_BYTES_IN_FLIGHT]]
@@ -13,7 +14,7 @@
 use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::BTreeSet;
 use std::time::Instant;
-use trailsight::config::{DEFAULT_LIST_CONCURRENCY, DEFAULT_S3_FETCH_CONCURRENCY};
+use trailsight::config::{DEFAULT_S3_FETCH_CONCURRENCY, DEFAULT_S3_LIST_CONCURRENCY};
 use trailsight::decode::DEFAULT_MAX_OBJECT_BYTES;
 use trailsight::source::Source;
 use trailsight::source::layout::PartitionFilter;
@@ -42,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let client = S3Client::new(S3Settings {
         endpoint_url: Some(endpoint.clone()),
         force_path_style: true,
+        list_concurrency: DEFAULT_S3_LIST_CONCURRENCY,
         ..S3Settings::default()
     });
     let source = Source::S3(S3Source::new(client, url));
@@ -50,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
     let partitions = source.partitions(&PartitionFilter::default()).await?;
     let days: Vec<Vec<_>> = stream::iter(&partitions)
         .map(|p| source.days(p))
-        .buffer_unordered(DEFAULT_LIST_CONCURRENCY)
+        .buffer_unordered(DEFAULT_S3_LIST_CONCURRENCY)
         .try_collect()
         .await?;
     let days: BTreeSet<_> = days.into_iter().flatten().collect();
@@ -60,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let listings: Vec<_> = stream::iter(folders)
         .map(|(p, d)| source.objects(p, d))
-        .buffered(DEFAULT_LIST_CONCURRENCY)
+        .buffered(DEFAULT_S3_LIST_CONCURRENCY)
         .try_collect()
         .await?;
     let mut objects: Vec<_> = listings.into_iter().flat_map(|l| l.objects).collect();

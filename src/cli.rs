@@ -220,7 +220,7 @@ impl S3Args {
                 base_delay: Duration::from_millis(self.retry_base_delay_ms),
             },
             request_timeout: Duration::from_secs(self.request_timeout_secs),
-            list_concurrency: config::DEFAULT_LIST_CONCURRENCY,
+            list_concurrency: config::DEFAULT_S3_LIST_CONCURRENCY,
         })
     }
 }
@@ -379,6 +379,10 @@ impl RunArgs {
                 Source::S3(_) => config::DEFAULT_S3_FETCH_CONCURRENCY,
             })
             .max(1);
+        let list_concurrency = match source {
+            Source::Local(_) => config::DEFAULT_LIST_CONCURRENCY,
+            Source::S3(_) => config::DEFAULT_S3_LIST_CONCURRENCY,
+        };
         let output = match out_url {
             Some(url) => Output::S3(S3Target {
                 client: client.clone(),
@@ -408,7 +412,7 @@ impl RunArgs {
             excluded_identities,
             fetch_concurrency,
             max_bytes_in_flight,
-            list_concurrency: config::DEFAULT_LIST_CONCURRENCY,
+            list_concurrency,
             decode_threads: self
                 .threads
                 .unwrap_or_else(config::available_threads)
@@ -754,7 +758,7 @@ mod tests {
     }
 
     #[test]
-    fn fetch_concurrency_defaults_by_source_and_the_flags_override_it() {
+    fn fetch_and_list_concurrency_default_by_source_and_the_flags_override_them() {
         let dir = tempfile::tempdir().unwrap();
         let local = dir.path().to_str().unwrap();
         // (source, extra flags, fetch concurrency, bytes in flight)
@@ -783,6 +787,11 @@ mod tests {
             };
             let config = args.run.into_config(&BTreeMap::new(), None).unwrap();
             assert_eq!(config.fetch_concurrency, concurrency, "{argv:?}");
+            let listings = match source.starts_with("s3://") {
+                true => config::DEFAULT_S3_LIST_CONCURRENCY,
+                false => config::DEFAULT_LIST_CONCURRENCY,
+            };
+            assert_eq!(config.list_concurrency, listings, "{argv:?}");
             let want = in_flight.unwrap_or(budget::DEFAULT_MAX_BYTES_IN_FLIGHT);
             assert_eq!(config.max_bytes_in_flight, want, "{argv:?}");
         }

@@ -15,8 +15,11 @@ pub const DEFAULT_FETCH_CONCURRENCY: usize = 16;
 /// (docs/benchmarks.md: 16, 32, 64, 128, 256 measured). Memory is bounded by
 /// `max_bytes_in_flight`, not by this.
 pub const DEFAULT_S3_FETCH_CONCURRENCY: usize = 128;
-/// Listing requests in flight by default.
+/// Listing requests (and output writes) in flight by default.
 pub const DEFAULT_LIST_CONCURRENCY: usize = 8;
+/// Listing requests (and output writes) in flight by default when reading from S3: a day's
+/// folders (two per partition) are then listed in one round of requests, not several.
+pub const DEFAULT_S3_LIST_CONCURRENCY: usize = 32;
 
 /// Everything `analyze` needs.
 #[derive(Debug, Clone)]
