@@ -9,7 +9,7 @@ use crate::report::{self, ReportConfig};
 use crate::sink::{Formats, Output};
 use crate::source::layout::{self, PartitionFilter, Shard};
 use crate::source::s3::objects::S3Objects;
-use crate::source::s3::{self, S3Client, S3Settings, S3Source, S3Target, S3Url, retry};
+use crate::source::s3::{self, S3Client, S3Settings, S3Source, S3Target, S3Url, budget, retry};
 use crate::source::{Source, local::LocalSource};
 use crate::state::StateStore;
 use crate::telemetry::LogFormat;
@@ -82,9 +82,9 @@ pub struct RunArgs {
     /// TRAILSIGHT_SHARDS (Kubernetes Indexed Jobs), when set.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// Objects fetched at once.
-    #[arg(long, default_value_t = config::DEFAULT_FETCH_CONCURRENCY, value_name = "N")]
-    pub concurrency: usize,
+    /// Objects fetched at once [default: 16 from a directory, 128 from S3].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// Objects decoded at once (default: the number of CPUs).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -187,6 +187,10 @@ pub struct S3Args {
     /// Seconds an S3 request may wait for an answer, and a download may stall.
     #[arg(long, default_value_t = s3::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_name = "SECS")]
     pub request_timeout_secs: u64,
+    /// Compressed bytes fetched from S3 and not yet decoded, at most: bounds the memory of
+    /// many fetches in flight (an object larger than this is fetched alone).
+    #[arg(long, default_value_t = budget::DEFAULT_MAX_BYTES_IN_FLIGHT, value_name = "BYTES")]
+    pub max_bytes_in_flight: u64,
 }
 
 impl S3Args {
@@ -202,6 +206,9 @@ impl S3Args {
         if self.request_timeout_secs == 0 {
             bail!("--request-timeout-secs must be at least 1");
         }
+        if self.max_bytes_in_flight == 0 {
+            bail!("--max-bytes-in-flight must be at least 1");
+        }
         Ok(S3Settings {
             region: self.region,
             endpoint_url: self.endpoint_url,
@@ -213,7 +220,7 @@ impl S3Args {
                 base_delay: Duration::from_millis(self.retry_base_delay_ms),
             },
             request_timeout: Duration::from_secs(self.request_timeout_secs),
-            list_concurrency: config::DEFAULT_LIST_CONCURRENCY,
+            list_concurrency: config::DEFAULT_S3_LIST_CONCURRENCY,
         })
     }
 }
@@ -357,12 +364,24 @@ impl RunArgs {
                 "--sse-kms-key-id applies to S3 writes only: neither --out nor --state is an s3:// address"
             );
         }
+        let max_bytes_in_flight = self.s3.max_bytes_in_flight;
         // One client for both ends, built on first use.
         let client = S3Client::new(self.s3.into_settings()?);
         let source = match source_url {
             Some(url) => Source::S3(S3Source::new(client.clone(), url)),
             None if self.source.is_dir() => Source::Local(LocalSource::new(self.source)),
             None => bail!("--source {}: not a directory", self.source.display()),
+        };
+        let fetch_concurrency = self
+            .concurrency
+            .unwrap_or(match source {
+                Source::Local(_) => config::DEFAULT_FETCH_CONCURRENCY,
+                Source::S3(_) => config::DEFAULT_S3_FETCH_CONCURRENCY,
+            })
+            .max(1);
+        let list_concurrency = match source {
+            Source::Local(_) => config::DEFAULT_LIST_CONCURRENCY,
+            Source::S3(_) => config::DEFAULT_S3_LIST_CONCURRENCY,
         };
         let output = match out_url {
             Some(url) => Output::S3(S3Target {
@@ -391,8 +410,9 @@ impl RunArgs {
             },
             detector,
             excluded_identities,
-            fetch_concurrency: self.concurrency.max(1),
-            list_concurrency: config::DEFAULT_LIST_CONCURRENCY,
+            fetch_concurrency,
+            max_bytes_in_flight,
+            list_concurrency,
             decode_threads: self
                 .threads
                 .unwrap_or_else(config::available_threads)
@@ -735,6 +755,61 @@ mod tests {
         }
         let once = parse_time_window("2019-11-05T09:00:00Z/2019-11-05T11:00:00Z").unwrap();
         assert!(matches!(once, TimeWindow::Once { from, to } if to.0 - from.0 == 120));
+    }
+
+    #[test]
+    fn fetch_and_list_concurrency_default_by_source_and_the_flags_override_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().to_str().unwrap();
+        // (source, extra flags, fetch concurrency, bytes in flight)
+        let cases = [
+            (local, vec![], config::DEFAULT_FETCH_CONCURRENCY, None),
+            (
+                "s3://logs",
+                vec![],
+                config::DEFAULT_S3_FETCH_CONCURRENCY,
+                None,
+            ),
+            ("s3://logs", vec!["--concurrency", "8"], 8, None),
+            (local, vec!["--concurrency", "0"], 1, None),
+            (
+                "s3://logs",
+                vec!["--max-bytes-in-flight", "1048576"],
+                config::DEFAULT_S3_FETCH_CONCURRENCY,
+                Some(1 << 20),
+            ),
+        ];
+        for (source, extra, concurrency, in_flight) in cases {
+            let mut argv = vec!["trailsight", "analyze", "--source", source, "--out", local];
+            argv.extend(&extra);
+            let Command::Analyze(args) = Cli::parse_from(&argv).command else {
+                panic!("{argv:?}: not analyze");
+            };
+            let config = args.run.into_config(&BTreeMap::new(), None).unwrap();
+            assert_eq!(config.fetch_concurrency, concurrency, "{argv:?}");
+            let listings = match source.starts_with("s3://") {
+                true => config::DEFAULT_S3_LIST_CONCURRENCY,
+                false => config::DEFAULT_LIST_CONCURRENCY,
+            };
+            assert_eq!(config.list_concurrency, listings, "{argv:?}");
+            let want = in_flight.unwrap_or(budget::DEFAULT_MAX_BYTES_IN_FLIGHT);
+            assert_eq!(config.max_bytes_in_flight, want, "{argv:?}");
+        }
+        let argv = [
+            "trailsight",
+            "analyze",
+            "--source",
+            "s3://logs",
+            "--out",
+            local,
+        ];
+        let Command::Analyze(args) =
+            Cli::parse_from(argv.iter().chain(&["--max-bytes-in-flight", "0"])).command
+        else {
+            panic!("not analyze");
+        };
+        let err = args.run.into_config(&BTreeMap::new(), None).unwrap_err();
+        assert!(err.to_string().contains("--max-bytes-in-flight"), "{err:#}");
     }
 
     #[test]

@@ -8,10 +8,18 @@ use crate::source::Source;
 use crate::source::layout::PartitionFilter;
 use crate::state::StateStore;
 
-/// Objects fetched at once by default.
+/// Objects (or batches of small local files) read at once by default from a directory.
 pub const DEFAULT_FETCH_CONCURRENCY: usize = 16;
-/// Listing requests in flight by default.
+/// Objects fetched at once by default from S3: each GetObject waits tens of milliseconds for
+/// its first byte and CloudTrail objects are small, so many requests in flight hide that wait
+/// (docs/benchmarks.md: 16, 32, 64, 128, 256 measured). Memory is bounded by
+/// `max_bytes_in_flight`, not by this.
+pub const DEFAULT_S3_FETCH_CONCURRENCY: usize = 128;
+/// Listing requests (and output writes) in flight by default.
 pub const DEFAULT_LIST_CONCURRENCY: usize = 8;
+/// Listing requests (and output writes) in flight by default when reading from S3: a day's
+/// folders (two per partition) are then listed in one round of requests, not several.
+pub const DEFAULT_S3_LIST_CONCURRENCY: usize = 32;
 
 /// Everything `analyze` needs.
 #[derive(Debug, Clone)]
@@ -26,6 +34,8 @@ pub struct AnalyzeConfig {
     /// ending in `*`.
     pub excluded_identities: Vec<String>,
     pub fetch_concurrency: usize,
+    /// Compressed bytes fetched from S3 and not yet decoded, at most (`source::s3::budget`).
+    pub max_bytes_in_flight: u64,
     pub list_concurrency: usize,
     /// Objects decoded at once: the CPU threads given to gunzip and parsing.
     pub decode_threads: usize,

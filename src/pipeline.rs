@@ -25,6 +25,7 @@ use crate::model::insight::InsightRecord;
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json, parquet};
+use crate::source::s3::budget::FetchBudget;
 use crate::source::{FETCH_FAILED, Source, SourceError, layout, local};
 use crate::state::{RunState, STATE_VERSION, StateLock};
 use crate::telemetry::{self, RunSummary, Stage};
@@ -582,9 +583,13 @@ async fn read(
         max_object_bytes: config.max_object_bytes,
     });
     let cpu = Arc::new(Semaphore::new(config.decode_threads.max(1)));
+    let budget = FetchBudget::new(config.max_bytes_in_flight);
     let local = matches!(source.as_ref(), Source::Local(_));
     let mut results = stream::iter(batches(objects, local))
-        .map(|batch| read_batch(source.clone(), batch, options.clone(), cpu.clone()))
+        .map(|batch| {
+            let (options, cpu, budget) = (options.clone(), cpu.clone(), budget.clone());
+            read_batch(source.clone(), batch, options, cpu, budget)
+        })
         .buffered(config.fetch_concurrency.max(1))
         .flat_map(stream::iter);
     let mut failed = BTreeSet::new();
@@ -645,12 +650,14 @@ fn batches(objects: Vec<ObjectRef>, local: bool) -> Vec<Vec<ObjectRef>> {
 }
 
 /// Fetch and decode one batch, in order. CPU work holds a permit of `cpu`, so at most
-/// `decode_threads` objects are decoded at once while more are fetched.
+/// `decode_threads` objects are decoded at once while more are fetched. An S3 object holds its
+/// listed size from `budget` from before its GET until it is decoded.
 async fn read_batch(
     source: Arc<Source>,
     batch: Vec<ObjectRef>,
     options: Arc<DecodeOptions>,
     cpu: Arc<Semaphore>,
+    budget: FetchBudget,
 ) -> Vec<(ObjectRef, Outcome)> {
     let crashed = |objects: Vec<ObjectRef>, e: tokio::task::JoinError| -> Vec<_> {
         let outcome: Outcome = Err(("decoder crashed".to_owned(), e.to_string()));
@@ -679,6 +686,7 @@ async fn read_batch(
     }
     let mut done = Vec::with_capacity(batch.len());
     for object in batch {
+        let _in_flight = budget.reserve(object.size).await;
         // An object over the cap is skipped (not withheld: a retry cannot help).
         let bytes = match source.fetch(&object, options.max_object_bytes).await {
             Ok(bytes) => bytes,

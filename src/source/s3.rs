@@ -14,8 +14,10 @@
 //! container and instance roles), so nothing here reads or logs a credential.
 //!
 //! `objects` adds what a state kept in S3 needs: single objects read with their ETag, and
-//! conditional writes (`If-None-Match: *`, `If-Match`).
+//! conditional writes (`If-None-Match: *`, `If-Match`). `budget` bounds the compressed bytes a
+//! read holds at once, so the fetch concurrency can be high without memory following it.
 
+pub mod budget;
 pub mod objects;
 pub mod retry;
 

@@ -513,6 +513,96 @@ fn an_object_over_the_size_limit_is_skipped_without_downloading_it() {
     assert_eq!(gets(&liar), 1);
 }
 
+/// The org tree plus one object of a few hundred records (several KiB compressed, where the
+/// others are a few hundred bytes), analysed locally, and uploaded to `s3://cloudtrail/ct/`.
+fn org_setup_with_a_large_object() -> (tempfile::TempDir, S3Server, String) {
+    let tree = org_tree();
+    let day = "2019-11-05";
+    let records: Vec<Value> = (0..400u32)
+        .map(|i| {
+            let time = at(day, (i * 7) % 1440, i % 60);
+            call(
+                ACCOUNT,
+                "us-east-1",
+                &time,
+                "RunInstances",
+                5000 + u64::from(i),
+            )
+        })
+        .collect();
+    let large = log_key("ct/", Some(ORG), ACCOUNT, "us-east-1", day, "large");
+    tree.write_log(&large, &records);
+    let local_out = tempfile::tempdir().unwrap();
+    let local = analyze(tree.path(), local_out.path(), &ORG_FILTERS);
+    assert_eq!(local.code, 0, "{}", local.stderr);
+    let server = S3Server::start(&["cloudtrail"]);
+    server.upload_tree(&tree.path().join("ct"), "cloudtrail", "ct/");
+    (local_out, server, large)
+}
+
+#[test]
+fn bytes_in_flight_stay_within_the_budget_and_an_object_larger_than_it_is_still_read() {
+    let (local_out, server, large) = org_setup_with_a_large_object();
+    let expected = files(local_out.path());
+    let size = |path: &str| {
+        let key = path.trim_start_matches("/cloudtrail/");
+        std::fs::metadata(server.object_path("cloudtrail", key)).map_or(0, |m| m.len())
+    };
+    let large_size = size(&format!("/cloudtrail/{large}"));
+    // Every GetObject answered 150 ms late, so fetches that may overlap do.
+    server.fault(
+        "GET",
+        ".json.gz",
+        Fault::Delay(Duration::from_millis(150)),
+        usize::MAX,
+    );
+    assert!(large_size > 2048, "the large object has {large_size} bytes");
+    // (bytes in flight allowed, or the default; the most GetObjects at once that allows)
+    let budgets = [(Some(1u64), 1usize), (Some(2048), 2), (None, 16)];
+    let mut most = Vec::new();
+    for (budget, at_most) in budgets {
+        let out = tempfile::tempdir().unwrap();
+        let mut args = ORG_FILTERS.to_vec();
+        args.extend(["--concurrency", "16"]);
+        let budget_text = budget.map(|b| b.to_string());
+        if let Some(text) = &budget_text {
+            args.extend(["--max-bytes-in-flight", text.as_str()]);
+        }
+        let run = run_s3(
+            &server,
+            "s3://cloudtrail/ct",
+            out.path().to_str().unwrap(),
+            &args,
+        );
+        let case = format!("budget {budget:?}");
+        assert_eq!(run.code, 0, "{case}: {}", run.stderr);
+        assert_eq!(files(out.path()), expected, "{case}: the local run's bytes");
+        let spans = server.take_get_spans();
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.path == format!("/cloudtrail/{large}")),
+            "{case}: the large object was fetched"
+        );
+        assert_eq!(
+            run.summary["objects_read"].as_u64(),
+            Some(spans.len() as u64),
+            "{case}: one GetObject per object read"
+        );
+        // What each object reserves: its size in whole KiB, and at most the whole budget (at
+        // least 1 KiB), so one larger than the budget is fetched alone.
+        let whole = budget.map_or(u64::MAX, |b| b.div_ceil(1024).max(1) * 1024);
+        let reserved = |path: &str| (size(path).div_ceil(1024) * 1024).min(whole);
+        let (count, bytes) = crate::s3_server::most_in_flight(&spans, reserved);
+        eprintln!("{case}: at most {count} GetObjects and {bytes} bytes reserved at once");
+        assert!(bytes <= whole, "{case}: {bytes} bytes reserved at once");
+        assert!(count <= at_most, "{case}: {count} GetObjects at once");
+        most.push(count);
+    }
+    // Not a vacuous bound: with the default budget, the same run overlaps many more fetches.
+    assert!(most[2] >= 4, "GetObjects at once by budget: {most:?}");
+}
+
 #[test]
 fn bad_s3_arguments_and_a_missing_region_fail_before_any_request() {
     let server = S3Server::start(&["cloudtrail"]);

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 pub const ACCESS_KEY: &str = "AKIDTRAILSIGHTTEST01";
@@ -99,6 +99,45 @@ struct ProxyState {
     seen: Vec<Seen>,
     rules: Vec<Rule>,
     faults_applied: usize,
+    gets: Vec<GetSpan>,
+}
+
+/// When the proxy held one GetObject: from the request's arrival to its answer being ready
+/// (always inside the time the client waits for, and then holds, the object).
+#[derive(Debug, Clone)]
+pub struct GetSpan {
+    /// `/bucket/key`, percent-decoded.
+    pub path: String,
+    pub start: Instant,
+    pub end: Instant,
+}
+
+/// The most GetObject requests the proxy held at once, and the most bytes among them (each
+/// request counted at `size(path)`).
+pub fn most_in_flight(spans: &[GetSpan], size: impl Fn(&str) -> u64) -> (usize, u64) {
+    // Ends sort before starts at the same instant: touching spans do not overlap.
+    let mut events: Vec<(Instant, bool, u64)> = spans
+        .iter()
+        .flat_map(|s| {
+            [
+                (s.start, true, size(&s.path)),
+                (s.end, false, size(&s.path)),
+            ]
+        })
+        .collect();
+    events.sort_by_key(|(at, starts, _)| (*at, *starts));
+    let (mut count, mut bytes, mut most) = (0usize, 0u64, (0usize, 0u64));
+    for (_, starts, size) in events {
+        if starts {
+            count += 1;
+            bytes += size;
+            most = (most.0.max(count), most.1.max(bytes));
+        } else {
+            count -= 1;
+            bytes -= size;
+        }
+    }
+    most
 }
 
 /// The server, the proxy and their runtime; everything stops when this is dropped.
@@ -213,6 +252,11 @@ impl S3Server {
         false
     }
 
+    /// Every GetObject answered so far, with when the proxy held it; clears the record.
+    pub fn take_get_spans(&self) -> Vec<GetSpan> {
+        std::mem::take(&mut self.state.lock().unwrap().gets)
+    }
+
     pub fn faults_applied(&self) -> usize {
         self.state.lock().unwrap().faults_applied
     }
@@ -288,6 +332,9 @@ async fn handle(
     state: Arc<Mutex<ProxyState>>,
 ) -> Result<Response<ProxyBody>, std::io::Error> {
     let seen = record(&request);
+    let get = seen
+        .is_get_object()
+        .then(|| (seen.path.clone(), Instant::now()));
     let target = percent_decode(&format!(
         "{}?{}",
         request.uri().path(),
@@ -338,6 +385,14 @@ async fn handle(
         .map_err(std::io::Error::other)?
         .to_bytes();
     parts.headers.remove(hyper::header::TRANSFER_ENCODING);
+    if let Some((path, start)) = get {
+        let end = Instant::now();
+        state
+            .lock()
+            .unwrap()
+            .gets
+            .push(GetSpan { path, start, end });
+    }
     if matches!(fault, Some(Fault::CutBody)) && body.len() > 1 {
         // The headers announce the whole body; half of it arrives, then the connection dies.
         parts.headers.insert(
