@@ -26,7 +26,7 @@ use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json, parquet};
 use crate::source::s3::budget::FetchBudget;
-use crate::source::{FETCH_FAILED, Source, SourceError, layout, local};
+use crate::source::{FETCH_FAILED, Source, SourceError, layout};
 use crate::state::{RunState, STATE_VERSION, StateLock};
 use crate::telemetry::{self, RunSummary, Stage};
 use anyhow::{Context, bail};
@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 
+mod local_read;
 pub mod reread;
 
 /// Analyse a range of days (a backfill): day by day, with memory bounded by the window, not
@@ -582,41 +583,72 @@ async fn read(
         filter: config.filter.clone(),
         max_object_bytes: config.max_object_bytes,
     });
-    let cpu = Arc::new(Semaphore::new(config.decode_threads.max(1)));
-    let budget = FetchBudget::new(config.max_bytes_in_flight);
-    let local = matches!(source.as_ref(), Source::Local(_));
-    let mut results = stream::iter(batches(objects, local))
-        .map(|batch| {
-            let (options, cpu, budget) = (options.clone(), cpu.clone(), budget.clone());
-            read_batch(source.clone(), batch, options, cpu, budget)
-        })
-        .buffered(config.fetch_concurrency.max(1))
-        .flat_map(stream::iter);
     let mut failed = BTreeSet::new();
-    while let Some((object, outcome)) = results.next().await {
-        match outcome {
-            Ok((decoded, size)) => {
-                telemetry::progress::object_done(size, decoded.stats.records);
-                summary.objects_read += 1;
-                summary.bytes_read += size;
-                summary.add_object_records(&object.display, &decoded.stats);
-                aggregator.add(&decoded);
+    if matches!(source.as_ref(), Source::Local(_)) {
+        let batches = batches(objects, true);
+        let mut slots = local_read::start(source.clone(), batches, options, config.decode_threads);
+        while let Some(slot) = slots.recv().await {
+            match slot.await {
+                Ok(batch) => batch
+                    .into_iter()
+                    .for_each(|(o, outcome)| count(o, outcome, summary, aggregator, &mut failed)),
+                // Not expected (a reader catches decoder panics): the batch's objects are
+                // unknown here, so the day counts as not fully read and the state stays before
+                // it (the next run reads it again).
+                Err(_) => summary.skip(
+                    "a batch of local objects",
+                    FETCH_FAILED,
+                    "a reading thread stopped before handing back its results",
+                ),
             }
-            Err((reason, detail)) => {
-                telemetry::progress::object_done(object.size, 0);
-                if reason == FETCH_FAILED {
-                    failed.insert(object.key.clone());
-                    if let Ok(key) = layout::parse_log_key(&object.key) {
-                        summary.withhold(&key.partition.account, &key.partition.region);
-                    }
-                }
-                summary.skip(&object.display, &reason, &detail);
-            }
+        }
+    } else {
+        let cpu = Arc::new(Semaphore::new(config.decode_threads.max(1)));
+        let budget = FetchBudget::new(config.max_bytes_in_flight);
+        let mut results = stream::iter(batches(objects, false))
+            .map(|batch| {
+                let (options, cpu, budget) = (options.clone(), cpu.clone(), budget.clone());
+                read_batch(source.clone(), batch, options, cpu, budget)
+            })
+            .buffered(config.fetch_concurrency.max(1))
+            .flat_map(stream::iter);
+        while let Some((object, outcome)) = results.next().await {
+            count(object, outcome, summary, aggregator, &mut failed);
         }
     }
     summary.duplicates_dropped = aggregator.stats.duplicates;
     summary.events_excluded = aggregator.stats.excluded;
     failed
+}
+
+/// Count one object's outcome: its events into `aggregator`, itself into `summary`; an object
+/// that could not be fetched into `failed` (its partition withheld).
+fn count(
+    object: ObjectRef,
+    outcome: Outcome,
+    summary: &mut RunSummary,
+    aggregator: &mut Aggregator,
+    failed: &mut BTreeSet<String>,
+) {
+    match outcome {
+        Ok((decoded, size)) => {
+            telemetry::progress::object_done(size, decoded.stats.records);
+            summary.objects_read += 1;
+            summary.bytes_read += size;
+            summary.add_object_records(&object.display, &decoded.stats);
+            aggregator.add(&decoded);
+        }
+        Err((reason, detail)) => {
+            telemetry::progress::object_done(object.size, 0);
+            if reason == FETCH_FAILED {
+                failed.insert(object.key.clone());
+                if let Ok(key) = layout::parse_log_key(&object.key) {
+                    summary.withhold(&key.partition.account, &key.partition.region);
+                }
+            }
+            summary.skip(&object.display, &reason, &detail);
+        }
+    }
 }
 
 /// Local files read and decoded together on one blocking thread, at most this many ...
@@ -659,31 +691,6 @@ async fn read_batch(
     cpu: Arc<Semaphore>,
     budget: FetchBudget,
 ) -> Vec<(ObjectRef, Outcome)> {
-    let crashed = |objects: Vec<ObjectRef>, e: tokio::task::JoinError| -> Vec<_> {
-        let outcome: Outcome = Err(("decoder crashed".to_owned(), e.to_string()));
-        objects.into_iter().map(|o| (o, outcome.clone())).collect()
-    };
-    if matches!(source.as_ref(), Source::Local(_)) {
-        let _permit = cpu.acquire_owned().await;
-        let objects = batch.clone();
-        return tokio::task::spawn_blocking(move || {
-            batch
-                .into_iter()
-                .map(|object| {
-                    let path = source.local_path(&object).unwrap_or_default();
-                    let outcome = match local::read_object(&path, options.max_object_bytes) {
-                        Ok(bytes) => {
-                            decode_outcome(decode_object(&bytes, &object.key, &options), &bytes)
-                        }
-                        Err(e) => Err((e.reason().to_owned(), e.to_string())),
-                    };
-                    (object, outcome)
-                })
-                .collect()
-        })
-        .await
-        .unwrap_or_else(|e| crashed(objects, e));
-    }
     let mut done = Vec::with_capacity(batch.len());
     for object in batch {
         let _in_flight = budget.reserve(object.size).await;
