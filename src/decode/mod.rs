@@ -31,7 +31,7 @@ pub mod record;
 use crate::model::{Minute, Window};
 use crate::source::layout::PartitionFilter;
 use record::{FileShape, RawRecord, RecordSlot, Scalar};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
 /// Default cap on the decompressed size of one object: four times CloudTrail's 50 MB file limit.
@@ -242,7 +242,8 @@ struct ObjectBuilder<'o> {
     folder_region: Option<String>,
     interner: Interner,
     events: Vec<Event>,
-    coverage: HashMap<(Sym, Sym), Minute>,
+    /// Earliest minute per (account, region): almost always one pair per object.
+    coverage: Vec<((Sym, Sym), Minute)>,
     stats: RecordStats,
 }
 
@@ -262,7 +263,7 @@ impl<'o> ObjectBuilder<'o> {
             folder_region: folder.map(|k| k.partition.region.clone()),
             interner: Interner::default(),
             events: Vec::new(),
-            coverage: HashMap::new(),
+            coverage: Vec::new(),
             stats: RecordStats::default(),
         }
     }
@@ -315,8 +316,14 @@ impl ObjectBuilder<'_> {
             return Err(Skip::OutOfScope);
         }
         let (account, region) = (self.interner.intern(account), self.interner.intern(region));
-        let earliest = self.coverage.entry((account, region)).or_insert(minute);
-        *earliest = (*earliest).min(minute);
+        match self
+            .coverage
+            .iter_mut()
+            .find(|(pair, _)| *pair == (account, region))
+        {
+            Some((_, earliest)) => *earliest = (*earliest).min(minute),
+            None => self.coverage.push(((account, region), minute)),
+        }
 
         let error_code = text(&r.error_code);
         let mut event_flags = 0;
@@ -351,7 +358,7 @@ impl ObjectBuilder<'_> {
     }
 
     fn finish(self) -> DecodedObject {
-        let mut coverage: Vec<_> = self.coverage.into_iter().collect();
+        let mut coverage = self.coverage;
         coverage.sort();
         DecodedObject {
             symbols: self.interner.symbols,
