@@ -103,3 +103,57 @@ fn read_one(source: &Source, object: &ObjectRef, options: &DecodeOptions) -> Out
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DayRange, Window, parse_day};
+
+    /// Slots come back in listing order whatever order the threads finish in, every object is
+    /// accounted for, and a bad object is named without stopping its batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn results_come_back_in_listing_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07";
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        let mut batches = Vec::new();
+        for b in 0..40 {
+            let mut batch = Vec::new();
+            for o in 0..(b % 3 + 1) {
+                let name = format!("f{b:02}-{o}.json");
+                // Larger files early, so later batches tend to finish first.
+                let records = vec![r#"{"eventName":"x"}"#; (40 - b) * 50].join(",");
+                let body = if b == 7 && o == 0 {
+                    "not json".to_owned()
+                } else {
+                    format!(r#"{{"Records":[{records}]}}"#)
+                };
+                std::fs::write(dir.path().join(folder).join(&name), &body).unwrap();
+                batch.push(ObjectRef {
+                    key: format!("{folder}/{name}"),
+                    display: name,
+                    size: body.len() as u64,
+                });
+            }
+            batches.push(batch);
+        }
+        let listed: Vec<String> = batches.iter().flatten().map(|o| o.key.clone()).collect();
+        let day = parse_day("2019-11-07").unwrap();
+        let options = Arc::new(DecodeOptions {
+            window: Window::for_days(DayRange::new(day, day)),
+            filter: Default::default(),
+            max_object_bytes: 1 << 20,
+        });
+        let source = Arc::new(Source::Local(local::LocalSource::new(dir.path().into())));
+        let mut slots = start(source, batches, options, 4);
+        let mut seen = Vec::new();
+        while let Some(slot) = slots.recv().await {
+            for (object, outcome) in slot.await.unwrap() {
+                let bad = object.key.ends_with("f07-0.json");
+                assert_eq!(outcome.is_err(), bad, "{}", object.key);
+                seen.push(object.key);
+            }
+        }
+        assert_eq!(seen, listed);
+    }
+}
