@@ -1075,3 +1075,54 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod real_files {
+    use super::*;
+
+    /// The fast walker reads real CloudTrail files (tests/fixtures/real-cloudtrail: AWS's own
+    /// examples, attack simulations, a SIEM's test logs), not only the generator's: a file it
+    /// hands to serde_json is parsed twice. Where it answers, it answers as serde_json does.
+    #[test]
+    fn the_fast_walker_reads_real_cloudtrail_files() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-cloudtrail");
+        let mut files = Vec::new();
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.to_string_lossy().contains(".json") {
+                    files.push(path);
+                }
+            }
+        }
+        let (mut read, mut records, mut fallbacks) = (0, 0, Vec::new());
+        for path in &files {
+            let bytes = std::fs::read(path).unwrap();
+            let json = if crate::decode::gzip::is_gzip(&bytes) {
+                crate::decode::gzip::gunzip_capped(&bytes, 1 << 30).unwrap()
+            } else {
+                bytes
+            };
+            let mut slots = Vec::new();
+            match fast::walk(&json, &mut slots) {
+                Some(shape) => {
+                    let mut reference = Vec::new();
+                    assert_eq!(serde_walk(&json, &mut reference), Ok(shape), "{path:?}");
+                    assert_eq!(slots, reference, "{path:?}");
+                    read += 1;
+                    records += slots.len();
+                }
+                None => fallbacks.push(path.display().to_string()),
+            }
+        }
+        assert!(
+            read >= 60 && records >= 4000,
+            "{read} files, {records} records"
+        );
+        assert!(fallbacks.is_empty(), "serde_json had to read {fallbacks:?}");
+    }
+}
