@@ -585,8 +585,7 @@ async fn read(
     });
     let mut failed = BTreeSet::new();
     if matches!(source.as_ref(), Source::Local(_)) {
-        let batches = batches(objects, true);
-        let mut slots = local_read::start(source.clone(), batches, options, config.decode_threads);
+        let mut slots = local_read::start(source.clone(), objects, options, config.decode_threads);
         while let Some(slot) = slots.recv().await {
             match slot.await {
                 Ok(batch) => batch
@@ -605,13 +604,16 @@ async fn read(
     } else {
         let cpu = Arc::new(Semaphore::new(config.decode_threads.max(1)));
         let budget = FetchBudget::new(config.max_bytes_in_flight);
-        let mut results = stream::iter(batches(objects, false))
-            .map(|batch| {
+        let mut results = stream::iter(objects)
+            .map(|object| {
                 let (options, cpu, budget) = (options.clone(), cpu.clone(), budget.clone());
-                read_batch(source.clone(), batch, options, cpu, budget)
+                let source = source.clone();
+                async move {
+                    let outcome = fetch_and_decode(&source, &object, options, cpu, &budget).await;
+                    (object, outcome)
+                }
             })
-            .buffered(config.fetch_concurrency.max(1))
-            .flat_map(stream::iter);
+            .buffered(config.fetch_concurrency.max(1));
         while let Some((object, outcome)) = results.next().await {
             count(object, outcome, summary, aggregator, &mut failed);
         }
@@ -651,68 +653,30 @@ fn count(
     }
 }
 
-/// Local files read and decoded together on one blocking thread, at most this many ...
-const LOCAL_BATCH_OBJECTS: usize = 32;
-/// ... and at most this many compressed bytes: one thread handoff per batch, not per object
-/// (CloudTrail writes many small files; per-object handoffs cost as much CPU as decoding them).
-const LOCAL_BATCH_BYTES: u64 = 4 << 20;
-
-/// Consecutive objects grouped for reading: local files in small batches, S3 objects alone
-/// (each is fetched on its own, so decoding overlaps the next downloads).
-fn batches(objects: Vec<ObjectRef>, local: bool) -> Vec<Vec<ObjectRef>> {
-    let mut batches: Vec<Vec<ObjectRef>> = Vec::new();
-    let mut bytes = 0;
-    for object in objects {
-        match batches.last_mut() {
-            Some(batch)
-                if local
-                    && batch.len() < LOCAL_BATCH_OBJECTS
-                    && bytes + object.size <= LOCAL_BATCH_BYTES =>
-            {
-                bytes += object.size;
-                batch.push(object);
-            }
-            _ => {
-                bytes = object.size;
-                batches.push(vec![object]);
-            }
-        }
-    }
-    batches
-}
-
-/// Fetch and decode one batch, in order. CPU work holds a permit of `cpu`, so at most
-/// `decode_threads` objects are decoded at once while more are fetched. An S3 object holds its
-/// listed size from `budget` from before its GET until it is decoded.
-async fn read_batch(
-    source: Arc<Source>,
-    batch: Vec<ObjectRef>,
+/// Fetch one object (from a source read an object at a time) and decode it on a blocking
+/// thread. It holds its listed size from `budget` from before its GET until it is decoded, and
+/// a permit of `cpu` while it is decoded, so at most `decode_threads` objects are decoded at
+/// once while more are fetched. An object over the size cap is skipped (not withheld: a retry
+/// cannot help). A run's S3 reads and `report`'s re-reads both come here.
+async fn fetch_and_decode(
+    source: &Source,
+    object: &ObjectRef,
     options: Arc<DecodeOptions>,
     cpu: Arc<Semaphore>,
-    budget: FetchBudget,
-) -> Vec<(ObjectRef, Outcome)> {
-    let mut done = Vec::with_capacity(batch.len());
-    for object in batch {
-        let _in_flight = budget.reserve(object.size).await;
-        // An object over the cap is skipped (not withheld: a retry cannot help).
-        let bytes = match source.fetch(&object, options.max_object_bytes).await {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                done.push((object, Err((e.reason.to_owned(), e.message))));
-                continue;
-            }
-        };
-        let _permit = cpu.clone().acquire_owned().await;
-        let key = object.key.clone();
-        let options = options.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            decode_outcome(decode_object(&bytes, &key, &options), &bytes)
-        })
+    budget: &FetchBudget,
+) -> Outcome {
+    let _in_flight = budget.reserve(object.size).await;
+    let bytes = source
+        .fetch(object, options.max_object_bytes)
         .await
-        .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())));
-        done.push((object, outcome));
-    }
-    done
+        .map_err(|e| (e.reason.to_owned(), e.message))?;
+    let _permit = cpu.acquire_owned().await;
+    let key = object.key.clone();
+    tokio::task::spawn_blocking(move || {
+        decode_outcome(decode_object(&bytes, &key, &options), &bytes)
+    })
+    .await
+    .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())))
 }
 
 fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {

@@ -19,19 +19,25 @@ use tokio::sync::{mpsc, oneshot};
 /// Batches read but not yet counted, at most.
 const AHEAD: usize = 16;
 
+/// A batch is at most this many consecutive files ...
+const BATCH_OBJECTS: usize = 32;
+/// ... and at most this many compressed bytes: one handoff per batch, not per file (CloudTrail
+/// writes many small files; a handoff per file costs as much as decoding it).
+const BATCH_BYTES: u64 = 4 << 20;
+
 /// The objects of one batch and what became of each, in listing order.
 pub(super) type BatchOutcome = Vec<(ObjectRef, Outcome)>;
 
-/// Start reading `batches` on `threads` threads. The receiver yields one slot per batch, in
-/// order; every slot is filled unless the receiver is dropped first.
+/// Start reading `objects` on `threads` threads, in batches. The receiver yields one slot per
+/// batch, in order; every slot is filled unless the receiver is dropped first.
 pub(super) fn start(
     source: Arc<Source>,
-    batches: Vec<Vec<ObjectRef>>,
+    objects: Vec<ObjectRef>,
     options: Arc<DecodeOptions>,
     threads: usize,
 ) -> mpsc::Receiver<oneshot::Receiver<BatchOutcome>> {
     let (slots, ordered) = mpsc::channel(AHEAD);
-    let queue = Arc::new(Mutex::new(VecDeque::from(batches)));
+    let queue = Arc::new(Mutex::new(batches(objects)));
     let work = move || reader(&source, &queue, &options, &slots);
     let started = (0..threads.max(1))
         .filter(|n| {
@@ -49,6 +55,25 @@ pub(super) fn start(
         drop(tokio::task::spawn_blocking(work));
     }
     ordered
+}
+
+/// Consecutive objects grouped into batches of `BATCH_OBJECTS` and `BATCH_BYTES` at most.
+fn batches(objects: Vec<ObjectRef>) -> VecDeque<Vec<ObjectRef>> {
+    let mut batches: VecDeque<Vec<ObjectRef>> = VecDeque::new();
+    let mut bytes = 0;
+    for object in objects {
+        match batches.back_mut() {
+            Some(batch) if batch.len() < BATCH_OBJECTS && bytes + object.size <= BATCH_BYTES => {
+                bytes += object.size;
+                batch.push(object);
+            }
+            _ => {
+                bytes = object.size;
+                batches.push_back(vec![object]);
+            }
+        }
+    }
+    batches
 }
 
 /// One reading thread: takes the next batch (handing its slot on under the queue's lock, so
@@ -116,28 +141,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07";
         std::fs::create_dir_all(dir.path().join(folder)).unwrap();
-        let mut batches = Vec::new();
-        for b in 0..40 {
-            let mut batch = Vec::new();
-            for o in 0..(b % 3 + 1) {
-                let name = format!("f{b:02}-{o}.json");
-                // Larger files early, so later batches tend to finish first.
-                let records = vec![r#"{"eventName":"x"}"#; (40 - b) * 50].join(",");
-                let body = if b == 7 && o == 0 {
-                    "not json".to_owned()
-                } else {
-                    format!(r#"{{"Records":[{records}]}}"#)
-                };
-                std::fs::write(dir.path().join(folder).join(&name), &body).unwrap();
-                batch.push(ObjectRef {
-                    key: format!("{folder}/{name}"),
-                    display: name,
-                    size: body.len() as u64,
-                });
-            }
-            batches.push(batch);
+        // 400 files make 13 batches; larger files first, so later batches tend to finish first.
+        let mut objects = Vec::new();
+        for n in 0..400 {
+            let name = format!("f{n:03}.json");
+            let records = vec![r#"{"eventName":"x"}"#; (400 - n) * 4].join(",");
+            let body = if n == 70 {
+                "not json".to_owned()
+            } else {
+                format!(r#"{{"Records":[{records}]}}"#)
+            };
+            std::fs::write(dir.path().join(folder).join(&name), &body).unwrap();
+            objects.push(ObjectRef {
+                key: format!("{folder}/{name}"),
+                display: name,
+                size: body.len() as u64,
+            });
         }
-        let listed: Vec<String> = batches.iter().flatten().map(|o| o.key.clone()).collect();
+        let listed: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
         let day = parse_day("2019-11-07").unwrap();
         let options = Arc::new(DecodeOptions {
             window: Window::for_days(DayRange::new(day, day)),
@@ -145,11 +166,11 @@ mod tests {
             max_object_bytes: 1 << 20,
         });
         let source = Arc::new(Source::Local(local::LocalSource::new(dir.path().into())));
-        let mut slots = start(source, batches, options, 4);
+        let mut slots = start(source, objects, options, 4);
         let mut seen = Vec::new();
         while let Some(slot) = slots.recv().await {
             for (object, outcome) in slot.await.unwrap() {
-                let bad = object.key.ends_with("f07-0.json");
+                let bad = object.key.ends_with("f070.json");
                 assert_eq!(outcome.is_err(), bad, "{}", object.key);
                 seen.push(object.key);
             }

@@ -1,12 +1,15 @@
 //! Reading log objects again, for `trailsight report`: the day folders around each episode are
-//! fetched with a bounded number in flight and decoded on blocking threads, like a run's own
-//! reads (and, like them, never holding more than `--max-object-bytes` of an object), and
+//! fetched with a bounded number (and bytes) in flight and decoded on blocking threads, by the
+//! same `fetch_and_decode` as a run's S3 reads (never holding more than `--max-object-bytes` of
+//! an object), and
 //! every decoded object is handed to the caller in listing order. Nothing is
 //! aggregated or written here; the report counts what it needs.
 
-use crate::decode::{DecodeOptions, DecodedObject, decode_object};
+use super::fetch_and_decode;
+use crate::decode::{DecodeOptions, DecodedObject};
 use crate::model::ObjectRef;
 use crate::source::Source;
+use crate::source::s3::budget::{DEFAULT_MAX_BYTES_IN_FLIGHT, FetchBudget};
 use crate::telemetry;
 use futures::{StreamExt, stream};
 use std::sync::Arc;
@@ -33,25 +36,14 @@ pub async fn decode_objects(
     telemetry::progress::listed(&objects);
     let options = Arc::new(options);
     let cpu = Arc::new(Semaphore::new(bounds.decode_threads.max(1)));
+    let budget = FetchBudget::new(DEFAULT_MAX_BYTES_IN_FLIGHT);
     let mut results = stream::iter(objects)
         .map(|object| {
-            let (source, options, cpu) = (source.clone(), options.clone(), cpu.clone());
+            let (source, options, cpu, budget) =
+                (source.clone(), options.clone(), cpu.clone(), budget.clone());
             async move {
-                let bytes = match source.fetch(&object, options.max_object_bytes).await {
-                    Ok(bytes) => bytes,
-                    Err(e) => return (object, Err((e.reason.to_owned(), e.message))),
-                };
-                let _permit = cpu.acquire_owned().await;
-                let key = object.key.clone();
-                let decoded =
-                    tokio::task::spawn_blocking(move || decode_object(&bytes, &key, &options))
-                        .await;
-                let outcome = match decoded {
-                    Ok(Ok(decoded)) => Ok(decoded),
-                    Ok(Err(e)) => Err((e.reason().to_owned(), e.to_string())),
-                    Err(e) => Err(("decoder crashed".to_owned(), e.to_string())),
-                };
-                (object, outcome)
+                let outcome = fetch_and_decode(&source, &object, options, cpu, &budget).await;
+                (object, outcome.map(|(decoded, _size)| decoded))
             }
         })
         .buffered(bounds.fetch_concurrency.max(1));
