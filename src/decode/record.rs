@@ -461,25 +461,38 @@ mod fast {
             }
         }
 
+        /// `{` was read: the members up to the closing `}`, each key handed to `member`, which
+        /// reads or skips its value.
+        fn members(
+            &mut self,
+            mut member: impl FnMut(&mut Self, &'de str) -> Option<()>,
+        ) -> Option<()> {
+            if self.peek()? == b'}' {
+                self.i += 1;
+                return Some(());
+            }
+            loop {
+                let key = self.key()?;
+                member(self, key)?;
+                if !self.next_member(b'}')? {
+                    return Some(());
+                }
+            }
+        }
+
         /// `{` was read: the top-level object's members, with `Records` read as records.
         fn file_object<S: RecordSink<'de>>(&mut self, sink: &mut S) -> Option<FileShape> {
             let mut shape = FileShape::NoRecords;
-            if self.peek()? == b'}' {
-                self.i += 1;
-                return Some(shape);
-            }
-            loop {
-                if self.key()? == "Records" {
-                    self.eat(b'[')?;
-                    self.records(sink)?;
-                    shape = FileShape::Records;
-                } else {
-                    self.skip_value()?;
+            self.members(|w, key| {
+                if key != "Records" {
+                    return w.skip_value();
                 }
-                if !self.next_member(b'}')? {
-                    return Some(shape);
-                }
-            }
+                w.eat(b'[')?;
+                w.records(sink)?;
+                shape = FileShape::Records;
+                Some(())
+            })?;
+            Some(shape)
         }
 
         /// `[` was read: records up to the closing `]`.
@@ -500,60 +513,45 @@ mod fast {
         /// `{` was read: one record's members.
         fn record(&mut self) -> Option<RawRecord<'de>> {
             let mut r = RawRecord::default();
-            if self.peek()? == b'}' {
-                self.i += 1;
-                return Some(r);
-            }
-            loop {
-                let slot = match self.key()? {
-                    "eventTime" => Some(&mut r.event_time),
-                    "eventSource" => Some(&mut r.event_source),
-                    "eventName" => Some(&mut r.event_name),
-                    "awsRegion" => Some(&mut r.aws_region),
-                    "recipientAccountId" => Some(&mut r.recipient_account_id),
-                    "eventID" => Some(&mut r.event_id),
-                    "eventType" => Some(&mut r.event_type),
-                    "eventCategory" => Some(&mut r.event_category),
-                    "managementEvent" => Some(&mut r.management_event),
-                    "readOnly" => Some(&mut r.read_only),
-                    "errorCode" => Some(&mut r.error_code),
-                    "userAgent" => Some(&mut r.user_agent),
+            self.members(|w, key| {
+                let slot = match key {
+                    "eventTime" => &mut r.event_time,
+                    "eventSource" => &mut r.event_source,
+                    "eventName" => &mut r.event_name,
+                    "awsRegion" => &mut r.aws_region,
+                    "recipientAccountId" => &mut r.recipient_account_id,
+                    "eventID" => &mut r.event_id,
+                    "eventType" => &mut r.event_type,
+                    "eventCategory" => &mut r.event_category,
+                    "managementEvent" => &mut r.management_event,
+                    "readOnly" => &mut r.read_only,
+                    "errorCode" => &mut r.error_code,
+                    "userAgent" => &mut r.user_agent,
                     "userIdentity" => {
-                        self.eat(b'{')?;
-                        r.user_identity = Some(self.identity()?);
-                        None
+                        w.eat(b'{')?;
+                        r.user_identity = Some(w.identity()?);
+                        return Some(());
                     }
-                    _ => {
-                        self.skip_value()?;
-                        None
-                    }
+                    _ => return w.skip_value(),
                 };
-                if let Some(slot) = slot {
-                    *slot = Some(self.scalar()?);
-                }
-                if !self.next_member(b'}')? {
-                    return Some(r);
-                }
-            }
+                *slot = Some(w.scalar()?);
+                Some(())
+            })?;
+            Some(r)
         }
 
         /// `{` was read: the `userIdentity` members used for attribution.
         fn identity(&mut self) -> Option<Identity<'de>> {
             let mut identity = Identity::default();
-            if self.peek()? == b'}' {
-                self.i += 1;
-                return Some(identity);
-            }
-            loop {
-                match self.key()? {
-                    "arn" => identity.arn = Some(self.scalar()?),
-                    "invokedBy" => identity.invoked_by = Some(self.scalar()?),
-                    _ => self.skip_value()?,
+            self.members(|w, key| {
+                match key {
+                    "arn" => identity.arn = Some(w.scalar()?),
+                    "invokedBy" => identity.invoked_by = Some(w.scalar()?),
+                    _ => w.skip_value()?,
                 }
-                if !self.next_member(b'}')? {
-                    return Some(identity);
-                }
-            }
+                Some(())
+            })?;
+            Some(identity)
         }
 
         /// A member's key and its `:`. Keys with escapes are left to serde_json.
