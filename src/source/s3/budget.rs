@@ -93,23 +93,31 @@ mod tests {
         assert_eq!(FetchBudget::new(3000).bytes(), 3072);
     }
 
+    /// A reservation made on another task, to watch it wait.
+    fn reserve_later(budget: &FetchBudget, bytes: u64) -> tokio::task::JoinHandle<Reserved> {
+        let budget = budget.clone();
+        tokio::spawn(async move { budget.reserve(bytes).await })
+    }
+
+    /// Give waiting reservations a chance to be served.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     #[tokio::test]
     async fn reservations_wait_until_their_bytes_fit_and_come_back_when_dropped() {
         let budget = FetchBudget::new(10 << 10);
         let a = budget.reserve(6 << 10).await;
         let b = budget.reserve(4 << 10).await;
         assert_eq!(budget.available(), 0);
-        let waiting = tokio::spawn({
-            let budget = budget.clone();
-            async move { budget.reserve(5 << 10).await }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let waiting = reserve_later(&budget, 5 << 10);
+        settle().await;
         assert!(
             !waiting.is_finished(),
             "5 KiB do not fit while 10 KiB are held"
         );
         drop(b);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        settle().await;
         assert!(
             !waiting.is_finished(),
             "4 KiB free are not enough for 5 KiB"
@@ -128,21 +136,15 @@ mod tests {
     async fn an_object_larger_than_the_budget_takes_all_of_it_and_never_waits_forever() {
         let budget = FetchBudget::new(8 << 10);
         let small = budget.reserve(1 << 10).await;
-        let huge = tokio::spawn({
-            let budget = budget.clone();
-            async move { budget.reserve(1 << 30).await }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let huge = reserve_later(&budget, 1 << 30);
+        settle().await;
         assert!(
             !huge.is_finished(),
             "the huge object waits for the whole budget"
         );
         // A later small object queues behind it (first come, first served).
-        let later = tokio::spawn({
-            let budget = budget.clone();
-            async move { budget.reserve(1 << 10).await }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let later = reserve_later(&budget, 1 << 10);
+        settle().await;
         assert!(
             !later.is_finished(),
             "no overtaking the waiting huge object"
