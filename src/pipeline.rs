@@ -270,6 +270,8 @@ struct Run<'c> {
     /// Final record counts per output file and episodes by shared ID (type, still open).
     files: BTreeMap<String, u64>,
     episodes: BTreeMap<String, (String, bool)>,
+    /// The last day folder this run listed whose day had already ended (see `is_settled`).
+    settled_listed_through: Option<NaiveDate>,
 }
 
 impl<'c> Run<'c> {
@@ -301,6 +303,7 @@ impl<'c> Run<'c> {
             summary,
             files: BTreeMap::new(),
             episodes: BTreeMap::new(),
+            settled_listed_through: None,
         })
     }
 
@@ -377,14 +380,18 @@ impl<'c> Run<'c> {
             .unwrap_or(day - Duration::days(BASELINE_DAYS));
         let folders = DayRange::new(first_folder, next);
         let started = Instant::now();
+        let unlisted = folders_to_list(folders, self.settled_listed_through);
         let listed = list(
             &self.source,
             &self.partitions,
-            folders,
+            unlisted,
             self.config,
             &mut self.summary,
         )
         .await?;
+        if is_settled(next, Utc::now()) {
+            self.settled_listed_through = Some(next);
+        }
         let new: Vec<ObjectRef> = listed
             .into_iter()
             .filter(|o| !progress.processed.contains(&o.key))
@@ -486,6 +493,30 @@ impl<'c> Run<'c> {
     }
 }
 
+/// The folders of `folders` a step must list, when this run has already listed the settled
+/// folders through `settled_listed_through`. Each step lists the folder of the day after it
+/// (late deliveries), and the next step lists that folder again, to find what was delivered
+/// there since. A folder whose day had ended when this run listed it holds nothing new: every
+/// object in it was read (or the run stopped), so it is not listed a second time. That halves
+/// a backfill's listing (and its S3 LIST requests).
+fn folders_to_list(
+    folders: DayRange,
+    settled_listed_through: Option<NaiveDate>,
+) -> Option<DayRange> {
+    let first = match settled_listed_through {
+        Some(listed) if listed >= folders.first => listed + Duration::days(1),
+        _ => folders.first,
+    };
+    (first <= folders.last).then(|| DayRange::new(first, folders.last))
+}
+
+/// Whether the day folder of `day` is complete at `now`: CloudTrail files an object under its
+/// delivery time, so nothing arrives in a folder once its UTC day is over. An hour's margin
+/// covers clocks that are a little off.
+fn is_settled(day: NaiveDate, now: DateTime<Utc>) -> bool {
+    day < (now - Duration::hours(1)).date_naive()
+}
+
 /// The requested days, or every delivery day found in the source.
 async fn analysed_days(
     config: &AnalyzeConfig,
@@ -517,10 +548,13 @@ pub const LIST_FAILED: &str = "list failed";
 async fn list(
     source: &Source,
     partitions: &[Partition],
-    folders: DayRange,
+    folders: Option<DayRange>,
     config: &AnalyzeConfig,
     summary: &mut RunSummary,
 ) -> anyhow::Result<Vec<ObjectRef>> {
+    let Some(folders) = folders else {
+        return Ok(Vec::new());
+    };
     let requests: Vec<_> = partitions
         .iter()
         .flat_map(|p| folders.days().map(move |d| (p, d)))
@@ -905,4 +939,39 @@ async fn write(
         .await?;
     summary.stale_files_removed += removed.into_iter().filter(|r| *r).count() as u64;
     Ok(written.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        parse_day(text).unwrap()
+    }
+
+    #[test]
+    fn a_folder_is_settled_an_hour_after_its_utc_day_ends() {
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        let folder = day("2024-03-10");
+        assert!(!is_settled(folder, at("2024-03-10T23:59:00Z")));
+        assert!(!is_settled(folder, at("2024-03-11T00:59:00Z")));
+        assert!(is_settled(folder, at("2024-03-11T01:00:00Z")));
+        assert!(is_settled(folder, at("2025-01-01T00:00:00Z")));
+    }
+
+    #[test]
+    fn a_settled_folder_this_run_listed_is_not_listed_again() {
+        let range = |a: &str, b: &str| DayRange::new(day(a), day(b));
+        let step = range("2024-03-10", "2024-03-11");
+        // Nothing listed yet, or only folders before this step's: all of its folders.
+        assert_eq!(folders_to_list(step, None), Some(step));
+        assert_eq!(folders_to_list(step, Some(day("2024-03-09"))), Some(step));
+        // The previous step listed the 10th: only the 11th.
+        assert_eq!(
+            folders_to_list(step, Some(day("2024-03-10"))),
+            Some(range("2024-03-11", "2024-03-11"))
+        );
+        // Everything already listed: nothing.
+        assert_eq!(folders_to_list(step, Some(day("2024-03-11"))), None);
+    }
 }
