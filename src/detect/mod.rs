@@ -209,6 +209,9 @@ pub fn detect_series(
         detect_from,
         detect_until,
     };
+    if !config.detect_drops && !may_open_spike(series, span, config) {
+        return Vec::new();
+    }
     let detector = Detector::new(series, config);
     let mut episodes = detector.spikes(span);
     if config.detect_drops {
@@ -216,6 +219,43 @@ pub fn detect_series(
         episodes.sort_by_key(|e| e.start);
     }
     episodes
+}
+
+/// Whether some active minute `t` of `span` has, in the widest scan window ending at `t`, as
+/// many calls as the smallest opening count. Windows ending at `t` are nested and never reach
+/// back further than the widest, so without such a minute no window opens an episode and the
+/// baseline need not be fitted: most series of a day have no busy quarter-hour, and this is
+/// what keeps their detection cheap.
+fn may_open_spike(series: &Series, span: Span, config: &DetectorConfig) -> bool {
+    let fewest = u64::from(config.min_start_count.min(config.min_new_api_count));
+    let widest = config
+        .scan_windows
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (minutes, cells) = (&series.minutes[..], &series.cells[..]);
+    let first = minutes.partition_point(|m| *m < span.detect_from);
+    let mut oldest = minutes.partition_point(|m| m.0 <= span.detect_from.0 - widest);
+    let mut calls: u64 = cells[oldest..first]
+        .iter()
+        .map(|c| u64::from(c.count))
+        .sum();
+    for (i, t) in minutes.iter().enumerate().skip(first) {
+        if *t >= span.detect_until {
+            break;
+        }
+        calls += u64::from(cells[i].count);
+        while minutes[oldest].0 <= t.0 - widest {
+            calls -= u64::from(cells[oldest].count);
+            oldest += 1;
+        }
+        if calls >= fewest {
+            return true;
+        }
+    }
+    false
 }
 
 /// One series with its baseline indexes, one per window length.

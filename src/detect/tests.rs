@@ -362,3 +362,43 @@ fn excluded_apis_and_time_windows_never_fire() {
     };
     assert_eq!(run_with(&points, 2, 8, &by_window(other_day)).len(), 1);
 }
+
+/// The cheap pre-check must never skip a series the full rule would open an episode on: over
+/// many random series (quiet, bursty, and with spikes of every width near the thresholds),
+/// whenever it says no spike can open, the full detector finds none. And it must let through
+/// every series that does fire, so some do (the check is not vacuous).
+#[test]
+fn the_pre_check_never_skips_a_series_that_fires() {
+    let config = DetectorConfig::default();
+    let mut random = uniforms(7);
+    let (mut skipped, mut fired) = (0, 0);
+    for seed in 0..400u64 {
+        let rate = [0.001, 0.01, 0.05, 0.3][seed as usize % 4];
+        let mut points = poisson_minutes(rate, 4, seed);
+        // A burst on day 3: a few calls over up to 20 minutes, near the opening counts.
+        let start = 3 * DAY + (random.next().unwrap() * (DAY - 30) as f64) as i64;
+        let width = 1 + (random.next().unwrap() * 20.0) as i64;
+        let calls = (random.next().unwrap() * 14.0) as u32;
+        for k in 0..calls {
+            points.push((start + (k as i64 * width) / calls.max(1) as i64, 1));
+        }
+        let series = series(&points);
+        let span = Span {
+            detect_from: day0().plus(3 * DAY),
+            detect_until: day0().plus(4 * DAY),
+        };
+        let episodes = Detector::new(&series, &config).spikes(span);
+        if !may_open_spike(&series, span, &config) {
+            skipped += 1;
+            assert!(
+                episodes.is_empty(),
+                "seed {seed}: skipped, yet {episodes:?}"
+            );
+        }
+        fired += usize::from(!episodes.is_empty());
+    }
+    assert!(
+        skipped > 50 && fired > 50,
+        "skipped {skipped}, fired {fired}"
+    );
+}
