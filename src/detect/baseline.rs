@@ -54,15 +54,50 @@ pub struct BaselineIndex {
     minutes: Vec<Minute>,
     calls: Vec<u64>,
     squares: Vec<f64>,
-    /// For each bin, the positions (into `minutes`) of its active minutes and prefix sums.
-    bins: Vec<BinIndex>,
+    /// Per bin, the positions (into `minutes`) of its active blocks and their prefix sums, all
+    /// bins in one allocation each (a detection builds several indexes per series per day).
+    bins: BinIndex,
 }
 
-#[derive(Default)]
+/// Bin `k`'s positions are `positions[offsets[k]..offsets[k + 1]]`; its prefix sums (one
+/// longer, from 0) start at `offsets[k] + k` in `calls` and `squares`.
 struct BinIndex {
+    offsets: [usize; BINS + 1],
     positions: Vec<usize>,
     calls: Vec<u64>,
     squares: Vec<f64>,
+}
+
+impl BinIndex {
+    fn new(blocks: &[(Minute, u64)]) -> BinIndex {
+        let mut offsets = [0usize; BINS + 1];
+        for (minute, _) in blocks {
+            offsets[bin_of(*minute) + 1] += 1;
+        }
+        for k in 0..BINS {
+            offsets[k + 1] += offsets[k];
+        }
+        let mut positions = vec![0; blocks.len()];
+        let mut calls = vec![0; blocks.len() + BINS];
+        let mut squares = vec![0.0; blocks.len() + BINS];
+        let mut next = offsets;
+        for (i, &(minute, c)) in blocks.iter().enumerate() {
+            let bin = bin_of(minute);
+            let at = next[bin];
+            next[bin] += 1;
+            positions[at] = i;
+            // Prefix entry `at - offsets[bin] + 1` of the bin, after its leading 0.
+            let sum = at + bin + 1;
+            calls[sum] = calls[sum - 1] + c;
+            squares[sum] = squares[sum - 1] + (c as f64) * (c as f64);
+        }
+        BinIndex {
+            offsets,
+            positions,
+            calls,
+            squares,
+        }
+    }
 }
 
 impl BaselineIndex {
@@ -80,32 +115,16 @@ impl BaselineIndex {
         let mut squares = Vec::with_capacity(blocks.len() + 1);
         calls.push(0);
         squares.push(0.0);
-        let mut bins: Vec<BinIndex> = (0..BINS)
-            .map(|_| BinIndex {
-                positions: Vec::new(),
-                calls: vec![0],
-                squares: vec![0.0],
-            })
-            .collect();
-        for (i, &(minute, c)) in blocks.iter().enumerate() {
-            let sq = (c as f64) * (c as f64);
+        for (i, &(_, c)) in blocks.iter().enumerate() {
             calls.push(calls[i] + c);
-            squares.push(squares[i] + sq);
-            let bin = &mut bins[bin_of(minute)];
-            bin.positions.push(i);
-            let (last_c, last_s) = (
-                *bin.calls.last().unwrap_or(&0),
-                *bin.squares.last().unwrap_or(&0.0),
-            );
-            bin.calls.push(last_c + c);
-            bin.squares.push(last_s + sq);
+            squares.push(squares[i] + (c as f64) * (c as f64));
         }
         BaselineIndex {
             block,
+            bins: BinIndex::new(&blocks),
             minutes: blocks.into_iter().map(|(m, _)| m).collect(),
             calls,
             squares,
-            bins,
         }
     }
 
@@ -132,15 +151,17 @@ impl BaselineIndex {
     fn bin_sums(&self, from: Minute, to: Minute) -> [WindowSums; BINS] {
         let (a, b) = (self.position(from), self.position(to));
         let minutes = minutes_per_bin(from, to).map(|m| m / self.block);
+        let bins = &self.bins;
         std::array::from_fn(|k| {
-            let bin = &self.bins[k];
+            let positions = &bins.positions[bins.offsets[k]..bins.offsets[k + 1]];
+            let sums = bins.offsets[k] + k;
             let (ba, bb) = (
-                bin.positions.partition_point(|p| *p < a),
-                bin.positions.partition_point(|p| *p < b),
+                sums + positions.partition_point(|p| *p < a),
+                sums + positions.partition_point(|p| *p < b),
             );
             WindowSums {
-                calls: bin.calls[bb] - bin.calls[ba],
-                squares: bin.squares[bb] - bin.squares[ba],
+                calls: bins.calls[bb] - bins.calls[ba],
+                squares: bins.squares[bb] - bins.squares[ba],
                 minutes: minutes[k],
             }
         })
@@ -275,5 +296,54 @@ mod tests {
             (day15.mean - 15.0 * day.mean).abs() < 2.0,
             "{day15:?} vs {day:?}"
         );
+    }
+    /// Window sums, overall and per bin, against plain sums over the blocks, for random sparse
+    /// series over two weeks and random block-aligned windows.
+    #[test]
+    fn window_sums_agree_with_plain_sums() {
+        let mut state = 0x2545F4914F6CDD1Du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for _ in 0..40 {
+            let density = 1 + next(50);
+            let mut points: Vec<(i64, u32)> = Vec::new();
+            for m in 0..14 * MINUTES_PER_DAY {
+                if next(1000) < density {
+                    points.push((m, 1 + next(9) as u32));
+                }
+            }
+            let s = series(&points);
+            for block in [1, 5, 15] {
+                let index = BaselineIndex::new(&s, block);
+                for _ in 0..20 {
+                    let a = next(14 * MINUTES_PER_DAY as u64 / block as u64) as i64 * block;
+                    let b = a + next(8 * MINUTES_PER_DAY as u64 / block as u64) as i64 * block;
+                    let (from, to) = (s.history_from.plus(a), s.history_from.plus(b));
+                    let (mut calls, mut squares) = ([0u64; BINS], [0f64; BINS]);
+                    let mut blocks: Vec<(Minute, u64)> = Vec::new();
+                    for (m, cell) in s.minutes.iter().zip(s.cells.iter()) {
+                        let start = Minute(m.0.div_euclid(block) * block);
+                        match blocks.last_mut() {
+                            Some((last, n)) if *last == start => *n += u64::from(cell.count),
+                            _ => blocks.push((start, u64::from(cell.count))),
+                        }
+                    }
+                    for (m, c) in blocks.iter().filter(|(m, _)| from <= *m && *m < to) {
+                        calls[bin_of(*m)] += c;
+                        squares[bin_of(*m)] += (*c as f64).powi(2);
+                    }
+                    let by_bin = index.bin_sums(from, to);
+                    for k in 0..BINS {
+                        assert_eq!(by_bin[k].calls, calls[k], "bin {k}, block {block}");
+                        assert_eq!(by_bin[k].squares, squares[k], "bin {k}, block {block}");
+                    }
+                    assert_eq!(index.sums(from, to).calls, calls.iter().sum::<u64>());
+                }
+            }
+        }
     }
 }

@@ -341,6 +341,10 @@ impl<'a> Detector<'a> {
         last_end: Minute,
     ) -> Option<(Minute, Evidence)> {
         let tests = self.per_window.len().max(1) as f64;
+        let fewest = self
+            .config
+            .min_start_count
+            .min(self.config.min_new_api_count);
         for (w, index) in &self.per_window {
             let first = Minute(t.0 - w + 1).max(resume_at);
             let block_start = Minute(first.0.div_euclid(*w) * w);
@@ -348,6 +352,9 @@ impl<'a> Detector<'a> {
                 continue;
             }
             let observed = self.per_minute.calls(first, t.plus(1));
+            if observed < u64::from(fewest) {
+                continue; // too few calls whatever the baseline: not worth fitting it
+            }
             let fit = index.fit(self.model_from(block_start), block_start);
             let new_api = fit.baseline_calls == 0;
             let min_count = if new_api {
