@@ -25,6 +25,10 @@ const BATCH_OBJECTS: usize = 32;
 /// writes many small files; a handoff per file costs as much as decoding it).
 const BATCH_BYTES: u64 = 4 << 20;
 
+/// The largest buffer for an object's (compressed) bytes a reading thread keeps between
+/// objects; CloudTrail's objects are far smaller.
+const KEPT_READ_BUFFER: usize = 8 << 20;
+
 /// The objects of one batch and what became of each, in listing order.
 pub(super) type BatchOutcome = Vec<(ObjectRef, Outcome)>;
 
@@ -85,6 +89,8 @@ fn reader(
     options: &DecodeOptions,
     slots: &mpsc::Sender<oneshot::Receiver<BatchOutcome>>,
 ) {
+    let mut folder = local::FolderReader::default();
+    let mut bytes = Vec::new();
     loop {
         let (batch, fill) = {
             let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -101,7 +107,10 @@ fn reader(
         let outcomes = batch
             .into_iter()
             .map(|object| {
-                let outcome = read_one(source, &object, options);
+                let outcome = read_one(source, &object, options, &mut folder, &mut bytes);
+                if bytes.capacity() > KEPT_READ_BUFFER {
+                    bytes = Vec::new(); // not held for the rest of the run after a large object
+                }
                 (object, outcome)
             })
             .collect();
@@ -113,11 +122,17 @@ fn reader(
 
 /// Read and decode one file. A panic in the decoder costs this object only (`decoder crashed`),
 /// never the batch or the run.
-fn read_one(source: &Source, object: &ObjectRef, options: &DecodeOptions) -> Outcome {
+fn read_one(
+    source: &Source,
+    object: &ObjectRef,
+    options: &DecodeOptions,
+    folder: &mut local::FolderReader,
+    bytes: &mut Vec<u8>,
+) -> Outcome {
     let read = || {
         let path = source.local_path(object).unwrap_or_default();
-        match local::read_object(&path, options.max_object_bytes) {
-            Ok(bytes) => decode_outcome(decode_object(&bytes, &object.key, options), &bytes),
+        match folder.read(&path, options.max_object_bytes, bytes) {
+            Ok(()) => decode_outcome(decode_object(bytes, &object.key, options), bytes),
             Err(e) => Err((e.reason().to_owned(), e.to_string())),
         }
     };

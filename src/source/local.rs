@@ -282,12 +282,89 @@ impl ReadError {
 /// without waiting (`O_NONBLOCK`) and refused by its type, never read, so the read cannot
 /// block. One path lookup: the type and size come from the open file.
 pub fn read_object(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
-    use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
+    let mut bytes = Vec::new();
+    read_open_file(file, cap, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads objects one after another on one thread, as `read_object` does, but keeps the last
+/// object's folder open and opens each file relative to it (a day folder's objects come one
+/// after another), so the kernel looks up one name per object, not every folder of the path.
+#[derive(Default)]
+pub struct FolderReader {
+    folder: Option<(PathBuf, std::os::fd::OwnedFd)>,
+    name: Vec<u8>,
+}
+
+impl FolderReader {
+    /// The object at `path`, into `bytes` (replacing what they held), at most `cap` of them.
+    pub fn read(&mut self, path: &Path, cap: u64, bytes: &mut Vec<u8>) -> Result<(), ReadError> {
+        let file = match (path.parent(), path.file_name()) {
+            (Some(folder), Some(name)) => match self.open_folder(folder) {
+                Some(folder) => open_in(folder, name, &mut self.name)?,
+                None => return read_object(path, cap).map(|read| *bytes = read),
+            },
+            _ => return read_object(path, cap).map(|read| *bytes = read),
+        };
+        read_open_file(file, cap, bytes)
+    }
+
+    /// The open folder, opened now unless it is the last one; `None` if it cannot be opened
+    /// (the object is then opened by its whole path, which names the error).
+    fn open_folder(&mut self, folder: &Path) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        if self.folder.as_ref().is_none_or(|(open, _)| open != folder) {
+            self.folder = None;
+            let opened = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY)
+                .open(folder)
+                .ok()?;
+            self.folder = Some((folder.to_owned(), opened.into()));
+        }
+        self.folder.as_ref().map(|(_, fd)| fd.as_raw_fd())
+    }
+}
+
+/// `openat(folder, name)` with `read_object`'s flags.
+fn open_in(
+    folder: std::os::fd::RawFd,
+    name: &std::ffi::OsStr,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    buffer.clear();
+    buffer.extend_from_slice(name.as_bytes());
+    buffer.push(0);
+    let name = std::ffi::CStr::from_bytes_with_nul(buffer)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    loop {
+        // SAFETY: `folder` is an open descriptor (its owner, the `FolderReader`, outlives the
+        // call) and `name` a NUL-terminated string; a descriptor returned by `openat` is owned
+        // by nothing else.
+        let fd = unsafe { libc::openat(folder, name.as_ptr(), flags) };
+        if fd >= 0 {
+            return Ok(unsafe { std::fs::File::from_raw_fd(fd) });
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Read an opened object into `bytes`: refused unless it is a regular file of at most `cap`
+/// bytes (by its size now, and by what it yields).
+fn read_open_file(file: std::fs::File, cap: u64, bytes: &mut Vec<u8>) -> Result<(), ReadError> {
+    use std::io::Read;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(ReadError::NotAFile);
@@ -298,15 +375,16 @@ pub fn read_object(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
             cap,
         });
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    bytes.clear();
+    bytes.reserve(meta.len() as usize);
+    file.take(cap.saturating_add(1)).read_to_end(bytes)?;
     if bytes.len() as u64 > cap {
         return Err(ReadError::TooLarge {
             size: bytes.len() as u64,
             cap,
         });
     }
-    Ok(bytes)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -375,33 +453,73 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let small = dir.path().join("small.json");
         std::fs::write(&small, b"0123456789").unwrap();
-        assert_eq!(read_object(&small, 10).unwrap(), b"0123456789");
-        assert!(matches!(
-            read_object(&small, 9),
-            Err(ReadError::TooLarge { size: 10, cap: 9 })
-        ));
-        // A sparse file far over the cap is refused from its size alone.
         let sparse = dir.path().join("sparse.json.gz");
         std::fs::File::create(&sparse)
             .unwrap()
             .set_len(1 << 40)
             .unwrap();
-        let err = read_object(&sparse, 1 << 20).unwrap_err();
-        assert!(err.to_string().contains("--max-object-bytes"), "{err}");
         let fifo = dir.path().join("pipe.json.gz");
-        if std::process::Command::new("mkfifo")
+        let has_fifo = std::process::Command::new("mkfifo")
             .arg(&fifo)
             .status()
-            .is_ok_and(|s| s.success())
-        {
+            .is_ok_and(|s| s.success());
+        // Each check with `read_object` and with a `FolderReader` (which keeps the folder open).
+        let mut folder_reader = FolderReader::default();
+        let mut by_folder = |path: &Path, cap: u64| {
+            let mut bytes = b"left over".to_vec();
+            folder_reader.read(path, cap, &mut bytes).map(|()| bytes)
+        };
+        type Read<'a> = &'a mut dyn FnMut(&Path, u64) -> Result<Vec<u8>, ReadError>;
+        let readers: [Read; 2] = [&mut |path, cap| read_object(path, cap), &mut by_folder];
+        for read in readers {
+            assert_eq!(read(&small, 10).unwrap(), b"0123456789");
             assert!(matches!(
-                read_object(&fifo, 1 << 20),
-                Err(ReadError::NotAFile)
+                read(&small, 9),
+                Err(ReadError::TooLarge { size: 10, cap: 9 })
+            ));
+            // A sparse file far over the cap is refused from its size alone.
+            let err = read(&sparse, 1 << 20).unwrap_err();
+            assert!(err.to_string().contains("--max-object-bytes"), "{err}");
+            if has_fifo {
+                assert!(matches!(read(&fifo, 1 << 20), Err(ReadError::NotAFile)));
+            }
+            assert!(matches!(
+                read(&dir.path().join("missing"), 10),
+                Err(ReadError::Io(_))
+            ));
+            assert!(matches!(
+                read(&dir.path().join("no folder").join("x.json"), 10),
+                Err(ReadError::Io(_))
             ));
         }
-        assert!(matches!(
-            read_object(&dir.path().join("missing"), 10),
-            Err(ReadError::Io(_))
-        ));
+    }
+
+    #[test]
+    fn a_folder_reader_follows_its_objects_from_folder_to_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(a.join("x.json"), b"in a").unwrap();
+        std::fs::write(b.join("x.json"), b"in b").unwrap();
+        std::os::unix::fs::symlink(a.join("x.json"), b.join("link.json")).unwrap();
+        let mut reader = FolderReader::default();
+        let mut bytes = Vec::new();
+        for (path, expected) in [
+            (a.join("x.json"), "in a"),
+            (b.join("x.json"), "in b"),
+            (b.join("link.json"), "in a"),
+            (a.join("x.json"), "in a"),
+        ] {
+            reader.read(&path, 100, &mut bytes).unwrap();
+            assert_eq!(bytes, expected.as_bytes(), "{}", path.display());
+        }
+        // A folder replaced since it was opened: the new one is read.
+        std::fs::rename(&a, dir.path().join("old a")).unwrap();
+        std::fs::create_dir(&a).unwrap();
+        std::fs::write(a.join("x.json"), b"new a").unwrap();
+        reader.read(&b.join("x.json"), 100, &mut bytes).unwrap();
+        reader.read(&a.join("x.json"), 100, &mut bytes).unwrap();
+        assert_eq!(bytes, b"new a");
     }
 }
