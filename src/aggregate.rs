@@ -11,6 +11,7 @@ use crate::model::{InsightKind, Minute, SeriesKey};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 
 /// Counts per value of one attribute within one minute: a short list, almost always of one
 /// value (one caller, one user agent, one outcome), which is kept inline: the window holds three
@@ -161,11 +162,36 @@ impl IdentityFilter {
     }
 }
 
+/// Below this many event IDs, forgotten ones are not worth removing.
+const SEEN_CLEANUP_FLOOR: usize = 4096;
+
+/// When an event ID was seen: its event's minute, and how many prunes came before.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    minute: Minute,
+    prunes: u32,
+}
+
+impl Seen {
+    /// Still remembered: no prune since it was added kept only minutes after its own (the
+    /// minute a prune keeps from only moves forward, so the last one decides).
+    fn is_live(&self, kept_from: Option<Minute>, prunes: u32) -> bool {
+        self.prunes == prunes || kept_from.is_none_or(|kept| self.minute >= kept)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Aggregator {
     symbols: Interner,
-    /// The analysed events' IDs, with their minute (for pruning).
-    seen: FxHashMap<u128, Minute>,
+    /// The analysed events' IDs, with their minute and the number of prunes before they were
+    /// added. An ID is forgotten once a prune after it passed its minute (`Seen::is_live`),
+    /// even while its entry is still here.
+    seen: FxHashMap<u128, Seen>,
+    /// Prunes so far, and the minute the last one kept from.
+    prunes: u32,
+    seen_kept_from: Option<Minute>,
+    /// Entries in `seen` when forgotten IDs were last removed from it.
+    seen_after_cleanup: usize,
     series: FxHashMap<SeriesId, Minutes>,
     coverage: FxHashMap<(Sym, Sym), Minute>,
     excluded_identities: IdentityFilter,
@@ -206,14 +232,22 @@ impl Aggregator {
                 .or_insert(minute);
             *first = (*first).min(minute);
         }
+        let (kept_from, prunes) = (self.seen_kept_from, self.prunes);
         for event in &object.events {
-            match event.id {
-                Some(id) if self.seen.contains_key(&id) => {
+            let seen = Seen {
+                minute: event.minute,
+                prunes,
+            };
+            match event.id.map(|id| self.seen.entry(id)) {
+                Some(Entry::Occupied(earlier)) if earlier.get().is_live(kept_from, prunes) => {
                     self.stats.duplicates += 1;
                     continue;
                 }
-                Some(id) => {
-                    self.seen.insert(id, event.minute);
+                Some(Entry::Occupied(mut forgotten)) => {
+                    forgotten.insert(seen);
+                }
+                Some(Entry::Vacant(new)) => {
+                    new.insert(seen);
                 }
                 None => self.stats.events_without_id += 1,
             }
@@ -328,10 +362,22 @@ impl Aggregator {
             data.prune_before(minute);
         }
         self.series.retain(|_, data| !data.minutes.is_empty());
-        // Rebuilt rather than `retain`ed: removals leave tombstones that a hash table only
-        // clears by growing, so a long run's table would double now and then for nothing.
-        let seen = std::mem::take(&mut self.seen);
-        self.seen = seen.into_iter().filter(|(_, m)| *m >= minute).collect();
+        let kept_from = self.seen_kept_from.map_or(minute, |kept| kept.max(minute));
+        self.seen_kept_from = Some(kept_from);
+        self.prunes += 1;
+        let (kept_from, prunes) = (Some(kept_from), self.prunes);
+        // Forgotten IDs are dropped from the table only once it has doubled since the last
+        // time, not every day: a rebuild costs a pass over every ID (2% of a backfill's CPU,
+        // with nothing else running). Rebuilt rather than `retain`ed: removals leave tombstones
+        // that a hash table only clears by growing.
+        if self.seen.len() >= 2 * self.seen_after_cleanup.max(SEEN_CLEANUP_FLOOR) {
+            let live = |seen: &Seen| seen.is_live(kept_from, prunes);
+            let kept = self.seen.values().filter(|s| live(s)).count();
+            let mut seen = FxHashMap::with_capacity_and_hasher(kept, Default::default());
+            seen.extend(self.seen.drain().filter(|(_, s)| live(s)));
+            self.seen = seen;
+            self.seen_after_cleanup = self.seen.len();
+        }
     }
 
     /// Everything the aggregator holds, in an open, compact, stable form (only the strings
@@ -394,7 +440,8 @@ impl Aggregator {
         let mut seen: Vec<(String, i64)> = self
             .seen
             .iter()
-            .map(|(id, m)| (format!("{id:032x}"), m.0))
+            .filter(|(_, s)| s.is_live(self.seen_kept_from, self.prunes))
+            .map(|(id, s)| (format!("{id:032x}"), s.minute.0))
             .collect();
         seen.sort();
         AggregateState {
@@ -458,7 +505,11 @@ impl Aggregator {
             let id = u128::from_str_radix(&id, 16).map_err(|_| {
                 anyhow::anyhow!("the saved state holds a malformed event ID {id:?}")
             })?;
-            aggregator.seen.insert(id, Minute(minute));
+            let seen = Seen {
+                minute: Minute(minute),
+                prunes: 0,
+            };
+            aggregator.seen.insert(id, seen);
         }
         Ok(aggregator)
     }
@@ -613,5 +664,40 @@ mod tests {
             failures.history_from,
             Minute::start_of_day(parse_day("2019-11-07").unwrap())
         );
+    }
+    /// An event ID is forgotten with its minute: a copy seen after the prune is counted again,
+    /// whether or not the table has been cleaned of forgotten IDs yet, and a forgotten ID is
+    /// not saved in the state.
+    #[test]
+    fn forgotten_event_ids_count_again_and_are_not_saved() {
+        let early = decode(&format!(r#"{{"Records":[{}]}}"#, record(1, "25", "")));
+        let late = decode(&format!(r#"{{"Records":[{}]}}"#, record(2, "40", "")));
+        let cut = Minute::start_of_day(parse_day("2019-11-07").unwrap()).plus(13 * 60 + 30);
+        for filler in [0u32, 3 * SEEN_CLEANUP_FLOOR as u32] {
+            let mut agg = Aggregator::new();
+            agg.add(&early);
+            agg.add(&late);
+            // Enough later IDs to make the prune clean the table, or none.
+            let records: Vec<String> = (0..filler).map(|n| record(1000 + n, "45", "")).collect();
+            for chunk in records.chunks(500) {
+                agg.add(&decode(&format!(r#"{{"Records":[{}]}}"#, chunk.join(","))));
+            }
+            agg.prune_before(cut);
+            let saved: Vec<String> = agg.to_state().seen.into_iter().map(|(id, _)| id).collect();
+            assert_eq!(saved.len(), 1 + filler as usize, "filler {filler}");
+            assert!(
+                !saved.contains(&format!("{:032x}", 1u128)),
+                "filler {filler}"
+            );
+            assert_eq!(
+                agg.seen.len() == saved.len(),
+                filler > 0,
+                "cleaned when large"
+            );
+            agg.add(&early); // forgotten: counted again, and remembered again
+            agg.add(&late); // still remembered: a duplicate
+            agg.add(&early); // now a duplicate too
+            assert_eq!(agg.stats.duplicates, 2, "filler {filler}");
+        }
     }
 }
