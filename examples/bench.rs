@@ -118,7 +118,7 @@ fn counts(objects: &[PathBuf], threads: usize) -> anyhow::Result<()> {
             let key = text.find("AWSLogs/").map_or(&*text, |at| &text[at..]);
             let object = decode::decode_object(bytes, key, &options)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let name = |sym: decode::Sym| object.symbols[sym as usize].clone();
+            let name = |sym: decode::Sym| object.symbols[sym].to_owned();
             for event in object.events.iter().filter(|e| e.flags & flags::WRITE != 0) {
                 let key = (
                     name(event.account),

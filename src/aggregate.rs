@@ -6,7 +6,7 @@
 //! agent, error code). Memory grows with series x active minutes x distinct values, plus one
 //! 128-bit ID per analysed event for de-duplication.
 
-use crate::decode::{DecodedObject, Interner, NO_SYM, Sym, flags};
+use crate::decode::{DecodedObject, Interner, NO_SYM, Strings, Sym, flags};
 use crate::model::{InsightKind, Minute, SeriesKey};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -79,13 +79,13 @@ pub struct Series<'a> {
 /// Everything the detect stage needs: the series and the strings their tallies point to.
 #[derive(Debug, Clone, Default)]
 pub struct Aggregated<'a> {
-    pub symbols: Cow<'a, [String]>,
+    pub symbols: Cow<'a, Strings>,
     pub series: Vec<Series<'a>>,
 }
 
 impl Aggregated<'_> {
     pub fn symbol(&self, sym: Sym) -> Option<&str> {
-        self.symbols.get(sym as usize).map(String::as_str)
+        self.symbols.get(sym)
     }
 }
 
@@ -318,7 +318,7 @@ impl Aggregator {
     /// minute the run read; a series' history starts at the later of it and the start of the
     /// first day with any record of its account and region (history is counted in whole days).
     pub fn view(&self, history_floor: Minute) -> Aggregated<'_> {
-        let name = |sym: Sym| self.symbols.strings()[sym as usize].clone();
+        let name = |sym: Sym| self.symbols.strings()[sym].to_owned();
         let mut series: Vec<Series<'_>> = self
             .series
             .iter()
@@ -391,13 +391,13 @@ impl Aggregator {
                 return NO_SYM;
             }
             *used[sym as usize].get_or_insert_with(|| {
-                symbols.push(strings[sym as usize].clone());
+                symbols.push(strings[sym].to_owned());
                 (symbols.len() - 1) as Sym
             })
         };
         let mut ids: Vec<(&SeriesId, &Minutes)> = self.series.iter().collect();
         ids.sort_by_key(|(id, _)| {
-            let name = |s: Sym| strings.get(s as usize).cloned().unwrap_or_default();
+            let name = |s: Sym| strings.get(s).unwrap_or_default().to_owned();
             (
                 name(id.account),
                 name(id.region),

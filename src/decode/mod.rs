@@ -101,7 +101,7 @@ impl RecordStats {
 /// The result of decoding one object.
 #[derive(Debug, Clone, Default)]
 pub struct DecodedObject {
-    pub symbols: Vec<String>,
+    pub symbols: Strings,
     pub events: Vec<Event>,
     /// For each (account, region) symbol pair, the earliest minute of any in-scope record:
     /// evidence of how far back the trail's history reaches.
@@ -235,11 +235,14 @@ fn describe_start(bytes: &[u8]) -> String {
     format!("bytes {}", head.join(" "))
 }
 
+/// Distinct strings of a typical object (accounts, regions, APIs, callers, user agents).
+const OBJECT_STRINGS: usize = 32;
+
 /// Builds a `DecodedObject` record by record.
 struct ObjectBuilder<'o> {
     options: &'o DecodeOptions,
-    folder_account: Option<String>,
-    folder_region: Option<String>,
+    folder_account: Option<&'o str>,
+    folder_region: Option<&'o str>,
     interner: Interner,
     events: Vec<Event>,
     /// Earliest minute per (account, region): almost always one pair per object.
@@ -256,12 +259,12 @@ enum Skip {
 }
 
 impl<'o> ObjectBuilder<'o> {
-    fn new(options: &'o DecodeOptions, folder: Option<&crate::source::layout::LogKey>) -> Self {
+    fn new(options: &'o DecodeOptions, folder: Option<&'o crate::source::layout::LogKey>) -> Self {
         ObjectBuilder {
             options,
-            folder_account: folder.map(|k| k.partition.account.clone()),
-            folder_region: folder.map(|k| k.partition.region.clone()),
-            interner: Interner::default(),
+            folder_account: folder.map(|k| k.partition.account.as_str()),
+            folder_region: folder.map(|k| k.partition.region.as_str()),
+            interner: Interner::with_capacity(OBJECT_STRINGS),
             events: Vec::new(),
             coverage: Vec::new(),
             stats: RecordStats::default(),
@@ -301,10 +304,10 @@ impl ObjectBuilder<'_> {
         let event_source = text(&r.event_source).ok_or(Skip::Bad("record has no eventSource"))?;
         let event_name = text(&r.event_name).ok_or(Skip::Bad("record has no eventName"))?;
         let account = text(&r.recipient_account_id)
-            .or(self.folder_account.as_deref())
+            .or(self.folder_account)
             .ok_or(Skip::Bad("record has no recipientAccountId"))?;
         let region = text(&r.aws_region)
-            .or(self.folder_region.as_deref())
+            .or(self.folder_region)
             .ok_or(Skip::Bad("record has no awsRegion"))?;
         if !crate::source::layout::is_account(account) {
             return Err(Skip::Bad("recipientAccountId is not a 12-digit account ID"));
@@ -361,7 +364,7 @@ impl ObjectBuilder<'_> {
         let mut coverage = self.coverage;
         coverage.sort();
         DecodedObject {
-            symbols: self.interner.symbols,
+            symbols: self.interner.strings,
             events: self.events,
             coverage,
             stats: self.stats,
@@ -369,30 +372,99 @@ impl ObjectBuilder<'_> {
     }
 }
 
+/// Strings stored end to end in one buffer, named by their position (a `Sym`): a table of
+/// many short strings in two allocations, not one per string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Strings {
+    text: String,
+    /// Where each string ends in `text` (it starts where the one before ends).
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    /// The string named `sym`, if there is one.
+    pub fn get(&self, sym: Sym) -> Option<&str> {
+        let i = sym as usize;
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The strings in symbol order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| &self.text[start..end])
+    }
+
+    fn push(&mut self, s: &str) -> Sym {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        (self.ends.len() - 1) as Sym
+    }
+}
+
+impl std::ops::Index<Sym> for Strings {
+    type Output = str;
+
+    fn index(&self, sym: Sym) -> &str {
+        self.get(sym).expect("a symbol of this table")
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Strings {
+    fn from_iter<I: IntoIterator<Item = S>>(strings: I) -> Strings {
+        let mut table = Strings::default();
+        for s in strings {
+            table.push(s.as_ref());
+        }
+        table
+    }
+}
+
 /// A string table: each distinct string stored once and named by a `Sym`. Decoding keeps one
 /// per object; the aggregate stage keeps one for the run. The index holds only symbols (hashed
-/// and compared through the table), so a new string costs one allocation.
+/// and compared through the table), so a new string costs no allocation of its own.
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
-    symbols: Vec<String>,
+    strings: Strings,
     index: hashbrown::HashTable<Sym>,
 }
 
 impl Interner {
+    /// A table with room for `strings` strings of typical length.
+    pub fn with_capacity(strings: usize) -> Interner {
+        Interner {
+            strings: Strings {
+                text: String::with_capacity(strings * 32),
+                ends: Vec::with_capacity(strings),
+            },
+            index: hashbrown::HashTable::with_capacity(strings),
+        }
+    }
+
     pub fn intern(&mut self, s: &str) -> Sym {
         let hash_of = |s: &str| rustc_hash::FxBuildHasher.hash_one(s);
-        let symbols = &self.symbols;
+        let strings = &self.strings;
         let entry = self.index.entry(
             hash_of(s),
-            |&sym| symbols[sym as usize] == s,
-            |&sym| hash_of(&symbols[sym as usize]),
+            |&sym| &strings[sym] == s,
+            |&sym| hash_of(&strings[sym]),
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(found) => *found.get(),
             hashbrown::hash_table::Entry::Vacant(slot) => {
-                let sym = self.symbols.len() as Sym;
+                let sym = self.strings.push(s);
                 slot.insert(sym);
-                self.symbols.push(s.to_owned());
                 sym
             }
         }
@@ -403,8 +475,8 @@ impl Interner {
     }
 
     /// The strings, indexed by symbol.
-    pub fn strings(&self) -> &[String] {
-        &self.symbols
+    pub fn strings(&self) -> &Strings {
+        &self.strings
     }
 }
 
@@ -456,6 +528,28 @@ fn event_id_bits(id: &str) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_string_table_holds_each_string_once_and_names_it_by_position() {
+        let mut interner = Interner::default();
+        let words = ["us-east-1", "", "日本", "us-east-1", "", "x"];
+        let syms: Vec<Sym> = words.iter().map(|w| interner.intern(w)).collect();
+        assert_eq!(syms, vec![0, 1, 2, 0, 1, 3]);
+        let strings = interner.strings();
+        assert_eq!(strings.len(), 4);
+        assert_eq!(
+            strings.iter().collect::<Vec<_>>(),
+            vec!["us-east-1", "", "日本", "x"]
+        );
+        for (word, sym) in words.iter().zip(&syms) {
+            assert_eq!(&strings[*sym], *word);
+        }
+        assert_eq!(strings.get(4), None);
+        assert_eq!(strings.get(NO_SYM), None);
+        let rebuilt: Strings = strings.iter().collect();
+        assert_eq!(&rebuilt, strings);
+        assert!(Strings::default().is_empty());
+    }
     use crate::model::{DayRange, parse_day};
 
     fn options() -> DecodeOptions {
@@ -556,8 +650,8 @@ mod tests {
             "eventName":"n","readOnly":false}]}"#;
         let out = decode(json).unwrap();
         let e = out.events[0];
-        assert_eq!(out.symbols[e.account as usize], "123456789012");
-        assert_eq!(out.symbols[e.region as usize], "us-east-1");
+        assert_eq!(&out.symbols[e.account], "123456789012");
+        assert_eq!(&out.symbols[e.region], "us-east-1");
         assert_eq!(e.id, None);
     }
 

@@ -64,7 +64,7 @@ impl Recount {
 
     /// Count the events of one object.
     pub fn add(&mut self, object: &DecodedObject) {
-        let symbol = |s: Sym| (s != NO_SYM).then(|| object.symbols[s as usize].as_str());
+        let symbol = |s: Sym| (s != NO_SYM).then(|| &object.symbols[s]);
         let wanted_name: Vec<bool> = object
             .symbols
             .iter()
@@ -156,7 +156,7 @@ mod tests {
             })
             .collect();
         DecodedObject {
-            symbols,
+            symbols: symbols.into_iter().collect(),
             events,
             coverage: Vec::new(),
             stats: RecordStats::default(),

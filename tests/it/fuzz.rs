@@ -447,8 +447,8 @@ fn consistent(d: &DecodedObject, options: &DecodeOptions) -> Result<(), String> 
             return Ok(None);
         }
         d.symbols
-            .get(sym as usize)
-            .map(|s| Some(s.as_str()))
+            .get(sym)
+            .map(Some)
             .ok_or(format!("symbol {sym} of {}", d.symbols.len()))
     };
     for e in &d.events {
