@@ -202,16 +202,23 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
         Err(e) => return Err(SourceError::list(dir.display().to_string(), e)),
     };
     let dir_display = dir.display().to_string();
+    let folder_display = dir_display.trim_end_matches('/');
+    let joined = |a: &str, sep: &str, b: &str| {
+        let mut text = String::with_capacity(a.len() + sep.len() + b.len());
+        text.push_str(a);
+        text.push_str(sep);
+        text.push_str(b);
+        text
+    };
     for entry in entries {
         let entry = entry.map_err(|e| SourceError::list(dir_display.clone(), e))?;
-        let path = entry.path();
         let mut ignore = |reason: &str| {
             listing.ignored.push(Ignored {
-                display: path.display().to_string(),
+                display: entry.path().display().to_string(),
                 reason: reason.to_owned(),
             })
         };
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+        let Ok(name) = entry.file_name().into_string() else {
             ignore(NON_UTF8_NAME);
             continue;
         };
@@ -219,7 +226,7 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
         // followed to what it points to.
         let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
         let meta = if is_link {
-            std::fs::metadata(&path)
+            std::fs::metadata(entry.path())
         } else {
             entry.metadata()
         };
@@ -239,8 +246,8 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
             continue;
         }
         let object = ObjectRef {
-            key: format!("{prefix}{name}"),
-            display: format!("{}/{name}", dir_display.trim_end_matches('/')),
+            key: joined(prefix, "", &name),
+            display: joined(folder_display, "/", &name),
             size: meta.len(),
         };
         listing.add(&name, object);
