@@ -7,10 +7,11 @@
 //! 128-bit ID per analysed event for de-duplication.
 
 use crate::decode::{DecodedObject, Interner, NO_SYM, Strings, Sym, flags};
-use crate::model::{InsightKind, Minute, SeriesKey};
+use crate::model::{InsightKind, MINUTES_PER_DAY, Minute, SeriesKey};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 
 /// Counts per value of one attribute within one minute: a short list, almost always of one
@@ -162,36 +163,49 @@ impl IdentityFilter {
     }
 }
 
-/// Below this many event IDs, forgotten ones are not worth removing.
-const SEEN_CLEANUP_FLOOR: usize = 4096;
-
-/// When an event ID was seen: its event's minute, and how many prunes came before.
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    minute: Minute,
-    prunes: u32,
+/// The analysed events' IDs with their minute, one table per day of the events' time. A copy
+/// of an event (the same event delivered by an organization trail and an account trail, or a
+/// file delivered twice) has the event's own `eventTime`, so it is looked up in its day's table
+/// only; forgetting a day drops its table whole, with no pass over the others.
+#[derive(Debug, Default)]
+struct SeenIds {
+    by_day: BTreeMap<i64, FxHashMap<u128, Minute>>,
 }
 
-impl Seen {
-    /// Still remembered: no prune since it was added kept only minutes after its own (the
-    /// minute a prune keeps from only moves forward, so the last one decides).
-    fn is_live(&self, kept_from: Option<Minute>, prunes: u32) -> bool {
-        self.prunes == prunes || kept_from.is_none_or(|kept| self.minute >= kept)
+impl SeenIds {
+    /// Remember `id` at `minute`; false if it was already remembered (a duplicate).
+    fn insert(&mut self, id: u128, minute: Minute) -> bool {
+        let day = minute.0.div_euclid(MINUTES_PER_DAY);
+        match self.by_day.entry(day).or_default().entry(id) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(new) => {
+                new.insert(minute);
+                true
+            }
+        }
+    }
+
+    /// Forget the IDs of events before `minute`.
+    fn forget_before(&mut self, minute: Minute) {
+        let day = minute.0.div_euclid(MINUTES_PER_DAY);
+        self.by_day = self.by_day.split_off(&day);
+        if let Some(first) = self.by_day.get_mut(&day)
+            && minute.0 > day * MINUTES_PER_DAY
+        {
+            first.retain(|_, m| *m >= minute);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&u128, &Minute)> {
+        self.by_day.values().flatten()
     }
 }
 
 #[derive(Debug, Default)]
 pub struct Aggregator {
     symbols: Interner,
-    /// The analysed events' IDs, with their minute and the number of prunes before they were
-    /// added. An ID is forgotten once a prune after it passed its minute (`Seen::is_live`),
-    /// even while its entry is still here.
-    seen: FxHashMap<u128, Seen>,
-    /// Prunes so far, and the minute the last one kept from.
-    prunes: u32,
-    seen_kept_from: Option<Minute>,
-    /// Entries in `seen` when forgotten IDs were last removed from it.
-    seen_after_cleanup: usize,
+    /// The analysed events' IDs, with their minute (for pruning).
+    seen: SeenIds,
     series: FxHashMap<SeriesId, Minutes>,
     coverage: FxHashMap<(Sym, Sym), Minute>,
     excluded_identities: IdentityFilter,
@@ -232,23 +246,13 @@ impl Aggregator {
                 .or_insert(minute);
             *first = (*first).min(minute);
         }
-        let (kept_from, prunes) = (self.seen_kept_from, self.prunes);
         for event in &object.events {
-            let seen = Seen {
-                minute: event.minute,
-                prunes,
-            };
-            match event.id.map(|id| self.seen.entry(id)) {
-                Some(Entry::Occupied(earlier)) if earlier.get().is_live(kept_from, prunes) => {
+            match event.id {
+                Some(id) if !self.seen.insert(id, event.minute) => {
                     self.stats.duplicates += 1;
                     continue;
                 }
-                Some(Entry::Occupied(mut forgotten)) => {
-                    forgotten.insert(seen);
-                }
-                Some(Entry::Vacant(new)) => {
-                    new.insert(seen);
-                }
+                Some(_) => {}
                 None => self.stats.events_without_id += 1,
             }
             if event.identity != NO_SYM && excluded[event.identity as usize] {
@@ -362,22 +366,7 @@ impl Aggregator {
             data.prune_before(minute);
         }
         self.series.retain(|_, data| !data.minutes.is_empty());
-        let kept_from = self.seen_kept_from.map_or(minute, |kept| kept.max(minute));
-        self.seen_kept_from = Some(kept_from);
-        self.prunes += 1;
-        let (kept_from, prunes) = (Some(kept_from), self.prunes);
-        // Forgotten IDs are dropped from the table only once it has doubled since the last
-        // time, not every day: a rebuild costs a pass over every ID (2% of a backfill's CPU,
-        // with nothing else running). Rebuilt rather than `retain`ed: removals leave tombstones
-        // that a hash table only clears by growing.
-        if self.seen.len() >= 2 * self.seen_after_cleanup.max(SEEN_CLEANUP_FLOOR) {
-            let live = |seen: &Seen| seen.is_live(kept_from, prunes);
-            let kept = self.seen.values().filter(|s| live(s)).count();
-            let mut seen = FxHashMap::with_capacity_and_hasher(kept, Default::default());
-            seen.extend(self.seen.drain().filter(|(_, s)| live(s)));
-            self.seen = seen;
-            self.seen_after_cleanup = self.seen.len();
-        }
+        self.seen.forget_before(minute);
     }
 
     /// Everything the aggregator holds, in an open, compact, stable form (only the strings
@@ -440,8 +429,7 @@ impl Aggregator {
         let mut seen: Vec<(String, i64)> = self
             .seen
             .iter()
-            .filter(|(_, s)| s.is_live(self.seen_kept_from, self.prunes))
-            .map(|(id, s)| (format!("{id:032x}"), s.minute.0))
+            .map(|(id, m)| (format!("{id:032x}"), m.0))
             .collect();
         seen.sort();
         AggregateState {
@@ -505,11 +493,7 @@ impl Aggregator {
             let id = u128::from_str_radix(&id, 16).map_err(|_| {
                 anyhow::anyhow!("the saved state holds a malformed event ID {id:?}")
             })?;
-            let seen = Seen {
-                minute: Minute(minute),
-                prunes: 0,
-            };
-            aggregator.seen.insert(id, seen);
+            aggregator.seen.insert(id, Minute(minute));
         }
         Ok(aggregator)
     }
@@ -665,39 +649,32 @@ mod tests {
             Minute::start_of_day(parse_day("2019-11-07").unwrap())
         );
     }
-    /// An event ID is forgotten with its minute: a copy seen after the prune is counted again,
-    /// whether or not the table has been cleaned of forgotten IDs yet, and a forgotten ID is
-    /// not saved in the state.
+    /// An event ID is forgotten with its minute: a copy seen after the prune is counted again
+    /// (and remembered again), a later ID stays remembered, and a forgotten ID is not saved.
+    /// Pruning at a minute inside a day keeps that day's later IDs.
     #[test]
     fn forgotten_event_ids_count_again_and_are_not_saved() {
         let early = decode(&format!(r#"{{"Records":[{}]}}"#, record(1, "25", "")));
         let late = decode(&format!(r#"{{"Records":[{}]}}"#, record(2, "40", "")));
-        let cut = Minute::start_of_day(parse_day("2019-11-07").unwrap()).plus(13 * 60 + 30);
-        for filler in [0u32, 3 * SEEN_CLEANUP_FLOOR as u32] {
+        let day = Minute::start_of_day(parse_day("2019-11-07").unwrap());
+        for (cut, forgotten) in [
+            (day.plus(13 * 60 + 30), true),
+            (day, false),
+            (day.plus(-MINUTES_PER_DAY), false),
+            (day.plus(MINUTES_PER_DAY), true),
+        ] {
             let mut agg = Aggregator::new();
             agg.add(&early);
             agg.add(&late);
-            // Enough later IDs to make the prune clean the table, or none.
-            let records: Vec<String> = (0..filler).map(|n| record(1000 + n, "45", "")).collect();
-            for chunk in records.chunks(500) {
-                agg.add(&decode(&format!(r#"{{"Records":[{}]}}"#, chunk.join(","))));
-            }
             agg.prune_before(cut);
             let saved: Vec<String> = agg.to_state().seen.into_iter().map(|(id, _)| id).collect();
-            assert_eq!(saved.len(), 1 + filler as usize, "filler {filler}");
-            assert!(
-                !saved.contains(&format!("{:032x}", 1u128)),
-                "filler {filler}"
-            );
-            assert_eq!(
-                agg.seen.len() == saved.len(),
-                filler > 0,
-                "cleaned when large"
-            );
-            agg.add(&early); // forgotten: counted again, and remembered again
-            agg.add(&late); // still remembered: a duplicate
-            agg.add(&early); // now a duplicate too
-            assert_eq!(agg.stats.duplicates, 2, "filler {filler}");
+            let kept = |id: u128| saved.contains(&format!("{id:032x}"));
+            assert_eq!(kept(1), !forgotten, "cut {cut:?}");
+            assert_eq!(kept(2), cut <= day.plus(13 * 60 + 40), "cut {cut:?}");
+            agg.add(&early);
+            agg.add(&early);
+            let copies = if forgotten { 1 } else { 2 };
+            assert_eq!(agg.stats.duplicates, copies, "cut {cut:?}");
         }
     }
 }
