@@ -725,7 +725,7 @@ mod fast {
     /// a non-ASCII byte just after the stop). Sixteen bytes at a time with SSE2 (part of every
     /// x86-64 CPU), eight at a time elsewhere.
     #[cfg(target_arch = "x86_64")]
-    fn string_stop(b: &[u8], from: usize) -> (usize, bool) {
+    pub(super) fn string_stop(b: &[u8], from: usize) -> (usize, bool) {
         use std::arch::x86_64::{
             __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
             _mm_or_si128, _mm_set1_epi8,
@@ -758,7 +758,7 @@ mod fast {
 
     /// `string_stop` eight bytes at a time, as serde_json does.
     #[cfg(not(target_arch = "x86_64"))]
-    fn string_stop(b: &[u8], from: usize) -> (usize, bool) {
+    pub(super) fn string_stop(b: &[u8], from: usize) -> (usize, bool) {
         const ONES: u64 = u64::MAX / 255;
         const HIGH: u64 = ONES << 7;
         let mut i = from;
@@ -782,7 +782,7 @@ mod fast {
     }
 
     /// `string_stop` one byte at a time: the end of the input.
-    fn string_stop_bytewise(b: &[u8], from: usize) -> (usize, bool) {
+    pub(super) fn string_stop_bytewise(b: &[u8], from: usize) -> (usize, bool) {
         let mut i = from;
         let mut ascii = true;
         while let Some(&c) = b.get(i)
@@ -948,6 +948,43 @@ mod tests {
                 let mut mutated = bytes.to_vec();
                 mutated[at] = c;
                 assert_walkers_agree(&mutated);
+            }
+        }
+    }
+
+    /// The vector scan (16 bytes at a time, or 8) finds the same stop as the byte loop, and
+    /// the same answer on ASCII, for every stop and non-ASCII byte at every position of strings
+    /// up to 100 bytes, from every starting offset in a 16-byte window.
+    #[test]
+    fn the_vector_string_scan_agrees_with_the_byte_loop() {
+        let check = |b: &[u8], from: usize| {
+            let (stop, ascii) = fast::string_stop(b, from);
+            let (want_stop, want_ascii) = fast::string_stop_bytewise(b, from);
+            assert_eq!(stop, want_stop, "{b:?} from {from}");
+            // `false` may also mean a non-ASCII byte just after the stop.
+            if want_ascii {
+                let after_stop = b.get(stop + 1..).unwrap_or_default();
+                assert!(ascii || after_stop.iter().any(|c| !c.is_ascii()), "{b:?}");
+            } else {
+                assert!(!ascii, "{b:?} from {from}");
+            }
+        };
+        for len in 0..100 {
+            for from in 0..16.min(len + 1) {
+                let plain = vec![b'a'; len];
+                check(&plain, from);
+                for at in from..len {
+                    for c in [b'"', b'\\', 0x00, 0x1f, 0x7f, 0x80, 0xff] {
+                        let mut b = plain.clone();
+                        b[at] = c;
+                        check(&b, from);
+                        // A non-ASCII byte before a stop further on.
+                        if at + 1 < len {
+                            b[at + 1] = b'"';
+                            check(&b, from);
+                        }
+                    }
+                }
             }
         }
     }
