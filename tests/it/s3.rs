@@ -184,6 +184,13 @@ fn sample_data_from_s3_gives_the_same_bytes_as_the_local_run() {
     let last = day(&run.summary["last_day"]).unwrap() + chrono::Duration::days(1);
     let days = day_prefixes(&prefixes);
     assert_eq!(days.len() as i64, 4 * ((last - first).num_days() + 1));
+    // Each day folder is listed once (one page each here), although each day's step reads the
+    // folder of the day after it and the next step starts from that folder: a folder whose day
+    // is over holds nothing new the second time.
+    for prefix in &days {
+        let listings = prefixes.iter().filter(|p| *p == prefix).count();
+        assert_eq!(listings, 1, "{prefix} listed {listings} times");
+    }
     for prefix in &days {
         let folder = &prefix[prefix.len() - 11..prefix.len() - 1];
         let date = chrono::NaiveDate::parse_from_str(folder, "%Y/%m/%d").unwrap();
