@@ -603,6 +603,11 @@ mod fast {
         /// structure, literals, number syntax, string escapes and control characters (not
         /// UTF-8, which serde_json does not check in ignored strings either).
         fn skip_value(&mut self) -> Option<()> {
+            // Most skipped values are strings: no frames, no closing brackets to look for.
+            if self.b.get(self.i) == Some(&b'"') {
+                self.i += 1;
+                return self.skip_string();
+            }
             self.frames.clear();
             loop {
                 let c = self.peek()?;
