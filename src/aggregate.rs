@@ -649,6 +649,7 @@ mod tests {
             Minute::start_of_day(parse_day("2019-11-07").unwrap())
         );
     }
+
     /// An event ID is forgotten with its minute: a copy seen after the prune is counted again
     /// (and remembered again), a later ID stays remembered, and a forgotten ID is not saved.
     /// Pruning at a minute inside a day keeps that day's later IDs.
