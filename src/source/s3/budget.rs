@@ -99,6 +99,14 @@ mod tests {
         tokio::spawn(async move { budget.reserve(bytes).await })
     }
 
+    /// The reservation `waiting` made, which must be granted within seconds.
+    async fn granted(waiting: tokio::task::JoinHandle<Reserved>, why: &str) -> Reserved {
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect(why)
+            .unwrap()
+    }
+
     /// Give waiting reservations a chance to be served.
     async fn settle() {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -123,10 +131,7 @@ mod tests {
             "4 KiB free are not enough for 5 KiB"
         );
         drop(a);
-        let c = tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("5 KiB fit once everything is back")
-            .unwrap();
+        let c = granted(waiting, "5 KiB fit once everything is back").await;
         assert_eq!(budget.available(), 5 << 10);
         drop(c);
         assert_eq!(budget.available(), 10 << 10);
@@ -150,17 +155,11 @@ mod tests {
             "no overtaking the waiting huge object"
         );
         drop(small);
-        let huge = tokio::time::timeout(Duration::from_secs(5), huge)
-            .await
-            .expect("the huge object gets the whole budget")
-            .unwrap();
+        let huge = granted(huge, "the huge object gets the whole budget").await;
         assert_eq!(budget.available(), 0);
         assert!(!later.is_finished());
         drop(huge);
-        let later = tokio::time::timeout(Duration::from_secs(5), later)
-            .await
-            .expect("the small object follows")
-            .unwrap();
+        let later = granted(later, "the small object follows").await;
         drop(later);
         assert_eq!(budget.available(), budget.bytes());
     }
