@@ -100,11 +100,10 @@ fn gunzip(objects: &[PathBuf], threads: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-type Key = (String, String, String, String, i64);
-
-fn counts(objects: &[PathBuf], threads: usize) -> anyhow::Result<()> {
+/// Options that take every record, whatever its time (no detection window applies here).
+fn every_record(max_object_bytes: u64) -> DecodeOptions {
     let any_day = parse_day("2000-01-01").expect("a day");
-    let options = DecodeOptions {
+    DecodeOptions {
         window: Window {
             history_from: Minute(i64::MIN),
             detect_from: Minute(i64::MIN),
@@ -112,17 +111,29 @@ fn counts(objects: &[PathBuf], threads: usize) -> anyhow::Result<()> {
             folders: DayRange::new(any_day, any_day),
         },
         filter: Default::default(),
-        max_object_bytes: decode::DEFAULT_MAX_OBJECT_BYTES,
-    };
+        max_object_bytes,
+    }
+}
+
+/// An object's key as the job sees it: its path from `AWSLogs/` on.
+fn log_key(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    text.find("AWSLogs/")
+        .map_or(&*text, |at| &text[at..])
+        .to_owned()
+}
+
+type Key = (String, String, String, String, i64);
+
+fn counts(objects: &[PathBuf], threads: usize) -> anyhow::Result<()> {
+    let options = every_record(decode::DEFAULT_MAX_OBJECT_BYTES);
     let root = objects.first().map(|p| p.to_string_lossy().into_owned());
     let tallies = each_object(
         objects,
         threads,
         BTreeMap::<Key, u64>::new,
         |tally, path, bytes| {
-            let text = path.to_string_lossy();
-            let key = text.find("AWSLogs/").map_or(&*text, |at| &text[at..]);
-            let object = decode::decode_object(bytes, key, &options)
+            let object = decode::decode_object(bytes, &log_key(path), &options)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let name = |sym: decode::Sym| object.symbols[sym].to_owned();
             for event in object.events.iter().filter(|e| e.flags & flags::WRITE != 0) {
@@ -164,21 +175,10 @@ fn decode_only(objects: &[PathBuf], megabytes: u64) -> anyhow::Result<()> {
         }
         let json = decode::gzip::gunzip_capped(&std::fs::read(path)?, u64::MAX)?;
         total += json.len() as u64;
-        let text = path.to_string_lossy();
-        let key = text.find("AWSLogs/").map_or(&*text, |at| &text[at..]);
+        let key = log_key(path);
         texts.push((key.trim_end_matches(".gz").to_owned(), json));
     }
-    let day = parse_day("2000-01-01").expect("a day");
-    let options = DecodeOptions {
-        window: Window {
-            history_from: Minute(i64::MIN),
-            detect_from: Minute(i64::MIN),
-            detect_until: Minute(i64::MAX),
-            folders: DayRange::new(day, day),
-        },
-        filter: Default::default(),
-        max_object_bytes: u64::MAX,
-    };
+    let options = every_record(u64::MAX);
     let mut fastest = f64::MAX;
     for _ in 0..5 {
         let started = std::time::Instant::now();
