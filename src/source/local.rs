@@ -289,14 +289,18 @@ impl ReadError {
 /// without waiting (`O_NONBLOCK`) and refused by its type, never read, so the read cannot
 /// block. One path lookup: the type and size come from the open file.
 pub fn read_object(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    read_open_file(open_object(path)?, cap, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Open an object by its whole path, without waiting and never as a controlling terminal.
+fn open_object(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    let mut bytes = Vec::new();
-    read_open_file(file, cap, &mut bytes)?;
-    Ok(bytes)
+        .open(path)
 }
 
 /// Reads objects one after another on one thread, as `read_object` does, but keeps the last
@@ -311,12 +315,13 @@ pub struct FolderReader {
 impl FolderReader {
     /// The object at `path`, into `bytes` (replacing what they held), at most `cap` of them.
     pub fn read(&mut self, path: &Path, cap: u64, bytes: &mut Vec<u8>) -> Result<(), ReadError> {
-        let file = match (path.parent(), path.file_name()) {
-            (Some(folder), Some(name)) => match self.open_folder(folder) {
-                Some(folder) => open_in(folder, name, &mut self.name)?,
-                None => return read_object(path, cap).map(|read| *bytes = read),
-            },
-            _ => return read_object(path, cap).map(|read| *bytes = read),
+        let in_folder = match (path.parent(), path.file_name()) {
+            (Some(folder), Some(name)) => self.open_folder(folder).map(|fd| (fd, name)),
+            _ => None,
+        };
+        let file = match in_folder {
+            Some((folder, name)) => open_in(folder, name, &mut self.name)?,
+            None => open_object(path)?,
         };
         read_open_file(file, cap, bytes)
     }
@@ -339,7 +344,7 @@ impl FolderReader {
     }
 }
 
-/// `openat(folder, name)` with `read_object`'s flags.
+/// `openat(folder, name)` with `open_object`'s flags.
 fn open_in(
     folder: std::os::fd::RawFd,
     name: &std::ffi::OsStr,
