@@ -18,8 +18,9 @@ use trailsight::config::{DEFAULT_S3_FETCH_CONCURRENCY, DEFAULT_S3_LIST_CONCURREN
 use trailsight::decode::DEFAULT_MAX_OBJECT_BYTES;
 use trailsight::source::Source;
 use trailsight::source::layout::PartitionFilter;
-use trailsight::source::s3::budget::{DEFAULT_MAX_BYTES_IN_FLIGHT, FetchBudget};
-use trailsight::source::s3::{S3Client, S3Settings, S3Source, S3Url};
+use trailsight::source::s3::S3Source;
+use trailsight::store::budget::{DEFAULT_MAX_BYTES_IN_FLIGHT, FetchBudget};
+use trailsight::store::s3::{S3Client, S3Settings, S3Url};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -1,20 +1,20 @@
 //! Command-line types (clap) and their conversion into a validated `AnalyzeConfig` (or, for
 //! `report`, a `ReportConfig`); nothing else.
 
-use crate::config::{self, AnalyzeConfig};
+use crate::config::{self, AnalyzeConfig, NightlyPlan};
 use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
 use crate::model::{DayRange, parse_day};
 use crate::report::{self, ReportConfig};
-use crate::sink::{Formats, Output};
+use crate::sink::{Formats, Sink};
 use crate::source::layout::{self, PartitionFilter, Shard};
-use crate::source::s3::objects::S3Objects;
-use crate::source::s3::{self, S3Client, S3Settings, S3Source, S3Target, S3Url, budget, retry};
+use crate::source::s3::S3Source;
 use crate::source::{Source, local::LocalSource};
 use crate::state::StateStore;
+use crate::store::s3::{self, S3Client, S3Prefix, S3Settings, S3Url};
+use crate::store::{Store, budget, retry};
 use crate::telemetry::LogFormat;
 use anyhow::{Context, bail};
-use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -227,13 +227,14 @@ impl S3Args {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The output directory of `analyze`/`nightly` (AWSLogs/.../CloudTrail-Insight/... and
-    /// explanations/).
-    #[arg(long, value_name = "DIR")]
+    /// The output of `analyze`/`nightly` (AWSLogs/.../CloudTrail-Insight/... and
+    /// explanations/): a directory or s3://bucket[/prefix].
+    #[arg(long, value_name = "DIR|S3")]
     pub insights: PathBuf,
-    /// The CloudTrail logs the Insights came from: chart each episode's real per-minute rate.
-    /// Without it, charts show the averages the Insight records hold.
-    #[arg(long, value_name = "DIR")]
+    /// The CloudTrail logs the Insights came from, a directory or s3://bucket[/prefix]: chart
+    /// each episode's real per-minute rate. Without it, charts show the averages the Insight
+    /// records hold.
+    #[arg(long, value_name = "DIR|S3")]
     pub source: Option<PathBuf>,
     /// The HTML file to write.
     #[arg(long, value_name = "FILE")]
@@ -247,34 +248,53 @@ pub struct ReportArgs {
     /// Largest log object, stored or decompressed, read with --source, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_OBJECT_BYTES, value_name = "BYTES")]
     pub max_object_bytes: u64,
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 impl ReportArgs {
     pub fn into_config(self) -> anyhow::Result<ReportConfig> {
-        if !self.insights.is_dir() {
-            bail!("--insights {}: not a directory", self.insights.display());
-        }
-        if let Some(source) = &self.source
-            && !source.is_dir()
-        {
-            bail!("--source {}: not a directory", source.display());
-        }
         if !(1..=report::MAX_CONTEXT_HOURS).contains(&self.context_hours) {
             bail!(
                 "--context-hours must be between 1 and {}",
                 report::MAX_CONTEXT_HOURS
             );
         }
+        let max_bytes_in_flight = self.s3.max_bytes_in_flight;
+        let client = S3Client::new(self.s3.into_settings()?);
+        let insights = match s3_url("--insights", &self.insights)? {
+            Some(url) => Store::S3(S3Prefix::new(client.clone(), url)),
+            None if self.insights.is_dir() => Store::local(self.insights),
+            None => bail!("--insights {}: not a directory", self.insights.display()),
+        };
+        let source = match &self.source {
+            None => None,
+            Some(path) => Some(log_source("--source", path, &client)?),
+        };
+        let fetch_concurrency = match source {
+            Some(Source::S3(_)) => config::DEFAULT_S3_FETCH_CONCURRENCY,
+            _ => config::DEFAULT_FETCH_CONCURRENCY,
+        };
         Ok(ReportConfig {
-            insights: self.insights,
-            source: self.source.map(|dir| Source::Local(LocalSource::new(dir))),
+            insights,
+            source,
             html: self.html,
             context_minutes: i64::from(self.context_hours) * 60,
             page_size: self.page_size.max(1),
-            fetch_concurrency: config::DEFAULT_FETCH_CONCURRENCY,
+            fetch_concurrency,
             decode_threads: config::available_threads(),
             max_object_bytes: self.max_object_bytes,
+            max_bytes_in_flight,
         })
+    }
+}
+
+/// The logs at `path`: `s3://bucket[/prefix]` or a local directory.
+fn log_source(flag: &str, path: &Path, client: &S3Client) -> anyhow::Result<Source> {
+    match s3_url(flag, path)? {
+        Some(url) => Ok(Source::S3(S3Source::new(client.clone(), url))),
+        None if path.is_dir() => Ok(Source::Local(LocalSource::new(path.to_owned()))),
+        None => bail!("{flag} {}: not a directory", path.display()),
     }
 }
 
@@ -310,7 +330,13 @@ impl NightlyArgs {
             .transpose()
     }
 
-    pub fn into_config(self) -> anyhow::Result<(AnalyzeConfig, Option<NaiveDate>, i64)> {
+    /// The run's configuration and its plan; `now` is the wall clock (read by `main`), used
+    /// unless `--as-of` replays another time.
+    pub fn into_config(
+        self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<(AnalyzeConfig, NightlyPlan)> {
+        let as_of = self.as_of()?.unwrap_or(now);
         let first_day = self
             .first_day
             .as_deref()
@@ -321,10 +347,15 @@ impl NightlyArgs {
         if !(0..=7 * 1440).contains(&self.finalize_after_minutes) {
             bail!("--finalize-after-minutes must be between 0 and 10080");
         }
+        let plan = NightlyPlan {
+            as_of,
+            finalize_after_minutes: self.finalize_after_minutes,
+            first_day,
+        };
         let config = self
             .run
             .into_config(&std::env::vars().collect(), Some(self.state))?;
-        Ok((config, first_day, self.finalize_after_minutes))
+        Ok((config, plan))
     }
 }
 
@@ -372,6 +403,10 @@ impl RunArgs {
             None if self.source.is_dir() => Source::Local(LocalSource::new(self.source)),
             None => bail!("--source {}: not a directory", self.source.display()),
         };
+        let store = |url: Option<S3Url>, path: PathBuf| match url {
+            Some(url) => Store::S3(S3Prefix::new(client.clone(), url)),
+            None => Store::local(path),
+        };
         let fetch_concurrency = self
             .concurrency
             .unwrap_or(match source {
@@ -383,22 +418,14 @@ impl RunArgs {
             Source::Local(_) => config::DEFAULT_LIST_CONCURRENCY,
             Source::S3(_) => config::DEFAULT_S3_LIST_CONCURRENCY,
         };
-        let output = match out_url {
-            Some(url) => Output::S3(S3Target {
-                client: client.clone(),
-                url,
-            }),
-            None => Output::Local(self.out),
-        };
+        let output = Sink::new(
+            store(out_url, self.out),
+            formats(&self.formats),
+            list_concurrency,
+        );
         let shard_label = shard.map(|s| s.label());
-        let state = match (state_url, state) {
-            (Some(url), _) => Some(StateStore::s3(
-                S3Objects::new(client, url),
-                shard_label.as_deref(),
-            )),
-            (None, Some(dir)) => Some(StateStore::new(dir, shard_label.as_deref())),
-            (None, None) => None,
-        };
+        let state =
+            state.map(|path| StateStore::new(store(state_url, path), shard_label.as_deref()));
         Ok(AnalyzeConfig {
             source,
             output,
@@ -419,7 +446,6 @@ impl RunArgs {
                 .max(1),
             max_object_bytes: self.max_object_bytes,
             strict: self.strict,
-            formats: formats(&self.formats),
             state,
         })
     }
@@ -623,7 +649,7 @@ pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<(DetectorConfig, V
     set!(min_drop_rate, d.min_drop_rate);
     set!(min_drop_minutes, d.min_drop_minutes);
     config.detect_drops = args.detect_drops || d.detect_drops.unwrap_or(false);
-    validate_detector(&config)?;
+    config.validate().map_err(|e| anyhow::anyhow!(e))?;
 
     let exclude = |flags: &[String], file: &[String]| -> Vec<String> {
         file.iter()
@@ -639,34 +665,6 @@ pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<(DetectorConfig, V
     }
     let identities = exclude(&args.exclude_identity, &file.exclude.identities);
     Ok((config, identities))
-}
-
-fn validate_detector(c: &DetectorConfig) -> anyhow::Result<()> {
-    let probability = |name: &str, p: f64| {
-        if p > 0.0 && p < 1.0 {
-            Ok(())
-        } else {
-            Err(anyhow::anyhow!("{name} must be between 0 and 1, got {p}"))
-        }
-    };
-    probability("start_probability", c.start_probability)?;
-    probability("continue_probability", c.continue_probability)?;
-    if c.scan_windows.is_empty()
-        || c.scan_windows
-            .iter()
-            .any(|w| !(1..=240).contains(w) || 240 % w != 0)
-    {
-        bail!("scan_windows must be window lengths in minutes that divide 240, such as [1, 5, 15]");
-    }
-    if c.quiet_minutes_to_end < 1 || c.max_episode_minutes < 1 || c.warmup_minutes < 0 {
-        bail!(
-            "quiet_minutes_to_end and max_episode_minutes must be at least 1, warmup_minutes at least 0"
-        );
-    }
-    if !(c.min_rate_ratio >= 0.0 && c.min_drop_rate >= 0.0) {
-        bail!("min_rate_ratio and min_drop_rate must not be negative");
-    }
-    Ok(())
 }
 
 /// `ec2.amazonaws.com:RunInstances`, `ec2.amazonaws.com:*`.

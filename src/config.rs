@@ -3,10 +3,11 @@
 
 use crate::detect::DetectorConfig;
 use crate::model::DayRange;
-use crate::sink::{Formats, Output};
+use crate::sink::Sink;
 use crate::source::Source;
 use crate::source::layout::PartitionFilter;
 use crate::state::StateStore;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 /// Objects (or batches of small local files) read at once by default from a directory.
 pub const DEFAULT_FETCH_CONCURRENCY: usize = 16;
@@ -25,7 +26,8 @@ pub const DEFAULT_S3_LIST_CONCURRENCY: usize = 32;
 #[derive(Debug, Clone)]
 pub struct AnalyzeConfig {
     pub source: Source,
-    pub output: Output,
+    /// Where and in which formats the output is written.
+    pub output: Sink,
     /// The days Insights may start on; `None` means every delivery day found.
     pub days: Option<DayRange>,
     pub filter: PartitionFilter,
@@ -34,7 +36,7 @@ pub struct AnalyzeConfig {
     /// ending in `*`.
     pub excluded_identities: Vec<String>,
     pub fetch_concurrency: usize,
-    /// Compressed bytes fetched from S3 and not yet decoded, at most (`source::s3::budget`).
+    /// Compressed bytes fetched from S3 and not yet decoded, at most (`store::budget`).
     pub max_bytes_in_flight: u64,
     pub list_concurrency: usize,
     /// Objects decoded at once: the CPU threads given to gunzip and parsing.
@@ -43,16 +45,27 @@ pub struct AnalyzeConfig {
     pub max_object_bytes: u64,
     /// Any unreadable object, bad record or ignored file fails the run before output is written.
     pub strict: bool,
-    /// The output formats written (JSON and Parquet by default).
-    pub formats: Formats,
     /// Where progress is kept between days and runs (required by nightly runs).
     pub state: Option<StateStore>,
 }
 
-impl AnalyzeConfig {
-    /// `I/N` when this run is one shard.
-    pub fn shard_label(&self) -> Option<String> {
-        self.filter.shard.map(|s| s.label())
+/// When a nightly run happens and what it may finalize.
+#[derive(Debug, Clone, Copy)]
+pub struct NightlyPlan {
+    /// The wall-clock time of the run (read by `main`, passed in).
+    pub as_of: DateTime<Utc>,
+    /// A day is analysed only once this many minutes of the next day have passed, so records
+    /// delivered late into the next day's folder are in.
+    pub finalize_after_minutes: i64,
+    /// The first day to analyse when there is no state yet (default: the last complete day).
+    pub first_day: Option<NaiveDate>,
+}
+
+impl NightlyPlan {
+    /// The last day that may be analysed now.
+    pub fn last_complete_day(&self) -> NaiveDate {
+        let settled = self.as_of - Duration::minutes(self.finalize_after_minutes);
+        settled.date_naive() - Duration::days(1)
     }
 }
 

@@ -13,11 +13,14 @@
 //!  └───────────── pipeline: bounded fetches, decoding on CPU threads ─────────────┘
 //! ```
 //!
-//! The source is a local directory or an S3 bucket (`source::s3`, the only module that uses the
-//! AWS SDK; the sink writes S3 output through it). `model` is the shared vocabulary; `cli` and
-//! `config` turn arguments into a validated run; `telemetry` owns logs, progress and the run
-//! summary. `report` reads the sink's output back (and, for its charts, the logs again through
-//! `source` and `decode`) into one HTML page.
+//! `store` is the bottom layer: a local directory and an S3 prefix behind one small interface
+//! (list, capped get, atomic and conditional put, delete), with the S3 client, its retries and
+//! the byte budget; `sink` (the output tree), `state` (what a nightly run remembers, and its
+//! lock) and the log `source` all go through it. `model` is the shared vocabulary; `cli` and
+//! `config` turn arguments into a validated run; `pipeline` owns every task and decides when
+//! things happen; `telemetry` owns logs, progress and the run summary (it reports, never
+//! decides). `report` draws the sink's output (and, for its charts, the logs read again) as one
+//! HTML page; the pipeline drives it.
 
 pub mod aggregate;
 pub mod cli;
@@ -30,4 +33,5 @@ pub mod report;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod store;
 pub mod telemetry;

@@ -12,7 +12,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use std::time::Instant;
 use trailsight::cli::{Cli, Command};
-use trailsight::{pipeline, report, telemetry};
+use trailsight::{pipeline, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -60,13 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Nightly(args) => {
             let summary_json = args.run.summary_json.clone();
-            let as_of = args.as_of()?.unwrap_or_else(chrono::Utc::now);
-            let (config, first_day, finalize_after_minutes) = args.into_config()?;
-            let plan = pipeline::NightlyPlan {
-                as_of,
-                finalize_after_minutes,
-                first_day,
-            };
+            let (config, plan) = args.into_config(chrono::Utc::now())?;
             (
                 runtime.block_on(pipeline::nightly(&config, plan))?,
                 summary_json,
@@ -74,7 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Report(args) => {
             let config = args.into_config()?;
-            let written = runtime.block_on(report::write_report(&config))?;
+            let written = runtime.block_on(pipeline::report::report(&config))?;
             telemetry::progress::finish();
             if !cli.quiet {
                 eprint!("{}", written.to_table());

@@ -14,32 +14,37 @@
 //! those records, so none of that partition's files are written or removed, the summary names
 //! the object or folder and the partition, and the run stops before the state moves past that
 //! day, so a later run redoes it. A corrupt object is different: it is counted and skipped,
-//! and the output is written.
+//! and the output is written. These decisions come from the run's own record of what it could
+//! not read (`Run::withheld`, `Run::unread`); the summary only reports them.
+//!
+//! `report` is driven from here too (`report`): it reads the output through `sink`, the logs
+//! through `source` and `fetch`, and hands them to the `report` module's pure stages.
 
 use crate::aggregate::{Aggregated, Aggregator, IdentityFilter, Series};
-use crate::config::AnalyzeConfig;
-use crate::decode::{DecodeError, DecodeOptions, DecodedObject, decode_object};
+use crate::config::{AnalyzeConfig, NightlyPlan};
+use crate::decode::DecodeOptions;
 use crate::detect::{self, assemble};
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
+use crate::model::problem::{ReadFailure, SkipReason};
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
-use crate::sink::{explain, json, parquet};
-use crate::source::s3::budget::FetchBudget;
-use crate::source::{FETCH_FAILED, Source, SourceError, layout};
+use crate::sink::DayResults;
+use crate::source::{Source, layout};
 use crate::state::{RunState, STATE_VERSION, StateLock};
 use crate::telemetry::{self, RunSummary, Stage};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use fetch::{Bounds, Outcome};
 use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use tokio::sync::Semaphore;
 
+mod fetch;
 mod local_read;
-pub mod reread;
+pub mod report;
 
 /// Analyse a range of days (a backfill): day by day, with memory bounded by the window, not
 /// the range. With a state store the run is resumable: it continues after the last day a
@@ -79,26 +84,6 @@ async fn analyze_locked(
     };
     run.advance_through(&mut progress, DayRange::new(first, days.last), lock)
         .await
-}
-
-/// When a nightly run happens and what it may finalize.
-#[derive(Debug, Clone, Copy)]
-pub struct NightlyPlan {
-    /// The wall-clock time of the run (read by `main`, passed in).
-    pub as_of: DateTime<Utc>,
-    /// A day is analysed only once this many minutes of the next day have passed, so records
-    /// delivered late into the next day's folder are in.
-    pub finalize_after_minutes: i64,
-    /// The first day to analyse when there is no state yet (default: the last complete day).
-    pub first_day: Option<NaiveDate>,
-}
-
-impl NightlyPlan {
-    /// The last day that may be analysed now.
-    pub fn last_complete_day(&self) -> NaiveDate {
-        let settled = self.as_of - Duration::minutes(self.finalize_after_minutes);
-        settled.date_naive() - Duration::days(1)
-    }
 }
 
 /// The nightly run: read only what is new since the last run (kept in the state), analyse every
@@ -261,15 +246,20 @@ impl Progress {
     }
 }
 
-/// One run: its configuration, source, partitions and summary.
+/// One run: its configuration, source, partitions, what it could not read, and its summary.
 struct Run<'c> {
     config: &'c AnalyzeConfig,
     source: Arc<Source>,
     partitions: Vec<Partition>,
     summary: RunSummary,
-    /// Final record counts per output file and episodes by shared ID (type, still open).
+    /// (account, region) pairs whose Insights are withheld: an object could not be fetched or
+    /// a day folder listed. Their output is neither written nor removed.
+    withheld: BTreeSet<(String, String)>,
+    /// Whether the current day's step could not read everything (the run stops after it).
+    unread: bool,
+    /// Final record counts per output file and episodes by shared ID.
     files: BTreeMap<String, u64>,
-    episodes: BTreeMap<String, (String, bool)>,
+    episodes: BTreeMap<String, EpisodeOutcome>,
     /// The last day folder this run listed whose day had already ended (see `is_settled`).
     settled_listed_through: Option<NaiveDate>,
 }
@@ -301,10 +291,23 @@ impl<'c> Run<'c> {
             source,
             partitions,
             summary,
+            withheld: BTreeSet::new(),
+            unread: false,
             files: BTreeMap::new(),
             episodes: BTreeMap::new(),
             settled_listed_through: None,
         })
+    }
+
+    /// Withhold a partition's Insights: some of its logs could not be read.
+    fn withhold(&mut self, account: &str, region: &str) {
+        self.unread = true;
+        if self
+            .withheld
+            .insert((account.to_owned(), region.to_owned()))
+        {
+            self.summary.withhold(account, region);
+        }
     }
 
     /// Analyse each day of `days` in turn, saving the state after each one.
@@ -326,10 +329,16 @@ impl<'c> Run<'c> {
             self.advance(progress, day).await?;
             self.summary.last_day = Some(day.to_string());
             let started = Instant::now();
-            write_bad_objects_report(self.config, &mut self.summary, day, marks).await?;
+            let problems = self.summary.problems_since(marks);
+            let report = self
+                .config
+                .output
+                .write_bad_objects(&self.summary.source, day, problems)
+                .await?;
+            self.summary.bad_objects_reports.extend(report);
+            self.summary.forget_reported();
             self.summary.timed(Stage::Write, started);
-            let unread = |reason: &str| self.summary.objects_skipped.contains_key(reason);
-            if unread(FETCH_FAILED) || unread(LIST_FAILED) {
+            if self.unread {
                 tracing::warn!(
                     "stopping after {day}: objects could not be fetched or folders listed; the state stays before them and the next run retries"
                 );
@@ -343,6 +352,12 @@ impl<'c> Run<'c> {
                 self.summary.timed(Stage::Write, started);
             }
         }
+        self.summarise_output();
+        Ok(())
+    }
+
+    /// The output's totals, for the summary and the log.
+    fn summarise_output(&mut self) {
         let is_parquet = |key: &String| key.ends_with(".parquet");
         let (parquet, json): (Vec<_>, Vec<_>) = self.files.iter().partition(|(k, _)| is_parquet(k));
         let counted = if json.is_empty() { &parquet } else { &json };
@@ -359,16 +374,19 @@ impl<'c> Run<'c> {
             self.summary.parquet_files_written,
             self.summary.output
         );
-        for (kind, open) in self.episodes.values() {
-            *self.summary.insights.entry(kind.clone()).or_default() += 1;
-            self.summary.open_insights += u64::from(*open);
+        for episode in self.episodes.values() {
+            *self
+                .summary
+                .insights
+                .entry(episode.insight_type.to_owned())
+                .or_default() += 1;
+            self.summary.open_insights += u64::from(episode.open);
         }
         self.summary.s3_requests = self
             .config
             .source
             .request_counts()
-            .or_else(|| self.config.output.request_counts());
-        Ok(())
+            .or_else(|| self.config.output.store().request_counts());
     }
 
     /// Analyse one more day: read what is new up to the day after it, detect from the oldest
@@ -381,14 +399,7 @@ impl<'c> Run<'c> {
         let folders = DayRange::new(first_folder, next);
         let started = Instant::now();
         let unlisted = folders_to_list(folders, self.settled_listed_through);
-        let listed = list(
-            &self.source,
-            &self.partitions,
-            unlisted,
-            self.config,
-            &mut self.summary,
-        )
-        .await?;
+        let listed = self.list(unlisted).await;
         if is_settled(next, Utc::now()) {
             self.settled_listed_through = Some(next);
         }
@@ -405,30 +416,9 @@ impl<'c> Run<'c> {
             detect_until: Minute::start_of_day(next + Duration::days(1)),
             folders,
         };
-        let next_folders: HashSet<String> =
-            self.partitions.iter().map(|p| p.day_prefix(next)).collect();
-        // Prefix lookups by length (a few distinct lengths), not a scan of every partition.
-        let lengths: BTreeSet<usize> = next_folders.iter().map(String::len).collect();
-        let in_next = |key: &str| {
-            lengths
-                .iter()
-                .any(|&n| key.get(..n).is_some_and(|p| next_folders.contains(p)))
-        };
-        let in_next_folder: Vec<String> = new
-            .iter()
-            .filter(|o| in_next(&o.key))
-            .map(|o| o.key.clone())
-            .collect();
+        let in_next_folder = self.keys_in_folder_of(next, &new);
         let started = Instant::now();
-        let failed = read(
-            &self.source,
-            new,
-            scope,
-            self.config,
-            &mut self.summary,
-            &mut progress.aggregator,
-        )
-        .await;
+        let failed = self.read(new, scope, &mut progress.aggregator).await;
         self.summary.timed(Stage::ReadDecode, started);
         if self.config.strict {
             strict_check(&self.summary)?;
@@ -456,32 +446,26 @@ impl<'c> Run<'c> {
         let detected = detect_all(&aggregated, window, &self.config.detector, threads)?;
         drop(aggregated);
         self.summary.timed(Stage::Detect, started);
-        let changed = DayRange::new(redetect_from, day);
         let insight_records = detected.records.len();
-        for (id, kind, open) in &detected.episodes {
-            self.episodes.insert(id.clone(), (kind.clone(), *open));
+        for episode in &detected.episodes {
+            self.episodes
+                .insert(episode.shared_event_id.clone(), episode.clone());
         }
         telemetry::progress::doing("writing");
         let started = Instant::now();
-        let files = write(
-            self.config,
-            detected.records,
-            &self.partitions,
-            changed,
-            &mut self.summary,
-        )
-        .await?;
-        for (key, records) in files {
-            self.files.insert(key, records);
-        }
-        write_explanations(
-            self.config,
-            &detected.explanations,
-            &self.partitions,
-            changed,
-            &self.summary,
-        )
-        .await?;
+        let results = DayResults {
+            records: &detected.records,
+            explanations: &detected.explanations,
+            partitions: &self.partitions,
+            days: DayRange::new(redetect_from, day),
+        };
+        let withheld = &self.withheld;
+        let keep = |account: &str, region: &str| {
+            !withheld.contains(&(account.to_owned(), region.to_owned()))
+        };
+        let written = self.config.output.write_day_results(results, keep).await?;
+        self.summary.stale_files_removed += written.stale_removed;
+        self.files.extend(written.files);
         self.summary.timed(Stage::Write, started);
 
         progress.redetect_from = Some(detected.oldest_open.unwrap_or(next));
@@ -490,6 +474,148 @@ impl<'c> Run<'c> {
         progress.aggregator.prune_before(kept_from);
         tracing::info!(%day, insights = insight_records, "analysed {day}");
         Ok(())
+    }
+
+    /// The keys of `objects` in the delivery folder of `day` (remembered as read, so the next
+    /// step does not read them again). Prefix lookups by length (a few distinct lengths), not a
+    /// scan of every partition.
+    fn keys_in_folder_of(&self, day: NaiveDate, objects: &[ObjectRef]) -> Vec<String> {
+        let folders: HashSet<String> = self.partitions.iter().map(|p| p.day_prefix(day)).collect();
+        let lengths: BTreeSet<usize> = folders.iter().map(String::len).collect();
+        let in_folder = |key: &str| {
+            lengths
+                .iter()
+                .any(|&n| key.get(..n).is_some_and(|p| folders.contains(p)))
+        };
+        objects
+            .iter()
+            .filter(|o| in_folder(&o.key))
+            .map(|o| o.key.clone())
+            .collect()
+    }
+
+    /// List the day folders of every partition, in parallel, returning objects in key order.
+    /// A folder that cannot be listed is not taken for an empty one: it is named in the summary
+    /// (reason `list failed`) and its partition is withheld, like an object that cannot be
+    /// fetched.
+    async fn list(&mut self, folders: Option<DayRange>) -> Vec<ObjectRef> {
+        let Some(folders) = folders else {
+            return Vec::new();
+        };
+        let requests: Vec<_> = self
+            .partitions
+            .iter()
+            .flat_map(|p| folders.days().map(move |d| (p, d)))
+            .collect();
+        let source = &self.source;
+        let listings: Vec<_> = stream::iter(requests)
+            .map(|(p, d)| async move { (p.clone(), source.objects(p, d).await) })
+            .buffered(self.config.list_concurrency)
+            .collect()
+            .await;
+        let mut objects = Vec::new();
+        for (partition, listing) in listings {
+            let listing = match listing {
+                Ok(listing) => listing,
+                Err(e) => {
+                    self.withhold(&partition.account, &partition.region);
+                    let folder = e.location().to_owned();
+                    let detail = format!("{:#}", anyhow::Error::new(e));
+                    self.summary.skip(&folder, SkipReason::ListFailed, &detail);
+                    continue;
+                }
+            };
+            for ignored in &listing.ignored {
+                self.summary.ignore(&ignored.display, &ignored.reason);
+            }
+            objects.extend(listing.objects);
+        }
+        objects
+    }
+
+    /// Fetch and decode every object (bounded), adding them to `aggregator` in listing order.
+    /// Returns the keys of the objects that could not be fetched (to be retried by a later run).
+    async fn read(
+        &mut self,
+        objects: Vec<ObjectRef>,
+        window: Window,
+        aggregator: &mut Aggregator,
+    ) -> BTreeSet<String> {
+        let config = self.config;
+        let options = Arc::new(DecodeOptions {
+            window,
+            filter: config.filter.clone(),
+            max_object_bytes: config.max_object_bytes,
+        });
+        let mut failed = BTreeSet::new();
+        if matches!(self.source.as_ref(), Source::Local(_)) {
+            let mut slots =
+                local_read::start(self.source.clone(), objects, options, config.decode_threads);
+            while let Some(slot) = slots.recv().await {
+                match slot.await {
+                    Ok(batch) => batch.into_iter().for_each(|(o, outcome)| {
+                        self.count(o, outcome, aggregator, &mut failed);
+                    }),
+                    // Not expected (a reader catches decoder panics): the batch's objects are
+                    // unknown here, so the day counts as not fully read and the state stays
+                    // before it (the next run reads it again).
+                    Err(_) => {
+                        self.unread = true;
+                        self.summary.skip(
+                            "a batch of local objects",
+                            SkipReason::FetchFailed,
+                            "a reading thread stopped before handing back its results",
+                        );
+                    }
+                }
+            }
+        } else {
+            let bounds = Bounds {
+                fetch_concurrency: config.fetch_concurrency,
+                decode_threads: config.decode_threads,
+                max_bytes_in_flight: config.max_bytes_in_flight,
+            };
+            let results = fetch::fetch_decoded(self.source.clone(), objects, options, bounds);
+            let mut results = std::pin::pin!(results);
+            while let Some((object, outcome)) = results.next().await {
+                self.count(object, outcome, aggregator, &mut failed);
+            }
+        }
+        self.summary.duplicates_dropped = aggregator.stats.duplicates;
+        self.summary.events_excluded = aggregator.stats.excluded;
+        failed
+    }
+
+    /// Count one object's outcome: its events into `aggregator`, itself into the summary; an
+    /// object that could not be fetched into `failed` (its partition withheld).
+    fn count(
+        &mut self,
+        object: ObjectRef,
+        outcome: Outcome,
+        aggregator: &mut Aggregator,
+        failed: &mut BTreeSet<String>,
+    ) {
+        match outcome {
+            Ok((decoded, size)) => {
+                telemetry::progress::object_done(size, decoded.stats.records);
+                self.summary.objects_read += 1;
+                self.summary.bytes_read += size;
+                self.summary
+                    .add_object_records(&object.display, &decoded.stats);
+                aggregator.add(&decoded);
+            }
+            Err(ReadFailure { reason, detail }) => {
+                telemetry::progress::object_done(object.size, 0);
+                if reason.is_transient() {
+                    failed.insert(object.key.clone());
+                    match layout::parse_log_key(&object.key) {
+                        Ok(key) => self.withhold(&key.partition.account, &key.partition.region),
+                        Err(_) => self.unread = true,
+                    }
+                }
+                self.summary.skip(&object.display, reason, &detail);
+            }
+        }
     }
 }
 
@@ -539,180 +665,6 @@ async fn analysed_days(
     })
 }
 
-/// The skip reason of a day folder that could not be listed (after the source's retries).
-pub const LIST_FAILED: &str = "list failed";
-
-/// List the day folders of every partition, in parallel, returning objects in key order.
-/// A folder that cannot be listed is not taken for an empty one: it is named in the summary
-/// (reason `list failed`) and its partition is withheld, like an object that cannot be fetched.
-async fn list(
-    source: &Source,
-    partitions: &[Partition],
-    folders: Option<DayRange>,
-    config: &AnalyzeConfig,
-    summary: &mut RunSummary,
-) -> anyhow::Result<Vec<ObjectRef>> {
-    let Some(folders) = folders else {
-        return Ok(Vec::new());
-    };
-    let requests: Vec<_> = partitions
-        .iter()
-        .flat_map(|p| folders.days().map(move |d| (p, d)))
-        .collect();
-    let listings: Vec<_> = stream::iter(requests)
-        .map(|(p, d)| async move { (p, source.objects(p, d).await) })
-        .buffered(config.list_concurrency)
-        .collect()
-        .await;
-    let mut objects = Vec::new();
-    for (partition, listing) in listings {
-        let listing = match listing {
-            Ok(listing) => listing,
-            Err(e) => {
-                let folder = match &e {
-                    SourceError::S3 { location, .. } | SourceError::List { location, .. } => {
-                        location.clone()
-                    }
-                };
-                summary.withhold(&partition.account, &partition.region);
-                summary.skip(
-                    &folder,
-                    LIST_FAILED,
-                    &format!("{:#}", anyhow::Error::new(e)),
-                );
-                continue;
-            }
-        };
-        for ignored in &listing.ignored {
-            summary.ignore(&ignored.display, &ignored.reason);
-        }
-        objects.extend(listing.objects);
-    }
-    Ok(objects)
-}
-
-/// Fetch and decode every object (bounded), aggregating in listing order.
-/// A decoded object and its size, or why it was skipped.
-type Outcome = Result<(DecodedObject, u64), (String, String)>;
-
-fn decode_outcome(decoded: Result<DecodedObject, DecodeError>, bytes: &[u8]) -> Outcome {
-    match decoded {
-        Ok(decoded) => Ok((decoded, bytes.len() as u64)),
-        Err(e) => Err((e.reason().to_owned(), e.to_string())),
-    }
-}
-
-/// Fetch and decode every object (bounded), adding them to `aggregator` in listing order.
-/// Returns the keys of the objects that could not be fetched (to be retried by a later run).
-async fn read(
-    source: &Arc<Source>,
-    objects: Vec<ObjectRef>,
-    window: Window,
-    config: &AnalyzeConfig,
-    summary: &mut RunSummary,
-    aggregator: &mut Aggregator,
-) -> BTreeSet<String> {
-    let options = Arc::new(DecodeOptions {
-        window,
-        filter: config.filter.clone(),
-        max_object_bytes: config.max_object_bytes,
-    });
-    let mut failed = BTreeSet::new();
-    if matches!(source.as_ref(), Source::Local(_)) {
-        let mut slots = local_read::start(source.clone(), objects, options, config.decode_threads);
-        while let Some(slot) = slots.recv().await {
-            match slot.await {
-                Ok(batch) => batch
-                    .into_iter()
-                    .for_each(|(o, outcome)| count(o, outcome, summary, aggregator, &mut failed)),
-                // Not expected (a reader catches decoder panics): the batch's objects are
-                // unknown here, so the day counts as not fully read and the state stays before
-                // it (the next run reads it again).
-                Err(_) => summary.skip(
-                    "a batch of local objects",
-                    FETCH_FAILED,
-                    "a reading thread stopped before handing back its results",
-                ),
-            }
-        }
-    } else {
-        let cpu = Arc::new(Semaphore::new(config.decode_threads.max(1)));
-        let budget = FetchBudget::new(config.max_bytes_in_flight);
-        let mut results = stream::iter(objects)
-            .map(|object| {
-                let (options, cpu, budget) = (options.clone(), cpu.clone(), budget.clone());
-                let source = source.clone();
-                async move {
-                    let outcome = fetch_and_decode(&source, &object, options, cpu, &budget).await;
-                    (object, outcome)
-                }
-            })
-            .buffered(config.fetch_concurrency.max(1));
-        while let Some((object, outcome)) = results.next().await {
-            count(object, outcome, summary, aggregator, &mut failed);
-        }
-    }
-    summary.duplicates_dropped = aggregator.stats.duplicates;
-    summary.events_excluded = aggregator.stats.excluded;
-    failed
-}
-
-/// Count one object's outcome: its events into `aggregator`, itself into `summary`; an object
-/// that could not be fetched into `failed` (its partition withheld).
-fn count(
-    object: ObjectRef,
-    outcome: Outcome,
-    summary: &mut RunSummary,
-    aggregator: &mut Aggregator,
-    failed: &mut BTreeSet<String>,
-) {
-    match outcome {
-        Ok((decoded, size)) => {
-            telemetry::progress::object_done(size, decoded.stats.records);
-            summary.objects_read += 1;
-            summary.bytes_read += size;
-            summary.add_object_records(&object.display, &decoded.stats);
-            aggregator.add(&decoded);
-        }
-        Err((reason, detail)) => {
-            telemetry::progress::object_done(object.size, 0);
-            if reason == FETCH_FAILED {
-                failed.insert(object.key.clone());
-                if let Ok(key) = layout::parse_log_key(&object.key) {
-                    summary.withhold(&key.partition.account, &key.partition.region);
-                }
-            }
-            summary.skip(&object.display, &reason, &detail);
-        }
-    }
-}
-
-/// Fetch one object (from a source read an object at a time) and decode it on a blocking
-/// thread. It holds its listed size from `budget` from before its GET until it is decoded, and
-/// a permit of `cpu` while it is decoded, so at most `decode_threads` objects are decoded at
-/// once while more are fetched. An object over the size cap is skipped (not withheld: a retry
-/// cannot help). A run's S3 reads and `report`'s re-reads both come here.
-async fn fetch_and_decode(
-    source: &Source,
-    object: &ObjectRef,
-    options: Arc<DecodeOptions>,
-    cpu: Arc<Semaphore>,
-    budget: &FetchBudget,
-) -> Outcome {
-    let _in_flight = budget.reserve(object.size).await;
-    let bytes = source
-        .fetch(object, options.max_object_bytes)
-        .await
-        .map_err(|e| (e.reason.to_owned(), e.message))?;
-    let _permit = cpu.acquire_owned().await;
-    let key = object.key.clone();
-    tokio::task::spawn_blocking(move || {
-        decode_outcome(decode_object(&bytes, &key, &options), &bytes)
-    })
-    .await
-    .unwrap_or_else(|e| Err(("decoder crashed".to_owned(), e.to_string())))
-}
-
 fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
     match summary.strict_problems() {
         Some(problems) => bail!("--strict: {problems}; nothing was written"),
@@ -720,28 +672,13 @@ fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
     }
 }
 
-/// Write the bad-objects report of one analysed day next to the output: what its step could not
-/// read (since `marks`), or, when there is nothing to report, remove the report an earlier run
-/// of the same day left (a redone day that now reads cleanly has no stale report).
-async fn write_bad_objects_report(
-    config: &AnalyzeConfig,
-    summary: &mut RunSummary,
-    day: NaiveDate,
-    marks: telemetry::ListMarks,
-) -> anyhow::Result<()> {
-    let (key, bytes) = telemetry::bad_objects::build(summary, day, marks);
-    match bytes {
-        Some(bytes) => {
-            config.output.put(&key, bytes).await?;
-            let root = summary.output.trim_end_matches('/');
-            summary.bad_objects_reports.push(format!("{root}/{key}"));
-        }
-        None => {
-            config.output.remove(&key).await?;
-        }
-    }
-    summary.forget_reported();
-    Ok(())
+/// One episode as the run summary counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EpisodeOutcome {
+    shared_event_id: String,
+    insight_type: &'static str,
+    /// Start written, End pending.
+    open: bool,
 }
 
 /// What detection produced.
@@ -749,8 +686,7 @@ async fn write_bad_objects_report(
 struct Detected {
     records: Vec<InsightRecord>,
     explanations: Vec<Explanation>,
-    /// (sharedEventID, insight type, still open) of every episode.
-    episodes: Vec<(String, String, bool)>,
+    episodes: Vec<EpisodeOutcome>,
     /// The day of the oldest episode still open at the end of the window.
     oldest_open: Option<NaiveDate>,
 }
@@ -820,125 +756,21 @@ fn detect_one(
 ) {
     let episodes = detect::detect_series(series, window.detect_from, window.detect_until, config);
     for episode in episodes {
-        let kind = episode.key.kind.insight_type().to_owned();
         let open = episode.end.is_none();
         if open {
             let day = episode.start.day();
             detected.oldest_open = Some(detected.oldest_open.map_or(day, |d| d.min(day)));
         }
         let explanation = assemble::explain(&episode);
-        detected
-            .episodes
-            .push((explanation.shared_event_id.clone(), kind, open));
+        detected.episodes.push(EpisodeOutcome {
+            shared_event_id: explanation.shared_event_id.clone(),
+            insight_type: episode.key.kind.insight_type(),
+            open,
+        });
         let records = assemble::episode_records(&episode, series, data);
         detected.records.extend(records);
         detected.explanations.push(explanation);
     }
-}
-
-/// Write the explanations; like the Insights, stale files of analysed days are removed.
-async fn write_explanations(
-    config: &AnalyzeConfig,
-    explanations: &[Explanation],
-    partitions: &[Partition],
-    days: DayRange,
-    summary: &RunSummary,
-) -> anyhow::Result<()> {
-    let kept: Vec<Explanation> = explanations
-        .iter()
-        .filter(|e| !summary.is_withheld(&e.recipient_account_id, &e.aws_region))
-        .cloned()
-        .collect();
-    let files = explain::plan_files(&kept);
-    let written: BTreeSet<String> = files.iter().map(|(key, _)| key.clone()).collect();
-    for (key, bytes) in files {
-        config.output.put(&key, bytes).await?;
-    }
-    for p in partitions
-        .iter()
-        .filter(|p| !summary.is_withheld(&p.account, &p.region))
-    {
-        for day in days.days() {
-            let key = explain::file_key(&p.account, &p.region, day);
-            if !written.contains(&key) {
-                config.output.remove(&key).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Write one file per account, region, day and format; remove our own files for analysed days
-/// that now have no Insights, so a re-run with other settings leaves no stale output. Withheld
-/// partitions are left as they are. Writes and removals run with a bounded number in flight.
-async fn write(
-    config: &AnalyzeConfig,
-    records: Vec<InsightRecord>,
-    partitions: &[Partition],
-    days: DayRange,
-    summary: &mut RunSummary,
-) -> anyhow::Result<Vec<(String, u64)>> {
-    let orgs: BTreeMap<String, String> = partitions
-        .iter()
-        .filter_map(|p| p.org_id.clone().map(|o| (p.account.clone(), o)))
-        .collect();
-    let formats = config.formats;
-    let mut files = json::plan_files(records, &orgs);
-    files.retain(|f| !summary.is_withheld(&f.account, &f.region));
-    let mut outputs: Vec<(String, Vec<u8>, u64)> = Vec::new();
-    for file in &files {
-        let records = file.records.len() as u64;
-        if formats.json {
-            outputs.push((file.key.clone(), json::encode_file(&file.records), records));
-        }
-        if formats.parquet {
-            let key = parquet::file_key(&file.account, &file.region, file.day);
-            let bytes = parquet::encode_file(&file.records)
-                .with_context(|| format!("writing {key} in {}", summary.output))?;
-            outputs.push((key, bytes, records));
-        }
-    }
-    let in_flight = config.list_concurrency.max(1);
-    let written: BTreeMap<String, u64> = outputs
-        .iter()
-        .map(|(key, _, n)| (key.clone(), *n))
-        .collect();
-    stream::iter(outputs)
-        .map(|(key, bytes, _)| async move { config.output.put(&key, bytes).await })
-        .buffer_unordered(in_flight)
-        .try_collect::<()>()
-        .await?;
-    let analysed: BTreeSet<(&str, &str)> = partitions
-        .iter()
-        .map(|p| (p.account.as_str(), p.region.as_str()))
-        .filter(|(account, region)| !summary.is_withheld(account, region))
-        .collect();
-    let candidates: Vec<String> = analysed
-        .into_iter()
-        .flat_map(|(account, region)| {
-            let org = orgs.get(account).map(String::as_str);
-            days.days().flat_map(move |day| {
-                [
-                    formats
-                        .json
-                        .then(|| json::file_key(org, account, region, day)),
-                    formats
-                        .parquet
-                        .then(|| parquet::file_key(account, region, day)),
-                ]
-                .into_iter()
-                .flatten()
-            })
-        })
-        .filter(|key| !written.contains_key(key))
-        .collect();
-    let removed: Vec<bool> = stream::iter(&candidates)
-        .map(|key| config.output.remove(key))
-        .buffer_unordered(in_flight)
-        .try_collect()
-        .await?;
-    summary.stale_files_removed += removed.into_iter().filter(|r| *r).count() as u64;
-    Ok(written.into_iter().collect())
 }
 
 #[cfg(test)]

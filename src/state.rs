@@ -6,27 +6,23 @@
 //! the last, partly read, day folder were already counted. It is gzip-compressed JSON: an open
 //! format any tool can inspect.
 //!
-//! The state lives in a local directory or under an S3 prefix (`StateStore`), as
+//! The state lives in a store (a local directory or an S3 prefix, `store::Store`) as
 //! `trailsight-state[-shard-I-of-N].json.gz` beside a lock `trailsight-state[...].lock` whose
-//! body names the holder and the time it was taken. Storage rules, the same for both:
+//! body names the holder, the time it was taken and a random nonce. The same rules hold for
+//! both kinds, built on the store's conditional writes:
 //! - the state is written last in a run (after each day's outputs), so a run that fails or is
 //!   killed leaves the previous state intact and the next run redoes the work;
 //! - a run holds an exclusive lock for its whole duration, so two runs against the same state
 //!   cannot interleave; a second run is refused with a message naming the lock and its holder;
-//!   a lock older than `LOCK_TTL_SECS` (a run that was killed) is taken over with a warning.
-//!
-//! Locally, the lock is a file created only if absent (`O_EXCL`) and the state is written to a
-//! temporary name, synced and renamed into place.
-//!
-//! In S3, both use conditional writes, which S3 makes atomic:
-//! - the lock is created with `If-None-Match: *` (412 if another run holds it); an abandoned lock
-//!   is replaced with `If-Match` on the ETag that was read, so of two runs taking it over at
-//!   once only one wins;
-//! - the state is saved with a compare-and-swap: `If-Match` on the ETag read at the start of the
-//!   run (or of the previous save), or `If-None-Match: *` when there was none. A run that lost
-//!   its lock (it outlived `LOCK_TTL_SECS` and was taken over) therefore cannot overwrite the
-//!   newer run's state: its save fails and says so. A PutObject replaces the whole object
-//!   atomically, so a reader sees the old state or the new one, never a part;
+//!   a lock older than `LOCK_TTL_SECS` (a run that was killed) is taken over with a warning;
+//! - the lock is created with `put_if(Absent)` (S3's `If-None-Match: *`; locally a hard link of
+//!   a complete temporary file), so it exists whole or not at all and of two runs only one gets
+//!   it; an abandoned lock is replaced with `put_if(Matches(etag read))`, so of two runs taking
+//!   it over at once only one wins;
+//! - the state is saved with a compare-and-swap: `Matches` the ETag read at the start of the
+//!   run (or of the previous save), or `Absent` when there was none. A run that lost its lock
+//!   (it outlived `LOCK_TTL_SECS` and was taken over) therefore cannot overwrite the newer
+//!   run's state: its save fails and says so. Each save replaces the whole object atomically;
 //! - the lock is released by reading it back and deleting it only if it is still this run's.
 //!
 //! A condition that fails because an earlier attempt of the same request landed (only its
@@ -34,12 +30,10 @@
 
 use crate::aggregate::AggregateState;
 use crate::decode::gzip;
-use crate::source::s3::S3Error;
-use crate::source::s3::objects::{Precondition, Put, S3Objects};
+use crate::store::{Precondition, Put, Store, StoreError, random_token};
 use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The layout version of the state file; a different version is refused, not misread.
@@ -99,65 +93,37 @@ impl RunState {
     }
 }
 
-/// Where the state lives.
+/// Where the state lives: a store and the state's name in it.
 #[derive(Debug, Clone)]
-pub enum StateStore {
-    /// A local directory.
-    Local { dir: PathBuf, name: String },
-    /// An S3 prefix.
-    S3(S3State),
-}
-
-/// The state under an S3 prefix.
-#[derive(Debug, Clone)]
-pub struct S3State {
-    objects: S3Objects,
+pub struct StateStore {
+    store: Store,
     name: String,
     /// The ETag of the state as this run last read or wrote it: `None` until loaded,
     /// `Some(None)` when there was no state.
     etag: Arc<Mutex<Option<Option<String>>>>,
 }
 
-/// Proof that this run holds the lock. A local lock is released on drop; call `release` so an
-/// S3 lock is released too.
+/// Proof that this run holds the lock. Call `release` to give it up; a local lock is also
+/// released when dropped.
 #[derive(Debug)]
-pub enum StateLock {
-    Local(LocalLock),
-    S3 {
-        objects: S3Objects,
-        name: String,
-        /// What this run wrote into the lock: released only if the lock still holds it.
-        body: Vec<u8>,
-    },
-}
-
-/// A lock file, removed on drop.
-#[derive(Debug)]
-pub struct LocalLock {
-    path: PathBuf,
-}
-
-impl Drop for LocalLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+pub struct StateLock {
+    store: Store,
+    name: String,
+    /// What this run wrote into the lock: released only if the lock still holds it.
+    body: Vec<u8>,
+    released: bool,
 }
 
 impl StateLock {
-    /// Give the lock up. An S3 lock that another run has taken over (this run outlived
+    /// Give the lock up. A lock that another run has taken over (this run outlived
     /// `LOCK_TTL_SECS`) is left alone, with a warning.
-    pub async fn release(self) {
-        let StateLock::S3 {
-            objects,
-            name,
-            body,
-        } = self
-        else {
-            return;
-        };
-        let lock = objects.url().display(&name);
-        let outcome = match objects.get(&name).await {
-            Ok(Some(current)) if current.bytes == body => objects.delete(&name).await,
+    pub async fn release(mut self) {
+        self.released = true;
+        let lock = self.store.display(&self.name);
+        let outcome = match self.store.get(&self.name, MAX_LOCK_BYTES).await {
+            Ok(Some(current)) if current.bytes == self.body => {
+                self.store.delete(&self.name).await.map(drop)
+            }
             Ok(Some(current)) => {
                 tracing::warn!(
                     %lock,
@@ -170,10 +136,29 @@ impl StateLock {
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {
-            tracing::warn!(%lock, "cannot release the state lock: {e}; delete it by hand, or the next run takes it over after {} h", LOCK_TTL_SECS / 3600);
+            tracing::warn!(%lock, "cannot release the state lock: {e:#}; delete it by hand, or the next run takes it over after {} h", LOCK_TTL_SECS / 3600);
         }
     }
 }
+
+impl Drop for StateLock {
+    /// A local lock is released even when the run ends without calling `release` (an error
+    /// unwinding through the pipeline); an S3 lock needs the network, so only `release` does.
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        if let Store::Local(dir) = &self.store
+            && let Ok(Some(current)) = dir.get(&self.name, MAX_LOCK_BYTES)
+            && current.bytes == self.body
+        {
+            let _ = dir.delete(&self.name);
+        }
+    }
+}
+
+/// Largest lock body read.
+const MAX_LOCK_BYTES: u64 = 64 << 10;
 
 /// Who holds a lock, and since when, as written in the lock's body.
 struct Holder {
@@ -182,13 +167,9 @@ struct Holder {
 }
 
 impl Holder {
-    /// `holder\nunix seconds\n[nonce\n]`.
-    fn body(holder: &str, now_secs: u64, nonce: Option<u64>) -> Vec<u8> {
-        match nonce {
-            Some(nonce) => format!("{holder}\n{now_secs}\n{nonce:016x}\n"),
-            None => format!("{holder}\n{now_secs}\n"),
-        }
-        .into_bytes()
+    /// `holder\nunix seconds\nnonce\n`.
+    fn body(holder: &str, now_secs: u64, nonce: &str) -> Vec<u8> {
+        format!("{holder}\n{now_secs}\n{nonce}\n").into_bytes()
     }
 
     fn parse(bytes: &[u8]) -> Holder {
@@ -210,7 +191,7 @@ impl Holder {
     }
 }
 
-/// The file name of the state of one shard (or of the whole run).
+/// The name of the state of one shard (or of the whole run), without its extension.
 fn state_name(shard: Option<&str>) -> String {
     match shard {
         Some(shard) => format!("trailsight-state-shard-{}", shard.replace('/', "-of-")),
@@ -218,138 +199,21 @@ fn state_name(shard: Option<&str>) -> String {
     }
 }
 
-fn s3_failure(what: &str, location: &str, e: S3Error) -> anyhow::Error {
-    anyhow::anyhow!("cannot {what} {location}: {e}")
+/// `cannot WHAT LOCATION: CAUSE` (the store error names the object).
+fn failure(what: &str, e: StoreError) -> anyhow::Error {
+    anyhow::anyhow!("cannot {what} {e}")
 }
 
 impl StateStore {
-    /// The state of one shard (or of the whole run) in a local directory.
-    pub fn new(dir: PathBuf, shard: Option<&str>) -> StateStore {
-        StateStore::Local {
-            dir,
-            name: state_name(shard),
-        }
-    }
-
-    /// The state of one shard (or of the whole run) under an S3 prefix.
-    pub fn s3(objects: S3Objects, shard: Option<&str>) -> StateStore {
-        StateStore::S3(S3State {
-            objects,
+    /// The state of one shard (or of the whole run) in `store`.
+    pub fn new(store: Store, shard: Option<&str>) -> StateStore {
+        StateStore {
+            store,
             name: state_name(shard),
             etag: Arc::new(Mutex::new(None)),
-        })
-    }
-
-    /// The state object, for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            StateStore::Local { .. } => self.file().display().to_string(),
-            StateStore::S3(s3) => s3.objects.url().display(&s3.file()),
         }
     }
 
-    fn file(&self) -> PathBuf {
-        match self {
-            StateStore::Local { dir, name } => dir.join(format!("{name}.json.gz")),
-            StateStore::S3(s3) => PathBuf::from(s3.file()),
-        }
-    }
-
-    /// Take the lock, or fail naming the lock and who holds it. `holder` says who this run is.
-    pub async fn lock(&self, holder: &str, now_secs: u64) -> anyhow::Result<StateLock> {
-        match self {
-            StateStore::Local { dir, name } => self.lock_local(dir, name, holder, now_secs),
-            StateStore::S3(s3) => s3.lock(&self.describe(), holder, now_secs).await,
-        }
-    }
-
-    fn lock_local(
-        &self,
-        dir: &Path,
-        name: &str,
-        holder: &str,
-        now_secs: u64,
-    ) -> anyhow::Result<StateLock> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            anyhow::anyhow!("cannot create the state directory {}: {e}", dir.display())
-        })?;
-        let path = dir.join(format!("{name}.lock"));
-        let body = Holder::body(holder, now_secs, None);
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    let lock = LocalLock { path };
-                    file.write_all(&body).map_err(|e| {
-                        anyhow::anyhow!("cannot write the lock {}: {e}", lock.path.display())
-                    })?;
-                    return Ok(StateLock::Local(lock));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let existing = std::fs::read(&path).unwrap_or_default();
-                    let current = Holder::parse(&existing);
-                    if !current.is_stale(now_secs) {
-                        anyhow::bail!(
-                            "the state {} is locked by another run ({}, since {}); if no run is active, remove {}",
-                            self.describe(),
-                            current.name,
-                            current.since(),
-                            path.display()
-                        );
-                    }
-                    tracing::warn!(lock = %path.display(), "taking over an abandoned lock of {} (since {})", current.name, current.since());
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(e) => anyhow::bail!("cannot create the lock {}: {e}", path.display()),
-            }
-        }
-        anyhow::bail!("cannot take the lock {}", path.display())
-    }
-
-    /// The saved state, if any.
-    pub async fn load(&self) -> anyhow::Result<Option<RunState>> {
-        let location = self.describe();
-        let bytes = match self {
-            StateStore::Local { .. } => match std::fs::read(self.file()) {
-                Ok(bytes) => Some(bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => anyhow::bail!("cannot read the state {location}: {e}"),
-            },
-            StateStore::S3(s3) => s3
-                .load()
-                .await
-                .map_err(|e| s3_failure("read the state", &location, e))?,
-        };
-        bytes
-            .map(|bytes| RunState::decode(&bytes, &location))
-            .transpose()
-    }
-
-    /// Replace the saved state atomically (in S3: only if it is still the version this run
-    /// read or last wrote).
-    pub async fn save(&self, state: &RunState, _lock: &StateLock) -> anyhow::Result<()> {
-        match self {
-            StateStore::Local { dir, name } => {
-                let path = self.file();
-                let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-                let write = || -> std::io::Result<()> {
-                    let mut file = std::fs::File::create(&temporary)?;
-                    file.write_all(&state.encode())?;
-                    file.sync_all()?;
-                    std::fs::rename(&temporary, &path)
-                };
-                write()
-                    .map_err(|e| anyhow::anyhow!("cannot write the state {}: {e}", path.display()))
-            }
-            StateStore::S3(s3) => s3.save(state.encode(), &self.describe()).await,
-        }
-    }
-}
-
-impl S3State {
     fn file(&self) -> String {
         format!("{}.json.gz", self.name)
     }
@@ -358,29 +222,38 @@ impl S3State {
         format!("{}.lock", self.name)
     }
 
+    /// The state object, for messages.
+    pub fn describe(&self) -> String {
+        self.store.display(&self.file())
+    }
+
     fn remember(&self, etag: Option<String>) {
         *self.etag.lock().unwrap_or_else(|e| e.into_inner()) = Some(etag);
     }
 
-    async fn lock(&self, state: &str, holder: &str, now_secs: u64) -> anyhow::Result<StateLock> {
+    /// Take the lock, or fail naming the lock and who holds it. `holder` says who this run is.
+    pub async fn lock(&self, holder: &str, now_secs: u64) -> anyhow::Result<StateLock> {
         let name = self.lock_name();
-        let lock = self.objects.url().display(&name);
-        let nonce = crate::source::s3::retry::jitter_unit().to_bits();
-        let body = Holder::body(holder, now_secs, Some(nonce));
-        let held = || StateLock::S3 {
-            objects: self.objects.clone(),
+        let lock = self.store.display(&name);
+        let body = Holder::body(holder, now_secs, &random_token());
+        let held = || StateLock {
+            store: self.store.clone(),
             name: name.clone(),
             body: body.clone(),
+            released: false,
         };
-        let failed = |e| s3_failure("take the state lock", &lock, e);
+        let failed = |e| failure("take the state lock", e);
         for _ in 0..2 {
-            let put = self
-                .objects
-                .put_if(&name, body.clone(), Precondition::Absent);
+            let put = self.store.put_if(&name, body.clone(), Precondition::Absent);
             if let Put::Written(_) = put.await.map_err(failed)? {
                 return Ok(held());
             }
-            let Some(current) = self.objects.get(&name).await.map_err(failed)? else {
+            let Some(current) = self
+                .store
+                .get(&name, MAX_LOCK_BYTES)
+                .await
+                .map_err(failed)?
+            else {
                 continue; // released in between: try again
             };
             if current.bytes == body {
@@ -389,54 +262,72 @@ impl S3State {
             let owner = Holder::parse(&current.bytes);
             if !owner.is_stale(now_secs) {
                 anyhow::bail!(
-                    "the state {state} is locked by another run ({}, since {}): the lock object is {lock}; \
+                    "the state {} is locked by another run ({}, since {}): the lock is {lock}; \
                      if no run is active, delete it (it is taken over automatically after {} h)",
+                    self.describe(),
                     owner.name,
                     owner.since(),
                     LOCK_TTL_SECS / 3600
                 );
             }
             let Some(etag) = current.etag else {
-                anyhow::bail!("cannot take over the abandoned lock {lock}: S3 returned no ETag");
+                anyhow::bail!(
+                    "cannot take over the abandoned lock {lock}: the store returned no ETag"
+                );
             };
             tracing::warn!(%lock, "taking over an abandoned lock of {} (since {})", owner.name, owner.since());
             let takeover = self
-                .objects
+                .store
                 .put_if(&name, body.clone(), Precondition::Matches(etag));
             if let Put::Written(_) = takeover.await.map_err(failed)? {
                 return Ok(held());
             }
             anyhow::bail!(
-                "the state {state}: another run took over the abandoned lock {lock} at the same time; this run stops"
+                "the state {}: another run took over the abandoned lock {lock} at the same time; this run stops",
+                self.describe()
             );
         }
         anyhow::bail!("cannot take the state lock {lock}: it keeps changing")
     }
 
-    async fn load(&self) -> Result<Option<Vec<u8>>, S3Error> {
+    /// The saved state, if any. Existence is asked first with `exists` (in S3 a listing of the
+    /// key itself), so a first run gets a clean "none" where the role may not read what is
+    /// absent.
+    pub async fn load(&self) -> anyhow::Result<Option<RunState>> {
+        let location = self.describe();
         let file = self.file();
-        if !self.objects.exists(&file).await? {
+        let failed = |e| failure("read the state", e);
+        if !self.store.exists(&file).await.map_err(failed)? {
             self.remember(None);
             return Ok(None);
         }
-        let Some(tagged) = self.objects.get(&file).await? else {
+        let Some(tagged) = self
+            .store
+            .get(&file, MAX_STATE_BYTES)
+            .await
+            .map_err(failed)?
+        else {
             self.remember(None);
             return Ok(None);
         };
         self.remember(tagged.etag);
-        Ok(Some(tagged.bytes))
+        RunState::decode(&tagged.bytes, &location).map(Some)
     }
 
-    async fn save(&self, bytes: Vec<u8>, location: &str) -> anyhow::Result<()> {
+    /// Replace the saved state atomically, only if it is still the version this run read or
+    /// last wrote.
+    pub async fn save(&self, state: &RunState, _lock: &StateLock) -> anyhow::Result<()> {
+        let location = self.describe();
         let file = self.file();
+        let bytes = state.encode();
         let known = self.etag.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let precondition = match known.flatten() {
             Some(etag) => Precondition::Matches(etag),
             None => Precondition::Absent,
         };
-        let failed = |e| s3_failure("write the state", location, e);
+        let failed = |e| failure("write the state", e);
         match self
-            .objects
+            .store
             .put_if(&file, bytes.clone(), precondition)
             .await
             .map_err(failed)?
@@ -444,7 +335,12 @@ impl S3State {
             Put::Written(Some(etag)) => self.remember(Some(etag)),
             Put::Written(None) | Put::ConditionFailed => {
                 // No ETag returned, or the condition failed: read back what is there now.
-                match self.objects.get(&file).await.map_err(failed)? {
+                match self
+                    .store
+                    .get(&file, MAX_STATE_BYTES)
+                    .await
+                    .map_err(failed)?
+                {
                     Some(current) if current.bytes == bytes => self.remember(current.etag),
                     _ => anyhow::bail!(
                         "the state {location} was replaced by another run since this run read it, \
@@ -486,23 +382,23 @@ mod tests {
     #[test]
     fn saves_loads_and_refuses_other_versions() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().to_owned(), None);
+        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
         assert_eq!(block_on(store.load()).unwrap(), None);
         let lock = block_on(store.lock("test", 1000)).unwrap();
         block_on(store.save(&state(), &lock)).unwrap();
         assert_eq!(block_on(store.load()).unwrap(), Some(state()));
         let mut other = state();
         other.version = 99;
-        std::fs::write(store.file(), other.encode()).unwrap();
+        std::fs::write(dir.path().join(store.file()), other.encode()).unwrap();
         assert!(format!("{:#}", block_on(store.load()).unwrap_err()).contains("version 99"));
-        std::fs::write(store.file(), b"garbage").unwrap();
+        std::fs::write(dir.path().join(store.file()), b"garbage").unwrap();
         assert!(block_on(store.load()).is_err());
     }
 
     #[test]
     fn a_second_run_cannot_take_a_held_lock_but_takes_an_abandoned_one() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().to_owned(), Some("1/4"));
+        let store = StateStore::new(Store::local(dir.path().to_owned()), Some("1/4"));
         let held = block_on(store.lock("first", 1000)).unwrap();
         let err = block_on(store.lock("second", 2000)).unwrap_err();
         assert!(
@@ -544,8 +440,8 @@ mod tests {
         }
         assert!(Holder::parse(b"x\n1000\n").is_stale(1000 + LOCK_TTL_SECS));
         assert_eq!(
-            Holder::body("pid 1 on h", 5, Some(255)),
-            b"pid 1 on h\n5\n00000000000000ff\n"
+            Holder::body("pid 1 on h", 5, "00ff"),
+            b"pid 1 on h\n5\n00ff\n"
         );
     }
 }

@@ -1,14 +1,16 @@
 //! Telemetry in one place: tracing setup, the one event per skipped object (and per object with
 //! bad records, per ignored file), progress on a terminal (`progress`), the run summary (printed
-//! as a table on stderr and, on request, written as JSON; its fields are listed in the README),
-//! and the bad-objects report built from it (`bad_objects`).
+//! as a table on stderr and, on request, written as JSON; its fields are listed in the README).
+//! The summary reports; it never decides: what a run withholds or redoes is the pipeline's own
+//! state.
 
-pub mod bad_objects;
 pub mod progress;
 
 use crate::decode::RecordStats;
+use crate::model::problem::{DayProblems, SkipReason};
+pub use crate::model::problem::{IgnoredFile, ObjectBadRecords, SkippedObject};
 use crate::source::layout;
-use crate::source::s3::RequestCounts;
+use crate::store::s3::RequestCounts;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -46,30 +48,6 @@ pub fn init_tracing(format: LogFormat, quiet: bool) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-}
-
-/// An object that could not be read, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SkippedObject {
-    pub object: String,
-    pub reason: String,
-    pub detail: String,
-}
-
-/// An object that was read but held records that could not be used, counted by reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ObjectBadRecords {
-    pub object: String,
-    /// Every record of the object.
-    pub records: u64,
-    pub bad_records: BTreeMap<String, u64>,
-}
-
-/// A file in a log folder that was not read, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IgnoredFile {
-    pub object: String,
-    pub reason: String,
 }
 
 /// How many objects the summary lists by name (`skipped`, `bad_record_objects`); the
@@ -214,6 +192,17 @@ impl RunSummary {
         }
     }
 
+    /// The problem objects listed since `marks` (a day's step), for its bad-objects report.
+    pub fn problems_since(&self, marks: ListMarks) -> DayProblems<'_> {
+        let tail = |len: usize, mark: usize| mark.min(len)..len;
+        DayProblems {
+            skipped: &self.skipped[tail(self.skipped.len(), marks.skipped)],
+            bad_records: &self.bad_record_objects
+                [tail(self.bad_record_objects.len(), marks.bad_record_objects)],
+            ignored: &self.ignored[tail(self.ignored.len(), marks.ignored)],
+        }
+    }
+
     /// Forget listed problem objects beyond what the summary shows, once a day's bad-objects
     /// report holds them, so a long backfill's memory does not grow with them.
     pub fn forget_reported(&mut self) {
@@ -251,8 +240,9 @@ impl RunSummary {
 
     /// Record one unreadable object and log it once. The detail is cleared of anything that
     /// looks like a credential or a request signature before it is logged or kept.
-    pub fn skip(&mut self, object: &str, reason: &str, detail: &str) {
+    pub fn skip(&mut self, object: &str, reason: SkipReason, detail: &str) {
         let detail = redact_secrets(detail);
+        let reason = reason.as_str();
         tracing::warn!(object, reason, "skipped {object}: {detail}");
         *self.objects_skipped.entry(reason.to_owned()).or_default() += 1;
         self.skipped.push(SkippedObject {
@@ -273,11 +263,6 @@ impl RunSummary {
             );
             self.partitions_withheld.insert(partition);
         }
-    }
-
-    pub fn is_withheld(&self, account: &str, region: &str) -> bool {
-        self.partitions_withheld
-            .contains(&format!("{account}/{region}"))
     }
 
     /// Record a file of a log folder that is not read. CloudTrail's own digest and Insights
@@ -613,7 +598,7 @@ mod tests {
     fn the_summary_lists_a_bounded_number_of_objects() {
         let mut summary = RunSummary::default();
         for i in 0..MAX_LISTED_OBJECTS + 5 {
-            summary.skip(&format!("o{i}"), "not gzip", "d");
+            summary.skip(&format!("o{i}"), SkipReason::NotGzip, "d");
         }
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(

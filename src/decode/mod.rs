@@ -28,6 +28,7 @@
 pub mod gzip;
 pub mod record;
 
+use crate::model::problem::SkipReason;
 use crate::model::{Minute, Window};
 use crate::source::layout::PartitionFilter;
 use record::{FileShape, RawRecord, RecordSlot, Scalar};
@@ -134,14 +135,14 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// A short, stable reason for the run summary.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> SkipReason {
         match self {
-            DecodeError::NotGzip(_) => "not gzip",
-            DecodeError::Gzip(gzip::GzipError::Truncated) => "truncated gzip",
-            DecodeError::Gzip(gzip::GzipError::Corrupt(_)) => "corrupt gzip",
-            DecodeError::Gzip(gzip::GzipError::TooLarge { .. }) => crate::source::OVER_SIZE_LIMIT,
-            DecodeError::Json(_) => "invalid JSON",
-            DecodeError::Shape(_) => "not a CloudTrail log file",
+            DecodeError::NotGzip(_) => SkipReason::NotGzip,
+            DecodeError::Gzip(gzip::GzipError::Truncated) => SkipReason::TruncatedGzip,
+            DecodeError::Gzip(gzip::GzipError::Corrupt(_)) => SkipReason::CorruptGzip,
+            DecodeError::Gzip(gzip::GzipError::TooLarge { .. }) => SkipReason::OverSizeLimit,
+            DecodeError::Json(_) => SkipReason::InvalidJson,
+            DecodeError::Shape(_) => SkipReason::NotCloudTrailLog,
         }
     }
 }
@@ -668,7 +669,7 @@ mod tests {
         ];
         for (bytes, key, reason) in cases {
             let err = decode_object(bytes, key, &options()).unwrap_err();
-            assert_eq!(err.reason(), reason, "{bytes:?}: {err}");
+            assert_eq!(err.reason().as_str(), reason, "{bytes:?}: {err}");
         }
     }
 

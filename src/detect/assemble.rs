@@ -23,12 +23,9 @@ use crate::model::insight::{
     InsightContext, InsightDetails, InsightRecord, MAX_ATTRIBUTION_VALUES, NO_ERROR,
     SOURCE_EVENT_CATEGORY, Statistics, round_average,
 };
-use crate::model::{InsightKind, Minute};
+use crate::model::{ID_NAMESPACE, InsightKind, Minute};
 use std::collections::HashMap;
 use uuid::Uuid;
-
-/// The namespace of every UUID trailsight derives.
-pub const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5b0a3e6c_1f7d_4d8e_9a41_7c2f0e9b6d13);
 
 /// The Start record, and the End record when the episode has ended.
 pub fn episode_records(

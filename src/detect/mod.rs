@@ -90,6 +90,44 @@ impl Default for DetectorConfig {
     }
 }
 
+/// Seasonal bins are 4 hours long: every scan window must tile them exactly.
+const SEASON_MINUTES: i64 = 240;
+
+impl DetectorConfig {
+    /// Check the rules the detector relies on; the message names the knob.
+    pub fn validate(&self) -> Result<(), String> {
+        let probability = |name: &str, p: f64| {
+            if p > 0.0 && p < 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be between 0 and 1, got {p}"))
+            }
+        };
+        probability("start_probability", self.start_probability)?;
+        probability("continue_probability", self.continue_probability)?;
+        if self.scan_windows.is_empty()
+            || self
+                .scan_windows
+                .iter()
+                .any(|&w| !(1..=SEASON_MINUTES).contains(&w) || SEASON_MINUTES % w != 0)
+        {
+            return Err(format!(
+                "scan_windows must be window lengths in minutes that divide {SEASON_MINUTES}, such as [1, 5, 15]"
+            ));
+        }
+        if self.quiet_minutes_to_end < 1 || self.max_episode_minutes < 1 || self.warmup_minutes < 0
+        {
+            return Err(
+                "quiet_minutes_to_end and max_episode_minutes must be at least 1, warmup_minutes at least 0".into(),
+            );
+        }
+        if !(self.min_rate_ratio >= 0.0 && self.min_drop_rate >= 0.0) {
+            return Err("min_rate_ratio and min_drop_rate must not be negative".into());
+        }
+        Ok(())
+    }
+}
+
 /// What the detector ignores.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Exclusions {

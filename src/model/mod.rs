@@ -6,6 +6,7 @@
 
 pub mod explanation;
 pub mod insight;
+pub mod problem;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use std::fmt;
@@ -16,6 +17,9 @@ pub const MINUTES_PER_DAY: i64 = 1440;
 pub const BASELINE_MINUTES: i64 = 7 * MINUTES_PER_DAY;
 /// Days of history read before the first analysed day.
 pub const BASELINE_DAYS: i64 = 7;
+/// The namespace of every identifier trailsight derives (UUID v5 of an episode's identity, the
+/// unique part of file names): the same input gives the same IDs and keys on every run.
+pub const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5b0a3e6c_1f7d_4d8e_9a41_7c2f0e9b6d13);
 
 /// A UTC minute, counted from the Unix epoch. Every per-minute rate is keyed by one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -7,9 +7,10 @@
 //! a slot of its own, and the slots reach the counting task in listing order, at most `AHEAD`
 //! batches ahead of it (so memory stays bounded however far the readers could run).
 
-use super::{Outcome, decode_outcome};
+use super::fetch::{Outcome, decode_outcome};
 use crate::decode::{DecodeOptions, decode_object};
 use crate::model::ObjectRef;
+use crate::model::problem::{ReadFailure, SkipReason};
 use crate::source::{Source, local};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -133,14 +134,18 @@ fn read_one(
         let path = source.local_path(object).unwrap_or_default();
         match folder.read(&path, options.max_object_bytes, bytes) {
             Ok(()) => decode_outcome(decode_object(bytes, &object.key, options), bytes),
-            Err(e) => Err((e.reason().to_owned(), e.to_string())),
+            Err(e) => Err(ReadFailure {
+                reason: e.reason(),
+                detail: e.to_string(),
+            }),
         }
     };
     catch_unwind(AssertUnwindSafe(read)).unwrap_or_else(|_| {
-        Err((
-            "decoder crashed".to_owned(),
-            "the decoder stopped on this object (a bug in trailsight: please report it)".to_owned(),
-        ))
+        Err(ReadFailure {
+            reason: SkipReason::DecoderCrashed,
+            detail: "the decoder stopped on this object (a bug in trailsight: please report it)"
+                .to_owned(),
+        })
     })
 }
 

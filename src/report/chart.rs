@@ -156,7 +156,7 @@ fn wrap_episode(c: &EpisodeChart<'_>, f: &Frame, inner: &str) -> String {
     let _ = write!(
         svg,
         r#"<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" data-shared-event-id="{id}" data-from="{from}" data-until="{until}">"#,
-        id = crate::report::html::escape(c.shared_event_id),
+        id = escape(c.shared_event_id),
         from = c.from.to_rfc3339(),
         until = c.until.to_rfc3339(),
     );
@@ -441,6 +441,23 @@ pub fn timeline_svg(days: &[TimelineDay]) -> anyhow::Result<String> {
         r#"<svg class="timeline" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">{}{hits}</svg>"#,
         inner.trim_end()
     ))
+}
+
+/// `&`, `<`, `>`, `"` and `'` escaped, for text and attribute values alike, in
+/// SVG and HTML (the page embeds the charts; this module is below `html`, so it owns this).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! sets `data-report-ready="true"` on `<body>`; an exception sets `data-report-error`.
 
 use super::Episode;
-use super::chart::{self, EpisodeChart, Rate, TimelineDay};
+use super::chart::{self, EpisodeChart, Rate, TimelineDay, escape};
 use crate::model::Minute;
 use crate::model::insight::Attribution;
 use std::collections::BTreeMap;
@@ -38,22 +38,6 @@ pub struct Page<'a> {
     pub counts: Option<&'a [Vec<u64>]>,
     pub context_minutes: i64,
     pub page_size: usize,
-}
-
-/// `&`, `<`, `>`, `"` and `'` escaped, for text and attribute values alike.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The whole page.

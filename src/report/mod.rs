@@ -1,38 +1,32 @@
-//! `trailsight report`: the Insights of an output directory as one self-contained HTML page,
-//! so a person sees each anomaly's chart and attributions without reading any JSON.
+//! `trailsight report`: the Insights of an output tree as one self-contained HTML page, so a
+//! person sees each anomaly's chart and attributions without reading any JSON.
 //!
 //! ```text
-//!  load ──► pair ──► [count from the logs] ──► chart ──► html
-//!  Insight   Start+End   per-minute rate around   SVG      one file: inline CSS,
-//!  files,    by shared   each episode (--source,  (plot-   SVG and a little JS,
-//!  explan-   event ID    through source/decode)   ters)    no network
-//!  ations
+//!  sink::read ──► pair ──► [count from the logs] ──► chart ──► html
+//!  Insight        Start+End   per-minute rate around   SVG      one file: inline CSS,
+//!  files,         by shared   each episode (--source,  (plot-   SVG and a little JS,
+//!  explanations   event ID    read by the pipeline)    ters)    no network
 //! ```
 //!
-//! `load` reads the files back, `series` counts the rate again from the logs (the same rules as
-//! a run), `chart` draws, `html` writes the page. Reading the logs again is the only concurrent
-//! part and goes through `pipeline::reread`.
+//! Everything here is pure: `pair` assembles episodes, `series` counts the rate again from
+//! decoded logs (the same rules as a run), `chart` draws, `html` writes the page. The pipeline
+//! drives it (`pipeline::report`): it reads the output through `sink`, the logs through
+//! `source`, and hands both to these stages.
 
 pub mod chart;
 pub mod html;
-pub mod load;
 pub mod series;
 
-use crate::decode::DecodeOptions;
 use crate::model::explanation::Explanation;
 use crate::model::insight::{Attribution, InsightRecord};
-use crate::model::{DayRange, InsightKind, Minute, SeriesKey, Window};
-use crate::pipeline::reread::{self, Bounds};
+use crate::model::problem::SkippedObject;
+use crate::model::{DayRange, InsightKind, Minute, SeriesKey};
 use crate::source::Source;
-use crate::source::layout::PartitionFilter;
-use crate::telemetry::{self, SkippedObject};
-use anyhow::Context;
+use crate::store::Store;
 use chrono::{Duration, NaiveDate};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
+use std::path::PathBuf;
 
 /// Hours charted before and after each episode by default.
 pub const DEFAULT_CONTEXT_HOURS: u32 = 3;
@@ -44,8 +38,8 @@ pub const DEFAULT_PAGE_SIZE: usize = 20;
 /// Everything `report` needs.
 #[derive(Debug, Clone)]
 pub struct ReportConfig {
-    /// The output directory of a run.
-    pub insights: PathBuf,
+    /// The output of a run (a directory or an S3 prefix).
+    pub insights: Store,
     /// The logs, to chart the real per-minute rate.
     pub source: Option<Source>,
     pub html: PathBuf,
@@ -55,6 +49,8 @@ pub struct ReportConfig {
     pub fetch_concurrency: usize,
     pub decode_threads: usize,
     pub max_object_bytes: u64,
+    /// Compressed log bytes fetched and not yet decoded, at most.
+    pub max_bytes_in_flight: u64,
 }
 
 /// One Insight episode: its Start, its End once it ended, and why it fired.
@@ -265,159 +261,11 @@ impl ReportSummary {
     }
 }
 
-/// Read the Insights (and, with a source, the logs around them) and write the page.
-pub async fn write_report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
-    let started = Instant::now();
-    let loaded = load::load_dir(&config.insights)?;
-    let mut summary = ReportSummary {
-        html: config.html.display().to_string(),
-        insight_files: loaded.insight_files,
-        explanation_files: loaded.explanation_files,
-        skipped: loaded.skipped,
-        ..ReportSummary::default()
-    };
-    if loaded.insight_files == 0 {
-        tracing::warn!(
-            "no Insight files under {} (expected AWSLogs/.../CloudTrail-Insight/...): the report is empty",
-            config.insights.display()
-        );
-    }
-    let paired = pair(loaded.records, loaded.explanations);
-    summary.episodes = paired.episodes.len() as u64;
-    summary.open_episodes = paired.episodes.iter().filter(|e| e.end.is_none()).count() as u64;
-    summary.ends_without_start = paired.ends_without_start;
-    summary.duplicates = paired.duplicates;
-    summary.bad_records = paired.bad_records;
-    let counts = match &config.source {
-        Some(source) if !paired.episodes.is_empty() => {
-            let counted = count_from_logs(config, source, &paired.episodes).await?;
-            summary.log_objects_read = counted.objects_read;
-            summary.skipped.extend(counted.skipped);
-            Some(counted.counts)
-        }
-        _ => None,
-    };
-    telemetry::progress::doing("drawing");
-    let page = html::Page {
-        insights_dir: &config.insights.display().to_string(),
-        source: config.source.as_ref().map(Source::describe),
-        episodes: &paired.episodes,
-        counts: counts.as_deref(),
-        context_minutes: config.context_minutes,
-        page_size: config.page_size,
-    };
-    let text = html::render(&page)?;
-    write_file(&config.html, text.as_bytes())?;
-    summary.html_bytes = text.len() as u64;
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
-}
-
-/// Write through a temporary name, so a reader never sees half a page.
-fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&temporary, bytes)
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .with_context(|| format!("--html {}: cannot write it", path.display()))
-}
-
-/// Per-minute counts for every episode's chart window.
-struct Counted {
-    counts: Vec<Vec<u64>>,
-    objects_read: u64,
-    skipped: Vec<SkippedObject>,
-}
-
-/// Read the day folders around every episode once, and count each episode's series.
-async fn count_from_logs(
-    config: &ReportConfig,
-    source: &Source,
-    episodes: &[Episode],
-) -> anyhow::Result<Counted> {
-    let requests: Vec<series::Request> = episodes
-        .iter()
-        .map(|e| {
-            let (from, until) = e.chart_window(config.context_minutes);
-            series::Request {
-                key: e.key(),
-                from,
-                until,
-            }
-        })
-        .collect();
-    let folders = day_folders(&requests);
-    let filter = PartitionFilter {
-        accounts: Some(folders.keys().map(|(a, _)| a.clone()).collect()),
-        regions: Some(folders.keys().map(|(_, r)| r.clone()).collect()),
-        shard: None,
-    };
-    let partitions = source
-        .partitions(&filter)
-        .await
-        .context("--source: discovering accounts and regions")?;
-    let mut objects = Vec::new();
-    for p in &partitions {
-        let Some(days) = folders.get(&(p.account.clone(), p.region.clone())) else {
-            continue;
-        };
-        for day in days {
-            let listing = source
-                .objects(p, *day)
-                .await
-                .context("--source: listing log objects")?;
-            objects.extend(listing.objects);
-        }
-    }
-    let from = requests.iter().map(|r| r.from).min().unwrap_or(Minute(0));
-    let until = requests.iter().map(|r| r.until).max().unwrap_or(Minute(0));
-    let options = DecodeOptions {
-        window: Window {
-            history_from: from,
-            detect_from: from,
-            detect_until: until,
-            folders: DayRange::new(from.day(), until.day() + Duration::days(1)),
-        },
-        filter,
-        max_object_bytes: config.max_object_bytes,
-    };
-    let bounds = Bounds {
-        fetch_concurrency: config.fetch_concurrency,
-        decode_threads: config.decode_threads,
-    };
-    let mut recount = series::Recount::new(requests);
-    let (mut objects_read, mut skipped) = (0, Vec::new());
-    reread::decode_objects(
-        Arc::new(source.clone()),
-        objects,
-        options,
-        bounds,
-        |object, outcome| match outcome {
-            Ok(decoded) => {
-                objects_read += 1;
-                recount.add(&decoded);
-            }
-            Err((reason, detail)) => {
-                tracing::warn!(object = %object, reason, "skipped {object}: {detail}");
-                skipped.push(SkippedObject {
-                    object: object.display.clone(),
-                    reason,
-                    detail,
-                });
-            }
-        },
-    )
-    .await;
-    Ok(Counted {
-        counts: recount.finish(),
-        objects_read,
-        skipped,
-    })
-}
-
 /// The delivery-day folders to read for each (account, region): every day a window touches,
 /// and the day after its last (a file is filed under its delivery time).
-fn day_folders(requests: &[series::Request]) -> BTreeMap<(String, String), BTreeSet<NaiveDate>> {
+pub fn day_folders(
+    requests: &[series::Request],
+) -> BTreeMap<(String, String), BTreeSet<NaiveDate>> {
     let mut folders: BTreeMap<(String, String), BTreeSet<NaiveDate>> = BTreeMap::new();
     for r in requests {
         let days = folders

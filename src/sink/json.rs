@@ -43,7 +43,7 @@ pub fn file_key(org_id: Option<&str>, account: &str, region: &str, day: NaiveDat
 fn unique_part(account: &str, region: &str, day: NaiveDate) -> String {
     const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let id = uuid::Uuid::new_v5(
-        &crate::detect::assemble::ID_NAMESPACE,
+        &crate::model::ID_NAMESPACE,
         format!("insight-file|{account}|{region}|{day}").as_bytes(),
     );
     let mut n = id.as_u128();

@@ -1,19 +1,33 @@
-//! Where Insights go: the output root (a local directory or `s3://bucket[/prefix]`) and the
-//! formats written to it.
+//! The one owner of the output tree: every key written under `--out`, in which format, the
+//! removal of our own stale files, the write concurrency, and reading the tree back.
 //!
-//! `json` builds AWS's files as bytes, `parquet` the analysts' Parquet tree (under its own
-//! `insights/` prefix); `Output` stores bytes under a key. Every key is built from
-//! validated parts (a 12-digit account, a region name, a date), and a local write goes to a
-//! hidden temporary file that is renamed into place, so a reader never sees half a file. An S3
-//! write is one PutObject (atomic by nature), made by `source::s3`, the one module that uses
-//! the AWS SDK.
+//! | what | key under the output root | module |
+//! |---|---|---|
+//! | AWS's Insight files | `AWSLogs/[o-org/]ACCOUNT/CloudTrail-Insight/REGION/YYYY/MM/DD/...json.gz` | `json` |
+//! | the same records as Parquet | `insights/account=/region=/date=/part-<uuid>.parquet` | `parquet` |
+//! | why each Insight fired | `explanations/account=/region=/date=/explanations.jsonl` | `explain` |
+//! | what a day's step could not read | `_trailsight/bad-objects/YYYY-MM-DD.json` | `bad_objects` |
+//!
+//! Every key is built from validated parts (a 12-digit account, a region name, a date), and is
+//! written through the store (`store`): atomically, never through a link inside the output
+//! root, in S3 as one PutObject. The pipeline decides *when* a day's output is written; this
+//! module decides *what* and *where*. `read` walks a tree back (trailsight's or AWS's own
+//! Insight files) for `report`.
 
+pub mod bad_objects;
 pub mod explain;
 pub mod json;
 pub mod parquet;
+pub mod read;
 
-use crate::source::s3::{RequestCounts, S3Target};
-use std::path::{Path, PathBuf};
+use crate::model::explanation::Explanation;
+use crate::model::insight::InsightRecord;
+use crate::model::problem::DayProblems;
+use crate::model::{DayRange, Partition};
+use crate::store::{Store, StoreError};
+use chrono::NaiveDate;
+use futures::{StreamExt, TryStreamExt, stream};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which formats a run writes. A format that is not selected is left untouched in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,80 +47,273 @@ impl Default for Formats {
     }
 }
 
-/// The output root.
-#[derive(Debug, Clone)]
-pub enum Output {
-    Local(PathBuf),
-    S3(S3Target),
-}
-
+/// Writing the output failed: fatal for the run (the state does not move past it).
 #[derive(Debug, thiserror::Error)]
-/// The cause follows in the error chain (printed once by `main`).
-#[error("cannot write {location} (check that the output location is writable)")]
-pub struct SinkError {
-    pub location: String,
-    #[source]
-    pub source: std::io::Error,
+pub enum SinkError {
+    /// The message names the object and the cause.
+    #[error("cannot write {0}; check that the output location is writable")]
+    Store(StoreError),
+    #[error("cannot encode {key}")]
+    Encode {
+        key: String,
+        #[source]
+        source: parquet::ParquetSinkError,
+    },
 }
 
-impl Output {
+/// The output: where it is, which formats, how many writes at once.
+impl From<StoreError> for SinkError {
+    fn from(e: StoreError) -> SinkError {
+        SinkError::Store(e)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Sink {
+    store: Store,
+    formats: Formats,
+    /// Writes and removals in flight at once.
+    concurrency: usize,
+}
+
+/// One day-step's detection results, to be written for the days they may have changed.
+#[derive(Debug, Clone, Copy)]
+pub struct DayResults<'a> {
+    pub records: &'a [InsightRecord],
+    pub explanations: &'a [Explanation],
+    /// The partitions analysed: their days' stale files are removed.
+    pub partitions: &'a [Partition],
+    /// The days whose output is rewritten.
+    pub days: DayRange,
+}
+
+/// What one write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Every Insight file written (JSON and Parquet) and its record count.
+    pub files: Vec<(String, u64)>,
+    /// Stale Insight files (JSON or Parquet) removed.
+    pub stale_removed: u64,
+}
+
+/// What kind of file a key is, for stale-file removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Json,
+    Parquet,
+    Explanations,
+}
+
+impl Sink {
+    pub fn new(store: Store, formats: Formats, concurrency: usize) -> Sink {
+        Sink {
+            store,
+            formats,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn describe(&self) -> String {
-        match self {
-            Output::Local(root) => root.display().to_string(),
-            Output::S3(target) => target.url.to_string(),
-        }
+        self.store.describe()
     }
 
-    /// The S3 requests made so far, when writing to S3.
-    pub fn request_counts(&self) -> Option<RequestCounts> {
-        match self {
-            Output::Local(_) => None,
-            Output::S3(target) => Some(target.client.counts()),
-        }
-    }
-
-    /// Store `bytes` at `key`, replacing what was there.
-    pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), SinkError> {
-        match self {
-            Output::Local(root) => write_local(&root.join(key), &bytes).await,
-            Output::S3(target) => target.put(key, bytes).await.map_err(|e| SinkError {
-                location: target.url.display(key),
-                source: std::io::Error::other(e),
-            }),
-        }
-    }
-
-    /// Remove the object at `key` if it exists; says whether it did.
-    pub async fn remove(&self, key: &str) -> Result<bool, SinkError> {
-        match self {
-            Output::Local(root) => {
-                let path = root.join(key);
-                match tokio::fs::remove_file(&path).await {
-                    Ok(()) => Ok(true),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                    Err(e) => Err(SinkError {
-                        location: path.display().to_string(),
-                        source: e,
-                    }),
-                }
+    /// Write one file per account, region, day and format, and the explanations beside them;
+    /// remove our own files of `days` that now have nothing, so a re-run with other settings
+    /// leaves no stale output. Partitions `keep` refuses (withheld) are neither written nor
+    /// cleaned: their earlier output stays as it was.
+    pub async fn write_day_results(
+        &self,
+        results: DayResults<'_>,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> Result<Written, SinkError> {
+        let orgs: BTreeMap<String, String> = results
+            .partitions
+            .iter()
+            .filter_map(|p| p.org_id.clone().map(|o| (p.account.clone(), o)))
+            .collect();
+        let records: Vec<InsightRecord> = results
+            .records
+            .iter()
+            .filter(|r| keep(&r.recipient_account_id, &r.aws_region))
+            .cloned()
+            .collect();
+        let mut outputs: Vec<(String, Vec<u8>, u64)> = Vec::new();
+        for file in json::plan_files(records, &orgs) {
+            let count = file.records.len() as u64;
+            if self.formats.json {
+                outputs.push((file.key.clone(), json::encode_file(&file.records), count));
             }
-            Output::S3(target) => target.remove(key).await.map_err(|e| SinkError {
-                location: target.url.display(key),
-                source: std::io::Error::other(e),
-            }),
+            if self.formats.parquet {
+                let key = parquet::file_key(&file.account, &file.region, file.day);
+                let bytes =
+                    parquet::encode_file(&file.records).map_err(|source| SinkError::Encode {
+                        key: self.store.display(&key),
+                        source,
+                    })?;
+                outputs.push((key, bytes, count));
+            }
+        }
+        let written: Vec<(String, u64)> = outputs.iter().map(|(k, _, n)| (k.clone(), *n)).collect();
+        let explanations: Vec<Explanation> = results
+            .explanations
+            .iter()
+            .filter(|e| keep(&e.recipient_account_id, &e.aws_region))
+            .cloned()
+            .collect();
+        let explained = explain::plan_files(&explanations);
+        let mut kept: BTreeSet<String> = written.iter().map(|(k, _)| k.clone()).collect();
+        kept.extend(explained.iter().map(|(k, _)| k.clone()));
+        let puts = outputs
+            .into_iter()
+            .map(|(key, bytes, _)| (key, bytes))
+            .chain(explained);
+        self.put_all(puts).await?;
+        let stale = self.stale_candidates(&results, &orgs, &keep, &kept);
+        let stale_removed = self.remove_all(stale).await?;
+        Ok(Written {
+            files: written,
+            stale_removed,
+        })
+    }
+
+    /// Our own keys of the analysed partitions and days that this write did not produce.
+    fn stale_candidates(
+        &self,
+        results: &DayResults<'_>,
+        orgs: &BTreeMap<String, String>,
+        keep: &impl Fn(&str, &str) -> bool,
+        written: &BTreeSet<String>,
+    ) -> Vec<(String, FileKind)> {
+        let analysed: BTreeSet<(&str, &str)> = results
+            .partitions
+            .iter()
+            .map(|p| (p.account.as_str(), p.region.as_str()))
+            .filter(|(account, region)| keep(account, region))
+            .collect();
+        let mut candidates = Vec::new();
+        for (account, region) in analysed {
+            let org = orgs.get(account).map(String::as_str);
+            for day in results.days.days() {
+                let kinds = [
+                    self.formats
+                        .json
+                        .then(|| (json::file_key(org, account, region, day), FileKind::Json)),
+                    self.formats
+                        .parquet
+                        .then(|| (parquet::file_key(account, region, day), FileKind::Parquet)),
+                    Some((
+                        explain::file_key(account, region, day),
+                        FileKind::Explanations,
+                    )),
+                ];
+                candidates.extend(kinds.into_iter().flatten());
+            }
+        }
+        candidates.retain(|(key, _)| !written.contains(key));
+        candidates
+    }
+
+    async fn put_all(
+        &self,
+        files: impl Iterator<Item = (String, Vec<u8>)>,
+    ) -> Result<(), SinkError> {
+        stream::iter(files)
+            .map(|(key, bytes)| async move { self.store.put(&key, bytes).await })
+            .buffer_unordered(self.concurrency)
+            .try_collect::<()>()
+            .await?;
+        Ok(())
+    }
+
+    /// Remove each key if present; counts the Insight files (not explanations) removed.
+    async fn remove_all(&self, keys: Vec<(String, FileKind)>) -> Result<u64, SinkError> {
+        let removed: Vec<bool> = stream::iter(&keys)
+            .map(|(key, kind)| async move {
+                let removed = self.store.delete(key).await?;
+                Ok::<_, StoreError>(removed && *kind != FileKind::Explanations)
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(removed.into_iter().filter(|r| *r).count() as u64)
+    }
+
+    /// Write the bad-objects report of one analysed day (the problems its step met), or remove
+    /// the one an earlier run of the same day left when there is nothing to report. Returns
+    /// where the report was written.
+    pub async fn write_bad_objects(
+        &self,
+        source: &str,
+        day: NaiveDate,
+        problems: DayProblems<'_>,
+    ) -> Result<Option<String>, SinkError> {
+        let (key, bytes) = bad_objects::build(source, day, problems);
+        match bytes {
+            Some(bytes) => {
+                self.store.put(&key, bytes).await?;
+                Ok(Some(self.store.display(&key)))
+            }
+            None => {
+                self.store.delete(&key).await?;
+                Ok(None)
+            }
         }
     }
 }
 
-async fn write_local(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
-    let error = |source| SinkError {
-        location: path.display().to_string(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    tokio::fs::create_dir_all(dir).await.map_err(error)?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    tokio::fs::write(&temporary, bytes).await.map_err(error)?;
-    tokio::fs::rename(&temporary, path).await.map_err(error)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_day;
+
+    #[tokio::test]
+    async fn stale_files_of_analysed_days_are_removed_and_withheld_partitions_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::new(Store::local(dir.path().to_owned()), Formats::default(), 4);
+        let day = parse_day("2019-11-07").unwrap();
+        let partition = |account: &str| Partition {
+            prefix: String::new(),
+            org_id: None,
+            account: account.into(),
+            region: "us-east-1".into(),
+        };
+        let partitions = [partition("111111111111"), partition("222222222222")];
+        // Earlier output of both partitions on the analysed day.
+        let stale: Vec<String> = partitions
+            .iter()
+            .flat_map(|p| {
+                [
+                    json::file_key(None, &p.account, &p.region, day),
+                    parquet::file_key(&p.account, &p.region, day),
+                    explain::file_key(&p.account, &p.region, day),
+                ]
+            })
+            .collect();
+        for key in &stale {
+            sink.store().put(key, b"old".to_vec()).await.unwrap();
+        }
+        let results = DayResults {
+            records: &[],
+            explanations: &[],
+            partitions: &partitions,
+            days: DayRange::new(day, day),
+        };
+        let written = sink
+            .write_day_results(results, |account, _| account == "111111111111")
+            .await
+            .unwrap();
+        assert_eq!(written.files, []);
+        assert_eq!(
+            written.stale_removed, 2,
+            "JSON and Parquet, not explanations"
+        );
+        for key in &stale {
+            let present = sink.store().get(key, 10).await.unwrap().is_some();
+            assert_eq!(present, key.contains("222222222222"), "{key}");
+        }
+    }
 }

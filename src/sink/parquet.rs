@@ -60,7 +60,7 @@ pub enum ParquetSinkError {
 /// The key of the Parquet file holding one account's Insights of one region and day.
 pub fn file_key(account: &str, region: &str, day: NaiveDate) -> String {
     let id = uuid::Uuid::new_v5(
-        &crate::detect::assemble::ID_NAMESPACE,
+        &crate::model::ID_NAMESPACE,
         format!("insight-parquet|{account}|{region}|{day}").as_bytes(),
     );
     let [a, r, d] = PARTITION_COLUMNS;

@@ -11,6 +11,7 @@
 
 use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
 use super::{Ignored, Listing, SourceError};
+use crate::model::problem::SkipReason;
 use crate::model::{ObjectRef, Partition};
 use chrono::NaiveDate;
 use std::collections::{BTreeSet, HashSet};
@@ -275,11 +276,11 @@ pub enum ReadError {
 impl ReadError {
     /// A short, stable reason for the run summary (`over the size limit` as for a decompression
     /// bomb); an I/O error is the pipeline's `fetch failed`.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> SkipReason {
         match self {
-            ReadError::TooLarge { .. } => super::OVER_SIZE_LIMIT,
-            ReadError::NotAFile => "not a regular file",
-            ReadError::Io(_) => super::FETCH_FAILED,
+            ReadError::TooLarge { .. } => SkipReason::OverSizeLimit,
+            ReadError::NotAFile => SkipReason::NotARegularFile,
+            ReadError::Io(_) => SkipReason::FetchFailed,
         }
     }
 }

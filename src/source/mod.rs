@@ -3,16 +3,18 @@
 //!
 //! `layout` holds the pure rules of CloudTrail's key layout; each source kind (a local
 //! directory, an S3 bucket) applies them to its own storage. The pipeline talks to the `Source`
-//! enum only. `s3` is the one module that uses the AWS SDK; the sink writes to S3 through it.
+//! enum only. S3 requests, retries and capped downloads are the store's (`store::s3`); the local
+//! walker is this module's own, tuned for many small files (one open folder, `openat`).
 
 pub mod layout;
 pub mod local;
 pub mod s3;
 
+use crate::model::problem::{ReadFailure, SkipReason};
 use crate::model::{ObjectRef, Partition};
+use crate::store::s3::{RequestCounts, S3Error};
 use chrono::NaiveDate;
 use layout::PartitionFilter;
-use std::fmt;
 
 /// Where the logs are read from.
 #[derive(Debug, Clone)]
@@ -71,7 +73,7 @@ pub enum SourceError {
     S3 {
         location: String,
         #[source]
-        source: s3::S3Error,
+        source: S3Error,
     },
 }
 
@@ -79,26 +81,12 @@ impl SourceError {
     pub fn list(location: String, source: std::io::Error) -> SourceError {
         SourceError::List { location, source }
     }
-}
 
-/// The skip reason of an object whose bytes could not be fetched (after the source's retries);
-/// a later run retries it.
-pub const FETCH_FAILED: &str = "fetch failed";
-/// The skip reason of an object too large for `--max-object-bytes`, stored or decompressed; a
-/// retry cannot help.
-pub const OVER_SIZE_LIMIT: &str = "over the size limit";
-
-/// Fetching one object failed: the object is skipped, named and counted under `reason`
-/// (`fetch failed`, which a later run retries, or why the object itself cannot be read).
-#[derive(Debug)]
-pub struct FetchError {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+    /// The folder that could not be listed.
+    pub fn location(&self) -> &str {
+        match self {
+            SourceError::List { location, .. } | SourceError::S3 { location, .. } => location,
+        }
     }
 }
 
@@ -112,7 +100,7 @@ impl Source {
     }
 
     /// The S3 requests made so far, when reading from S3.
-    pub fn request_counts(&self) -> Option<s3::RequestCounts> {
+    pub fn request_counts(&self) -> Option<RequestCounts> {
         match self {
             Source::Local(_) => None,
             Source::S3(s3) => Some(s3.client().counts()),
@@ -170,16 +158,17 @@ impl Source {
 
     /// The bytes of one object, at most `cap` of them (`--max-object-bytes`): an object larger
     /// than that, by its size or by what arrives, is refused without being held in memory.
-    pub async fn fetch(&self, object: &ObjectRef, cap: u64) -> Result<Vec<u8>, FetchError> {
+    pub async fn fetch(&self, object: &ObjectRef, cap: u64) -> Result<Vec<u8>, ReadFailure> {
+        let failure = |reason: SkipReason, detail: String| ReadFailure { reason, detail };
         match self {
-            Source::Local(local) => local.fetch(object, cap).await.map_err(|e| FetchError {
-                reason: e.reason(),
-                message: e.to_string(),
-            }),
-            Source::S3(s3) => s3.fetch(object, cap).await.map_err(|e| FetchError {
-                reason: e.reason(),
-                message: e.to_string(),
-            }),
+            Source::Local(local) => local
+                .fetch(object, cap)
+                .await
+                .map_err(|e| failure(e.reason(), e.to_string())),
+            Source::S3(s3) => s3
+                .fetch(object, cap)
+                .await
+                .map_err(|e| failure(e.reason(), e.to_string())),
         }
     }
 }

@@ -411,7 +411,7 @@ fn judge(input: &Input) -> Result<(), String> {
             Ok(())
         }
         Err(e) if input.records.is_some() => Err(format!("rejected a valid log file: {e}")),
-        Err(e) if !REASONS.contains(&e.reason()) || e.to_string().is_empty() => {
+        Err(e) if !REASONS.contains(&e.reason().as_str()) || e.to_string().is_empty() => {
             Err(format!("unknown reason {:?}: {e}", e.reason()))
         }
         Err(_) => Ok(()),
@@ -564,7 +564,7 @@ fn fuzz_generator_reaches_every_outcome() {
                 with_events += u32::from(!d.events.is_empty());
             }
             Err(e) => {
-                reasons.insert(e.reason());
+                reasons.insert(e.reason().as_str());
             }
         }
     }

@@ -214,6 +214,73 @@ fn sample_data_from_s3_gives_the_same_bytes_as_the_local_run() {
     assert_eq!(server.objects("insights", "out"), expected);
 }
 
+/// `trailsight report` with the Insights and the logs in S3 (read through the same store and
+/// source as `analyze`, with the same S3 flags) draws the page it draws from disk.
+#[test]
+fn a_report_read_from_s3_is_the_page_read_from_disk() {
+    let sample = repo_path("sample-data");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = analyze(&sample, &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let server = S3Server::start(&["cloudtrail", "insights"]);
+    server.upload_tree(&sample, "cloudtrail", "org/trail/");
+    server.upload_tree(&out, "insights", "runs/out/");
+    let (local_html, s3_html) = (dir.path().join("local.html"), dir.path().join("s3.html"));
+    let report = |insights: &str, source: &str, html: &std::path::Path, env: &[(&str, String)]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
+            .args([
+                "report",
+                "--insights",
+                insights,
+                "--source",
+                source,
+                "--html",
+            ])
+            .arg(html)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("episodes                     3"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("log objects read"), "{stderr}");
+        std::fs::read_to_string(html).unwrap()
+    };
+    let from_disk = report(
+        out.to_str().unwrap(),
+        sample.to_str().unwrap(),
+        &local_html,
+        &[],
+    );
+    let from_s3 = report(
+        "s3://insights/runs/out",
+        "s3://cloudtrail/org/trail",
+        &s3_html,
+        &server.env(),
+    );
+    // The page names where it read from; everything else is the same bytes.
+    let from_disk = from_disk
+        .replace(out.to_str().unwrap(), "s3://insights/runs/out/")
+        .replace(sample.to_str().unwrap(), "s3://cloudtrail/org/trail/");
+    assert!(from_s3.contains("s3://insights/runs/out/"));
+    assert_eq!(from_s3, from_disk);
+    let seen = server.take_seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.is_get_object() && s.bucket() == "insights")
+    );
+    assert!(
+        seen.iter()
+            .all(|s| s.method != "PUT" && s.method != "DELETE"),
+        "report never writes to S3"
+    );
+}
+
 #[test]
 fn org_trail_lists_only_the_day_folders_it_needs_and_sends_the_bucket_owner() {
     let (_tree, local_out, server) = org_setup();
@@ -1104,7 +1171,7 @@ fn the_readme_iam_policy_allows_every_call_and_grants_nothing_unused() {
         trailsight::sink::json::file_key(Some(ORG), OTHER_ACCOUNT, "eu-west-1", day),
         trailsight::sink::parquet::file_key(OTHER_ACCOUNT, "eu-west-1", day),
         trailsight::sink::explain::file_key(OTHER_ACCOUNT, "eu-west-1", day),
-        trailsight::telemetry::bad_objects::report_key(day),
+        trailsight::sink::bad_objects::report_key(day),
     ] {
         server.put_raw("insights", &format!("out/{key}"), b"stale");
     }

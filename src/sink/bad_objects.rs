@@ -3,10 +3,10 @@
 //! ignored, so an operator can re-drive them. The step of day D reads the objects not read yet
 //! up to D+1's folder, so each object is reported under the one day whose step read it, and a
 //! day that is redone (after a failed fetch) rewrites, or removes, its own report: nightly runs
-//! and a backfill leave the same reports. It is built from the run summary as bytes; the
-//! pipeline stores it next to the output (`<out>/_trailsight/bad-objects/YYYY-MM-DD.json`)
-//! through the same `Output` as the Insights, so a local write is atomic and an S3 write is one
-//! PutObject.
+//! and a backfill leave the same reports. It is built as bytes from the day's problems (which
+//! the run summary collects) and stored next to the output
+//! (`<out>/_trailsight/bad-objects/YYYY-MM-DD.json`) through the same store as the Insights, so
+//! a local write is atomic and an S3 write is one PutObject.
 //!
 //! Wire format (version 1), a JSON object:
 //!
@@ -23,7 +23,7 @@
 //! holds object names, reasons and error details only: no credentials, and details pass through
 //! `redact_secrets` when they are recorded.
 
-use super::{IgnoredFile, ListMarks, ObjectBadRecords, RunSummary, SkippedObject};
+use crate::model::problem::{DayProblems, IgnoredFile, ObjectBadRecords, SkippedObject};
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -47,18 +47,18 @@ pub fn report_key(day: NaiveDate) -> String {
     format!("{REPORT_FOLDER}/{day}.json")
 }
 
-/// The key and bytes of `day`'s report, from what the summary listed since `since`; no bytes
-/// when there is nothing to report (the caller removes the report an earlier run left).
-pub fn build(summary: &RunSummary, day: NaiveDate, since: ListMarks) -> (String, Option<Vec<u8>>) {
+/// The key and bytes of `day`'s report of `problems` read from `source`; no bytes when there is
+/// nothing to report (the caller removes the report an earlier run left).
+pub fn build(source: &str, day: NaiveDate, problems: DayProblems<'_>) -> (String, Option<Vec<u8>>) {
     let key = report_key(day);
-    let tail = |len: usize, mark: usize| mark.min(len)..len;
-    let skipped = &summary.skipped[tail(summary.skipped.len(), since.skipped)];
-    let bad_records = &summary.bad_record_objects
-        [tail(summary.bad_record_objects.len(), since.bad_record_objects)];
-    let ignored = &summary.ignored[tail(summary.ignored.len(), since.ignored)];
-    if skipped.is_empty() && bad_records.is_empty() && ignored.is_empty() {
+    if problems.is_empty() {
         return (key, None);
     }
+    let DayProblems {
+        skipped,
+        bad_records,
+        ignored,
+    } = problems;
     let mut skipped: Vec<_> = skipped.iter().collect();
     skipped.sort_by(|a, b| (&a.object, &a.reason).cmp(&(&b.object, &b.reason)));
     let mut bad_records: Vec<_> = bad_records.iter().collect();
@@ -67,7 +67,7 @@ pub fn build(summary: &RunSummary, day: NaiveDate, since: ListMarks) -> (String,
     ignored.sort_by(|a, b| (&a.object, &a.reason).cmp(&(&b.object, &b.reason)));
     let report = Report {
         version: REPORT_VERSION,
-        source: &summary.source,
+        source,
         day: day.to_string(),
         skipped,
         bad_records,
@@ -82,6 +82,8 @@ pub fn build(summary: &RunSummary, day: NaiveDate, since: ListMarks) -> (String,
 mod tests {
     use super::*;
     use crate::decode::RecordStats;
+    use crate::model::problem::SkipReason;
+    use crate::telemetry::RunSummary;
 
     #[test]
     fn lists_what_the_day_added_sorted_and_nothing_when_clean() {
@@ -92,16 +94,20 @@ mod tests {
         };
         summary.skip(
             "/logs/earlier.json.gz",
-            "not gzip",
+            SkipReason::NotGzip,
             "an earlier day's object",
         );
         let marks = summary.marks();
         assert_eq!(
-            build(&summary, day, marks),
+            build(&summary.source, day, summary.problems_since(marks)),
             ("_trailsight/bad-objects/2019-11-07.json".into(), None)
         );
-        summary.skip("/logs/b.json.gz", "not gzip", "it starts with bytes 7b 22");
-        summary.skip("/logs/a.json.gz", "truncated gzip", "ends early");
+        summary.skip(
+            "/logs/b.json.gz",
+            SkipReason::NotGzip,
+            "it starts with bytes 7b 22",
+        );
+        summary.skip("/logs/a.json.gz", SkipReason::TruncatedGzip, "ends early");
         let mut stats = RecordStats {
             records: 4,
             ..RecordStats::default()
@@ -109,7 +115,7 @@ mod tests {
         stats.bad_records.insert("record has no eventTime", 1);
         summary.add_object_records("/logs/c.json.gz", &stats);
         summary.ignore("/logs/notes.txt", "not a .json.gz or .json file");
-        let (_, bytes) = build(&summary, day, marks);
+        let (_, bytes) = build(&summary.source, day, summary.problems_since(marks));
         let report: serde_json::Value = serde_json::from_slice(&bytes.unwrap()).unwrap();
         assert_eq!(
             report,

@@ -1,0 +1,182 @@
+//! Driving `trailsight report`: read the output tree through `sink::read` (a directory or an S3
+//! prefix), pair the records, read the log folders around each episode again through `source`
+//! and `fetch` (bounded, as a run reads), count each episode's series with `report::series`,
+//! and write the page drawn by `report::html`. Only the reading is concurrent, and it is here.
+
+use super::fetch::{self, Bounds};
+use crate::decode::DecodeOptions;
+use crate::model::problem::{ReadFailure, SkippedObject};
+use crate::model::{DayRange, Minute, Window};
+use crate::report::{self, Episode, ReportConfig, ReportSummary, html, series};
+use crate::sink;
+use crate::source::Source;
+use crate::source::layout::PartitionFilter;
+use crate::store::Store;
+use crate::telemetry;
+use anyhow::Context;
+use chrono::Duration;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Read the Insights (and, with a source, the logs around them) and write the page.
+pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
+    let started = Instant::now();
+    let insights = config.insights.describe();
+    let loaded = sink::read::load(&config.insights)
+        .await
+        .with_context(|| format!("--insights {insights}: cannot list it"))?;
+    let mut summary = ReportSummary {
+        html: config.html.display().to_string(),
+        insight_files: loaded.insight_files,
+        explanation_files: loaded.explanation_files,
+        skipped: loaded.skipped,
+        ..ReportSummary::default()
+    };
+    if loaded.insight_files == 0 {
+        tracing::warn!(
+            "no Insight files under {insights} (expected AWSLogs/.../CloudTrail-Insight/...): the report is empty"
+        );
+    }
+    let paired = report::pair(loaded.records, loaded.explanations);
+    summary.episodes = paired.episodes.len() as u64;
+    summary.open_episodes = paired.episodes.iter().filter(|e| e.end.is_none()).count() as u64;
+    summary.ends_without_start = paired.ends_without_start;
+    summary.duplicates = paired.duplicates;
+    summary.bad_records = paired.bad_records;
+    let counts = match &config.source {
+        Some(source) if !paired.episodes.is_empty() => {
+            let counted = count_from_logs(config, source, &paired.episodes).await?;
+            summary.log_objects_read = counted.objects_read;
+            summary.skipped.extend(counted.skipped);
+            Some(counted.counts)
+        }
+        _ => None,
+    };
+    telemetry::progress::doing("drawing");
+    let page = html::Page {
+        insights_dir: &insights,
+        source: config.source.as_ref().map(Source::describe),
+        episodes: &paired.episodes,
+        counts: counts.as_deref(),
+        context_minutes: config.context_minutes,
+        page_size: config.page_size,
+    };
+    let text = html::render(&page)?;
+    write_page(&config.html, text.as_bytes()).await?;
+    summary.html_bytes = text.len() as u64;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Write the page through the store of its folder: atomically, under an unpredictable
+/// temporary name, never through a link in the file's place.
+async fn write_page(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("--html {}: not a file name", path.display()))?;
+    Store::local(folder)
+        .put(name, bytes.to_vec())
+        .await
+        .with_context(|| format!("--html {}: cannot write it", path.display()))
+}
+
+/// Per-minute counts for every episode's chart window.
+struct Counted {
+    counts: Vec<Vec<u64>>,
+    objects_read: u64,
+    skipped: Vec<SkippedObject>,
+}
+
+/// Read the day folders around every episode once, and count each episode's series.
+async fn count_from_logs(
+    config: &ReportConfig,
+    source: &Source,
+    episodes: &[Episode],
+) -> anyhow::Result<Counted> {
+    let requests: Vec<series::Request> = episodes
+        .iter()
+        .map(|e| {
+            let (from, until) = e.chart_window(config.context_minutes);
+            series::Request {
+                key: e.key(),
+                from,
+                until,
+            }
+        })
+        .collect();
+    let folders = report::day_folders(&requests);
+    let filter = PartitionFilter {
+        accounts: Some(folders.keys().map(|(a, _)| a.clone()).collect()),
+        regions: Some(folders.keys().map(|(_, r)| r.clone()).collect()),
+        shard: None,
+    };
+    let partitions = source
+        .partitions(&filter)
+        .await
+        .context("--source: discovering accounts and regions")?;
+    let mut objects = Vec::new();
+    for p in &partitions {
+        let Some(days) = folders.get(&(p.account.clone(), p.region.clone())) else {
+            continue;
+        };
+        for day in days {
+            let listing = source
+                .objects(p, *day)
+                .await
+                .context("--source: listing log objects")?;
+            objects.extend(listing.objects);
+        }
+    }
+    let from = requests.iter().map(|r| r.from).min().unwrap_or(Minute(0));
+    let until = requests.iter().map(|r| r.until).max().unwrap_or(Minute(0));
+    let options = DecodeOptions {
+        window: Window {
+            history_from: from,
+            detect_from: from,
+            detect_until: until,
+            folders: DayRange::new(from.day(), until.day() + Duration::days(1)),
+        },
+        filter,
+        max_object_bytes: config.max_object_bytes,
+    };
+    let bounds = Bounds {
+        fetch_concurrency: config.fetch_concurrency,
+        decode_threads: config.decode_threads,
+        max_bytes_in_flight: config.max_bytes_in_flight,
+    };
+    telemetry::progress::listed(&objects);
+    let mut recount = series::Recount::new(requests);
+    let (mut objects_read, mut skipped) = (0, Vec::new());
+    let results =
+        fetch::fetch_decoded(Arc::new(source.clone()), objects, Arc::new(options), bounds);
+    let mut results = std::pin::pin!(results);
+    while let Some((object, outcome)) = results.next().await {
+        let records = outcome.as_ref().map_or(0, |(d, _)| d.stats.records);
+        telemetry::progress::object_done(object.size, records);
+        match outcome {
+            Ok((decoded, _)) => {
+                objects_read += 1;
+                recount.add(&decoded);
+            }
+            Err(ReadFailure { reason, detail }) => {
+                tracing::warn!(object = %object, reason = reason.as_str(), "skipped {object}: {detail}");
+                skipped.push(SkippedObject {
+                    object: object.display.clone(),
+                    reason: reason.as_str().to_owned(),
+                    detail,
+                });
+            }
+        }
+    }
+    Ok(Counted {
+        counts: recount.finish(),
+        objects_read,
+        skipped,
+    })
+}
