@@ -94,6 +94,11 @@ pub struct RunArgs {
     /// Fail (exit 2, nothing written) if any object, record or file had to be skipped.
     #[arg(long)]
     pub strict: bool,
+    /// Runs (with --state) that may fail to fetch an object (or list a day folder) of a
+    /// partition before it is given up (quarantined) and the partition's Insights are written
+    /// without it; until then the partition is withheld and each run retries it.
+    #[arg(long, default_value_t = config::DEFAULT_QUARANTINE_AFTER_RUNS, value_name = "RUNS")]
+    pub quarantine_after_runs: u32,
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
@@ -447,6 +452,7 @@ impl RunArgs {
             max_object_bytes: self.max_object_bytes,
             strict: self.strict,
             state,
+            quarantine_after_runs: self.quarantine_after_runs.max(1),
         })
     }
 }

@@ -47,7 +47,13 @@ pub struct AnalyzeConfig {
     pub strict: bool,
     /// Where progress is kept between days and runs (required by nightly runs).
     pub state: Option<StateStore>,
+    /// Runs that may fail to read a stuck partition's objects before they are given up
+    /// (quarantined) and the partition's Insights are written without them.
+    pub quarantine_after_runs: u32,
 }
+
+/// Runs that retry an object that cannot be fetched before it is quarantined, by default.
+pub const DEFAULT_QUARANTINE_AFTER_RUNS: u32 = 3;
 
 /// When a nightly run happens and what it may finalize.
 #[derive(Debug, Clone, Copy)]

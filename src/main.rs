@@ -86,9 +86,5 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         std::fs::write(&path, json)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
-    Ok(if summary.skipped_total() > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(summary.exit_code()))
 }

@@ -31,7 +31,7 @@ use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::DayResults;
 use crate::source::{Source, layout};
-use crate::state::{RunState, STATE_VERSION, StateLock};
+use crate::state::{RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition};
 use crate::telemetry::{self, RunSummary, Stage};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -75,6 +75,9 @@ async fn analyze_locked(
         None => Progress::fresh(days.first, config),
     };
     let first = match progress.analysed_through {
+        Some(done) if done >= days.last && !progress.stuck.is_empty() => {
+            return run.recover(&mut progress, done, lock).await;
+        }
         Some(done) if done >= days.last => {
             tracing::info!("already analysed through {done}: nothing to do");
             return Ok(());
@@ -116,6 +119,11 @@ async fn nightly_locked(
         None => plan.first_day.unwrap_or(last),
     };
     if first > last {
+        if let Some(done) = progress.analysed_through
+            && !progress.stuck.is_empty()
+        {
+            return run.recover(&mut progress, done, lock).await;
+        }
         tracing::info!("already analysed through {last}: nothing new to do");
         return Ok(());
     }
@@ -184,6 +192,28 @@ struct Progress {
     folders_read_through: Option<NaiveDate>,
     /// Objects of that folder already read.
     processed: BTreeSet<String>,
+    /// Partitions some of whose logs could not be read, by (account, region).
+    stuck: BTreeMap<PartitionId, Stuck>,
+}
+
+/// An (account, region) pair.
+type PartitionId = (String, String);
+
+/// A partition whose logs could not all be read: its Insights are withheld until a later run
+/// reads what is missing, or gives it up after `AnalyzeConfig::quarantine_after_runs` runs.
+#[derive(Debug, Clone, PartialEq)]
+struct Stuck {
+    /// Its detection restarts here once it is whole again (the detection start of the step
+    /// that failed, so the days it rewrites come out as an uninterrupted run writes them).
+    redetect_from: NaiveDate,
+    /// Its output is withheld from this day on.
+    withheld_from: NaiveDate,
+    /// Objects to read again, by key, with their listed sizes.
+    objects: BTreeMap<String, u64>,
+    /// Day folders whose listing failed, to list again.
+    folders: BTreeSet<NaiveDate>,
+    /// Runs that failed to read it (this run's first failure counts).
+    attempts: u32,
 }
 
 impl Progress {
@@ -197,6 +227,7 @@ impl Progress {
             redetect_from: None,
             folders_read_through: None,
             processed: BTreeSet::new(),
+            stuck: BTreeMap::new(),
         }
     }
 
@@ -207,7 +238,13 @@ impl Progress {
     fn kept_from(&self) -> Minute {
         let baseline_of =
             |day: NaiveDate| Minute::start_of_day(day - Duration::days(BASELINE_DAYS));
-        self.redetect_from.map_or(self.history_floor, |day| {
+        let oldest = self
+            .stuck
+            .values()
+            .map(|s| s.redetect_from)
+            .chain(self.redetect_from)
+            .min();
+        oldest.map_or(self.history_floor, |day| {
             baseline_of(day).max(self.history_floor)
         })
     }
@@ -227,6 +264,20 @@ impl Progress {
             redetect_from: Some(day(&state.redetect_from)?),
             folders_read_through: Some(day(&state.folders_read_through)?),
             processed: state.processed.into_iter().collect(),
+            stuck: state
+                .stuck
+                .into_iter()
+                .map(|s| {
+                    let stuck = Stuck {
+                        redetect_from: day(&s.redetect_from)?,
+                        withheld_from: day(&s.withheld_from)?,
+                        objects: s.objects.into_iter().map(|o| (o.key, o.size)).collect(),
+                        folders: s.folders.iter().map(|f| day(f)).collect::<Result<_, _>>()?,
+                        attempts: s.attempts,
+                    };
+                    Ok(((s.account, s.region), stuck))
+                })
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 
@@ -242,6 +293,26 @@ impl Progress {
             folders_read_through: text(self.folders_read_through)?,
             processed: self.processed.iter().cloned().collect(),
             aggregate: self.aggregator.to_state(),
+            stuck: self
+                .stuck
+                .iter()
+                .map(|((account, region), s)| StuckPartition {
+                    account: account.clone(),
+                    region: region.clone(),
+                    redetect_from: s.redetect_from.to_string(),
+                    withheld_from: s.withheld_from.to_string(),
+                    objects: s
+                        .objects
+                        .iter()
+                        .map(|(key, size)| StuckObject {
+                            key: key.clone(),
+                            size: *size,
+                        })
+                        .collect(),
+                    folders: s.folders.iter().map(ToString::to_string).collect(),
+                    attempts: s.attempts,
+                })
+                .collect(),
         })
     }
 }
@@ -254,8 +325,18 @@ struct Run<'c> {
     summary: RunSummary,
     /// (account, region) pairs whose Insights are withheld: an object could not be fetched or
     /// a day folder listed. Their output is neither written nor removed.
-    withheld: BTreeSet<(String, String)>,
-    /// Whether the current day's step could not read everything (the run stops after it).
+    withheld: BTreeSet<PartitionId>,
+    /// Partitions read whole again by this run (or given up on): their detection restarts at
+    /// the day, and their output is rewritten from it, in the next write.
+    recovered: BTreeMap<PartitionId, NaiveDate>,
+    /// Whether this run has retried the stuck partitions of the state yet.
+    retried: bool,
+    /// What the current step could not read: objects (with sizes) and day folders, by
+    /// partition; filed into `Progress::stuck` after the step's reading.
+    failed_objects: Vec<ObjectRef>,
+    failed_folders: Vec<(PartitionId, NaiveDate)>,
+    /// Whether something could not be read that no partition can be blamed for (a lost batch
+    /// of local objects): the run stops after the day, before the state moves past it.
     unread: bool,
     /// Final record counts per output file and episodes by shared ID.
     files: BTreeMap<String, u64>,
@@ -292,6 +373,10 @@ impl<'c> Run<'c> {
             partitions,
             summary,
             withheld: BTreeSet::new(),
+            recovered: BTreeMap::new(),
+            retried: false,
+            failed_objects: Vec::new(),
+            failed_folders: Vec::new(),
             unread: false,
             files: BTreeMap::new(),
             episodes: BTreeMap::new(),
@@ -301,12 +386,152 @@ impl<'c> Run<'c> {
 
     /// Withhold a partition's Insights: some of its logs could not be read.
     fn withhold(&mut self, account: &str, region: &str) {
-        self.unread = true;
         if self
             .withheld
             .insert((account.to_owned(), region.to_owned()))
         {
             self.summary.withhold(account, region);
+        }
+    }
+
+    /// File what the step of `day` could not read (detection of that step started at
+    /// `redetect_from`) under each partition's `Stuck`, and withhold those partitions.
+    fn stick_failures(
+        &mut self,
+        progress: &mut Progress,
+        day: NaiveDate,
+        redetect_from: NaiveDate,
+    ) {
+        let objects = std::mem::take(&mut self.failed_objects);
+        let folders = std::mem::take(&mut self.failed_folders);
+        let fresh = || Stuck {
+            redetect_from,
+            withheld_from: day,
+            objects: BTreeMap::new(),
+            folders: BTreeSet::new(),
+            attempts: 1,
+        };
+        for object in objects {
+            match layout::parse_log_key(&object.key) {
+                Ok(key) => {
+                    let id = (key.partition.account, key.partition.region);
+                    let stuck = progress.stuck.entry(id).or_insert_with(fresh);
+                    stuck.objects.insert(object.key, object.size);
+                }
+                Err(_) => self.unread = true,
+            }
+        }
+        let next = day + Duration::days(1);
+        for (id, folder) in folders {
+            let stuck = progress.stuck.entry(id).or_insert_with(fresh);
+            // The next day's folder is listed again by the next step anyway.
+            if folder < next {
+                stuck.folders.insert(folder);
+            }
+        }
+        let stuck: Vec<PartitionId> = progress.stuck.keys().cloned().collect();
+        for (account, region) in stuck {
+            self.recovered.remove(&(account.clone(), region.clone()));
+            self.withhold(&account, &region);
+        }
+    }
+
+    /// Read again what the state's stuck partitions could not read (once per run). A partition
+    /// read whole is recovered: its detection restarts, and its output is rewritten, from its
+    /// day. One that fails again stays withheld; after `quarantine_after_runs` runs its objects
+    /// are given up (named in the summary and the bad-objects report) and it is recovered
+    /// without them.
+    async fn retry_stuck(&mut self, progress: &mut Progress, scope: Window) {
+        self.retried = true;
+        if progress.stuck.is_empty() {
+            return;
+        }
+        let mut objects = Vec::new();
+        let stuck: Vec<(PartitionId, Stuck)> = progress
+            .stuck
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for ((account, region), s) in &stuck {
+            tracing::info!(
+                partition = format!("{account}/{region}"),
+                "reading again what {account}/{region} could not read (withheld since {})",
+                s.withheld_from
+            );
+            objects.extend(
+                s.objects
+                    .iter()
+                    .map(|(key, size)| self.source.object_ref(key, *size)),
+            );
+            let partitions: Vec<Partition> = self
+                .partitions
+                .iter()
+                .filter(|p| &p.account == account && &p.region == region)
+                .cloned()
+                .collect();
+            for folder in &s.folders {
+                for partition in &partitions {
+                    match self.source.objects(partition, *folder).await {
+                        Ok(listing) => objects.extend(listing.objects),
+                        Err(e) => {
+                            let detail = format!("{:#}", anyhow::Error::new(e));
+                            tracing::warn!("{account}/{region}: listing again failed: {detail}");
+                            self.failed_folders
+                                .push(((account.clone(), region.clone()), *folder));
+                        }
+                    }
+                }
+            }
+        }
+        self.summary.objects_listed += objects.len() as u64;
+        let _ = self.read(objects, scope, &mut progress.aggregator).await;
+        let mut still: BTreeMap<PartitionId, (Vec<ObjectRef>, Vec<NaiveDate>)> = BTreeMap::new();
+        for object in std::mem::take(&mut self.failed_objects) {
+            if let Ok(key) = layout::parse_log_key(&object.key) {
+                let id = (key.partition.account, key.partition.region);
+                still.entry(id).or_default().0.push(object);
+            }
+        }
+        for (id, folder) in std::mem::take(&mut self.failed_folders) {
+            still.entry(id).or_default().1.push(folder);
+        }
+        for (id, s) in stuck {
+            let Some((objects, folders)) = still.remove(&id) else {
+                tracing::info!(
+                    "{}/{}: read whole again; its Insights are written from {}",
+                    id.0,
+                    id.1,
+                    s.redetect_from
+                );
+                progress.stuck.remove(&id);
+                self.recovered.insert(id, s.redetect_from);
+                continue;
+            };
+            let attempts = s.attempts + 1;
+            if attempts >= self.config.quarantine_after_runs {
+                for object in &objects {
+                    self.summary.skip(
+                        &object.display,
+                        SkipReason::Quarantined,
+                        &format!("could not be read in {attempts} runs; given up: the Insights of {}/{} are written without it", id.0, id.1),
+                    );
+                }
+                for folder in &folders {
+                    self.summary.skip(
+                        &format!("{}/{} day folder {folder}", id.0, id.1),
+                        SkipReason::Quarantined,
+                        &format!("could not be listed in {attempts} runs; given up"),
+                    );
+                }
+                progress.stuck.remove(&id);
+                self.recovered.insert(id, s.redetect_from);
+                continue;
+            }
+            let entry = progress.stuck.get_mut(&id).expect("a stuck partition");
+            entry.attempts = attempts;
+            entry.objects = objects.into_iter().map(|o| (o.key, o.size)).collect();
+            entry.folders = folders.into_iter().collect();
+            self.withhold(&id.0, &id.1);
         }
     }
 
@@ -340,7 +565,7 @@ impl<'c> Run<'c> {
             self.summary.timed(Stage::Write, started);
             if self.unread {
                 tracing::warn!(
-                    "stopping after {day}: objects could not be fetched or folders listed; the state stays before them and the next run retries"
+                    "stopping after {day}: objects could not be read and their partition is unknown; the state stays before them and the next run retries"
                 );
                 break;
             }
@@ -354,6 +579,23 @@ impl<'c> Run<'c> {
         }
         self.summarise_output();
         Ok(())
+    }
+
+    /// With no new day to analyse, still read again what stuck partitions could not read: the
+    /// last analysed day's step is taken again (it lists only what is new, and rewrites the
+    /// days that may have changed), which recovers them.
+    async fn recover(
+        &mut self,
+        progress: &mut Progress,
+        done: NaiveDate,
+        lock: Option<&StateLock>,
+    ) -> anyhow::Result<()> {
+        tracing::info!(
+            "already analysed through {done}; reading again what {} partition(s) could not read",
+            progress.stuck.len()
+        );
+        self.advance_through(progress, DayRange::new(done, done), lock)
+            .await
     }
 
     /// The output's totals, for the summary and the log.
@@ -418,7 +660,10 @@ impl<'c> Run<'c> {
         };
         let in_next_folder = self.keys_in_folder_of(next, &new);
         let started = Instant::now();
-        let failed = self.read(new, scope, &mut progress.aggregator).await;
+        if !self.retried {
+            self.retry_stuck(progress, scope).await;
+        }
+        self.read(new, scope, &mut progress.aggregator).await;
         self.summary.timed(Stage::ReadDecode, started);
         if self.config.strict {
             strict_check(&self.summary)?;
@@ -426,12 +671,13 @@ impl<'c> Run<'c> {
         if first_folder < next {
             progress.processed.clear();
         }
-        progress
-            .processed
-            .extend(in_next_folder.into_iter().filter(|k| !failed.contains(k)));
+        // Objects that could not be read are remembered by their partition's `Stuck`, which the
+        // next run reads again; they count as listed here so they are not read twice.
+        progress.processed.extend(in_next_folder);
         progress.folders_read_through = Some(next);
 
         let redetect_from = progress.redetect_from.unwrap_or(day).min(day);
+        self.stick_failures(progress, day, redetect_from);
         let window = Window {
             history_from: progress.history_floor,
             detect_from: Minute::start_of_day(redetect_from),
@@ -443,7 +689,21 @@ impl<'c> Run<'c> {
         telemetry::progress::doing("detecting");
         let started = Instant::now();
         let threads = self.config.decode_threads;
-        let detected = detect_all(&aggregated, window, &self.config.detector, threads)?;
+        let recovered = &self.recovered;
+        let stuck = &progress.stuck;
+        let plan = DetectPlan {
+            window,
+            detect_from_of: &|account: &str, region: &str| {
+                let id = (account.to_owned(), region.to_owned());
+                recovered.get(&id).map_or(window.detect_from, |day| {
+                    Minute::start_of_day(*day).min(window.detect_from)
+                })
+            },
+            counts_for_redetect: &|account: &str, region: &str| {
+                !stuck.contains_key(&(account.to_owned(), region.to_owned()))
+            },
+        };
+        let detected = detect_all(&aggregated, &plan, &self.config.detector, threads)?;
         drop(aggregated);
         self.summary.timed(Stage::Detect, started);
         let insight_records = detected.records.len();
@@ -458,6 +718,7 @@ impl<'c> Run<'c> {
             explanations: &detected.explanations,
             partitions: &self.partitions,
             days: DayRange::new(redetect_from, day),
+            earlier: &self.recovered,
         };
         let withheld = &self.withheld;
         let keep = |account: &str, region: &str| {
@@ -466,6 +727,7 @@ impl<'c> Run<'c> {
         let written = self.config.output.write_day_results(results, keep).await?;
         self.summary.stale_files_removed += written.stale_removed;
         self.files.extend(written.files);
+        self.recovered.clear();
         self.summary.timed(Stage::Write, started);
 
         progress.redetect_from = Some(detected.oldest_open.unwrap_or(next));
@@ -509,19 +771,20 @@ impl<'c> Run<'c> {
             .collect();
         let source = &self.source;
         let listings: Vec<_> = stream::iter(requests)
-            .map(|(p, d)| async move { (p.clone(), source.objects(p, d).await) })
+            .map(|(p, d)| async move { (p.clone(), d, source.objects(p, d).await) })
             .buffered(self.config.list_concurrency)
             .collect()
             .await;
         let mut objects = Vec::new();
-        for (partition, listing) in listings {
+        for (partition, day, listing) in listings {
             let listing = match listing {
                 Ok(listing) => listing,
                 Err(e) => {
-                    self.withhold(&partition.account, &partition.region);
                     let folder = e.location().to_owned();
                     let detail = format!("{:#}", anyhow::Error::new(e));
                     self.summary.skip(&folder, SkipReason::ListFailed, &detail);
+                    let id = (partition.account.clone(), partition.region.clone());
+                    self.failed_folders.push((id, day));
                     continue;
                 }
             };
@@ -534,27 +797,21 @@ impl<'c> Run<'c> {
     }
 
     /// Fetch and decode every object (bounded), adding them to `aggregator` in listing order.
-    /// Returns the keys of the objects that could not be fetched (to be retried by a later run).
-    async fn read(
-        &mut self,
-        objects: Vec<ObjectRef>,
-        window: Window,
-        aggregator: &mut Aggregator,
-    ) -> BTreeSet<String> {
+    /// Objects that could not be fetched go to `failed_objects` (their partitions are withheld).
+    async fn read(&mut self, objects: Vec<ObjectRef>, window: Window, aggregator: &mut Aggregator) {
         let config = self.config;
         let options = Arc::new(DecodeOptions {
             window,
             filter: config.filter.clone(),
             max_object_bytes: config.max_object_bytes,
         });
-        let mut failed = BTreeSet::new();
         if matches!(self.source.as_ref(), Source::Local(_)) {
             let mut slots =
                 local_read::start(self.source.clone(), objects, options, config.decode_threads);
             while let Some(slot) = slots.recv().await {
                 match slot.await {
                     Ok(batch) => batch.into_iter().for_each(|(o, outcome)| {
-                        self.count(o, outcome, aggregator, &mut failed);
+                        self.count(o, outcome, aggregator);
                     }),
                     // Not expected (a reader catches decoder panics): the batch's objects are
                     // unknown here, so the day counts as not fully read and the state stays
@@ -578,23 +835,16 @@ impl<'c> Run<'c> {
             let results = fetch::fetch_decoded(self.source.clone(), objects, options, bounds);
             let mut results = std::pin::pin!(results);
             while let Some((object, outcome)) = results.next().await {
-                self.count(object, outcome, aggregator, &mut failed);
+                self.count(object, outcome, aggregator);
             }
         }
         self.summary.duplicates_dropped = aggregator.stats.duplicates;
         self.summary.events_excluded = aggregator.stats.excluded;
-        failed
     }
 
     /// Count one object's outcome: its events into `aggregator`, itself into the summary; an
-    /// object that could not be fetched into `failed` (its partition withheld).
-    fn count(
-        &mut self,
-        object: ObjectRef,
-        outcome: Outcome,
-        aggregator: &mut Aggregator,
-        failed: &mut BTreeSet<String>,
-    ) {
+    /// object that could not be fetched into `failed_objects` (its partition withheld).
+    fn count(&mut self, object: ObjectRef, outcome: Outcome, aggregator: &mut Aggregator) {
         match outcome {
             Ok((decoded, size)) => {
                 telemetry::progress::object_done(size, decoded.stats.records);
@@ -606,14 +856,10 @@ impl<'c> Run<'c> {
             }
             Err(ReadFailure { reason, detail }) => {
                 telemetry::progress::object_done(object.size, 0);
-                if reason.is_transient() {
-                    failed.insert(object.key.clone());
-                    match layout::parse_log_key(&object.key) {
-                        Ok(key) => self.withhold(&key.partition.account, &key.partition.region),
-                        Err(_) => self.unread = true,
-                    }
-                }
                 self.summary.skip(&object.display, reason, &detail);
+                if reason.is_transient() {
+                    self.failed_objects.push(object);
+                }
             }
         }
     }
@@ -698,9 +944,20 @@ const DETECT_CHUNK: usize = 32;
 /// order. The window is read in place (borrowed from the aggregator), so detection runs on
 /// `threads` scoped threads taking chunks of series in turn while this task waits: nothing
 /// else runs during detection, and the whole window is never copied.
+/// Where detection runs, per partition.
+struct DetectPlan<'a> {
+    window: Window,
+    /// Where a partition's detection starts (earlier than the window for one read whole
+    /// again after it was stuck).
+    detect_from_of: &'a (dyn Fn(&str, &str) -> Minute + Sync),
+    /// Whether a partition's open episodes hold the next step's detection back (not for a
+    /// stuck partition: its own restart day is kept with it).
+    counts_for_redetect: &'a (dyn Fn(&str, &str) -> bool + Sync),
+}
+
 fn detect_all(
     data: &Aggregated<'_>,
-    window: Window,
+    plan: &DetectPlan<'_>,
     config: &detect::DetectorConfig,
     threads: usize,
 ) -> anyhow::Result<Detected> {
@@ -715,7 +972,7 @@ fn detect_all(
             };
             let mut detected = Detected::default();
             for series in *chunk {
-                detect_one(series, data, window, config, &mut detected);
+                detect_one(series, data, plan, config, &mut detected);
             }
             done.push((at, detected));
         }
@@ -750,14 +1007,17 @@ fn detect_all(
 fn detect_one(
     series: &Series<'_>,
     data: &Aggregated<'_>,
-    window: Window,
+    plan: &DetectPlan<'_>,
     config: &detect::DetectorConfig,
     detected: &mut Detected,
 ) {
-    let episodes = detect::detect_series(series, window.detect_from, window.detect_until, config);
+    let (account, region) = (&series.key.account, &series.key.region);
+    let from = (plan.detect_from_of)(account, region);
+    let episodes = detect::detect_series(series, from, plan.window.detect_until, config);
+    let holds_back = (plan.counts_for_redetect)(account, region);
     for episode in episodes {
         let open = episode.end.is_none();
-        if open {
+        if open && holds_back {
             let day = episode.start.day();
             detected.oldest_open = Some(detected.oldest_open.map_or(day, |d| d.min(day)));
         }

@@ -64,6 +64,36 @@ pub struct RunState {
     /// Keys of the objects already read in that folder.
     pub processed: Vec<String>,
     pub aggregate: AggregateState,
+    /// Partitions some of whose logs could not be read: withheld until a later run reads them
+    /// (or gives them up). Absent when there are none, so such a state is the same bytes as
+    /// one written before this field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stuck: Vec<StuckPartition>,
+}
+
+/// A partition whose logs could not all be read (after the retries), in the state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StuckPartition {
+    pub account: String,
+    pub region: String,
+    /// Its detection restarts at 00:00 of this day (YYYY-MM-DD) once its logs are read.
+    pub redetect_from: String,
+    /// Its Insights are withheld from this day on.
+    pub withheld_from: String,
+    /// Objects to read again: bucket-relative key and listed size.
+    pub objects: Vec<StuckObject>,
+    /// Day folders (YYYY-MM-DD) whose listing failed, to list again.
+    pub folders: Vec<String>,
+    /// Runs that failed to read them (the first failure counts).
+    pub attempts: u32,
+}
+
+/// An object a stuck partition must read again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StuckObject {
+    pub key: String,
+    pub size: u64,
 }
 
 impl RunState {
@@ -376,6 +406,7 @@ mod tests {
             folders_read_through: "2019-11-08".into(),
             processed: vec!["AWSLogs/x.json.gz".into()],
             aggregate: AggregateState::default(),
+            stuck: Vec::new(),
         }
     }
 

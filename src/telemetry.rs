@@ -50,6 +50,14 @@ pub fn init_tracing(format: LogFormat, quiet: bool) {
     };
 }
 
+/// Exit code: the output was written, but some objects could not be read (named).
+pub const EXIT_SKIPPED: u8 = 1;
+/// Exit code: the run failed (arguments, source, output, `--strict`).
+pub const EXIT_FAILED: u8 = 2;
+/// Exit code: some partitions' Insights are withheld (their logs could not all be read); every
+/// other partition was written, and a later run completes them.
+pub const EXIT_WITHHELD: u8 = 3;
+
 /// How many objects the summary lists by name (`skipped`, `bad_record_objects`); the
 /// bad-objects report lists them all.
 pub const MAX_LISTED_OBJECTS: usize = 1000;
@@ -278,6 +286,19 @@ impl RunSummary {
             object: object.to_owned(),
             reason: reason.to_owned(),
         });
+    }
+
+    /// The exit code this run's outcome maps to (the README's table): 3 when partitions are
+    /// withheld (their logs could not all be read; a later run completes them), else 1 when
+    /// objects were skipped, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if !self.partitions_withheld.is_empty() {
+            EXIT_WITHHELD
+        } else if self.skipped_total() > 0 {
+            EXIT_SKIPPED
+        } else {
+            0
+        }
     }
 
     pub fn skipped_total(&self) -> u64 {

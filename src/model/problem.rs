@@ -25,6 +25,9 @@ pub enum SkipReason {
     ListFailed,
     /// The decoder stopped unexpectedly on this object (a bug): only this object is lost.
     DecoderCrashed,
+    /// Could not be fetched (or its folder listed) by several runs in a row: given up, so its
+    /// partition's Insights are written without it.
+    Quarantined,
 }
 
 impl SkipReason {
@@ -40,6 +43,7 @@ impl SkipReason {
             SkipReason::FetchFailed => "fetch failed",
             SkipReason::ListFailed => "list failed",
             SkipReason::DecoderCrashed => "decoder crashed",
+            SkipReason::Quarantined => "quarantined",
         }
     }
 
@@ -124,6 +128,7 @@ mod tests {
             SkipReason::FetchFailed,
             SkipReason::ListFailed,
             SkipReason::DecoderCrashed,
+            SkipReason::Quarantined,
         ];
         let texts: std::collections::BTreeSet<&str> = all.iter().map(|r| r.as_str()).collect();
         assert_eq!(texts.len(), all.len(), "every reason has its own text");

@@ -85,6 +85,9 @@ pub struct DayResults<'a> {
     pub partitions: &'a [Partition],
     /// The days whose output is rewritten.
     pub days: DayRange,
+    /// Partitions rewritten from an earlier day than `days.first` (read whole again after
+    /// some of their logs could not be read).
+    pub earlier: &'a BTreeMap<(String, String), NaiveDate>,
 }
 
 /// What one write did.
@@ -197,7 +200,14 @@ impl Sink {
         let mut candidates = Vec::new();
         for (account, region) in analysed {
             let org = orgs.get(account).map(String::as_str);
-            for day in results.days.days() {
+            let days = match results
+                .earlier
+                .get(&(account.to_owned(), region.to_owned()))
+            {
+                Some(first) => DayRange::new((*first).min(results.days.first), results.days.last),
+                None => results.days,
+            };
+            for day in days.days() {
                 let kinds = [
                     self.formats
                         .json
@@ -301,6 +311,7 @@ mod tests {
             explanations: &[],
             partitions: &partitions,
             days: DayRange::new(day, day),
+            earlier: &BTreeMap::new(),
         };
         let written = sink
             .write_day_results(results, |account, _| account == "111111111111")

@@ -147,6 +147,19 @@ impl Source {
         }
     }
 
+    /// The reference of the object at `key` (relative to the root), listed at `size` bytes.
+    pub fn object_ref(&self, key: &str, size: u64) -> ObjectRef {
+        let display = match self {
+            Source::Local(local) => local.root().join(key).display().to_string(),
+            Source::S3(s3) => s3.url().display(key),
+        };
+        ObjectRef {
+            key: key.to_owned(),
+            display,
+            size,
+        }
+    }
+
     /// For an object on this machine, its path: the pipeline then reads it on the same blocking
     /// thread that decodes it, instead of handing it between threads.
     pub fn local_path(&self, object: &ObjectRef) -> Option<std::path::PathBuf> {

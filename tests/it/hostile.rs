@@ -2,8 +2,8 @@
 //!
 //! One row per case. Each case is written into the day folder of a tree that also holds one good
 //! object, and the real binary is run on it twice, plain and with `--strict`. Every row checks:
-//! no panic; the documented exit code (0 read, 1 objects skipped; 2 under `--strict` when the case
-//! is a problem); a message on stderr naming the object; the count by reason in the JSON run
+//! no panic; the documented exit code (0 read, 1 objects skipped, 3 a partition withheld; 2
+//! under `--strict` when the case is a problem); a message on stderr naming the object; the count by reason in the JSON run
 //! summary; the bad-objects report listing it; and the good object still read and counted.
 //! Large inputs (a decompression bomb, a 100 MB string, a sparse file over the cap) are made at
 //! test time; the small ones are also committed under tests/hostile/corpus/ (checked here).
@@ -24,7 +24,7 @@ enum Expect {
     /// Not read: exit 1, `objects_skipped[reason]`, the detail holds the text; `--strict` exits 2.
     Skipped(&'static str, &'static str),
     /// Could not be read from disk: like `Skipped` with `fetch failed`, and the partition is
-    /// withheld (a later run retries it).
+    /// withheld (a later run retries it): exit 3.
     FetchFailed,
     /// Read, with `n` bad records for `reason` (and `writes` good write events): exit 0, the
     /// object named with its counts; `--strict` exits 2.
@@ -908,7 +908,8 @@ fn check(case: &Case) -> Result<(), String> {
     expect(!run.stderr.contains("panicked"), "a panic".into());
     expect(s.is_object(), "no JSON summary".into());
     let (code, strict_code, writes) = match case.expect {
-        Skipped(..) | FetchFailed => (1, 2, 0),
+        Skipped(..) => (1, 2, 0),
+        FetchFailed => (3, 2, 0),
         BadRecords(_, _, writes) => (0, 2, writes),
         Ignored(_, _, strict_ok) => (0, if strict_ok { 0 } else { 2 }, 0),
         OutOfScope(_) => (0, 0, 0),
@@ -1155,7 +1156,8 @@ fn all_cases_in_one_tree_leave_the_insight_and_the_output_root_intact() {
     let parent = tempfile::tempdir().unwrap();
     let out = parent.path().join("out");
     let run = analyze(tree.path(), &out, &["--from", DAY, "--to", DAY]);
-    assert_eq!(run.code, 1, "{}", tail(&run.stderr));
+    // 3: the unreadable file withholds its partition (the others are written).
+    assert_eq!(run.code, 3, "{}", tail(&run.stderr));
     assert!(!run.stderr.contains("panicked"));
     let insights = insights(&out);
     assert!(

@@ -16,3 +16,4 @@ mod s3_server;
 mod schemas;
 mod support;
 mod telemetry;
+mod unattended;

@@ -5,7 +5,7 @@
 use crate::s3_server::{Fault, S3Server, Seen};
 use crate::support::*;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 const ORG: &str = "o-a1b2c3d4e5";
@@ -466,7 +466,7 @@ fn an_object_that_keeps_failing_is_named_and_its_partition_withheld() {
     let mut args = ORG_FILTERS.to_vec();
     args.extend(["--max-attempts", "3"]);
     let run = run_s3(&server, "s3://cloudtrail/ct", "s3://insights", &args);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 3, "a withheld partition exits 3: {}", run.stderr);
     let s = &run.summary;
     let display = format!("s3://cloudtrail/{failing}");
     assert_eq!(s["objects_skipped"]["fetch failed"], 1, "{s:#}");
@@ -841,7 +841,7 @@ fn three_pages_tree() -> Tree {
 }
 
 #[test]
-fn what_still_fails_holds_the_nightly_state_back_and_the_next_night_catches_up_byte_for_byte() {
+fn what_still_fails_withholds_its_partitions_and_the_next_night_catches_them_up_byte_for_byte() {
     let tree = three_pages_tree();
     let server = S3Server::start(&["cloudtrail", "insights", "state"]);
     server.upload_tree(&tree.path().join("ct"), "cloudtrail", "ct/");
@@ -899,7 +899,7 @@ fn what_still_fails_holds_the_nightly_state_back_and_the_next_night_catches_up_b
         nights[1],
         &["--max-attempts", "3", "--request-timeout-secs", "1"],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 3, "partitions withheld: {}", run.stderr);
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "the retries are bounded: {:?}",
@@ -975,25 +975,55 @@ fn what_still_fails_holds_the_nightly_state_back_and_the_next_night_catches_up_b
             .iter()
             .all(|p| p.query["continuation-token"] == pages[2].query["continuation-token"])
     );
-    // The state did not move past the failures.
-    assert_eq!(server.objects("state", "faulty"), after_night_1);
+    // The state moved on for every other partition and remembers what the two withheld ones
+    // must read again.
+    let state = server.objects("state", "faulty");
+    let state =
+        trailsight::state::RunState::decode(&state["trailsight-state.json.gz"], "faulty").unwrap();
+    assert_eq!(state.analysed_through, nights[0]);
+    let stuck: Vec<(String, Vec<String>)> = state
+        .stuck
+        .iter()
+        .map(|p| {
+            let keys = p.objects.iter().map(|o| o.key.clone()).collect();
+            (format!("{}/{}", p.account, p.region), keys)
+        })
+        .collect();
+    assert_eq!(
+        stuck,
+        [
+            (format!("{ACCOUNT}/us-east-1"), vec![]),
+            (
+                format!("{OTHER_ACCOUNT}/us-east-1"),
+                vec![failing.trim_start_matches("ct/").to_owned()]
+            ),
+        ],
+        "the next day's folder is listed again by the next night anyway"
+    );
     assert!(
         !server
             .object_path("state", "faulty/trailsight-state.lock")
             .exists()
     );
 
-    // Night 3, the faults gone (one more throttled page 3, retried): it redoes night 2's day.
+    // Night 3, the faults gone (one more throttled page 3, retried): it reads what night 2
+    // could not and rewrites the two partitions from night 2's day.
     server.fault_when("GET", &page_3, 1, Fault::Error(503, "SlowDown"), 1);
     let run = nightly_s3(&server, "f", "faulty", nights[2], &later);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.summary["first_day"], "2019-11-07");
+    assert_eq!(run.summary["partitions_withheld"], serde_json::json!([]));
     assert_eq!(run.summary["s3_requests"]["retries"]["503 SlowDown"], 1);
     assert_eq!(server.objects("state", "faulty"), reference_states[2]);
-    assert_eq!(
-        server.objects("insights", "f"),
-        server.objects("insights", "r")
-    );
+    // The same Insights, Parquet and explanations; the bad-objects report of night 2's day
+    // still says what that night could not read.
+    let output = |prefix: &str| -> BTreeMap<String, Vec<u8>> {
+        server
+            .objects("insights", prefix)
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("_trailsight/"))
+            .collect()
+    };
+    assert_eq!(output("f"), output("r"));
 }
 
 /// One IAM permission a request needs: the action, the resource ARN and, for ListBucket, the
@@ -1404,7 +1434,7 @@ fn no_credential_token_or_signature_reaches_logs_summaries_errors_or_the_report(
     let stderr = check(
         "5xx exhausted at debug",
         run("five", &env("debug", SECRET_KEY)),
-        1,
+        3,
     );
     assert!(stderr.contains(&failing), "{stderr}");
     assert!(

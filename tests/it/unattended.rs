@@ -1,0 +1,175 @@
+//! Runs nobody watches: one unreadable object costs only its own partition, and a later run
+//! completes (or, after `--quarantine-after-runs`, gives up on) it.
+
+use crate::support::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const STUCK: &str = "210987654321/us-east-1";
+const BROKEN: &str = "AWSLogs/o-a1b2c3d4e5/210987654321/CloudTrail/us-east-1/2019/11/05/210987654321_CloudTrail_us-east-1_20191105T1200Z_brokenobjectxxxx.json.gz";
+
+/// A copy of the sample with, in one partition's day folder, a link named like a log file to
+/// `/proc/self/mem`, whose read fails with EIO (tests run as root, so a mode 000 file would
+/// still be read).
+fn sample_with_an_unreadable_object() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .args(["-r", "--"])
+        .arg(repo_path("sample-data"))
+        .arg(dir.path().join("logs"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::os::unix::fs::symlink("/proc/self/mem", dir.path().join("logs").join(BROKEN)).unwrap();
+    dir
+}
+
+/// The output files of one (account, region) (`ACCOUNT/REGION`), by key.
+fn of_partition(files: &BTreeMap<String, Vec<u8>>, partition: &str) -> BTreeMap<String, Vec<u8>> {
+    let (account, region) = partition.split_once('/').unwrap();
+    files
+        .iter()
+        .filter(|(k, _)| {
+            k.contains(account)
+                && (k.contains(&format!("/{region}/")) || k.contains(&format!("region={region}/")))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn without_partition(
+    files: &BTreeMap<String, Vec<u8>>,
+    partition: &str,
+) -> BTreeMap<String, Vec<u8>> {
+    let theirs = of_partition(files, partition);
+    files
+        .iter()
+        .filter(|(k, _)| !theirs.contains_key(*k) && !k.starts_with("_trailsight/"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn analyze_with_state(logs: &Path, out: &Path, state: &Path) -> Run {
+    analyze(logs, out, &["--state", state.to_str().unwrap()])
+}
+
+#[test]
+fn one_unreadable_object_withholds_only_its_partition_and_a_later_run_completes_it() {
+    let clean = tempfile::tempdir().unwrap();
+    let run = analyze(&repo_path("sample-data"), clean.path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reference = files(clean.path());
+    assert!(!of_partition(&reference, STUCK).is_empty());
+
+    let dir = sample_with_an_unreadable_object();
+    let logs = dir.path().join("logs");
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    let run = analyze_with_state(&logs, &out, &state);
+    assert_eq!(run.code, 3, "a withheld partition exits 3: {}", run.stderr);
+    let s = &run.summary;
+    assert_eq!(
+        s["partitions_withheld"],
+        serde_json::json!([STUCK]),
+        "{s:#}"
+    );
+    assert_eq!(s["objects_skipped"]["fetch failed"], 1, "{s:#}");
+    assert_eq!(s["last_day"], "2019-11-09", "every day is analysed: {s:#}");
+    assert!(run.stderr.contains(BROKEN), "{}", run.stderr);
+    let written = files(&out);
+    // Every other partition is written in full, as the clean run writes it.
+    assert_eq!(
+        without_partition(&written, STUCK),
+        without_partition(&reference, STUCK)
+    );
+    // The stuck partition: its days before the broken object's are written, none after.
+    let stuck: Vec<String> = of_partition(&written, STUCK).into_keys().collect();
+    for key in &stuck {
+        assert!(
+            [
+                "2019/10/",
+                "2019/11/01",
+                "2019/11/02",
+                "2019/11/03",
+                "2019/11/04",
+                "date=2019-10",
+                "date=2019-11-0"
+            ]
+            .iter()
+            .any(|d| key.contains(d))
+                && !key.contains("2019/11/05")
+                && !key.contains("2019-11-05"),
+            "{key} written for a withheld day"
+        );
+    }
+
+    // The next run tries again (the link is still there): still withheld, nothing else redone.
+    let run = analyze_with_state(&logs, &out, &state);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        run.summary["partitions_withheld"],
+        serde_json::json!([STUCK])
+    );
+
+    // The object becomes readable (an empty log file): the next run reads it, the partition
+    // is written from its day on, and the output is the clean run's, byte for byte.
+    let broken = logs.join(BROKEN);
+    std::fs::remove_file(&broken).unwrap();
+    std::fs::write(&broken, gzip(br#"{"Records":[]}"#)).unwrap();
+    let run = analyze_with_state(&logs, &out, &state);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary["partitions_withheld"], serde_json::json!([]));
+    let written = files(&out);
+    assert_eq!(
+        written
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("_trailsight/"))
+            .collect::<BTreeMap<_, _>>(),
+        reference
+    );
+}
+
+#[test]
+fn an_object_that_never_becomes_readable_is_quarantined_and_its_partition_written() {
+    let clean = tempfile::tempdir().unwrap();
+    assert_eq!(
+        analyze(&repo_path("sample-data"), clean.path(), &[]).code,
+        0
+    );
+    let reference = files(clean.path());
+
+    let dir = sample_with_an_unreadable_object();
+    let logs = dir.path().join("logs");
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    let codes: Vec<i32> = (0..3)
+        .map(|_| {
+            let run = analyze(
+                &logs,
+                &out,
+                &[
+                    "--state",
+                    state.to_str().unwrap(),
+                    "--quarantine-after-runs",
+                    "2",
+                ],
+            );
+            run.code
+        })
+        .collect();
+    // Run 1 fails to read it, run 2 tries again and gives up: the partition is written
+    // without it (exit 1: an object was skipped), and run 3 has nothing left to retry.
+    assert_eq!(codes, [3, 1, 0]);
+    let written: BTreeMap<String, Vec<u8>> = files(&out)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("_trailsight/"))
+        .collect();
+    assert_eq!(
+        written, reference,
+        "the object held nothing: the output is the clean run's"
+    );
+    let report =
+        std::fs::read_to_string(out.join("_trailsight/bad-objects/2019-11-09.json")).unwrap();
+    assert!(
+        report.contains("quarantined") && report.contains("brokenobjectxxxx"),
+        "{report}"
+    );
+}
