@@ -6,7 +6,7 @@ use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
 use crate::model::{DayRange, parse_day};
 use crate::report::{self, ReportConfig};
-use crate::sink::{Formats, Output};
+use crate::sink::{Formats, Output, notify};
 use crate::source::layout::{self, PartitionFilter, Shard};
 use crate::source::s3::objects::S3Objects;
 use crate::source::s3::{self, S3Client, S3Settings, S3Source, S3Target, S3Url, budget, retry};
@@ -106,6 +106,96 @@ pub struct RunArgs {
     pub detector: DetectorArgs,
     #[command(flatten)]
     pub s3: S3Args,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Where new Insights are published; each flag overrides the config file's `[notify]` table.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Notifications")]
+pub struct NotifyArgs {
+    /// Put each new Insight record on this EventBridge bus (`default`, a name or an ARN), with
+    /// detail-type "AWS Insight via CloudTrail".
+    #[arg(long, value_name = "BUS")]
+    pub notify_eventbridge: Option<String>,
+    /// The EventBridge `Source` of those events [default: trailsight] (aws.* is reserved).
+    #[arg(long, value_name = "SOURCE")]
+    pub notify_source: Option<String>,
+    /// Publish each new Insight record to this SNS topic.
+    #[arg(long, value_name = "TOPIC_ARN")]
+    pub notify_sns: Option<String>,
+    /// POST each new Insight record to this webhook (Slack, Teams or any JSON receiver); the
+    /// URL is a secret and is never logged whole (also: TRAILSIGHT_NOTIFY_WEBHOOK).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TRAILSIGHT_NOTIFY_WEBHOOK",
+        hide_env_values = true
+    )]
+    pub notify_webhook: Option<String>,
+}
+
+/// The config file's `[notify]` table: the same keys as the flags.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifyFile {
+    eventbridge: Option<String>,
+    source: Option<String>,
+    sns: Option<String>,
+    webhook: Option<String>,
+}
+
+/// The notification targets from the flags and the config file, checked; `None` when there
+/// are none.
+fn notify_config(
+    args: &NotifyArgs,
+    file: Option<&Path>,
+    settings: &S3Settings,
+) -> anyhow::Result<Option<notify::NotifyConfig>> {
+    let file: NotifyFile = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--config {}: cannot read it", path.display()))?;
+            toml::from_str::<ConfigFile>(&text)
+                .with_context(|| format!("--config {}", path.display()))?
+                .notify
+        }
+        None => NotifyFile::default(),
+    };
+    let pick = |flag: &Option<String>, key: Option<String>| flag.clone().or(key);
+    let bus = pick(&args.notify_eventbridge, file.eventbridge);
+    let source = pick(&args.notify_source, file.source);
+    let sns = pick(&args.notify_sns, file.sns);
+    let webhook = pick(&args.notify_webhook, file.webhook).filter(|w| !w.is_empty());
+    if bus.is_none() && source.is_some() {
+        bail!("--notify-source applies to --notify-eventbridge, which is not set");
+    }
+    let error = |e: String| anyhow::anyhow!(e);
+    let eventbridge = match bus {
+        Some(bus) => Some(notify::EventBridgeTarget {
+            bus: notify::parse_bus(&bus).map_err(error)?,
+            source: notify::parse_source(source.as_deref().unwrap_or(notify::DEFAULT_SOURCE))
+                .map_err(error)?,
+        }),
+        None => None,
+    };
+    let config = notify::NotifyConfig {
+        eventbridge,
+        sns_topic_arn: sns
+            .map(|arn| notify::parse_topic_arn(&arn))
+            .transpose()
+            .map_err(error)?,
+        webhook: webhook
+            .map(|url| notify::WebhookUrl::parse(&url))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--notify-webhook: {e}"))?,
+        settings: notify::ClientSettings {
+            region: settings.region.clone(),
+            retry: settings.retry,
+            request_timeout: settings.request_timeout,
+        },
+    };
+    Ok((!config.channels().is_empty()).then_some(config))
 }
 
 #[derive(Debug, Args)]
@@ -365,8 +455,10 @@ impl RunArgs {
             );
         }
         let max_bytes_in_flight = self.s3.max_bytes_in_flight;
+        let settings = self.s3.into_settings()?;
+        let notify = notify_config(&self.notify, self.detector.config.as_deref(), &settings)?;
         // One client for both ends, built on first use.
-        let client = S3Client::new(self.s3.into_settings()?);
+        let client = S3Client::new(settings);
         let source = match source_url {
             Some(url) => Source::S3(S3Source::new(client.clone(), url)),
             None if self.source.is_dir() => Source::Local(LocalSource::new(self.source)),
@@ -421,6 +513,7 @@ impl RunArgs {
             strict: self.strict,
             formats: formats(&self.formats),
             state,
+            notify,
         })
     }
 }
@@ -549,6 +642,8 @@ struct ConfigFile {
     detector: DetectorFile,
     #[serde(default)]
     exclude: ExcludeFile,
+    #[serde(default)]
+    notify: NotifyFile,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

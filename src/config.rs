@@ -3,6 +3,7 @@
 
 use crate::detect::DetectorConfig;
 use crate::model::DayRange;
+use crate::sink::notify::NotifyConfig;
 use crate::sink::{Formats, Output};
 use crate::source::Source;
 use crate::source::layout::PartitionFilter;
@@ -47,6 +48,8 @@ pub struct AnalyzeConfig {
     pub formats: Formats,
     /// Where progress is kept between days and runs (required by nightly runs).
     pub state: Option<StateStore>,
+    /// Where new Insights and findings are published (`None`: nowhere; the ledger is kept).
+    pub notify: Option<NotifyConfig>,
 }
 
 impl AnalyzeConfig {

@@ -24,7 +24,7 @@ use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
-use crate::sink::{explain, json, parquet};
+use crate::sink::{explain, json, notify, parquet};
 use crate::source::s3::budget::FetchBudget;
 use crate::source::{FETCH_FAILED, Source, SourceError, layout};
 use crate::state::{RunState, STATE_VERSION, StateLock};
@@ -54,6 +54,10 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     run.summary.timed(Stage::List, started);
     let lock = lock_state(config).await?;
     let result = analyze_locked(config, &mut run, days, lock.as_ref()).await;
+    let result = match result {
+        Ok(()) => run.finish_notifications().await,
+        Err(e) => Err(e),
+    };
     release(lock).await;
     result.map(|()| run.summary)
 }
@@ -110,6 +114,10 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
     let mut run = Run::start(config).await?;
     let lock = lock_state(config).await?;
     let result = nightly_locked(config, plan, &mut run, lock.as_ref()).await;
+    let result = match result {
+        Ok(()) => run.finish_notifications().await,
+        Err(e) => Err(e),
+    };
     release(lock).await;
     result.map(|()| run.summary)
 }
@@ -272,6 +280,8 @@ struct Run<'c> {
     episodes: BTreeMap<String, (String, bool)>,
     /// The last day folder this run listed whose day had already ended (see `is_settled`).
     settled_listed_through: Option<NaiveDate>,
+    /// What is new in the output, and its publication (`sink::notify`).
+    notifications: notify::Notifications,
 }
 
 impl<'c> Run<'c> {
@@ -296,6 +306,12 @@ impl<'c> Run<'c> {
         }
         summary.partitions = partitions.len() as u64;
         summary.timed(Stage::List, started);
+        let notifications = notify::Notifications::new(
+            config.notify.as_ref(),
+            partitions
+                .iter()
+                .map(|p| (p.account.clone(), p.region.clone())),
+        );
         Ok(Run {
             config,
             source,
@@ -304,7 +320,19 @@ impl<'c> Run<'c> {
             files: BTreeMap::new(),
             episodes: BTreeMap::new(),
             settled_listed_through: None,
+            notifications,
         })
+    }
+
+    /// At the end of a run: retry earlier runs' failed notifications if no day did, and put
+    /// the new records and the notifications in the summary.
+    async fn finish_notifications(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        self.notifications.finish(&self.config.output).await?;
+        self.summary.timed(Stage::Write, started);
+        self.summary.new_insight_records = self.notifications.new_records().to_vec();
+        self.summary.notifications = self.notifications.report();
+        Ok(())
     }
 
     /// Analyse each day of `days` in turn, saving the state after each one.
@@ -463,6 +491,16 @@ impl<'c> Run<'c> {
         }
         telemetry::progress::doing("writing");
         let started = Instant::now();
+        let written: Vec<InsightRecord> = detected
+            .records
+            .iter()
+            .filter(|r| {
+                !self
+                    .summary
+                    .is_withheld(&r.recipient_account_id, &r.aws_region)
+            })
+            .cloned()
+            .collect();
         let files = write(
             self.config,
             detected.records,
@@ -482,6 +520,10 @@ impl<'c> Run<'c> {
             &self.summary,
         )
         .await?;
+        let findings = notify::withheld_findings(&self.summary.partitions_withheld, day);
+        self.notifications
+            .after_day(&self.config.output, &written, &findings)
+            .await?;
         self.summary.timed(Stage::Write, started);
 
         progress.redetect_from = Some(detected.oldest_open.unwrap_or(next));

@@ -7,6 +7,7 @@ pub mod bad_objects;
 pub mod progress;
 
 use crate::decode::RecordStats;
+use crate::sink::notify::{NewRecord, NotifyReport};
 use crate::source::layout;
 use crate::source::s3::RequestCounts;
 use serde::{Serialize, Serializer};
@@ -151,6 +152,11 @@ pub struct RunSummary {
     /// S3 requests, retries and failures, when S3 was used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_requests: Option<RequestCounts>,
+    /// Insight records new to the output in this run (each record is new once, whether or not
+    /// notifications are configured), in the order they were found.
+    pub new_insight_records: Vec<NewRecord>,
+    /// What was published, and what failed (kept for the next run; the run exits 1).
+    pub notifications: NotifyReport,
 }
 
 /// Where a run spends its time. Fetching and decoding overlap, so they are one stage.
@@ -428,6 +434,13 @@ impl RunSummary {
                 _ => format!("{last} and {more} more"),
             };
             row("bad-objects report", text);
+        }
+        row(
+            "new insight records",
+            self.new_insight_records.len().to_string(),
+        );
+        if !self.notifications.channels.is_empty() || self.notifications.waiting > 0 {
+            row("notifications", self.notifications.describe());
         }
         if let Some(s3) = &self.s3_requests {
             row(

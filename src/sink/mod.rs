@@ -6,10 +6,12 @@
 //! validated parts (a 12-digit account, a region name, a date), and a local write goes to a
 //! hidden temporary file that is renamed into place, so a reader never sees half a file. An S3
 //! write is one PutObject (atomic by nature), made by `source::s3`, the one module that uses
-//! the AWS SDK.
+//! the AWS SDK. `notify` publishes what is new in the output (EventBridge, SNS, a webhook) and
+//! keeps its ledger beside it.
 
 pub mod explain;
 pub mod json;
+pub mod notify;
 pub mod parquet;
 
 use crate::source::s3::{RequestCounts, S3Target};
