@@ -908,6 +908,84 @@ mod tests {
     }
 
     #[test]
+    fn notification_targets_come_from_the_flags_over_the_config_file_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trailsight.toml");
+        std::fs::write(
+            &path,
+            "[notify]\neventbridge = \"ops\"\nsns = \"arn:aws:sns:eu-west-1:123456789012:insights\"\nwebhook = \"https://hooks.example.com/services/SECRET\"\n",
+        )
+        .unwrap();
+        let settings = S3Settings::default();
+        let file = Some(path.as_path());
+        let config = notify_config(&NotifyArgs::default(), file, &settings)
+            .unwrap()
+            .unwrap();
+        let bus = config.eventbridge.as_ref().unwrap();
+        assert_eq!(
+            (bus.bus.as_str(), bus.source.as_str()),
+            ("ops", "trailsight")
+        );
+        assert_eq!(
+            config.sns_topic_arn.as_deref(),
+            Some("arn:aws:sns:eu-west-1:123456789012:insights")
+        );
+        assert!(!format!("{config:?}").contains("SECRET"));
+        let args = NotifyArgs {
+            notify_eventbridge: Some("default".into()),
+            notify_source: Some("com.example.insights".into()),
+            ..NotifyArgs::default()
+        };
+        let config = notify_config(&args, file, &settings).unwrap().unwrap();
+        let bus = config.eventbridge.unwrap();
+        assert_eq!(
+            (bus.bus.as_str(), bus.source.as_str()),
+            ("default", "com.example.insights")
+        );
+        assert_eq!(
+            notify_config(&NotifyArgs::default(), None, &settings).unwrap(),
+            None
+        );
+        // (flags, what the error names)
+        let cases = [
+            (
+                NotifyArgs {
+                    notify_eventbridge: Some("default".into()),
+                    notify_source: Some("aws.cloudtrail".into()),
+                    ..NotifyArgs::default()
+                },
+                "reserves aws.*",
+            ),
+            (
+                NotifyArgs {
+                    notify_source: Some("trailsight".into()),
+                    ..NotifyArgs::default()
+                },
+                "--notify-eventbridge, which is not set",
+            ),
+            (
+                NotifyArgs {
+                    notify_sns: Some("arn:aws:sqs:us-east-1:123456789012:q".into()),
+                    ..NotifyArgs::default()
+                },
+                "--notify-sns",
+            ),
+            (
+                NotifyArgs {
+                    notify_webhook: Some("ftp://example.com/SECRET".into()),
+                    ..NotifyArgs::default()
+                },
+                "--notify-webhook",
+            ),
+        ];
+        for (args, want) in cases {
+            let err = format!("{:#}", notify_config(&args, None, &settings).unwrap_err());
+            assert!(err.contains(want), "{args:?}: {err}");
+            assert!(!err.contains("SECRET"), "{err}");
+        }
+    }
+
+    #[test]
     fn flags_override_the_file_which_overrides_the_preset() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trailsight.toml");

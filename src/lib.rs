@@ -14,7 +14,8 @@
 //! ```
 //!
 //! The source is a local directory or an S3 bucket (`source::s3`, the only module that uses the
-//! AWS SDK; the sink writes S3 output through it). `model` is the shared vocabulary; `cli` and
+//! AWS SDK for S3; the sink writes S3 output through it). `sink::notify` publishes each Insight
+//! record new to the output, once, to EventBridge, SNS or a webhook. `model` is the shared vocabulary; `cli` and
 //! `config` turn arguments into a validated run; `telemetry` owns logs, progress and the run
 //! summary. `report` reads the sink's output back (and, for its charts, the logs again through
 //! `source` and `decode`) into one HTML page.
