@@ -986,6 +986,51 @@ pub(crate) mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn retries_stop_at_success_at_the_limit_or_at_what_a_retry_cannot_fix() {
+        let status = |status: u16, code: &str| Failure::Status {
+            status,
+            code: Some(code.to_owned()),
+        };
+        // (attempts' failures in order, then success; attempts made; outcome: None = delivered,
+        // Some(channel failed))
+        let cases = [
+            (vec![], 1, None),
+            (vec![status(400, "ThrottlingException")], 2, None),
+            (vec![status(503, ""), Failure::Timeout], 3, None),
+            (vec![status(500, ""); 5], 3, Some(true)),
+            (vec![Failure::Connection; 5], 3, Some(true)),
+            (vec![status(403, "AccessDenied")], 1, Some(true)),
+            (vec![status(400, "InvalidParameter")], 1, Some(false)),
+            (vec![status(404, "NotFound")], 1, Some(true)),
+        ];
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::ZERO,
+        };
+        for (failures, attempts, outcome) in cases {
+            let made = std::sync::atomic::AtomicUsize::new(0);
+            let delivered = with_retries(&policy, "test", || {
+                let n = made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let failure = failures.get(n).cloned();
+                async move {
+                    match failure {
+                        Some(failure) => Err(Attempt {
+                            failure,
+                            message: "no".into(),
+                            wait: None,
+                        }),
+                        None => Ok(()),
+                    }
+                }
+            })
+            .await;
+            let case = format!("{failures:?}");
+            assert_eq!(made.into_inner(), attempts, "{case}");
+            assert_eq!(delivered.err().map(|e| e.channel_failed), outcome, "{case}");
+        }
+    }
+
     #[test]
     fn targets_are_checked() {
         let bus = [
