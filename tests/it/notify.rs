@@ -613,3 +613,76 @@ fn a_webhook_that_keeps_failing_is_retried_by_the_next_run_without_resending_the
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert!(receiver.take().is_empty());
 }
+
+#[test]
+fn a_withheld_partition_is_announced_once_as_a_finding_and_its_records_once_it_is_read() {
+    let server = S3Server::start(&["cloudtrail"]);
+    server.upload_tree(&sample(), "cloudtrail", "");
+    // Every object of one day folder of one partition fails, past the retries.
+    let folder = "/cloudtrail/AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2019/11/07/";
+    server.fault("GET", folder, Fault::Error(500, "InternalError"), 100_000);
+    let receiver = Receiver::start();
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "analyze",
+        "--source",
+        "s3://cloudtrail",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--force-path-style",
+        "--notify-webhook",
+        &receiver.url,
+        "--max-attempts",
+        "2",
+        "--retry-base-delay-ms",
+        "1",
+    ];
+    let mut findings = Vec::new();
+    let mut records = Vec::new();
+    for (run, code) in [(1, 1), (2, 1)] {
+        let result = trailsight_env(&args, &server.env());
+        assert_eq!(result.code, code, "run {run}: {}", result.stderr);
+        assert_eq!(
+            result.summary["partitions_withheld"],
+            serde_json::json!(["123456789012/us-east-1"]),
+            "run {run}"
+        );
+        take(&receiver, &mut findings, &mut records);
+    }
+    assert_eq!(
+        findings.len(),
+        1,
+        "announced once over two runs: {findings:?}"
+    );
+    let finding = &findings[0];
+    assert_eq!(finding["kind"], "PartitionWithheld");
+    assert_eq!(
+        (finding["account"].as_str(), finding["region"].as_str()),
+        (Some("123456789012"), Some("us-east-1"))
+    );
+    assert!(finding["findingID"].is_string() && finding["day"].is_string());
+
+    server.clear_faults();
+    let last = trailsight_env(&args, &server.env());
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    take(&receiver, &mut findings, &mut records);
+    assert_eq!(findings.len(), 1, "no finding once the logs are read");
+    let all: BTreeSet<String> = written(out.path()).into_keys().collect();
+    assert_eq!(
+        once_each(records, "webhook"),
+        all,
+        "each record once, over the three runs"
+    );
+}
+
+/// Webhook bodies received so far, into findings and record IDs.
+fn take(receiver: &Receiver, findings: &mut Vec<Value>, records: &mut Vec<String>) {
+    for body in receiver.take() {
+        assert!(!body["text"].as_str().unwrap().contains('\n'), "{body}");
+        match (body.get("finding"), body.get("record")) {
+            (Some(f), None) => findings.push(f.clone()),
+            (None, Some(r)) => records.push(r["eventID"].as_str().unwrap().to_owned()),
+            _ => panic!("neither a finding nor a record: {body}"),
+        }
+    }
+}
