@@ -44,6 +44,15 @@ impl WebhookUrl {
     pub fn secret(&self) -> &str {
         &self.0
     }
+
+    /// `http://` to a host other than this machine.
+    pub fn is_plain_http_elsewhere(&self) -> bool {
+        let Ok(uri) = self.0.parse::<hyper::Uri>() else {
+            return false;
+        };
+        let host = uri.host().unwrap_or("").trim_matches(['[', ']']);
+        uri.scheme_str() == Some("http") && !matches!(host, "127.0.0.1" | "localhost" | "::1")
+    }
 }
 
 impl fmt::Debug for WebhookUrl {
@@ -78,6 +87,12 @@ const MAX_ERROR_BODY: usize = 300;
 
 impl Webhook {
     pub fn new(url: WebhookUrl, settings: ClientSettings) -> Webhook {
+        if url.is_plain_http_elsewhere() {
+            tracing::warn!(
+                webhook = %url,
+                "the webhook URL {url} is plain HTTP: its secret path crosses the network unencrypted; use https://"
+            );
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
         let builder = match builder.with_provider_and_native_roots(provider.clone()) {
@@ -209,6 +224,16 @@ mod tests {
             format!("{ok:?} {ok}"),
             "https://hooks.slack.com/… https://hooks.slack.com/…"
         );
+        assert!(!ok.is_plain_http_elsewhere());
+        for (url, plain) in [
+            ("http://hooks.example.com/x", true),
+            ("http://127.0.0.1:8080/x", false),
+            ("http://[::1]:8080/x", false),
+            ("https://hooks.example.com/x", false),
+        ] {
+            let parsed = WebhookUrl::parse(url).unwrap();
+            assert_eq!(parsed.is_plain_http_elsewhere(), plain, "{url}");
+        }
         for bad in [
             "ftp://example.com/x",
             "hooks.slack.com/services/SECRET",
