@@ -6,7 +6,7 @@ use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
 use crate::model::{DayRange, parse_day};
 use crate::report::{self, ReportConfig};
-use crate::sink::{Formats, Sink};
+use crate::sink::{Formats, Sink, notify};
 use crate::source::layout::{self, PartitionFilter, Shard};
 use crate::source::s3::S3Source;
 use crate::source::{Source, local::LocalSource};
@@ -111,6 +111,96 @@ pub struct RunArgs {
     pub detector: DetectorArgs,
     #[command(flatten)]
     pub s3: S3Args,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Where new Insights are published; each flag overrides the config file's `[notify]` table.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Notifications")]
+pub struct NotifyArgs {
+    /// Put each new Insight record on this EventBridge bus (`default`, a name or an ARN), with
+    /// detail-type "AWS Insight via CloudTrail".
+    #[arg(long, value_name = "BUS")]
+    pub notify_eventbridge: Option<String>,
+    /// The EventBridge `Source` of those events [default: trailsight] (aws.* is reserved).
+    #[arg(long, value_name = "SOURCE")]
+    pub notify_source: Option<String>,
+    /// Publish each new Insight record to this SNS topic.
+    #[arg(long, value_name = "TOPIC_ARN")]
+    pub notify_sns: Option<String>,
+    /// POST each new Insight record to this webhook (Slack, Teams or any JSON receiver); the
+    /// URL is a secret and is never logged whole (also: TRAILSIGHT_NOTIFY_WEBHOOK).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TRAILSIGHT_NOTIFY_WEBHOOK",
+        hide_env_values = true
+    )]
+    pub notify_webhook: Option<String>,
+}
+
+/// The config file's `[notify]` table: the same keys as the flags.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifyFile {
+    eventbridge: Option<String>,
+    source: Option<String>,
+    sns: Option<String>,
+    webhook: Option<String>,
+}
+
+/// The notification targets from the flags and the config file, checked; `None` when there
+/// are none.
+fn notify_config(
+    args: &NotifyArgs,
+    file: Option<&Path>,
+    settings: &S3Settings,
+) -> anyhow::Result<Option<notify::NotifyConfig>> {
+    let file: NotifyFile = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--config {}: cannot read it", path.display()))?;
+            toml::from_str::<ConfigFile>(&text)
+                .with_context(|| format!("--config {}", path.display()))?
+                .notify
+        }
+        None => NotifyFile::default(),
+    };
+    let pick = |flag: &Option<String>, key: Option<String>| flag.clone().or(key);
+    let bus = pick(&args.notify_eventbridge, file.eventbridge);
+    let source = pick(&args.notify_source, file.source);
+    let sns = pick(&args.notify_sns, file.sns);
+    let webhook = pick(&args.notify_webhook, file.webhook).filter(|w| !w.is_empty());
+    if bus.is_none() && source.is_some() {
+        bail!("--notify-source applies to --notify-eventbridge, which is not set");
+    }
+    let error = |e: String| anyhow::anyhow!(e);
+    let eventbridge = match bus {
+        Some(bus) => Some(notify::EventBridgeTarget {
+            bus: notify::parse_bus(&bus).map_err(error)?,
+            source: notify::parse_source(source.as_deref().unwrap_or(notify::DEFAULT_SOURCE))
+                .map_err(error)?,
+        }),
+        None => None,
+    };
+    let config = notify::NotifyConfig {
+        eventbridge,
+        sns_topic_arn: sns
+            .map(|arn| notify::parse_topic_arn(&arn))
+            .transpose()
+            .map_err(error)?,
+        webhook: webhook
+            .map(|url| notify::WebhookUrl::parse(&url))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--notify-webhook: {e}"))?,
+        settings: notify::ClientSettings {
+            region: settings.region.clone(),
+            retry: settings.retry,
+            request_timeout: settings.request_timeout,
+        },
+    };
+    Ok((!config.channels().is_empty()).then_some(config))
 }
 
 #[derive(Debug, Args)]
@@ -401,8 +491,10 @@ impl RunArgs {
             );
         }
         let max_bytes_in_flight = self.s3.max_bytes_in_flight;
+        let settings = self.s3.into_settings()?;
+        let notify = notify_config(&self.notify, self.detector.config.as_deref(), &settings)?;
         // One client for both ends, built on first use.
-        let client = S3Client::new(self.s3.into_settings()?);
+        let client = S3Client::new(settings);
         let source = match source_url {
             Some(url) => Source::S3(S3Source::new(client.clone(), url)),
             None if self.source.is_dir() => Source::Local(LocalSource::new(self.source)),
@@ -453,6 +545,7 @@ impl RunArgs {
             strict: self.strict,
             state,
             quarantine_after_runs: self.quarantine_after_runs.max(1),
+            notify,
         })
     }
 }
@@ -581,6 +674,8 @@ struct ConfigFile {
     detector: DetectorFile,
     #[serde(default)]
     exclude: ExcludeFile,
+    #[serde(default)]
+    notify: NotifyFile,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -814,6 +909,84 @@ mod tests {
         };
         let err = args.run.into_config(&BTreeMap::new(), None).unwrap_err();
         assert!(err.to_string().contains("--max-bytes-in-flight"), "{err:#}");
+    }
+
+    #[test]
+    fn notification_targets_come_from_the_flags_over_the_config_file_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trailsight.toml");
+        std::fs::write(
+            &path,
+            "[notify]\neventbridge = \"ops\"\nsns = \"arn:aws:sns:eu-west-1:123456789012:insights\"\nwebhook = \"https://hooks.example.com/services/SECRET\"\n",
+        )
+        .unwrap();
+        let settings = S3Settings::default();
+        let file = Some(path.as_path());
+        let config = notify_config(&NotifyArgs::default(), file, &settings)
+            .unwrap()
+            .unwrap();
+        let bus = config.eventbridge.as_ref().unwrap();
+        assert_eq!(
+            (bus.bus.as_str(), bus.source.as_str()),
+            ("ops", "trailsight")
+        );
+        assert_eq!(
+            config.sns_topic_arn.as_deref(),
+            Some("arn:aws:sns:eu-west-1:123456789012:insights")
+        );
+        assert!(!format!("{config:?}").contains("SECRET"));
+        let args = NotifyArgs {
+            notify_eventbridge: Some("default".into()),
+            notify_source: Some("com.example.insights".into()),
+            ..NotifyArgs::default()
+        };
+        let config = notify_config(&args, file, &settings).unwrap().unwrap();
+        let bus = config.eventbridge.unwrap();
+        assert_eq!(
+            (bus.bus.as_str(), bus.source.as_str()),
+            ("default", "com.example.insights")
+        );
+        assert_eq!(
+            notify_config(&NotifyArgs::default(), None, &settings).unwrap(),
+            None
+        );
+        // (flags, what the error names)
+        let cases = [
+            (
+                NotifyArgs {
+                    notify_eventbridge: Some("default".into()),
+                    notify_source: Some("aws.cloudtrail".into()),
+                    ..NotifyArgs::default()
+                },
+                "reserves aws.*",
+            ),
+            (
+                NotifyArgs {
+                    notify_source: Some("trailsight".into()),
+                    ..NotifyArgs::default()
+                },
+                "--notify-eventbridge, which is not set",
+            ),
+            (
+                NotifyArgs {
+                    notify_sns: Some("arn:aws:sqs:us-east-1:123456789012:q".into()),
+                    ..NotifyArgs::default()
+                },
+                "--notify-sns",
+            ),
+            (
+                NotifyArgs {
+                    notify_webhook: Some("ftp://example.com/SECRET".into()),
+                    ..NotifyArgs::default()
+                },
+                "--notify-webhook",
+            ),
+        ];
+        for (args, want) in cases {
+            let err = format!("{:#}", notify_config(&args, None, &settings).unwrap_err());
+            assert!(err.contains(want), "{args:?}: {err}");
+            assert!(!err.contains("SECRET"), "{err}");
+        }
     }
 
     #[test]

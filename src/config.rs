@@ -4,6 +4,7 @@
 use crate::detect::DetectorConfig;
 use crate::model::DayRange;
 use crate::sink::Sink;
+use crate::sink::notify::NotifyConfig;
 use crate::source::Source;
 use crate::source::layout::PartitionFilter;
 use crate::state::StateStore;
@@ -50,6 +51,8 @@ pub struct AnalyzeConfig {
     /// Runs that may fail to read a stuck partition's objects before they are given up
     /// (quarantined) and the partition's Insights are written without them.
     pub quarantine_after_runs: u32,
+    /// Where new Insights and findings are published (`None`: nowhere; the ledger is kept).
+    pub notify: Option<NotifyConfig>,
 }
 
 /// Runs that retry an object that cannot be fetched before it is quarantined, by default.

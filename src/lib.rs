@@ -15,7 +15,8 @@
 //!
 //! `store` is the bottom layer: a local directory and an S3 prefix behind one small interface
 //! (list, capped get, atomic and conditional put, delete), with the S3 client, its retries and
-//! the byte budget; `sink` (the output tree), `state` (what a nightly run remembers, and its
+//! the byte budget; `sink` (the output tree, and `sink::notify`, which publishes each Insight
+//! record new to the output, once, to EventBridge, SNS or a webhook), `state` (what a nightly run remembers, and its
 //! lock) and the log `source` all go through it. `model` is the shared vocabulary; `cli` and
 //! `config` turn arguments into a validated run; `pipeline` owns every task and decides when
 //! things happen; `telemetry` owns logs, progress and the run summary (it reports, never

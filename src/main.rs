@@ -3,7 +3,8 @@
 //! - 0: every object was read and the output written;
 //! - 1: the output was written, but some objects could not be read (named in the summary);
 //!   when an object could not be fetched at all, its account and region were withheld (not
-//!   written, named in the summary) and a later run redoes them;
+//!   written, named in the summary) and a later run redoes them; or a notification could not be
+//!   delivered (named in the summary, kept, and retried by the next run);
 //! - 2: the run failed (bad arguments, unreadable source, unwritable output, `--strict`).
 //!
 //! `report` uses the same codes: 1 when some Insight files or log objects could not be read.

@@ -29,7 +29,7 @@ use crate::model::insight::InsightRecord;
 use crate::model::problem::{ReadFailure, SkipReason};
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
-use crate::sink::DayResults;
+use crate::sink::{DayResults, notify};
 use crate::source::{Source, layout};
 use crate::state::{RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition};
 use crate::telemetry::{self, RunSummary, Stage};
@@ -59,6 +59,10 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     run.summary.timed(Stage::List, started);
     let lock = lock_state(config).await?;
     let result = analyze_locked(config, &mut run, days, lock.as_ref()).await;
+    let result = match result {
+        Ok(()) => run.finish_notifications().await,
+        Err(e) => Err(e),
+    };
     release(lock).await;
     result.map(|()| run.summary)
 }
@@ -98,6 +102,10 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
     let mut run = Run::start(config).await?;
     let lock = lock_state(config).await?;
     let result = nightly_locked(config, plan, &mut run, lock.as_ref()).await;
+    let result = match result {
+        Ok(()) => run.finish_notifications().await,
+        Err(e) => Err(e),
+    };
     release(lock).await;
     result.map(|()| run.summary)
 }
@@ -343,6 +351,8 @@ struct Run<'c> {
     episodes: BTreeMap<String, EpisodeOutcome>,
     /// The last day folder this run listed whose day had already ended (see `is_settled`).
     settled_listed_through: Option<NaiveDate>,
+    /// What is new in the output, and its publication (`sink::notify`).
+    notifications: notify::Notifications,
 }
 
 impl<'c> Run<'c> {
@@ -367,6 +377,12 @@ impl<'c> Run<'c> {
         }
         summary.partitions = partitions.len() as u64;
         summary.timed(Stage::List, started);
+        let notifications = notify::Notifications::new(
+            config.notify.as_ref(),
+            partitions
+                .iter()
+                .map(|p| (p.account.clone(), p.region.clone())),
+        );
         Ok(Run {
             config,
             source,
@@ -381,6 +397,7 @@ impl<'c> Run<'c> {
             files: BTreeMap::new(),
             episodes: BTreeMap::new(),
             settled_listed_through: None,
+            notifications,
         })
     }
 
@@ -533,6 +550,19 @@ impl<'c> Run<'c> {
             entry.folders = folders.into_iter().collect();
             self.withhold(&id.0, &id.1);
         }
+    }
+
+    /// At the end of a run: retry earlier runs' failed notifications if no day did, and put
+    /// the new records and the notifications in the summary.
+    async fn finish_notifications(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        self.notifications
+            .finish(self.config.output.store())
+            .await?;
+        self.summary.timed(Stage::Write, started);
+        self.summary.new_insight_records = self.notifications.new_records().to_vec();
+        self.summary.notifications = self.notifications.report();
+        Ok(())
     }
 
     /// Analyse each day of `days` in turn, saving the state after each one.
@@ -724,10 +754,34 @@ impl<'c> Run<'c> {
         let keep = |account: &str, region: &str| {
             !withheld.contains(&(account.to_owned(), region.to_owned()))
         };
-        let written = self.config.output.write_day_results(results, keep).await?;
+        let written = self.config.output.write_day_results(results, &keep).await?;
         self.summary.stale_files_removed += written.stale_removed;
         self.files.extend(written.files);
         self.recovered.clear();
+        let new: Vec<InsightRecord> = detected
+            .records
+            .iter()
+            .filter(|r| keep(&r.recipient_account_id, &r.aws_region))
+            .cloned()
+            .collect();
+        // One finding per stuck partition, dated the day it is withheld from: announced once
+        // however many days and runs it stays withheld.
+        let findings: Vec<notify::Finding> = progress
+            .stuck
+            .iter()
+            .map(|((account, region), stuck)| {
+                notify::Finding::new(
+                    notify::FindingKind::PartitionWithheld,
+                    account,
+                    region,
+                    stuck.withheld_from,
+                    "Insights withheld from this day on: some of its logs could not be fetched or listed; each run reads them again",
+                )
+            })
+            .collect();
+        self.notifications
+            .after_day(self.config.output.store(), &new, &findings)
+            .await?;
         self.summary.timed(Stage::Write, started);
 
         progress.redetect_from = Some(detected.oldest_open.unwrap_or(next));

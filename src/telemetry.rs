@@ -9,6 +9,7 @@ pub mod progress;
 use crate::decode::RecordStats;
 use crate::model::problem::{DayProblems, SkipReason};
 pub use crate::model::problem::{IgnoredFile, ObjectBadRecords, SkippedObject};
+use crate::sink::notify::{NewRecord, NotifyReport};
 use crate::source::layout;
 use crate::store::s3::RequestCounts;
 use serde::{Serialize, Serializer};
@@ -57,6 +58,10 @@ pub const EXIT_FAILED: u8 = 2;
 /// Exit code: some partitions' Insights are withheld (their logs could not all be read); every
 /// other partition was written, and a later run completes them.
 pub const EXIT_WITHHELD: u8 = 3;
+
+/// Exit code: a notification could not be delivered (named in the summary; the next run sends
+/// it again). The output was written.
+pub const EXIT_NOT_DELIVERED: u8 = 5;
 
 /// How many objects the summary lists by name (`skipped`, `bad_record_objects`); the
 /// bad-objects report lists them all.
@@ -137,6 +142,11 @@ pub struct RunSummary {
     /// S3 requests, retries and failures, when S3 was used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_requests: Option<RequestCounts>,
+    /// Insight records new to the output in this run (each record is new once, whether or not
+    /// notifications are configured), in the order they were found.
+    pub new_insight_records: Vec<NewRecord>,
+    /// What was published, and what failed (kept for the next run; the run exits 1).
+    pub notifications: NotifyReport,
 }
 
 /// Where a run spends its time. Fetching and decoding overlap, so they are one stage.
@@ -289,11 +299,13 @@ impl RunSummary {
     }
 
     /// The exit code this run's outcome maps to (the README's table): 3 when partitions are
-    /// withheld (their logs could not all be read; a later run completes them), else 1 when
-    /// objects were skipped, else 0.
+    /// withheld (their logs could not all be read; a later run completes them), else 5 when a
+    /// notification could not be delivered, else 1 when objects were skipped, else 0.
     pub fn exit_code(&self) -> u8 {
         if !self.partitions_withheld.is_empty() {
             EXIT_WITHHELD
+        } else if !self.notifications.failed.is_empty() {
+            EXIT_NOT_DELIVERED
         } else if self.skipped_total() > 0 {
             EXIT_SKIPPED
         } else {
@@ -434,6 +446,13 @@ impl RunSummary {
                 _ => format!("{last} and {more} more"),
             };
             row("bad-objects report", text);
+        }
+        row(
+            "new insight records",
+            self.new_insight_records.len().to_string(),
+        );
+        if !self.notifications.channels.is_empty() || self.notifications.waiting > 0 {
+            row("notifications", self.notifications.describe());
         }
         if let Some(s3) = &self.s3_requests {
             row(

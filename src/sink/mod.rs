@@ -7,16 +7,19 @@
 //! | the same records as Parquet | `insights/account=/region=/date=/part-<uuid>.parquet` | `parquet` |
 //! | why each Insight fired | `explanations/account=/region=/date=/explanations.jsonl` | `explain` |
 //! | what a day's step could not read | `_trailsight/bad-objects/YYYY-MM-DD.json` | `bad_objects` |
+//! | what was announced, and what waits to be | `_trailsight/notifications/...` | `notify` |
 //!
 //! Every key is built from validated parts (a 12-digit account, a region name, a date), and is
 //! written through the store (`store`): atomically, never through a link inside the output
 //! root, in S3 as one PutObject. The pipeline decides *when* a day's output is written; this
 //! module decides *what* and *where*. `read` walks a tree back (trailsight's or AWS's own
-//! Insight files) for `report`.
+//! Insight files) for `report`. `notify` publishes what is new in the output (EventBridge,
+//! SNS, a webhook) and keeps its ledger beside it.
 
 pub mod bad_objects;
 pub mod explain;
 pub mod json;
+pub mod notify;
 pub mod parquet;
 pub mod read;
 

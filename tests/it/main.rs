@@ -8,6 +8,7 @@ mod fuzz;
 mod hostile;
 mod incremental;
 mod layout;
+mod notify;
 mod parquet_output;
 mod real_data;
 mod report;

@@ -341,7 +341,10 @@ fn org_trail_lists_only_the_day_folders_it_needs_and_sends_the_bucket_owner() {
     assert!(!seen.is_empty());
     assert_owner_on_every_request_and_kms_on_every_write(&seen);
     let puts = seen.iter().filter(|s| s.method == "PUT").count();
-    assert_eq!(puts, 9, "3 JSON, 3 Parquet and 3 explanation files");
+    assert_eq!(
+        puts, 12,
+        "3 JSON, 3 Parquet and 3 explanation files, and 3 notification ledgers"
+    );
     assert!(!run.stderr.contains(crate::s3_server::SECRET_KEY));
 }
 
@@ -493,7 +496,8 @@ fn an_object_that_keeps_failing_is_named_and_its_partition_withheld() {
     assert!(!expected.contains_key(&stale_key));
     // Nothing of the withheld partition is written in any format.
     let withheld_partition = format!("account={ACCOUNT}/region=us-east-1/");
-    expected.retain(|k, _| !k.contains(&withheld_partition));
+    let withheld_ledger = format!("_trailsight/notifications/seen/{ACCOUNT}/us-east-1/");
+    expected.retain(|k, _| !k.contains(&withheld_partition) && !k.starts_with(&withheld_ledger));
     expected.insert(withheld_key.clone(), b"from an earlier run".to_vec());
     // The bad-objects report, written to the output bucket, names the object for a re-run.
     let mut written = server.objects("insights", "");
@@ -1220,6 +1224,11 @@ fn the_readme_iam_policy_allows_every_call_and_grants_nothing_unused() {
         backfill.summary["stale_files_removed"], 2,
         "JSON and Parquet"
     );
+    // The same backfill again (without a state) reads the notification ledger it wrote.
+    let no_state = &args[..args.len() - 2];
+    let again = run_s3(&server, "s3://cloudtrail/ct", "s3://insights/out", no_state);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.summary["new_insight_records"], serde_json::json!([]));
     assert!(
         server
             .objects("insights", "out")

@@ -38,6 +38,8 @@ pub struct Seen {
     pub query: BTreeMap<String, String>,
     /// Header names in lower case.
     pub headers: BTreeMap<String, String>,
+    /// The request body (a form or JSON request names its operation there).
+    pub body: Bytes,
 }
 
 impl Seen {
@@ -152,6 +154,28 @@ pub struct S3Server {
 type ProxyBody = BoxBody<Bytes, std::io::Error>;
 
 impl S3Server {
+    /// Only the fault-injecting proxy, in front of another server on 127.0.0.1 (moto's, for the
+    /// notification tests); `root` is an unused empty directory.
+    pub fn proxy_to(upstream: SocketAddr) -> S3Server {
+        let root = tempfile::tempdir().expect("server root");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let state = Arc::new(Mutex::new(ProxyState::default()));
+        let endpoint = runtime.block_on(async {
+            let proxy = serve_proxy(upstream, state.clone()).await;
+            format!("http://{proxy}")
+        });
+        S3Server {
+            root,
+            endpoint,
+            state,
+            _runtime: runtime,
+        }
+    }
+
     /// Start s3s-fs and the proxy on ephemeral ports, with these buckets.
     pub fn start(buckets: &[&str]) -> S3Server {
         let root = tempfile::tempdir().expect("server root");
@@ -257,6 +281,11 @@ impl S3Server {
         std::mem::take(&mut self.state.lock().unwrap().gets)
     }
 
+    /// Forget every fault rule not used up yet.
+    pub fn clear_faults(&self) {
+        self.state.lock().unwrap().rules.clear();
+    }
+
     pub fn faults_applied(&self) -> usize {
         self.state.lock().unwrap().faults_applied
     }
@@ -331,7 +360,15 @@ async fn handle(
     client: Client<HttpConnector, Full<Bytes>>,
     state: Arc<Mutex<ProxyState>>,
 ) -> Result<Response<ProxyBody>, std::io::Error> {
-    let seen = record(&request);
+    let (mut parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let request = Request::from_parts(parts.clone(), ());
+    let mut seen = record(&request);
+    seen.body = body.clone();
     let get = seen
         .is_get_object()
         .then(|| (seen.path.clone(), Instant::now()));
@@ -359,17 +396,15 @@ async fn handle(
         fault
     };
     match &fault {
-        Some(Fault::Error(status, code)) => return Ok(error_response(*status, code)),
+        Some(Fault::Error(status, code)) => {
+            let content_type = parts.headers.get(hyper::header::CONTENT_TYPE);
+            let protocol = content_type.and_then(|v| v.to_str().ok()).unwrap_or("");
+            return Ok(error_response(*status, code, protocol));
+        }
         Some(Fault::Drop) => return Err(std::io::Error::other("injected: connection dropped")),
         Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
         Some(Fault::CutBody | Fault::Inflate(_)) | None => {}
     }
-    let (mut parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(std::io::Error::other)?
-        .to_bytes();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = format!("http://{server}{path_and_query}").parse().unwrap();
     parts.headers.remove(hyper::header::TRANSFER_ENCODING);
@@ -428,22 +463,41 @@ async fn handle(
     ))
 }
 
-fn error_response(status: u16, code: &str) -> Response<ProxyBody> {
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected by the test proxy</Message><RequestId>test</RequestId></Error>"
-    );
+/// An error answer in the protocol of the request (by its content type): S3's XML, a JSON
+/// protocol's `__type` (EventBridge), or the query protocol's `ErrorResponse` (SNS).
+fn error_response(status: u16, code: &str, request_type: &str) -> Response<ProxyBody> {
+    let (content_type, body) = if request_type.starts_with("application/x-amz-json") {
+        (
+            "application/x-amz-json-1.1",
+            format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test proxy\"}}"),
+        )
+    } else if request_type.starts_with("application/x-www-form-urlencoded") {
+        (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>test</RequestId></ErrorResponse>"
+            ),
+        )
+    } else {
+        (
+            "application/xml",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected by the test proxy</Message><RequestId>test</RequestId></Error>"
+            ),
+        )
+    };
     Response::builder()
         .status(StatusCode::from_u16(status).unwrap())
-        .header("content-type", "application/xml")
+        .header("content-type", content_type)
         .body(
-            Full::new(Bytes::from(xml))
+            Full::new(Bytes::from(body))
                 .map_err(|never| match never {})
                 .boxed(),
         )
         .unwrap()
 }
 
-fn record(request: &Request<Incoming>) -> Seen {
+fn record(request: &Request<()>) -> Seen {
     let query = request
         .uri()
         .query()
@@ -470,6 +524,7 @@ fn record(request: &Request<Incoming>) -> Seen {
         path: percent_decode(request.uri().path()),
         query,
         headers,
+        body: Bytes::new(),
     }
 }
 

@@ -198,13 +198,24 @@ pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// The test environment's Python: the project's `.venv-test/` (which scripts/test prepares
+/// from scripts/test-requirements.txt) when it is there, else `python3` on PATH.
+pub fn python() -> PathBuf {
+    let venv = repo_path(".venv-test/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// Run one of the Python helpers in `tests/tools/` and return its stdout. Python packages come
 /// from scripts/test-requirements.txt (installed by scripts/test); a missing one fails the test
 /// with the helper's own message saying so, never skips it.
 pub fn python_tool(script: &str, args: &[&str], stdin: &[u8]) -> String {
     use std::process::Stdio;
     let path = repo_path("tests/tools").join(script);
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python())
         .arg(&path)
         .args(args)
         .stdin(Stdio::piped())

@@ -49,6 +49,14 @@ fn without_partition(
         .collect()
 }
 
+/// The Insights, Parquet and explanations under `out` (not trailsight's own bookkeeping).
+fn outputs(out: &Path) -> BTreeMap<String, Vec<u8>> {
+    files(out)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("_trailsight/"))
+        .collect()
+}
+
 fn analyze_with_state(logs: &Path, out: &Path, state: &Path) -> Run {
     analyze(logs, out, &["--state", state.to_str().unwrap()])
 }
@@ -58,7 +66,7 @@ fn one_unreadable_object_withholds_only_its_partition_and_a_later_run_completes_
     let clean = tempfile::tempdir().unwrap();
     let run = analyze(&repo_path("sample-data"), clean.path(), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let reference = files(clean.path());
+    let reference = outputs(clean.path());
     assert!(!of_partition(&reference, STUCK).is_empty());
 
     let dir = sample_with_an_unreadable_object();
@@ -75,7 +83,7 @@ fn one_unreadable_object_withholds_only_its_partition_and_a_later_run_completes_
     assert_eq!(s["objects_skipped"]["fetch failed"], 1, "{s:#}");
     assert_eq!(s["last_day"], "2019-11-09", "every day is analysed: {s:#}");
     assert!(run.stderr.contains(BROKEN), "{}", run.stderr);
-    let written = files(&out);
+    let written = outputs(&out);
     // Every other partition is written in full, as the clean run writes it.
     assert_eq!(
         without_partition(&written, STUCK),
@@ -118,14 +126,7 @@ fn one_unreadable_object_withholds_only_its_partition_and_a_later_run_completes_
     let run = analyze_with_state(&logs, &out, &state);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.summary["partitions_withheld"], serde_json::json!([]));
-    let written = files(&out);
-    assert_eq!(
-        written
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with("_trailsight/"))
-            .collect::<BTreeMap<_, _>>(),
-        reference
-    );
+    assert_eq!(outputs(&out), reference);
 }
 
 #[test]
@@ -135,7 +136,7 @@ fn an_object_that_never_becomes_readable_is_quarantined_and_its_partition_writte
         analyze(&repo_path("sample-data"), clean.path(), &[]).code,
         0
     );
-    let reference = files(clean.path());
+    let reference = outputs(clean.path());
 
     let dir = sample_with_an_unreadable_object();
     let logs = dir.path().join("logs");
@@ -158,10 +159,7 @@ fn an_object_that_never_becomes_readable_is_quarantined_and_its_partition_writte
     // Run 1 fails to read it, run 2 tries again and gives up: the partition is written
     // without it (exit 1: an object was skipped), and run 3 has nothing left to retry.
     assert_eq!(codes, [3, 1, 0]);
-    let written: BTreeMap<String, Vec<u8>> = files(&out)
-        .into_iter()
-        .filter(|(k, _)| !k.starts_with("_trailsight/"))
-        .collect();
+    let written = outputs(&out);
     assert_eq!(
         written, reference,
         "the object held nothing: the output is the clean run's"
