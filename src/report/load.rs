@@ -5,9 +5,11 @@
 //!
 //! The walk is the only I/O here; `parse_insight_file` and `parse_explanations` take bytes.
 
+use super::validate::{self, Invalid};
 use crate::decode::gzip;
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
+use crate::source::local::ReadError;
 use crate::telemetry::SkippedObject;
 use anyhow::Context;
 use serde::Deserialize;
@@ -19,8 +21,8 @@ pub const INSIGHT_FOLDER: &str = "CloudTrail-Insight";
 pub const EXPLANATIONS_FILE: &str = "explanations.jsonl";
 /// How deep the walk goes: `[prefix/]AWSLogs/o-org/ACCOUNT/CloudTrail-Insight/REGION/Y/M/D/file`.
 const MAX_DEPTH: usize = 16;
-/// Largest decompressed Insight file read.
-const MAX_INSIGHT_FILE_BYTES: u64 = 200 << 20;
+/// Largest Insight file (stored or decompressed) and explanations file read.
+pub const MAX_INSIGHT_FILE_BYTES: u64 = 200 << 20;
 
 /// What an output directory holds.
 #[derive(Debug, Default)]
@@ -30,6 +32,25 @@ pub struct Loaded {
     pub insight_files: u64,
     pub explanation_files: u64,
     pub skipped: Vec<SkippedObject>,
+    /// Records of files that were read, not used because a value is out of range (or the
+    /// record is not an Insight record): each named by its file and position.
+    pub rejected_records: Vec<SkippedObject>,
+}
+
+impl Loaded {
+    /// Name, log and keep the records of `file` that were not used.
+    fn reject(&mut self, file: &Path, rejected: Vec<RejectedRecord>) {
+        for r in rejected {
+            let object = r.name(&file.display().to_string());
+            let (reason, detail) = (r.why.reason.to_owned(), r.why.detail);
+            tracing::warn!(object, reason, "record not used: {object}: {detail}");
+            self.rejected_records.push(SkippedObject {
+                object,
+                reason,
+                detail,
+            });
+        }
+    }
 }
 
 /// Read every Insight and explanations file under `root`, in path order.
@@ -47,12 +68,20 @@ pub fn load_dir(root: &Path) -> anyhow::Result<Loaded> {
         if !is_insight && !is_explanation {
             continue;
         }
-        let parsed = std::fs::read(&path)
-            .map_err(|e| ("unreadable".to_owned(), e.to_string()))
+        // Capped, and refused unless a regular file (a FIFO or a device is never read).
+        let parsed = crate::source::local::read_object(&path, MAX_INSIGHT_FILE_BYTES)
+            .map_err(|e| {
+                let reason = match e {
+                    ReadError::Io(_) => "unreadable",
+                    _ => e.reason(),
+                };
+                (reason.to_owned(), e.to_string())
+            })
             .and_then(|bytes| {
                 if is_insight {
-                    let records = parse_insight_file(&bytes)?;
-                    loaded.records.extend(records);
+                    let file = parse_insight_file(&bytes)?;
+                    loaded.records.extend(file.records);
+                    loaded.reject(&path, file.rejected);
                     loaded.insight_files += 1;
                 } else {
                     let explanations = parse_explanations(&bytes)?;
@@ -93,14 +122,86 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()>
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct InsightFile {
-    #[serde(rename = "Records")]
-    records: Vec<InsightRecord>,
+/// A record of an Insight file that is not used, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedRecord {
+    /// Its position in `Records` (0-based).
+    pub index: usize,
+    /// Its `eventID`, when it has a string one (at most 64 characters of it).
+    pub event_id: Option<String>,
+    pub why: Invalid,
 }
 
-/// The records of one Insight file (gzip of `{"Records":[...]}`); the error is (reason, detail).
-pub fn parse_insight_file(bytes: &[u8]) -> Result<Vec<InsightRecord>, (String, String)> {
+impl RejectedRecord {
+    /// `FILE record N (eventID X)`.
+    pub fn name(&self, file: &str) -> String {
+        match &self.event_id {
+            Some(id) => format!("{file} record {} (eventID {id})", self.index),
+            None => format!("{file} record {}", self.index),
+        }
+    }
+}
+
+/// The records of one Insight file: those whose every value is in range
+/// (`validate::check_record`), and the others.
+#[derive(Debug, Default)]
+pub struct InsightFileRecords {
+    pub records: Vec<InsightRecord>,
+    pub rejected: Vec<RejectedRecord>,
+}
+
+#[derive(Deserialize)]
+struct InsightFile {
+    #[serde(rename = "Records", deserialize_with = "each_record")]
+    records: InsightFileRecords,
+}
+
+/// `Records`, one element at a time: an element that is not an Insight record, or holds a
+/// value out of range, is set aside with its reason instead of failing the whole file. Only one
+/// element is held as a JSON tree at a time.
+fn each_record<'de, D: serde::Deserializer<'de>>(d: D) -> Result<InsightFileRecords, D::Error> {
+    struct Elements;
+    impl<'de> serde::de::Visitor<'de> for Elements {
+        type Value = InsightFileRecords;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of Insight records")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<InsightFileRecords, A::Error> {
+            let mut out = InsightFileRecords::default();
+            let mut index = 0;
+            while let Some(element) = seq.next_element::<serde_json::Value>()? {
+                let event_id = element
+                    .get("eventID")
+                    .and_then(serde_json::Value::as_str)
+                    .map(|id| id.chars().take(64).collect());
+                let checked = serde_json::from_value::<InsightRecord>(element)
+                    .map_err(|e| Invalid {
+                        reason: "not an Insight record",
+                        detail: e.to_string(),
+                    })
+                    .and_then(|r| validate::check_record(&r).map(|_| r));
+                match checked {
+                    Ok(record) => out.records.push(record),
+                    Err(why) => out.rejected.push(RejectedRecord {
+                        index,
+                        event_id,
+                        why,
+                    }),
+                }
+                index += 1;
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Elements)
+}
+
+/// The records of one Insight file (gzip of `{"Records":[...]}`); the error is (reason,
+/// detail) for a file that cannot be read at all.
+pub fn parse_insight_file(bytes: &[u8]) -> Result<InsightFileRecords, (String, String)> {
     if !gzip::is_gzip(bytes) {
         return Err(("not gzip".into(), "an Insight file is gzip JSON".into()));
     }
@@ -111,19 +212,27 @@ pub fn parse_insight_file(bytes: &[u8]) -> Result<Vec<InsightRecord>, (String, S
         .map_err(|e| ("not an Insight file".to_owned(), e.to_string()))
 }
 
-/// The explanations of one JSON Lines file.
+/// The explanations of one JSON Lines file (trailsight's own): every line must be one, with
+/// its values in range (`validate::check_explanation`), or the file is not used.
 pub fn parse_explanations(bytes: &[u8]) -> Result<Vec<Explanation>, (String, String)> {
     let text = std::str::from_utf8(bytes).map_err(|e| ("not UTF-8".to_owned(), e.to_string()))?;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| {
+            let explanation: Explanation = serde_json::from_str(line).map_err(|e| {
                 (
                     "invalid explanation".to_owned(),
                     format!("line {}: {e}", i + 1),
                 )
-            })
+            })?;
+            validate::check_explanation(&explanation).map_err(|why| {
+                (
+                    why.reason.to_owned(),
+                    format!("line {}: {}", i + 1, why.detail),
+                )
+            })?;
+            Ok(explanation)
         })
         .collect()
 }
@@ -144,7 +253,7 @@ mod tests {
         ];
         for (bytes, want) in cases {
             match parse_insight_file(bytes) {
-                Ok(records) => assert!(records.is_empty() && want.contains("fine"), "{want}"),
+                Ok(file) => assert!(file.records.is_empty() && want.contains("fine"), "{want}"),
                 Err((reason, _)) => assert_eq!(reason, want),
             }
         }

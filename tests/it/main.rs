@@ -5,6 +5,7 @@ mod bad_input;
 mod deploy;
 mod end_to_end;
 mod fuzz;
+mod fuzz_report;
 mod hostile;
 mod incremental;
 mod layout;
