@@ -12,6 +12,7 @@ mod layout;
 mod parquet_output;
 mod real_data;
 mod report;
+mod report_hostile;
 mod s3;
 mod s3_server;
 mod schemas;
