@@ -672,7 +672,10 @@ fn count(
             summary.objects_read += 1;
             summary.bytes_read += size;
             summary.add_object_records(&object.display, &decoded.stats);
+            let conflicts = aggregator.stats.id_conflicts;
             aggregator.add(&decoded);
+            let conflicts = aggregator.stats.id_conflicts - conflicts;
+            summary.id_conflicts(&object.display, conflicts, aggregator.stats.last_conflict);
         }
         Err((reason, detail)) => {
             telemetry::progress::object_done(object.size, 0);

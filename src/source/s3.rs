@@ -219,12 +219,12 @@ impl Attempt {
         let mut message = match &error {
             SdkError::ServiceError(e) => {
                 let err = e.err();
-                format!(
+                summarise_error(&format!(
                     "HTTP {} {}: {}",
                     e.raw().status().as_u16(),
                     err.code().unwrap_or("(no error code)"),
                     err.message().unwrap_or("(no message)")
-                )
+                ))
             }
             _ => error_chain(&error),
         };
@@ -237,7 +237,8 @@ impl Attempt {
     }
 }
 
-/// An error and its causes on one line, each cause once (SDK errors nest the same text).
+/// An error and its causes on one line, each cause once (SDK errors nest the same text),
+/// summarised by `summarise_error` so no credential, process output or URL password is in it.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
@@ -248,7 +249,14 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         }
         cause = e.source();
     }
-    text
+    summarise_error(&text)
+}
+
+/// An SDK error's text fit for a log line or the summary (`telemetry::redact_secrets`): what a
+/// `credential_process` printed is cut off (it may hold secrets; run the command by hand to see
+/// it), and anything that looks like a credential, a signature or a URL password is redacted.
+pub fn summarise_error(text: &str) -> String {
+    crate::telemetry::redact_secrets(text)
 }
 
 /// A label for counting retries: the status and code, or the kind of transport failure.
@@ -610,9 +618,12 @@ async fn connect(settings: &S3Settings) -> Result<aws_sdk_s3::Client, S3Error> {
                 .build(),
         )
         .build();
+    let endpoint = shared
+        .endpoint_url()
+        .map(crate::telemetry::redact_url_passwords);
     tracing::debug!(
         region = shared.region().map(|r| r.as_ref()),
-        endpoint = shared.endpoint_url(),
+        endpoint,
         path_style = settings.force_path_style,
         "S3 client ready"
     );
@@ -621,9 +632,41 @@ async fn connect(settings: &S3Settings) -> Result<aws_sdk_s3::Client, S3Error> {
 
 /// One level of a listing: sub-folders (common prefixes) and objects, as full keys.
 #[derive(Debug, Default)]
-struct Folder {
-    prefixes: Vec<String>,
-    objects: Vec<(String, u64)>,
+pub struct Folder {
+    pub prefixes: Vec<String>,
+    /// (key, listed size)
+    pub objects: Vec<(String, u64)>,
+}
+
+/// File a delimited listing of one day folder (`full`, the bucket key of the folder;
+/// `relative`, the same below the source's root): each object directly in it by its name, and
+/// each common prefix (a key with a `/` after the folder, which CloudTrail never writes) as an
+/// ignored sub-folder, named by its `s3://` address.
+pub fn classify_day_folder(bucket: &str, full: &str, relative: &str, folder: Folder) -> Listing {
+    let mut listing = Listing::default();
+    for (key, size) in folder.objects {
+        let name = match key.strip_prefix(full) {
+            Some(name) if !name.is_empty() && !name.contains('/') => name,
+            // Not under the folder, or the folder's own marker object (`.../07/`).
+            _ => continue,
+        };
+        let object = ObjectRef {
+            key: format!("{relative}{name}"),
+            display: format!("s3://{bucket}/{key}"),
+            size,
+        };
+        listing.add(name, object);
+    }
+    for prefix in folder.prefixes {
+        if prefix.starts_with(full) && prefix.len() > full.len() {
+            listing.ignored.push(super::Ignored {
+                display: format!("s3://{bucket}/{prefix}"),
+                reason: super::local::DIRECTORY.to_owned(),
+            });
+        }
+    }
+    listing.sort();
+    listing
 }
 
 /// CloudTrail logs under `s3://bucket[/prefix]`.
@@ -769,24 +812,19 @@ impl S3Source {
     }
 
     /// The objects of one delivery day folder, sorted by key; every page of the listing.
+    /// A key with a `/` after the day folder (`07/./x`, `07//x`, `07/%2e%2e/x`, `07/sub/x`) is
+    /// not a file of the folder: it is named once per sub-folder and ignored, as the local
+    /// walker ignores a sub-folder (`classify_day_folder`).
     pub async fn objects(&self, partition: &Partition, day: NaiveDate) -> Result<Listing, S3Error> {
         let relative = partition.day_prefix(day);
         let full = self.url.key(&relative);
         let folder = self.client.list(&self.url.bucket, &full).await?;
-        let mut listing = Listing::default();
-        for (key, size) in folder.objects {
-            let Some(name) = key.strip_prefix(&full).filter(|n| !n.is_empty()) else {
-                continue;
-            };
-            let object = ObjectRef {
-                key: format!("{relative}{name}"),
-                display: format!("s3://{}/{key}", self.url.bucket),
-                size,
-            };
-            listing.add(name, object);
-        }
-        listing.sort();
-        Ok(listing)
+        Ok(classify_day_folder(
+            &self.url.bucket,
+            &full,
+            &relative,
+            folder,
+        ))
     }
 
     /// The object's bytes, at most `cap` of them. An object listed larger than `cap` is skipped
@@ -859,6 +897,43 @@ mod tests {
                 Err(e) => panic!("{case}: {}", e.message),
             }
         }
+    }
+
+    #[test]
+    fn keys_with_a_slash_after_the_day_folder_are_named_sub_folders() {
+        let full = "ct/AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/";
+        let relative = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/";
+        let key = |rest: &str| format!("{full}{rest}");
+        let folder = Folder {
+            prefixes: ["./", "/", "%2e%2e/", "sub/"].map(key).to_vec(),
+            objects: vec![(key("a.json.gz"), 10), (key(""), 0), (key("notes.txt"), 3)],
+        };
+        let listing = classify_day_folder("b", full, relative, folder);
+        let keys: Vec<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, [format!("{relative}a.json.gz")]);
+        assert_eq!(
+            listing.objects[0].display,
+            format!("s3://b/{full}a.json.gz")
+        );
+        let ignored: Vec<(String, &str)> = listing
+            .ignored
+            .iter()
+            .map(|i| (i.display.replace(full, "DAY/"), i.reason.as_str()))
+            .collect();
+        let dir = super::super::local::DIRECTORY;
+        assert_eq!(
+            ignored,
+            [
+                ("s3://b/DAY/%2e%2e/".to_owned(), dir),
+                ("s3://b/DAY/./".to_owned(), dir),
+                ("s3://b/DAY//".to_owned(), dir),
+                (
+                    "s3://b/DAY/notes.txt".to_owned(),
+                    "not a .json.gz or .json file"
+                ),
+                ("s3://b/DAY/sub/".to_owned(), dir),
+            ]
+        );
     }
 
     #[test]

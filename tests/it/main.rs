@@ -16,5 +16,6 @@ mod report_hostile;
 mod s3;
 mod s3_server;
 mod schemas;
+mod security;
 mod support;
 mod telemetry;
