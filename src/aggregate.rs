@@ -5,6 +5,14 @@
 //! series and minute, the count and small tallies of the attributed values (caller ARN, user
 //! agent, error code). Memory grows with series x active minutes x distinct values, plus one
 //! 128-bit ID per analysed event for de-duplication.
+//!
+//! Duplicates are copies: an event whose `eventID` was already counted is dropped only when it
+//! also has the same `eventTime` minute, `eventSource` and `eventName` (kept beside the ID as a
+//! 16-bit minute of the day and a 32-bit fingerprint of the API, in the room the ID's slot has
+//! anyway). An ID seen again with another time or API is a conflict: both events count, and the
+//! conflict is counted (`AggregateStats::id_conflicts`), so a forged record cannot hide a real
+//! event by borrowing its ID. IDs are compared per UTC day of the event's time; an ID reused on
+//! another day is never dropped, and not reported as a conflict either.
 
 use crate::decode::{DecodedObject, Interner, NO_SYM, Strings, Sym, flags};
 use crate::model::{InsightKind, MINUTES_PER_DAY, Minute, SeriesKey};
@@ -139,6 +147,11 @@ struct SeriesId {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AggregateStats {
     pub duplicates: u64,
+    /// Events whose `eventID` was already counted for an event with another time or API: both
+    /// counted.
+    pub id_conflicts: u64,
+    /// The ID of the last such event (its UUID bits; see `decode::Event::id`).
+    pub last_conflict: Option<u128>,
     pub events_without_id: u64,
     /// Events dropped because their caller is excluded.
     pub excluded: u64,
@@ -163,24 +176,76 @@ impl IdentityFilter {
     }
 }
 
-/// The analysed events' IDs with their minute, one table per day of the events' time. A copy
-/// of an event (the same event delivered by an organization trail and an account trail, or a
-/// file delivered twice) has the event's own `eventTime`, so it is looked up in its day's table
+/// What is kept beside a counted event's ID: enough to tell a copy from a different event with
+/// the same ID, in the 8 bytes the slot of a 128-bit key has room for anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SeenEvent {
+    /// The event's minute within its UTC day (the table is the day's).
+    minute_of_day: u16,
+    /// `api_fingerprint` of its `eventSource` and `eventName`; 0 when not known (an ID restored
+    /// from a state saved before fingerprints were kept: only its minute is compared).
+    api: u32,
+}
+
+/// What `SeenIds::insert` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sighting {
+    New,
+    /// The same ID, minute and API: a copy, dropped.
+    Copy,
+    /// The same ID with another minute or API: counted, and reported.
+    Conflict,
+}
+
+/// A stable 32-bit fingerprint of an API (its source's and name's FNV-1a hashes, mixed), never
+/// 0. It is saved in the state, so it must not change between versions.
+pub fn api_fingerprint(event_source: &str, event_name: &str) -> u32 {
+    combine_api(string_hash(event_source), string_hash(event_name))
+}
+
+/// FNV-1a, 32 bits.
+fn string_hash(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |hash: u32, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn combine_api(source: u32, name: u32) -> u32 {
+    (source.rotate_left(13) ^ name)
+        .wrapping_mul(0x9e37_79b1)
+        .max(1)
+}
+
+/// The analysed events' IDs with their minute and API, one table per day of the events' time. A
+/// copy of an event (the same event delivered by an organization trail and an account trail, or
+/// a file delivered twice) has the event's own `eventTime`, so it is looked up in its day's table
 /// only; forgetting a day drops its table whole, with no pass over the others.
 #[derive(Debug, Default)]
 struct SeenIds {
-    by_day: BTreeMap<i64, FxHashMap<u128, Minute>>,
+    by_day: BTreeMap<i64, FxHashMap<u128, SeenEvent>>,
 }
 
 impl SeenIds {
-    /// Remember `id` at `minute`; false if it was already remembered (a duplicate).
-    fn insert(&mut self, id: u128, minute: Minute) -> bool {
+    /// Remember `id` at `minute` for the API fingerprinted `api`, unless it is already known.
+    fn insert(&mut self, id: u128, minute: Minute, api: u32) -> Sighting {
         let day = minute.0.div_euclid(MINUTES_PER_DAY);
+        let seen = SeenEvent {
+            minute_of_day: minute.0.rem_euclid(MINUTES_PER_DAY) as u16,
+            api,
+        };
         match self.by_day.entry(day).or_default().entry(id) {
-            Entry::Occupied(_) => false,
+            Entry::Occupied(first) => {
+                let first = first.get();
+                let same_api = first.api == api || first.api == 0 || api == 0;
+                if first.minute_of_day == seen.minute_of_day && same_api {
+                    Sighting::Copy
+                } else {
+                    Sighting::Conflict
+                }
+            }
             Entry::Vacant(new) => {
-                new.insert(minute);
-                true
+                new.insert(seen);
+                Sighting::New
             }
         }
     }
@@ -189,22 +254,32 @@ impl SeenIds {
     fn forget_before(&mut self, minute: Minute) {
         let day = minute.0.div_euclid(MINUTES_PER_DAY);
         self.by_day = self.by_day.split_off(&day);
+        let minute_of_day = minute.0.rem_euclid(MINUTES_PER_DAY);
         if let Some(first) = self.by_day.get_mut(&day)
-            && minute.0 > day * MINUTES_PER_DAY
+            && minute_of_day > 0
         {
-            first.retain(|_, m| *m >= minute);
+            first.retain(|_, seen| i64::from(seen.minute_of_day) >= minute_of_day);
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&u128, &Minute)> {
-        self.by_day.values().flatten()
+    /// Every ID with its minute and API fingerprint.
+    fn iter(&self) -> impl Iterator<Item = (u128, Minute, u32)> + '_ {
+        self.by_day.iter().flat_map(|(day, ids)| {
+            ids.iter().map(move |(id, seen)| {
+                let minute = Minute(day * MINUTES_PER_DAY + i64::from(seen.minute_of_day));
+                (*id, minute, seen.api)
+            })
+        })
     }
 }
 
 #[derive(Debug, Default)]
 pub struct Aggregator {
     symbols: Interner,
-    /// The analysed events' IDs, with their minute (for pruning).
+    /// `api_fingerprint`'s FNV hash of each interned string, by symbol (filled as they come).
+    /// Only the source and name of an event are hashed: see `api_of`.
+    string_hashes: Vec<u32>,
+    /// The analysed events' IDs, with their minute (for pruning) and API (to tell copies).
     seen: SeenIds,
     series: FxHashMap<SeriesId, Minutes>,
     coverage: FxHashMap<(Sym, Sym), Minute>,
@@ -248,11 +323,20 @@ impl Aggregator {
         }
         for event in &object.events {
             match event.id {
-                Some(id) if !self.seen.insert(id, event.minute) => {
-                    self.stats.duplicates += 1;
-                    continue;
+                Some(id) => {
+                    let api = self.api_of(global(event.event_source), global(event.event_name));
+                    match self.seen.insert(id, event.minute, api) {
+                        Sighting::New => {}
+                        Sighting::Copy => {
+                            self.stats.duplicates += 1;
+                            continue;
+                        }
+                        Sighting::Conflict => {
+                            self.stats.id_conflicts += 1;
+                            self.stats.last_conflict = Some(id);
+                        }
+                    }
                 }
-                Some(_) => {}
                 None => self.stats.events_without_id += 1,
             }
             if event.identity != NO_SYM && excluded[event.identity as usize] {
@@ -291,6 +375,19 @@ impl Aggregator {
                 cell.user_agents.add(agent);
             }
         }
+    }
+
+    /// The API fingerprint of an event's (global) source and name symbols: `api_fingerprint`,
+    /// from each string's hash, computed once per interned string.
+    fn api_of(&mut self, event_source: Sym, event_name: Sym) -> u32 {
+        let strings = self.symbols.strings();
+        while self.string_hashes.len() < strings.len() {
+            let sym = self.string_hashes.len() as Sym;
+            self.string_hashes
+                .push(string_hash(strings.get(sym).unwrap_or_default()));
+        }
+        let hash = |sym: Sym| self.string_hashes.get(sym as usize).copied().unwrap_or(0);
+        combine_api(hash(event_source), hash(event_name))
     }
 
     fn cell(&mut self, id: SeriesId, minute: Minute) -> &mut Cell {
@@ -426,17 +523,19 @@ impl Aggregator {
             .map(|((a, r), m)| (remap(*a), remap(*r), m.0))
             .collect();
         coverage.sort();
-        let mut seen: Vec<(String, i64)> = self
+        let mut seen: Vec<(String, i64, u32)> = self
             .seen
             .iter()
-            .map(|(id, m)| (format!("{id:032x}"), m.0))
+            .map(|(id, m, api)| (format!("{id:032x}"), m.0, api))
             .collect();
         seen.sort();
+        let seen_apis = seen.iter().map(|(_, _, api)| *api).collect();
         AggregateState {
             symbols,
             series,
             coverage,
-            seen,
+            seen: seen.into_iter().map(|(id, m, _)| (id, m)).collect(),
+            seen_apis,
         }
     }
 
@@ -489,11 +588,16 @@ impl Aggregator {
                 .coverage
                 .insert((check(account)?, check(region)?), Minute(minute));
         }
-        for (id, minute) in state.seen {
+        // A state saved before API fingerprints were kept has none: 0, compared by minute only.
+        let apis = match state.seen_apis.len() == state.seen.len() {
+            true => state.seen_apis,
+            false => vec![0; state.seen.len()],
+        };
+        for ((id, minute), api) in state.seen.into_iter().zip(apis) {
             let id = u128::from_str_radix(&id, 16).map_err(|_| {
                 anyhow::anyhow!("the saved state holds a malformed event ID {id:?}")
             })?;
-            aggregator.seen.insert(id, Minute(minute));
+            aggregator.seen.insert(id, Minute(minute), api);
         }
         Ok(aggregator)
     }
@@ -508,6 +612,10 @@ pub struct AggregateState {
     pub coverage: Vec<(Sym, Sym, i64)>,
     /// (event ID as 32 hex digits, minute).
     pub seen: Vec<(String, i64)>,
+    /// The API fingerprint (`api_fingerprint`) of each of `seen`, in the same order; absent in
+    /// states saved before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen_apis: Vec<u32>,
 }
 
 /// One series: `[account, region, eventSource, eventName, errorCode or NO_SYM]` and its minutes.
@@ -647,6 +755,103 @@ mod tests {
         assert_eq!(
             failures.history_from,
             Minute::start_of_day(parse_day("2019-11-07").unwrap())
+        );
+    }
+
+    /// A record that borrows a counted event's ID with another time or API is not a copy: both
+    /// count and the conflict is counted; a true copy is dropped. IDs compare as the strings
+    /// CloudTrail wrote: other spellings of one UUID are other IDs.
+    #[test]
+    fn duplicates_are_copies_and_an_id_reused_for_other_content_counts_both() {
+        let with_id = |id: &str, minute: &str, name: &str| {
+            record(0, minute, "")
+                .replace("00000000-0000-0000-0000-000000000000", id)
+                .replace("RunInstances", name)
+        };
+        let real = "3c9a8f4e-1d2b-4c5a-9e7f-0a1b2c3d4e5f";
+        // (case, second record, counted events, duplicates, conflicts)
+        let cases = [
+            ("a copy", with_id(real, "25", "RunInstances"), 1, 1, 0),
+            (
+                "another minute",
+                with_id(real, "26", "RunInstances"),
+                2,
+                0,
+                1,
+            ),
+            (
+                "another API",
+                with_id(real, "25", "TerminateInstances"),
+                2,
+                0,
+                1,
+            ),
+            (
+                "upper case",
+                with_id(&real.to_uppercase(), "25", "RunInstances"),
+                2,
+                0,
+                0,
+            ),
+            (
+                "braces",
+                with_id(&format!("{{{real}}}"), "25", "RunInstances"),
+                2,
+                0,
+                0,
+            ),
+            (
+                "urn",
+                with_id(&format!("urn:uuid:{real}"), "25", "RunInstances"),
+                2,
+                0,
+                0,
+            ),
+            (
+                "no hyphens",
+                with_id(&real.replace('-', ""), "25", "RunInstances"),
+                2,
+                0,
+                0,
+            ),
+        ];
+        for (case, second, counted, duplicates, conflicts) in cases {
+            let mut agg = Aggregator::new();
+            agg.add(&decode(&format!(
+                r#"{{"Records":[{}]}}"#,
+                with_id(real, "25", "RunInstances")
+            )));
+            agg.add(&decode(&format!(r#"{{"Records":[{second}]}}"#)));
+            let total: u32 = agg
+                .view(Minute(0))
+                .series
+                .iter()
+                .flat_map(|s| s.cells.iter().map(|c| c.count))
+                .sum();
+            assert_eq!(total, counted, "{case}");
+            assert_eq!(agg.stats.duplicates, duplicates, "{case}");
+            assert_eq!(agg.stats.id_conflicts, conflicts, "{case}");
+            // The fingerprints survive a saved state: the same second record finds the same.
+            let mut restored =
+                Aggregator::from_state(agg.to_state(), IdentityFilter::default()).unwrap();
+            restored.add(&decode(&format!(r#"{{"Records":[{second}]}}"#)));
+            assert_eq!(
+                restored.stats.duplicates + restored.stats.id_conflicts,
+                1,
+                "{case}: after a restore"
+            );
+        }
+        // What is kept beside an ID fits in the room the 128-bit key's slot has anyway.
+        assert_eq!(
+            std::mem::size_of::<(u128, SeenEvent)>(),
+            std::mem::size_of::<(u128, Minute)>()
+        );
+        assert_eq!(
+            api_fingerprint("ec2.amazonaws.com", "RunInstances"),
+            combine_api(
+                string_hash("ec2.amazonaws.com"),
+                string_hash("RunInstances")
+            )
         );
     }
 

@@ -349,6 +349,7 @@ pub struct ReportArgs {
 
 impl ReportArgs {
     pub fn into_config(self) -> anyhow::Result<ReportConfig> {
+        check_output_file("--html", &self.html)?;
         if !(1..=report::MAX_CONTEXT_HOURS).contains(&self.context_hours) {
             bail!(
                 "--context-hours must be between 1 and {}",
@@ -418,9 +419,11 @@ impl NightlyArgs {
         self.as_of
             .as_deref()
             .map(|t| {
-                chrono::DateTime::parse_from_rfc3339(t)
+                let time = chrono::DateTime::parse_from_rfc3339(t)
                     .map(|t| t.with_timezone(&chrono::Utc))
-                    .with_context(|| format!("--as-of {t:?}: expected an RFC 3339 time"))
+                    .with_context(|| format!("--as-of {t:?}: expected an RFC 3339 time"))?;
+                check_day_bounds("--as-of", time.date_naive())?;
+                Ok(time)
             })
             .transpose()
     }
@@ -436,7 +439,9 @@ impl NightlyArgs {
             .first_day
             .as_deref()
             .map(|d| {
-                parse_day(d).with_context(|| format!("--first-day {d:?}: expected YYYY-MM-DD"))
+                parse_day(d)
+                    .with_context(|| format!("--first-day {d:?}: expected YYYY-MM-DD"))
+                    .and_then(|day| check_day_bounds("--first-day", day))
             })
             .transpose()?;
         if !(0..=7 * 1440).contains(&self.finalize_after_minutes) {
@@ -478,6 +483,9 @@ impl RunArgs {
             bail!("--regions: {bad:?} is not a region name such as us-east-1");
         }
         let shard = resolve_shard(self.shard.as_deref(), env)?;
+        if let Some(path) = &self.summary_json {
+            check_output_file("--summary-json", path)?;
+        }
         let (detector, excluded_identities) = detector_config(&self.detector)?;
         let source_url = s3_url("--source", &self.source)?;
         let out_url = s3_url("--out", &self.out)?;
@@ -587,7 +595,9 @@ pub fn resolve_shard(
 
 fn day_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<Option<DayRange>> {
     let parse = |flag: &str, text: &str| {
-        parse_day(text).with_context(|| format!("{flag} {text:?}: expected a date as YYYY-MM-DD"))
+        parse_day(text)
+            .with_context(|| format!("{flag} {text:?}: expected a date as YYYY-MM-DD"))
+            .and_then(|day| check_day_bounds(flag, day))
     };
     match (from, to) {
         (None, None) => Ok(None),
@@ -711,8 +721,7 @@ struct ExcludeFile {
 pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<(DetectorConfig, Vec<String>)> {
     let file: ConfigFile = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--config {}: cannot read it", path.display()))?;
+            let text = read_config_file(path)?;
             toml::from_str(&text).with_context(|| format!("--config {}", path.display()))?
         }
         None => ConfigFile::default(),
@@ -766,6 +775,80 @@ pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<(DetectorConfig, V
     }
     let identities = exclude(&args.exclude_identity, &file.exclude.identities);
     Ok((config, identities))
+}
+
+/// The largest `--config` file read: a detector configuration is a few hundred bytes.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Read the `--config` file: a regular file of at most `MAX_CONFIG_BYTES`, in UTF-8. A FIFO or a
+/// device (`/dev/zero`) is refused by its type without being read, so it cannot hang the run.
+fn read_config_file(path: &Path) -> anyhow::Result<String> {
+    let bytes = crate::source::local::read_object(path, MAX_CONFIG_BYTES).map_err(|e| {
+        let why = match e {
+            crate::source::local::ReadError::TooLarge { .. } => {
+                format!("larger than {MAX_CONFIG_BYTES} bytes; a detector configuration is a small TOML file")
+            }
+            crate::source::local::ReadError::NotAFile => {
+                "not a regular file (a FIFO, a device?); pass a TOML file".to_owned()
+            }
+            other => other.to_string(),
+        };
+        anyhow::anyhow!("--config {}: cannot read it: {why}", path.display())
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("--config {}: not UTF-8 text", path.display()))
+}
+
+/// A day given on the command line must fall when CloudTrail can have logs: from November 2013
+/// (its launch) to 2099, so a typo such as `0001-01-01` cannot make a run walk millennia of
+/// empty days.
+pub fn check_day_bounds(flag: &str, day: chrono::NaiveDate) -> anyhow::Result<chrono::NaiveDate> {
+    let (earliest, latest) = crate::sink::validate::time_bounds();
+    let (first, last) = (earliest.day(), latest.plus(-1).day());
+    if day < first || day > last {
+        bail!(
+            "{flag} {day}: not between {first} (CloudTrail did not exist before November 2013) and {last}"
+        );
+    }
+    Ok(day)
+}
+
+/// An output file given on the command line (`--summary-json`, `--html`), checked before the run
+/// starts, so a typo fails at once rather than after all the work: its folder must exist and be
+/// writable, and it must not be a folder itself.
+pub fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().is_empty() || path.is_dir() {
+        bail!(
+            "{flag} {}: a folder, not a file name; pass the path of the file to write",
+            path.display()
+        );
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        bail!(
+            "{flag} {}: the folder {} does not exist; create it first",
+            path.display(),
+            folder.display()
+        );
+    }
+    let mut c_path = folder.as_os_str().as_bytes().to_vec();
+    c_path.push(0);
+    let c_path = std::ffi::CStr::from_bytes_with_nul(&c_path)
+        .map_err(|_| anyhow::anyhow!("{flag} {}: not a usable path", path.display()))?;
+    // SAFETY: `access` only reads the NUL-terminated path it is given.
+    let writable = unsafe { libc::access(c_path.as_ptr(), libc::W_OK | libc::X_OK) } == 0;
+    if !writable {
+        bail!(
+            "{flag} {}: the folder {} is not writable by this user",
+            path.display(),
+            folder.display()
+        );
+    }
+    Ok(())
 }
 
 /// `ec2.amazonaws.com:RunInstances`, `ec2.amazonaws.com:*`.

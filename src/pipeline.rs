@@ -906,7 +906,14 @@ impl<'c> Run<'c> {
                 self.summary.bytes_read += size;
                 self.summary
                     .add_object_records(&object.display, &decoded.stats);
+                let conflicts = aggregator.stats.id_conflicts;
                 aggregator.add(&decoded);
+                let conflicts = aggregator.stats.id_conflicts - conflicts;
+                self.summary.id_conflicts(
+                    &object.display,
+                    conflicts,
+                    aggregator.stats.last_conflict,
+                );
             }
             Err(ReadFailure { reason, detail }) => {
                 telemetry::progress::object_done(object.size, 0);

@@ -24,30 +24,50 @@ pub enum LogFormat {
     Json,
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the level.
-pub fn init_tracing(format: LogFormat, quiet: bool) {
-    let default = if quiet { "warn" } else { "info" };
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Whatever RUST_LOG asks for, the AWS SDK's request signing and wire logs stay quiet:
-    // credentials and signed headers are never logged.
-    for quiet in [
-        "aws_sigv4=warn",
-        "aws_smithy_runtime=info",
-        "aws_smithy_http_client=info",
-        "aws_config=info",
-        "hyper=info",
-        "hyper_util=info",
-    ] {
-        filter = filter.add_directive(quiet.parse().expect("a valid log directive"));
+/// Crates whose log events stop at WARN whatever `RUST_LOG` says (matched as a prefix of the
+/// event's target): the AWS SDK (`aws_sigv4` logs canonical requests and the signing key's
+/// scope, `aws_config` the credentials a profile resolves to, `aws_smithy_*` requests and
+/// endpoints) and the HTTP and TLS stack under it (headers, including `Authorization`).
+pub const CAPPED_TARGETS: [&str; 6] = ["aws_", "hyper", "h2", "rustls", "tower", "http_body"];
+/// Under the cap, these stop at ERROR: the credential providers warn with a provider's raw
+/// error, which quotes what a `credential_process` printed (our own error says what failed).
+pub const CREDENTIAL_TARGETS: [&str; 2] = ["aws_config", "aws_credential_types"];
+
+/// Whether an event may be logged under the hard cap on `CAPPED_TARGETS`.
+pub fn below_the_cap(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    let level = *meta.level();
+    if CREDENTIAL_TARGETS.iter().any(|p| target.starts_with(p)) {
+        return level <= tracing::Level::ERROR;
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(progress::StderrAroundProgress)
-        .with_target(false);
+    level <= tracing::Level::WARN || !CAPPED_TARGETS.iter().any(|p| target.starts_with(p))
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the level. Two guards keep credentials out of every
+/// line, whatever `RUST_LOG` asks for: a filter layered after `RUST_LOG`'s (so no directive,
+/// however specific, can lift it) holds the AWS SDK and the HTTP stack at WARN, and every line
+/// passes through `redact_secrets` on its way to stderr.
+pub fn init_tracing(format: LogFormat, quiet: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, filter::FilterExt, filter::filter_fn};
+    let default = if quiet { "warn" } else { "info" };
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(default))
+            .and(filter_fn(below_the_cap))
+    };
+    let layer = || {
+        tracing_subscriber::fmt::layer()
+            .with_writer(progress::StderrAroundProgress)
+            .with_target(false)
+    };
+    let registry = tracing_subscriber::registry();
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => registry.with(layer().with_filter(filter())).try_init(),
+        LogFormat::Json => registry
+            .with(layer().json().with_filter(filter()))
+            .try_init(),
     };
 }
 
@@ -119,6 +139,9 @@ pub struct RunSummary {
     pub write_events: u64,
     pub error_events: u64,
     pub duplicates_dropped: u64,
+    /// Events whose `eventID` had already been counted for an event with another time or API:
+    /// not dropped as copies (both count), and named in a warning per object.
+    pub event_id_conflicts: u64,
     /// Events of excluded callers, not counted.
     pub events_excluded: u64,
     pub records_out_of_scope: u64,
@@ -270,6 +293,23 @@ impl RunSummary {
         });
     }
 
+    /// Count the events of one object whose `eventID` had been counted for another event (other
+    /// time or API), and name the object once; `example` is one such ID's bits.
+    pub fn id_conflicts(&mut self, object: &str, events: u64, example: Option<u128>) {
+        if events == 0 {
+            return;
+        }
+        self.event_id_conflicts += events;
+        let example = example
+            .map(|id| format!(" (e.g. eventID {})", uuid::Uuid::from_u128(id)))
+            .unwrap_or_default();
+        tracing::warn!(
+            object,
+            events,
+            "{events} events in {object} reuse the eventID of an earlier event with another time or API{example}: both are counted, not dropped as copies"
+        );
+    }
+
     /// Withhold the Insights of a partition: one of its objects could not be fetched, or one of
     /// its day folders could not be listed.
     pub fn withhold(&mut self, account: &str, region: &str) {
@@ -392,6 +432,15 @@ impl RunSummary {
         row("write management events", self.write_events.to_string());
         row("error events", self.error_events.to_string());
         row("duplicates dropped", self.duplicates_dropped.to_string());
+        if self.event_id_conflicts > 0 {
+            row(
+                "eventID conflicts",
+                format!(
+                    "{} (an eventID reused with another time or API: both counted)",
+                    self.event_id_conflicts
+                ),
+            );
+        }
         if self.events_excluded > 0 {
             row(
                 "events of excluded callers",
@@ -478,20 +527,75 @@ fn breakdown_parts(parts: &BTreeMap<String, u64>) -> String {
 }
 
 /// Query parameters and header values that carry credentials or signatures.
-const SECRET_MARKERS: [&str; 6] = [
+const SECRET_MARKERS: [&str; 7] = [
     "X-Amz-Signature=",
     "X-Amz-Credential=",
     "X-Amz-Security-Token=",
     "AWSAccessKeyId=",
     "Signature=",
+    "Credential=",
     "x-amz-security-token:",
 ];
 
 /// `text` with credential-looking parts replaced by `[redacted]`: the values of signature and
-/// credential query parameters (a pre-signed URL), and AWS access key IDs (`AKIA...`, `ASIA...`).
-/// Error messages should never hold these; this is the last line of defence before a detail is
-/// logged or written to a report.
+/// credential query parameters (a pre-signed URL), AWS access key IDs (`AKIA...`, `ASIA...`),
+/// and the password of a URL's user info (`http://user:PASSWORD@host`). Error messages should
+/// never hold these; this is the last line of defence before a detail or a log line is written.
 pub fn redact_secrets(text: &str) -> String {
+    if !text.contains(['=', ':', 'A']) {
+        return text.to_owned();
+    }
+    redact_url_passwords(&redact_markers(&cut_process_output(text)))
+}
+
+/// Where the AWS SDK quotes what a `credential_process` printed in its errors: the stderr of a
+/// failing process, or the reason its stdout could not be parsed (which may quote it).
+const PROCESS_OUTPUT_MARKERS: [&str; 3] = [
+    "Stderr:",
+    "could not parse response:",
+    "could not decode output as UTF-8:",
+];
+
+/// `text` cut after the first place it quotes a credential process's output (to its end: the
+/// output may span lines), with a note saying how to see it.
+fn cut_process_output(text: &str) -> std::borrow::Cow<'_, str> {
+    match PROCESS_OUTPUT_MARKERS
+        .iter()
+        .filter_map(|m| text.find(m).map(|at| at + m.len()))
+        .min()
+    {
+        Some(at) => std::borrow::Cow::Owned(format!(
+            "{} [not shown: run the profile's credential_process by hand to see its output]{}",
+            &text[..at],
+            if text.ends_with('\n') { "\n" } else { "" }
+        )),
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+/// The user info of every `scheme://user:password@` in `text` replaced by `[redacted]`.
+pub fn redact_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let authority_end = after
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"')
+            .unwrap_or(after.len());
+        match after[..authority_end].rfind('@') {
+            Some(user_end) => {
+                out.push_str("[redacted]");
+                rest = &after[user_end..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_markers(text: &str) -> String {
     let mut out = text.to_owned();
     for marker in SECRET_MARKERS {
         let mut from = 0;
@@ -594,6 +698,18 @@ mod tests {
             (
                 "truncated gzip: the data ends",
                 "truncated gzip: the data ends",
+            ),
+            (
+                "exited with code 3. Stderr: secret\nmore (ProviderError { source: \"secret\" })",
+                "exited with code 3. Stderr: [not shown: run the profile's credential_process by hand to see its output]",
+            ),
+            (
+                "endpoint http://user:pa%40ss@127.0.0.1:9000/b and https://host/x?y=z@w",
+                "endpoint http://[redacted]@127.0.0.1:9000/b and https://host/x?y=z@w",
+            ),
+            (
+                "Authorization: AWS4-HMAC-SHA256 Credential=KEYID/20191107/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abcdef",
+                "Authorization: AWS4-HMAC-SHA256 Credential=[redacted] SignedHeaders=host, Signature=[redacted]",
             ),
             ("NOTAKIAIOSFODNN7EXAMPLE", "NOTAKIAIOSFODNN7EXAMPLE"),
         ];

@@ -51,25 +51,59 @@ pub fn gunzip_capped_into<'b>(
     buffer: &'b mut Vec<u8>,
 ) -> Result<&'b [u8], GzipError> {
     match gunzip_whole(bytes, cap, buffer) {
-        Some(written) => Ok(&buffer[..written]),
-        None => {
+        Whole::Done(written) => Ok(&buffer[..written]),
+        // libdeflate ran out of room at the cap (a bomb, or a truncated stream it read past):
+        // the streaming decoder names which, and the cap-sized buffer is let go first, so a
+        // bomb costs the cap once, not twice, and no thread keeps a cap-sized buffer after it.
+        Whole::OverCap => {
+            *buffer = Vec::new();
+            *buffer = gunzip_streaming(bytes, cap)?;
+            Ok(&buffer[..])
+        }
+        Whole::Other => {
             *buffer = gunzip_streaming(bytes, cap)?;
             Ok(&buffer[..])
         }
     }
 }
 
-/// The streaming decoder: the reference behaviour, and the one that names failures.
+/// What the fast path made of a stream.
+enum Whole {
+    /// Every member inflated: the bytes written.
+    Done(usize),
+    /// A member did not fit in the room left below `cap`.
+    OverCap,
+    /// Not plainly valid (or a header CRC to check): the streaming decoder decides.
+    Other,
+}
+
+/// The streaming decoder: the reference behaviour, and the one that names failures. Its buffer
+/// grows by doubling but never past `cap + 1` bytes, so a bomb costs at most the cap.
 fn gunzip_streaming(bytes: &[u8], cap: u64) -> Result<Vec<u8>, GzipError> {
+    let limit = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
     let hint = size_hint(bytes, cap).min(64 << 20);
     let mut out = Vec::with_capacity(hint);
     let mut decoder = MultiGzDecoder::new(bytes).take(cap.saturating_add(1));
-    match decoder.read_to_end(&mut out) {
-        Ok(_) if out.len() as u64 > cap => Err(GzipError::TooLarge { cap }),
-        Ok(_) => Ok(out),
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof => Err(GzipError::Truncated),
-        Err(e) => Err(GzipError::Corrupt(e.to_string())),
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        match decoder.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                if out.len() + n > out.capacity() {
+                    let grown = out.capacity().saturating_mul(2).clamp(out.len() + n, limit);
+                    out.reserve_exact(grown - out.len());
+                }
+                out.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Err(GzipError::Truncated),
+            Err(e) => return Err(GzipError::Corrupt(e.to_string())),
+        }
     }
+    if out.len() as u64 > cap {
+        return Err(GzipError::TooLarge { cap });
+    }
+    Ok(out)
 }
 
 thread_local! {
@@ -79,12 +113,14 @@ thread_local! {
 }
 
 /// The hot path: every member inflated by libdeflate into `out` (grown as needed, never
-/// shrunk), giving the bytes written; `None` when the stream is not plainly valid and within
-/// `cap` (the streaming decoder then says why).
-fn gunzip_whole(bytes: &[u8], cap: u64, out: &mut Vec<u8>) -> Option<usize> {
+/// shrunk), giving the bytes written; `OverCap` when a member does not fit in `cap`, `Other`
+/// when the stream is not plainly valid (the streaming decoder then says why).
+fn gunzip_whole(bytes: &[u8], cap: u64, out: &mut Vec<u8>) -> Whole {
     let cap = usize::try_from(cap).unwrap_or(usize::MAX);
     DECOMPRESSOR.with_borrow_mut(|decompressor| {
-        let decompressor = decompressor.as_mut()?;
+        let Some(decompressor) = decompressor.as_mut() else {
+            return Whole::Other;
+        };
         let hint = size_hint(bytes, cap as u64);
         if out.len() < hint {
             out.resize(hint, 0);
@@ -92,7 +128,7 @@ fn gunzip_whole(bytes: &[u8], cap: u64, out: &mut Vec<u8>) -> Option<usize> {
         let (mut rest, mut written) = (bytes, 0);
         while !rest.is_empty() {
             if has_header_crc(rest) {
-                return None;
+                return Whole::Other;
             }
             let room = out.len().min(cap);
             match decompressor.member(rest, &mut out[written..room]) {
@@ -106,10 +142,11 @@ fn gunzip_whole(bytes: &[u8], cap: u64, out: &mut Vec<u8>) -> Option<usize> {
                         .max(written + size_hint(rest, cap as u64));
                     out.resize(more.min(cap), 0);
                 }
-                libdeflate::Member::NoRoom | libdeflate::Member::Bad => return None,
+                libdeflate::Member::NoRoom => return Whole::OverCap,
+                libdeflate::Member::Bad => return Whole::Other,
             }
         }
-        Some(written)
+        Whole::Done(written)
     })
 }
 
@@ -289,7 +326,10 @@ mod tests {
         }
         assert_eq!(gunzip_capped(&members, total).unwrap().len() as u64, total);
         assert!(
-            gunzip_whole(&members, u64::MAX, &mut Vec::new()).is_some(),
+            matches!(
+                gunzip_whole(&members, u64::MAX, &mut Vec::new()),
+                Whole::Done(_)
+            ),
             "the fast path reads members"
         );
     }

@@ -518,11 +518,19 @@ pub fn strip_session_name(arn: &str) -> &str {
     }
 }
 
-/// 128 bits for de-duplication: a UUID's own value, or a hash of any other string.
-fn event_id_bits(id: &str) -> u128 {
+/// 128 bits for de-duplication, one-to-one with the string CloudTrail wrote: a UUID in its
+/// canonical form (36 characters, lower-case hex, hyphens) is its own value; any other string
+/// (upper case, braces, `urn:uuid:`, no hyphens, not a UUID) is hashed (a v5 UUID of it), so two
+/// spellings of one UUID are two IDs, as they are two strings.
+pub fn event_id_bits(id: &str) -> u128 {
+    let canonical = id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
     match uuid::Uuid::try_parse(id) {
-        Ok(uuid) => uuid.as_u128(),
-        Err(_) => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id.as_bytes()).as_u128(),
+        Ok(uuid) if canonical => uuid.as_u128(),
+        _ => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id.as_bytes()).as_u128(),
     }
 }
 

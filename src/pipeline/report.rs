@@ -31,6 +31,8 @@ pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
         insight_files: loaded.insight_files,
         explanation_files: loaded.explanation_files,
         skipped: loaded.skipped,
+        bad_records: loaded.rejected_records.len() as u64,
+        rejected_records: loaded.rejected_records,
         ..ReportSummary::default()
     };
     if loaded.insight_files == 0 {
@@ -43,7 +45,8 @@ pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
     summary.open_episodes = paired.episodes.iter().filter(|e| e.end.is_none()).count() as u64;
     summary.ends_without_start = paired.ends_without_start;
     summary.duplicates = paired.duplicates;
-    summary.bad_records = paired.bad_records;
+    summary.bad_records += paired.bad_records;
+    summary.rejected_records.extend(paired.rejected);
     let counts = match &config.source {
         Some(source) if !paired.episodes.is_empty() => {
             let counted = count_from_logs(config, source, &paired.episodes).await?;

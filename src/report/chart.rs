@@ -81,8 +81,15 @@ fn drawing_failed<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a chart: {e:?}")
 }
 
-/// The SVG of one episode's chart.
+/// The SVG of one episode's chart. A window whose ends are swapped or equal is drawn one minute
+/// wide, and the Start and End are held inside the window, so no input makes plotters panic.
 pub fn episode_svg(c: &EpisodeChart<'_>) -> anyhow::Result<String> {
+    let until = c.until.max(Minute(c.from.0.saturating_add(1)));
+    let c = &EpisodeChart {
+        until,
+        start: c.start.clamp(c.from, until),
+        ..*c
+    };
     let (width, height) = EPISODE_SIZE;
     let steps = steps(c);
     let top_value = steps
@@ -138,7 +145,7 @@ pub fn episode_svg(c: &EpisodeChart<'_>) -> anyhow::Result<String> {
             right: x_pixels.end,
             baseline_y: chart.backend_coord(&(c.from.0, c.baseline)).1,
             start_x: x(c.start),
-            end_x: x(c.end.unwrap_or(c.until)),
+            end_x: x(c.end.unwrap_or(c.until).clamp(c.start, c.until)),
         };
         root.present().map_err(drawing_failed)?;
         frame

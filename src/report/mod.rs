@@ -34,6 +34,9 @@ pub const DEFAULT_CONTEXT_HOURS: u32 = 3;
 pub const MAX_CONTEXT_HOURS: u32 = 7 * 24;
 /// Episodes per page by default.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
+/// At most this many minutes of an episode are charted (and, with `--source`, counted again
+/// from the logs): a week; a longer episode is charted from its Start, its End beyond the chart.
+pub const MAX_CHARTED_EPISODE_MINUTES: i64 = 7 * 1440;
 
 /// Everything `report` needs.
 #[derive(Debug, Clone)]
@@ -125,11 +128,16 @@ impl Episode {
         }
     }
 
-    /// The minutes charted: the context before the Start and after the End.
+    /// The minutes charted: the context before the Start and after the End, the episode itself
+    /// cut at `MAX_CHARTED_EPISODE_MINUTES`, so a window is at most that and twice
+    /// `MAX_CONTEXT_HOURS` long whatever the records say.
     pub fn chart_window(&self, context_minutes: i64) -> (Minute, Minute) {
+        let context_minutes = context_minutes.clamp(0, i64::from(MAX_CONTEXT_HOURS) * 60);
+        let longest = self.start_minute.plus(MAX_CHARTED_EPISODE_MINUTES);
         let last = self
             .end_minute
-            .unwrap_or(self.start_minute.plus(self.duration_minutes().max(1)));
+            .unwrap_or(self.start_minute.plus(self.duration_minutes().max(1)))
+            .min(longest);
         (
             self.start_minute.plus(-context_minutes),
             last.plus(context_minutes),
@@ -152,41 +160,79 @@ pub struct Paired {
     pub ends_without_start: u64,
     /// Records seen twice (the same state of the same episode).
     pub duplicates: u64,
-    /// Records whose `eventTime` or `state` is not understood.
+    /// Records not used: a value out of range (`validate`), or an End that is not after its
+    /// Start; each named in `rejected`.
     pub bad_records: u64,
+    pub rejected: Vec<SkippedObject>,
 }
 
-/// Pair Start and End records by `sharedEventID` and attach the explanations.
+/// Pair Start and End records by `sharedEventID` and attach the explanations. Every record is
+/// checked again (`crate::sink::validate::check_record`), so what the page computes is in range whoever
+/// built the list; an End that is not after its Start (or too long after it) is not used, and
+/// its episode is shown as still open.
 pub fn pair(records: Vec<InsightRecord>, explanations: Vec<Explanation>) -> Paired {
     let mut paired = Paired::default();
-    let mut starts: BTreeMap<String, InsightRecord> = BTreeMap::new();
-    let mut ends: BTreeMap<String, InsightRecord> = BTreeMap::new();
+    let mut starts: BTreeMap<String, (Minute, InsightRecord)> = BTreeMap::new();
+    let mut ends: BTreeMap<String, (Minute, InsightRecord)> = BTreeMap::new();
+    let reject =
+        |paired: &mut Paired, record: &InsightRecord, why: crate::sink::validate::Invalid| {
+            let object = format!(
+                "the {} record of sharedEventID {:?}",
+                record.insight_details.state, record.shared_event_id
+            );
+            tracing::warn!(
+                object,
+                reason = why.reason,
+                "record not used: {object}: {}",
+                why.detail
+            );
+            paired.bad_records += 1;
+            paired.rejected.push(SkippedObject {
+                object,
+                reason: why.reason.to_owned(),
+                detail: why.detail,
+            });
+        };
     for record in records {
-        let slot = match record.insight_details.state.as_str() {
-            "Start" => &mut starts,
-            "End" => &mut ends,
-            _ => {
-                paired.bad_records += 1;
+        let minute = match crate::sink::validate::check_record(&record) {
+            Ok(minute) => minute,
+            Err(why) => {
+                reject(&mut paired, &record, why);
                 continue;
             }
         };
-        if parse_minute(&record.event_time).is_none() {
-            paired.bad_records += 1;
-        } else if slot.contains_key(&record.shared_event_id) {
+        let slot = if record.is_start() {
+            &mut starts
+        } else {
+            &mut ends
+        };
+        if slot.contains_key(&record.shared_event_id) {
             paired.duplicates += 1;
         } else {
-            slot.insert(record.shared_event_id.clone(), record);
+            slot.insert(record.shared_event_id.clone(), (minute, record));
         }
     }
     let mut explanations: BTreeMap<String, Explanation> = explanations
         .into_iter()
         .map(|e| (e.shared_event_id.clone(), e))
         .collect();
-    for (id, start) in starts {
-        let end = ends.remove(&id);
+    for (id, (start_minute, start)) in starts {
+        let end = match ends.remove(&id) {
+            Some((end_minute, end)) => {
+                match crate::sink::validate::check_episode(start_minute, end_minute) {
+                    Ok(()) => Some((end_minute, end)),
+                    Err(why) => {
+                        reject(&mut paired, &end, why);
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let (end_minute, end) = end.unzip();
         paired.episodes.push(Episode {
-            start_minute: parse_minute(&start.event_time).unwrap_or(Minute(0)),
-            end_minute: end.as_ref().and_then(|e| parse_minute(&e.event_time)),
+            start_minute,
+            end_minute,
             explanation: explanations.remove(&id),
             start,
             end,
@@ -210,7 +256,10 @@ pub struct ReportSummary {
     pub open_episodes: u64,
     pub ends_without_start: u64,
     pub duplicates: u64,
+    /// Records not used (a value out of range, not an Insight record, an End before its
+    /// Start), each named in `rejected_records`.
     pub bad_records: u64,
+    pub rejected_records: Vec<SkippedObject>,
     /// Log objects read again to chart the per-minute rate (with `--source`).
     pub log_objects_read: u64,
     /// Insight files and log objects that could not be read.
@@ -250,7 +299,7 @@ impl ReportSummary {
             row(
                 "records not used",
                 format!(
-                    "{} Ends without a Start, {} duplicates, {} unreadable",
+                    "{} Ends without a Start, {} duplicates, {} out of range or unreadable",
                     self.ends_without_start, self.duplicates, self.bad_records
                 ),
             );

@@ -22,6 +22,7 @@ pub mod json;
 pub mod notify;
 pub mod parquet;
 pub mod read;
+pub mod validate;
 
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;

@@ -8,6 +8,7 @@
 //! cannot be read is named, counted and skipped; the rest is still read. `parse_insight_file`
 //! and `parse_explanations` take bytes.
 
+use super::validate::{self, Invalid};
 use crate::decode::gzip;
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
@@ -37,6 +38,25 @@ pub struct Loaded {
     pub insight_files: u64,
     pub explanation_files: u64,
     pub skipped: Vec<SkippedObject>,
+    /// Records of files that were read, not used because a value is out of range (or the
+    /// record is not an Insight record): each named by its file and position.
+    pub rejected_records: Vec<SkippedObject>,
+}
+
+impl Loaded {
+    /// Name, log and keep the records of `file` that were not used.
+    fn reject(&mut self, file: &str, rejected: Vec<RejectedRecord>) {
+        for r in rejected {
+            let object = r.name(file);
+            let (reason, detail) = (r.why.reason.to_owned(), r.why.detail);
+            tracing::warn!(object, reason, "record not used: {object}: {detail}");
+            self.rejected_records.push(SkippedObject {
+                object,
+                reason,
+                detail,
+            });
+        }
+    }
 }
 
 /// Why one file could not be used.
@@ -84,8 +104,9 @@ pub async fn load(store: &Store) -> Result<Loaded, StoreError> {
         .buffered(READ_CONCURRENCY);
     while let Some((key, read)) = reads.next().await {
         match read {
-            Ok(Parsed::Insights(records)) => {
-                loaded.records.extend(records);
+            Ok(Parsed::Insights(file)) => {
+                loaded.records.extend(file.records);
+                loaded.reject(&store.display(&key), file.rejected);
                 loaded.insight_files += 1;
             }
             Ok(Parsed::Explanations(explanations)) => {
@@ -107,8 +128,8 @@ fn skip(skipped: &mut Vec<SkippedObject>, object: String, p: FileProblem) {
     });
 }
 
-/// The keys of the files the report reads, sorted; entries that look like them but are not
-/// regular files (links, FIFOs, devices) are named in `skipped`.
+/// The keys of the files the report reads, sorted; entries that are not regular files or
+/// folders (links, FIFOs, devices) are named in `skipped`, never followed.
 async fn walk(
     store: &Store,
     skipped: &mut Vec<SkippedObject>,
@@ -142,9 +163,11 @@ async fn walk(
                 found.push((key, kind));
             }
         }
+        // Links (to files or folders), FIFOs and devices are never followed or opened; each is
+        // named, so a link loop or a planted link cannot go unnoticed.
         for (name, what) in &listed.others {
             let key = format!("{folder}{name}");
-            if !name.starts_with('.') && wanted(&key).is_some() {
+            if !name.starts_with('.') {
                 skip(
                     skipped,
                     store.display(&key),
@@ -163,7 +186,7 @@ async fn walk(
 }
 
 enum Parsed {
-    Insights(Vec<InsightRecord>),
+    Insights(InsightFileRecords),
     Explanations(Vec<Explanation>),
 }
 
@@ -196,14 +219,86 @@ async fn read_file(store: &Store, key: &str, kind: Wanted) -> Result<Parsed, Fil
     }
 }
 
-#[derive(Deserialize)]
-struct InsightFile {
-    #[serde(rename = "Records")]
-    records: Vec<InsightRecord>,
+/// A record of an Insight file that is not used, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedRecord {
+    /// Its position in `Records` (0-based).
+    pub index: usize,
+    /// Its `eventID`, when it has a string one (at most 64 characters of it).
+    pub event_id: Option<String>,
+    pub why: Invalid,
 }
 
-/// The records of one Insight file (gzip of `{"Records":[...]}`).
-pub fn parse_insight_file(bytes: &[u8]) -> Result<Vec<InsightRecord>, FileProblem> {
+impl RejectedRecord {
+    /// `FILE record N (eventID X)`.
+    pub fn name(&self, file: &str) -> String {
+        match &self.event_id {
+            Some(id) => format!("{file} record {} (eventID {id})", self.index),
+            None => format!("{file} record {}", self.index),
+        }
+    }
+}
+
+/// The records of one Insight file: those whose every value is in range
+/// (`validate::check_record`), and the others.
+#[derive(Debug, Default)]
+pub struct InsightFileRecords {
+    pub records: Vec<InsightRecord>,
+    pub rejected: Vec<RejectedRecord>,
+}
+
+#[derive(Deserialize)]
+struct InsightFile {
+    #[serde(rename = "Records", deserialize_with = "each_record")]
+    records: InsightFileRecords,
+}
+
+/// `Records`, one element at a time: an element that is not an Insight record, or holds a
+/// value out of range, is set aside with its reason instead of failing the whole file. Only one
+/// element is held as a JSON tree at a time.
+fn each_record<'de, D: serde::Deserializer<'de>>(d: D) -> Result<InsightFileRecords, D::Error> {
+    struct Elements;
+    impl<'de> serde::de::Visitor<'de> for Elements {
+        type Value = InsightFileRecords;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array of Insight records")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<InsightFileRecords, A::Error> {
+            let mut out = InsightFileRecords::default();
+            let mut index = 0;
+            while let Some(element) = seq.next_element::<serde_json::Value>()? {
+                let event_id = element
+                    .get("eventID")
+                    .and_then(serde_json::Value::as_str)
+                    .map(|id| id.chars().take(64).collect());
+                let checked = serde_json::from_value::<InsightRecord>(element)
+                    .map_err(|e| Invalid {
+                        reason: "not an Insight record",
+                        detail: e.to_string(),
+                    })
+                    .and_then(|r| validate::check_record(&r).map(|_| r));
+                match checked {
+                    Ok(record) => out.records.push(record),
+                    Err(why) => out.rejected.push(RejectedRecord {
+                        index,
+                        event_id,
+                        why,
+                    }),
+                }
+                index += 1;
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Elements)
+}
+
+/// The records of one Insight file (gzip of `{"Records":[...]}`): those in range, and the
+/// others named; the error is for a file that cannot be read at all.
+pub fn parse_insight_file(bytes: &[u8]) -> Result<InsightFileRecords, FileProblem> {
     if !gzip::is_gzip(bytes) {
         return Err(problem("not gzip", "an Insight file is gzip JSON"));
     }
@@ -214,15 +309,19 @@ pub fn parse_insight_file(bytes: &[u8]) -> Result<Vec<InsightRecord>, FileProble
         .map_err(|e| problem("not an Insight file", e.to_string()))
 }
 
-/// The explanations of one JSON Lines file.
+/// The explanations of one JSON Lines file (trailsight's own): every line must be one, with
+/// its values in range (`validate::check_explanation`), or the file is not used.
 pub fn parse_explanations(bytes: &[u8]) -> Result<Vec<Explanation>, FileProblem> {
     let text = std::str::from_utf8(bytes).map_err(|e| problem("not UTF-8", e.to_string()))?;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line)
-                .map_err(|e| problem("invalid explanation", format!("line {}: {e}", i + 1)))
+            let explanation: Explanation = serde_json::from_str(line)
+                .map_err(|e| problem("invalid explanation", format!("line {}: {e}", i + 1)))?;
+            validate::check_explanation(&explanation)
+                .map_err(|why| problem(why.reason, format!("line {}: {}", i + 1, why.detail)))?;
+            Ok(explanation)
         })
         .collect()
 }
@@ -243,7 +342,7 @@ mod tests {
         ];
         for (bytes, want) in cases {
             match parse_insight_file(bytes) {
-                Ok(records) => assert!(records.is_empty() && want.contains("fine"), "{want}"),
+                Ok(file) => assert!(file.records.is_empty() && want.contains("fine"), "{want}"),
                 Err(p) => assert_eq!(p.reason, want),
             }
         }
@@ -289,8 +388,18 @@ mod tests {
         }
         let loaded = load(&Store::local(root.to_owned())).await.unwrap();
         assert_eq!(loaded.insight_files, 1);
-        assert_eq!(loaded.skipped.len(), 1, "{:?}", loaded.skipped);
-        assert!(loaded.skipped[0].object.ends_with("zero.json.gz"));
-        assert_eq!(loaded.skipped[0].reason, "not a regular file");
+        let mut named: Vec<&str> = loaded
+            .skipped
+            .iter()
+            .map(|s| s.object.rsplit('/').next().unwrap())
+            .collect();
+        named.sort();
+        assert_eq!(named, ["loop0", "loop1", "loop2", "zero.json.gz"]);
+        assert!(
+            loaded
+                .skipped
+                .iter()
+                .all(|s| s.reason == "not a regular file")
+        );
     }
 }

@@ -10,10 +10,41 @@ use super::Listing;
 use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
 use super::local::MAX_PREFIX_DEPTH;
 use crate::model::{ObjectRef, Partition};
-use crate::store::s3::{S3Client, S3Error, S3Url};
+use crate::store::s3::{Listed, S3Client, S3Error, S3Url};
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::BTreeSet;
+
+/// File a delimited listing of one day folder (`full`, the bucket key of the folder;
+/// `relative`, the same below the source's root): each object directly in it by its name, and
+/// each common prefix (a key with a `/` after the folder, which CloudTrail never writes) as an
+/// ignored sub-folder, named by its `s3://` address.
+pub fn classify_day_folder(bucket: &str, full: &str, relative: &str, folder: Listed) -> Listing {
+    let mut listing = Listing::default();
+    for (key, size) in folder.objects {
+        let name = match key.strip_prefix(full) {
+            Some(name) if !name.is_empty() && !name.contains('/') => name,
+            // Not under the folder, or the folder's own marker object (`.../07/`).
+            _ => continue,
+        };
+        let object = ObjectRef {
+            key: format!("{relative}{name}"),
+            display: format!("s3://{bucket}/{key}"),
+            size,
+        };
+        listing.add(name, object);
+    }
+    for prefix in folder.prefixes {
+        if prefix.starts_with(full) && prefix.len() > full.len() {
+            listing.ignored.push(super::Ignored {
+                display: format!("s3://{bucket}/{prefix}"),
+                reason: super::local::DIRECTORY.to_owned(),
+            });
+        }
+    }
+    listing.sort();
+    listing
+}
 
 /// CloudTrail logs under `s3://bucket[/prefix]`.
 #[derive(Debug, Clone)]
@@ -158,24 +189,19 @@ impl S3Source {
     }
 
     /// The objects of one delivery day folder, sorted by key; every page of the listing.
+    /// A key with a `/` after the day folder (`07/./x`, `07//x`, `07/%2e%2e/x`, `07/sub/x`) is
+    /// not a file of the folder: it is named once per sub-folder and ignored, as the local
+    /// walker ignores a sub-folder (`classify_day_folder`).
     pub async fn objects(&self, partition: &Partition, day: NaiveDate) -> Result<Listing, S3Error> {
         let relative = partition.day_prefix(day);
         let full = self.url.key(&relative);
         let folder = self.client.list(&self.url.bucket, &full).await?;
-        let mut listing = Listing::default();
-        for (key, size) in folder.objects {
-            let Some(name) = key.strip_prefix(&full).filter(|n| !n.is_empty()) else {
-                continue;
-            };
-            let object = ObjectRef {
-                key: format!("{relative}{name}"),
-                display: format!("s3://{}/{key}", self.url.bucket),
-                size,
-            };
-            listing.add(name, object);
-        }
-        listing.sort();
-        Ok(listing)
+        Ok(classify_day_folder(
+            &self.url.bucket,
+            &full,
+            &relative,
+            folder,
+        ))
     }
 
     /// The object's bytes, at most `cap` of them. An object listed larger than `cap` is skipped
@@ -194,5 +220,47 @@ impl S3Source {
         self.client
             .get(&self.url.bucket, &self.url.key(&object.key), cap)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_with_a_slash_after_the_day_folder_are_named_sub_folders() {
+        let full = "ct/AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/";
+        let relative = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/";
+        let key = |rest: &str| format!("{full}{rest}");
+        let folder = Listed {
+            prefixes: ["./", "/", "%2e%2e/", "sub/"].map(key).to_vec(),
+            objects: vec![(key("a.json.gz"), 10), (key(""), 0), (key("notes.txt"), 3)],
+        };
+        let listing = classify_day_folder("b", full, relative, folder);
+        let keys: Vec<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, [format!("{relative}a.json.gz")]);
+        assert_eq!(
+            listing.objects[0].display,
+            format!("s3://b/{full}a.json.gz")
+        );
+        let ignored: Vec<(String, &str)> = listing
+            .ignored
+            .iter()
+            .map(|i| (i.display.replace(full, "DAY/"), i.reason.as_str()))
+            .collect();
+        let dir = super::super::local::DIRECTORY;
+        assert_eq!(
+            ignored,
+            [
+                ("s3://b/DAY/%2e%2e/".to_owned(), dir),
+                ("s3://b/DAY/./".to_owned(), dir),
+                ("s3://b/DAY//".to_owned(), dir),
+                (
+                    "s3://b/DAY/notes.txt".to_owned(),
+                    "not a .json.gz or .json file"
+                ),
+                ("s3://b/DAY/sub/".to_owned(), dir),
+            ]
+        );
     }
 }

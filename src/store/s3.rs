@@ -217,12 +217,12 @@ impl Attempt {
         let mut message = match &error {
             SdkError::ServiceError(e) => {
                 let err = e.err();
-                format!(
+                summarise_error(&format!(
                     "HTTP {} {}: {}",
                     e.raw().status().as_u16(),
                     err.code().unwrap_or("(no error code)"),
                     err.message().unwrap_or("(no message)")
-                )
+                ))
             }
             _ => error_chain(&error),
         };
@@ -235,7 +235,8 @@ impl Attempt {
     }
 }
 
-/// An error and its causes on one line, each cause once (SDK errors nest the same text).
+/// An error and its causes on one line, each cause once (SDK errors nest the same text),
+/// summarised by `summarise_error` so no credential, process output or URL password is in it.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
@@ -246,7 +247,14 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         }
         cause = e.source();
     }
-    text
+    summarise_error(&text)
+}
+
+/// An SDK error's text fit for a log line or the summary (`telemetry::redact_secrets`): what a
+/// `credential_process` printed is cut off (it may hold secrets; run the command by hand to see
+/// it), and anything that looks like a credential, a signature or a URL password is redacted.
+pub fn summarise_error(text: &str) -> String {
+    crate::telemetry::redact_secrets(text)
 }
 
 /// A label for counting retries: the status and code, or the kind of transport failure.
@@ -608,9 +616,12 @@ async fn connect(settings: &S3Settings) -> Result<aws_sdk_s3::Client, S3Error> {
                 .build(),
         )
         .build();
+    let endpoint = shared
+        .endpoint_url()
+        .map(crate::telemetry::redact_url_passwords);
     tracing::debug!(
         region = shared.region().map(|r| r.as_ref()),
-        endpoint = shared.endpoint_url(),
+        endpoint,
         path_style = settings.force_path_style,
         "S3 client ready"
     );

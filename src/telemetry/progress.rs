@@ -202,7 +202,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for StderrAroundProgress {
     }
 }
 
-/// One log event, written to stderr in one piece when dropped.
+/// One log event, written to stderr in one piece when dropped, cleared of anything that looks
+/// like a credential (`redact_secrets`) on the way.
 pub struct LogLine(Vec<u8>);
 
 impl Write for LogLine {
@@ -218,8 +219,9 @@ impl Write for LogLine {
 
 impl Drop for LogLine {
     fn drop(&mut self) {
+        let line = super::redact_secrets(&String::from_utf8_lossy(&self.0));
         let write = || {
-            let _ = std::io::stderr().lock().write_all(&self.0);
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
         };
         match lock().as_ref() {
             Some(tracker) => tracker.bar.suspend(write),

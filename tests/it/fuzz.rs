@@ -33,23 +33,23 @@ const CI_CASES: u64 = 20_000;
 const CI_SEED: u64 = 0x7a11_5167_u64;
 
 /// splitmix64: small, fast, and the same on every platform.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
-    fn chance(&mut self, in_: u64) -> bool {
+    pub(crate) fn chance(&mut self, in_: u64) -> bool {
         self.below(in_) == 0
     }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
 }
@@ -99,7 +99,7 @@ const STRINGS: [&str; 24] = [
 ];
 
 /// A JSON string literal: a known string, random unicode, escapes, or a long run.
-fn string(rng: &mut Rng) -> String {
+pub(crate) fn string(rng: &mut Rng) -> String {
     match rng.below(6) {
         0..=2 => serde_json::to_string(rng.pick(&STRINGS)).unwrap(),
         3 => {
@@ -115,7 +115,7 @@ fn string(rng: &mut Rng) -> String {
 }
 
 /// A JSON value of a random type; `depth` bounds the nesting.
-fn value(rng: &mut Rng, depth: u32) -> String {
+pub(crate) fn value(rng: &mut Rng, depth: u32) -> String {
     let kinds = if depth == 0 { 6 } else { 8 };
     match rng.below(kinds) {
         0 | 1 => string(rng),
@@ -230,7 +230,7 @@ fn file_json(rng: &mut Rng) -> (String, bool) {
     }
 }
 
-fn gzip(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
+pub(crate) fn gzip(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
     use std::io::Write;
     let level = flate2::Compression::new(rng.below(10) as u32);
     let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
@@ -239,7 +239,7 @@ fn gzip(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
 }
 
 /// Damage the bytes in one of several ways (or not at all).
-fn mutate(mut bytes: Vec<u8>, rng: &mut Rng) -> Vec<u8> {
+pub(crate) fn mutate(mut bytes: Vec<u8>, rng: &mut Rng) -> Vec<u8> {
     for _ in 0..rng.below(4) {
         if bytes.is_empty() {
             break;
@@ -498,7 +498,7 @@ fn fuzz(seed: u64, budget: impl Fn(u64) -> bool) -> (u64, Vec<String>) {
     (executions, failures)
 }
 
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()
@@ -507,14 +507,19 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn save_crash(input: &Input, case_seed: u64) -> String {
+    save_bytes(&input.bytes, &format!("{case_seed:016x}.bin"))
+}
+
+/// Keep a failing input under target/fuzz-crashes/; its path.
+pub(crate) fn save_bytes(bytes: &[u8], name: &str) -> String {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-crashes");
-    let path = dir.join(format!("{case_seed:016x}.bin"));
-    let _ = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &input.bytes));
+    let path = dir.join(name);
+    let _ = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, bytes));
     path.display().to_string()
 }
 
-#[test]
-fn fuzz_decoder_never_panics_and_stays_consistent() {
+/// The fuzzers' settings from the environment: (seconds to run, if set; seed).
+pub(crate) fn fuzz_settings(ci_seed: u64) -> (Option<u64>, u64) {
     let seconds: Option<u64> = std::env::var("TRAILSIGHT_FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok());
@@ -527,8 +532,14 @@ fn fuzz_decoder_never_panics_and_stays_consistent() {
                 .unwrap()
                 .as_nanos() as u64
         } else {
-            CI_SEED
+            ci_seed
         });
+    (seconds, seed)
+}
+
+#[test]
+fn fuzz_decoder_never_panics_and_stays_consistent() {
+    let (seconds, seed) = fuzz_settings(CI_SEED);
     let started = Instant::now();
     // A panic is caught and reported with its case; the default hook also prints it (the hook
     // is process-wide, so it is left alone for the tests running next to this one).

@@ -1,0 +1,384 @@
+//! A structure-aware fuzzer for `report`'s readers and everything they feed: bytes in
+//! (`parse_insight_file`, `parse_explanations`), then `pair`, the chart windows, the recount's
+//! buffers and the whole HTML page, never a panic, and the answers consistent.
+//!
+//! Inputs are Insight files built from a valid record whose fields are swapped, often, for
+//! hostile values (durations of `i64::MAX` or below zero, times in year 1 or 9999, an End
+//! before its Start, averages out of range, other types, random JSON), a few records sharing
+//! `sharedEventID`s so Starts and Ends pair; then gzip'd, and often damaged (`fuzz::mutate`).
+//! Explanations files are built the same way. Every result is checked:
+//! - an Insight file is either refused with a known reason, or read: every record kept passes
+//!   `validate::check_record`, every record set aside has a known reason;
+//! - every episode `pair` builds has its minutes in range and its End after its Start; every
+//!   chart window is non-empty and at most `MAX_CHARTED_EPISODE_MINUTES` plus twice the context;
+//! - the page renders, with the records' averages and with per-minute counts.
+//!
+//! `cargo test` runs a fixed number of cases from a fixed seed; `scripts/fuzz --minutes N`
+//! runs it (and the decoder's fuzzer) from a fresh seed (`TRAILSIGHT_FUZZ_SECONDS`,
+//! `TRAILSIGHT_FUZZ_SEED`); a failing input is saved under `target/fuzz-crashes/`.
+
+use crate::fuzz::{Rng, fuzz_settings, gzip, mutate, panic_text, save_bytes, string, value};
+use std::time::{Duration, Instant};
+use trailsight::report::html::{self, Page};
+use trailsight::report::{MAX_CHARTED_EPISODE_MINUTES, MAX_CONTEXT_HOURS, pair, series};
+use trailsight::sink::read::{parse_explanations, parse_insight_file};
+use trailsight::sink::validate;
+
+const CI_CASES: u64 = 1500;
+const CI_SEED: u64 = 0x4e90_27f1_u64;
+
+const TIMES: [&str; 12] = [
+    "\"2019-11-07T13:25:00Z\"",
+    "\"2019-11-07T13:28:00Z\"",
+    "\"2019-11-08T01:00:00Z\"",
+    "\"2019-11-07T13:24:00Z\"",
+    "\"9999-12-31T23:59:00Z\"",
+    "\"0001-01-01T00:00:00Z\"",
+    "\"2013-10-31T23:59:00Z\"",
+    "\"2099-12-31T23:59:00Z\"",
+    "\"2019-11-07T13:25:00+14:00\"",
+    "\"yesterday\"",
+    "\"\"",
+    "null",
+];
+const DURATIONS: [&str; 12] = [
+    "1",
+    "3",
+    "0",
+    "10080",
+    "-1",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "527040",
+    "527041",
+    "\"5\"",
+    "1.5",
+];
+const AVERAGES: [&str; 10] = [
+    "0",
+    "0.1",
+    "6.0",
+    "-1",
+    "1e308",
+    "1e9",
+    "1000000000.5",
+    "-0.0",
+    "\"6\"",
+    "null",
+];
+const STATES: [&str; 6] = [
+    "\"Start\"",
+    "\"End\"",
+    "\"Start\"",
+    "\"End\"",
+    "\"start\"",
+    "\"\"",
+];
+const SHARED_IDS: [&str; 4] = ["\"a\"", "\"b\"", "\"c\"", "\"\""];
+
+/// A plausible value from `plausible` most of the time, else anything.
+fn pick(rng: &mut Rng, plausible: &[&str]) -> String {
+    if rng.chance(10) {
+        value(rng, 2)
+    } else {
+        rng.pick(plausible).to_string()
+    }
+}
+
+/// A value that is usually right, one in `odds` times one of the hostile ones.
+fn usually(rng: &mut Rng, odds: u64, right: &str, hostile: &[&str]) -> String {
+    if rng.chance(odds) {
+        pick(rng, hostile)
+    } else {
+        right.to_owned()
+    }
+}
+
+fn attributions(rng: &mut Rng, odds: u64) -> String {
+    let attributes: Vec<String> = (0..rng.below(4))
+        .map(|_| {
+            let values = |rng: &mut Rng| -> String {
+                let n = if rng.chance(odds * 5) {
+                    70
+                } else {
+                    rng.below(4)
+                };
+                let v: Vec<String> = (0..n)
+                    .map(|_| {
+                        format!(
+                            r#"{{"value":{},"average":{}}}"#,
+                            string(rng),
+                            usually(rng, odds, "0.5", &AVERAGES)
+                        )
+                    })
+                    .collect();
+                format!("[{}]", v.join(","))
+            };
+            format!(
+                r#"{{"attribute":{},"insight":{},"baseline":{}}}"#,
+                pick(
+                    rng,
+                    &["\"userAgent\"", "\"userIdentityArn\"", "\"errorCode\""]
+                ),
+                values(rng),
+                values(rng)
+            )
+        })
+        .collect();
+    format!("[{}]", attributes.join(","))
+}
+
+/// One Insight record: valid in shape, with hostile values swapped in (half the records
+/// rarely, the others often).
+fn record(rng: &mut Rng) -> String {
+    if rng.chance(15) {
+        return value(rng, 3);
+    }
+    let odds = if rng.chance(2) { 60 } else { 3 };
+    let clean = odds > 3;
+    let error_code = if rng.chance(3) {
+        r#""errorCode":"AccessDenied","#
+    } else {
+        ""
+    };
+    format!(
+        r#"{{"eventVersion":"1.09","eventTime":{time},"awsRegion":{region},"eventID":{id},"eventType":"AwsCloudTrailInsight","recipientAccountId":{account},"sharedEventID":{shared},"insightDetails":{{"state":{state},"eventSource":"ec2.amazonaws.com","eventName":{name},"insightType":"ApiCallRateInsight",{error_code}"insightContext":{{"statistics":{{"baseline":{{"average":{baseline}}},"insight":{{"average":{insight}}},"insightDuration":{duration},"baselineDuration":{baseline_duration}}},"attributions":{attributions}}}}},"eventCategory":"Insight"}}"#,
+        time = if clean {
+            rng.pick(&TIMES[..4]).to_string()
+        } else {
+            pick(rng, &TIMES)
+        },
+        region = usually(rng, odds, "\"us-east-1\"", &["\"../x\"", "\"\"", "1"]),
+        id = usually(rng, odds, "\"e-1\"", &["\"\"", "null", "7"]),
+        account = usually(
+            rng,
+            odds,
+            "\"123456789012\"",
+            &["\"12345\"", "\"../../etc\""]
+        ),
+        shared = if clean {
+            rng.pick(&SHARED_IDS[..2]).to_string()
+        } else {
+            pick(rng, &SHARED_IDS)
+        },
+        state = if clean {
+            rng.pick(&STATES[..4]).to_string()
+        } else {
+            pick(rng, &STATES)
+        },
+        name = usually(rng, odds, "\"RunInstances\"", &["\"\"", "\"<script>\""]),
+        baseline = usually(rng, odds, "0.1", &AVERAGES),
+        insight = usually(rng, odds, "6.0", &AVERAGES),
+        duration = usually(rng, odds, "1", &DURATIONS),
+        baseline_duration = usually(rng, odds, "10080", &DURATIONS),
+        attributions = attributions(rng, odds),
+    )
+}
+
+/// One explanation line: valid in shape, with hostile values swapped in.
+fn explanation(rng: &mut Rng) -> String {
+    if rng.chance(15) {
+        return value(rng, 2);
+    }
+    let odds = if rng.chance(2) { 60 } else { 3 };
+    format!(
+        r#"{{"sharedEventID":{shared},"recipientAccountId":"123456789012","awsRegion":"us-east-1","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","insightType":"ApiCallRateInsight","direction":"increase","startTime":{start},"endTime":{end},"windowMinutes":{window},"observedCalls":{observed},"expectedCalls":{expected},"observedPerMinute":1.0,"expectedPerMinute":{expected},"tailProbability":{p},"distribution":"poisson","season":"all","newApi":false,"baselineCalls":3,"baselineMinutes":{baseline},"reason":{reason}}}"#,
+        shared = pick(rng, &SHARED_IDS),
+        start = pick(rng, &TIMES),
+        end = pick(rng, &TIMES),
+        window = usually(rng, odds, "5", &DURATIONS),
+        observed = usually(rng, odds, "12", &["-1", "18446744073709551616", "1e3"]),
+        expected = usually(rng, odds, "0.5", &AVERAGES),
+        p = usually(rng, odds, "1e-9", &["2", "-0.5", "1e-400", "null"]),
+        baseline = usually(rng, odds, "10080", &DURATIONS),
+        reason = string(rng),
+    )
+}
+
+/// One case: an Insight file's bytes, an explanations file's bytes, the context minutes.
+struct Input {
+    insight_file: Vec<u8>,
+    explanations: Vec<u8>,
+    context_minutes: i64,
+    counted: bool,
+}
+
+fn input(rng: &mut Rng) -> Input {
+    let records: Vec<String> = (0..rng.below(7)).map(|_| record(rng)).collect();
+    let json = match rng.below(12) {
+        0 => value(rng, 3),
+        1 => format!("[{}]", records.join(",")),
+        _ => format!(r#"{{"Records":[{}]}}"#, records.join(",")),
+    };
+    let mut insight_file = if rng.chance(12) {
+        json.into_bytes()
+    } else {
+        gzip(json.as_bytes(), rng)
+    };
+    if rng.chance(4) {
+        insight_file = mutate(insight_file, rng);
+    }
+    let lines: Vec<String> = (0..rng.below(4)).map(|_| explanation(rng)).collect();
+    let mut explanations = lines.join("\n").into_bytes();
+    if rng.chance(8) {
+        explanations = mutate(explanations, rng);
+    }
+    let context_minutes = *rng.pick(&[60, 180, i64::from(MAX_CONTEXT_HOURS) * 60, 0, -5]);
+    Input {
+        insight_file,
+        explanations,
+        context_minutes,
+        counted: rng.chance(2),
+    }
+}
+
+const FILE_REASONS: [&str; 3] = ["not gzip", "corrupt gzip", "not an Insight file"];
+const RECORD_REASONS: [&str; 9] = [
+    "not an Insight record",
+    "unknown state",
+    "bad eventTime",
+    "eventTime out of range",
+    "duration out of range",
+    "average out of range",
+    "bad account or region",
+    "bad identifier",
+    "too many attributions",
+];
+
+/// What is wrong with the readers' (and the page's) answers to `input`, if anything.
+fn judge(input: &Input) -> Result<(), String> {
+    let file = match parse_insight_file(&input.insight_file) {
+        Ok(file) => file,
+        Err(p) if FILE_REASONS.contains(&p.reason) && !p.detail.is_empty() => {
+            return Ok(());
+        }
+        Err(p) => return Err(format!("file refused: {:?}: {}", p.reason, p.detail)),
+    };
+    for r in &file.records {
+        validate::check_record(r).map_err(|e| format!("kept a record out of range: {e:?}"))?;
+    }
+    if let Some(r) = file
+        .rejected
+        .iter()
+        .find(|r| !RECORD_REASONS.contains(&r.why.reason))
+    {
+        return Err(format!("unknown record reason {:?}", r.why));
+    }
+    let explanations = parse_explanations(&input.explanations).unwrap_or_default();
+    let paired = pair(file.records, explanations);
+    let (earliest, latest) = validate::time_bounds();
+    let longest = MAX_CHARTED_EPISODE_MINUTES + 2 * i64::from(MAX_CONTEXT_HOURS) * 60;
+    let mut requests = Vec::new();
+    for e in &paired.episodes {
+        if e.start_minute < earliest || e.start_minute >= latest {
+            return Err(format!("episode starts at {:?}", e.start_minute));
+        }
+        if let Some(end) = e.end_minute
+            && end <= e.start_minute
+        {
+            return Err(format!("End {end:?} not after Start {:?}", e.start_minute));
+        }
+        let (from, until) = e.chart_window(input.context_minutes);
+        if until <= from || until.0 - from.0 > longest {
+            return Err(format!("chart window {from:?}..{until:?}"));
+        }
+        requests.push(series::Request {
+            key: e.key(),
+            from,
+            until,
+        });
+    }
+    let counts = series::Recount::new(requests).finish();
+    let page = Page {
+        insights_dir: "fuzz",
+        source: None,
+        episodes: &paired.episodes,
+        counts: input.counted.then_some(counts.as_slice()),
+        context_minutes: input.context_minutes.max(60),
+        page_size: 2,
+    };
+    html::render(&page).map_err(|e| format!("the page failed: {e:#}"))?;
+    Ok(())
+}
+
+/// Run cases from `seed` until `budget` says stop; returns (executions, failures).
+fn fuzz(seed: u64, budget: impl Fn(u64) -> bool) -> (u64, Vec<String>) {
+    let mut rng = Rng(seed);
+    let mut failures = Vec::new();
+    let mut executions = 0;
+    while budget(executions) {
+        let case_seed = rng.next();
+        let input = input(&mut Rng(case_seed));
+        executions += 1;
+        let verdict = std::panic::catch_unwind(|| judge(&input))
+            .unwrap_or_else(|panic| Err(format!("panic: {}", panic_text(&panic))));
+        if let Err(problem) = verdict {
+            let saved = save_bytes(
+                &input.insight_file,
+                &format!("report-{case_seed:016x}.json.gz"),
+            );
+            save_bytes(
+                &input.explanations,
+                &format!("report-{case_seed:016x}.jsonl"),
+            );
+            failures.push(format!(
+                "case seed {case_seed:#x} (context {} min): {problem}; input saved to {saved}",
+                input.context_minutes
+            ));
+            if failures.len() >= 10 {
+                break;
+            }
+        }
+    }
+    (executions, failures)
+}
+
+#[test]
+fn fuzz_report_readers_never_panic_and_stay_in_range() {
+    let (seconds, seed) = fuzz_settings(CI_SEED);
+    let started = Instant::now();
+    let (executions, failures) = match seconds {
+        Some(s) => fuzz(seed, |_| started.elapsed() < Duration::from_secs(s)),
+        None => fuzz(seed, |n| n < CI_CASES),
+    };
+    println!(
+        "fuzz: seed {seed:#x}: {executions} executions in {:.1} s, {} failures",
+        started.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "seed {seed:#x}:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn fuzz_report_generator_reaches_records_episodes_and_every_reason() {
+    // A fuzzer whose records were all rejected would prove nothing about the page.
+    let mut rng = Rng(CI_SEED);
+    let (mut kept, mut episodes, mut ended) = (0, 0, 0);
+    let mut reasons = std::collections::BTreeSet::new();
+    for _ in 0..1500 {
+        let input = input(&mut Rng(rng.next()));
+        let Ok(file) = parse_insight_file(&input.insight_file) else {
+            continue;
+        };
+        kept += file.records.len();
+        reasons.extend(file.rejected.iter().map(|r| r.why.reason));
+        let paired = pair(file.records, vec![]);
+        episodes += paired.episodes.len();
+        ended += paired.episodes.iter().filter(|e| e.end.is_some()).count();
+    }
+    assert!(
+        kept > 200 && episodes > 100 && ended > 10,
+        "kept {kept}, episodes {episodes}, ended {ended}"
+    );
+    for reason in RECORD_REASONS {
+        assert!(
+            reasons.contains(reason),
+            "{reason:?} never reached: {reasons:?}"
+        );
+    }
+}
