@@ -4,7 +4,7 @@
 use crate::config::{self, AnalyzeConfig};
 use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
-use crate::model::{DayRange, parse_day};
+use crate::model::{CallRateScope, DayRange, EventCategory, EventSelection, parse_day};
 use crate::report::{self, ReportConfig};
 use crate::sink::{Formats, Output};
 use crate::source::layout::{self, PartitionFilter, Shard};
@@ -102,6 +102,15 @@ pub struct RunArgs {
     #[arg(long = "format", value_enum, value_delimiter = ',', value_name = "FORMAT,..",
           default_values_t = [FormatArg::Json, FormatArg::Parquet])]
     pub formats: Vec<FormatArg>,
+    /// Event categories analysed (comma-separated): management, data. As AWS's InsightSelector
+    /// EventCategories [default: management, or `[insights] event_categories` in --config].
+    #[arg(long, value_delimiter = ',', value_name = "CATEGORY,..")]
+    pub event_categories: Vec<String>,
+    /// Management calls counted toward call rate: write (as AWS) or all (read-only calls too,
+    /// beyond AWS). Data call rates always count read and write calls [default: write, or
+    /// `[insights] call_rate_events` in --config].
+    #[arg(long, value_name = "write|all")]
+    pub call_rate_events: Option<String>,
     #[command(flatten)]
     pub detector: DetectorArgs,
     #[command(flatten)]
@@ -353,6 +362,11 @@ impl RunArgs {
         }
         let shard = resolve_shard(self.shard.as_deref(), env)?;
         let (detector, excluded_identities) = detector_config(&self.detector)?;
+        let selection = event_selection(
+            &self.event_categories,
+            self.call_rate_events.as_deref(),
+            self.detector.config.as_deref(),
+        )?;
         let source_url = s3_url("--source", &self.source)?;
         let out_url = s3_url("--out", &self.out)?;
         let state_url = match &state {
@@ -421,6 +435,7 @@ impl RunArgs {
             strict: self.strict,
             formats: formats(&self.formats),
             state,
+            selection,
         })
     }
 }
@@ -549,6 +564,69 @@ struct ConfigFile {
     detector: DetectorFile,
     #[serde(default)]
     exclude: ExcludeFile,
+    #[serde(default)]
+    insights: InsightsFile,
+}
+
+/// `[insights]`: which events are analysed (AWS's InsightSelector, and the read-only option).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InsightsFile {
+    event_categories: Option<Vec<String>>,
+    call_rate_events: Option<String>,
+}
+
+fn read_config_file(path: Option<&Path>) -> anyhow::Result<ConfigFile> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--config {}: cannot read it", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("--config {}", path.display()))
+        }
+        None => Ok(ConfigFile::default()),
+    }
+}
+
+/// The events a run analyses, from the flags, else the config file's `[insights]`, else AWS's
+/// default (management events, write calls for call rate).
+pub fn event_selection(
+    categories: &[String],
+    call_rate_events: Option<&str>,
+    config: Option<&Path>,
+) -> anyhow::Result<EventSelection> {
+    let file = read_config_file(config)?.insights;
+    let (categories, from) = if categories.is_empty() {
+        match file.event_categories {
+            Some(list) => (list, "[insights] event_categories"),
+            None => (vec!["management".to_owned()], "--event-categories"),
+        }
+    } else {
+        (categories.to_vec(), "--event-categories")
+    };
+    let mut selection = EventSelection {
+        management: false,
+        data: false,
+        call_rate: CallRateScope::Write,
+    };
+    for name in &categories {
+        match EventCategory::parse(name.trim()) {
+            Some(EventCategory::Management) => selection.management = true,
+            Some(EventCategory::Data) => selection.data = true,
+            None => bail!("{from}: {name:?} is not an event category (management, data)"),
+        }
+    }
+    if !selection.management && !selection.data {
+        bail!("{from}: name at least one event category (management, data)");
+    }
+    let (scope, from) = match call_rate_events {
+        Some(scope) => (Some(scope.to_owned()), "--call-rate-events"),
+        None => (file.call_rate_events, "[insights] call_rate_events"),
+    };
+    if let Some(scope) = scope {
+        selection.call_rate = CallRateScope::parse(scope.trim())
+            .with_context(|| format!("{from}: {scope:?} is neither write nor all"))?;
+    }
+    Ok(selection)
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -582,14 +660,7 @@ struct ExcludeFile {
 
 /// The detector configuration and the identities to drop, from preset, file and flags.
 pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<(DetectorConfig, Vec<String>)> {
-    let file: ConfigFile = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--config {}: cannot read it", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("--config {}", path.display()))?
-        }
-        None => ConfigFile::default(),
-    };
+    let file = read_config_file(args.config.as_deref())?;
     let mut config = DetectorConfig::default();
     if let Some(s) = args.sensitivity.or(file.detector.sensitivity) {
         s.apply(&mut config);

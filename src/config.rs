@@ -2,7 +2,7 @@
 //! produces it; the pipeline consumes it; nothing else sees command-line arguments.
 
 use crate::detect::DetectorConfig;
-use crate::model::DayRange;
+use crate::model::{DayRange, EventSelection};
 use crate::sink::{Formats, Output};
 use crate::source::Source;
 use crate::source::layout::PartitionFilter;
@@ -47,6 +47,8 @@ pub struct AnalyzeConfig {
     pub formats: Formats,
     /// Where progress is kept between days and runs (required by nightly runs).
     pub state: Option<StateStore>,
+    /// Which events are analysed: categories and the call-rate scope.
+    pub selection: EventSelection,
 }
 
 impl AnalyzeConfig {

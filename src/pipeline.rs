@@ -22,7 +22,7 @@ use crate::decode::{DecodeError, DecodeOptions, DecodedObject, decode_object};
 use crate::detect::{self, assemble};
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
-use crate::model::{BASELINE_DAYS, Minute, parse_day};
+use crate::model::{BASELINE_DAYS, CallRateScope, EventSelection, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json, parquet};
 use crate::source::s3::budget::FetchBudget;
@@ -176,6 +176,18 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
             state.source
         );
     }
+    let events = config.selection.label();
+    let saved = state
+        .events
+        .clone()
+        .unwrap_or_else(|| EventSelection::default().label());
+    if saved != events {
+        bail!(
+            "the state {} holds the counts of a run with {saved}, not {events}; run with the same \
+             settings or use another --state directory",
+            store.describe()
+        );
+    }
     let shard = config.filter.shard.map(|s| s.label());
     if state.shard != shard {
         bail!(
@@ -257,6 +269,8 @@ impl Progress {
             folders_read_through: text(self.folders_read_through)?,
             processed: self.processed.iter().cloned().collect(),
             aggregate: self.aggregator.to_state(),
+            events: (config.selection != EventSelection::default())
+                .then(|| config.selection.label()),
         })
     }
 }
@@ -453,7 +467,13 @@ impl<'c> Run<'c> {
         telemetry::progress::doing("detecting");
         let started = Instant::now();
         let threads = self.config.decode_threads;
-        let detected = detect_all(&aggregated, window, &self.config.detector, threads)?;
+        let detected = detect_all(
+            &aggregated,
+            window,
+            &self.config.detector,
+            self.config.selection.call_rate,
+            threads,
+        )?;
         drop(aggregated);
         self.summary.timed(Stage::Detect, started);
         let changed = DayRange::new(redetect_from, day);
@@ -616,6 +636,7 @@ async fn read(
         window,
         filter: config.filter.clone(),
         max_object_bytes: config.max_object_bytes,
+        selection: config.selection,
     });
     let mut failed = BTreeSet::new();
     if matches!(source.as_ref(), Source::Local(_)) {
@@ -766,6 +787,7 @@ fn detect_all(
     data: &Aggregated<'_>,
     window: Window,
     config: &detect::DetectorConfig,
+    scope: CallRateScope,
     threads: usize,
 ) -> anyhow::Result<Detected> {
     let chunks: Vec<&[Series<'_>]> = data.series.chunks(DETECT_CHUNK).collect();
@@ -779,7 +801,7 @@ fn detect_all(
             };
             let mut detected = Detected::default();
             for series in *chunk {
-                detect_one(series, data, window, config, &mut detected);
+                detect_one(series, data, window, config, scope, &mut detected);
             }
             done.push((at, detected));
         }
@@ -816,6 +838,7 @@ fn detect_one(
     data: &Aggregated<'_>,
     window: Window,
     config: &detect::DetectorConfig,
+    scope: CallRateScope,
     detected: &mut Detected,
 ) {
     let episodes = detect::detect_series(series, window.detect_from, window.detect_until, config);
@@ -826,7 +849,7 @@ fn detect_one(
             let day = episode.start.day();
             detected.oldest_open = Some(detected.oldest_open.map_or(day, |d| d.min(day)));
         }
-        let explanation = assemble::explain(&episode);
+        let explanation = assemble::explain(&episode, scope);
         detected
             .episodes
             .push((explanation.shared_event_id.clone(), kind, open));
@@ -893,7 +916,7 @@ async fn write(
         }
         if formats.parquet {
             let key = parquet::file_key(&file.account, &file.region, file.day);
-            let bytes = parquet::encode_file(&file.records)
+            let bytes = parquet::encode_file(&file.records, config.selection.call_rate)
                 .with_context(|| format!("writing {key} in {}", summary.output))?;
             outputs.push((key, bytes, records));
         }

@@ -125,8 +125,16 @@ pub struct RunSummary {
     /// The bad-objects reports this run wrote (one per analysed day with something to report).
     pub bad_objects_reports: Vec<String>,
     pub records: u64,
+    /// Write management events (call rate).
     pub write_events: u64,
+    /// Management events with an error code (error rate).
     pub error_events: u64,
+    /// Read-only management events counted toward call rate (`--call-rate-events all`).
+    pub read_events: u64,
+    /// Data events analysed (`--event-categories data`): call rate, read and write.
+    pub data_events: u64,
+    /// Data events with an error code (error rate).
+    pub data_error_events: u64,
     pub duplicates_dropped: u64,
     /// Events of excluded callers, not counted.
     pub events_excluded: u64,
@@ -198,6 +206,9 @@ impl RunSummary {
         self.records += stats.records;
         self.write_events += stats.write_events;
         self.error_events += stats.error_events;
+        self.read_events += stats.read_events;
+        self.data_events += stats.data_events;
+        self.data_error_events += stats.data_error_events;
         self.records_out_of_scope += stats.out_of_scope;
         self.insight_records_in_input += stats.insight_records;
         for (reason, n) in &stats.bad_records {
@@ -373,6 +384,13 @@ impl RunSummary {
         row("records", self.records.to_string());
         row("write management events", self.write_events.to_string());
         row("error events", self.error_events.to_string());
+        if self.read_events > 0 {
+            row("read-only management events", self.read_events.to_string());
+        }
+        if self.data_events > 0 {
+            row("data events", self.data_events.to_string());
+            row("data error events", self.data_error_events.to_string());
+        }
         row("duplicates dropped", self.duplicates_dropped.to_string());
         if self.events_excluded > 0 {
             row(

@@ -21,7 +21,9 @@ pub mod series;
 use crate::decode::DecodeOptions;
 use crate::model::explanation::Explanation;
 use crate::model::insight::{Attribution, InsightRecord};
-use crate::model::{DayRange, InsightKind, Minute, SeriesKey, Window};
+use crate::model::{
+    CallRateScope, DayRange, EventCategory, EventSelection, InsightKind, Minute, SeriesKey, Window,
+};
 use crate::pipeline::reread::{self, Bounds};
 use crate::source::Source;
 use crate::source::layout::PartitionFilter;
@@ -86,6 +88,21 @@ impl Episode {
                 },
                 None => InsightKind::CallRate,
             },
+            category: self.category(),
+        }
+    }
+
+    /// The category of the events analysed (`sourceEventCategory`; management when absent).
+    pub fn category(&self) -> EventCategory {
+        crate::sink::parquet::category(&self.start)
+    }
+
+    /// Which calls a call rate counted (from the explanation: `write` when it does not say, as
+    /// AWS; `all` for data); `None` for an error rate.
+    pub fn call_rate_scope(&self) -> Option<CallRateScope> {
+        match &self.explanation {
+            Some(e) => e.scope(),
+            None => crate::sink::parquet::call_rate_scope(&self.start, CallRateScope::Write),
         }
     }
 
@@ -341,6 +358,7 @@ async fn count_from_logs(
             let (from, until) = e.chart_window(config.context_minutes);
             series::Request {
                 key: e.key(),
+                scope: e.call_rate_scope().unwrap_or_default(),
                 from,
                 until,
             }
@@ -380,6 +398,19 @@ async fn count_from_logs(
         },
         filter,
         max_object_bytes: config.max_object_bytes,
+        selection: EventSelection {
+            management: true,
+            data: requests
+                .iter()
+                .any(|r| r.key.category == EventCategory::Data),
+            call_rate: if requests.iter().any(|r| {
+                r.key.category == EventCategory::Management && r.scope == CallRateScope::All
+            }) {
+                CallRateScope::All
+            } else {
+                CallRateScope::Write
+            },
+        },
     };
     let bounds = Bounds {
         fetch_concurrency: config.fetch_concurrency,
@@ -515,6 +546,7 @@ mod tests {
     fn folders_cover_the_window_and_the_next_delivery_day() {
         let request = |from: &str, until: &str| series::Request {
             key: key_of(record("a", "Start", from)),
+            scope: CallRateScope::Write,
             from: parse_minute(from).unwrap(),
             until: parse_minute(until).unwrap(),
         };
