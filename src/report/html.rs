@@ -13,8 +13,8 @@
 
 use super::Episode;
 use super::chart::{self, EpisodeChart, Rate, TimelineDay};
-use crate::model::Minute;
 use crate::model::insight::Attribution;
+use crate::model::{CallRateScope, EventCategory, Minute};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -362,11 +362,19 @@ fn episode(
             ),
             None => r#"<span class="badge call">API call rate</span>"#.to_owned(),
         },
-        open = if e.end.is_none() {
-            r#" <span class="badge open">still open</span>"#
-        } else {
-            ""
-        },
+        open = format!(
+            "{}{}",
+            if e.category() == EventCategory::Data {
+                r#" <span class="badge data">data events</span>"#
+            } else {
+                ""
+            },
+            if e.end.is_none() {
+                r#" <span class="badge open">still open</span>"#
+            } else {
+                ""
+            }
+        ),
         when = when(e),
         hidden = if hidden { " hidden" } else { "" },
     );
@@ -509,6 +517,18 @@ fn numbers(h: &mut String, e: &Episode, what: &str, change: f64) {
             format!("{}× the baseline", rate_text(change))
         },
     ));
+    // Which calls were counted, where it is not AWS's default (write management calls).
+    let counted = match (e.category(), e.call_rate_scope()) {
+        (EventCategory::Data, Some(_)) => Some("read and write data calls"),
+        (EventCategory::Data, None) => Some("data calls with this error code"),
+        (EventCategory::Management, Some(CallRateScope::All)) => {
+            Some("every management call, read-only ones included (--call-rate-events all)")
+        }
+        (EventCategory::Management, _) => None,
+    };
+    if let Some(counted) = counted {
+        items.push(("counted".into(), counted.into()));
+    }
     if let Some(x) = &e.explanation {
         items.push((
             "opening window".into(),
