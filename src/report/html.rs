@@ -341,7 +341,7 @@ fn episode(
         h,
         r#"<article class="episode" id="ep-{id}" data-shared-event-id="{id}" data-account="{account}" data-region="{region}" data-type="{kind}" data-api="{api}" data-event-name="{name}" data-day="{day}" data-start="{start}" data-end="{end}" data-change="{change}"{hidden}>
 <header><h3><span class="api-name">{name}</span> <span class="api-source">{source}</span></h3>
-<p class="facts">{badge}{open} account <b>{account}</b> · region <b>{region}</b> · {when}</p></header>
+<p class="facts">{badge}{data}{open} account <b>{account}</b> · region <b>{region}</b> · {when}</p></header>
 "#,
         account = escape(&e.start.recipient_account_id),
         region = escape(&e.start.aws_region),
@@ -362,19 +362,16 @@ fn episode(
             ),
             None => r#"<span class="badge call">API call rate</span>"#.to_owned(),
         },
-        open = format!(
-            "{}{}",
-            if e.category() == EventCategory::Data {
-                r#" <span class="badge data">data events</span>"#
-            } else {
-                ""
-            },
-            if e.end.is_none() {
-                r#" <span class="badge open">still open</span>"#
-            } else {
-                ""
-            }
-        ),
+        data = if e.category() == EventCategory::Data {
+            r#" <span class="badge data">data events</span>"#
+        } else {
+            ""
+        },
+        open = if e.end.is_none() {
+            r#" <span class="badge open">still open</span>"#
+        } else {
+            ""
+        },
         when = when(e),
         hidden = if hidden { " hidden" } else { "" },
     );
