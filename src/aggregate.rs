@@ -733,6 +733,73 @@ mod tests {
         );
     }
 
+    /// Data events count in series of their own, with their resource ARNs (at most
+    /// `MAX_RESOURCES_PER_MINUTE` distinct ones a minute, an ARN already kept still counted),
+    /// and survive the saved state.
+    #[test]
+    fn data_events_keep_their_own_series_and_a_bounded_resource_tally() {
+        let day = parse_day("2019-11-07").unwrap();
+        let options = DecodeOptions {
+            window: Window::for_days(DayRange::new(day, day)),
+            filter: PartitionFilter::default(),
+            max_object_bytes: 1 << 20,
+            selection: crate::model::EventSelection {
+                data: true,
+                ..Default::default()
+            },
+        };
+        let get = |id: u32, object: u32| {
+            record(
+                id,
+                "25",
+                &format!(
+                    r#","managementEvent":false,"eventCategory":"Data","resources":[
+                    {{"ARN":"arn:aws:s3:::b/o{object}"}},{{"ARN":"arn:aws:s3:::b"}}]"#
+                ),
+            )
+        };
+        let records: Vec<String> = (0..20)
+            .map(|i| get(i, i))
+            .chain([record(100, "25", "")])
+            .collect();
+        let json = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        let object = decode_object(
+            json.as_bytes(),
+            "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/f.json",
+            &options,
+        )
+        .unwrap();
+        let mut agg = Aggregator::new();
+        agg.add(&object);
+        let saved = serde_json::to_string(&agg.to_state()).unwrap();
+        let restored = Aggregator::from_state(
+            serde_json::from_str(&saved).unwrap(),
+            IdentityFilter::default(),
+        )
+        .unwrap();
+        assert_eq!(restored.to_state(), agg.to_state());
+        let out = restored.finish(Minute(0));
+        let categories: Vec<EventCategory> = out.series.iter().map(|s| s.key.category).collect();
+        assert_eq!(
+            categories,
+            [EventCategory::Management, EventCategory::Data],
+            "one management write, twenty data reads of the same API"
+        );
+        let data = &out.series[1].cells[0];
+        assert_eq!(data.count, 20);
+        let tally = data.resources.as_ref().unwrap().entries();
+        assert_eq!(tally.len(), MAX_RESOURCES_PER_MINUTE);
+        let counted: Vec<(&str, u32)> = tally
+            .iter()
+            .map(|(s, n)| (out.symbol(*s).unwrap(), *n))
+            .collect();
+        assert_eq!(counted[0], ("arn:aws:s3:::b/o0", 1));
+        assert_eq!(counted[1], ("arn:aws:s3:::b", 20), "{counted:?}");
+        assert!(out.series[0].cells[0].resources.is_none());
+        // Only the ARNs kept were interned.
+        assert!(out.symbols.iter().all(|s| s != "arn:aws:s3:::b/o19"));
+    }
+
     /// An event ID is forgotten with its minute: a copy seen after the prune is counted again
     /// (and remembered again), a later ID stays remembered, and a forgotten ID is not saved.
     /// Pruning at a minute inside a day keeps that day's later IDs.
