@@ -914,4 +914,61 @@ mod tests {
         let err = detector_config(&args).unwrap_err();
         assert!(format!("{err:#}").contains("start_probabilty"), "{err:#}");
     }
+
+    /// The event selection: flags over the config file's `[insights]`, AWS's default without
+    /// either, and clear errors for unknown values.
+    #[test]
+    fn event_selection_from_flags_and_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trailsight.toml");
+        std::fs::write(
+            &path,
+            "[insights]\nevent_categories = [\"management\", \"data\"]\ncall_rate_events = \"all\"\n",
+        )
+        .unwrap();
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let selection = |m: bool, d: bool, all: bool| EventSelection {
+            management: m,
+            data: d,
+            call_rate: if all {
+                CallRateScope::All
+            } else {
+                CallRateScope::Write
+            },
+        };
+        let cases: [(&[&str], Option<&str>, bool, EventSelection); 5] = [
+            (&[], None, false, EventSelection::default()),
+            (&[], None, true, selection(true, true, true)),
+            (
+                &["data"],
+                Some("write"),
+                true,
+                selection(false, true, false),
+            ),
+            (
+                &["Management", "DATA"],
+                None,
+                false,
+                selection(true, true, false),
+            ),
+            (
+                &["management"],
+                Some("all"),
+                false,
+                selection(true, false, true),
+            ),
+        ];
+        for (categories, scope, with_file, want) in cases {
+            let config = with_file.then_some(path.as_path());
+            let got = event_selection(&strings(categories), scope, config).unwrap();
+            assert_eq!(got, want, "{categories:?} {scope:?} {with_file}");
+        }
+        for (categories, scope, message) in [
+            (&["insight"][..], None, "not an event category"),
+            (&["management"][..], Some("reads"), "neither write nor all"),
+        ] {
+            let err = event_selection(&strings(categories), scope, None).unwrap_err();
+            assert!(format!("{err:#}").contains(message), "{err:#}");
+        }
+    }
 }
