@@ -22,7 +22,9 @@ use crate::decode::{DecodeError, DecodeOptions, DecodedObject, decode_object};
 use crate::detect::{self, assemble};
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
-use crate::model::{BASELINE_DAYS, CallRateScope, EventSelection, Minute, parse_day};
+use crate::model::{
+    BASELINE_DAYS, CallRateScope, EventCategory, EventSelection, Minute, parse_day,
+};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{explain, json, parquet};
 use crate::source::s3::budget::FetchBudget;
@@ -843,7 +845,11 @@ fn detect_one(
 ) {
     let episodes = detect::detect_series(series, window.detect_from, window.detect_until, config);
     for episode in episodes {
-        let kind = episode.key.kind.insight_type().to_owned();
+        // Episodes on data events are counted apart in the summary.
+        let kind = match episode.key.category {
+            EventCategory::Management => episode.key.kind.insight_type().to_owned(),
+            EventCategory::Data => format!("{} (data events)", episode.key.kind.insight_type()),
+        };
         let open = episode.end.is_none();
         if open {
             let day = episode.start.day();

@@ -142,7 +142,7 @@ pub struct RunSummary {
     pub insight_records_in_input: u64,
     pub bad_records: BTreeMap<String, u64>,
     pub series: u64,
-    /// Episodes found, by Insight type.
+    /// Episodes found, by Insight type; those on data events under `TYPE (data events)`.
     pub insights: BTreeMap<String, u64>,
     /// Episodes still open at the end of the analysed days (Start written, End pending).
     pub open_insights: u64,

@@ -324,6 +324,8 @@ fn data_event_insights_say_data_and_attribute_resource_arns() {
     assert_eq!(summary["data_events"], 31);
     assert_eq!(summary["data_error_events"], 12);
     assert_eq!(summary["write_events"], 0);
+    assert_eq!(summary["insights"]["ApiCallRateInsight (data events)"], 1);
+    assert_eq!(summary["insights"]["ApiErrorRateInsight (data events)"], 1);
 }
 
 #[test]
