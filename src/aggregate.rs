@@ -330,11 +330,18 @@ impl Aggregator {
         arns: &[(u32, Sym)],
         object: &DecodedObject,
     ) {
+        // One lookup of the cell for all the event's ARNs (the table and the series are
+        // separate fields, borrowed apart).
+        let tally = self
+            .series
+            .entry(id)
+            .or_default()
+            .cell(minute)
+            .resources
+            .get_or_insert_with(Box::default);
         for &(_, arn) in arns {
             let text = &object.resource_symbols[arn];
             let known = self.symbols.find(text);
-            let cell = self.cell(id, minute);
-            let tally = cell.resources.get_or_insert_with(Box::default);
             let kept = known.is_some_and(|sym| tally.entries().iter().any(|(s, _)| *s == sym));
             if !kept && tally.len() >= MAX_RESOURCES_PER_MINUTE {
                 continue;
@@ -343,8 +350,7 @@ impl Aggregator {
                 Some(sym) => sym,
                 None => self.symbols.intern(text),
             };
-            let cell = self.cell(id, minute);
-            cell.resources.get_or_insert_with(Box::default).add(sym);
+            tally.add(sym);
         }
     }
 
