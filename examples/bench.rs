@@ -112,6 +112,7 @@ fn every_record(max_object_bytes: u64) -> DecodeOptions {
         },
         filter: Default::default(),
         max_object_bytes,
+        selection: Default::default(),
     }
 }
 

@@ -6,6 +6,9 @@
 -- schemas/insight-record.schema.json, lower-cased (the SerDe matches JSON keys without regard to
 -- case); a test checks that they agree. eventtime is a STRING here, as in AWS's CloudTrail
 -- table: use from_iso8601_timestamp(eventtime), or the Parquet table, for time arithmetic.
+-- insightdetails.sourceeventcategory is Management or Data (Insights on data events, written
+-- with --event-categories data, whose attributions end with a resourceArn one); insightsource
+-- is the trail ARN AWS adds to its own data-event Insights (trailsight, offline, never knows it).
 --
 -- Before running it, replace:
 --   s3://amzn-s3-demo-bucket/trailsight/AWSLogs/o-a1b2c3d4e5/   where the Insights are: for

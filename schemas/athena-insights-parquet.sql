@@ -52,7 +52,9 @@ CREATE EXTERNAL TABLE IF NOT EXISTS trailsight_insights (
   baselineaverage DOUBLE,
   insightaverage DOUBLE,
   insightduration BIGINT,
-  baselineduration BIGINT
+  baselineduration BIGINT,
+  sourceeventcategory STRING,
+  callratescope STRING
 )
 PARTITIONED BY (
   account STRING,

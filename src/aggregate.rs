@@ -3,8 +3,11 @@
 //! The `Aggregator` is fed objects in listing order (so the run is deterministic whatever the
 //! fetch order), drops events whose `eventID` it has already counted, and keeps, for each
 //! series and minute, the count and small tallies of the attributed values (caller ARN, user
-//! agent, error code). Memory grows with series x active minutes x distinct values, plus one
-//! 128-bit ID per analysed event for de-duplication.
+//! agent, error code, and for data events the resource ARNs). Memory grows with series x active
+//! minutes x distinct values, plus one 128-bit ID per analysed event for de-duplication. Data
+//! events name a new object in almost every call, so a minute keeps at most
+//! `MAX_RESOURCES_PER_MINUTE` distinct resource ARNs (the first seen; later ones in that minute
+//! are not attributed), and only the ARNs kept are interned.
 //!
 //! Duplicates are copies: an event whose `eventID` was already counted is dropped only when it
 //! also has the same `eventTime` minute, `eventSource` and `eventName` (kept beside the ID as a
@@ -15,7 +18,7 @@
 //! another day is never dropped, and not reported as a conflict either.
 
 use crate::decode::{DecodedObject, Interner, NO_SYM, Strings, Sym, flags};
-use crate::model::{InsightKind, MINUTES_PER_DAY, Minute, SeriesKey};
+use crate::model::{EventCategory, InsightKind, MINUTES_PER_DAY, Minute, SeriesKey};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -55,6 +58,10 @@ impl Tally {
         }
     }
 
+    fn len(&self) -> usize {
+        self.entries().len()
+    }
+
     fn from_entries(mut entries: Vec<(Sym, u32)>) -> Tally {
         match entries.len() {
             0 => Tally::Empty,
@@ -72,7 +79,14 @@ pub struct Cell {
     pub user_agents: Tally,
     /// Only for call-rate series; `NO_SYM` stands for success (AWS's `"null"`).
     pub error_codes: Tally,
+    /// Only for data-event series: `resources[].ARN`, at most `MAX_RESOURCES_PER_MINUTE`.
+    /// Boxed: management series never have one, and their cells stay small.
+    pub resources: Option<Box<Tally>>,
 }
+
+/// Distinct resource ARNs kept per minute of a data-event series. Five are reported; a few more
+/// keep the top five right when the busiest ARNs are not the first seen in a minute.
+pub const MAX_RESOURCES_PER_MINUTE: usize = 8;
 
 /// One analysed series, its active minutes in order: borrowed from the aggregator by `view`
 /// (detection reads the window in place, without a copy), owned after `finish`.
@@ -141,6 +155,8 @@ struct SeriesId {
     event_name: Sym,
     /// `NO_SYM` for the call-rate series.
     error_code: Sym,
+    /// A data-event series (else management).
+    data: bool,
 }
 
 /// Counters the summary reports.
@@ -314,6 +330,8 @@ impl Aggregator {
                 map[sym as usize]
             }
         };
+        // Resource ARNs: (event index, ARN symbol of the object's own table), in event order.
+        let mut resources = object.resources.as_slice();
         for &((account, region), minute) in &object.coverage {
             let first = self
                 .coverage
@@ -321,7 +339,12 @@ impl Aggregator {
                 .or_insert(minute);
             *first = (*first).min(minute);
         }
-        for event in &object.events {
+        for (index, event) in object.events.iter().enumerate() {
+            let at = resources.partition_point(|(i, _)| (*i as usize) < index);
+            let (_, rest) = resources.split_at(at);
+            let arns_end = rest.partition_point(|(i, _)| *i as usize == index);
+            let (arns, rest) = rest.split_at(arns_end);
+            resources = rest;
             match event.id {
                 Some(id) => {
                     let api = self.api_of(global(event.event_source), global(event.event_name));
@@ -349,30 +372,35 @@ impl Aggregator {
                 event_source: global(event.event_source),
                 event_name: global(event.event_name),
                 error_code: NO_SYM,
+                data: event.flags & flags::DATA != 0,
             };
             let (identity, agent, error) = (
                 global(event.identity),
                 global(event.user_agent),
                 global(event.error_code),
             );
-            if event.flags & flags::WRITE != 0 {
+            if event.flags & flags::CALL != 0 {
                 let cell = self.cell(id, event.minute);
                 cell.count += 1;
                 cell.identities.add(identity);
                 cell.user_agents.add(agent);
                 cell.error_codes.add(error);
+                if id.data {
+                    self.attribute_resources(id, event.minute, arns, object);
+                }
             }
             if event.flags & flags::ERROR != 0 {
-                let cell = self.cell(
-                    SeriesId {
-                        error_code: error,
-                        ..id
-                    },
-                    event.minute,
-                );
+                let id = SeriesId {
+                    error_code: error,
+                    ..id
+                };
+                let cell = self.cell(id, event.minute);
                 cell.count += 1;
                 cell.identities.add(identity);
                 cell.user_agents.add(agent);
+                if id.data {
+                    self.attribute_resources(id, event.minute, arns, object);
+                }
             }
         }
     }
@@ -388,6 +416,39 @@ impl Aggregator {
         }
         let hash = |sym: Sym| self.string_hashes.get(sym as usize).copied().unwrap_or(0);
         combine_api(hash(event_source), hash(event_name))
+    }
+
+    /// Tally one data event's resource ARNs in its cell (which exists): an ARN already kept is
+    /// counted; a new one only while the minute has room, and only then interned.
+    fn attribute_resources(
+        &mut self,
+        id: SeriesId,
+        minute: Minute,
+        arns: &[(u32, Sym)],
+        object: &DecodedObject,
+    ) {
+        // One lookup of the cell for all the event's ARNs (the table and the series are
+        // separate fields, borrowed apart).
+        let tally = self
+            .series
+            .entry(id)
+            .or_default()
+            .cell(minute)
+            .resources
+            .get_or_insert_with(Box::default);
+        for &(_, arn) in arns {
+            let text = &object.resource_symbols[arn];
+            let known = self.symbols.find(text);
+            let kept = known.is_some_and(|sym| tally.entries().iter().any(|(s, _)| *s == sym));
+            if !kept && tally.len() >= MAX_RESOURCES_PER_MINUTE {
+                continue;
+            }
+            let sym = match known {
+                Some(sym) => sym,
+                None => self.symbols.intern(text),
+            };
+            tally.add(sym);
+        }
     }
 
     fn cell(&mut self, id: SeriesId, minute: Minute) -> &mut Cell {
@@ -442,6 +503,11 @@ impl Aggregator {
                                 error_code: name(id.error_code),
                             }
                         },
+                        category: if id.data {
+                            EventCategory::Data
+                        } else {
+                            EventCategory::Management
+                        },
                     },
                     history_from: Minute::start_of_day(first_seen.day()).max(history_floor),
                     minutes: Cow::Borrowed(&data.minutes),
@@ -490,6 +556,7 @@ impl Aggregator {
                 name(id.event_source),
                 name(id.event_name),
                 name(id.error_code),
+                id.data,
             )
         });
         let mut series = Vec::new();
@@ -502,10 +569,14 @@ impl Aggregator {
                 id.error_code,
             ]
             .map(&mut remap);
+            let mut resources = Vec::new();
             let cells = (data.minutes.iter().zip(&data.cells))
                 .map(|(m, c)| {
                     let mut tally =
                         |t: &Tally| t.entries().iter().map(|(s, n)| (remap(*s), *n)).collect();
+                    if let Some(arns) = &c.resources {
+                        resources.push((m.0, tally(arns)));
+                    }
                     CellState(
                         m.0,
                         c.count,
@@ -515,7 +586,12 @@ impl Aggregator {
                     )
                 })
                 .collect();
-            series.push(SeriesState { key, cells });
+            series.push(SeriesState {
+                key,
+                cells,
+                data: id.data,
+                resources,
+            });
         }
         let mut coverage: Vec<(Sym, Sym, i64)> = self
             .coverage
@@ -558,29 +634,34 @@ impl Aggregator {
         for symbol in &state.symbols {
             aggregator.intern(symbol);
         }
-        for SeriesState { key, cells } in state.series {
-            let [account, region, event_source, event_name, error_code] = key;
+        for series in state.series {
+            let [account, region, event_source, event_name, error_code] = series.key;
             let id = SeriesId {
                 account: check(account)?,
                 region: check(region)?,
                 event_source: check(event_source)?,
                 event_name: check(event_name)?,
                 error_code: check(error_code)?,
+                data: series.data,
             };
             let entry = aggregator.series.entry(id).or_default();
-            for CellState(minute, count, identities, agents, errors) in cells {
-                let tally = |t: Vec<(Sym, u32)>| -> anyhow::Result<Tally> {
-                    t.into_iter()
-                        .map(|(s, n)| Ok((check(s)?, n)))
-                        .collect::<anyhow::Result<_>>()
-                        .map(Tally::from_entries)
-                };
+            let tally = |t: Vec<(Sym, u32)>| -> anyhow::Result<Tally> {
+                t.into_iter()
+                    .map(|(s, n)| Ok((check(s)?, n)))
+                    .collect::<anyhow::Result<_>>()
+                    .map(Tally::from_entries)
+            };
+            for CellState(minute, count, identities, agents, errors) in series.cells {
                 *entry.cell(Minute(minute)) = Cell {
                     count,
                     identities: tally(identities)?,
                     user_agents: tally(agents)?,
                     error_codes: tally(errors)?,
+                    resources: None,
                 };
+            }
+            for (minute, arns) in series.resources {
+                entry.cell(Minute(minute)).resources = Some(Box::new(tally(arns)?));
             }
         }
         for (account, region, minute) in state.coverage {
@@ -618,11 +699,18 @@ pub struct AggregateState {
     pub seen_apis: Vec<u32>,
 }
 
-/// One series: `[account, region, eventSource, eventName, errorCode or NO_SYM]` and its minutes.
+/// One series: `[account, region, eventSource, eventName, errorCode or NO_SYM]` and its minutes;
+/// for a data-event series, `data` and the resource ARNs of its minutes (absent otherwise, so a
+/// management-only state reads and writes as before).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeriesState {
     pub key: [Sym; 5],
     pub cells: Vec<CellState>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data: bool,
+    /// (minute, resource ARNs as (symbol, count)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<(i64, Vec<(Sym, u32)>)>,
 }
 
 /// (minute, count, identities, user agents, error codes), tallies as (symbol, count).
@@ -648,6 +736,7 @@ mod tests {
             window: Window::for_days(DayRange::new(day, day)),
             filter: PartitionFilter::default(),
             max_object_bytes: 1 << 20,
+            selection: crate::model::EventSelection::default(),
         };
         decode_object(
             json.as_bytes(),
@@ -853,6 +942,73 @@ mod tests {
                 string_hash("RunInstances")
             )
         );
+    }
+
+    /// Data events count in series of their own, with their resource ARNs (at most
+    /// `MAX_RESOURCES_PER_MINUTE` distinct ones a minute, an ARN already kept still counted),
+    /// and survive the saved state.
+    #[test]
+    fn data_events_keep_their_own_series_and_a_bounded_resource_tally() {
+        let day = parse_day("2019-11-07").unwrap();
+        let options = DecodeOptions {
+            window: Window::for_days(DayRange::new(day, day)),
+            filter: PartitionFilter::default(),
+            max_object_bytes: 1 << 20,
+            selection: crate::model::EventSelection {
+                data: true,
+                ..Default::default()
+            },
+        };
+        let get = |id: u32, object: u32| {
+            record(
+                id,
+                "25",
+                &format!(
+                    r#","managementEvent":false,"eventCategory":"Data","resources":[
+                    {{"ARN":"arn:aws:s3:::b/o{object}"}},{{"ARN":"arn:aws:s3:::b"}}]"#
+                ),
+            )
+        };
+        let records: Vec<String> = (0..20)
+            .map(|i| get(i, i))
+            .chain([record(100, "25", "")])
+            .collect();
+        let json = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        let object = decode_object(
+            json.as_bytes(),
+            "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/f.json",
+            &options,
+        )
+        .unwrap();
+        let mut agg = Aggregator::new();
+        agg.add(&object);
+        let saved = serde_json::to_string(&agg.to_state()).unwrap();
+        let restored = Aggregator::from_state(
+            serde_json::from_str(&saved).unwrap(),
+            IdentityFilter::default(),
+        )
+        .unwrap();
+        assert_eq!(restored.to_state(), agg.to_state());
+        let out = restored.finish(Minute(0));
+        let categories: Vec<EventCategory> = out.series.iter().map(|s| s.key.category).collect();
+        assert_eq!(
+            categories,
+            [EventCategory::Management, EventCategory::Data],
+            "one management write, twenty data reads of the same API"
+        );
+        let data = &out.series[1].cells[0];
+        assert_eq!(data.count, 20);
+        let tally = data.resources.as_ref().unwrap().entries();
+        assert_eq!(tally.len(), MAX_RESOURCES_PER_MINUTE);
+        let counted: Vec<(&str, u32)> = tally
+            .iter()
+            .map(|(s, n)| (out.symbol(*s).unwrap(), *n))
+            .collect();
+        assert_eq!(counted[0], ("arn:aws:s3:::b/o0", 1));
+        assert_eq!(counted[1], ("arn:aws:s3:::b", 20), "{counted:?}");
+        assert!(out.series[0].cells[0].resources.is_none());
+        // Only the ARNs kept were interned.
+        assert!(out.symbols.iter().all(|s| s != "arn:aws:s3:::b/o19"));
     }
 
     /// An event ID is forgotten with its minute: a copy seen after the prune is counted again

@@ -4,7 +4,7 @@
 use crate::config::{self, AnalyzeConfig, NightlyPlan};
 use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
-use crate::model::{DayRange, parse_day};
+use crate::model::{CallRateScope, DayRange, EventCategory, EventSelection, parse_day};
 use crate::report::{self, ReportConfig};
 use crate::sink::{Formats, Sink, notify};
 use crate::source::layout::{self, PartitionFilter, Shard};
@@ -107,6 +107,15 @@ pub struct RunArgs {
     #[arg(long = "format", value_enum, value_delimiter = ',', value_name = "FORMAT,..",
           default_values_t = [FormatArg::Json, FormatArg::Parquet])]
     pub formats: Vec<FormatArg>,
+    /// Event categories analysed (comma-separated): management, data. As AWS's InsightSelector
+    /// EventCategories [default: management, or `[insights] event_categories` in --config].
+    #[arg(long, value_delimiter = ',', value_name = "CATEGORY,..")]
+    pub event_categories: Vec<String>,
+    /// Management calls counted toward call rate: write (as AWS) or all (read-only calls too,
+    /// beyond AWS). Data call rates always count read and write calls [default: write, or
+    /// `[insights] call_rate_events` in --config].
+    #[arg(long, value_name = "write|all")]
+    pub call_rate_events: Option<String>,
     #[command(flatten)]
     pub detector: DetectorArgs,
     #[command(flatten)]
@@ -157,16 +166,7 @@ fn notify_config(
     file: Option<&Path>,
     settings: &S3Settings,
 ) -> anyhow::Result<Option<notify::NotifyConfig>> {
-    let file: NotifyFile = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--config {}: cannot read it", path.display()))?;
-            toml::from_str::<ConfigFile>(&text)
-                .with_context(|| format!("--config {}", path.display()))?
-                .notify
-        }
-        None => NotifyFile::default(),
-    };
+    let file = load_config(file)?.notify;
     let pick = |flag: &Option<String>, key: Option<String>| flag.clone().or(key);
     let bus = pick(&args.notify_eventbridge, file.eventbridge);
     let source = pick(&args.notify_source, file.source);
@@ -487,6 +487,11 @@ impl RunArgs {
             check_output_file("--summary-json", path)?;
         }
         let (detector, excluded_identities) = detector_config(&self.detector)?;
+        let selection = event_selection(
+            &self.event_categories,
+            self.call_rate_events.as_deref(),
+            self.detector.config.as_deref(),
+        )?;
         let source_url = s3_url("--source", &self.source)?;
         let out_url = s3_url("--out", &self.out)?;
         let state_url = match &state {
@@ -554,6 +559,7 @@ impl RunArgs {
             state,
             quarantine_after_runs: self.quarantine_after_runs.max(1),
             notify,
+            selection,
         })
     }
 }
@@ -686,6 +692,69 @@ struct ConfigFile {
     exclude: ExcludeFile,
     #[serde(default)]
     notify: NotifyFile,
+    #[serde(default)]
+    insights: InsightsFile,
+}
+
+/// `[insights]`: which events are analysed (AWS's InsightSelector, and the read-only option).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InsightsFile {
+    event_categories: Option<Vec<String>>,
+    call_rate_events: Option<String>,
+}
+
+/// The `--config` file, parsed (read with `read_config_file`'s bounds); the defaults without one.
+fn load_config(path: Option<&Path>) -> anyhow::Result<ConfigFile> {
+    match path {
+        Some(path) => {
+            let text = read_config_file(path)?;
+            toml::from_str(&text).with_context(|| format!("--config {}", path.display()))
+        }
+        None => Ok(ConfigFile::default()),
+    }
+}
+
+/// The events a run analyses, from the flags, else the config file's `[insights]`, else AWS's
+/// default (management events, write calls for call rate).
+pub fn event_selection(
+    categories: &[String],
+    call_rate_events: Option<&str>,
+    config: Option<&Path>,
+) -> anyhow::Result<EventSelection> {
+    let file = load_config(config)?.insights;
+    let (categories, from) = if categories.is_empty() {
+        match file.event_categories {
+            Some(list) => (list, "[insights] event_categories"),
+            None => (vec!["management".to_owned()], "--event-categories"),
+        }
+    } else {
+        (categories.to_vec(), "--event-categories")
+    };
+    let mut selection = EventSelection {
+        management: false,
+        data: false,
+        call_rate: CallRateScope::Write,
+    };
+    for name in &categories {
+        match EventCategory::parse(name.trim()) {
+            Some(EventCategory::Management) => selection.management = true,
+            Some(EventCategory::Data) => selection.data = true,
+            None => bail!("{from}: {name:?} is not an event category (management, data)"),
+        }
+    }
+    if !selection.management && !selection.data {
+        bail!("{from}: name at least one event category (management, data)");
+    }
+    let (scope, from) = match call_rate_events {
+        Some(scope) => (Some(scope.to_owned()), "--call-rate-events"),
+        None => (file.call_rate_events, "[insights] call_rate_events"),
+    };
+    if let Some(scope) = scope {
+        selection.call_rate = CallRateScope::parse(scope.trim())
+            .with_context(|| format!("{from}: {scope:?} is neither write nor all"))?;
+    }
+    Ok(selection)
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -719,13 +788,7 @@ struct ExcludeFile {
 
 /// The detector configuration and the identities to drop, from preset, file and flags.
 pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<(DetectorConfig, Vec<String>)> {
-    let file: ConfigFile = match &args.config {
-        Some(path) => {
-            let text = read_config_file(path)?;
-            toml::from_str(&text).with_context(|| format!("--config {}", path.display()))?
-        }
-        None => ConfigFile::default(),
-    };
+    let file = load_config(args.config.as_deref())?;
     let mut config = DetectorConfig::default();
     if let Some(s) = args.sensitivity.or(file.detector.sensitivity) {
         s.apply(&mut config);
@@ -1102,5 +1165,62 @@ mod tests {
         std::fs::write(&path, "[detector]\nstart_probabilty = 0.1\n").unwrap();
         let err = detector_config(&args).unwrap_err();
         assert!(format!("{err:#}").contains("start_probabilty"), "{err:#}");
+    }
+
+    /// The event selection: flags over the config file's `[insights]`, AWS's default without
+    /// either, and clear errors for unknown values.
+    #[test]
+    fn event_selection_from_flags_and_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trailsight.toml");
+        std::fs::write(
+            &path,
+            "[insights]\nevent_categories = [\"management\", \"data\"]\ncall_rate_events = \"all\"\n",
+        )
+        .unwrap();
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let selection = |m: bool, d: bool, all: bool| EventSelection {
+            management: m,
+            data: d,
+            call_rate: if all {
+                CallRateScope::All
+            } else {
+                CallRateScope::Write
+            },
+        };
+        let cases: [(&[&str], Option<&str>, bool, EventSelection); 5] = [
+            (&[], None, false, EventSelection::default()),
+            (&[], None, true, selection(true, true, true)),
+            (
+                &["data"],
+                Some("write"),
+                true,
+                selection(false, true, false),
+            ),
+            (
+                &["Management", "DATA"],
+                None,
+                false,
+                selection(true, true, false),
+            ),
+            (
+                &["management"],
+                Some("all"),
+                false,
+                selection(true, false, true),
+            ),
+        ];
+        for (categories, scope, with_file, want) in cases {
+            let config = with_file.then_some(path.as_path());
+            let got = event_selection(&strings(categories), scope, config).unwrap();
+            assert_eq!(got, want, "{categories:?} {scope:?} {with_file}");
+        }
+        for (categories, scope, message) in [
+            (&["insight"][..], None, "not an event category"),
+            (&["management"][..], Some("reads"), "neither write nor all"),
+        ] {
+            let err = event_selection(&strings(categories), scope, None).unwrap_err();
+            assert!(format!("{err:#}").contains(message), "{err:#}");
+        }
     }
 }

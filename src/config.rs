@@ -2,7 +2,7 @@
 //! produces it; the pipeline consumes it; nothing else sees command-line arguments.
 
 use crate::detect::DetectorConfig;
-use crate::model::DayRange;
+use crate::model::{DayRange, EventSelection};
 use crate::sink::Sink;
 use crate::sink::notify::NotifyConfig;
 use crate::source::Source;
@@ -53,6 +53,8 @@ pub struct AnalyzeConfig {
     pub quarantine_after_runs: u32,
     /// Where new Insights and findings are published (`None`: nowhere; the ledger is kept).
     pub notify: Option<NotifyConfig>,
+    /// Which events are analysed: categories and the call-rate scope.
+    pub selection: EventSelection,
 }
 
 /// Runs that retry an object that cannot be fetched before it is quarantined, by default.

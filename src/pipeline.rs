@@ -27,7 +27,9 @@ use crate::detect::{self, assemble};
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
 use crate::model::problem::{ReadFailure, SkipReason};
-use crate::model::{BASELINE_DAYS, Minute, parse_day};
+use crate::model::{
+    BASELINE_DAYS, CallRateScope, EventCategory, EventSelection, Minute, parse_day,
+};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{DayResults, notify};
 use crate::source::{Source, layout};
@@ -177,6 +179,18 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
             state.source
         );
     }
+    let events = config.selection.label();
+    let saved = state
+        .events
+        .clone()
+        .unwrap_or_else(|| EventSelection::default().label());
+    if saved != events {
+        bail!(
+            "the state {} holds the counts of a run with {saved}, not {events}; run with the same \
+             settings or use another --state directory",
+            store.describe()
+        );
+    }
     let shard = config.filter.shard.map(|s| s.label());
     if state.shard != shard {
         bail!(
@@ -321,6 +335,8 @@ impl Progress {
                     attempts: s.attempts,
                 })
                 .collect(),
+            events: (config.selection != EventSelection::default())
+                .then(|| config.selection.label()),
         })
     }
 }
@@ -650,7 +666,7 @@ impl<'c> Run<'c> {
             *self
                 .summary
                 .insights
-                .entry(episode.insight_type.to_owned())
+                .entry(episode.insight_type.clone())
                 .or_default() += 1;
             self.summary.open_insights += u64::from(episode.open);
         }
@@ -723,6 +739,7 @@ impl<'c> Run<'c> {
         let stuck = &progress.stuck;
         let plan = DetectPlan {
             window,
+            scope: self.config.selection.call_rate,
             detect_from_of: &|account: &str, region: &str| {
                 let id = (account.to_owned(), region.to_owned());
                 recovered.get(&id).map_or(window.detect_from, |day| {
@@ -749,6 +766,7 @@ impl<'c> Run<'c> {
             partitions: &self.partitions,
             days: DayRange::new(redetect_from, day),
             earlier: &self.recovered,
+            call_rate: self.config.selection.call_rate,
         };
         let withheld = &self.withheld;
         let keep = |account: &str, region: &str| {
@@ -858,6 +876,7 @@ impl<'c> Run<'c> {
             window,
             filter: config.filter.clone(),
             max_object_bytes: config.max_object_bytes,
+            selection: config.selection,
         });
         if matches!(self.source.as_ref(), Source::Local(_)) {
             let mut slots =
@@ -983,7 +1002,8 @@ fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct EpisodeOutcome {
     shared_event_id: String,
-    insight_type: &'static str,
+    /// The `insightType`, with ` (data events)` for an Insight on data events.
+    insight_type: String,
     /// Start written, End pending.
     open: bool,
 }
@@ -1001,13 +1021,11 @@ struct Detected {
 /// Series handed to a detection thread at a time: small enough to balance the threads.
 const DETECT_CHUNK: usize = 32;
 
-/// Detect episodes in every series and assemble their records and explanations, in series
-/// order. The window is read in place (borrowed from the aggregator), so detection runs on
-/// `threads` scoped threads taking chunks of series in turn while this task waits: nothing
-/// else runs during detection, and the whole window is never copied.
 /// Where detection runs, per partition.
 struct DetectPlan<'a> {
     window: Window,
+    /// What a call-rate Insight counted (for the explanations).
+    scope: CallRateScope,
     /// Where a partition's detection starts (earlier than the window for one read whole
     /// again after it was stuck).
     detect_from_of: &'a (dyn Fn(&str, &str) -> Minute + Sync),
@@ -1016,6 +1034,10 @@ struct DetectPlan<'a> {
     counts_for_redetect: &'a (dyn Fn(&str, &str) -> bool + Sync),
 }
 
+/// Detect episodes in every series and assemble their records and explanations, in series
+/// order. The window is read in place (borrowed from the aggregator), so detection runs on
+/// `threads` scoped threads taking chunks of series in turn while this task waits: nothing
+/// else runs during detection, and the whole window is never copied.
 fn detect_all(
     data: &Aggregated<'_>,
     plan: &DetectPlan<'_>,
@@ -1077,15 +1099,20 @@ fn detect_one(
     let episodes = detect::detect_series(series, from, plan.window.detect_until, config);
     let holds_back = (plan.counts_for_redetect)(account, region);
     for episode in episodes {
+        // Episodes on data events are counted apart in the summary.
+        let kind = match episode.key.category {
+            EventCategory::Management => episode.key.kind.insight_type().to_owned(),
+            EventCategory::Data => format!("{} (data events)", episode.key.kind.insight_type()),
+        };
         let open = episode.end.is_none();
         if open && holds_back {
             let day = episode.start.day();
             detected.oldest_open = Some(detected.oldest_open.map_or(day, |d| d.min(day)));
         }
-        let explanation = assemble::explain(&episode);
+        let explanation = assemble::explain(&episode, plan.scope);
         detected.episodes.push(EpisodeOutcome {
             shared_event_id: explanation.shared_event_id.clone(),
-            insight_type: episode.key.kind.insight_type(),
+            insight_type: kind,
             open,
         });
         let records = assemble::episode_records(&episode, series, data);

@@ -64,6 +64,10 @@ pub struct RunState {
     /// Keys of the objects already read in that folder.
     pub processed: Vec<String>,
     pub aggregate: AggregateState,
+    /// The events analysed (`EventSelection::label`) when not AWS's default; a state is never
+    /// continued with other events, whose counts it does not hold. Absent in older states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<String>,
     /// Partitions some of whose logs could not be read: withheld until a later run reads them
     /// (or gives them up). Absent when there are none, so such a state is the same bytes as
     /// one written before this field existed.
@@ -406,6 +410,7 @@ mod tests {
             folders_read_through: "2019-11-08".into(),
             processed: vec!["AWSLogs/x.json.gz".into()],
             aggregate: AggregateState::default(),
+            events: None,
             stuck: Vec::new(),
         }
     }

@@ -136,8 +136,16 @@ pub struct RunSummary {
     /// The bad-objects reports this run wrote (one per analysed day with something to report).
     pub bad_objects_reports: Vec<String>,
     pub records: u64,
+    /// Write management events (call rate).
     pub write_events: u64,
+    /// Management events with an error code (error rate).
     pub error_events: u64,
+    /// Read-only management events counted toward call rate (`--call-rate-events all`).
+    pub read_events: u64,
+    /// Data events analysed (`--event-categories data`): call rate, read and write.
+    pub data_events: u64,
+    /// Data events with an error code (error rate).
+    pub data_error_events: u64,
     pub duplicates_dropped: u64,
     /// Events whose `eventID` had already been counted for an event with another time or API:
     /// not dropped as copies (both count), and named in a warning per object.
@@ -148,7 +156,7 @@ pub struct RunSummary {
     pub insight_records_in_input: u64,
     pub bad_records: BTreeMap<String, u64>,
     pub series: u64,
-    /// Episodes found, by Insight type.
+    /// Episodes found, by Insight type; those on data events under `TYPE (data events)`.
     pub insights: BTreeMap<String, u64>,
     /// Episodes still open at the end of the analysed days (Start written, End pending).
     pub open_insights: u64,
@@ -217,6 +225,9 @@ impl RunSummary {
         self.records += stats.records;
         self.write_events += stats.write_events;
         self.error_events += stats.error_events;
+        self.read_events += stats.read_events;
+        self.data_events += stats.data_events;
+        self.data_error_events += stats.data_error_events;
         self.records_out_of_scope += stats.out_of_scope;
         self.insight_records_in_input += stats.insight_records;
         for (reason, n) in &stats.bad_records {
@@ -431,6 +442,13 @@ impl RunSummary {
         row("records", self.records.to_string());
         row("write management events", self.write_events.to_string());
         row("error events", self.error_events.to_string());
+        if self.read_events > 0 {
+            row("read-only management events", self.read_events.to_string());
+        }
+        if self.data_events > 0 {
+            row("data events", self.data_events.to_string());
+            row("data error events", self.data_error_events.to_string());
+        }
         row("duplicates dropped", self.duplicates_dropped.to_string());
         if self.event_id_conflicts > 0 {
             row(

@@ -2,13 +2,18 @@
 //!
 //! `decode_object` is pure and synchronous: it opens gzip (through `gzip`, with a size cap),
 //! walks the records (`record`), classifies each one, and keeps only what feeds an Insight:
-//! write management calls (call rate) and management calls with an error code (error rate).
+//! write management calls (call rate), management calls with an error code (error rate), and,
+//! when the run selects them, data calls (call rate, read and write, as AWS) with their
+//! `resources[].ARN`, and read-only management calls (`--call-rate-events all`).
 //! Strings are interned per object, so an event is a few integers; the aggregate stage maps
 //! them into its own table.
 //!
 //! Classification, in one place:
 //! - management: `managementEvent` when present, else `eventCategory == "Management"`, else
 //!   (records older than 1.06) every event type but Insight events.
+//! - data: `managementEvent` false with `eventCategory` "Data" or absent (1.06 records), or no
+//!   `managementEvent` and `eventCategory` "Data". Other categories (`NetworkActivity`) are
+//!   neither and never analysed.
 //! - write: `readOnly` is `false` (bool or string); a record without `readOnly` is not a write.
 //! - error: a non-empty `errorCode`. A record with an `errorMessage` but no `errorCode` (a failed
 //!   console sign-in) is not an error-rate event, because AWS keys error rates by error code; it
@@ -29,7 +34,7 @@ pub mod gzip;
 pub mod record;
 
 use crate::model::problem::SkipReason;
-use crate::model::{Minute, Window};
+use crate::model::{CallRateScope, EventCategory, EventSelection, Minute, Window};
 use crate::source::layout::PartitionFilter;
 use record::{FileShape, RawRecord, RecordSlot, Scalar};
 use std::collections::BTreeMap;
@@ -47,8 +52,16 @@ pub const NO_SYM: Sym = Sym::MAX;
 pub mod flags {
     /// A write management call: counts toward its API's call rate.
     pub const WRITE: u8 = 1;
-    /// A management call with an error code: counts toward its error rate.
+    /// A call with an error code: counts toward its error rate.
     pub const ERROR: u8 = 2;
+    /// A management call not known to be a write (`readOnly` true or absent): counts toward
+    /// its call rate only with `--call-rate-events all` (set only then).
+    pub const READ: u8 = 4;
+    /// A data event (set only when data events are selected): counts toward its call rate,
+    /// read or write, and with `ERROR` toward its error rate, in data-event series.
+    pub const DATA: u8 = 8;
+    /// Any of these makes an event count toward its call rate.
+    pub const CALL: u8 = WRITE | READ | DATA;
 }
 
 /// One analysed event, with its strings as symbols of the object's table.
@@ -72,8 +85,16 @@ pub struct Event {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordStats {
     pub records: u64,
+    /// Write management events (call rate).
     pub write_events: u64,
+    /// Management events with an error code (error rate).
     pub error_events: u64,
+    /// Read-only management events counted toward call rate (`--call-rate-events all`).
+    pub read_events: u64,
+    /// Data events analysed (call rate, read and write).
+    pub data_events: u64,
+    /// Data events with an error code (error rate).
+    pub data_error_events: u64,
     /// Records outside the analysed minutes or outside the account/region filter.
     pub out_of_scope: u64,
     /// Insight records (`AwsCloudTrailInsight`) found among the logs: not analysed.
@@ -87,6 +108,9 @@ impl RecordStats {
         self.records += other.records;
         self.write_events += other.write_events;
         self.error_events += other.error_events;
+        self.read_events += other.read_events;
+        self.data_events += other.data_events;
+        self.data_error_events += other.data_error_events;
         self.out_of_scope += other.out_of_scope;
         self.insight_records += other.insight_records;
         for (reason, n) in &other.bad_records {
@@ -107,6 +131,12 @@ pub struct DecodedObject {
     /// For each (account, region) symbol pair, the earliest minute of any in-scope record:
     /// evidence of how far back the trail's history reaches.
     pub coverage: Vec<((Sym, Sym), Minute)>,
+    /// `resources[].ARN` of data events: (index into `events`, symbol of `resource_symbols`),
+    /// in event order, each ARN once per event. Empty unless data events are selected.
+    pub resources: Vec<(u32, Sym)>,
+    /// The ARNs' own table: kept apart so the aggregator interns only the ARNs it keeps (a
+    /// bulk read names thousands of distinct objects).
+    pub resource_symbols: Strings,
     pub stats: RecordStats,
 }
 
@@ -116,6 +146,8 @@ pub struct DecodeOptions {
     pub window: Window,
     pub filter: PartitionFilter,
     pub max_object_bytes: u64,
+    /// Which events are analysed (default: management, write calls for call rate).
+    pub selection: EventSelection,
 }
 
 /// Why a whole object could not be read.
@@ -248,6 +280,8 @@ struct ObjectBuilder<'o> {
     events: Vec<Event>,
     /// Earliest minute per (account, region): almost always one pair per object.
     coverage: Vec<((Sym, Sym), Minute)>,
+    resources: Vec<(u32, Sym)>,
+    resource_interner: Interner,
     stats: RecordStats,
 }
 
@@ -268,6 +302,8 @@ impl<'o> ObjectBuilder<'o> {
             interner: Interner::with_capacity(OBJECT_STRINGS),
             events: Vec::new(),
             coverage: Vec::new(),
+            resources: Vec::new(),
+            resource_interner: Interner::default(),
             stats: RecordStats::default(),
         }
     }
@@ -286,6 +322,10 @@ impl<'de> record::RecordSink<'de> for ObjectBuilder<'_> {
             Err(Skip::OutOfScope) => self.stats.out_of_scope += 1,
             Err(Skip::Insight) => self.stats.insight_records += 1,
         }
+    }
+
+    fn wants_resources(&self) -> bool {
+        self.options.selection.data
     }
 }
 
@@ -330,20 +370,50 @@ impl ObjectBuilder<'_> {
         }
 
         let error_code = text(&r.error_code);
+        let selection = &self.options.selection;
         let mut event_flags = 0;
-        if is_management(r) {
-            if r.read_only.as_ref().and_then(Scalar::as_bool) == Some(false) {
-                event_flags |= flags::WRITE;
+        match category(r) {
+            Some(EventCategory::Management) if selection.management => {
+                if r.read_only.as_ref().and_then(Scalar::as_bool) == Some(false) {
+                    event_flags |= flags::WRITE;
+                } else if selection.call_rate == CallRateScope::All {
+                    event_flags |= flags::READ;
+                }
+                if error_code.is_some() {
+                    event_flags |= flags::ERROR;
+                }
             }
-            if error_code.is_some() {
-                event_flags |= flags::ERROR;
+            Some(EventCategory::Data) if selection.data => {
+                event_flags |= flags::DATA;
+                if error_code.is_some() {
+                    event_flags |= flags::ERROR;
+                }
             }
+            _ => {}
         }
         if event_flags == 0 {
             return Err(Skip::NotAnalysed);
         }
-        self.stats.write_events += u64::from(event_flags & flags::WRITE != 0);
-        self.stats.error_events += u64::from(event_flags & flags::ERROR != 0);
+        let error = u64::from(event_flags & flags::ERROR != 0);
+        if event_flags & flags::DATA != 0 {
+            self.stats.data_events += 1;
+            self.stats.data_error_events += error;
+            let index = self.events.len() as u32;
+            let first = self.resources.len();
+            for arn in r.resources.iter().filter_map(Scalar::as_str) {
+                if arn.is_empty() {
+                    continue;
+                }
+                let sym = self.resource_interner.intern(arn);
+                if !self.resources[first..].iter().any(|(_, s)| *s == sym) {
+                    self.resources.push((index, sym));
+                }
+            }
+        } else {
+            self.stats.write_events += u64::from(event_flags & flags::WRITE != 0);
+            self.stats.read_events += u64::from(event_flags & flags::READ != 0);
+            self.stats.error_events += error;
+        }
         let identity = r.user_identity.as_ref().and_then(attributed_identity);
         let event = Event {
             id: text(&r.event_id).map(event_id_bits),
@@ -368,6 +438,8 @@ impl ObjectBuilder<'_> {
             symbols: self.interner.strings,
             events: self.events,
             coverage,
+            resources: self.resources,
+            resource_symbols: self.resource_interner.strings,
             stats: self.stats,
         }
     }
@@ -471,6 +543,14 @@ impl Interner {
         }
     }
 
+    /// The symbol of `s`, if it is in the table (nothing is added).
+    pub fn find(&self, s: &str) -> Option<Sym> {
+        let hash = rustc_hash::FxBuildHasher.hash_one(s);
+        self.index
+            .find(hash, |&sym| &self.strings[sym] == s)
+            .copied()
+    }
+
     pub fn intern_opt(&mut self, s: Option<&str>) -> Sym {
         s.map_or(NO_SYM, |s| self.intern(s))
     }
@@ -486,14 +566,21 @@ fn text<'r>(field: &'r Option<Scalar<'_>>) -> Option<&'r str> {
     field.as_ref()?.as_str().filter(|s| !s.is_empty())
 }
 
-fn is_management(r: &RawRecord<'_>) -> bool {
-    if let Some(flag) = r.management_event.as_ref().and_then(Scalar::as_bool) {
-        return flag;
+/// The record's category: see the module doc.
+fn category(r: &RawRecord<'_>) -> Option<EventCategory> {
+    let named = text(&r.event_category);
+    match r.management_event.as_ref().and_then(Scalar::as_bool) {
+        Some(true) => Some(EventCategory::Management),
+        Some(false) => match named {
+            None | Some("Data") => Some(EventCategory::Data),
+            Some(_) => None,
+        },
+        None => match named {
+            Some("Management") | None => Some(EventCategory::Management),
+            Some("Data") => Some(EventCategory::Data),
+            Some(_) => None,
+        },
     }
-    if let Some(category) = text(&r.event_category) {
-        return category == "Management";
-    }
-    true
 }
 
 /// The value attributed as `userIdentityArn`: the caller's ARN with an assumed-role session
@@ -567,6 +654,7 @@ mod tests {
             window: Window::for_days(DayRange::new(day, day)),
             filter: PartitionFilter::default(),
             max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+            selection: EventSelection::default(),
         }
     }
 
@@ -620,6 +708,73 @@ mod tests {
             assert!(out.events.is_empty(), "{fields}");
             assert_eq!(out.stats.records, 1);
             assert_eq!(out.stats.bad_total(), 0, "{fields}");
+        }
+    }
+
+    /// Data events and read-only management calls count only when the run selects them; a
+    /// data event carries its `resources[].ARN`, each once.
+    #[test]
+    fn classifies_data_events_and_read_only_calls_by_selection() {
+        let all = EventSelection {
+            management: true,
+            data: true,
+            call_rate: CallRateScope::All,
+        };
+        let data_only = EventSelection {
+            management: false,
+            data: true,
+            call_rate: CallRateScope::Write,
+        };
+        let get = r#","readOnly":true,"managementEvent":false,"eventCategory":"Data",
+            "resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::b/k"},
+            {"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::b"},{"ARN":"arn:aws:s3:::b"},{"ARN":""}]"#;
+        let cases: [(&str, EventSelection, u8); 10] = [
+            (get, EventSelection::default(), 0),
+            (get, all, flags::DATA),
+            (get, data_only, flags::DATA),
+            (
+                r#","managementEvent":false,"errorCode":"AccessDenied""#,
+                all,
+                flags::DATA | flags::ERROR,
+            ),
+            (
+                r#","eventCategory":"Data","readOnly":false"#,
+                all,
+                flags::DATA,
+            ),
+            (
+                r#","managementEvent":false,"eventCategory":"NetworkActivity""#,
+                all,
+                0,
+            ),
+            (r#","readOnly":true"#, all, flags::READ),
+            (r#""#, all, flags::READ),
+            (r#","readOnly":false"#, all, flags::WRITE),
+            (r#","readOnly":false"#, data_only, 0),
+        ];
+        for (fields, selection, want) in cases {
+            let options = DecodeOptions {
+                selection,
+                ..options()
+            };
+            let json = format!(r#"{{"Records":[{}]}}"#, record(fields));
+            let out = decode_object(json.as_bytes(), KEY, &options).unwrap();
+            let got = out.events.first().map_or(0, |e| e.flags);
+            assert_eq!(got, want, "{fields} with {selection:?}");
+            let arns: Vec<&str> = out
+                .resources
+                .iter()
+                .map(|(i, sym)| {
+                    assert_eq!(*i, 0);
+                    &out.resource_symbols[*sym]
+                })
+                .collect();
+            if want & flags::DATA != 0 && fields == get {
+                assert_eq!(arns, ["arn:aws:s3:::b/k", "arn:aws:s3:::b"]);
+                assert_eq!(out.stats.data_events, 1);
+            } else {
+                assert!(arns.is_empty(), "{fields}");
+            }
         }
     }
 

@@ -180,6 +180,78 @@ pub struct RawRecord<'a> {
     pub error_code: Option<Scalar<'a>>,
     pub user_agent: Option<Scalar<'a>>,
     pub user_identity: Option<Identity<'a>>,
+    /// `resources[].ARN`, in order: read only when the sink asks for them
+    /// (`RecordSink::wants_resources`, data events analysed), else left empty (no allocation).
+    pub resources: Vec<Scalar<'a>>,
+}
+
+/// `resources`: the `ARN` of each element that is an object; anything else gives nothing.
+struct ResourcesVisitor;
+
+impl<'de> Visitor<'de> for ResourcesVisitor {
+    type Value = Vec<Scalar<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("the resources array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut arns = Vec::new();
+        while let Some(arn) = seq.next_element::<ResourceArn<'de>>()? {
+            if let Some(arn) = arn.0 {
+                arns.push(arn);
+            }
+        }
+        Ok(arns)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        ScalarVisitor.visit_map(map).map(|_| Vec::new())
+    }
+    other_shapes_are!(Vec::new());
+}
+
+/// One element of `resources`: its `ARN` (the last, if repeated), when it is an object.
+struct ResourceArn<'a>(Option<Scalar<'a>>);
+
+struct ResourceArnVisitor;
+
+impl<'de> Visitor<'de> for ResourceArnVisitor {
+    type Value = ResourceArn<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a resource")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut arn = None;
+        while let Some(key) = map.next_key::<Scalar<'de>>()? {
+            if key.as_str() == Some("ARN") {
+                arn = Some(map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(ResourceArn(arn))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        ScalarVisitor.visit_seq(seq).map(|_| ResourceArn(None))
+    }
+    other_shapes_are!(ResourceArn(None));
+}
+
+impl<'de> de::Deserialize<'de> for ResourceArn<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ResourceArnVisitor)
+    }
+}
+
+/// Reads `resources` with `ResourcesVisitor`.
+struct ResourcesSeed;
+
+impl<'de> DeserializeSeed<'de> for ResourcesSeed {
+    type Value = Vec<Scalar<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ResourcesVisitor)
+    }
 }
 
 /// One element of `Records`: a record, or something that is not a JSON object.
@@ -190,7 +262,19 @@ pub enum RecordSlot<'a> {
     NotAnObject,
 }
 
-struct RecordVisitor;
+/// Reads one record; `resources` says whether `resources[].ARN` is kept.
+#[derive(Clone, Copy)]
+struct RecordVisitor {
+    resources: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordVisitor {
+    type Value = RecordSlot<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
 
 impl<'de> Visitor<'de> for RecordVisitor {
     type Value = RecordSlot<'de>;
@@ -218,6 +302,10 @@ impl<'de> Visitor<'de> for RecordVisitor {
                     r.user_identity = Some(map.next_value()?);
                     continue;
                 }
+                Some("resources") if self.resources => {
+                    r.resources = map.next_value_seed(ResourcesSeed)?;
+                    continue;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -236,8 +324,9 @@ impl<'de> Visitor<'de> for RecordVisitor {
 }
 
 impl<'de> de::Deserialize<'de> for RecordSlot<'de> {
+    /// A record without its `resources`.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(RecordVisitor)
+        d.deserialize_any(RecordVisitor { resources: false })
     }
 }
 
@@ -310,7 +399,10 @@ fn each_record<'de, A: SeqAccess<'de>, F: RecordSink<'de>>(
     mut seq: A,
     on_record: &mut F,
 ) -> Result<(), A::Error> {
-    while let Some(slot) = seq.next_element::<RecordSlot<'de>>()? {
+    let seed = RecordVisitor {
+        resources: on_record.wants_resources(),
+    };
+    while let Some(slot) = seq.next_element_seed(seed)? {
         on_record.record(slot);
     }
     Ok(())
@@ -354,11 +446,31 @@ impl<'de, F: RecordSink<'de>> Visitor<'de> for RecordsVisitor<'_, F> {
 /// Where the walkers hand each element of `Records`, in order.
 pub trait RecordSink<'de> {
     fn record(&mut self, slot: RecordSlot<'de>);
+
+    /// Whether records should carry `resources[].ARN` (read only for data events: most
+    /// records' `resources` are skipped unread otherwise).
+    fn wants_resources(&self) -> bool {
+        false
+    }
 }
 
 impl<'de> RecordSink<'de> for Vec<RecordSlot<'de>> {
     fn record(&mut self, slot: RecordSlot<'de>) {
         self.push(slot);
+    }
+}
+
+/// Collects the records with their `resources[].ARN` (for tests and tools).
+#[derive(Debug, Default, PartialEq)]
+pub struct WithResources<'de>(pub Vec<RecordSlot<'de>>);
+
+impl<'de> RecordSink<'de> for WithResources<'de> {
+    fn record(&mut self, slot: RecordSlot<'de>) {
+        self.0.push(slot);
+    }
+
+    fn wants_resources(&self) -> bool {
+        true
     }
 }
 
@@ -501,17 +613,18 @@ mod fast {
                 self.i += 1;
                 return Some(());
             }
+            let resources = sink.wants_resources();
             loop {
                 self.eat(b'{')?;
-                sink.record(RecordSlot::Record(self.record()?));
+                sink.record(RecordSlot::Record(self.record(resources)?));
                 if !self.next_member(b']')? {
                     return Some(());
                 }
             }
         }
 
-        /// `{` was read: one record's members.
-        fn record(&mut self) -> Option<RawRecord<'de>> {
+        /// `{` was read: one record's members (`resources[].ARN` too when `resources`).
+        fn record(&mut self, resources: bool) -> Option<RawRecord<'de>> {
             let mut r = RawRecord::default();
             self.members(|w, key| {
                 let slot = match key {
@@ -530,6 +643,10 @@ mod fast {
                     "userIdentity" => {
                         w.eat(b'{')?;
                         r.user_identity = Some(w.identity()?);
+                        return Some(());
+                    }
+                    "resources" if resources => {
+                        r.resources = w.resources()?;
                         return Some(());
                     }
                     _ => return w.skip_value(),
@@ -552,6 +669,56 @@ mod fast {
                 Some(())
             })?;
             Some(identity)
+        }
+
+        /// The `resources` value: the `ARN` of each element that is an object (the last one
+        /// when repeated); a value that is not an array gives none.
+        fn resources(&mut self) -> Option<Vec<Scalar<'de>>> {
+            let mut arns = Vec::new();
+            if self.peek()? != b'[' {
+                self.skip_visited()?;
+                return Some(arns);
+            }
+            self.i += 1;
+            if self.peek()? == b']' {
+                self.i += 1;
+                return Some(arns);
+            }
+            loop {
+                if self.peek()? == b'{' {
+                    self.i += 1;
+                    let mut arn = None;
+                    self.members(|w, key| {
+                        if key == "ARN" {
+                            arn = Some(w.scalar()?);
+                            Some(())
+                        } else {
+                            w.skip_value()
+                        }
+                    })?;
+                    arns.extend(arn);
+                } else {
+                    self.skip_visited()?;
+                }
+                if !self.next_member(b']')? {
+                    return Some(arns);
+                }
+            }
+        }
+
+        /// Skip a value that serde_json hands to a visitor (not one it ignores): it checks the
+        /// UTF-8 of a string and of an object's keys there, so a string is read as a kept one
+        /// and an object is left to serde_json. Arrays are skipped as serde_json ignores their
+        /// elements.
+        fn skip_visited(&mut self) -> Option<()> {
+            match self.peek()? {
+                b'{' => None,
+                b'"' => {
+                    self.i += 1;
+                    self.plain_string().map(|_| ())
+                }
+                _ => self.skip_value(),
+            }
         }
 
         /// A member's key and its `:`. Keys with escapes are left to serde_json.
@@ -876,21 +1043,34 @@ mod tests {
         }
     }
 
-    /// The fast walker answers only what the serde walker answers, and the same.
+    /// The fast walker answers only what the serde walker answers, and the same, both for a
+    /// sink that skips `resources` and for one that reads them.
     fn assert_walkers_agree(json: &[u8]) -> bool {
         let mut slots = Vec::new();
         let serde = serde_walk(json, &mut slots).map(|shape| (shape, slots));
         let mut fast_slots = Vec::new();
-        let Some(fast) = fast::walk(json, &mut fast_slots) else {
-            return false;
-        };
-        assert_eq!(
-            Ok((fast, fast_slots)),
-            serde,
-            "{}",
-            String::from_utf8_lossy(json)
-        );
-        true
+        let fast = fast::walk(json, &mut fast_slots);
+        if let Some(fast) = fast {
+            assert_eq!(
+                Ok((fast, fast_slots)),
+                serde,
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        let mut with = WithResources::default();
+        let serde = serde_walk(json, &mut with).map(|shape| (shape, with));
+        let mut fast_with = WithResources::default();
+        let fast_read = fast::walk(json, &mut fast_with);
+        if let Some(shape) = fast_read {
+            assert_eq!(
+                Ok((shape, fast_with)),
+                serde,
+                "with resources: {}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        fast.is_some() && fast_read.is_some()
     }
 
     /// Realistic records: skipped values of every JSON kind, escapes and unicode in them, kept
@@ -912,7 +1092,12 @@ mod tests {
        "userIdentity":{"type":"AWSService","invokedBy":"cloudtrail.amazonaws.com"},"readOnly":"false",
        "errorCode":"AccessDenied","errorMessage":"Access Denied","additionalEventData":{"bytes":[1,2,3]},
        "awsRegion":"eu-west-1","recipientAccountId":"123456789012","eventID":"e2","userAgent":null,
-       "managementEvent":false,"eventName":"PutObjectAcl"} ,
+       "managementEvent":false,"eventName":"PutObjectAcl",
+       "resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::b/kéy"},{"accountId":"1",
+         "type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::b"},{"ARNPrefix":"arn:aws:s3:::b/p"},7,[],
+         {"ARN":null},{"ARN":"x","ARN":"y"}]},
+      {"eventTime":"2019-11-07T13:25:03Z","resources":"not an array","eventName":"Invoke"},
+      {"eventTime":"2019-11-07T13:25:03Z","resources":[],"eventName":"Invoke"},
       { }
     ], "other": {"a": [true, false, null, "x"]} }
 "#;
@@ -1139,7 +1324,7 @@ mod real_files {
                 }
             }
         }
-        let (mut read, mut records, mut fallbacks) = (0, 0, Vec::new());
+        let (mut read, mut records, mut arns, mut fallbacks) = (0, 0, 0, Vec::new());
         for path in &files {
             let bytes = std::fs::read(path).unwrap();
             let json = if crate::decode::gzip::is_gzip(&bytes) {
@@ -1153,6 +1338,19 @@ mod real_files {
                     let mut reference = Vec::new();
                     assert_eq!(serde_walk(&json, &mut reference), Ok(shape), "{path:?}");
                     assert_eq!(slots, reference, "{path:?}");
+                    let (mut fast_with, mut serde_with) =
+                        (WithResources::default(), WithResources::default());
+                    assert_eq!(fast::walk(&json, &mut fast_with), Some(shape), "{path:?}");
+                    assert_eq!(serde_walk(&json, &mut serde_with), Ok(shape), "{path:?}");
+                    assert_eq!(fast_with, serde_with, "{path:?}");
+                    arns += fast_with
+                        .0
+                        .iter()
+                        .map(|s| match s {
+                            RecordSlot::Record(r) => r.resources.len(),
+                            RecordSlot::NotAnObject => 0,
+                        })
+                        .sum::<usize>();
                     read += 1;
                     records += slots.len();
                 }
@@ -1164,5 +1362,6 @@ mod real_files {
             "{read} files, {records} records"
         );
         assert!(fallbacks.is_empty(), "serde_json had to read {fallbacks:?}");
+        assert!(arns >= 100, "{arns} resource ARNs read");
     }
 }

@@ -7,10 +7,12 @@
 //!   up to its confirmation and never changes once written.
 //! - End: `insight.average` is the episode's calls divided by its minutes, `insightDuration`
 //!   its minutes, `eventTime` the minute after its last unusual minute.
-//! - Attributions: the top five values of `userIdentityArn`, `userAgent` and (call rate only)
-//!   `errorCode` (`"null"` for success) by count, ties by value, each with its per-minute average
-//!   over the same window as the statistics; an empty baseline is `[]`.
-//! - IDs: `sharedEventID` is a UUID v5 of the episode's identity (series and start minute) and
+//! - Attributions: the top five values of `userIdentityArn`, `userAgent`, (call rate only)
+//!   `errorCode` (`"null"` for success) and (data events only) `resourceArn` by count, ties by
+//!   value, each with its per-minute average over the same window as the statistics; an empty
+//!   baseline is `[]`. `sourceEventCategory` is the series' category.
+//! - IDs: `sharedEventID` is a UUID v5 of the episode's identity (series, its category when
+//!   data, and start minute) and
 //!   each `eventID` a UUID v5 of the shared ID and the state, so a re-run gives the same bytes.
 
 use super::baseline::BLOCK_HOURS;
@@ -20,10 +22,10 @@ use crate::decode::{NO_SYM, Sym};
 use crate::model::explanation::Explanation;
 use crate::model::insight::{
     AttributedValue, Attribution, Average, EVENT_CATEGORY, EVENT_TYPE, EVENT_VERSION,
-    InsightContext, InsightDetails, InsightRecord, MAX_ATTRIBUTION_VALUES, NO_ERROR,
-    SOURCE_EVENT_CATEGORY, Statistics, round_average,
+    InsightContext, InsightDetails, InsightRecord, MAX_ATTRIBUTION_VALUES, NO_ERROR, Statistics,
+    round_average,
 };
-use crate::model::{ID_NAMESPACE, InsightKind, Minute};
+use crate::model::{CallRateScope, EventCategory, ID_NAMESPACE, InsightKind, Minute};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -63,7 +65,7 @@ pub fn episode_records(
 
 pub fn shared_event_id(episode: &Episode) -> String {
     let key = &episode.key;
-    let identity = format!(
+    let mut identity = format!(
         "{}|{}|{}|{}|{}|{}|{}",
         key.account,
         key.region,
@@ -73,6 +75,10 @@ pub fn shared_event_id(episode: &Episode) -> String {
         key.kind.error_code().unwrap_or(""),
         episode.start
     );
+    // Management Insights keep the identity (and so the IDs) they had before data events.
+    if key.category == EventCategory::Data {
+        identity.push_str("|Data");
+    }
     Uuid::new_v5(&ID_NAMESPACE, identity.as_bytes()).to_string()
 }
 
@@ -104,7 +110,7 @@ fn record(
             event_name: key.event_name.clone(),
             insight_type: key.kind.insight_type().into(),
             error_code: key.kind.error_code().map(str::to_owned),
-            source_event_category: Some(SOURCE_EVENT_CATEGORY.into()),
+            source_event_category: Some(key.category.as_str().into()),
             insight_context: InsightContext {
                 statistics: Statistics {
                     baseline: Average {
@@ -116,7 +122,7 @@ fn record(
                     insight_duration: insight.minutes,
                     baseline_duration: baseline.minutes,
                 },
-                attributions: attributions(&key.kind, &insight, baseline, data),
+                attributions: attributions(&key.kind, key.category, &insight, baseline, data),
             },
         },
         event_category: EVENT_CATEGORY.into(),
@@ -131,6 +137,7 @@ struct Window {
     identities: HashMap<Sym, u64>,
     user_agents: HashMap<Sym, u64>,
     error_codes: HashMap<Sym, u64>,
+    resources: HashMap<Sym, u64>,
 }
 
 impl Window {
@@ -157,6 +164,9 @@ impl Window {
         merge(&mut self.identities, &cell.identities);
         merge(&mut self.user_agents, &cell.user_agents);
         merge(&mut self.error_codes, &cell.error_codes);
+        if let Some(resources) = &cell.resources {
+            merge(&mut self.resources, resources);
+        }
     }
 
     fn per_minute(&self, count: u64) -> f64 {
@@ -173,6 +183,7 @@ impl Window {
 
 fn attributions(
     kind: &InsightKind,
+    category: EventCategory,
     insight: &Window,
     baseline: &Window,
     data: &Aggregated,
@@ -211,6 +222,16 @@ fn attributions(
             insight,
             baseline,
             &error_name,
+        ));
+    }
+    if category == EventCategory::Data {
+        out.push(attribution(
+            "resourceArn",
+            &insight.resources,
+            &baseline.resources,
+            insight,
+            baseline,
+            &named,
         ));
     }
     out
@@ -252,9 +273,25 @@ fn top_values(
         .collect()
 }
 
-/// Why the episode opened, for people and for audits.
-pub fn explain(episode: &Episode) -> Explanation {
+/// Why the episode opened, for people and for audits. `scope` is which management calls the
+/// run counted toward call rate.
+pub fn explain(episode: &Episode, scope: CallRateScope) -> Explanation {
     let key = &episode.key;
+    let call_rate_scope = match (&key.kind, key.category) {
+        (InsightKind::ErrorRate { .. }, _) => None,
+        (InsightKind::CallRate, EventCategory::Management) => Some(scope),
+        (InsightKind::CallRate, EventCategory::Data) => Some(CallRateScope::All),
+    };
+    // Said only where it is not AWS's default (write management calls), so a default run's
+    // explanations read as they always did.
+    let counted = match (key.category, call_rate_scope) {
+        (EventCategory::Data, Some(_)) => " Counted: read and write data calls.",
+        (EventCategory::Data, None) => " Counted: data calls.",
+        (EventCategory::Management, Some(CallRateScope::All)) => {
+            " Counted: every management call, read-only ones included (--call-rate-events all)."
+        }
+        (EventCategory::Management, _) => "",
+    };
     let e = &episode.evidence;
     let minutes = e.window_minutes.max(1) as f64;
     let unit = match key.kind {
@@ -276,7 +313,7 @@ pub fn explain(episode: &Episode) -> Explanation {
     };
     let reason = format!(
         "{} {verb} in {} minute(s) where {:.4} were expected ({}, {}); the chance of at least \
-         that many by chance is {:.3e}.{novelty}",
+         that many by chance is {:.3e}.{novelty}{counted}",
         e.observed,
         e.window_minutes,
         e.expected,
@@ -292,6 +329,11 @@ pub fn explain(episode: &Episode) -> Explanation {
         event_name: key.event_name.clone(),
         insight_type: key.kind.insight_type().into(),
         error_code: key.kind.error_code().map(str::to_owned),
+        source_event_category: (key.category != EventCategory::Management)
+            .then(|| key.category.as_str().to_owned()),
+        call_rate_scope: call_rate_scope
+            .filter(|s| *s != CallRateScope::Write)
+            .map(|s| s.as_str().to_owned()),
         direction: direction.into(),
         start_time: episode.start.to_rfc3339(),
         end_time: episode.end.map(Minute::to_rfc3339),

@@ -227,6 +227,7 @@ mod tests {
                 event_source: "s".into(),
                 event_name: "n".into(),
                 kind: InsightKind::CallRate,
+                category: Default::default(),
             },
             history_from: day0,
             minutes: points.iter().map(|(m, _)| day0.plus(*m)).collect(),

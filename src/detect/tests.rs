@@ -28,6 +28,7 @@ fn series(points: &[(i64, u32)]) -> Series<'static> {
             event_source: "ec2.amazonaws.com".into(),
             event_name: "RunInstances".into(),
             kind: InsightKind::CallRate,
+            category: Default::default(),
         },
         history_from: day0(),
         minutes: merged.iter().map(|(m, _)| day0().plus(*m)).collect(),

@@ -5,6 +5,8 @@
 //! |---|---|
 //! | `sharedEventID` | the episode's Insight pair |
 //! | `recipientAccountId`, `awsRegion`, `eventSource`, `eventName`, `insightType`, `errorCode` | the series |
+//! | `sourceEventCategory` | `Data` for data-event series; absent for management (AWS's default) |
+//! | `callRateScope` | which calls a call rate counted, where not AWS's default (write management calls): `all` (read-only management calls too, `--call-rate-events all`; and every data call rate); absent otherwise |
 //! | `direction` | `increase` or `decrease` (a drop, only with drop detection on) |
 //! | `startTime`, `endTime` | as in the Start and End records; `endTime` null while open |
 //! | `windowMinutes`, `observedCalls`, `expectedCalls` | the window that opened the episode |
@@ -16,6 +18,7 @@
 //! | `baselineCalls`, `baselineMinutes` | the reported baseline |
 //! | `reason` | one sentence for people |
 
+use crate::model::{CallRateScope, EventCategory};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +33,12 @@ pub struct Explanation {
     pub insight_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// `Data`, or absent for management events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_event_category: Option<String>,
+    /// `all`, or absent for AWS's default (write management calls; not a call rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_rate_scope: Option<String>,
     pub direction: String,
     pub start_time: String,
     pub end_time: Option<String>,
@@ -47,4 +56,30 @@ pub struct Explanation {
     pub baseline_calls: u64,
     pub baseline_minutes: i64,
     pub reason: String,
+}
+
+impl Explanation {
+    /// The series' category (management when absent).
+    pub fn category(&self) -> EventCategory {
+        self.source_event_category
+            .as_deref()
+            .and_then(EventCategory::parse)
+            .unwrap_or_default()
+    }
+
+    /// Which calls a call rate counted; `None` for error rates.
+    pub fn scope(&self) -> Option<CallRateScope> {
+        if self.error_code.is_some() {
+            return None;
+        }
+        Some(
+            self.call_rate_scope
+                .as_deref()
+                .and_then(CallRateScope::parse)
+                .unwrap_or(match self.category() {
+                    EventCategory::Management => CallRateScope::Write,
+                    EventCategory::Data => CallRateScope::All,
+                }),
+        )
+    }
 }

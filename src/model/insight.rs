@@ -15,12 +15,12 @@
 //! | `insightDetails.eventSource`, `.eventName` | string | the API |
 //! | `insightDetails.insightType` | string | `"ApiCallRateInsight"` or `"ApiErrorRateInsight"` |
 //! | `insightDetails.errorCode` | string | error-rate Insights only |
-//! | `insightDetails.sourceEventCategory` | string | `"Management"` |
+//! | `insightDetails.sourceEventCategory` | string | `"Management"` or `"Data"` (data events, with `--event-categories data`) |
 //! | `...statistics.baseline.average` | number | calls (or errors) per minute over the baseline |
 //! | `...statistics.insight.average` | number | per minute: the first minute (Start), the whole episode (End) |
 //! | `...statistics.insightDuration` | integer | minutes: 1 (Start), the episode's length (End) |
 //! | `...statistics.baselineDuration` | integer | minutes of baseline: 10080, or less when history is shorter |
-//! | `...attributions[]` | array | `userIdentityArn`, `userAgent`, and (call rate only) `errorCode` |
+//! | `...attributions[]` | array | `userIdentityArn`, `userAgent`, (call rate only) `errorCode`, and (data events only) `resourceArn` |
 //! | `eventCategory` | string | `"Insight"` |
 //!
 //! Averages are rounded to 10 decimal places, as in AWS's published examples.
@@ -30,7 +30,6 @@ use serde::{Deserialize, Serialize};
 pub const EVENT_VERSION: &str = "1.09";
 pub const EVENT_TYPE: &str = "AwsCloudTrailInsight";
 pub const EVENT_CATEGORY: &str = "Insight";
-pub const SOURCE_EVENT_CATEGORY: &str = "Management";
 /// The attribution value AWS writes for calls that returned no error.
 pub const NO_ERROR: &str = "null";
 /// At most this many values per attribute, as AWS documents.

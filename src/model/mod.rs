@@ -142,9 +142,10 @@ impl Window {
 /// The two kinds of Insight AWS defines, with the error code that keys an error-rate series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum InsightKind {
-    /// Write management calls per minute.
+    /// Calls per minute: write management calls (or every management call, with
+    /// `CallRateScope::All`), read and write data calls.
     CallRate,
-    /// Management calls per minute that returned this error code.
+    /// Calls per minute that returned this error code.
     ErrorRate { error_code: String },
 }
 
@@ -165,7 +166,119 @@ impl InsightKind {
     }
 }
 
-/// One analysed series: an API in an account and region, for one kind of Insight.
+/// The category of the events a series counts: AWS's `sourceEventCategory`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventCategory {
+    /// Management events (`managementEvent` true, `eventCategory` "Management").
+    #[default]
+    Management,
+    /// Data events (`managementEvent` false, `eventCategory` "Data").
+    Data,
+}
+
+impl EventCategory {
+    /// The `sourceEventCategory` value AWS writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventCategory::Management => "Management",
+            EventCategory::Data => "Data",
+        }
+    }
+
+    /// `Management` or `Data` (as AWS writes it), any case.
+    pub fn parse(text: &str) -> Option<EventCategory> {
+        if text.eq_ignore_ascii_case("management") {
+            Some(EventCategory::Management)
+        } else if text.eq_ignore_ascii_case("data") {
+            Some(EventCategory::Data)
+        } else {
+            None
+        }
+    }
+}
+
+/// Which management calls count toward a call rate. Data calls always count read and write,
+/// as AWS defines them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum CallRateScope {
+    /// Write management calls only (`readOnly` false), as AWS.
+    #[default]
+    Write,
+    /// Every management call, read-only ones included (beyond AWS, opt-in).
+    All,
+}
+
+impl CallRateScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallRateScope::Write => "write",
+            CallRateScope::All => "all",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CallRateScope> {
+        match text.to_ascii_lowercase().as_str() {
+            "write" => Some(CallRateScope::Write),
+            "all" => Some(CallRateScope::All),
+            _ => None,
+        }
+    }
+}
+
+/// What a run analyses: AWS's `InsightSelector` `EventCategories`, and (beyond AWS) whether
+/// read-only management calls count toward call rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventSelection {
+    pub management: bool,
+    pub data: bool,
+    pub call_rate: CallRateScope,
+}
+
+impl Default for EventSelection {
+    /// Management events, write calls for call rate: AWS's default.
+    fn default() -> Self {
+        EventSelection {
+            management: true,
+            data: false,
+            call_rate: CallRateScope::Write,
+        }
+    }
+}
+
+impl EventSelection {
+    /// `management`, `data` or `management,data`, for messages and the state.
+    pub fn categories_label(&self) -> String {
+        let mut parts = Vec::new();
+        if self.management {
+            parts.push("management");
+        }
+        if self.data {
+            parts.push("data");
+        }
+        parts.join(",")
+    }
+
+    /// `--event-categories X --call-rate-events Y`, as a user would type it.
+    pub fn label(&self) -> String {
+        format!(
+            "--event-categories {} --call-rate-events {}",
+            self.categories_label(),
+            self.call_rate.as_str()
+        )
+    }
+
+    /// Which calls produced a call-rate series of `category`: `write` or `all` (management, as
+    /// selected), `all` for data (AWS analyses read and write data calls).
+    pub fn call_rate_scope(&self, category: EventCategory) -> CallRateScope {
+        match category {
+            EventCategory::Management => self.call_rate,
+            EventCategory::Data => CallRateScope::All,
+        }
+    }
+}
+
+/// One analysed series: an API in an account and region, for one kind of Insight, over one
+/// category of events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
     pub account: String,
@@ -173,6 +286,7 @@ pub struct SeriesKey {
     pub event_source: String,
     pub event_name: String,
     pub kind: InsightKind,
+    pub category: EventCategory,
 }
 
 impl fmt::Display for SeriesKey {
@@ -188,6 +302,9 @@ impl fmt::Display for SeriesKey {
         )?;
         if let Some(code) = self.kind.error_code() {
             write!(f, " {code}")?;
+        }
+        if self.category == EventCategory::Data {
+            f.write_str(" (data events)")?;
         }
         Ok(())
     }

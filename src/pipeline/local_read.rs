@@ -184,6 +184,7 @@ mod tests {
             window: Window::for_days(DayRange::new(day, day)),
             filter: Default::default(),
             max_object_bytes: 1 << 20,
+            selection: Default::default(),
         });
         let source = Arc::new(Source::Local(local::LocalSource::new(dir.path().into())));
         let mut slots = start(source, objects, options, 4);

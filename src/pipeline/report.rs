@@ -6,7 +6,7 @@
 use super::fetch::{self, Bounds};
 use crate::decode::DecodeOptions;
 use crate::model::problem::{ReadFailure, SkippedObject};
-use crate::model::{DayRange, Minute, Window};
+use crate::model::{CallRateScope, DayRange, EventCategory, EventSelection, Minute, Window};
 use crate::report::{self, Episode, ReportConfig, ReportSummary, html, series};
 use crate::sink;
 use crate::source::Source;
@@ -89,6 +89,25 @@ async fn write_page(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
         .with_context(|| format!("--html {}: cannot write it", path.display()))
 }
 
+/// The events to decode to count every episode again: data events when one is on data events,
+/// read-only calls when a call-rate Insight counted them.
+fn recount_selection(requests: &[series::Request]) -> EventSelection {
+    let all = requests
+        .iter()
+        .any(|r| r.key.category == EventCategory::Management && r.scope == CallRateScope::All);
+    EventSelection {
+        management: true,
+        data: requests
+            .iter()
+            .any(|r| r.key.category == EventCategory::Data),
+        call_rate: if all {
+            CallRateScope::All
+        } else {
+            CallRateScope::Write
+        },
+    }
+}
+
 /// Per-minute counts for every episode's chart window.
 struct Counted {
     counts: Vec<Vec<u64>>,
@@ -108,6 +127,7 @@ async fn count_from_logs(
             let (from, until) = e.chart_window(config.context_minutes);
             series::Request {
                 key: e.key(),
+                scope: e.call_rate_scope().unwrap_or_default(),
                 from,
                 until,
             }
@@ -147,6 +167,7 @@ async fn count_from_logs(
         },
         filter,
         max_object_bytes: config.max_object_bytes,
+        selection: recount_selection(&requests),
     };
     let bounds = Bounds {
         fetch_concurrency: config.fetch_concurrency,

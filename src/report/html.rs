@@ -13,8 +13,8 @@
 
 use super::Episode;
 use super::chart::{self, EpisodeChart, Rate, TimelineDay, escape};
-use crate::model::Minute;
 use crate::model::insight::Attribution;
+use crate::model::{CallRateScope, EventCategory, Minute};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -325,7 +325,7 @@ fn episode(
         h,
         r#"<article class="episode" id="ep-{id}" data-shared-event-id="{id}" data-account="{account}" data-region="{region}" data-type="{kind}" data-api="{api}" data-event-name="{name}" data-day="{day}" data-start="{start}" data-end="{end}" data-change="{change}"{hidden}>
 <header><h3><span class="api-name">{name}</span> <span class="api-source">{source}</span></h3>
-<p class="facts">{badge}{open} account <b>{account}</b> · region <b>{region}</b> · {when}</p></header>
+<p class="facts">{badge}{data}{open} account <b>{account}</b> · region <b>{region}</b> · {when}</p></header>
 "#,
         account = escape(&e.start.recipient_account_id),
         region = escape(&e.start.aws_region),
@@ -345,6 +345,11 @@ fn episode(
                 escape(code)
             ),
             None => r#"<span class="badge call">API call rate</span>"#.to_owned(),
+        },
+        data = if e.category() == EventCategory::Data {
+            r#" <span class="badge data">data events</span>"#
+        } else {
+            ""
         },
         open = if e.end.is_none() {
             r#" <span class="badge open">still open</span>"#
@@ -493,6 +498,18 @@ fn numbers(h: &mut String, e: &Episode, what: &str, change: f64) {
             format!("{}× the baseline", rate_text(change))
         },
     ));
+    // Which calls were counted, where it is not AWS's default (write management calls).
+    let counted = match (e.category(), e.call_rate_scope()) {
+        (EventCategory::Data, Some(_)) => Some("read and write data calls"),
+        (EventCategory::Data, None) => Some("data calls with this error code"),
+        (EventCategory::Management, Some(CallRateScope::All)) => {
+            Some("every management call, read-only ones included (--call-rate-events all)")
+        }
+        (EventCategory::Management, _) => None,
+    };
+    if let Some(counted) = counted {
+        items.push(("counted".into(), counted.into()));
+    }
     if let Some(x) = &e.explanation {
         items.push((
             "opening window".into(),

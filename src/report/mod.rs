@@ -20,7 +20,7 @@ pub mod series;
 use crate::model::explanation::Explanation;
 use crate::model::insight::{Attribution, InsightRecord};
 use crate::model::problem::SkippedObject;
-use crate::model::{DayRange, InsightKind, Minute, SeriesKey};
+use crate::model::{CallRateScope, DayRange, EventCategory, InsightKind, Minute, SeriesKey};
 use crate::source::Source;
 use crate::store::Store;
 use chrono::{Duration, NaiveDate};
@@ -85,6 +85,21 @@ impl Episode {
                 },
                 None => InsightKind::CallRate,
             },
+            category: self.category(),
+        }
+    }
+
+    /// The category of the events analysed (`sourceEventCategory`; management when absent).
+    pub fn category(&self) -> EventCategory {
+        crate::sink::parquet::category(&self.start)
+    }
+
+    /// Which calls a call rate counted (from the explanation: `write` when it does not say, as
+    /// AWS; `all` for data); `None` for an error rate.
+    pub fn call_rate_scope(&self) -> Option<CallRateScope> {
+        match &self.explanation {
+            Some(e) => e.scope(),
+            None => crate::sink::parquet::call_rate_scope(&self.start, CallRateScope::Write),
         }
     }
 
@@ -412,6 +427,7 @@ mod tests {
     fn folders_cover_the_window_and_the_next_delivery_day() {
         let request = |from: &str, until: &str| series::Request {
             key: key_of(record("a", "Start", from)),
+            scope: CallRateScope::Write,
             from: parse_minute(from).unwrap(),
             until: parse_minute(until).unwrap(),
         };

@@ -3,19 +3,39 @@
 //! Each episode asks for its API's series (calls, or errors with its error code) over a window
 //! of minutes; `Recount` takes decoded objects one by one and counts every event of a wanted
 //! series into the minutes of every window that holds it. Events are counted by the same rules
-//! as a run (write management calls; management calls with that error code) and de-duplicated
-//! by `eventID`, as the aggregate stage does, so the bars add up to the run's own counts.
+//! as a run (write management calls, or every management call with `--call-rate-events all`;
+//! read and write data calls; calls of the series' category with that error code) and
+//! de-duplicated by `eventID`, as the aggregate stage does, so the bars add up to the run's own
+//! counts.
 
 use crate::decode::{DecodedObject, NO_SYM, Sym, flags};
-use crate::model::{InsightKind, Minute, SeriesKey};
+use crate::model::{CallRateScope, EventCategory, InsightKind, Minute, SeriesKey};
 use std::collections::{HashMap, HashSet};
 
 /// One episode's wanted series and minutes `[from, until)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub key: SeriesKey,
+    /// Which management calls the run counted toward call rate.
+    pub scope: CallRateScope,
     pub from: Minute,
     pub until: Minute,
+}
+
+/// Whether an event with `event_flags` counts toward the series of `request`.
+fn counts_toward(request: &Request, event_flags: u8) -> bool {
+    let data = event_flags & flags::DATA != 0;
+    if data != (request.key.category == EventCategory::Data) {
+        return false;
+    }
+    match (&request.key.kind, request.scope) {
+        (InsightKind::ErrorRate { .. }, _) => event_flags & flags::ERROR != 0,
+        _ if data => true,
+        (InsightKind::CallRate, CallRateScope::Write) => event_flags & flags::WRITE != 0,
+        (InsightKind::CallRate, CallRateScope::All) => {
+            event_flags & (flags::WRITE | flags::READ) != 0
+        }
+    }
 }
 
 /// Counts a set of requests over decoded objects.
@@ -90,13 +110,13 @@ impl Recount {
             }
             for &i in wanting {
                 let request = &self.requests[i];
-                let counted = match &request.key.kind {
-                    InsightKind::CallRate => event.flags & flags::WRITE != 0,
-                    InsightKind::ErrorRate { error_code } => {
-                        event.flags & flags::ERROR != 0
-                            && symbol(event.error_code) == Some(error_code.as_str())
-                    }
-                };
+                let counted = counts_toward(request, event.flags)
+                    && match &request.key.kind {
+                        InsightKind::CallRate => true,
+                        InsightKind::ErrorRate { error_code } => {
+                            symbol(event.error_code) == Some(error_code.as_str())
+                        }
+                    };
                 if counted && request.from <= event.minute && event.minute < request.until {
                     self.counts[i][(event.minute.0 - request.from.0) as usize] += 1;
                 }
@@ -113,7 +133,7 @@ impl Recount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Event, RecordStats};
+    use crate::decode::Event;
 
     fn key(name: &str, kind: InsightKind) -> SeriesKey {
         SeriesKey {
@@ -122,6 +142,7 @@ mod tests {
             event_source: "ec2.amazonaws.com".into(),
             event_name: name.into(),
             kind,
+            category: EventCategory::Management,
         }
     }
 
@@ -158,8 +179,7 @@ mod tests {
         DecodedObject {
             symbols: symbols.into_iter().collect(),
             events,
-            coverage: Vec::new(),
-            stats: RecordStats::default(),
+            ..DecodedObject::default()
         }
     }
 
@@ -168,6 +188,7 @@ mod tests {
         let requests = vec![
             Request {
                 key: key("RunInstances", InsightKind::CallRate),
+                scope: CallRateScope::Write,
                 from: Minute(100),
                 until: Minute(104),
             },
@@ -178,6 +199,7 @@ mod tests {
                         error_code: "Throttling".into(),
                     },
                 ),
+                scope: CallRateScope::Write,
                 from: Minute(100),
                 until: Minute(104),
             },

@@ -27,7 +27,7 @@ pub mod validate;
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
 use crate::model::problem::DayProblems;
-use crate::model::{DayRange, Partition};
+use crate::model::{CallRateScope, DayRange, Partition};
 use crate::store::{Store, StoreError};
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -92,6 +92,8 @@ pub struct DayResults<'a> {
     /// Partitions rewritten from an earlier day than `days.first` (read whole again after
     /// some of their logs could not be read).
     pub earlier: &'a BTreeMap<(String, String), NaiveDate>,
+    /// What call-rate Insights counted (a Parquet column).
+    pub call_rate: CallRateScope,
 }
 
 /// What one write did.
@@ -157,9 +159,11 @@ impl Sink {
             if self.formats.parquet {
                 let key = parquet::file_key(&file.account, &file.region, file.day);
                 let bytes =
-                    parquet::encode_file(&file.records).map_err(|source| SinkError::Encode {
-                        key: self.store.display(&key),
-                        source,
+                    parquet::encode_file(&file.records, results.call_rate).map_err(|source| {
+                        SinkError::Encode {
+                            key: self.store.display(&key),
+                            source,
+                        }
                     })?;
                 outputs.push((key, bytes, count));
             }
@@ -316,6 +320,7 @@ mod tests {
             partitions: &partitions,
             days: DayRange::new(day, day),
             earlier: &BTreeMap::new(),
+            call_rate: CallRateScope::Write,
         };
         let written = sink
             .write_day_results(results, |account, _| account == "111111111111")

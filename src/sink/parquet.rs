@@ -16,6 +16,7 @@
 use crate::model::insight::{
     AttributedValue, Attribution, InsightDetails, InsightRecord, Statistics,
 };
+use crate::model::{CallRateScope, EventCategory};
 use arrow_array::{
     ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
     TimestampMillisecondArray,
@@ -80,12 +81,14 @@ pub fn writer_properties() -> WriterProperties {
         .build()
 }
 
-/// Write `records` as one Parquet file to `out`, returning `out`.
+/// Write `records` as one Parquet file to `out`, returning `out`. `scope` is which management
+/// calls the run counted toward call rate (the `callratescope` column).
 pub fn write_parquet<W: Write + Send>(
     records: &[InsightRecord],
+    scope: CallRateScope,
     out: W,
 ) -> Result<W, ParquetSinkError> {
-    let batch = to_record_batch(records)?;
+    let batch = to_record_batch(records, scope)?;
     // The Parquet types alone give back this exact Arrow schema (tested), so Arrow's own
     // base64 copy of it in the footer would only add bytes.
     let options = ArrowWriterOptions::new()
@@ -97,8 +100,33 @@ pub fn write_parquet<W: Write + Send>(
 }
 
 /// One Parquet file in memory.
-pub fn encode_file(records: &[InsightRecord]) -> Result<Vec<u8>, ParquetSinkError> {
-    write_parquet(records, Vec::new())
+pub fn encode_file(
+    records: &[InsightRecord],
+    scope: CallRateScope,
+) -> Result<Vec<u8>, ParquetSinkError> {
+    write_parquet(records, scope, Vec::new())
+}
+
+/// The category of a record's series: its `sourceEventCategory`, management when absent.
+pub fn category(record: &InsightRecord) -> EventCategory {
+    record
+        .insight_details
+        .source_event_category
+        .as_deref()
+        .and_then(EventCategory::parse)
+        .unwrap_or_default()
+}
+
+/// Which calls a call-rate record counted (`write` or `all`), given the run's management
+/// `scope`; `None` for an error rate. Data call rates count read and write calls, as AWS.
+pub fn call_rate_scope(record: &InsightRecord, scope: CallRateScope) -> Option<CallRateScope> {
+    if record.insight_details.error_code.is_some() {
+        return None;
+    }
+    Some(match category(record) {
+        EventCategory::Management => scope,
+        EventCategory::Data => CallRateScope::All,
+    })
 }
 
 // ---- The schema -------------------------------------------------------------------------------
@@ -208,6 +236,8 @@ pub fn schema() -> SchemaRef {
         float64("insightaverage"),
         int64("insightduration"),
         int64("baselineduration"),
+        utf8("sourceeventcategory"),
+        optional_utf8("callratescope"),
     ]))
 }
 
@@ -336,7 +366,10 @@ fn s(r: &InsightRecord) -> &Statistics {
 }
 
 /// The records as one Arrow batch of [`schema`], field by field.
-pub fn to_record_batch(records: &[InsightRecord]) -> Result<RecordBatch, ParquetSinkError> {
+pub fn to_record_batch(
+    records: &[InsightRecord],
+    scope: CallRateScope,
+) -> Result<RecordBatch, ParquetSinkError> {
     let times = records
         .iter()
         .map(epoch_millis)
@@ -363,6 +396,11 @@ pub fn to_record_batch(records: &[InsightRecord]) -> Result<RecordBatch, Parquet
         floats(r.clone().map(|r| s(r).insight.average)),
         ints(r.clone().map(|r| s(r).insight_duration)),
         ints(r.clone().map(|r| s(r).baseline_duration)),
+        strings(r.clone().map(|r| category(r).as_str())),
+        optional_strings(
+            r.clone()
+                .map(|r| call_rate_scope(r, scope).map(CallRateScope::as_str)),
+        ),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
 }

@@ -198,3 +198,209 @@ fn our_records_have_every_field_aws_documents_and_no_other() {
     );
     assert_eq!(identities[0]["average"], 8.0);
 }
+
+/// A data event (S3 `GetObject`) as CloudTrail logs it: `managementEvent` false, category
+/// `Data`, the object and its bucket in `resources`.
+fn data_call(time: &str, name: &str, bucket: &str, object: &str, id: u64) -> serde_json::Value {
+    let mut r = call(ACCOUNT, "us-east-1", time, name, id);
+    r["eventSource"] = "s3.amazonaws.com".into();
+    r["readOnly"] = true.into();
+    r["managementEvent"] = false.into();
+    r["eventCategory"] = "Data".into();
+    r["resources"] = serde_json::json!([
+        {"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/{object}")},
+        {"accountId": ACCOUNT, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")}
+    ]);
+    r
+}
+
+/// A week of one `GetObject` a day, then a burst of reads (every other one denied) on
+/// 2019-11-08.
+fn data_event_tree() -> Tree {
+    let tree = Tree::new();
+    let mut records = Vec::new();
+    for d in 0..7u32 {
+        let day = format!("2019-11-0{}", d + 1);
+        records.push(data_call(
+            &at(&day, 600, 1),
+            "GetObject",
+            "logs",
+            "a",
+            u64::from(d),
+        ));
+    }
+    for i in 0..24u32 {
+        let mut r = data_call(
+            &at("2019-11-08", 700 + i / 12, i % 60),
+            "GetObject",
+            "payroll",
+            &format!("obj-{i}"),
+            100 + u64::from(i),
+        );
+        if i % 2 == 0 {
+            r["errorCode"] = "AccessDenied".into();
+        }
+        records.push(r);
+    }
+    tree.write_log(
+        &log_key("", None, ACCOUNT, "us-east-1", "2019-11-08", "a"),
+        &records,
+    );
+    tree
+}
+
+#[test]
+fn data_event_insights_say_data_and_attribute_resource_arns() {
+    let tree = data_event_tree();
+    let out = tempfile::tempdir().unwrap();
+    let days = ["--from", "2019-11-08", "--to", "2019-11-08"];
+    // AWS's default analyses management events only: nothing here is analysed.
+    let run = analyze(tree.path(), out.path(), &days);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(insights(out.path()).is_empty());
+
+    let out = tempfile::tempdir().unwrap();
+    let extra = [&days[..], &["--event-categories", "management,data"]].concat();
+    let run = analyze(tree.path(), out.path(), &extra);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let found = insights(out.path());
+    let kinds: Vec<(String, String)> = found
+        .iter()
+        .map(|(_, r)| {
+            let d = &r["insightDetails"];
+            (
+                d["insightType"].as_str().unwrap().to_owned(),
+                d["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = |t: &str, s: &str| kinds.contains(&(t.to_owned(), s.to_owned()));
+    assert!(
+        want("ApiCallRateInsight", "Start") && want("ApiCallRateInsight", "End"),
+        "{found:#?}"
+    );
+    assert!(want("ApiErrorRateInsight", "Start"), "{found:#?}");
+    for (_, record) in &found {
+        let r = check(record);
+        let d = &r.insight_details;
+        assert_eq!(d.source_event_category.as_deref(), Some("Data"));
+        assert_eq!(d.insight_source, None, "no trail ARN is known offline");
+        let attributions = d.insight_context.attributions.as_ref().unwrap();
+        let attributes: Vec<_> = attributions.iter().map(|a| a.attribute.as_str()).collect();
+        let resources = attributions.last().unwrap();
+        if d.insight_type == "ApiCallRateInsight" {
+            assert_eq!(
+                attributes,
+                ["userIdentityArn", "userAgent", "errorCode", "resourceArn"]
+            );
+        } else {
+            assert_eq!(attributes, ["userIdentityArn", "userAgent", "resourceArn"]);
+        }
+        // Every call names its bucket: the bucket leads, at the Insight's own average.
+        assert_eq!(resources.insight[0].value, "arn:aws:s3:::payroll");
+        assert_eq!(
+            resources.insight[0].average,
+            d.insight_context.statistics.insight.average
+        );
+        assert!(resources.insight.len() <= 5);
+        if d.insight_type == "ApiCallRateInsight" {
+            let baseline: Vec<_> = resources.baseline.iter().map(|v| &v.value).collect();
+            assert_eq!(baseline, ["arn:aws:s3:::logs", "arn:aws:s3:::logs/a"]);
+        }
+    }
+    let end = found
+        .iter()
+        .map(|(_, r)| r)
+        .find(|r| {
+            r["insightDetails"]["state"] == "End"
+                && r["insightDetails"]["insightType"] == "ApiCallRateInsight"
+        })
+        .unwrap();
+    let stats = &end["insightDetails"]["insightContext"]["statistics"];
+    assert_eq!(stats["insightDuration"], 2, "{end:#}");
+    assert_eq!(stats["insight"]["average"], 12.0, "{end:#}");
+    // The summary counts data events apart from management ones.
+    let summary = &run.summary;
+    assert_eq!(summary["data_events"], 31);
+    assert_eq!(summary["data_error_events"], 12);
+    assert_eq!(summary["write_events"], 0);
+    assert_eq!(summary["insights"]["ApiCallRateInsight (data events)"], 1);
+    assert_eq!(summary["insights"]["ApiErrorRateInsight (data events)"], 1);
+}
+
+#[test]
+fn read_only_management_calls_count_toward_call_rate_only_when_asked() {
+    let tree = Tree::new();
+    let mut records = Vec::new();
+    for d in 0..7u32 {
+        let mut r = call(
+            ACCOUNT,
+            "us-east-1",
+            &at(&format!("2019-11-0{}", d + 1), 600, 1),
+            "DescribeInstances",
+            u64::from(d),
+        );
+        r["readOnly"] = true.into();
+        records.push(r);
+    }
+    for i in 0..30u32 {
+        let mut r = call(
+            ACCOUNT,
+            "us-east-1",
+            &at("2019-11-08", 700, i),
+            "DescribeInstances",
+            100 + u64::from(i),
+        );
+        r["readOnly"] = true.into();
+        records.push(r);
+    }
+    tree.write_log(
+        &log_key("", None, ACCOUNT, "us-east-1", "2019-11-08", "a"),
+        &records,
+    );
+    let days = ["--from", "2019-11-08", "--to", "2019-11-08"];
+    let out = tempfile::tempdir().unwrap();
+    let run = analyze(tree.path(), out.path(), &days);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        insights(out.path()).is_empty(),
+        "AWS counts write calls only"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let extra = [&days[..], &["--call-rate-events", "all"]].concat();
+    let run = analyze(tree.path(), out.path(), &extra);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let found = insights(out.path());
+    assert_eq!(found.len(), 2, "{found:#?}");
+    for (_, record) in &found {
+        let r = check(record);
+        assert_eq!(
+            r.insight_details.source_event_category.as_deref(),
+            Some("Management")
+        );
+    }
+    let explanations: Vec<serde_json::Value> = files(out.path())
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("explanations/"))
+        .flat_map(|(_, bytes)| {
+            String::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(explanations.len(), 1);
+    assert_eq!(explanations[0]["callRateScope"], "all");
+    assert!(
+        explanations[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("read-only"),
+        "{:#}",
+        explanations[0]
+    );
+    let summary = &run.summary;
+    assert_eq!(summary["read_events"], 37);
+}

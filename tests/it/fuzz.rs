@@ -382,6 +382,7 @@ fn options(cap: u64) -> DecodeOptions {
         window: Window::for_days(DayRange::new(day, day)),
         filter: PartitionFilter::default(),
         max_object_bytes: cap,
+        selection: Default::default(),
     }
 }
 

@@ -285,6 +285,7 @@ fn judge(input: &Input) -> Result<(), String> {
         }
         requests.push(series::Request {
             key: e.key(),
+            scope: e.call_rate_scope().unwrap_or_default(),
             from,
             until,
         });

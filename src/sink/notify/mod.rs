@@ -969,7 +969,9 @@ pub(crate) mod tests {
                 event_name: name.into(),
                 insight_type: kind.into(),
                 error_code: error.map(str::to_owned),
-                source_event_category: Some(SOURCE_EVENT_CATEGORY.into()),
+                source_event_category: Some(
+                    crate::model::EventCategory::Management.as_str().into(),
+                ),
                 insight_context: InsightContext {
                     statistics: Statistics {
                         baseline: Average {

@@ -246,20 +246,23 @@ fn read_back(bytes: Vec<u8>, skip_arrow_metadata: bool) -> (SchemaRef, Vec<Recor
 #[test]
 fn records_round_trip_through_parquet() {
     let input = records();
-    let bytes = write_parquet(&input, Vec::new()).unwrap();
+    let bytes = write_parquet(&input, CallRateScope::Write, Vec::new()).unwrap();
     let (read_schema, batches) = read_back(bytes, false);
     assert_eq!(read_schema, schema());
     assert_eq!(batches.len(), 1);
     let batch = &batches[0];
     assert_eq!(batch.schema(), schema());
     assert_eq!(decode(batch), input);
-    assert_eq!(batch, &to_record_batch(&input).unwrap());
+    assert_eq!(
+        batch,
+        &to_record_batch(&input, CallRateScope::Write).unwrap()
+    );
 }
 
 #[test]
 fn derived_columns_repeat_the_nested_fields() {
     let input = records();
-    let (_, batches) = read_back(encode_file(&input).unwrap(), false);
+    let (_, batches) = read_back(encode_file(&input, CallRateScope::Write).unwrap(), false);
     let batch = &batches[0];
     for (row, r) in input.iter().enumerate() {
         let d = &r.insight_details;
@@ -318,14 +321,14 @@ fn derived_columns_repeat_the_nested_fields() {
 /// Parquet types alone carry the names, nesting, nullability and the UTC millisecond time.
 #[test]
 fn the_parquet_schema_alone_gives_the_arrow_schema() {
-    let (native, batches) = read_back(encode_file(&records()).unwrap(), true);
+    let (native, batches) = read_back(encode_file(&records(), CallRateScope::Write).unwrap(), true);
     assert_eq!(native, schema());
     assert_eq!(decode(&batches[0]), records());
 }
 
 #[test]
 fn files_are_snappy_with_statistics_lower_case_names_and_millisecond_utc_time() {
-    let bytes = encode_file(&records()).unwrap();
+    let bytes = encode_file(&records(), CallRateScope::Write).unwrap();
     let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
     let metadata = reader.metadata();
     assert_eq!(metadata.file_metadata().num_rows(), 3);
@@ -377,7 +380,7 @@ fn files_are_snappy_with_statistics_lower_case_names_and_millisecond_utc_time() 
 
 #[test]
 fn no_records_still_make_a_readable_file_with_the_schema() {
-    let (read_schema, batches) = read_back(encode_file(&[]).unwrap(), false);
+    let (read_schema, batches) = read_back(encode_file(&[], CallRateScope::Write).unwrap(), false);
     assert_eq!(read_schema, schema());
     assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
 }
@@ -385,8 +388,8 @@ fn no_records_still_make_a_readable_file_with_the_schema() {
 #[test]
 fn the_same_records_give_the_same_bytes() {
     assert_eq!(
-        encode_file(&records()).unwrap(),
-        encode_file(&records()).unwrap()
+        encode_file(&records(), CallRateScope::Write).unwrap(),
+        encode_file(&records(), CallRateScope::Write).unwrap()
     );
 }
 
@@ -394,7 +397,9 @@ fn the_same_records_give_the_same_bytes() {
 fn a_bad_event_time_names_the_record() {
     let mut bad = records();
     bad[1].event_time = "2019-11-07 13:26".to_owned();
-    let error = encode_file(&bad).unwrap_err().to_string();
+    let error = encode_file(&bad, CallRateScope::Write)
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("RunInstances-End-") && error.contains("2019-11-07 13:26"),
         "{error}"
