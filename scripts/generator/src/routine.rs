@@ -633,7 +633,10 @@ impl Planner<'_> {
         };
         let (starts, schedule): (Vec<Minute>, &'static str) = match job.schedule {
             Schedule::Daily(at) => (vec![utc_midnight + at], "daily"),
-            Schedule::Hourly(at) => ((0..24).map(|h| utc_midnight + h * 60 + at).collect(), "hourly"),
+            Schedule::Hourly(at) => (
+                (0..24).map(|h| utc_midnight + h * 60 + at).collect(),
+                "hourly",
+            ),
             Schedule::Weekly(weekday, at) => {
                 if clock::weekday(utc_midnight) != weekday {
                     return;

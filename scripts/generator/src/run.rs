@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::anomaly::Label;
 use crate::catalogue::APIS;
 use crate::clock;
-use crate::routine;
 use crate::config::Config;
+use crate::routine;
 use crate::sink;
 use crate::stream::{self, StreamReport, StreamSpec};
 
