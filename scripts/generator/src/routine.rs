@@ -22,10 +22,10 @@
 //! * **Recurring jobs** (`recurring.json` lists their runs): per account, on UTC schedules as
 //!   cron writes them, each on its own write API: a daily job starting exactly on a 4-hour
 //!   boundary (00:00, 04:00, ... 20:00), a daily job that starts 1-3 minutes before a boundary
-//!   and runs across it, a daily job at a fixed odd minute (a 20:08 rule clean-up), a job at
-//!   the top of every hour, and a weekly job on a boundary. Each starts 0 to 0-15 minutes late
-//!   (its own jitter), skips some days (0-20 %), and makes about the same number of calls
-//!   every run.
+//!   and runs 3-6 minutes (nearly every run crosses it), a daily job at a fixed odd minute (a
+//!   20:08 rule clean-up), a job at the top of every hour, and a weekly job on a boundary.
+//!   Each starts 0 to 0-15 minutes late (its own jitter), skips some days (0-20 %), and makes
+//!   about the same number of calls every run.
 //! * **Error background in clumps**: each stream has 1-3 throttle-prone busy APIs whose callers
 //!   are throttled 2-8 times within a minute or two (SDK retries), 1-3 times a day, mostly in
 //!   the busy hours; and in some accounts a daily cron that fails 4-12 times with the same
@@ -336,7 +336,8 @@ fn recurring_jobs(seed: u64, account: &str) -> Vec<Job> {
         skip: skip(&mut rng),
         both_regions: true,
     };
-    // Starts 1-3 minutes before a boundary and lasts 3-6 minutes: it runs across it.
+    // Starts 1-3 minutes before a boundary (0-2 minutes late) and lasts 3-6 minutes: nearly
+    // every run crosses it.
     let across = Job {
         name: "daily-across-boundary",
         schedule: Schedule::Daily(
@@ -877,5 +878,47 @@ mod tests {
             let n = r.count(create, from, from + MINUTES_PER_DAY);
             assert!((8..=50).contains(&n), "day {day}: {n}");
         }
+    }
+
+    #[test]
+    fn recurring_jobs_run_on_their_schedules_with_their_jitter() {
+        let r = plan(4, &account(), "us-east-1", span());
+        let jobs = recurring_jobs(4, "311111111111");
+        for job in &jobs {
+            let runs: Vec<&JobRun> = r.runs.iter().filter(|run| run.job == job.name).collect();
+            let expected = match job.schedule {
+                Schedule::Daily(_) => 14.0,
+                Schedule::Hourly(_) => 14.0 * 24.0,
+                Schedule::Weekly(..) => 2.0,
+            };
+            let n = runs.len() as f64;
+            assert!(
+                n <= expected && n >= expected * (1.0 - job.skip) - 4.0,
+                "{}: {n} runs of {expected}",
+                job.name
+            );
+            for run in runs {
+                let late = match job.schedule {
+                    Schedule::Daily(at) | Schedule::Weekly(_, at) => {
+                        (run.start - at).rem_euclid(MINUTES_PER_DAY)
+                    }
+                    Schedule::Hourly(at) => (run.start - at).rem_euclid(60),
+                };
+                assert!((0..=job.jitter).contains(&late), "{}: {run:?}", job.name);
+                let calls = r.count(run.api, run.start, run.last + 1);
+                assert!(calls >= run.calls as usize, "{}: {run:?}", job.name);
+            }
+        }
+        // Most runs of the across-boundary job start before a 4-hour boundary and end after.
+        let across: Vec<&JobRun> = r
+            .runs
+            .iter()
+            .filter(|run| run.job == "daily-across-boundary")
+            .collect();
+        let crossing = across
+            .iter()
+            .filter(|run| run.start / 240 != run.last / 240)
+            .count();
+        assert!(2 * crossing > across.len(), "{across:?}");
     }
 }
