@@ -35,7 +35,8 @@ TARGET_RATIO = 10.0
 TARGET_MINUTES = 3
 # Scenarios that are spikes above a time-of-day baseline (ramps have no sharp start and new
 # APIs no baseline: both are reported on their own).
-SPIKE_SCENARIOS = {"spike", "spike-moderate", "spike-short", "spike-faint", "error-storm"}
+SPIKE_SCENARIOS = {"spike", "spike-moderate", "spike-short", "spike-faint", "error-storm",
+                   "recurring-10x"}
 SCENARIO_ORDER = [
     "spike",
     "spike-moderate",
@@ -44,7 +45,15 @@ SCENARIO_ORDER = [
     "error-storm",
     "ramp",
     "new-api",
+    "recurring-10x",
 ]
+# A recurring job's run is habitual when the job ran within this many minutes of the same time
+# of day on at least HABIT_DAYS of the HABIT_LOOKBACK days before (or of the same time of week
+# the week before, for a weekly job): the issue's "ran at about the same time on at least 5 of
+# the last 7 days". The detector's own knobs are separate; these define the scored class.
+HABIT_JITTER_MIN = 15
+HABIT_DAYS = 5
+HABIT_LOOKBACK = 7
 
 
 def minute(text: str) -> int:
@@ -151,6 +160,43 @@ def api_keys(data: Path, first_minute: int, last_minute: int) -> int:
         if any(first_day <= dt.date.fromisoformat(d) <= last_day for d in s["days"]):
             n += 1
     return n
+
+
+def recurring_runs(data: Path) -> list[dict]:
+    """The runs of scheduled jobs (`recurring.json`), each marked habitual or not."""
+    path = data / "recurring.json"
+    if not path.exists():
+        return []
+    runs = json.loads(path.read_text())["runs"]
+    by_job: dict = {}
+    for r in runs:
+        r["startMinute"], r["lastMinuteN"] = minute(r["start"]), minute(r["lastMinute"])
+        key = (r["account"], r["region"], r["eventSource"], r["eventName"], r["job"])
+        by_job.setdefault(key, []).append(r["startMinute"])
+
+    def ran_near(starts: list[int], at: int) -> bool:
+        return any(abs(s - at) <= HABIT_JITTER_MIN for s in starts)
+
+    for r in runs:
+        starts = by_job[(r["account"], r["region"], r["eventSource"], r["eventName"], r["job"])]
+        if r["schedule"] == "weekly":
+            r["habitual"] = ran_near(starts, r["startMinute"] - 7 * 1440)
+        else:
+            days = sum(1 for d in range(1, HABIT_LOOKBACK + 1)
+                       if ran_near(starts, r["startMinute"] - d * 1440))
+            r["habitual"] = days >= HABIT_DAYS
+    return runs
+
+
+def on_run(runs: list[dict], start: dict) -> dict | None:
+    """The recurring job's run a Start lies on (same series, from 2 minutes before the run's
+    first minute to 2 minutes after its last), if any."""
+    for r in runs:
+        if (same_key(r, start)
+                and r["startMinute"] - TOLERANCE_MIN <= start["minute"]
+                <= r["lastMinuteN"] + TOLERANCE_MIN):
+            return r
+    return None
 
 
 # --- scoring ---------------------------------------------------------------------------------
@@ -266,6 +312,7 @@ def main() -> None:
     labels_all, found_anom, fp_anom, collateral, duplicates = [], 0, [], 0, 0
     tp = 0
     clean_false, clean_keys = [], 0
+    runs_analysed, habitual_runs = 0, 0
     seeds = range(a.first_seed, a.first_seed + a.seeds)
     for seed in seeds:
         anomalous = generate(gen, gen_hash, seed, False, a.root)
@@ -285,6 +332,11 @@ def main() -> None:
         end = minute(doc["dataEnd"])
         keys = api_keys(clean, end - 7 * 1440, end - 1)
         false = [dict(f, seed=seed) for f in starts(out_c)]
+        runs = [r for r in recurring_runs(clean) if end - 7 * 1440 <= r["startMinute"] < end]
+        runs_analysed += len(runs)
+        habitual_runs += sum(1 for r in runs if r["habitual"])
+        for f in false:
+            f["run"] = on_run(runs, f)
         clean_false += false
         clean_keys += keys
         hit = sum(1 for l in s["labels"] if l["found"])
@@ -302,6 +354,9 @@ def main() -> None:
     errors = [abs(l["error"]) for l in timed]
     target_errors = [abs(l["error"]) for l in target if l["found"]]
     fp_rate = len(clean_false) / clean_keys if clean_keys else math.nan
+    on_runs = [f for f in clean_false if f["run"]]
+    on_habitual = [f for f in on_runs if f["run"]["habitual"]]
+    on_weekly = [f for f in on_runs if f["run"]["schedule"] == "weekly"]
     rows = [
         ("seeds (analysed weeks)", f"{len(seeds)}"),
         ("labelled anomalies", f"{len(labels_all)}"),
@@ -317,6 +372,14 @@ def main() -> None:
          f"{fp_rate:.4f} ({len(clean_false)} / {clean_keys} API-key-weeks)"),
         ("... of which call rate / error rate",
          f"{calls_false} / {len(clean_false) - calls_false}"),
+        ("false Insights on recurring jobs' runs (clean variants)",
+         f"{len(on_runs)} (over {runs_analysed} runs in the analysed weeks)"),
+        (f"... on habitual runs (within +-{HABIT_JITTER_MIN} min of the time of day on >= "
+         f"{HABIT_DAYS} of the last {HABIT_LOOKBACK} days, or of last week's run)",
+         f"{len(on_habitual)} (over {habitual_runs} habitual runs)"),
+        ("... on weekly jobs' runs", f"{len(on_weekly)}"),
+        ("false Insights per API-key per week, not on a recurring job's run",
+         f"{(len(clean_false) - len(on_runs)) / clean_keys if clean_keys else math.nan:.4f}"),
         ("Start error, target class: median / p95 (absolute minutes)",
          f"{percentile(target_errors, 0.5):.1f} / {percentile(target_errors, 0.95):.1f}"),
         (f"Start within +-{TOLERANCE_MIN} min, target class (of found)",
@@ -387,7 +450,10 @@ def main() -> None:
             print(f"  {n:4}  {name} {code}")
         print("\nfalse Insights, clean variants:")
         for f in clean_false:
-            print(f"  seed {f['seed']} {describe(f)}")
+            run = f["run"]
+            job = (f" [recurring {run['job']}{', habitual' if run['habitual'] else ''}]"
+                   if run else "")
+            print(f"  seed {f['seed']} {describe(f)}{job}")
         print("\nunexplained Insights, anomalous variants:")
         for f in fp_anom:
             print(f"  seed {f['seed']} {describe(f)}")

@@ -645,6 +645,13 @@ pub struct DetectorArgs {
     /// Ordinary minutes in a row that end an episode.
     #[arg(long, value_name = "MINUTES")]
     pub quiet_minutes_to_end: Option<i64>,
+    /// A job that ran at about this time on this many of the last 7 days is expected at its
+    /// usual size (0 turns habits off).
+    #[arg(long, value_name = "DAYS")]
+    pub habit_days: Option<u32>,
+    /// Minutes a recurring job may start earlier or later than on previous days.
+    #[arg(long, value_name = "MINUTES")]
+    pub habit_jitter_minutes: Option<i64>,
     /// Also report steady APIs that fall silent.
     #[arg(long)]
     pub detect_drops: bool,
@@ -773,6 +780,8 @@ struct DetectorFile {
     detect_drops: Option<bool>,
     min_drop_rate: Option<f64>,
     min_drop_minutes: Option<i64>,
+    habit_days: Option<u32>,
+    habit_jitter_minutes: Option<i64>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -821,6 +830,11 @@ pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<(DetectorConfig, V
     set!(warmup_minutes, d.warmup_minutes);
     set!(min_drop_rate, d.min_drop_rate);
     set!(min_drop_minutes, d.min_drop_minutes);
+    set!(habit_days, args.habit_days.or(d.habit_days));
+    set!(
+        habit_jitter_minutes,
+        args.habit_jitter_minutes.or(d.habit_jitter_minutes)
+    );
     config.detect_drops = args.detect_drops || d.detect_drops.unwrap_or(false);
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
 
@@ -1221,6 +1235,46 @@ mod tests {
         ] {
             let err = event_selection(&strings(categories), scope, None).unwrap_err();
             assert!(format!("{err:#}").contains(message), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn habit_knobs_come_from_the_file_and_flags_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trailsight.toml");
+        std::fs::write(
+            &path,
+            "[detector]\nhabit_days = 4\nhabit_jitter_minutes = 5\n",
+        )
+        .unwrap();
+        let file_only = DetectorArgs {
+            config: Some(path.clone()),
+            ..DetectorArgs::default()
+        };
+        let (config, _) = detector_config(&file_only).unwrap();
+        assert_eq!((config.habit_days, config.habit_jitter_minutes), (4, 5));
+        let flag = DetectorArgs {
+            habit_days: Some(0),
+            ..file_only.clone()
+        };
+        assert_eq!(detector_config(&flag).unwrap().0.habit_days, 0);
+        let (defaults, _) = detector_config(&DetectorArgs::default()).unwrap();
+        assert_eq!(
+            (defaults.habit_days, defaults.habit_jitter_minutes),
+            (5, 15)
+        );
+        for bad in [
+            DetectorArgs {
+                habit_days: Some(8),
+                ..DetectorArgs::default()
+            },
+            DetectorArgs {
+                habit_jitter_minutes: Some(-1),
+                ..DetectorArgs::default()
+            },
+        ] {
+            let err = detector_config(&bad).unwrap_err();
+            assert!(format!("{err:#}").contains("habit_"), "{err:#}");
         }
     }
 }

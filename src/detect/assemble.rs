@@ -311,15 +311,14 @@ pub fn explain(episode: &Episode, scope: CallRateScope) -> Explanation {
     } else {
         ""
     };
+    let basis = match e.habit {
+        Some(h) => habit_name(&h, episode.start),
+        None => season_name(e.bin),
+    };
     let reason = format!(
         "{} {verb} in {} minute(s) where {:.4} were expected ({}, {}); the chance of at least \
          that many by chance is {:.3e}.{novelty}{counted}",
-        e.observed,
-        e.window_minutes,
-        e.expected,
-        distribution,
-        season_name(e.bin),
-        e.tail_probability
+        e.observed, e.window_minutes, e.expected, distribution, basis, e.tail_probability
     );
     Explanation {
         shared_event_id: shared_event_id(episode),
@@ -350,6 +349,21 @@ pub fn explain(episode: &Episode, scope: CallRateScope) -> Explanation {
         baseline_calls: episode.baseline.calls,
         baseline_minutes: episode.baseline.minutes,
         reason,
+    }
+}
+
+/// `a job's habit: 6 of the last 7 days at about 20:08 UTC` for a window judged against what
+/// the same time of day held on the previous days (`detect::habit`).
+fn habit_name(h: &crate::detect::habit::Habit, start: Minute) -> String {
+    let minute_of_day = start.0.rem_euclid(crate::model::MINUTES_PER_DAY);
+    let at = format!("{:02}:{:02} UTC", minute_of_day / 60, minute_of_day % 60);
+    if h.weekly_only {
+        format!("a weekly job's habit: the same time of week last week, about {at}")
+    } else {
+        format!(
+            "a job's habit: {} of the last {} days at about {at}",
+            h.runs, h.days_seen
+        )
     }
 }
 

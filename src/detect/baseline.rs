@@ -147,6 +147,18 @@ impl BaselineIndex {
         self.sums(from, to).calls
     }
 
+    /// The most calls in a window `[s, s + length)` over the starts `earliest <= s <= latest`
+    /// (minutes; for the per-minute index). Moving a window's start right until it reaches an
+    /// active minute (or `latest`) never loses calls, so only those starts are tried.
+    pub fn max_window_calls(&self, earliest: Minute, latest: Minute, length: i64) -> u64 {
+        let window = |s: Minute| self.calls(s, s.plus(length));
+        let (a, b) = (self.position(earliest), self.position(latest.plus(1)));
+        self.minutes[a..b]
+            .iter()
+            .map(|s| window(*s))
+            .fold(window(latest), u64::max)
+    }
+
     /// Sums over `[from, to)` split by seasonal bin; `minutes` counts blocks.
     fn bin_sums(&self, from: Minute, to: Minute) -> [WindowSums; BINS] {
         let (a, b) = (self.position(from), self.position(to));
@@ -198,6 +210,7 @@ impl BaselineIndex {
             },
             baseline_calls: total.calls,
             bin,
+            rates,
         }
     }
 }
@@ -210,6 +223,23 @@ pub struct Fit {
     /// Calls in the fitted window.
     pub baseline_calls: u64,
     pub bin: usize,
+    /// Expected calls per block in each seasonal bin (`model.mean` is `rates[bin]`).
+    pub rates: [f64; BINS],
+}
+
+impl Fit {
+    /// Expected calls in the minutes `[from, to)`, each minute at its own season's rate (a
+    /// block's rate spread evenly over its minutes): a window that crosses a seasonal boundary
+    /// takes the expectation of the minutes it covers.
+    pub fn expected(&self, from: Minute, to: Minute, block: i64) -> f64 {
+        let minutes = minutes_per_bin(from, to);
+        minutes
+            .iter()
+            .zip(self.rates)
+            .map(|(m, rate)| *m as f64 * rate)
+            .sum::<f64>()
+            / block.max(1) as f64
+    }
 }
 
 #[cfg(test)]

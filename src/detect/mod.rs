@@ -14,6 +14,12 @@
 //!    blocks of the window's length, fitted on the baseline aggregated into such blocks (so APIs
 //!    that are used in bursts spread over a few minutes are judged against their own bursts).
 //!    The episode starts at the window's first minute that is itself elevated (see 3).
+//!    A window that crosses a seasonal boundary is expected the calls of the minutes it covers,
+//!    each at its own season's rate. A window that passes is then asked about *habits*
+//!    (`habit`): if the same time of day held a run on at least `habit_days` of the last 7
+//!    days (within `habit_jitter_minutes`), or at the same time of week a week before, it must
+//!    also clear `min_rate_ratio` and `start_probability` against what those days held, so an
+//!    ordinary run of a recurring job is expected and a run ten times its size still fires.
 //! 3. **Continue.** The per-minute baseline is frozen at the start. A minute is *elevated* while
 //!    `P(X >= c) <= continue_probability` under it.
 //! 4. **End.** After `quiet_minutes_to_end` minutes in a row that are not elevated, at the minute
@@ -30,12 +36,14 @@
 
 pub mod assemble;
 pub mod baseline;
+pub mod habit;
 pub mod model;
 
 use crate::aggregate::Series;
 use crate::model::{BASELINE_DAYS, BASELINE_MINUTES, MINUTES_PER_DAY, Minute, SeriesKey};
-use baseline::BaselineIndex;
+use baseline::{BaselineIndex, bin_of};
 use chrono::{Datelike, Weekday};
+use habit::Habit;
 use model::CountModel;
 
 /// The detector's knobs.
@@ -67,8 +75,19 @@ pub struct DetectorConfig {
     pub min_drop_rate: f64,
     /// Shortest silence reported. Default 10 minutes.
     pub min_drop_minutes: i64,
+    /// A job that ran at about the same time on this many of the last 7 days is a habit: its
+    /// ordinary runs are expected (`habit`). 0 turns habits off (daily and weekly). Default 5.
+    pub habit_days: u32,
+    /// How many minutes earlier or later than the same time of day a previous day's run may
+    /// start and still count for a habit. Default 15.
+    pub habit_jitter_minutes: i64,
     pub exclusions: Exclusions,
 }
+
+/// Default of [`DetectorConfig::habit_days`]: 5 of the last 7 days.
+pub const DEFAULT_HABIT_DAYS: u32 = 5;
+/// Default of [`DetectorConfig::habit_jitter_minutes`].
+pub const DEFAULT_HABIT_JITTER_MINUTES: i64 = 15;
 
 impl Default for DetectorConfig {
     fn default() -> Self {
@@ -85,6 +104,8 @@ impl Default for DetectorConfig {
             detect_drops: false,
             min_drop_rate: 1.0,
             min_drop_minutes: 10,
+            habit_days: DEFAULT_HABIT_DAYS,
+            habit_jitter_minutes: DEFAULT_HABIT_JITTER_MINUTES,
             exclusions: Exclusions::default(),
         }
     }
@@ -119,6 +140,12 @@ impl DetectorConfig {
         {
             return Err(
                 "quiet_minutes_to_end and max_episode_minutes must be at least 1, warmup_minutes at least 0".into(),
+            );
+        }
+        if self.habit_days > 7 || !(0..=120).contains(&self.habit_jitter_minutes) {
+            return Err(
+                "habit_days must be 0 (off) to 7 (of the last 7 days), habit_jitter_minutes 0 to 120"
+                    .into(),
             );
         }
         if !(self.min_rate_ratio >= 0.0 && self.min_drop_rate >= 0.0) {
@@ -209,8 +236,11 @@ pub struct Evidence {
     pub tail_probability: f64,
     /// The API had no call in the baseline.
     pub new_api: bool,
-    /// The seasonal bin the model used.
+    /// The seasonal bin the model used (of the opening window's last minute).
     pub bin: usize,
+    /// The time-of-day habit the window was also judged against, if it had one; `model`,
+    /// `expected` and `tail_probability` are then the habit's.
+    pub habit: Option<Habit>,
 }
 
 /// One span of unusual activity on one series.
@@ -400,18 +430,36 @@ impl<'a> Detector<'a> {
             } else {
                 self.config.min_start_count
             };
-            let expected = fit.model.mean * (t.0 + 1 - first.0) as f64 / *w as f64;
+            // Each minute at its own season's rate; the tail is that of one window of length
+            // `w` ending at `t`, as the baseline's blocks are (the whole window even when its
+            // start is clipped by `resume_at`).
+            let expected = fit.expected(first, t.plus(1), *w);
+            let model = CountModel {
+                mean: fit.expected(Minute(t.0 - w + 1), t.plus(1), *w),
+                size: fit.model.size,
+            };
+            let threshold = self.config.start_probability / tests;
+            let count = u32::try_from(observed).unwrap_or(u32::MAX);
             if observed < u64::from(min_count)
                 || (observed as f64) < self.config.min_rate_ratio * expected
             {
                 continue;
             }
-            let tail = fit
-                .model
-                .upper_tail(u32::try_from(observed).unwrap_or(u32::MAX));
-            if tail > self.config.start_probability / tests {
+            let tail = model.upper_tail(count);
+            if tail > threshold {
                 continue;
             }
+            let (model, expected, tail, habit) = match self.habit(first, t, expected) {
+                None => (model, expected, tail, None),
+                Some(habit) => {
+                    let usual = habit.model.mean;
+                    let tail = habit.model.upper_tail(count);
+                    if (observed as f64) < self.config.min_rate_ratio * usual || tail > threshold {
+                        continue;
+                    }
+                    (habit.model, usual, tail, Some(habit))
+                }
+            };
             let start = self.first_elevated(first, t);
             if self.config.exclusions.excludes_time(start) {
                 return None;
@@ -420,28 +468,53 @@ impl<'a> Detector<'a> {
                 start,
                 Evidence {
                     direction: Direction::Spike,
-                    model: fit.model,
+                    model,
                     window_minutes: t.0 + 1 - first.0,
                     observed,
                     expected,
                     tail_probability: tail,
                     new_api,
-                    bin: fit.bin,
+                    bin: bin_of(t),
+                    habit,
                 },
             ));
         }
         None
     }
 
+    /// The habit of the window `[first, t]` whose seasonal expectation is `expected`: what the
+    /// same time held on the previous days of the model's window.
+    fn habit(&self, first: Minute, t: Minute, expected: f64) -> Option<Habit> {
+        if self.config.habit_days == 0 {
+            return None;
+        }
+        let days = habit::previous_days(
+            &self.per_minute,
+            first,
+            t,
+            self.config.habit_jitter_minutes,
+            self.model_from(first),
+        );
+        let run_calls =
+            f64::from(self.config.min_start_count).max(self.config.min_rate_ratio * expected);
+        habit::habit(&days, run_calls, self.config.habit_days)
+    }
+
     /// The first minute of `[first, t]` whose own count is elevated; `t` if none is.
     fn first_elevated(&self, first: Minute, t: Minute) -> Minute {
-        let per_minute = self.per_minute.fit(self.model_from(first), first).model;
+        let fit = self.per_minute.fit(self.model_from(first), first);
         let a = self.series.minutes.partition_point(|m| *m < first);
         self.series.minutes[a..]
             .iter()
             .zip(&self.series.cells[a..])
             .take_while(|(m, _)| **m <= t)
-            .find(|(_, cell)| per_minute.upper_tail(cell.count) <= self.config.continue_probability)
+            .find(|(m, cell)| {
+                let at_its_season = CountModel {
+                    mean: fit.rates[bin_of(**m)],
+                    size: fit.model.size,
+                };
+                at_its_season.upper_tail(cell.count) <= self.config.continue_probability
+            })
             .map_or(t, |(m, _)| *m)
     }
 
@@ -540,6 +613,7 @@ impl<'a> Detector<'a> {
                 tail_probability: quiet_minute.powf(length as f64),
                 new_api: false,
                 bin: fit.bin,
+                habit: None,
             },
         })
     }

@@ -403,3 +403,142 @@ fn the_pre_check_never_skips_a_series_that_fires() {
         "skipped {skipped}, fired {fired}"
     );
 }
+
+/// A recurring job: on each day of `days` (offset from day0, with the start's jitter in
+/// minutes), `calls` calls spread over `minutes` minutes from `at` (minute of the day), on a
+/// background of a single call every 97 minutes.
+fn job(days: &[(i64, i64)], at: i64, calls: u32, minutes: i64) -> Vec<(i64, u32)> {
+    let mut points: Vec<(i64, u32)> = (0..11 * DAY).step_by(97).map(|m| (m, 1)).collect();
+    for &(day, late) in days {
+        let start = day * DAY + at + late;
+        for i in 0..minutes {
+            let share = calls / minutes as u32 + u32::from((i as u32) < calls % minutes as u32);
+            points.push((start + i, share));
+        }
+    }
+    points
+}
+
+/// Every day of 0..11 with a start jitter of 0-15 minutes, skipping `skipped`.
+fn every_day(skipped: &[i64]) -> Vec<(i64, i64)> {
+    let late = [0, 3, 15, 1, 0, 9, 12, 0, 6, 14, 2];
+    (0..11)
+        .filter(|d| !skipped.contains(d))
+        .map(|d| (d, late[d as usize]))
+        .collect()
+}
+
+#[test]
+fn recurring_jobs_are_normal_at_their_time_and_fire_at_ten_times_their_size() {
+    // (what, minute of the day, calls, minutes, skipped days)
+    let cases: &[(&str, i64, u32, i64, &[i64])] = &[
+        (
+            "a 20:08 clean-up, as the issue's DeleteRule job",
+            20 * 60 + 8,
+            66,
+            4,
+            &[],
+        ),
+        ("on a 4-hour boundary", 16 * 60, 40, 2, &[]),
+        ("across a 4-hour boundary", 4 * 60 - 2, 60, 5, &[]),
+        ("a backup at 02:00 skipping days", 2 * 60, 25, 3, &[5, 8]),
+        ("at midnight", 0, 30, 1, &[]),
+    ];
+    for &(what, at, calls, minutes, skipped) in cases {
+        let days = every_day(skipped);
+        let points = job(&days, at, calls, minutes);
+        assert_eq!(run(&points, 7, 11), vec![], "{what}: an ordinary run fired");
+        // Day 9's run is ten times its size.
+        let tenfold: Vec<(i64, u32)> = points
+            .iter()
+            .map(|&(m, c)| {
+                let late = days.iter().find(|(d, _)| *d == 9).map_or(0, |(_, l)| *l);
+                let run = 9 * DAY + at + late..9 * DAY + at + late + minutes;
+                (m, if run.contains(&m) { c * 10 } else { c })
+            })
+            .collect();
+        let found = run(&tenfold, 7, 11);
+        assert_eq!(found.len(), 1, "{what}: {found:?}");
+        let late = days.iter().find(|(d, _)| *d == 9).unwrap().1;
+        assert!(
+            (found[0].0 - (9 * DAY + at + late)).abs() <= 2,
+            "{what}: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn the_top_of_every_hour_is_a_habit() {
+    let mut points: Vec<(i64, u32)> = (0..11 * DAY).step_by(97).map(|m| (m, 1)).collect();
+    let mut u = uniforms(5);
+    for hour in 0..11 * 24 {
+        let late = (u.next().unwrap() * 3.0) as i64;
+        points.push((hour * 60 + late, 6));
+        points.push((hour * 60 + late + 1, 4));
+    }
+    assert_eq!(run(&points, 7, 11), vec![]);
+    // Ten times one run fires.
+    let at = 9 * DAY + 14 * 60;
+    points.retain(|(m, _)| !(at..at + 5).contains(m));
+    points.extend([(at, 60), (at + 1, 40)]);
+    let found = run(&points, 7, 11);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, at);
+}
+
+#[test]
+fn a_weekly_job_is_expected_a_week_later_and_ten_times_it_fires() {
+    let monday_nine = 4 * DAY + 9 * 60; // 2019-11-04 is a Monday
+    let weekly = |calls_now: u32| {
+        let mut points: Vec<(i64, u32)> = (0..12 * DAY).step_by(97).map(|m| (m, 1)).collect();
+        points.extend((0..3).map(|i| (monday_nine + i, 15)));
+        points.extend((0..3).map(|i| (monday_nine + 7 * DAY + 6 + i, calls_now)));
+        points
+    };
+    assert_eq!(run(&weekly(16), 10, 12), vec![]);
+    let found = run(&weekly(160), 10, 12);
+    assert_eq!(
+        found.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![monday_nine + 7 * DAY + 6]
+    );
+}
+
+#[test]
+fn a_job_at_a_time_it_never_runs_is_judged_by_the_season() {
+    // The 20:08 job's usual run, once at 09:37 instead: the habit does not cover it.
+    let mut points = job(&every_day(&[]), 20 * 60 + 8, 66, 4);
+    let odd = 9 * DAY + 9 * 60 + 37;
+    points.extend((0..4).map(|i| (odd + i, 17)));
+    let found = run(&points, 7, 11);
+    assert!(found.iter().any(|e| e.0 == odd), "{found:?}");
+}
+
+#[test]
+fn on_a_busy_api_the_habit_is_what_keeps_a_daily_job_quiet() {
+    // A call a minute, and a job of 66 calls in 4 minutes at 20:08: its clumps are too rare
+    // for the season's dispersion, so without habits every run fires.
+    let mut points = poisson_minutes(1.0, 11, 3);
+    for &(day, late) in &every_day(&[]) {
+        let start = day * DAY + 20 * 60 + 8 + late;
+        points.extend((0..4).map(|i| (start + i, 16)));
+    }
+    let off = DetectorConfig {
+        habit_days: 0,
+        ..DetectorConfig::default()
+    };
+    assert_eq!(run_with(&points, 7, 11, &off).len(), 4, "habits off");
+    assert_eq!(run(&points, 7, 11), vec![], "habits on");
+}
+
+#[test]
+fn a_window_across_a_season_boundary_takes_the_rates_of_its_minutes() {
+    let s = series(&job(&every_day(&[]), 4 * 60 - 2, 60, 5));
+    let index = BaselineIndex::new(&s, 5);
+    let at = day0().plus(8 * DAY + 4 * 60 - 5); // the block 03:55-04:00, before the boundary
+    let fit = index.fit(day0().plus(DAY), at);
+    let before = fit.expected(at, at.plus(5), 5);
+    let after = fit.expected(at.plus(5), at.plus(10), 5);
+    let across = fit.expected(at.plus(3), at.plus(8), 5);
+    assert!((across - (2.0 * before + 3.0 * after) / 5.0).abs() < 1e-9);
+    assert!((before - fit.model.mean).abs() < 1e-9, "{fit:?}");
+}

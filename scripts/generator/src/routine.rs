@@ -19,6 +19,13 @@
 //!   usually change and how often they work (0.3-1 sessions per weekday, a few on weekends). A
 //!   session is a person in the console or CLI doing 3-12 write calls on one or two of their
 //!   APIs, spread over 5-40 minutes, plus some reads.
+//! * **Recurring jobs** (`recurring.json` lists their runs): per account, on UTC schedules as
+//!   cron writes them, each on its own write API: a daily job starting exactly on a 4-hour
+//!   boundary (00:00, 04:00, ... 20:00), a daily job that starts 1-3 minutes before a boundary
+//!   and runs 3-6 minutes (nearly every run crosses it), a daily job at a fixed odd minute (a
+//!   20:08 rule clean-up), a job at the top of every hour, and a weekly job on a boundary.
+//!   Each starts 0 to 0-15 minutes late (its own jitter), skips some days (0-20 %), and makes
+//!   about the same number of calls every run.
 //! * **Error background in clumps**: each stream has 1-3 throttle-prone busy APIs whose callers
 //!   are throttled 2-8 times within a minute or two (SDK retries), 1-3 times a day, mostly in
 //!   the busy hours; and in some accounts a daily cron that fails 4-12 times with the same
@@ -70,6 +77,25 @@ pub struct Routines {
     pub calls: Vec<RoutineCall>,
     /// The caller class of each session.
     pub sessions: Vec<Caller>,
+    /// Every run of a scheduled job (nightly, weekly, failing cron, recurring jobs), by start.
+    pub runs: Vec<JobRun>,
+}
+
+/// One run of a scheduled job: the calls it made to one API, in `[start, last]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRun {
+    /// Which job, e.g. `nightly-create`, `daily-on-boundary`, `hourly`.
+    pub job: &'static str,
+    /// `daily`, `hourly` or `weekly`.
+    pub schedule: &'static str,
+    /// Catalogue index.
+    pub api: usize,
+    /// The error code every call of the run fails with (the failing cron).
+    pub error_code: Option<String>,
+    pub start: Minute,
+    /// The last minute the run may have a call in.
+    pub last: Minute,
+    pub calls: u32,
 }
 
 impl Routines {
@@ -231,11 +257,130 @@ pub fn plan(seed: u64, account: &Account, region: &str, span: Span) -> Routines 
         planner.retry_clumps(&habits, &prone, local_midnight);
         planner.failing_cron(&habits, local_midnight);
     }
+    // The recurring jobs draw from random streams of their own, so adding them left every
+    // other routine as it was.
+    let jobs = recurring_jobs(seed, &account.id);
+    planner.rng = rng::derive(seed, &format!("eval/recurring/{}/{region}", account.id));
+    let first_utc_day = span.start.div_euclid(MINUTES_PER_DAY) - 1;
+    let last_utc_day = span.end.div_euclid(MINUTES_PER_DAY) + 1;
+    for day in first_utc_day..=last_utc_day {
+        for job in &jobs {
+            planner.recurring(job, day * MINUTES_PER_DAY);
+        }
+    }
     let mut out = planner.out;
     out.calls
         .retain(|c| c.minute >= span.start && c.minute < span.end);
     out.calls.sort_by_key(|c| (c.minute, c.second));
+    out.runs
+        .retain(|r| r.start >= span.start && r.last < span.end);
+    out.runs.sort_by_key(|r| (r.start, r.api));
     out
+}
+
+/// When a recurring job runs (UTC).
+#[derive(Debug, Clone, Copy)]
+enum Schedule {
+    /// Every day at this minute of the day.
+    Daily(i64),
+    /// Every hour at this minute of the hour.
+    Hourly(i64),
+    /// Every week on this weekday (0 = Monday) at this minute of the day.
+    Weekly(i64, i64),
+}
+
+/// A recurring job of an account.
+#[derive(Debug, Clone)]
+struct Job {
+    name: &'static str,
+    schedule: Schedule,
+    api: (&'static str, &'static str),
+    /// Usual calls per run and the minutes they are spread over.
+    calls: u32,
+    minutes: i64,
+    /// The run starts 0..=jitter minutes after its scheduled minute.
+    jitter: i64,
+    /// Chance that a day's (or hour's, or week's) run is skipped.
+    skip: f64,
+    /// Runs in the secondary region too (at half the size).
+    both_regions: bool,
+}
+
+/// Write APIs that scheduled automation calls (none of them used by another routine's job).
+const JOB_APIS: &[(&str, &str)] = &[
+    ("ssm.amazonaws.com", "SendCommand"),
+    ("secretsmanager.amazonaws.com", "PutSecretValue"),
+    ("kms.amazonaws.com", "CreateGrant"),
+    ("logs.amazonaws.com", "PutRetentionPolicy"),
+    ("monitoring.amazonaws.com", "PutMetricAlarm"),
+    ("autoscaling.amazonaws.com", "SetDesiredCapacity"),
+    ("ec2.amazonaws.com", "StartInstances"),
+    ("elasticloadbalancing.amazonaws.com", "RegisterTargets"),
+];
+
+/// The recurring jobs of `account`: one of each kind, on distinct APIs.
+fn recurring_jobs(seed: u64, account: &str) -> Vec<Job> {
+    let mut rng = rng::derive(seed, &format!("eval/recurring-jobs/{account}"));
+    let mut apis = JOB_APIS.to_vec();
+    let mut next_api = |rng: &mut Rand| apis.swap_remove(rng.random_range(0..apis.len()));
+    let boundary = |rng: &mut Rand| rng.random_range(0..6) * 4 * 60;
+    let jitter = |rng: &mut Rand| [0, 1, 2, 3, 5, 8, 10, 15][rng.random_range(0..8)];
+    let skip = |rng: &mut Rand| [0.0, 0.0, 0.1, 0.2][rng.random_range(0..4)];
+    let on_boundary = Job {
+        name: "daily-on-boundary",
+        schedule: Schedule::Daily(boundary(&mut rng)),
+        api: next_api(&mut rng),
+        calls: rng.random_range(10..=60),
+        minutes: rng.random_range(1..=4),
+        jitter: jitter(&mut rng),
+        skip: skip(&mut rng),
+        both_regions: true,
+    };
+    // Starts 1-3 minutes before a boundary (0-2 minutes late) and lasts 3-6 minutes: nearly
+    // every run crosses it.
+    let across = Job {
+        name: "daily-across-boundary",
+        schedule: Schedule::Daily(
+            (boundary(&mut rng) - rng.random_range(1..=3)).rem_euclid(MINUTES_PER_DAY),
+        ),
+        api: next_api(&mut rng),
+        calls: rng.random_range(20..=80),
+        minutes: rng.random_range(3..=6),
+        jitter: [0, 1, 2][rng.random_range(0..3)],
+        skip: skip(&mut rng),
+        both_regions: true,
+    };
+    let fixed_minute = Job {
+        name: "daily-fixed-minute",
+        schedule: Schedule::Daily(rng.random_range(0..24) * 60 + rng.random_range(1..60)),
+        api: next_api(&mut rng),
+        calls: rng.random_range(10..=80),
+        minutes: rng.random_range(1..=6),
+        jitter: jitter(&mut rng),
+        skip: skip(&mut rng),
+        both_regions: true,
+    };
+    let hourly = Job {
+        name: "hourly",
+        schedule: Schedule::Hourly(0),
+        api: next_api(&mut rng),
+        calls: rng.random_range(5..=15),
+        minutes: rng.random_range(1..=2),
+        jitter: rng.random_range(0..=3),
+        skip: [0.0, 0.05][rng.random_range(0..2)],
+        both_regions: false,
+    };
+    let weekly = Job {
+        name: "weekly-on-boundary",
+        schedule: Schedule::Weekly(rng.random_range(0..7), boundary(&mut rng)),
+        api: next_api(&mut rng),
+        calls: rng.random_range(15..=60),
+        minutes: rng.random_range(1..=4),
+        jitter: jitter(&mut rng),
+        skip: 0.0,
+        both_regions: false,
+    };
+    vec![on_boundary, across, fixed_minute, hourly, weekly]
 }
 
 struct Planner<'a> {
@@ -448,10 +593,71 @@ impl Planner<'_> {
         let n = (size * self.rng.random_range(0.9..1.1)).round() as u32;
         let minutes = self.rng.random_range(1..=4);
         self.spread(start, minutes, create, who, n);
+        self.run("nightly-create", "daily", create, None, start, minutes, n);
         let later = start + self.rng.random_range(20..=40);
         let m = (size * self.rng.random_range(0.8..1.1)).round() as u32;
         let minutes = self.rng.random_range(1..=3);
         self.spread(later, minutes, delete, who, m);
+        self.run("nightly-delete", "daily", delete, None, later, minutes, m);
+    }
+
+    /// Records a job's run for `recurring.json`.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        job: &'static str,
+        schedule: &'static str,
+        api: usize,
+        error_code: Option<String>,
+        start: Minute,
+        minutes: i64,
+        calls: u32,
+    ) {
+        self.out.runs.push(JobRun {
+            job,
+            schedule,
+            api,
+            error_code,
+            start,
+            last: start + minutes.max(1) - 1,
+            calls,
+        });
+    }
+
+    /// The runs of one recurring job that start on the UTC day beginning at `utc_midnight`.
+    fn recurring(&mut self, job: &Job, utc_midnight: Minute) {
+        if !job.both_regions && self.share < 1.0 {
+            return;
+        }
+        let Some(api) = self.api(job.api.0, job.api.1) else {
+            return;
+        };
+        let (starts, schedule): (Vec<Minute>, &'static str) = match job.schedule {
+            Schedule::Daily(at) => (vec![utc_midnight + at], "daily"),
+            Schedule::Hourly(at) => (
+                (0..24).map(|h| utc_midnight + h * 60 + at).collect(),
+                "hourly",
+            ),
+            Schedule::Weekly(weekday, at) => {
+                if clock::weekday(utc_midnight) != weekday {
+                    return;
+                }
+                (vec![utc_midnight + at], "weekly")
+            }
+        };
+        for scheduled in starts {
+            // Draw the same numbers whether or not the run is skipped.
+            let skipped = self.rng.random_bool(job.skip);
+            let start = scheduled + self.rng.random_range(0..=job.jitter);
+            let size = f64::from(job.calls) * self.share * self.rng.random_range(0.85..1.15);
+            let n = (size.round() as u32).max(1);
+            if skipped {
+                continue;
+            }
+            let who = self.session(Caller::Workload);
+            self.spread(start, job.minutes, api, who, n);
+            self.run(job.name, schedule, api, None, start, job.minutes, n);
+        }
     }
 
     fn weekly(&mut self, h: &Habits, local_midnight: Minute) {
@@ -469,6 +675,7 @@ impl Planner<'_> {
         let n = (f64::from(calls) * self.rng.random_range(0.9..1.1)).round() as u32;
         let minutes = self.rng.random_range(1..=3);
         self.spread(start, minutes, api, who, n);
+        self.run("weekly", "weekly", api, None, start, minutes, n);
     }
 
     fn sessions(&mut self, h: &Habits, local_midnight: Minute) {
@@ -590,6 +797,15 @@ impl Planner<'_> {
         };
         let t = self.utc(local_midnight + at) + self.lateness();
         let k = (f64::from(errors) * self.rng.random_range(0.8..1.2)).round() as u32;
+        self.run(
+            "failing-cron",
+            "daily",
+            api,
+            Some(failure.code.clone()),
+            t,
+            1,
+            k,
+        );
         for _ in 0..k {
             let second = self.rng.random_range(0..60);
             self.out.calls.push(RoutineCall {
@@ -662,5 +878,47 @@ mod tests {
             let n = r.count(create, from, from + MINUTES_PER_DAY);
             assert!((8..=50).contains(&n), "day {day}: {n}");
         }
+    }
+
+    #[test]
+    fn recurring_jobs_run_on_their_schedules_with_their_jitter() {
+        let r = plan(4, &account(), "us-east-1", span());
+        let jobs = recurring_jobs(4, "311111111111");
+        for job in &jobs {
+            let runs: Vec<&JobRun> = r.runs.iter().filter(|run| run.job == job.name).collect();
+            let expected = match job.schedule {
+                Schedule::Daily(_) => 14.0,
+                Schedule::Hourly(_) => 14.0 * 24.0,
+                Schedule::Weekly(..) => 2.0,
+            };
+            let n = runs.len() as f64;
+            assert!(
+                n <= expected && n >= expected * (1.0 - job.skip) - 4.0,
+                "{}: {n} runs of {expected}",
+                job.name
+            );
+            for run in runs {
+                let late = match job.schedule {
+                    Schedule::Daily(at) | Schedule::Weekly(_, at) => {
+                        (run.start - at).rem_euclid(MINUTES_PER_DAY)
+                    }
+                    Schedule::Hourly(at) => (run.start - at).rem_euclid(60),
+                };
+                assert!((0..=job.jitter).contains(&late), "{}: {run:?}", job.name);
+                let calls = r.count(run.api, run.start, run.last + 1);
+                assert!(calls >= run.calls as usize, "{}: {run:?}", job.name);
+            }
+        }
+        // Most runs of the across-boundary job start before a 4-hour boundary and end after.
+        let across: Vec<&JobRun> = r
+            .runs
+            .iter()
+            .filter(|run| run.job == "daily-across-boundary")
+            .collect();
+        let crossing = across
+            .iter()
+            .filter(|run| run.start / 240 != run.last / 240)
+            .count();
+        assert!(2 * crossing > across.len(), "{across:?}");
     }
 }

@@ -12,8 +12,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::anomaly::Label;
+use crate::catalogue::APIS;
 use crate::clock;
 use crate::config::Config;
+use crate::routine;
 use crate::sink;
 use crate::stream::{self, StreamReport, StreamSpec};
 
@@ -22,6 +24,9 @@ pub const LABELS_FILE: &str = "anomalies.json";
 /// `eval` only: every series (write calls of an API, or its calls failing with one error code)
 /// with its events per UTC day, so a scorer can count the series present in any days.
 pub const SERIES_FILE: &str = "series.json";
+/// `eval` only: every run of a scheduled job (nightly, weekly, failing cron and the recurring
+/// jobs of [`crate::routine`]), so a scorer can tell false Insights on recurring jobs apart.
+pub const RECURRING_FILE: &str = "recurring.json";
 
 /// Totals of a run.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -91,6 +96,7 @@ pub fn run(config: &Config) -> Result<Summary> {
     write_labels(config, &specs, &reports)?;
     if config.preset.is_eval() {
         write_series(config, &specs, &reports)?;
+        write_recurring(config, &specs)?;
     }
     Ok(summary)
 }
@@ -199,4 +205,54 @@ fn write_series(config: &Config, specs: &[StreamSpec], reports: &[StreamReport])
         .context("serialising series")?;
     bytes.push(b'\n');
     sink::write_object(&config.out, SERIES_FILE, &bytes)
+}
+
+/// One entry of `recurring.json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RunEntry<'a> {
+    account: &'a str,
+    region: &'a str,
+    event_source: &'static str,
+    event_name: &'static str,
+    insight_type: &'static str,
+    error_code: Option<String>,
+    job: &'static str,
+    schedule: &'static str,
+    start: String,
+    last_minute: String,
+    calls: u32,
+}
+
+/// The runs of every stream's scheduled jobs (the routines are planned again: they depend only
+/// on the seed, the account and the region).
+fn write_recurring(config: &Config, specs: &[StreamSpec]) -> Result<()> {
+    let mut runs = Vec::new();
+    for spec in specs {
+        let routines = routine::plan(config.seed, spec.account, spec.region, config.span());
+        for run in routines.runs {
+            let api = &APIS[run.api];
+            runs.push(RunEntry {
+                account: &spec.account.id,
+                region: spec.region,
+                event_source: api.source(),
+                event_name: api.name,
+                insight_type: if run.error_code.is_some() {
+                    "ApiErrorRateInsight"
+                } else {
+                    "ApiCallRateInsight"
+                },
+                error_code: run.error_code,
+                job: run.job,
+                schedule: run.schedule,
+                start: clock::minute_label(run.start),
+                last_minute: clock::minute_label(run.last),
+                calls: run.calls,
+            });
+        }
+    }
+    let mut bytes = serde_json::to_vec(&serde_json::json!({ "runs": runs }))
+        .context("serialising recurring job runs")?;
+    bytes.push(b'\n');
+    sink::write_object(&config.out, RECURRING_FILE, &bytes)
 }

@@ -20,6 +20,7 @@
 //! | `error-storm` | 3 | a misconfigured client: one error code on one API (read or write) | log-uniform 2-40 /min | log-uniform 3-90 |
 //! | `ramp` | 1 | a slow ramp from nothing to max(10 x expected, 3-8 /min), then a plateau | linear | 30-120 ramp + 10-30 plateau |
 //! | `new-api` | 1 | a burst on an API the account has never called | log-uniform 1-20 /min | log-uniform 3-30 |
+//! | `recurring-10x` | 1 | one run of a daily recurring job (see [`crate::routine`]) ten times its usual size: nine times its calls added over the run's own minutes | 9 x the run's calls / its minutes | the run's, 3-6 |
 //!
 //! Error storms use the service's access-denied code (60 %), its throttling code (20 %) or the
 //! API's own commonest error (20 %, access denied when it has none).
@@ -57,6 +58,7 @@ const MIX: &[(&str, usize)] = &[
     ("error-storm", 3),
     ("ramp", 1),
     ("new-api", 1),
+    ("recurring-10x", 1),
 ];
 
 /// The time-of-day baseline windows of an anomaly starting at `start`: the same minute of the
@@ -277,6 +279,30 @@ fn plan_one(
             api = pick(rng, &never)?;
             let rate = log_uniform(rng, 1.0, 20.0);
             minutes = log_uniform(rng, 3.0, 31.0).floor() as i64;
+            failure = None;
+            rates = Box::new(move |_, _| rate);
+        }
+        "recurring-10x" => {
+            // A daily job's run in the analysed week, lasting at least 3 minutes.
+            let runs: Vec<&routine::JobRun> = stream
+                .routines
+                .runs
+                .iter()
+                .filter(|r| {
+                    r.job.starts_with("daily-")
+                        && r.last - r.start >= 2
+                        && r.start >= week_start
+                        && r.last < span.end - 30
+                })
+                .collect();
+            if runs.is_empty() {
+                return None;
+            }
+            let run = runs[rng.random_range(0..runs.len())];
+            api = run.api;
+            minutes = run.last - run.start + 1;
+            fixed_start = Some(run.start);
+            let rate = 9.0 * f64::from(run.calls) / minutes as f64;
             failure = None;
             rates = Box::new(move |_, _| rate);
         }

@@ -64,7 +64,7 @@ fn eval_preset_is_deterministic_and_its_labels_match_the_records() {
     let (a, _) = generate("eval-a", ARGS);
     let (b, _) = generate("eval-b", &[ARGS, &["--threads", "1"]].concat());
     let (clean, _) = generate("eval-clean", &[ARGS, &["--clean"]].concat());
-    for name in ["anomalies.json", "series.json"] {
+    for name in ["anomalies.json", "series.json", "recurring.json"] {
         assert_eq!(
             fs::read(a.join(name)).unwrap(),
             fs::read(b.join(name)).unwrap()
@@ -83,12 +83,12 @@ fn eval_preset_is_deterministic_and_its_labels_match_the_records() {
     let labels = json(&a, "anomalies.json");
     assert_eq!(labels["preset"], "eval");
     let labels = labels["anomalies"].as_array().unwrap();
-    assert_eq!(labels.len(), 16, "{labels:#?}");
+    assert_eq!(labels.len(), 17, "{labels:#?}");
     let scenarios: BTreeSet<&str> = labels
         .iter()
         .map(|l| l["scenario"].as_str().unwrap())
         .collect();
-    assert_eq!(scenarios.len(), 7, "{scenarios:?}");
+    assert_eq!(scenarios.len(), 8, "{scenarios:?}");
     assert_eq!(json(&clean, "anomalies.json")["clean"], true);
 
     let all = records(&a);
@@ -169,6 +169,47 @@ fn eval_preset_is_deterministic_and_its_labels_match_the_records() {
             "{id}"
         );
     }
+
+    // recurring.json: every run's calls are in the records, inside the run's minutes, and
+    // the clean variant lists the same runs.
+    let runs = json(&a, "recurring.json");
+    assert_eq!(runs, json(&clean, "recurring.json"));
+    let runs = runs["runs"].as_array().unwrap();
+    let jobs: BTreeSet<&str> = runs.iter().map(|r| r["job"].as_str().unwrap()).collect();
+    for job in [
+        "nightly-create",
+        "daily-on-boundary",
+        "daily-across-boundary",
+        "daily-fixed-minute",
+        "hourly",
+    ] {
+        assert!(jobs.contains(job), "{job} missing from {jobs:?}");
+    }
+    for run in runs {
+        let (from, to) = (
+            epoch_minute(run["start"].as_str().unwrap()),
+            epoch_minute(run["lastMinute"].as_str().unwrap()),
+        );
+        let inside = background
+            .values()
+            .filter(|r| matches(run, r) && r["recipientAccountId"] == run["account"])
+            .filter(|r| (from..=to).contains(&epoch_minute(r["eventTime"].as_str().unwrap())))
+            .count();
+        assert!(
+            inside as u64 >= run["calls"].as_u64().unwrap(),
+            "{run}: {inside} records"
+        );
+    }
+    let tenfold = labels
+        .iter()
+        .find(|l| l["scenario"] == "recurring-10x")
+        .unwrap();
+    assert!(
+        runs.iter().any(|r| r["start"] == tenfold["start"]
+            && r["eventName"] == tenfold["eventName"]
+            && r["job"].as_str().unwrap().starts_with("daily-")),
+        "{tenfold}"
+    );
 
     // series.json counts every write and every error per UTC day.
     let series = json(&a, "series.json");

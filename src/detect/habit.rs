@@ -1,0 +1,203 @@
+//! The detector's memory of *when* things recur: what the same minutes of the day held on each
+//! of the previous days, so that a job that runs every night at 02:00 (or every hour, or every
+//! Monday at 09:00) is expected at its time, at about its size, while a run ten times its
+//! size, or the same run at a time it never runs, is still judged by the seasonal model.
+//!
+//! The seasonal model (`baseline`) knows *how much* an API is called in a 4-hour season; a job
+//! that makes 70 calls in five minutes at 20:08 every day is, for that model, a clump that
+//! could come at any time in the season, so its own run looks improbable. Here the question
+//! is narrower and asked only of a window the seasonal model would open an episode on: did the
+//! same window, moved back one day at a time and shifted up to `jitter` minutes either way
+//! (jobs start a little early or late), hold a run on enough of the last days?
+//!
+//! - **A run** on a previous day: a window of the same length, starting within `jitter`
+//!   minutes of the same time of day, that held at least as many calls as the window needs to
+//!   open an episode by count alone (`min_start_count`, and `min_rate_ratio` times the seasonal
+//!   expectation). Single calls never make a run, so a sparse API that happens to be called
+//!   near the same time every day keeps its Insights.
+//! - **A habit**: a run on at least `habit_days` of the last 7 days (daily jobs; also hourly
+//!   ones, which run at that time of day too), or a run at the same time of week on the day
+//!   seven days before (weekly jobs; the 7-day baseline holds one previous week).
+//! - **The habit's expectation**: the best-aligned window counts of the available days (runs
+//!   or not) fitted as a count distribution, as the seasonal model fits minutes: their mean,
+//!   and a negative binomial when they vary more than Poisson. A window with a habit opens an
+//!   episode only if it also clears the start rule against this expectation: at least
+//!   `min_rate_ratio` times the habitual calls and a tail at most `start_probability`.
+//!
+//! Only the days inside the model's window are read (from 00:00 UTC seven days before the
+//! window's day), so a Start still depends only on the 7-day baseline, however runs are
+//! split. The cost is a few slices of the per-minute index per candidate opening, and only
+//! windows the seasonal model would open on are asked.
+
+use super::baseline::BaselineIndex;
+use super::model::{CountModel, WindowSums};
+use crate::model::{BASELINE_DAYS, MINUTES_PER_DAY, Minute};
+
+/// Days looked back for a habit.
+pub const HABIT_LOOKBACK_DAYS: usize = BASELINE_DAYS as usize;
+
+/// The habit of one window: how often it ran and what it is expected to hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Habit {
+    /// Previous days (of `days_seen`) with a run at this time of day.
+    pub runs: u32,
+    /// Previous days inside the baseline.
+    pub days_seen: u32,
+    /// Only the weekly rule holds: a run at this time seven days before.
+    pub weekly_only: bool,
+    /// The count distribution of the window under the habit.
+    pub model: CountModel,
+}
+
+/// For each of the last 7 days (index 0 = one day before), the most calls in a window of
+/// `[first, last]`'s length starting within `jitter` minutes of `first`'s time of day; `None`
+/// for a day whose shifted window would begin before `floor`.
+pub fn previous_days(
+    index: &BaselineIndex,
+    first: Minute,
+    last: Minute,
+    jitter: i64,
+    floor: Minute,
+) -> [Option<u64>; HABIT_LOOKBACK_DAYS] {
+    let length = last.0 - first.0 + 1;
+    std::array::from_fn(|d| {
+        let back = (d as i64 + 1) * MINUTES_PER_DAY;
+        let earliest = Minute(first.0 - back - jitter).max(floor);
+        let latest = first.0 - back + jitter;
+        (earliest.0 <= latest).then(|| index.max_window_calls(earliest, Minute(latest), length))
+    })
+}
+
+/// The habit of a window, given what the same time held on the previous days
+/// ([`previous_days`]) and the fewest calls that make a run; `None` without a habit.
+pub fn habit(
+    days: &[Option<u64>; HABIT_LOOKBACK_DAYS],
+    run_calls: f64,
+    habit_days: u32,
+) -> Option<Habit> {
+    if habit_days == 0 {
+        return None;
+    }
+    let seen: Vec<u64> = days.iter().flatten().copied().collect();
+    let is_run = |c: u64| c as f64 >= run_calls;
+    let runs = seen.iter().filter(|c| is_run(**c)).count() as u32;
+    let daily = runs >= habit_days;
+    let weekly = days[HABIT_LOOKBACK_DAYS - 1].is_some_and(is_run);
+    if !(daily || weekly) {
+        return None;
+    }
+    let model = if daily {
+        CountModel::fit(WindowSums {
+            calls: seen.iter().sum(),
+            squares: seen.iter().map(|c| (*c as f64).powi(2)).sum(),
+            minutes: seen.len() as i64,
+        })
+    } else {
+        // One previous week: its run is the expectation, with Poisson's spread.
+        let last_week = days[HABIT_LOOKBACK_DAYS - 1].unwrap_or(0);
+        CountModel {
+            mean: last_week as f64,
+            size: None,
+        }
+    };
+    Some(Habit {
+        runs,
+        days_seen: seen.len() as u32,
+        weekly_only: !daily,
+        model,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn habits_need_enough_runs_of_enough_calls() {
+        let all = |c: u64| [Some(c); HABIT_LOOKBACK_DAYS];
+        // (what the previous days held, fewest calls of a run, habit?)
+        let cases: Vec<([Option<u64>; 7], f64, bool)> = vec![
+            (all(60), 5.0, true),
+            (all(4), 5.0, false),
+            (all(1), 5.0, false),
+            // Skipped two days: still 5 of 7.
+            (
+                [
+                    Some(60),
+                    Some(0),
+                    Some(61),
+                    Some(58),
+                    Some(0),
+                    Some(65),
+                    Some(59),
+                ],
+                5.0,
+                true,
+            ),
+            // Three skipped, and not last week either: no habit.
+            (
+                [
+                    Some(60),
+                    Some(0),
+                    Some(61),
+                    Some(0),
+                    Some(0),
+                    Some(65),
+                    Some(0),
+                ],
+                5.0,
+                false,
+            ),
+            // Only last week, at the same time of week: the weekly rule.
+            (
+                [
+                    Some(0),
+                    Some(0),
+                    Some(0),
+                    Some(0),
+                    Some(0),
+                    Some(0),
+                    Some(40),
+                ],
+                5.0,
+                true,
+            ),
+            // A short history: four days seen are not five runs.
+            (
+                [Some(60), Some(60), Some(60), Some(60), None, None, None],
+                5.0,
+                false,
+            ),
+        ];
+        for (days, run_calls, want) in cases {
+            assert_eq!(
+                habit(&days, run_calls, 5).is_some(),
+                want,
+                "{days:?} run {run_calls}"
+            );
+        }
+        assert_eq!(
+            habit(&all(60), 5.0, 0),
+            None,
+            "habit_days 0 turns habits off"
+        );
+    }
+
+    #[test]
+    fn a_habitual_run_is_expected_and_ten_times_it_is_not() {
+        let days = [
+            Some(62),
+            Some(70),
+            Some(0),
+            Some(66),
+            Some(71),
+            Some(60),
+            Some(68),
+        ];
+        let h = habit(&days, 5.0, 5).unwrap();
+        assert_eq!((h.runs, h.days_seen, h.weekly_only), (6, 7, false));
+        assert!((h.model.mean - 56.8).abs() < 0.2, "{h:?}");
+        assert!(h.model.upper_tail(71) > 0.01, "{h:?}");
+        assert!(h.model.upper_tail(650) < 1e-9, "{h:?}");
+    }
+}
