@@ -237,7 +237,7 @@ impl Attempt {
 
 /// An error and its causes on one line, each cause once (SDK errors nest the same text),
 /// summarised by `summarise_error` so no credential, process output or URL password is in it.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(e) = cause {

@@ -82,19 +82,8 @@ where
     }
 }
 
-/// An error and its causes on one line, each cause once.
-pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let next = e.to_string();
-        if !text.contains(&next) {
-            text = format!("{text}: {next}");
-        }
-        cause = e.source();
-    }
-    text
-}
+/// An error and its causes on one line, each cause once, redacted: the store's.
+pub(super) use crate::store::s3::error_chain;
 
 /// The region named by an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`).
 pub fn arn_region(arn: &str) -> Option<&str> {
