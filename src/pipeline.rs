@@ -30,9 +30,10 @@ use crate::model::problem::{ReadFailure, SkipReason};
 use crate::model::{BASELINE_DAYS, Minute, parse_day};
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{DayResults, notify};
+use crate::source::layout::{PartitionFilter, Shard};
 use crate::source::{Source, layout};
 use crate::state::{RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition};
-use crate::telemetry::{self, RunSummary, Stage};
+use crate::telemetry::{self, RunSummary, ShardCounts, Stage};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use fetch::{Bounds, Outcome};
@@ -51,6 +52,9 @@ pub mod report;
 /// previous (interrupted) run completed, and gives the same output as an uninterrupted run.
 pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     let mut run = Run::start(config).await?;
+    if run.is_empty_shard() {
+        return Ok(run.summary);
+    }
     let started = Instant::now();
     let Some(days) = analysed_days(config, &run.source, &run.partitions).await? else {
         tracing::warn!("no day folders found: nothing to analyse");
@@ -100,6 +104,9 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
         bail!("a nightly run needs --state: it is where the run remembers what it has read");
     }
     let mut run = Run::start(config).await?;
+    if run.is_empty_shard() {
+        return Ok(run.summary);
+    }
     let lock = lock_state(config).await?;
     let result = nightly_locked(config, plan, &mut run, lock.as_ref()).await;
     let result = match result {
@@ -364,16 +371,37 @@ impl<'c> Run<'c> {
             ..RunSummary::default()
         };
         let source = Arc::new(config.source.clone());
-        let partitions = source
-            .partitions(&config.filter)
+        // Discovered without the shard filter, so an empty shard (a success: another shard
+        // has the partitions) is told apart from a source with no logs (a failure).
+        let unsharded = PartitionFilter {
+            shard: None,
+            ..config.filter.clone()
+        };
+        let mut partitions = source
+            .partitions(&unsharded)
             .await
             .context("discovering accounts and regions")?;
         if partitions.is_empty() {
             bail!(
                 "no CloudTrail logs under {}: expected [prefix/]AWSLogs/[o-orgid/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ \
-                 (check the path and the --accounts/--regions/--shard filters)",
+                 (check the path and the --accounts/--regions filters)",
                 summary.source
             );
+        }
+        if let Some(shard) = config.filter.shard {
+            let mut counts = vec![0_u64; shard.count as usize];
+            for p in &partitions {
+                let of = (0..shard.count)
+                    .find(|&index| Shard { index, ..shard }.holds(&p.account, &p.region));
+                if let Some(of) = of {
+                    counts[of as usize] += 1;
+                }
+            }
+            partitions.retain(|p| shard.holds(&p.account, &p.region));
+            summary.shards = Some(ShardCounts {
+                shard: shard.label(),
+                partitions_per_shard: counts,
+            });
         }
         summary.partitions = partitions.len() as u64;
         summary.timed(Stage::List, started);
@@ -399,6 +427,24 @@ impl<'c> Run<'c> {
             settled_listed_through: None,
             notifications,
         })
+    }
+
+    /// Whether this run is a shard that holds no partition: nothing to do, and a success
+    /// (the other shards hold them). Says so in one line.
+    fn is_empty_shard(&self) -> bool {
+        let Some(shards) = &self.summary.shards else {
+            return false;
+        };
+        if !self.partitions.is_empty() {
+            return false;
+        }
+        let total: u64 = shards.partitions_per_shard.iter().sum();
+        tracing::info!(
+            "shard {} holds no (account, region) partition ({total} found, per shard {:?}): nothing to do",
+            shards.shard,
+            shards.partitions_per_shard
+        );
+        true
     }
 
     /// Withhold a partition's Insights: some of its logs could not be read.

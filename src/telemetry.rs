@@ -94,6 +94,9 @@ pub struct RunSummary {
     /// not say (not Linux).
     pub peak_memory_bytes: Option<u64>,
     pub partitions: u64,
+    /// With `--shard`: this shard and how many partitions each shard got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardCounts>,
     pub objects_listed: u64,
     pub objects_read: u64,
     pub bytes_read: u64,
@@ -147,6 +150,15 @@ pub struct RunSummary {
     pub new_insight_records: Vec<NewRecord>,
     /// What was published, and what failed (kept for the next run; the run exits 1).
     pub notifications: NotifyReport,
+}
+
+/// How the partitions found were spread over the shards (`--shard I/N`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ShardCounts {
+    /// This run's shard, `I/N`.
+    pub shard: String,
+    /// Partitions (after the account and region filters) of shard 0, 1, ... N-1.
+    pub partitions_per_shard: Vec<u64>,
 }
 
 /// Where a run spends its time. Fetching and decoding overlap, so they are one stage.

@@ -171,3 +171,52 @@ fn an_object_that_never_becomes_readable_is_quarantined_and_its_partition_writte
         "{report}"
     );
 }
+
+#[test]
+fn every_shard_of_eight_succeeds_and_their_union_is_the_unsharded_run() {
+    let sample = repo_path("sample-data");
+    let whole = tempfile::tempdir().unwrap();
+    assert_eq!(analyze(&sample, whole.path(), &[]).code, 0);
+    let reference = outputs(whole.path());
+    let mut union = BTreeMap::new();
+    let mut empty = 0;
+    let mut per_shard = None;
+    for index in 0..8 {
+        let out = tempfile::tempdir().unwrap();
+        let shard = format!("{index}/8");
+        let args = [
+            "analyze",
+            "--source",
+            sample.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--shard",
+            &shard,
+        ];
+        let run = trailsight_env(&args, &[("RUST_LOG", "info")]);
+        assert_eq!(run.code, 0, "shard {shard}: {}", run.stderr);
+        let counts = run.summary["shards"]["partitions_per_shard"].clone();
+        assert_eq!(run.summary["shards"]["shard"], shard.as_str());
+        assert_eq!(counts.as_array().map(Vec::len), Some(8), "{counts}");
+        // Every shard sees the same spread, and its own count is its partitions.
+        assert_eq!(
+            per_shard.get_or_insert_with(|| counts.clone()),
+            &counts,
+            "{shard}"
+        );
+        assert_eq!(counts[index], run.summary["partitions"], "{shard}");
+        if run.summary["partitions"] == 0 {
+            empty += 1;
+            assert!(
+                run.stderr.contains(&format!("shard {shard} holds no")),
+                "{}",
+                run.stderr
+            );
+        }
+        for (key, bytes) in outputs(out.path()) {
+            assert!(union.insert(key.clone(), bytes).is_none(), "{key} twice");
+        }
+    }
+    assert!(empty > 0, "the sample leaves some of 8 shards empty");
+    assert_eq!(union, reference);
+}
