@@ -1,10 +1,10 @@
 //! Command-line types (clap) and their conversion into a validated `AnalyzeConfig` (or, for
 //! `report`, a `ReportConfig`); nothing else.
 
-use crate::config::{self, AnalyzeConfig, NightlyPlan};
+use crate::config::{self, AnalyzeConfig, DaysAsked, NightlyPlan};
 use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
-use crate::model::{DayRange, parse_day};
+use crate::model::parse_day;
 use crate::report::{self, ReportConfig};
 use crate::sink::{Formats, Sink, notify};
 use crate::source::layout::{self, PartitionFilter, Shard};
@@ -526,7 +526,7 @@ impl RunArgs {
         Ok(AnalyzeConfig {
             source,
             output,
-            days: None,
+            days: DaysAsked::default(),
             filter: PartitionFilter {
                 accounts: (!accounts.is_empty()).then_some(accounts),
                 regions: (!regions.is_empty()).then_some(regions),
@@ -585,24 +585,20 @@ pub fn resolve_shard(
     Ok(None)
 }
 
-fn day_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<Option<DayRange>> {
+fn day_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<DaysAsked> {
     let parse = |flag: &str, text: &str| {
         parse_day(text).with_context(|| format!("{flag} {text:?}: expected a date as YYYY-MM-DD"))
     };
-    match (from, to) {
-        (None, None) => Ok(None),
-        (Some(from), Some(to)) => {
-            let (first, last) = (parse("--from", from)?, parse("--to", to)?);
-            if last < first {
-                bail!("--to {to} is before --from {from}");
-            }
-            Ok(Some(DayRange::new(first, last)))
-        }
-        (Some(day), None) | (None, Some(day)) => {
-            let day = parse("--from/--to", day)?;
-            Ok(Some(DayRange::new(day, day)))
-        }
+    let asked = DaysAsked {
+        from: from.map(|d| parse("--from", d)).transpose()?,
+        to: to.map(|d| parse("--to", d)).transpose()?,
+    };
+    if let (Some(first), Some(last)) = (asked.from, asked.to)
+        && last < first
+    {
+        bail!("--to {last} is before --from {first}");
     }
+    Ok(asked)
 }
 
 /// Detector tuning on the command line; each flag overrides the config file and the preset.

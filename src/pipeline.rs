@@ -989,13 +989,13 @@ fn is_settled(day: NaiveDate, now: DateTime<Utc>) -> bool {
     day < (now - Duration::hours(1)).date_naive()
 }
 
-/// The requested days, or every delivery day found in the source.
+/// The requested days, an open end being the first or last delivery day found in the source.
 async fn analysed_days(
     config: &AnalyzeConfig,
     source: &Source,
     partitions: &[Partition],
 ) -> anyhow::Result<Option<DayRange>> {
-    if let Some(days) = config.days {
+    if let Some(days) = config.days.range() {
         return Ok(Some(days));
     }
     let found: Vec<_> = stream::iter(partitions)
@@ -1005,10 +1005,11 @@ async fn analysed_days(
         .await
         .context("listing day folders")?;
     let all: BTreeSet<_> = found.into_iter().flatten().collect();
-    Ok(match (all.first(), all.last()) {
+    let found = match (all.first(), all.last()) {
         (Some(first), Some(last)) => Some(DayRange::new(*first, *last)),
         _ => None,
-    })
+    };
+    Ok(config.days.resolve(found))
 }
 
 fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {

@@ -220,3 +220,29 @@ fn every_shard_of_eight_succeeds_and_their_union_is_the_unsharded_run() {
     assert!(empty > 0, "the sample leaves some of 8 shards empty");
     assert_eq!(union, reference);
 }
+
+#[test]
+fn from_and_to_default_to_the_first_and_last_delivery_days_found() {
+    // The sample's delivery days run from 2019-10-31 to 2019-11-09.
+    let cases: [(&[&str], &str, &str); 4] = [
+        (&[], "2019-10-31", "2019-11-09"),
+        (&["--from", "2019-11-03"], "2019-11-03", "2019-11-09"),
+        (&["--to", "2019-11-03"], "2019-10-31", "2019-11-03"),
+        (
+            &["--from", "2019-11-02", "--to", "2019-11-04"],
+            "2019-11-02",
+            "2019-11-04",
+        ),
+    ];
+    for (flags, first, last) in cases {
+        let out = tempfile::tempdir().unwrap();
+        let run = analyze(&repo_path("sample-data"), out.path(), flags);
+        assert_eq!(run.code, 0, "{flags:?}: {}", run.stderr);
+        let s = &run.summary;
+        assert_eq!(
+            (s["first_day"].as_str(), s["last_day"].as_str()),
+            (Some(first), Some(last)),
+            "{flags:?}"
+        );
+    }
+}
