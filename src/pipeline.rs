@@ -57,12 +57,39 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     }
     let started = Instant::now();
     let Some(days) = analysed_days(config, &run.source, &run.partitions).await? else {
-        tracing::warn!("no day folders found: nothing to analyse");
-        return Ok(run.summary);
+        bail!(
+            "no CloudTrail day folders under {} for the days asked for (--from {}, --to {}) in any of its {} partition(s): nothing to analyse",
+            run.summary.source,
+            config
+                .days
+                .from
+                .map_or("(first found)".into(), |d| d.to_string()),
+            config
+                .days
+                .to
+                .map_or("(last found)".into(), |d| d.to_string()),
+            run.partitions.len()
+        );
     };
     run.summary.timed(Stage::List, started);
     let lock = lock_state(config).await?;
     let result = analyze_locked(config, &mut run, days, lock.as_ref()).await;
+    let result = match result {
+        Ok(()) => match run.found_nothing() {
+            Some(searched) => Err(anyhow::anyhow!(
+                "no CloudTrail log objects under {} in the day folders {} to {} of its {} partition(s) \
+                 (the days {} to {}, their {BASELINE_DAYS} baseline days and the day after): nothing was analysed; check --source and --from/--to",
+                run.summary.source,
+                searched.first,
+                searched.last,
+                run.partitions.len(),
+                days.first,
+                days.last
+            )),
+            None => Ok(()),
+        },
+        Err(e) => Err(e),
+    };
     let result = match result {
         Ok(()) => run.finish_notifications().await,
         Err(e) => Err(e),
@@ -107,6 +134,7 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
     if run.is_empty_shard() {
         return Ok(run.summary);
     }
+    run.nightly = true;
     let lock = lock_state(config).await?;
     let result = nightly_locked(config, plan, &mut run, lock.as_ref()).await;
     let result = match result {
@@ -360,6 +388,12 @@ struct Run<'c> {
     settled_listed_through: Option<NaiveDate>,
     /// What is new in the output, and its publication (`sink::notify`).
     notifications: notify::Notifications,
+    /// Log objects found in each listed day folder, by partition (the latest listing).
+    found: BTreeMap<(usize, NaiveDate), u64>,
+    /// The first and last day folders this run listed.
+    searched: Option<DayRange>,
+    /// A nightly run: an analysed day with no object in any partition's folder is a gap.
+    nightly: bool,
 }
 
 impl<'c> Run<'c> {
@@ -426,6 +460,9 @@ impl<'c> Run<'c> {
             episodes: BTreeMap::new(),
             settled_listed_through: None,
             notifications,
+            found: BTreeMap::new(),
+            searched: None,
+            nightly: false,
         })
     }
 
@@ -721,6 +758,9 @@ impl<'c> Run<'c> {
         if is_settled(next, Utc::now()) {
             self.settled_listed_through = Some(next);
         }
+        if self.nightly {
+            self.check_delivered(day);
+        }
         let new: Vec<ObjectRef> = listed
             .into_iter()
             .filter(|o| !progress.processed.contains(&o.key))
@@ -838,6 +878,47 @@ impl<'c> Run<'c> {
         Ok(())
     }
 
+    /// Log objects found in the day folder of `day`, over every partition (`None` when one of
+    /// its folders could not be listed: then nobody can tell).
+    fn delivered(&self, day: NaiveDate) -> Option<u64> {
+        if self.failed_folders.iter().any(|(_, d)| *d == day) {
+            return None;
+        }
+        Some(
+            self.found
+                .range((0, day)..)
+                .filter(|((_, d), _)| *d == day)
+                .map(|(_, n)| n)
+                .sum(),
+        )
+    }
+
+    /// A day for which no partition delivered any log object is a delivery gap: warned,
+    /// named in the summary (`days_without_logs`), exit 4.
+    fn check_delivered(&mut self, day: NaiveDate) {
+        if self.delivered(day) != Some(0) {
+            return;
+        }
+        tracing::warn!(
+            "delivery gap: no log object in the {day} folder of any of the {} partition(s) under {}; \
+             has the trail stopped logging, or its bucket policy changed?",
+            self.partitions.len(),
+            self.summary.source
+        );
+        self.summary.days_without_logs.push(day.to_string());
+    }
+
+    /// Whether this run listed day folders and found no log object in any of them (and every
+    /// listing succeeded).
+    fn found_nothing(&self) -> Option<DayRange> {
+        let searched = self.searched?;
+        let nothing = self.found.values().all(|n| *n == 0)
+            && self.failed_folders.is_empty()
+            && self.summary.partitions_withheld.is_empty()
+            && self.summary.objects_listed == 0;
+        nothing.then_some(searched)
+    }
+
     /// The keys of `objects` in the delivery folder of `day` (remembered as read, so the next
     /// step does not read them again). Prefix lookups by length (a few distinct lengths), not a
     /// scan of every partition.
@@ -867,16 +948,21 @@ impl<'c> Run<'c> {
         let requests: Vec<_> = self
             .partitions
             .iter()
-            .flat_map(|p| folders.days().map(move |d| (p, d)))
+            .enumerate()
+            .flat_map(|(i, p)| folders.days().map(move |d| (i, p, d)))
             .collect();
         let source = &self.source;
         let listings: Vec<_> = stream::iter(requests)
-            .map(|(p, d)| async move { (p.clone(), d, source.objects(p, d).await) })
+            .map(|(i, p, d)| async move { (i, p.clone(), d, source.objects(p, d).await) })
             .buffered(self.config.list_concurrency)
             .collect()
             .await;
+        self.searched = Some(match self.searched {
+            Some(s) => DayRange::new(s.first.min(folders.first), s.last.max(folders.last)),
+            None => folders,
+        });
         let mut objects = Vec::new();
-        for (partition, day, listing) in listings {
+        for (index, partition, day, listing) in listings {
             let listing = match listing {
                 Ok(listing) => listing,
                 Err(e) => {
@@ -891,6 +977,8 @@ impl<'c> Run<'c> {
             for ignored in &listing.ignored {
                 self.summary.ignore(&ignored.display, &ignored.reason);
             }
+            self.found
+                .insert((index, day), listing.objects.len() as u64);
             objects.extend(listing.objects);
         }
         objects

@@ -246,3 +246,75 @@ fn from_and_to_default_to_the_first_and_last_delivery_days_found() {
         );
     }
 }
+
+fn nightly(logs: &Path, out: &Path, state: &Path, as_of: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "nightly",
+        "--source",
+        logs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--as-of",
+        as_of,
+    ];
+    args.extend_from_slice(extra);
+    trailsight(&args)
+}
+
+#[test]
+fn a_range_with_no_log_objects_fails_naming_the_path_and_the_folders_searched() {
+    let sample = repo_path("sample-data");
+    let out = tempfile::tempdir().unwrap();
+    let run = analyze(
+        &sample,
+        out.path(),
+        &["--from", "2030-01-01", "--to", "2030-01-02"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(sample.to_str().unwrap())
+            && run.stderr.contains("2029-12-25 to 2030-01-03"),
+        "{}",
+        run.stderr
+    );
+    // An open end past every delivery day: no day to analyse at all.
+    let run = analyze(&sample, out.path(), &["--from", "2030-01-01"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(sample.to_str().unwrap()),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_nightly_day_with_no_delivered_object_is_a_delivery_gap() {
+    let sample = repo_path("sample-data");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    // The last delivered day: all clear.
+    let run = nightly(
+        &sample,
+        &out,
+        &state,
+        "2019-11-10T12:00:00Z",
+        &["--first-day", "2019-11-09"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.summary.get("days_without_logs").is_none(),
+        "{}",
+        run.summary
+    );
+    // The two nights after: nothing was delivered for either day.
+    let run = nightly(&sample, &out, &state, "2019-11-12T12:00:00Z", &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(
+        run.summary["days_without_logs"],
+        serde_json::json!(["2019-11-10", "2019-11-11"])
+    );
+    assert!(run.stderr.contains("delivery gap"), "{}", run.stderr);
+}
+
