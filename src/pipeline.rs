@@ -782,7 +782,7 @@ impl<'c> Run<'c> {
         self.read(new, scope, &mut progress.aggregator).await;
         self.summary.timed(Stage::ReadDecode, started);
         if self.config.strict {
-            strict_check(&self.summary)?;
+            strict_check(&self.summary, &self.files)?;
         }
         if first_folder < next {
             progress.processed.clear();
@@ -1100,11 +1100,29 @@ async fn analysed_days(
     Ok(config.days.resolve(found))
 }
 
-fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
-    match summary.strict_problems() {
-        Some(problems) => bail!("--strict: {problems}; nothing was written"),
-        None => Ok(()),
-    }
+/// Fail a `--strict` run at its first problem, saying what earlier days of this run already
+/// wrote (`files`: the Insight files written so far) and what the state holds.
+fn strict_check(summary: &RunSummary, files: &BTreeMap<String, u64>) -> anyhow::Result<()> {
+    let Some(problems) = summary.strict_problems() else {
+        return Ok(());
+    };
+    bail!("--strict: {problems}; {}", written_so_far(summary, files))
+}
+
+/// What a run stopped now leaves written: "nothing was written", or the Insight files and
+/// reports of the days it analysed.
+fn written_so_far(summary: &RunSummary, files: &BTreeMap<String, u64>) -> String {
+    let (Some(first), Some(last)) = (&summary.first_day, &summary.last_day) else {
+        return "nothing was written".into();
+    };
+    let parquet = files.keys().filter(|k| k.ends_with(".parquet")).count();
+    let json = files.len() - parquet;
+    let reports = summary.bad_objects_reports.len();
+    format!(
+        "already written, for the days {first} to {last} analysed before: {json} JSON and {parquet} Parquet Insight file(s) \
+         and {reports} bad-objects report(s) under {}, and the state (if any) through {last}",
+        summary.output
+    )
 }
 
 /// One episode as the run summary counts it.

@@ -318,3 +318,40 @@ fn a_nightly_day_with_no_delivered_object_is_a_delivery_gap() {
     assert!(run.stderr.contains("delivery gap"), "{}", run.stderr);
 }
 
+#[test]
+fn strict_names_what_earlier_days_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let copied = std::process::Command::new("cp")
+        .args(["-r", "--"])
+        .arg(repo_path("sample-data"))
+        .arg(&logs)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    // A corrupt object in the last folder, which the step of 2019-11-08 reads: the days
+    // before, with the sample's Insights of 2019-11-05 to 07, are written by then.
+    let corrupt = BROKEN
+        .replace("11/05", "11/09")
+        .replace("20191105", "20191109");
+    std::fs::write(logs.join(corrupt), b"not gzip at all").unwrap();
+    let out = dir.path().join("out");
+    let run = analyze(&logs, &out, &["--strict"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let written = outputs(&out);
+    let json = written
+        .keys()
+        .filter(|k| k.ends_with(".json.gz") && k.contains("CloudTrail-Insight"))
+        .count();
+    let parquet = written.keys().filter(|k| k.ends_with(".parquet")).count();
+    assert!(json > 0, "earlier days were written");
+    assert!(
+        !run.stderr.contains("nothing was written"),
+        "{}",
+        run.stderr
+    );
+    let said = format!(
+        "for the days 2019-10-31 to 2019-11-07 analysed before: {json} JSON and {parquet} Parquet Insight file(s)"
+    );
+    assert!(run.stderr.contains(&said), "{said}\n{}", run.stderr);
+}
