@@ -189,7 +189,9 @@ async fn lock_state(config: &AnalyzeConfig) -> anyhow::Result<Option<StateLock>>
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    store.lock(&holder, now).await.map(Some)
+    let lock = store.lock(&holder, now).await?;
+    store.remove_stale_temporaries(crate::sink::STALE_TEMPORARY_AGE);
+    Ok(Some(lock))
 }
 
 fn hostname() -> String {

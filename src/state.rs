@@ -248,6 +248,26 @@ impl StateStore {
         format!("{}.json.gz", self.name)
     }
 
+    /// Remove the temporary files (of this store's naming, older than `min_age`) that a killed
+    /// earlier run left beside a local state. Nothing to do on S3 (a put is whole or absent).
+    pub fn remove_stale_temporaries(&self, min_age: std::time::Duration) {
+        let Store::Local(dir) = &self.store else {
+            return;
+        };
+        let folder = self.name.rsplit_once('/').map_or("", |(f, _)| f);
+        match dir.remove_stale_temporaries(folder, min_age) {
+            Ok(removed) => {
+                for name in removed {
+                    tracing::info!(
+                        "removed {}: a temporary file an earlier run left",
+                        dir.root().join(folder).join(name).display()
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("could not clean temporary files of the state: {e}"),
+        }
+    }
+
     fn lock_name(&self) -> String {
         format!("{}.lock", self.name)
     }

@@ -355,3 +355,44 @@ fn strict_names_what_earlier_days_wrote() {
     );
     assert!(run.stderr.contains(&said), "{said}\n{}", run.stderr);
 }
+
+#[test]
+fn a_run_removes_stale_temporaries_from_its_output_folders_and_state_and_keeps_fresh_ones() {
+    let sample = repo_path("sample-data");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    assert_eq!(analyze(&sample, &out, &[]).code, 0);
+    let insight = outputs(&out)
+        .into_keys()
+        .find(|k| k.ends_with(".json.gz") && k.contains("CloudTrail-Insight"))
+        .unwrap();
+    let day_folder = out.join(Path::new(&insight).parent().unwrap());
+    std::fs::create_dir_all(&state).unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    let plant = |folder: &Path, name: &str, old: bool| {
+        let path = folder.join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        if old {
+            file.set_modified(two_hours_ago).unwrap();
+        }
+        path
+    };
+    let stale = [
+        plant(&day_folder, ".x.json.gz.1234.tmp", true),
+        plant(&state, ".trailsight-state.json.gz.5678.tmp", true),
+    ];
+    let fresh = [
+        plant(&day_folder, ".y.json.gz.abcd.tmp", false),
+        plant(&state, ".trailsight-state.json.gz.9abc.tmp", false),
+    ];
+    // Not of this store's naming: never touched.
+    let foreign = plant(&day_folder, "notes.tmp", true);
+    let run = analyze_with_state(&sample, &out, &state);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for path in &stale {
+        assert!(!path.exists(), "{} left", path.display());
+    }
+    for path in fresh.iter().chain([&foreign]) {
+        assert!(path.exists(), "{} removed", path.display());
+    }
+}
