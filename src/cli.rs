@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// without it; until then the partition is withheld and each run retries it.
     #[arg(long, default_value_t = config::DEFAULT_QUARANTINE_AFTER_RUNS, value_name = "RUNS")]
     pub quarantine_after_runs: u32,
+    /// With --state: a lock older than this (seconds) is taken over as abandoned. A local lock
+    /// whose holder ran on this host and is gone is taken over at once.
+    #[arg(long, default_value_t = crate::state::LOCK_TTL_SECS, value_name = "SECONDS")]
+    pub lock_ttl_secs: u64,
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
@@ -521,8 +525,10 @@ impl RunArgs {
             list_concurrency,
         );
         let shard_label = shard.map(|s| s.label());
-        let state =
-            state.map(|path| StateStore::new(store(state_url, path), shard_label.as_deref()));
+        let state = state.map(|path| {
+            StateStore::new(store(state_url, path), shard_label.as_deref())
+                .with_lock_ttl(self.lock_ttl_secs)
+        });
         Ok(AnalyzeConfig {
             source,
             output,

@@ -396,3 +396,62 @@ fn a_run_removes_stale_temporaries_from_its_output_folders_and_state_and_keeps_f
         assert!(path.exists(), "{} removed", path.display());
     }
 }
+
+/// A lock body as a run on `host` with `pid` that took it `age_secs` ago writes it.
+fn plant_lock(state: &Path, pid: u32, host: &str, age_secs: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::create_dir_all(state).unwrap();
+    std::fs::write(
+        state.join("trailsight-state.lock"),
+        format!("pid {pid} on {host}\n{}\n00ff00ff\n", now - age_secs),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_lock_of_a_process_gone_from_this_host_is_taken_over_at_once() {
+    let sample = repo_path("sample-data");
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown host".into());
+    let mut exited = std::process::Command::new("true").spawn().unwrap();
+    let gone = exited.id();
+    assert!(exited.wait().unwrap().success());
+    let cases: [(u32, &str, u64, &[&str], bool); 5] = [
+        // (holder pid, host, age, flags, taken over)
+        (gone, &host, 10, &[], true),
+        (std::process::id(), &host, 10, &[], false),
+        (gone, "another-host", 10, &[], false),
+        (gone, "another-host", 120, &["--lock-ttl-secs", "60"], true),
+        (
+            std::process::id(),
+            &host,
+            120,
+            &["--lock-ttl-secs", "60"],
+            true,
+        ),
+    ];
+    for (pid, holder_host, age, flags, taken) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+        plant_lock(&state, pid, holder_host, age);
+        let mut args = vec!["--state", state.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let run = analyze(&sample, &out, &args);
+        let case = format!("pid {pid} on {holder_host}, {age} s, {flags:?}");
+        if taken {
+            assert_eq!(run.code, 0, "{case}: {}", run.stderr);
+            assert!(!state.join("trailsight-state.lock").exists(), "{case}");
+        } else {
+            assert_eq!(run.code, 2, "{case}: {}", run.stderr);
+            assert!(
+                run.stderr.contains("locked by another run"),
+                "{case}: {}",
+                run.stderr
+            );
+        }
+    }
+}
