@@ -664,6 +664,7 @@ impl<'c> Run<'c> {
         );
         telemetry::progress::plan_days(days.days().count() as u64);
         for day in days.days() {
+            crate::stop::check()?;
             telemetry::progress::day(day);
             let marks = self.summary.marks();
             self.advance(progress, day).await?;
@@ -783,6 +784,8 @@ impl<'c> Run<'c> {
         }
         self.read(new, scope, &mut progress.aggregator).await;
         self.summary.timed(Stage::ReadDecode, started);
+        // Stopped while reading: the day is not whole, so nothing of it is written or saved.
+        crate::stop::check()?;
         if self.config.strict {
             strict_check(&self.summary, &self.files)?;
         }
@@ -999,6 +1002,9 @@ impl<'c> Run<'c> {
             let mut slots =
                 local_read::start(self.source.clone(), objects, options, config.decode_threads);
             while let Some(slot) = slots.recv().await {
+                if crate::stop::requested().is_some() {
+                    break; // the rest of the day's objects are dropped
+                }
                 match slot.await {
                     Ok(batch) => batch.into_iter().for_each(|(o, outcome)| {
                         self.count(o, outcome, aggregator);
@@ -1025,6 +1031,9 @@ impl<'c> Run<'c> {
             let results = fetch::fetch_decoded(self.source.clone(), objects, options, bounds);
             let mut results = std::pin::pin!(results);
             while let Some((object, outcome)) = results.next().await {
+                if crate::stop::requested().is_some() {
+                    break; // the rest of the day's objects are dropped
+                }
                 self.count(object, outcome, aggregator);
             }
         }

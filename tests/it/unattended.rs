@@ -455,3 +455,87 @@ fn a_lock_of_a_process_gone_from_this_host_is_taken_over_at_once() {
         }
     }
 }
+
+/// A tree of `days` days from 2024-03-01, two partitions, `objects` objects of `records` each
+/// per day folder: big enough that a run takes a while.
+fn big_tree(days: u32, objects: u32, records: u32) -> Tree {
+    let tree = Tree::new();
+    let mut id = 0;
+    for d in 0..days {
+        let day = (chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()
+            + chrono::Duration::days(i64::from(d)))
+        .to_string();
+        for (account, region) in [("111122223333", "us-east-1"), ("111122223333", "eu-west-1")] {
+            for o in 0..objects {
+                let batch: Vec<_> = (0..records)
+                    .map(|r| {
+                        id += 1;
+                        let minute = (o * records + r) % 1440;
+                        call(
+                            account,
+                            region,
+                            &at(&day, minute, r % 60),
+                            "DescribeInstances",
+                            id,
+                        )
+                    })
+                    .collect();
+                tree.write_log(
+                    &log_key("", None, account, region, &day, &format!("o{o}")),
+                    &batch,
+                );
+            }
+        }
+    }
+    tree
+}
+
+#[test]
+fn a_run_stopped_by_sigterm_exits_143_releases_its_lock_and_resumes_to_the_same_output() {
+    let tree = big_tree(14, 6, 500);
+    let reference = tempfile::tempdir().unwrap();
+    let slow = ["--threads", "1", "--concurrency", "1"];
+    assert_eq!(analyze(tree.path(), reference.path(), &slow).code, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args([
+            "analyze",
+            "--source",
+            tree.path().to_str().unwrap(),
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--state")
+        .arg(&state)
+        .args(slow)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = state.join("trailsight-state.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !lock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never locked its state"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the signal"
+    );
+    // SAFETY: the pid is our own child's, which has not been waited for.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let stopped = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("stopped by signal"), "{stderr}");
+    assert!(!lock.exists(), "the lock is released");
+
+    let run = analyze_with_state(tree.path(), &out, &state);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(outputs(&out), outputs(reference.path()));
+}
