@@ -884,18 +884,18 @@ impl<'c> Run<'c> {
     }
 
     /// Log objects found in the day folder of `day`, over every partition (`None` when one of
-    /// its folders could not be listed: then nobody can tell).
+    /// its folders could not be listed, or this run did not list it: then nobody can tell).
     fn delivered(&self, day: NaiveDate) -> Option<u64> {
         if self.failed_folders.iter().any(|(_, d)| *d == day) {
             return None;
         }
-        Some(
-            self.found
-                .range((0, day)..)
-                .filter(|((_, d), _)| *d == day)
-                .map(|(_, n)| n)
-                .sum(),
-        )
+        let counts: Vec<u64> = self
+            .found
+            .iter()
+            .filter(|((_, d), _)| *d == day)
+            .map(|(_, n)| *n)
+            .collect();
+        (!counts.is_empty()).then(|| counts.iter().sum())
     }
 
     /// A day for which no partition delivered any log object is a delivery gap: warned,

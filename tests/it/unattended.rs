@@ -539,3 +539,26 @@ fn a_run_stopped_by_sigterm_exits_143_releases_its_lock_and_resumes_to_the_same_
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(outputs(&out), outputs(reference.path()));
 }
+
+#[test]
+fn a_nightly_that_only_retries_a_stuck_partition_is_no_delivery_gap() {
+    let dir = sample_with_an_unreadable_object();
+    let logs = dir.path().join("logs");
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    let night = "2019-11-10T12:00:00Z";
+    let first = ["--first-day", "2019-11-01"];
+    let run = nightly(&logs, &out, &state, night, &first);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    // The same night again, the object readable now: nothing new to analyse, the stuck
+    // partition is read again (its day's folder is not listed again, which is no gap).
+    let broken = logs.join(BROKEN);
+    std::fs::remove_file(&broken).unwrap();
+    std::fs::write(&broken, gzip(br#"{"Records":[]}"#)).unwrap();
+    let run = nightly(&logs, &out, &state, night, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.summary.get("days_without_logs").is_none(),
+        "{}",
+        run.summary
+    );
+}
