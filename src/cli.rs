@@ -1,10 +1,10 @@
 //! Command-line types (clap) and their conversion into a validated `AnalyzeConfig` (or, for
 //! `report`, a `ReportConfig`); nothing else.
 
-use crate::config::{self, AnalyzeConfig, NightlyPlan};
+use crate::config::{self, AnalyzeConfig, DaysAsked, NightlyPlan};
 use crate::decode::DEFAULT_MAX_OBJECT_BYTES;
 use crate::detect::{DetectorConfig, TimeWindow};
-use crate::model::{CallRateScope, DayRange, EventCategory, EventSelection, parse_day};
+use crate::model::{CallRateScope, EventCategory, EventSelection, parse_day};
 use crate::report::{self, ReportConfig};
 use crate::sink::{Formats, Sink, notify};
 use crate::source::layout::{self, PartitionFilter, Shard};
@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// without it; until then the partition is withheld and each run retries it.
     #[arg(long, default_value_t = config::DEFAULT_QUARANTINE_AFTER_RUNS, value_name = "RUNS")]
     pub quarantine_after_runs: u32,
+    /// With --state: a lock older than this (seconds) is taken over as abandoned. A local lock
+    /// whose holder ran on this host and is gone is taken over at once.
+    #[arg(long, default_value_t = crate::state::LOCK_TTL_SECS, value_name = "SECONDS")]
+    pub lock_ttl_secs: u64,
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
@@ -534,12 +538,14 @@ impl RunArgs {
             list_concurrency,
         );
         let shard_label = shard.map(|s| s.label());
-        let state =
-            state.map(|path| StateStore::new(store(state_url, path), shard_label.as_deref()));
+        let state = state.map(|path| {
+            StateStore::new(store(state_url, path), shard_label.as_deref())
+                .with_lock_ttl(self.lock_ttl_secs)
+        });
         Ok(AnalyzeConfig {
             source,
             output,
-            days: None,
+            days: DaysAsked::default(),
             filter: PartitionFilter {
                 accounts: (!accounts.is_empty()).then_some(accounts),
                 regions: (!regions.is_empty()).then_some(regions),
@@ -599,26 +605,22 @@ pub fn resolve_shard(
     Ok(None)
 }
 
-fn day_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<Option<DayRange>> {
+fn day_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<DaysAsked> {
     let parse = |flag: &str, text: &str| {
         parse_day(text)
             .with_context(|| format!("{flag} {text:?}: expected a date as YYYY-MM-DD"))
             .and_then(|day| check_day_bounds(flag, day))
     };
-    match (from, to) {
-        (None, None) => Ok(None),
-        (Some(from), Some(to)) => {
-            let (first, last) = (parse("--from", from)?, parse("--to", to)?);
-            if last < first {
-                bail!("--to {to} is before --from {from}");
-            }
-            Ok(Some(DayRange::new(first, last)))
-        }
-        (Some(day), None) | (None, Some(day)) => {
-            let day = parse("--from/--to", day)?;
-            Ok(Some(DayRange::new(day, day)))
-        }
+    let asked = DaysAsked {
+        from: from.map(|d| parse("--from", d)).transpose()?,
+        to: to.map(|d| parse("--to", d)).transpose()?,
+    };
+    if let (Some(first), Some(last)) = (asked.from, asked.to)
+        && last < first
+    {
+        bail!("--to {last} is before --from {first}");
     }
+    Ok(asked)
 }
 
 /// Detector tuning on the command line; each flag overrides the config file and the preset.

@@ -29,8 +29,9 @@ pub struct AnalyzeConfig {
     pub source: Source,
     /// Where and in which formats the output is written.
     pub output: Sink,
-    /// The days Insights may start on; `None` means every delivery day found.
-    pub days: Option<DayRange>,
+    /// The days Insights may start on (`--from`, `--to`); an open end is the first or last
+    /// delivery day found.
+    pub days: DaysAsked,
     pub filter: PartitionFilter,
     pub detector: DetectorConfig,
     /// Callers whose events are dropped before counting: exact attributed ARNs, or prefixes
@@ -55,6 +56,33 @@ pub struct AnalyzeConfig {
     pub notify: Option<NotifyConfig>,
     /// Which events are analysed: categories and the call-rate scope.
     pub selection: EventSelection,
+}
+
+/// The days asked for: `--from` and `--to`, each optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DaysAsked {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+impl DaysAsked {
+    /// Whether both ends are given (no need to look for delivery days).
+    pub fn range(self) -> Option<DayRange> {
+        Some(DayRange::new(self.from?, self.to?))
+    }
+
+    /// The days to analyse, given the first and last delivery days found (`None`: no day
+    /// folder at all): an end not asked for is the one found. `None` when nothing is left
+    /// (no folder, or every folder outside the days asked for).
+    pub fn resolve(self, found: Option<DayRange>) -> Option<DayRange> {
+        if let Some(range) = self.range() {
+            return Some(range);
+        }
+        let found = found?;
+        let first = self.from.unwrap_or(found.first);
+        let last = self.to.unwrap_or(found.last);
+        (first <= last).then(|| DayRange::new(first, last))
+    }
 }
 
 /// Runs that retry an object that cannot be fetched before it is quarantined, by default.
@@ -83,4 +111,58 @@ impl NightlyPlan {
 /// The CPU threads available to this process.
 pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_day;
+
+    #[test]
+    fn an_open_end_is_the_first_or_last_delivery_day_found() {
+        let day = |t: &str| parse_day(t).unwrap();
+        let range = |a: &str, b: &str| Some(DayRange::new(day(a), day(b)));
+        let found = range("2019-10-31", "2019-11-09");
+        let cases = [
+            // (--from, --to, days found, expected)
+            (None, None, found, found),
+            (None, None, None, None),
+            (
+                Some("2019-11-03"),
+                None,
+                found,
+                range("2019-11-03", "2019-11-09"),
+            ),
+            (
+                None,
+                Some("2019-11-03"),
+                found,
+                range("2019-10-31", "2019-11-03"),
+            ),
+            (
+                Some("2019-11-02"),
+                Some("2019-11-04"),
+                found,
+                range("2019-11-02", "2019-11-04"),
+            ),
+            // Both given: the days asked for, found or not (the run then says nothing is there).
+            (
+                Some("2030-01-01"),
+                Some("2030-01-02"),
+                found,
+                range("2030-01-01", "2030-01-02"),
+            ),
+            // One end past everything found: nothing to analyse.
+            (Some("2030-01-01"), None, found, None),
+            (None, Some("2001-01-01"), found, None),
+            (Some("2019-11-03"), None, None, None),
+        ];
+        for (from, to, found, expected) in cases {
+            let asked = DaysAsked {
+                from: from.map(day),
+                to: to.map(day),
+            };
+            assert_eq!(asked.resolve(found), expected, "{from:?} {to:?} {found:?}");
+        }
+    }
 }

@@ -34,5 +34,6 @@ pub mod report;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod stop;
 pub mod store;
 pub mod telemetry;

@@ -2,10 +2,12 @@
 //! the outcome to an exit code:
 //! - 0: every object was read and the output written;
 //! - 1: the output was written, but some objects could not be read (named in the summary);
-//!   when an object could not be fetched at all, its account and region were withheld (not
-//!   written, named in the summary) and a later run redoes them; or a notification could not be
-//!   delivered (named in the summary, kept, and retried by the next run);
-//! - 2: the run failed (bad arguments, unreadable source, unwritable output, `--strict`).
+//! - 2: the run failed (bad arguments, unreadable source, unwritable output, `--strict`, no log
+//!   object in the source and days asked for);
+//! - 3: some partitions are withheld (their logs could not all be read; a later run redoes them);
+//! - 4: a delivery gap (a nightly day for which no partition delivered any log object);
+//! - 5: a notification could not be delivered;
+//! - 130, 143: stopped by SIGINT, SIGTERM (`stop`): no partial day written, the lock released.
 //!
 //! `report` uses the same codes: 1 when some Insight files or log objects could not be read.
 
@@ -17,6 +19,7 @@ use trailsight::{pipeline, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    trailsight::stop::install();
     telemetry::init_tracing(cli.log_format.into(), cli.quiet);
     telemetry::progress::show_on_terminal(cli.log_format.into(), cli.quiet);
     let outcome = run(cli);
@@ -25,7 +28,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("trailsight: error: {e:#}");
-            ExitCode::from(2)
+            match trailsight::stop::requested() {
+                Some(signal) => ExitCode::from(trailsight::stop::exit_code(signal)),
+                None => ExitCode::from(2),
+            }
         }
     }
 }

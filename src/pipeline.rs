@@ -32,9 +32,10 @@ use crate::model::{
 };
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{DayResults, notify};
+use crate::source::layout::{PartitionFilter, Shard};
 use crate::source::{Source, layout};
 use crate::state::{RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition};
-use crate::telemetry::{self, RunSummary, Stage};
+use crate::telemetry::{self, RunSummary, ShardCounts, Stage};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use fetch::{Bounds, Outcome};
@@ -53,14 +54,44 @@ pub mod report;
 /// previous (interrupted) run completed, and gives the same output as an uninterrupted run.
 pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     let mut run = Run::start(config).await?;
+    if run.is_empty_shard() {
+        return Ok(run.summary);
+    }
     let started = Instant::now();
     let Some(days) = analysed_days(config, &run.source, &run.partitions).await? else {
-        tracing::warn!("no day folders found: nothing to analyse");
-        return Ok(run.summary);
+        bail!(
+            "no CloudTrail day folders under {} for the days asked for (--from {}, --to {}) in any of its {} partition(s): nothing to analyse",
+            run.summary.source,
+            config
+                .days
+                .from
+                .map_or("(first found)".into(), |d| d.to_string()),
+            config
+                .days
+                .to
+                .map_or("(last found)".into(), |d| d.to_string()),
+            run.partitions.len()
+        );
     };
     run.summary.timed(Stage::List, started);
     let lock = lock_state(config).await?;
     let result = analyze_locked(config, &mut run, days, lock.as_ref()).await;
+    let result = match result {
+        Ok(()) => match run.found_nothing() {
+            Some(searched) => Err(anyhow::anyhow!(
+                "no CloudTrail log objects under {} in the day folders {} to {} of its {} partition(s) \
+                 (the days {} to {}, their {BASELINE_DAYS} baseline days and the day after): nothing was analysed; check --source and --from/--to",
+                run.summary.source,
+                searched.first,
+                searched.last,
+                run.partitions.len(),
+                days.first,
+                days.last
+            )),
+            None => Ok(()),
+        },
+        Err(e) => Err(e),
+    };
     let result = match result {
         Ok(()) => run.finish_notifications().await,
         Err(e) => Err(e),
@@ -102,6 +133,10 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
         bail!("a nightly run needs --state: it is where the run remembers what it has read");
     }
     let mut run = Run::start(config).await?;
+    if run.is_empty_shard() {
+        return Ok(run.summary);
+    }
+    run.nightly = true;
     let lock = lock_state(config).await?;
     let result = nightly_locked(config, plan, &mut run, lock.as_ref()).await;
     let result = match result {
@@ -156,7 +191,9 @@ async fn lock_state(config: &AnalyzeConfig) -> anyhow::Result<Option<StateLock>>
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    store.lock(&holder, now).await.map(Some)
+    let lock = store.lock(&holder, now).await?;
+    store.remove_stale_temporaries(crate::sink::STALE_TEMPORARY_AGE);
+    Ok(Some(lock))
 }
 
 fn hostname() -> String {
@@ -369,6 +406,12 @@ struct Run<'c> {
     settled_listed_through: Option<NaiveDate>,
     /// What is new in the output, and its publication (`sink::notify`).
     notifications: notify::Notifications,
+    /// Log objects found in each listed day folder, by partition (the latest listing).
+    found: BTreeMap<(usize, NaiveDate), u64>,
+    /// The first and last day folders this run listed.
+    searched: Option<DayRange>,
+    /// A nightly run: an analysed day with no object in any partition's folder is a gap.
+    nightly: bool,
 }
 
 impl<'c> Run<'c> {
@@ -380,16 +423,37 @@ impl<'c> Run<'c> {
             ..RunSummary::default()
         };
         let source = Arc::new(config.source.clone());
-        let partitions = source
-            .partitions(&config.filter)
+        // Discovered without the shard filter, so an empty shard (a success: another shard
+        // has the partitions) is told apart from a source with no logs (a failure).
+        let unsharded = PartitionFilter {
+            shard: None,
+            ..config.filter.clone()
+        };
+        let mut partitions = source
+            .partitions(&unsharded)
             .await
             .context("discovering accounts and regions")?;
         if partitions.is_empty() {
             bail!(
                 "no CloudTrail logs under {}: expected [prefix/]AWSLogs/[o-orgid/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ \
-                 (check the path and the --accounts/--regions/--shard filters)",
+                 (check the path and the --accounts/--regions filters)",
                 summary.source
             );
+        }
+        if let Some(shard) = config.filter.shard {
+            let mut counts = vec![0_u64; shard.count as usize];
+            for p in &partitions {
+                let of = (0..shard.count)
+                    .find(|&index| Shard { index, ..shard }.holds(&p.account, &p.region));
+                if let Some(of) = of {
+                    counts[of as usize] += 1;
+                }
+            }
+            partitions.retain(|p| shard.holds(&p.account, &p.region));
+            summary.shards = Some(ShardCounts {
+                shard: shard.label(),
+                partitions_per_shard: counts,
+            });
         }
         summary.partitions = partitions.len() as u64;
         summary.timed(Stage::List, started);
@@ -414,7 +478,28 @@ impl<'c> Run<'c> {
             episodes: BTreeMap::new(),
             settled_listed_through: None,
             notifications,
+            found: BTreeMap::new(),
+            searched: None,
+            nightly: false,
         })
+    }
+
+    /// Whether this run is a shard that holds no partition: nothing to do, and a success
+    /// (the other shards hold them). Says so in one line.
+    fn is_empty_shard(&self) -> bool {
+        let Some(shards) = &self.summary.shards else {
+            return false;
+        };
+        if !self.partitions.is_empty() {
+            return false;
+        }
+        let total: u64 = shards.partitions_per_shard.iter().sum();
+        tracing::info!(
+            "shard {} holds no (account, region) partition ({total} found, per shard {:?}): nothing to do",
+            shards.shard,
+            shards.partitions_per_shard
+        );
+        true
     }
 
     /// Withhold a partition's Insights: some of its logs could not be read.
@@ -595,6 +680,7 @@ impl<'c> Run<'c> {
         );
         telemetry::progress::plan_days(days.days().count() as u64);
         for day in days.days() {
+            crate::stop::check()?;
             telemetry::progress::day(day);
             let marks = self.summary.marks();
             self.advance(progress, day).await?;
@@ -691,6 +777,9 @@ impl<'c> Run<'c> {
         if is_settled(next, Utc::now()) {
             self.settled_listed_through = Some(next);
         }
+        if self.nightly {
+            self.check_delivered(day);
+        }
         let new: Vec<ObjectRef> = listed
             .into_iter()
             .filter(|o| !progress.processed.contains(&o.key))
@@ -711,8 +800,10 @@ impl<'c> Run<'c> {
         }
         self.read(new, scope, &mut progress.aggregator).await;
         self.summary.timed(Stage::ReadDecode, started);
+        // Stopped while reading: the day is not whole, so nothing of it is written or saved.
+        crate::stop::check()?;
         if self.config.strict {
-            strict_check(&self.summary)?;
+            strict_check(&self.summary, &self.files)?;
         }
         if first_folder < next {
             progress.processed.clear();
@@ -810,6 +901,47 @@ impl<'c> Run<'c> {
         Ok(())
     }
 
+    /// Log objects found in the day folder of `day`, over every partition (`None` when one of
+    /// its folders could not be listed, or this run did not list it: then nobody can tell).
+    fn delivered(&self, day: NaiveDate) -> Option<u64> {
+        if self.failed_folders.iter().any(|(_, d)| *d == day) {
+            return None;
+        }
+        let counts: Vec<u64> = self
+            .found
+            .iter()
+            .filter(|((_, d), _)| *d == day)
+            .map(|(_, n)| *n)
+            .collect();
+        (!counts.is_empty()).then(|| counts.iter().sum())
+    }
+
+    /// A day for which no partition delivered any log object is a delivery gap: warned,
+    /// named in the summary (`days_without_logs`), exit 4.
+    fn check_delivered(&mut self, day: NaiveDate) {
+        if self.delivered(day) != Some(0) {
+            return;
+        }
+        tracing::warn!(
+            "delivery gap: no log object in the {day} folder of any of the {} partition(s) under {}; \
+             has the trail stopped logging, or its bucket policy changed?",
+            self.partitions.len(),
+            self.summary.source
+        );
+        self.summary.days_without_logs.push(day.to_string());
+    }
+
+    /// Whether this run listed day folders and found no log object in any of them (and every
+    /// listing succeeded).
+    fn found_nothing(&self) -> Option<DayRange> {
+        let searched = self.searched?;
+        let nothing = self.found.values().all(|n| *n == 0)
+            && self.failed_folders.is_empty()
+            && self.summary.partitions_withheld.is_empty()
+            && self.summary.objects_listed == 0;
+        nothing.then_some(searched)
+    }
+
     /// The keys of `objects` in the delivery folder of `day` (remembered as read, so the next
     /// step does not read them again). Prefix lookups by length (a few distinct lengths), not a
     /// scan of every partition.
@@ -839,16 +971,21 @@ impl<'c> Run<'c> {
         let requests: Vec<_> = self
             .partitions
             .iter()
-            .flat_map(|p| folders.days().map(move |d| (p, d)))
+            .enumerate()
+            .flat_map(|(i, p)| folders.days().map(move |d| (i, p, d)))
             .collect();
         let source = &self.source;
         let listings: Vec<_> = stream::iter(requests)
-            .map(|(p, d)| async move { (p.clone(), d, source.objects(p, d).await) })
+            .map(|(i, p, d)| async move { (i, p.clone(), d, source.objects(p, d).await) })
             .buffered(self.config.list_concurrency)
             .collect()
             .await;
+        self.searched = Some(match self.searched {
+            Some(s) => DayRange::new(s.first.min(folders.first), s.last.max(folders.last)),
+            None => folders,
+        });
         let mut objects = Vec::new();
-        for (partition, day, listing) in listings {
+        for (index, partition, day, listing) in listings {
             let listing = match listing {
                 Ok(listing) => listing,
                 Err(e) => {
@@ -863,6 +1000,8 @@ impl<'c> Run<'c> {
             for ignored in &listing.ignored {
                 self.summary.ignore(&ignored.display, &ignored.reason);
             }
+            self.found
+                .insert((index, day), listing.objects.len() as u64);
             objects.extend(listing.objects);
         }
         objects
@@ -882,6 +1021,9 @@ impl<'c> Run<'c> {
             let mut slots =
                 local_read::start(self.source.clone(), objects, options, config.decode_threads);
             while let Some(slot) = slots.recv().await {
+                if crate::stop::requested().is_some() {
+                    break; // the rest of the day's objects are dropped
+                }
                 match slot.await {
                     Ok(batch) => batch.into_iter().for_each(|(o, outcome)| {
                         self.count(o, outcome, aggregator);
@@ -908,6 +1050,9 @@ impl<'c> Run<'c> {
             let results = fetch::fetch_decoded(self.source.clone(), objects, options, bounds);
             let mut results = std::pin::pin!(results);
             while let Some((object, outcome)) = results.next().await {
+                if crate::stop::requested().is_some() {
+                    break; // the rest of the day's objects are dropped
+                }
                 self.count(object, outcome, aggregator);
             }
         }
@@ -969,13 +1114,13 @@ fn is_settled(day: NaiveDate, now: DateTime<Utc>) -> bool {
     day < (now - Duration::hours(1)).date_naive()
 }
 
-/// The requested days, or every delivery day found in the source.
+/// The requested days, an open end being the first or last delivery day found in the source.
 async fn analysed_days(
     config: &AnalyzeConfig,
     source: &Source,
     partitions: &[Partition],
 ) -> anyhow::Result<Option<DayRange>> {
-    if let Some(days) = config.days {
+    if let Some(days) = config.days.range() {
         return Ok(Some(days));
     }
     let found: Vec<_> = stream::iter(partitions)
@@ -985,17 +1130,36 @@ async fn analysed_days(
         .await
         .context("listing day folders")?;
     let all: BTreeSet<_> = found.into_iter().flatten().collect();
-    Ok(match (all.first(), all.last()) {
+    let found = match (all.first(), all.last()) {
         (Some(first), Some(last)) => Some(DayRange::new(*first, *last)),
         _ => None,
-    })
+    };
+    Ok(config.days.resolve(found))
 }
 
-fn strict_check(summary: &RunSummary) -> anyhow::Result<()> {
-    match summary.strict_problems() {
-        Some(problems) => bail!("--strict: {problems}; nothing was written"),
-        None => Ok(()),
-    }
+/// Fail a `--strict` run at its first problem, saying what earlier days of this run already
+/// wrote (`files`: the Insight files written so far) and what the state holds.
+fn strict_check(summary: &RunSummary, files: &BTreeMap<String, u64>) -> anyhow::Result<()> {
+    let Some(problems) = summary.strict_problems() else {
+        return Ok(());
+    };
+    bail!("--strict: {problems}; {}", written_so_far(summary, files))
+}
+
+/// What a run stopped now leaves written: "nothing was written", or the Insight files and
+/// reports of the days it analysed.
+fn written_so_far(summary: &RunSummary, files: &BTreeMap<String, u64>) -> String {
+    let (Some(first), Some(last)) = (&summary.first_day, &summary.last_day) else {
+        return "nothing was written".into();
+    };
+    let parquet = files.keys().filter(|k| k.ends_with(".parquet")).count();
+    let json = files.len() - parquet;
+    let reports = summary.bad_objects_reports.len();
+    format!(
+        "already written, for the days {first} to {last} analysed before: {json} JSON and {parquet} Parquet Insight file(s) \
+         and {reports} bad-objects report(s) under {}, and the state (if any) through {last}",
+        summary.output
+    )
 }
 
 /// One episode as the run summary counts it.

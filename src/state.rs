@@ -14,7 +14,9 @@
 //!   killed leaves the previous state intact and the next run redoes the work;
 //! - a run holds an exclusive lock for its whole duration, so two runs against the same state
 //!   cannot interleave; a second run is refused with a message naming the lock and its holder;
-//!   a lock older than `LOCK_TTL_SECS` (a run that was killed) is taken over with a warning;
+//!   a lock older than `LOCK_TTL_SECS` (`--lock-ttl-secs`; a run that was killed) is taken over
+//!   with a warning, and so is, at once, a local lock whose holder (`pid N on HOST`) ran on this
+//!   host and is gone (no `/proc/N`; a pid reused by another process keeps the age rule);
 //! - the lock is created with `put_if(Absent)` (S3's `If-None-Match: *`; locally a hard link of
 //!   a complete temporary file), so it exists whole or not at all and of two runs only one gets
 //!   it; an abandoned lock is replaced with `put_if(Matches(etag read))`, so of two runs taking
@@ -135,6 +137,8 @@ pub struct StateStore {
     /// The ETag of the state as this run last read or wrote it: `None` until loaded,
     /// `Some(None)` when there was no state.
     etag: Arc<Mutex<Option<Option<String>>>>,
+    /// Age after which a lock is abandoned (`LOCK_TTL_SECS` unless `--lock-ttl-secs`).
+    lock_ttl_secs: u64,
 }
 
 /// Proof that this run holds the lock. Call `release` to give it up; a local lock is also
@@ -215,14 +219,45 @@ impl Holder {
         }
     }
 
-    fn is_stale(&self, now_secs: u64) -> bool {
-        now_secs.saturating_sub(self.taken_at) >= LOCK_TTL_SECS
+    fn is_stale(&self, now_secs: u64, ttl_secs: u64) -> bool {
+        now_secs.saturating_sub(self.taken_at) >= ttl_secs
+    }
+
+    /// The pid and host of a holder named `pid N on HOST` (as `pipeline` names a run).
+    fn pid_and_host(name: &str) -> Option<(u32, &str)> {
+        let (pid, host) = name.strip_prefix("pid ")?.split_once(" on ")?;
+        Some((pid.parse().ok()?, host))
+    }
+
+    /// Whether the holder is a process of this host (`this`, named like a holder) that is gone:
+    /// its lock is abandoned whatever its age. `alive` asks the system about a pid.
+    fn is_dead_here(&self, this: &str, alive: impl Fn(u32) -> bool) -> bool {
+        let (Some((pid, host)), Some((_, this_host))) =
+            (Self::pid_and_host(&self.name), Self::pid_and_host(this))
+        else {
+            return false;
+        };
+        host == this_host && !alive(pid)
     }
 
     fn since(&self) -> String {
         chrono::DateTime::from_timestamp(i64::try_from(self.taken_at).unwrap_or(0), 0)
             .map_or_else(|| "an unknown time".into(), |t| t.to_rfc3339())
     }
+}
+
+/// Whether process `pid` of this host exists: `/proc/PID`, else `kill(pid, 0)` (which fails
+/// with ESRCH only when there is no such process).
+fn process_alive(pid: u32) -> bool {
+    if std::path::Path::new("/proc/self").exists() {
+        return std::path::Path::new(&format!("/proc/{pid}")).exists();
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let failed = unsafe { libc::kill(pid, 0) } != 0;
+    !(failed && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH))
 }
 
 /// The name of the state of one shard (or of the whole run), without its extension.
@@ -245,11 +280,38 @@ impl StateStore {
             store,
             name: state_name(shard),
             etag: Arc::new(Mutex::new(None)),
+            lock_ttl_secs: LOCK_TTL_SECS,
         }
+    }
+
+    /// A lock (of another host, or whose holder may be alive) older than `secs` is taken over.
+    pub fn with_lock_ttl(mut self, secs: u64) -> StateStore {
+        self.lock_ttl_secs = secs;
+        self
     }
 
     fn file(&self) -> String {
         format!("{}.json.gz", self.name)
+    }
+
+    /// Remove the temporary files (of this store's naming, older than `min_age`) that a killed
+    /// earlier run left beside a local state. Nothing to do on S3 (a put is whole or absent).
+    pub fn remove_stale_temporaries(&self, min_age: std::time::Duration) {
+        let Store::Local(dir) = &self.store else {
+            return;
+        };
+        let folder = self.name.rsplit_once('/').map_or("", |(f, _)| f);
+        match dir.remove_stale_temporaries(folder, min_age) {
+            Ok(removed) => {
+                for name in removed {
+                    tracing::info!(
+                        "removed {}: a temporary file an earlier run left",
+                        dir.root().join(folder).join(name).display()
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("could not clean temporary files of the state: {e}"),
+        }
     }
 
     fn lock_name(&self) -> String {
@@ -294,14 +356,19 @@ impl StateStore {
                 return Ok(held()); // an earlier attempt of this request took it
             }
             let owner = Holder::parse(&current.bytes);
-            if !owner.is_stale(now_secs) {
+            let dead =
+                matches!(self.store, Store::Local(_)) && owner.is_dead_here(holder, process_alive);
+            if dead {
+                tracing::warn!(%lock, "the lock's holder ({}, since {}) is no longer running on this host", owner.name, owner.since());
+            } else if !owner.is_stale(now_secs, self.lock_ttl_secs) {
                 anyhow::bail!(
                     "the state {} is locked by another run ({}, since {}): the lock is {lock}; \
-                     if no run is active, delete it (it is taken over automatically after {} h)",
+                     if no run is active, delete it (it is taken over automatically after {} s, \
+                     --lock-ttl-secs, or at once on its own host once its process is gone)",
                     self.describe(),
                     owner.name,
                     owner.since(),
-                    LOCK_TTL_SECS / 3600
+                    self.lock_ttl_secs
                 );
             }
             let Some(etag) = current.etag else {
@@ -452,6 +519,24 @@ mod tests {
     }
 
     #[test]
+    fn a_holder_is_dead_only_on_this_host_with_its_pid_gone() {
+        let this = "pid 1 on here";
+        let cases = [
+            // (holder, its pid alive, dead here)
+            ("pid 7 on here", false, true),
+            ("pid 7 on here", true, false),
+            ("pid 7 on there", false, false),
+            ("someone else", false, false),
+            ("pid x on here", false, false),
+        ];
+        for (name, alive, dead) in cases {
+            let holder = Holder::parse(format!("{name}\n0\n").as_bytes());
+            assert_eq!(holder.is_dead_here(this, |_| alive), dead, "{name} {alive}");
+        }
+        assert!(process_alive(std::process::id()));
+    }
+
+    #[test]
     fn lock_bodies_name_their_holder_and_age() {
         let cases: [(&[u8], &str, u64, bool); 5] = [
             (b"pid 7 on host\n1000\n", "pid 7 on host", 1000, false),
@@ -469,12 +554,17 @@ mod tests {
         for (body, name, taken_at, stale) in cases {
             let holder = Holder::parse(body);
             assert_eq!(
-                (holder.name.as_str(), holder.taken_at, holder.is_stale(now)),
+                (
+                    holder.name.as_str(),
+                    holder.taken_at,
+                    holder.is_stale(now, LOCK_TTL_SECS)
+                ),
                 (name, taken_at, stale),
                 "{body:?}"
             );
         }
-        assert!(Holder::parse(b"x\n1000\n").is_stale(1000 + LOCK_TTL_SECS));
+        assert!(Holder::parse(b"x\n1000\n").is_stale(1000 + LOCK_TTL_SECS, LOCK_TTL_SECS));
+        assert!(Holder::parse(b"x\n1000\n").is_stale(1060, 60));
         assert_eq!(
             Holder::body("pid 1 on h", 5, "00ff"),
             b"pid 1 on h\n5\n00ff\n"

@@ -78,6 +78,9 @@ pub const EXIT_FAILED: u8 = 2;
 /// Exit code: some partitions' Insights are withheld (their logs could not all be read); every
 /// other partition was written, and a later run completes them.
 pub const EXIT_WITHHELD: u8 = 3;
+/// Exit code: a delivery gap: an analysed day for which no partition delivered any log object
+/// (a trail that stopped logging, a broken bucket policy). The output was written.
+pub const EXIT_DELIVERY_GAP: u8 = 4;
 
 /// Exit code: a notification could not be delivered (named in the summary; the next run sends
 /// it again). The output was written.
@@ -114,6 +117,9 @@ pub struct RunSummary {
     /// not say (not Linux).
     pub peak_memory_bytes: Option<u64>,
     pub partitions: u64,
+    /// With `--shard`: this shard and how many partitions each shard got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardCounts>,
     pub objects_listed: u64,
     pub objects_read: u64,
     pub bytes_read: u64,
@@ -170,6 +176,10 @@ pub struct RunSummary {
     /// `ACCOUNT/REGION` partitions whose Insights were not written because one of their objects
     /// could not be fetched or one of their day folders listed; a later run redoes them.
     pub partitions_withheld: BTreeSet<String>,
+    /// Analysed days (of a nightly run) for which no partition delivered any log object in the
+    /// day's folder: a delivery gap (exit 4).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub days_without_logs: Vec<String>,
     /// S3 requests, retries and failures, when S3 was used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_requests: Option<RequestCounts>,
@@ -178,6 +188,15 @@ pub struct RunSummary {
     pub new_insight_records: Vec<NewRecord>,
     /// What was published, and what failed (kept for the next run; the run exits 1).
     pub notifications: NotifyReport,
+}
+
+/// How the partitions found were spread over the shards (`--shard I/N`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ShardCounts {
+    /// This run's shard, `I/N`.
+    pub shard: String,
+    /// Partitions (after the account and region filters) of shard 0, 1, ... N-1.
+    pub partitions_per_shard: Vec<u64>,
 }
 
 /// Where a run spends its time. Fetching and decoding overlap, so they are one stage.
@@ -355,6 +374,8 @@ impl RunSummary {
     pub fn exit_code(&self) -> u8 {
         if !self.partitions_withheld.is_empty() {
             EXIT_WITHHELD
+        } else if !self.days_without_logs.is_empty() {
+            EXIT_DELIVERY_GAP
         } else if !self.notifications.failed.is_empty() {
             EXIT_NOT_DELIVERED
         } else if self.skipped_total() > 0 {

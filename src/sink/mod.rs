@@ -32,6 +32,7 @@ use crate::store::{Store, StoreError};
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 /// Which formats a run writes. A format that is not selected is left untouched in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +79,13 @@ pub struct Sink {
     formats: Formats,
     /// Writes and removals in flight at once.
     concurrency: usize,
+    /// Local folders this run has cleaned of stale temporaries (once per folder per run).
+    swept: Arc<Mutex<BTreeSet<String>>>,
 }
+
+/// A temporary file older than this was left by a run that was killed (a write takes
+/// milliseconds): the first write of a run into its folder removes it.
+pub const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// One day-step's detection results, to be written for the days they may have changed.
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +126,7 @@ impl Sink {
             store,
             formats,
             concurrency: concurrency.max(1),
+            swept: Arc::default(),
         }
     }
 
@@ -240,7 +248,10 @@ impl Sink {
         files: impl Iterator<Item = (String, Vec<u8>)>,
     ) -> Result<(), SinkError> {
         stream::iter(files)
-            .map(|(key, bytes)| async move { self.store.put(&key, bytes).await })
+            .map(|(key, bytes)| async move {
+                self.sweep_folder_of(&key);
+                self.store.put(&key, bytes).await
+            })
             .buffer_unordered(self.concurrency)
             .try_collect::<()>()
             .await?;
@@ -260,6 +271,35 @@ impl Sink {
         Ok(removed.into_iter().filter(|r| *r).count() as u64)
     }
 
+    /// The first time this run writes into the local folder of `key`: remove the temporary
+    /// files an earlier, killed run left there (`STALE_TEMPORARY_AGE`). A fresh one may be a
+    /// concurrent writer's and is kept.
+    fn sweep_folder_of(&self, key: &str) {
+        let Store::Local(dir) = &self.store else {
+            return;
+        };
+        let folder = key.rsplit_once('/').map_or("", |(f, _)| f);
+        let first = self
+            .swept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(folder.to_owned());
+        if !first {
+            return;
+        }
+        match dir.remove_stale_temporaries(folder, STALE_TEMPORARY_AGE) {
+            Ok(removed) => {
+                for name in removed {
+                    tracing::info!(
+                        "removed {}: a temporary file an earlier run left",
+                        dir.root().join(folder).join(name).display()
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("could not clean temporary files of {folder}: {e}"),
+        }
+    }
+
     /// Write the bad-objects report of one analysed day (the problems its step met), or remove
     /// the one an earlier run of the same day left when there is nothing to report. Returns
     /// where the report was written.
@@ -272,6 +312,7 @@ impl Sink {
         let (key, bytes) = bad_objects::build(source, day, problems);
         match bytes {
             Some(bytes) => {
+                self.sweep_folder_of(&key);
                 self.store.put(&key, bytes).await?;
                 Ok(Some(self.store.display(&key)))
             }
