@@ -34,8 +34,10 @@ use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{DayResults, notify};
 use crate::source::layout::{PartitionFilter, Shard};
 use crate::source::{Source, layout};
-use crate::state::{RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition};
-use crate::telemetry::{self, RunSummary, ShardCounts, Stage};
+use crate::state::{
+    PartitionDeliveries, RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition,
+};
+use crate::telemetry::{self, DeliveryGap, RunSummary, ShardCounts, Stage};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use fetch::{Bounds, Outcome};
@@ -253,6 +255,8 @@ struct Progress {
     processed: BTreeSet<String>,
     /// Partitions some of whose logs could not be read, by (account, region).
     stuck: BTreeMap<PartitionId, Stuck>,
+    /// Log objects each partition delivered in its recent day folders (the gap rule's history).
+    deliveries: BTreeMap<PartitionId, BTreeMap<NaiveDate, u64>>,
 }
 
 /// An (account, region) pair.
@@ -287,6 +291,7 @@ impl Progress {
             folders_read_through: None,
             processed: BTreeSet::new(),
             stuck: BTreeMap::new(),
+            deliveries: BTreeMap::new(),
         }
     }
 
@@ -323,6 +328,18 @@ impl Progress {
             redetect_from: Some(day(&state.redetect_from)?),
             folders_read_through: Some(day(&state.folders_read_through)?),
             processed: state.processed.into_iter().collect(),
+            deliveries: state
+                .deliveries
+                .into_iter()
+                .map(|p| {
+                    let days = p
+                        .days
+                        .iter()
+                        .map(|(d, n)| Ok((day(d)?, *n)))
+                        .collect::<anyhow::Result<_>>()?;
+                    Ok(((p.account, p.region), days))
+                })
+                .collect::<anyhow::Result<_>>()?,
             stuck: state
                 .stuck
                 .into_iter()
@@ -352,6 +369,16 @@ impl Progress {
             folders_read_through: text(self.folders_read_through)?,
             processed: self.processed.iter().cloned().collect(),
             aggregate: self.aggregator.to_state(),
+            deliveries: self
+                .deliveries
+                .iter()
+                .filter(|(_, days)| !days.is_empty())
+                .map(|((account, region), days)| PartitionDeliveries {
+                    account: account.clone(),
+                    region: region.clone(),
+                    days: days.iter().map(|(d, n)| (d.to_string(), *n)).collect(),
+                })
+                .collect(),
             stuck: self
                 .stuck
                 .iter()
@@ -780,6 +807,7 @@ impl<'c> Run<'c> {
         if self.nightly {
             self.check_delivered(day);
         }
+        self.check_partition_deliveries(progress, day);
         let new: Vec<ObjectRef> = listed
             .into_iter()
             .filter(|o| !progress.processed.contains(&o.key))
@@ -887,6 +915,24 @@ impl<'c> Run<'c> {
                     "Insights withheld from this day on: some of its logs could not be fetched or listed; each run reads them again",
                 )
             })
+            .chain(
+                self.summary
+                    .delivery_gaps
+                    .iter()
+                    .filter(|gap| gap.day == day.to_string())
+                    .map(|gap| {
+                        notify::Finding::new(
+                            notify::FindingKind::DeliveryGap,
+                            &gap.account,
+                            &gap.region,
+                            day,
+                            format!(
+                                "{} log object(s) delivered where it usually delivers {}: has the trail stopped logging here, or its bucket policy changed?",
+                                gap.seen, gap.expected
+                            ),
+                        )
+                    }),
+            )
             .collect();
         self.notifications
             .after_day(self.config.output.store(), &new, &findings)
@@ -929,6 +975,70 @@ impl<'c> Run<'c> {
             self.summary.source
         );
         self.summary.days_without_logs.push(day.to_string());
+    }
+
+    /// Remember what each partition delivered in the folders up to `day` (listed by this run),
+    /// then apply the delivery-gap rule to `day`'s folder: a partition that delivered log
+    /// objects on at least `GAP_MIN_ACTIVE_DAYS` of the 7 days before, usually at least
+    /// `GAP_MIN_USUAL` a day (the median of those days), and under a tenth of that (none, say)
+    /// that day has gone quiet: warned, named in the summary (`delivery_gaps`), exit 4. A
+    /// partition that is withheld, or whose folder was not listed, is not judged.
+    fn check_partition_deliveries(&mut self, progress: &mut Progress, day: NaiveDate) {
+        for (&(index, folder), &count) in &self.found {
+            if folder <= day
+                && let Some(p) = self.partitions.get(index)
+            {
+                let id = (p.account.clone(), p.region.clone());
+                progress
+                    .deliveries
+                    .entry(id)
+                    .or_default()
+                    .insert(folder, count);
+            }
+        }
+        let oldest = day - Duration::days(BASELINE_DAYS + 1);
+        for days in progress.deliveries.values_mut() {
+            days.retain(|d, _| *d >= oldest);
+        }
+        // Judged only while the trail goes on delivering after `day` elsewhere: a data set
+        // that simply ends (its last folder holding only late deliveries) is no gap, and a
+        // whole trail going dark is the nightly check's `days_without_logs`.
+        let trail_goes_on = self.found.iter().any(|(&(_, f), &n)| f > day && n > 0);
+        if !trail_goes_on {
+            return;
+        }
+        for (index, p) in self.partitions.iter().enumerate() {
+            let id = (p.account.clone(), p.region.clone());
+            let Some(&seen) = self.found.get(&(index, day)) else {
+                continue;
+            };
+            if self.withheld.contains(&id) || progress.stuck.contains_key(&id) {
+                continue;
+            }
+            let Some(history) = progress.deliveries.get(&id) else {
+                continue;
+            };
+            let before: Vec<u64> = history
+                .range(day - Duration::days(BASELINE_DAYS)..day)
+                .map(|(_, n)| *n)
+                .filter(|n| *n > 0)
+                .collect();
+            if let Some(expected) = delivery_gap(&before, seen) {
+                tracing::warn!(
+                    partition = format!("{}/{}", id.0, id.1),
+                    "delivery gap: {}/{} delivered {seen} log object(s) in its {day} folder, where it usually delivers {expected}; has the trail stopped logging there, or its bucket policy changed?",
+                    id.0,
+                    id.1
+                );
+                self.summary.delivery_gaps.push(DeliveryGap {
+                    account: id.0,
+                    region: id.1,
+                    day: day.to_string(),
+                    expected,
+                    seen,
+                });
+            }
+        }
     }
 
     /// Whether this run listed day folders and found no log object in any of them (and every
@@ -1182,6 +1292,26 @@ struct Detected {
     oldest_open: Option<NaiveDate>,
 }
 
+/// A partition must have delivered on this many of the 7 days before a day to be judged.
+const GAP_MIN_ACTIVE_DAYS: usize = 5;
+/// Only a partition that usually delivers at least this many objects a day is judged: CloudTrail
+/// writes a file about every 5 minutes while there is activity, so a region with a handful of
+/// files a day is one that is quiet now and then, and a day without any is ordinary there.
+const GAP_MIN_USUAL: u64 = 12;
+
+/// The delivery-gap rule: `before` holds the object counts of the days before that delivered
+/// any; returns the usual count (their median) when `seen` is a gap.
+fn delivery_gap(before: &[u64], seen: u64) -> Option<u64> {
+    if before.len() < GAP_MIN_ACTIVE_DAYS {
+        return None;
+    }
+    let mut sorted = before.to_vec();
+    sorted.sort_unstable();
+    let usual = sorted[sorted.len() / 2];
+    let quiet = usual >= GAP_MIN_USUAL && seen * 10 < usual;
+    quiet.then_some(usual)
+}
+
 /// Series handed to a detection thread at a time: small enough to balance the threads.
 const DETECT_CHUNK: usize = 32;
 
@@ -1291,6 +1421,24 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         parse_day(text).unwrap()
+    }
+
+    #[test]
+    fn a_partition_that_usually_delivers_and_goes_quiet_is_a_gap() {
+        // (objects on the days before that delivered any, objects that day, gap's usual count)
+        let cases: [(&[u64], u64, Option<u64>); 8] = [
+            (&[288, 280, 290, 285, 288, 286, 287], 0, Some(287)),
+            (&[288, 280, 290, 285, 288, 286, 287], 200, None),
+            (&[288, 280, 290, 285], 0, None),
+            (&[300, 280, 310, 290, 305], 20, Some(300)),
+            (&[300, 280, 310, 290, 305], 40, None),
+            (&[12, 14, 13, 12, 15], 0, Some(13)),
+            (&[12, 14, 13, 12, 15], 2, None),
+            (&[3, 4, 5, 4, 3, 4, 5], 0, None),
+        ];
+        for (before, seen, want) in cases {
+            assert_eq!(delivery_gap(before, seen), want, "{before:?} then {seen}");
+        }
     }
 
     #[test]

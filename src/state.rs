@@ -75,6 +75,18 @@ pub struct RunState {
     /// one written before this field existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stuck: Vec<StuckPartition>,
+    /// Log objects each partition delivered in its recent day folders (YYYY-MM-DD to count), the
+    /// history the delivery-gap rule reads. Absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<PartitionDeliveries>,
+}
+
+/// Objects one partition delivered in its recent day folders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionDeliveries {
+    pub account: String,
+    pub region: String,
+    pub days: std::collections::BTreeMap<String, u64>,
 }
 
 /// A partition whose logs could not all be read (after the retries), in the state.
@@ -479,6 +491,7 @@ mod tests {
             aggregate: AggregateState::default(),
             events: None,
             stuck: Vec::new(),
+            deliveries: Vec::new(),
         }
     }
 

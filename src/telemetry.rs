@@ -71,6 +71,17 @@ pub fn init_tracing(format: LogFormat, quiet: bool) {
     };
 }
 
+/// One partition's delivery gap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryGap {
+    pub account: String,
+    pub region: String,
+    pub day: String,
+    /// The median of its objects per day folder over the days before that delivered any.
+    pub expected: u64,
+    pub seen: u64,
+}
+
 /// Exit code: the output was written, but some objects could not be read (named).
 pub const EXIT_SKIPPED: u8 = 1;
 /// Exit code: the run failed (arguments, source, output, `--strict`).
@@ -180,6 +191,10 @@ pub struct RunSummary {
     /// day's folder: a delivery gap (exit 4).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub days_without_logs: Vec<String>,
+    /// Partitions that went quiet: they delivered log objects on most of the 7 days before an
+    /// analysed day and none (or under a tenth of their usual count) that day (exit 4).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delivery_gaps: Vec<DeliveryGap>,
     /// S3 requests, retries and failures, when S3 was used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_requests: Option<RequestCounts>,
@@ -374,7 +389,7 @@ impl RunSummary {
     pub fn exit_code(&self) -> u8 {
         if !self.partitions_withheld.is_empty() {
             EXIT_WITHHELD
-        } else if !self.days_without_logs.is_empty() {
+        } else if !self.days_without_logs.is_empty() || !self.delivery_gaps.is_empty() {
             EXIT_DELIVERY_GAP
         } else if !self.notifications.failed.is_empty() {
             EXIT_NOT_DELIVERED

@@ -562,3 +562,44 @@ fn a_nightly_that_only_retries_a_stuck_partition_is_no_delivery_gap() {
         run.summary
     );
 }
+
+/// One (account, region) of an organization trail goes quiet for a day while the others go
+/// on: a delivery gap, named in the summary with what it usually delivers, exit 4; the day
+/// after it delivers again and is no gap.
+#[test]
+fn a_partition_that_goes_quiet_while_the_trail_goes_on_is_a_delivery_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .args(["-r", "--"])
+        .arg(repo_path("sample-data"))
+        .arg(dir.path().join("logs"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let quiet = "AWSLogs/o-a1b2c3d4e5/210987654321/CloudTrail/eu-west-1/2019/11/07";
+    std::fs::remove_dir_all(dir.path().join("logs").join(quiet)).unwrap();
+    let run = analyze(&dir.path().join("logs"), &dir.path().join("out"), &[]);
+    assert_eq!(run.code, 4, "a delivery gap exits 4: {}", run.stderr);
+    let gaps = run.summary["delivery_gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    let gap = &gaps[0];
+    assert_eq!(
+        (
+            gap["account"].as_str(),
+            gap["region"].as_str(),
+            gap["day"].as_str()
+        ),
+        (Some("210987654321"), Some("eu-west-1"), Some("2019-11-07"))
+    );
+    assert_eq!(gap["seen"], 0);
+    assert!(gap["expected"].as_u64().unwrap() >= 12, "{gap}");
+    assert!(
+        run.stderr.contains("delivery gap: 210987654321/eu-west-1"),
+        "{}",
+        run.stderr
+    );
+    // The untouched sample has none.
+    let clean = analyze(&repo_path("sample-data"), &dir.path().join("clean"), &[]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert!(clean.summary.get("delivery_gaps").is_none());
+}
