@@ -65,7 +65,7 @@ fn midnight_tree() -> Tree {
     tree
 }
 
-fn nightly(source: &Path, out: &Path, state: &Path, as_of: &str, extra: &[&str]) -> Run {
+pub fn nightly(source: &Path, out: &Path, state: &Path, as_of: &str, extra: &[&str]) -> Run {
     let mut args = vec![
         "nightly",
         "--source",

@@ -1,6 +1,7 @@
 //! Runs nobody watches: one unreadable object costs only its own partition, and a later run
 //! completes (or, after `--quarantine-after-runs`, gives up on) it.
 
+use crate::incremental::nightly;
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +13,13 @@ const BROKEN: &str = "AWSLogs/o-a1b2c3d4e5/210987654321/CloudTrail/us-east-1/201
 /// `/proc/self/mem`, whose read fails with EIO (tests run as root, so a mode 000 file would
 /// still be read).
 fn sample_with_an_unreadable_object() -> tempfile::TempDir {
+    let dir = copy_of_sample();
+    std::os::unix::fs::symlink("/proc/self/mem", dir.path().join("logs").join(BROKEN)).unwrap();
+    dir
+}
+
+/// A copy of `sample-data/` under `DIR/logs`.
+fn copy_of_sample() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let copied = std::process::Command::new("cp")
         .args(["-r", "--"])
@@ -20,7 +28,6 @@ fn sample_with_an_unreadable_object() -> tempfile::TempDir {
         .status()
         .unwrap();
     assert!(copied.success());
-    std::os::unix::fs::symlink("/proc/self/mem", dir.path().join("logs").join(BROKEN)).unwrap();
     dir
 }
 
@@ -245,22 +252,6 @@ fn from_and_to_default_to_the_first_and_last_delivery_days_found() {
             "{flags:?}"
         );
     }
-}
-
-fn nightly(logs: &Path, out: &Path, state: &Path, as_of: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "nightly",
-        "--source",
-        logs.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--as-of",
-        as_of,
-    ];
-    args.extend_from_slice(extra);
-    trailsight(&args)
 }
 
 #[test]
@@ -568,14 +559,7 @@ fn a_nightly_that_only_retries_a_stuck_partition_is_no_delivery_gap() {
 /// after it delivers again and is no gap.
 #[test]
 fn a_partition_that_goes_quiet_while_the_trail_goes_on_is_a_delivery_gap() {
-    let dir = tempfile::tempdir().unwrap();
-    let copied = std::process::Command::new("cp")
-        .args(["-r", "--"])
-        .arg(repo_path("sample-data"))
-        .arg(dir.path().join("logs"))
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    let dir = copy_of_sample();
     let quiet = "AWSLogs/o-a1b2c3d4e5/210987654321/CloudTrail/eu-west-1/2019/11/07";
     std::fs::remove_dir_all(dir.path().join("logs").join(quiet)).unwrap();
     let run = analyze(&dir.path().join("logs"), &dir.path().join("out"), &[]);
