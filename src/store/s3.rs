@@ -201,31 +201,7 @@ impl Attempt {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let failure = match &error {
-            SdkError::TimeoutError(_) => Failure::Timeout,
-            SdkError::DispatchFailure(e) if e.is_timeout() => Failure::Timeout,
-            SdkError::DispatchFailure(e) if e.is_io() => Failure::Connection,
-            SdkError::DispatchFailure(e) if e.as_other().is_some() => Failure::Connection,
-            SdkError::DispatchFailure(_) => Failure::Client,
-            SdkError::ResponseError(_) => Failure::MalformedResponse,
-            SdkError::ServiceError(e) => Failure::Status {
-                status: e.raw().status().as_u16(),
-                code: e.err().code().map(str::to_owned),
-            },
-            _ => Failure::Client,
-        };
-        let mut message = match &error {
-            SdkError::ServiceError(e) => {
-                let err = e.err();
-                summarise_error(&format!(
-                    "HTTP {} {}: {}",
-                    e.raw().status().as_u16(),
-                    err.code().unwrap_or("(no error code)"),
-                    err.message().unwrap_or("(no message)")
-                ))
-            }
-            _ => error_chain(&error),
-        };
+        let (failure, mut message) = sdk_failure(&error);
         if let Failure::Status { status: 403, .. } = failure {
             message.push_str(
                 "; check the credentials, --expected-bucket-owner and the IAM policy (README: Least-privilege IAM policy)",
@@ -233,6 +209,41 @@ impl Attempt {
         }
         Attempt { failure, message }
     }
+}
+
+/// What went wrong in a failed AWS SDK request (any service: they share the HTTP response type),
+/// for the retry decision (`retry::classify`) and a redacted one-line message.
+pub fn sdk_failure<E>(
+    error: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> (Failure, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let failure = match error {
+        SdkError::TimeoutError(_) => Failure::Timeout,
+        SdkError::DispatchFailure(e) if e.is_timeout() => Failure::Timeout,
+        SdkError::DispatchFailure(e) if e.is_io() || e.as_other().is_some() => Failure::Connection,
+        SdkError::DispatchFailure(_) => Failure::Client,
+        SdkError::ResponseError(_) => Failure::MalformedResponse,
+        SdkError::ServiceError(e) => Failure::Status {
+            status: e.raw().status().as_u16(),
+            code: e.err().code().map(str::to_owned),
+        },
+        _ => Failure::Client,
+    };
+    let message = match error {
+        SdkError::ServiceError(e) => {
+            let err = e.err();
+            summarise_error(&format!(
+                "HTTP {} {}: {}",
+                e.raw().status().as_u16(),
+                err.code().unwrap_or("(no error code)"),
+                err.message().unwrap_or("(no message)")
+            ))
+        }
+        _ => error_chain(error),
+    };
+    (failure, message)
 }
 
 /// An error and its causes on one line, each cause once (SDK errors nest the same text),

@@ -54,27 +54,7 @@ fn attempt_of<E>(error: SdkError<E, HttpResponse>) -> Attempt
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let failure = match &error {
-        SdkError::TimeoutError(_) => Failure::Timeout,
-        SdkError::DispatchFailure(e) if e.is_timeout() => Failure::Timeout,
-        SdkError::DispatchFailure(e) if e.is_io() || e.as_other().is_some() => Failure::Connection,
-        SdkError::DispatchFailure(_) => Failure::Client,
-        SdkError::ResponseError(_) => Failure::MalformedResponse,
-        SdkError::ServiceError(e) => Failure::Status {
-            status: e.raw().status().as_u16(),
-            code: e.err().code().map(str::to_owned),
-        },
-        _ => Failure::Client,
-    };
-    let message = match &error {
-        SdkError::ServiceError(e) => format!(
-            "HTTP {} {}: {}",
-            e.raw().status().as_u16(),
-            e.err().code().unwrap_or("(no error code)"),
-            e.err().message().unwrap_or("(no message)")
-        ),
-        other => error_chain(other),
-    };
+    let (failure, message) = crate::store::s3::sdk_failure(&error);
     Attempt {
         failure,
         message,
