@@ -448,16 +448,24 @@ fn throttling_errors_and_dropped_connections_are_survived_with_identical_output(
     );
 }
 
+/// One object that S3 keeps refusing, whether with a server error (retried) or a 403 (one object
+/// under a KMS key or bucket policy the run may not use: not retried): only its partition is
+/// withheld.
 #[test]
 fn an_object_that_keeps_failing_is_named_and_its_partition_withheld() {
+    for (fault, attempts) in [
+        (Fault::Error(500, "InternalError"), 3),
+        (Fault::Error(403, "AccessDenied"), 1),
+    ] {
+        an_object_that_keeps_failing(fault, attempts);
+    }
+}
+
+fn an_object_that_keeps_failing(fault: Fault, attempts: usize) {
     let (_tree, local_out, server) = org_setup();
     let failing = log_key("ct/", Some(ORG), ACCOUNT, "us-east-1", "2019-11-05", "h");
-    server.fault(
-        "GET",
-        &format!("/cloudtrail/{failing}"),
-        Fault::Error(500, "InternalError"),
-        usize::MAX,
-    );
+    let case = format!("{fault:?}");
+    server.fault("GET", &format!("/cloudtrail/{failing}"), fault, usize::MAX);
     // Output left by an earlier run: the withheld partition's file must stay as it was, and a
     // partition that now has no Insights loses its stale file.
     let day = chrono::NaiveDate::parse_from_str(SPIKE_DAY, "%Y-%m-%d").unwrap();
@@ -469,7 +477,11 @@ fn an_object_that_keeps_failing_is_named_and_its_partition_withheld() {
     let mut args = ORG_FILTERS.to_vec();
     args.extend(["--max-attempts", "3"]);
     let run = run_s3(&server, "s3://cloudtrail/ct", "s3://insights", &args);
-    assert_eq!(run.code, 3, "a withheld partition exits 3: {}", run.stderr);
+    assert_eq!(
+        run.code, 3,
+        "{case}: a withheld partition exits 3: {}",
+        run.stderr
+    );
     let s = &run.summary;
     let display = format!("s3://cloudtrail/{failing}");
     assert_eq!(s["objects_skipped"]["fetch failed"], 1, "{s:#}");
@@ -478,8 +490,8 @@ fn an_object_that_keeps_failing_is_named_and_its_partition_withheld() {
         s["skipped"][0]["detail"]
             .as_str()
             .unwrap()
-            .contains("3 attempt"),
-        "{s:#}"
+            .contains(&format!("{attempts} attempt")),
+        "{case}: {s:#}"
     );
     assert_eq!(
         s["partitions_withheld"],
@@ -507,11 +519,11 @@ fn an_object_that_keeps_failing_is_named_and_its_partition_withheld() {
     assert_eq!(written, expected);
     assert_eq!(s["stale_files_removed"], 1);
     let seen = server.take_seen();
-    let attempts = seen
+    let seen_attempts = seen
         .iter()
         .filter(|r| r.method == "GET" && r.path.ends_with(&failing))
         .count();
-    assert_eq!(attempts, 3);
+    assert_eq!(seen_attempts, attempts, "{case}");
     assert!(!seen.iter().any(|r| r.path.contains(&withheld_key)));
 }
 
@@ -1495,4 +1507,136 @@ fn no_credential_token_or_signature_reaches_logs_summaries_errors_or_the_report(
     }
     check("wrong secret at trace", (code, stdout, stderr, summary), 2);
     eprintln!("checked: {checked:?}");
+}
+
+/// The org tree in `s3://cloudtrail/ct/` of a server that also has a `state` bucket, and the
+/// local run's output to compare with.
+fn org_setup_with_state_bucket() -> (tempfile::TempDir, S3Server) {
+    let tree = org_tree();
+    let local_out = tempfile::tempdir().unwrap();
+    let local = analyze(tree.path(), local_out.path(), &ORG_FILTERS);
+    assert_eq!(local.code, 0, "{}", local.stderr);
+    let server = S3Server::start(&["cloudtrail", "insights", "state"]);
+    server.upload_tree(&tree.path().join("ct"), "cloudtrail", "ct/");
+    (local_out, server)
+}
+
+/// Insights, Parquet and explanations, without trailsight's own bookkeeping (`_trailsight/`).
+fn analysis_outputs(files: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    files
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("_trailsight/"))
+        .collect()
+}
+
+/// A run from S3 stopped by SIGTERM while a GetObject of its day hangs (as an AWS Batch retry
+/// or a Kubernetes eviction would stop it): it exits 143 without waiting for the request,
+/// writes nothing of the unfinished day, and deletes its S3 lock, so the retry that follows at
+/// once runs (no "locked by another run") and writes what an uninterrupted run writes.
+#[test]
+fn an_s3_run_stopped_mid_day_releases_its_lock_and_the_retry_writes_the_same_output() {
+    let (local_out, server) = org_setup_with_state_bucket();
+    let hanging = log_key("ct/", Some(ORG), ACCOUNT, "us-east-1", SPIKE_DAY, "b");
+    server.fault(
+        "GET",
+        &format!("/cloudtrail/{hanging}"),
+        Fault::Delay(Duration::from_secs(120)),
+        1,
+    );
+    let mut args = vec![
+        "analyze",
+        "--source",
+        "s3://cloudtrail/ct",
+        "--out",
+        "s3://insights",
+        "--state",
+        "s3://state/run",
+        "--force-path-style",
+        "--retry-base-delay-ms",
+        "5",
+    ];
+    args.extend_from_slice(&ORG_FILTERS);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args(&args)
+        .envs(server.env())
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let hangs = |s: &Seen| s.method == "GET" && s.path.ends_with(&hanging);
+    assert!(
+        server.wait_for(Duration::from_secs(60), hangs),
+        "the run never asked for {hanging}"
+    );
+    assert!(
+        server
+            .objects("state", "run/")
+            .contains_key("trailsight-state.lock"),
+        "the run holds its lock"
+    );
+    let signalled = Instant::now();
+    // SAFETY: the pid is our own child's, which has not been waited for.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let stopped = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(143), "{stderr}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(60),
+        "the stop waited {:?} for the hanging request",
+        signalled.elapsed()
+    );
+    assert!(stderr.contains("stopped by signal"), "{stderr}");
+    assert!(
+        analysis_outputs(server.objects("insights", "")).is_empty(),
+        "nothing of the unfinished day is written"
+    );
+    assert!(
+        !server
+            .objects("state", "run/")
+            .contains_key("trailsight-state.lock"),
+        "the lock is released"
+    );
+
+    server.clear_faults();
+    let mut retry = ORG_FILTERS.to_vec();
+    retry.extend(["--state", "s3://state/run"]);
+    let run = run_s3(&server, "s3://cloudtrail/ct", "s3://insights", &retry);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let written = analysis_outputs(server.objects("insights", ""));
+    assert!(!written.is_empty());
+    assert_eq!(written, analysis_outputs(files(local_out.path())));
+}
+
+/// From S3 as from a folder: a range that holds no log object fails naming the bucket path and
+/// the day folders searched; a nightly whose days have no delivered object in any partition
+/// is a delivery gap (exit 4), named in the summary.
+#[test]
+fn from_s3_a_range_without_logs_fails_and_a_night_without_deliveries_is_a_gap() {
+    let (_local_out, server) = org_setup_with_state_bucket();
+    let run = run_s3(
+        &server,
+        "s3://cloudtrail/ct",
+        "s3://insights/none",
+        &["--from", "2030-01-01", "--to", "2030-01-02"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for needle in ["s3://cloudtrail/ct", "2029-12-25 to 2030-01-03"] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+    assert!(server.objects("insights", "none").is_empty());
+
+    let run = nightly_s3(&server, "n", "n", "2019-11-09", &["--first-day", SPIKE_DAY]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.summary.get("days_without_logs").is_none(),
+        "{}",
+        run.summary
+    );
+    let run = nightly_s3(&server, "n", "n", "2019-11-11", &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(
+        run.summary["days_without_logs"],
+        serde_json::json!(["2019-11-09", "2019-11-10"])
+    );
+    assert!(run.stderr.contains("delivery gap"), "{}", run.stderr);
 }

@@ -587,3 +587,62 @@ fn a_partition_that_goes_quiet_while_the_trail_goes_on_is_a_delivery_gap() {
     assert_eq!(clean.code, 0, "{}", clean.stderr);
     assert!(clean.summary.get("delivery_gaps").is_none());
 }
+
+/// Many runs started at once against one state folder, as overlapping cron entries or a job
+/// retried while its first attempt still runs: each time exactly one runs and every other is
+/// refused naming the lock, and the lock is gone once the one is done. Separate processes,
+/// as in production (a lock that is only safe between threads would pass a threaded test).
+#[test]
+fn of_many_runs_started_at_once_against_one_state_exactly_one_runs() {
+    const TRIALS: usize = 10;
+    const RUNS: usize = 8;
+    // Long enough (about a second) that the one that wins still holds the lock when the
+    // last of the others starts.
+    let tree = big_tree(9, 4, 400);
+    for trial in 0..TRIALS {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let children: Vec<_> = (0..RUNS)
+            .map(|i| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
+                    .args([
+                        "analyze",
+                        "--source",
+                        tree.path().to_str().unwrap(),
+                        "--out",
+                    ])
+                    .arg(dir.path().join(format!("out{i}")))
+                    .arg("--state")
+                    .arg(&state)
+                    .args(["--threads", "1"])
+                    .env("RUST_LOG", "warn")
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let ended: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let ran = ended.iter().filter(|o| o.status.success()).count();
+        let stderrs: Vec<_> = ended
+            .iter()
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .collect();
+        assert_eq!(ran, 1, "trial {trial}: {ran} of {RUNS} ran: {stderrs:#?}");
+        for (o, stderr) in ended.iter().zip(&stderrs) {
+            if !o.status.success() {
+                assert_eq!(o.status.code(), Some(2), "trial {trial}: {stderr}");
+                assert!(
+                    stderr.contains("locked by another run"),
+                    "trial {trial}: {stderr}"
+                );
+            }
+        }
+        assert!(
+            !state.join("trailsight-state.lock").exists(),
+            "trial {trial}"
+        );
+    }
+}
