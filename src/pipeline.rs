@@ -1000,11 +1000,14 @@ impl<'c> Run<'c> {
         for days in progress.deliveries.values_mut() {
             days.retain(|d, _| *d >= oldest);
         }
-        // Judged only while the trail goes on delivering after `day` elsewhere: a data set
-        // that simply ends (its last folder holding only late deliveries) is no gap, and a
-        // whole trail going dark is the nightly check's `days_without_logs`.
+        // Judged while the trail goes on delivering after `day` elsewhere: a data set that
+        // simply ends (its last folder holding only late deliveries) is no gap.
         let trail_goes_on = self.found.iter().any(|(&(_, f), &n)| f > day && n > 0);
-        if !trail_goes_on {
+        // A nightly's day is settled: when no partition delivered anything (the trail stopped
+        // logging, its bucket policy changed), each one that delivered regularly is a gap of
+        // its own too, announced like one that went quiet alone.
+        let trail_dark = self.nightly && self.delivered(day) == Some(0);
+        if !trail_goes_on && !trail_dark {
             return;
         }
         for (index, p) in self.partitions.iter().enumerate() {

@@ -687,3 +687,74 @@ fn take(receiver: &Receiver, findings: &mut Vec<Value>, records: &mut Vec<String
         }
     }
 }
+
+/// A trail that goes dark (no log object in any partition's folder for the night's days, as
+/// after StopLogging) is announced, not only counted: a DeliveryGap finding for each partition
+/// that delivered regularly, once per partition and day, matching the summary's
+/// `delivery_gaps`; a night with logs announces nothing.
+#[test]
+fn a_trail_that_goes_dark_is_announced_per_partition_once() {
+    let receiver = Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    let night = |as_of: &str, extra: &[&str]| {
+        let mut args = vec![
+            "nightly",
+            "--source",
+            sample().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--as-of",
+            as_of,
+            "--notify-webhook",
+            &receiver.url,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        trailsight(&args)
+    };
+    let (mut findings, mut records) = (Vec::new(), Vec::new());
+    let run = night("2019-11-10T12:00:00Z", &["--first-day", "2019-11-09"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    take(&receiver, &mut findings, &mut records);
+    assert!(findings.is_empty(), "{findings:?}");
+
+    let run = night("2019-11-12T12:00:00Z", &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    take(&receiver, &mut findings, &mut records);
+    let gaps: BTreeSet<(String, String, String)> = run.summary["delivery_gaps"]
+        .as_array()
+        .expect("delivery_gaps in the summary")
+        .iter()
+        .map(|g| {
+            let field = |k: &str| g[k].as_str().unwrap().to_owned();
+            (field("account"), field("region"), field("day"))
+        })
+        .collect();
+    let days: BTreeSet<&str> = gaps.iter().map(|(_, _, d)| d.as_str()).collect();
+    assert_eq!(
+        days,
+        BTreeSet::from(["2019-11-10", "2019-11-11"]),
+        "{gaps:?}"
+    );
+    assert_eq!(
+        gaps.len() / 2,
+        run.summary["partitions"].as_u64().unwrap() as usize,
+        "every partition of the sample delivers regularly: {gaps:?}"
+    );
+    let announced: Vec<(String, String, String)> = findings
+        .iter()
+        .map(|f| {
+            assert_eq!(f["kind"], "DeliveryGap", "{f}");
+            let field = |k: &str| f[k].as_str().unwrap().to_owned();
+            (field("account"), field("region"), field("day"))
+        })
+        .collect();
+    assert_eq!(announced.len(), gaps.len(), "each once: {announced:?}");
+    assert_eq!(announced.into_iter().collect::<BTreeSet<_>>(), gaps);
+}
