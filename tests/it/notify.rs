@@ -697,26 +697,10 @@ fn a_trail_that_goes_dark_is_announced_per_partition_once() {
     let receiver = Receiver::start();
     let dir = tempfile::tempdir().unwrap();
     let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    let webhook = ["--notify-webhook", receiver.url.as_str()];
     let night = |as_of: &str, extra: &[&str]| {
-        let mut args = vec![
-            "nightly",
-            "--source",
-            sample().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--state",
-            state.to_str().unwrap(),
-            "--as-of",
-            as_of,
-            "--notify-webhook",
-            &receiver.url,
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        trailsight(&args)
+        let flags: Vec<&str> = webhook.iter().chain(extra).copied().collect();
+        crate::incremental::nightly(&sample(), &out, &state, as_of, &flags)
     };
     let (mut findings, mut records) = (Vec::new(), Vec::new());
     let run = night("2019-11-10T12:00:00Z", &["--first-day", "2019-11-09"]);
