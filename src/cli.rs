@@ -34,6 +34,11 @@ pub struct Cli {
     /// Only warnings and errors in the log.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Seconds one object may be waited on (a file read, or an S3 request with its retries)
+    /// before a warning names it, again every as many seconds while it lasts; 0: never.
+    #[arg(long, global = true, value_name = "SECS",
+          default_value_t = crate::telemetry::waiting::DEFAULT_STALL_WARN_SECS)]
+    pub stall_warn_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,9 @@ fn main() -> ExitCode {
     trailsight::stop::install();
     telemetry::init_tracing(cli.log_format.into(), cli.quiet);
     telemetry::progress::show_on_terminal(cli.log_format.into(), cli.quiet);
+    if cli.stall_warn_secs > 0 {
+        telemetry::waiting::watch(std::time::Duration::from_secs(cli.stall_warn_secs));
+    }
     let outcome = run(cli);
     telemetry::progress::finish();
     match outcome {

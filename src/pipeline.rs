@@ -1133,11 +1133,12 @@ impl<'c> Run<'c> {
         if matches!(self.source.as_ref(), Source::Local(_)) {
             let mut slots =
                 local_read::start(self.source.clone(), objects, options, config.decode_threads);
-            while let Some(slot) = slots.recv().await {
-                if crate::stop::requested().is_some() {
-                    break; // the rest of the day's objects are dropped
-                }
-                match slot.await {
+            // A stop leaves the rest of the day's objects, even one whose read hangs.
+            while let Some(slot) = until_stopped(slots.recv()).await.flatten() {
+                let Some(batch) = until_stopped(slot).await else {
+                    break;
+                };
+                match batch {
                     Ok(batch) => batch.into_iter().for_each(|(o, outcome)| {
                         self.count(o, outcome, aggregator);
                     }),
@@ -1162,10 +1163,7 @@ impl<'c> Run<'c> {
             };
             let results = fetch::fetch_decoded(self.source.clone(), objects, options, bounds);
             let mut results = std::pin::pin!(results);
-            while let Some((object, outcome)) = results.next().await {
-                if crate::stop::requested().is_some() {
-                    break; // the rest of the day's objects are dropped
-                }
+            while let Some((object, outcome)) = until_stopped(results.next()).await.flatten() {
                 self.count(object, outcome, aggregator);
             }
         }
@@ -1200,6 +1198,15 @@ impl<'c> Run<'c> {
                 }
             }
         }
+    }
+}
+
+/// `future`'s output, or `None` once a stop was asked for first.
+async fn until_stopped<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        () = crate::stop::wait() => None,
+        output = future => Some(output),
     }
 }
 

@@ -38,6 +38,14 @@ pub fn requested() -> Option<i32> {
     }
 }
 
+/// Resolves once a signal asks the run to stop (checked every 50 ms): raced against anything
+/// that may wait long, so a stop never waits for a hung read or request.
+pub async fn wait() {
+    while requested().is_none() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// An error that stops the run if a signal asked for it.
 pub fn check() -> anyhow::Result<()> {
     match requested() {

@@ -5,6 +5,7 @@
 //! state.
 
 pub mod progress;
+pub mod waiting;
 
 use crate::decode::RecordStats;
 use crate::model::problem::{DayProblems, SkipReason};

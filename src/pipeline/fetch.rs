@@ -70,7 +70,9 @@ async fn fetch_and_decode(
     budget: &FetchBudget,
 ) -> Outcome {
     let _in_flight = budget.reserve(object.size).await;
+    let waiting = crate::telemetry::waiting::on(&object.display);
     let bytes = source.fetch(object, options.max_object_bytes).await?;
+    drop(waiting);
     let _permit = cpu.acquire_owned().await;
     let key = object.key.clone();
     tokio::task::spawn_blocking(move || {

@@ -108,7 +108,9 @@ fn reader(
         let outcomes = batch
             .into_iter()
             .map(|object| {
+                let waiting = crate::telemetry::waiting::on(&object.display);
                 let outcome = read_one(source, &object, options, &mut folder, &mut bytes);
+                drop(waiting);
                 if bytes.capacity() > KEPT_READ_BUFFER {
                     bytes = Vec::new(); // not held for the rest of the run after a large object
                 }

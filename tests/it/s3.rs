@@ -1554,6 +1554,9 @@ fn an_s3_run_stopped_mid_day_releases_its_lock_and_the_retry_writes_the_same_out
         "--force-path-style",
         "--retry-base-delay-ms",
         "5",
+        // The request itself would wait out the hang.
+        "--request-timeout-secs",
+        "600",
     ];
     args.extend_from_slice(&ORG_FILTERS);
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
@@ -1581,7 +1584,7 @@ fn an_s3_run_stopped_mid_day_releases_its_lock_and_the_retry_writes_the_same_out
     let stderr = String::from_utf8_lossy(&stopped.stderr);
     assert_eq!(stopped.status.code(), Some(143), "{stderr}");
     assert!(
-        signalled.elapsed() < Duration::from_secs(60),
+        signalled.elapsed() < Duration::from_secs(30),
         "the stop waited {:?} for the hanging request",
         signalled.elapsed()
     );
@@ -1639,4 +1642,34 @@ fn from_s3_a_range_without_logs_fails_and_a_night_without_deliveries_is_a_gap() 
         serde_json::json!(["2019-11-09", "2019-11-10"])
     );
     assert!(run.stderr.contains("delivery gap"), "{}", run.stderr);
+}
+
+/// A request that hangs is not silent: past `--stall-warn-secs` the log names the object it
+/// waits for (an unwatched run's log says where it is stuck), and the run completes when it
+/// is answered.
+#[test]
+fn a_request_that_hangs_is_named_in_the_log_while_it_lasts() {
+    let (_tree, local_out, server) = org_setup();
+    let slow = log_key("ct/", Some(ORG), ACCOUNT, "us-east-1", SPIKE_DAY, "b");
+    server.fault(
+        "GET",
+        &format!("/cloudtrail/{slow}"),
+        Fault::Delay(Duration::from_secs(4)),
+        1,
+    );
+    let mut args = ORG_FILTERS.to_vec();
+    args.extend(["--stall-warn-secs", "1", "--request-timeout-secs", "60"]);
+    let run = run_s3(&server, "s3://cloudtrail/ct", "s3://insights", &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let named = format!("for s3://cloudtrail/{slow}");
+    let warnings = run.stderr.matches("still waiting after").count();
+    assert!(
+        run.stderr.contains(&named) && warnings >= 2,
+        "{warnings} warnings: {}",
+        run.stderr
+    );
+    assert_eq!(
+        analysis_outputs(server.objects("insights", "")),
+        analysis_outputs(files(local_out.path()))
+    );
 }

@@ -1,0 +1,120 @@
+//! What the run is waiting for: every object being fetched or read is registered here while it
+//! is, so that a run that hangs on one (a file system that stopped answering, a connection that
+//! keeps its retries going) says which, in the log, instead of going silent. A watch thread
+//! warns about each object waited on longer than the stall time, again each time that passes,
+//! until it is answered; the run itself goes on (or stops cleanly on SIGTERM).
+//!
+//! Registering is a short lock and a map insert per object (CloudTrail objects take tens of
+//! microseconds each to decode), and costs nothing more unless the watch is on.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Seconds waited on one object before the log says so, unless `--stall-warn-secs`.
+pub const DEFAULT_STALL_WARN_SECS: u64 = 120;
+
+struct Waited {
+    object: String,
+    since: Instant,
+    /// When the log last named it.
+    warned: Option<Instant>,
+}
+
+static WAITING: Mutex<BTreeMap<u64, Waited>> = Mutex::new(BTreeMap::new());
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn waiting() -> std::sync::MutexGuard<'static, BTreeMap<u64, Waited>> {
+    WAITING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Registration of one object waited on; dropping it (answered, failed or abandoned) ends it.
+#[must_use]
+pub struct Waiting(u64);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        waiting().remove(&self.0);
+    }
+}
+
+/// The run waits for `object` (its display name, as in the summary) from now on.
+pub fn on(object: &str) -> Waiting {
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    waiting().insert(
+        id,
+        Waited {
+            object: object.to_owned(),
+            since: Instant::now(),
+            warned: None,
+        },
+    );
+    Waiting(id)
+}
+
+/// The objects waited on for `stall` or longer and not named in the last `stall`, with how
+/// long each has been waited on; they count as named from `now`.
+fn overdue(now: Instant, stall: Duration) -> Vec<(String, Duration)> {
+    let mut waiting = waiting();
+    waiting
+        .values_mut()
+        .filter(|w| {
+            now.duration_since(w.since) >= stall
+                && w.warned.is_none_or(|at| now.duration_since(at) >= stall)
+        })
+        .map(|w| {
+            w.warned = Some(now);
+            (w.object.clone(), now.duration_since(w.since))
+        })
+        .collect()
+}
+
+/// Watch for stalls from now on, on a thread of its own, for the rest of the process: each
+/// object waited on for `stall` is named in a warning, again every `stall` while it lasts.
+pub fn watch(stall: Duration) {
+    let tick = (stall / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
+    let spawned = std::thread::Builder::new()
+        .name("trailsight-stall-watch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(tick);
+                for (object, waited) in overdue(Instant::now(), stall) {
+                    tracing::warn!(
+                        object = %object,
+                        waited_secs = waited.as_secs(),
+                        "still waiting after {} s for {object}: a file system or connection that \
+                         stopped answering? The run goes on when it answers; SIGTERM stops it \
+                         cleanly",
+                        waited.as_secs()
+                    );
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the stall watch ({e}); long waits are not logged");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_waited_on_past_the_stall_is_named_once_per_stall_until_answered() {
+        let stall = Duration::from_secs(60);
+        let waited = on("s3://bucket/a-test-object-of-waiting");
+        let is_ours = |o: &Vec<(String, Duration)>| {
+            o.iter()
+                .any(|(name, _)| name == "s3://bucket/a-test-object-of-waiting")
+        };
+        let start = Instant::now();
+        assert!(!is_ours(&overdue(start + Duration::from_secs(59), stall)));
+        assert!(is_ours(&overdue(start + Duration::from_secs(61), stall)));
+        // Named again only once another stall has passed.
+        assert!(!is_ours(&overdue(start + Duration::from_secs(90), stall)));
+        assert!(is_ours(&overdue(start + Duration::from_secs(122), stall)));
+        drop(waited);
+        assert!(!is_ours(&overdue(start + Duration::from_secs(999), stall)));
+    }
+}
