@@ -143,9 +143,9 @@ pub fn group(episodes: &[Episode]) -> Vec<Activity> {
         }
     }
     let mut groups: BTreeMap<usize, Activity> = BTreeMap::new();
-    for i in 0..episodes.len() {
+    for (i, e) in episodes.iter().enumerate() {
         let r = root(&mut parent, i);
-        let (start, end) = episodes[i].own_minutes();
+        let (start, end) = e.own_minutes();
         let a = groups.entry(r).or_insert(Activity {
             members: Vec::new(),
             start,
@@ -174,6 +174,72 @@ pub fn group(episodes: &[Episode]) -> Vec<Activity> {
         b.start.cmp(&a.start).then_with(|| first(a).cmp(&first(b)))
     });
     activities
+}
+
+/// How alarming an activity is, from its Insights: the parts add up to `score`.
+///
+/// - `rarity`: the smallest tail probability of its Insights' explanations, as
+///   `-log10(p) / 30` (0 to 10; 0 without an explanation);
+/// - `magnitude`: the largest change, `log10(Insight average / baseline average)` (0 to 6; 4
+///   for an API with no call in the baseline);
+/// - `new_api`: 2 when an Insight's API had no call in its baseline;
+/// - `new_caller`: 2 when a top caller of an Insight is not among its baseline's callers;
+/// - `errors`: 1 per error-rate Insight, at most 3.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Severity {
+    pub score: f64,
+    pub rarity: f64,
+    pub magnitude: f64,
+    pub new_api: bool,
+    pub new_caller: bool,
+    pub errors: usize,
+}
+
+pub fn severity(episodes: &[Episode], a: &Activity) -> Severity {
+    let mut s = Severity::default();
+    for e in a.members.iter().map(|&i| &episodes[i]) {
+        if let Some(x) = &e.explanation {
+            let p = x.tail_probability;
+            let rarity = if p > 0.0 && p.is_finite() {
+                (-p.log10() / 30.0).clamp(0.0, 10.0)
+            } else {
+                10.0
+            };
+            s.rarity = s.rarity.max(rarity);
+        }
+        let baseline = e.baseline_average();
+        let average = e
+            .summary_record()
+            .insight_details
+            .insight_context
+            .statistics
+            .insight
+            .average;
+        let magnitude = if baseline > 0.0 {
+            (average / baseline).log10().clamp(0.0, 6.0)
+        } else {
+            s.new_api = true;
+            4.0
+        };
+        s.magnitude = s.magnitude.max(magnitude);
+        if let Some(caller) = top_caller(e) {
+            let known = e
+                .attributions()
+                .iter()
+                .filter(|x| x.attribute == "userIdentityArn")
+                .any(|x| x.baseline.iter().any(|v| v.value == caller));
+            s.new_caller |= !known;
+        }
+        if e.is_error_rate() {
+            s.errors += 1;
+        }
+    }
+    s.score = s.rarity
+        + s.magnitude
+        + if s.new_api { 2.0 } else { 0.0 }
+        + if s.new_caller { 2.0 } else { 0.0 }
+        + s.errors.min(3) as f64;
+    s
 }
 
 #[cfg(test)]
@@ -393,6 +459,14 @@ mod tests {
                 vec!["put", "put-err"],
                 vec!["create", "value"],
             ]
+        );
+        // Severity: every test Insight is 60x its baseline, by a caller its baseline lacks.
+        let s = severity(&episodes, &activities[2]);
+        assert_eq!((s.errors, s.new_api, s.new_caller), (1, false, true));
+        assert!((s.magnitude - 60f64.log10()).abs() < 1e-9, "{s:?}");
+        assert!(
+            (s.score - (60f64.log10() + 2.0 + 1.0)).abs() < 1e-9,
+            "{s:?}"
         );
         assert_eq!(activities[0].start, Minute(110));
         assert_eq!(activities[0].end, Minute(112));

@@ -258,7 +258,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
 <label>Type<select id="f-type">{types}</select></label>
 <label>Day<select id="f-day">{days}</select></label>
 <label>API<input id="f-api" type="search" placeholder="name or service"></label>
-<label>Sort<select id="sort"><option value="newest">newest first</option><option value="oldest">oldest first</option><option value="change">largest change</option><option value="api">API</option><option value="account">account, region</option></select></label>
+<label>Sort<select id="sort"><option value="newest">newest first</option><option value="oldest">oldest first</option><option value="severity">most severe</option><option value="change">largest change</option><option value="api">API</option><option value="account">account, region</option></select></label>
 <span class="pager"><button id="prev" type="button">&larr; previous</button> <span id="page-info"></span> <button id="next" type="button">next &rarr;</button></span>
 <span id="shown" aria-live="polite"></span>
 </div>
@@ -316,9 +316,11 @@ fn activity_open(h: &mut String, eps: &[Episode], a: &Activity, hidden: bool) {
     let members: Vec<&Episode> = a.members.iter().map(|&i| &eps[i]).collect();
     let first = members[0];
     let max_change = members.iter().map(|e| change_of(e)).fold(0.0, f64::max);
+    let severity = activity::severity(eps, a);
     let _ = write!(
         h,
-        r#"<section class="activity{single}" id="act-{id}" data-account="{account}" data-region="{region}" data-start="{start}" data-end="{end}" data-insights="{n}" data-change="{change}"{hidden}>"#,
+        r#"<section class="activity{single}" id="act-{id}" data-account="{account}" data-region="{region}" data-start="{start}" data-end="{end}" data-insights="{n}" data-change="{change}" data-severity="{score:.2}"{hidden}>"#,
+        score = severity.score,
         single = if members.len() == 1 { " single" } else { "" },
         id = escape(first.shared_event_id()),
         account = escape(&first.start.recipient_account_id),
@@ -370,7 +372,9 @@ fn activity_open(h: &mut String, eps: &[Episode], a: &Activity, hidden: bool) {
     let reasons: Vec<&str> = a.reasons.iter().map(|r| r.text()).collect();
     let _ = write!(
         h,
-        r#"<header class="activity-head"><h3>{what}</h3><p class="facts"><b>{n} Insights</b> ({calls} call rate, {errors} error rate) · <time datetime="{start_iso}">{from}</time> → <time datetime="{end_iso}">{to}</time> UTC · by {who} · account <b>{account}</b> · region <b>{region}</b> · largest change {change}</p><p class="why">Together because: {reasons}.</p></header>"#,
+        r#"<header class="activity-head"><h3>{what}</h3><p class="facts"><b>{n} Insights</b> ({calls} call rate, {errors} error rate) · <time datetime="{start_iso}">{from}</time> → <time datetime="{end_iso}">{to}</time> UTC · by {who} · account <b>{account}</b> · region <b>{region}</b> · largest change {change}</p><p class="why">Together because: {reasons}. Severity {score:.1}: {parts}.</p></header>"#,
+        score = severity.score,
+        parts = severity_parts(&severity),
         what = what.join(", "),
         n = members.len(),
         calls = members.len() - errors,
@@ -386,6 +390,29 @@ fn activity_open(h: &mut String, eps: &[Episode], a: &Activity, hidden: bool) {
         },
         reasons = escape(&reasons.join("; ")),
     );
+}
+
+/// `rarity 4.1, magnitude 3.6, new API, new caller, 2 error-rate Insights`
+fn severity_parts(s: &activity::Severity) -> String {
+    let mut parts = vec![
+        format!("rarity {:.1}", s.rarity),
+        format!("magnitude {:.1}", s.magnitude),
+    ];
+    if s.new_api {
+        parts.push("new API (+2)".into());
+    }
+    if s.new_caller {
+        parts.push("new caller (+2)".into());
+    }
+    if s.errors > 0 {
+        parts.push(format!(
+            "{} error-rate {} (+{})",
+            s.errors,
+            plural(s.errors, "Insight", "Insights"),
+            s.errors.min(3)
+        ));
+    }
+    parts.join(", ")
 }
 
 /// The last part of an ARN (`user/bert`), or the caller as given.

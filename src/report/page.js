@@ -40,6 +40,9 @@
   var sorts = {
     newest: function (a, b) { return cmp(b.dataset.start, a.dataset.start) || cmp(a.id, b.id); },
     oldest: function (a, b) { return cmp(a.dataset.start, b.dataset.start) || cmp(a.id, b.id); },
+    severity: function (a, b) {
+      return (parseFloat(b.dataset.severity) - parseFloat(a.dataset.severity)) || sorts.newest(a, b);
+    },
     change: function (a, b) {
       return (parseFloat(b.dataset.change) - parseFloat(a.dataset.change)) || sorts.newest(a, b);
     },
