@@ -317,8 +317,13 @@ pub fn explain(episode: &Episode, scope: CallRateScope) -> Explanation {
     };
     let reason = format!(
         "{} {verb} in {} minute(s) where {:.4} were expected ({}, {}); the chance of at least \
-         that many by chance is {:.3e}.{novelty}{counted}",
-        e.observed, e.window_minutes, e.expected, distribution, basis, e.tail_probability
+         that many by chance is {}.{novelty}{counted}",
+        e.observed,
+        e.window_minutes,
+        e.expected,
+        distribution,
+        basis,
+        probability_text(e.tail_probability)
     );
     Explanation {
         shared_event_id: shared_event_id(episode),
@@ -373,4 +378,13 @@ fn season_name(bin: usize) -> String {
     let kind = if bin >= blocks { "weekend" } else { "weekday" };
     let from = (bin % blocks) as i64 * BLOCK_HOURS;
     format!("{kind} {from:02}:00-{:02}:00 UTC", from + BLOCK_HOURS)
+}
+
+/// A probability for the reason sentence: `below 1e-300` where it underflows (never `0.000e0`).
+fn probability_text(p: f64) -> String {
+    if p < 1e-300 {
+        "below 1e-300".to_owned()
+    } else {
+        format!("{p:.3e}")
+    }
 }

@@ -16,6 +16,7 @@ use crate::telemetry;
 use anyhow::Context;
 use chrono::Duration;
 use futures::StreamExt;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,9 +24,16 @@ use std::time::Instant;
 pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
     let started = Instant::now();
     let insights = config.insights.describe();
-    let loaded = sink::read::load(&config.insights)
-        .await
-        .with_context(|| format!("--insights {insights}: cannot list it"))?;
+    let loaded = if config.insights_missing {
+        tracing::warn!(
+            "--insights {insights} does not exist: analyze writes nothing when it finds no Insight, so the report says there are none"
+        );
+        sink::read::Loaded::default()
+    } else {
+        sink::read::load(&config.insights)
+            .await
+            .with_context(|| format!("--insights {insights}: cannot list it"))?
+    };
     let mut summary = ReportSummary {
         html: config.html.display().to_string(),
         insight_files: loaded.insight_files,
@@ -35,7 +43,7 @@ pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
         rejected_records: loaded.rejected_records,
         ..ReportSummary::default()
     };
-    if loaded.insight_files == 0 {
+    if loaded.insight_files == 0 && !config.insights_missing {
         tracing::warn!(
             "no Insight files under {insights} (expected AWSLogs/.../CloudTrail-Insight/...): the report is empty"
         );
@@ -59,6 +67,7 @@ pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
     telemetry::progress::doing("drawing");
     let page = html::Page {
         insights_dir: &insights,
+        insights_missing: config.insights_missing,
         source: config.source.as_ref().map(Source::describe),
         episodes: &paired.episodes,
         counts: counts.as_deref(),
@@ -116,6 +125,12 @@ struct Counted {
 }
 
 /// Read the day folders around every episode once, and count each episode's series.
+///
+/// Records are counted under their own `recipientAccountId` and `awsRegion`, as a run counts
+/// them, wherever they are filed. First the folders named like the records' account and region
+/// are read (the usual layout); an episode whose own minutes then hold no call of its series is
+/// looked for in every other folder of its days (logs copied under another account's folder,
+/// as some public data sets are). Each object is read at most once.
 async fn count_from_logs(
     config: &ReportConfig,
     source: &Source,
@@ -134,17 +149,42 @@ async fn count_from_logs(
         })
         .collect();
     let folders = report::day_folders(&requests);
+    // Decoding keeps the records of the Insights' accounts and regions, by the records' own
+    // fields, whatever folder holds them.
     let filter = PartitionFilter {
         accounts: Some(folders.keys().map(|(a, _)| a.clone()).collect()),
         regions: Some(folders.keys().map(|(_, r)| r.clone()).collect()),
         shard: None,
     };
     let partitions = source
-        .partitions(&filter)
+        .partitions(&PartitionFilter::default())
         .await
         .context("--source: discovering accounts and regions")?;
+    let (own, others): (Vec<_>, Vec<_>) = partitions
+        .into_iter()
+        .partition(|p| folders.contains_key(&(p.account.clone(), p.region.clone())));
+    let from = requests.iter().map(|r| r.from).min().unwrap_or(Minute(0));
+    let until = requests.iter().map(|r| r.until).max().unwrap_or(Minute(0));
+    let options = Arc::new(DecodeOptions {
+        window: Window {
+            history_from: from,
+            detect_from: from,
+            detect_until: until,
+            folders: DayRange::new(from.day(), until.day() + Duration::days(1)),
+        },
+        filter,
+        max_object_bytes: config.max_object_bytes,
+        selection: recount_selection(&requests),
+    });
+    let mut counted = Counted {
+        counts: Vec::new(),
+        objects_read: 0,
+        skipped: Vec::new(),
+    };
+    let mut recount = series::Recount::new(requests.clone());
+
     let mut objects = Vec::new();
-    for p in &partitions {
+    for p in &own {
         let Some(days) = folders.get(&(p.account.clone(), p.region.clone())) else {
             continue;
         };
@@ -156,41 +196,110 @@ async fn count_from_logs(
             objects.extend(listing.objects);
         }
     }
-    let from = requests.iter().map(|r| r.from).min().unwrap_or(Minute(0));
-    let until = requests.iter().map(|r| r.until).max().unwrap_or(Minute(0));
-    let options = DecodeOptions {
-        window: Window {
-            history_from: from,
-            detect_from: from,
-            detect_until: until,
-            folders: DayRange::new(from.day(), until.day() + Duration::days(1)),
-        },
-        filter,
-        max_object_bytes: config.max_object_bytes,
-        selection: recount_selection(&requests),
-    };
+    read_into(
+        config,
+        source,
+        objects,
+        &options,
+        &mut recount,
+        &mut counted,
+    )
+    .await;
+
+    // Episodes with no call in their own minutes: look in every other folder of their days.
+    let counts = recount.counts();
+    let missing: Vec<series::Request> = requests
+        .iter()
+        .zip(episodes)
+        .zip(&counts)
+        .filter(|((r, e), c)| own_minutes_total(r, e, c) == 0)
+        .map(|((r, _), _)| r.clone())
+        .collect();
+    if !missing.is_empty() && !others.is_empty() {
+        let days: BTreeSet<chrono::NaiveDate> = report::day_folders(&missing)
+            .into_values()
+            .flatten()
+            .collect();
+        tracing::info!(
+            episodes = missing.len(),
+            folders = others.len(),
+            "{} episodes have no call in the folders of their own account and region: reading the other folders of their days",
+            missing.len()
+        );
+        let mut objects = Vec::new();
+        for p in &others {
+            for day in &days {
+                let listing = source
+                    .objects(p, *day)
+                    .await
+                    .context("--source: listing log objects")?;
+                objects.extend(listing.objects);
+            }
+        }
+        read_into(
+            config,
+            source,
+            objects,
+            &options,
+            &mut recount,
+            &mut counted,
+        )
+        .await;
+    }
+    counted.counts = recount.finish();
+    for ((r, e), c) in requests.iter().zip(episodes).zip(&counted.counts) {
+        if own_minutes_total(r, e, c) == 0 {
+            tracing::warn!(
+                shared_event_id = e.shared_event_id(),
+                "the logs read hold no {} of {} {} in account {} region {} during its Insight ({}): its chart shows the Insight records' averages",
+                if e.is_error_rate() { "error" } else { "call" },
+                r.key.event_source,
+                r.key.event_name,
+                r.key.account,
+                r.key.region,
+                e.start_minute.to_rfc3339(),
+            );
+        }
+    }
+    Ok(counted)
+}
+
+/// The calls counted in an episode's own minutes (`counts` are its chart window's).
+fn own_minutes_total(r: &series::Request, e: &Episode, counts: &[u64]) -> u64 {
+    let (start, end) = e.own_minutes();
+    let lo = (start.0 - r.from.0).clamp(0, counts.len() as i64) as usize;
+    let hi = (end.0 - r.from.0).clamp(lo as i64, counts.len() as i64) as usize;
+    counts[lo..hi].iter().sum()
+}
+
+/// Fetch and decode `objects` (bounded, as a run reads), counting each into `recount`.
+async fn read_into(
+    config: &ReportConfig,
+    source: &Source,
+    objects: Vec<crate::model::ObjectRef>,
+    options: &Arc<DecodeOptions>,
+    recount: &mut series::Recount,
+    counted: &mut Counted,
+) {
     let bounds = Bounds {
         fetch_concurrency: config.fetch_concurrency,
         decode_threads: config.decode_threads,
         max_bytes_in_flight: config.max_bytes_in_flight,
     };
     telemetry::progress::listed(&objects);
-    let mut recount = series::Recount::new(requests);
-    let (mut objects_read, mut skipped) = (0, Vec::new());
-    let results =
-        fetch::fetch_decoded(Arc::new(source.clone()), objects, Arc::new(options), bounds);
+    let results = fetch::fetch_decoded(Arc::new(source.clone()), objects, options.clone(), bounds);
     let mut results = std::pin::pin!(results);
     while let Some((object, outcome)) = results.next().await {
         let records = outcome.as_ref().map_or(0, |(d, _)| d.stats.records);
         telemetry::progress::object_done(object.size, records);
         match outcome {
             Ok((decoded, _)) => {
-                objects_read += 1;
+                counted.objects_read += 1;
                 recount.add(&decoded);
             }
             Err(ReadFailure { reason, detail }) => {
                 tracing::warn!(object = %object, reason = reason.as_str(), "skipped {object}: {detail}");
-                skipped.push(SkippedObject {
+                counted.skipped.push(SkippedObject {
                     object: object.display.clone(),
                     reason: reason.as_str().to_owned(),
                     detail,
@@ -198,9 +307,4 @@ async fn count_from_logs(
             }
         }
     }
-    Ok(Counted {
-        counts: recount.finish(),
-        objects_read,
-        skipped,
-    })
 }

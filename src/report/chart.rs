@@ -19,12 +19,16 @@ use plotters::prelude::*;
 use std::fmt::Write as _;
 
 /// Size of an episode chart, in SVG pixels (it scales with the page).
-pub const EPISODE_SIZE: (u32, u32) = (760, 230);
+pub const EPISODE_SIZE: (u32, u32) = (680, 240);
 /// Size of the timeline.
-pub const TIMELINE_SIZE: (u32, u32) = (760, 150);
+pub const TIMELINE_SIZE: (u32, u32) = (680, 160);
 /// An episode chart draws at most this many steps (12 hours by the minute); longer windows are
 /// averaged into bins.
 pub const MAX_STEPS: i64 = 720;
+
+/// Text size in the charts' own units. The page shows a chart at most `MAX_CHART_PIXELS`
+/// wide (page.css), so the text is 15 to 18 px on a wide screen and about 12 px at 600 px.
+pub const FONT_SIZE: u32 = 15;
 
 /// The shaded window is at least this wide, so a one-minute episode in hours of context shows.
 const MIN_WINDOW_PIXELS: i32 = 4;
@@ -41,10 +45,12 @@ const LABEL: RGBColor = RGBColor(75, 85, 99);
 pub enum Rate<'a> {
     /// Per-minute counts from the logs, one per minute from the chart's `from`.
     Counted(&'a [u64]),
-    /// Only the Insight records' averages: the first minute's count, and the average of the
-    /// minutes after it up to the End (`None` for a one-minute episode, or while open).
+    /// Only the Insight records' averages: the Start's average over the minutes it covers
+    /// (its `insightDuration`), and the average of the minutes after them up to the End
+    /// (`None` when the Start covers the whole episode, or while open).
     Averages {
-        first_minute: f64,
+        start_average: f64,
+        start_minutes: i64,
         rest: Option<f64>,
     },
 }
@@ -75,6 +81,8 @@ struct Frame {
     baseline_y: i32,
     start_x: i32,
     end_x: i32,
+    /// The y ticks: pixel row and label.
+    y_ticks: Vec<(i32, String)>,
 }
 
 fn drawing_failed<E: std::fmt::Debug>(e: E) -> anyhow::Error {
@@ -97,37 +105,40 @@ pub fn episode_svg(c: &EpisodeChart<'_>) -> anyhow::Result<String> {
         .map(|(_, v)| *v)
         .fold(c.baseline, f64::max)
         .max(0.0);
-    let y_max = nice_ceiling(top_value * 1.15);
+    let y_axis = YAxis::new(top_value * 1.1);
     let ticks = time_ticks(c.from, c.until);
     let color = if c.errors { ERRORS } else { CALLS };
     let mut inner = String::new();
     let frame = {
         let root = SVGBackend::with_string(&mut inner, (width, height)).into_drawing_area();
         let mut chart = ChartBuilder::on(&root)
-            .margin_top(24)
+            .margin_top(26)
             .margin_right(14)
             .margin_left(4)
             .margin_bottom(2)
-            .x_label_area_size(24)
-            .y_label_area_size(44)
+            .x_label_area_size(26)
+            .y_label_area_size(70)
             .build_cartesian_2d(
                 (c.from.0..c.until.0).with_key_points(ticks.clone()),
-                0f64..y_max,
+                0f64..y_axis.max,
             )
             .map_err(drawing_failed)?;
         let span = c.until.0 - c.from.0;
         let x_label = |m: &i64| time_label(Minute(*m), span);
-        let y_label = |v: &f64| number(*v);
+        let what = if c.errors { "errors" } else { "calls" };
         chart
             .configure_mesh()
             .disable_x_mesh()
             .bold_line_style(GRID)
             .light_line_style(TRANSPARENT)
             .axis_style(AXIS)
-            .y_labels(5)
             .x_label_formatter(&x_label)
-            .y_label_formatter(&y_label)
-            .label_style(("sans-serif", 13).into_font().color(&LABEL))
+            // The y ticks are drawn around plotters' output (`wrap_episode`): its own float
+            // ticks cannot be chosen, and on tiny scales they repeated labels.
+            .y_labels(0)
+            .y_desc(format!("{what} per minute"))
+            .axis_desc_style(("sans-serif", FONT_SIZE).into_font().color(&LABEL))
+            .label_style(("sans-serif", FONT_SIZE).into_font().color(&LABEL))
             .draw()
             .map_err(drawing_failed)?;
         chart
@@ -146,6 +157,11 @@ pub fn episode_svg(c: &EpisodeChart<'_>) -> anyhow::Result<String> {
             baseline_y: chart.backend_coord(&(c.from.0, c.baseline)).1,
             start_x: x(c.start),
             end_x: x(c.end.unwrap_or(c.until).clamp(c.start, c.until)),
+            y_ticks: y_axis
+                .ticks
+                .iter()
+                .map(|t| (chart.backend_coord(&(c.from.0, *t)).1, y_axis.label(*t)))
+                .collect(),
         };
         root.present().map_err(drawing_failed)?;
         frame
@@ -183,6 +199,18 @@ fn wrap_episode(c: &EpisodeChart<'_>, f: &Frame, inner: &str) -> String {
             ""
         },
     );
+    for (y, label) in &f.y_ticks {
+        let _ = write!(
+            svg,
+            r#"<line class="grid" x1="{left}" y1="{y}" x2="{right}" y2="{y}" stroke="{grid}"/><text class="y-tick" x="{tx}" y="{ty}" text-anchor="end" font-family="sans-serif" font-size="{FONT_SIZE}" fill="{fill}">{label}</text>"#,
+            left = f.left,
+            right = f.right,
+            tx = f.left - 6,
+            ty = y + 5,
+            grid = hex(GRID),
+            fill = hex(LABEL),
+        );
+    }
     svg.push_str(inner.trim_end());
     let _ = write!(
         svg,
@@ -261,14 +289,21 @@ fn raw_steps(c: &EpisodeChart<'_>) -> Vec<(i64, f64)> {
             }
             out
         }
-        Rate::Averages { first_minute, rest } => {
+        Rate::Averages {
+            start_average,
+            start_minutes,
+            rest,
+        } => {
             let start = c.start.0.clamp(from, until);
-            let second = (start + 1).min(until);
+            let mut second = start.saturating_add(start_minutes.max(1)).min(until);
+            if let Some(end) = c.end {
+                second = second.min(end.0.max(start + 1));
+            }
             let mut out = vec![
                 (from, c.baseline),
                 (start, c.baseline),
-                (start, first_minute),
-                (second, first_minute),
+                (start, start_average),
+                (second, start_average),
             ];
             if let Some(end) = c.end {
                 let end = end.0.clamp(second, until);
@@ -325,8 +360,47 @@ fn month(m: u32) -> &'static str {
     NAMES[(m as usize + 11) % 12]
 }
 
-/// A round number at or above `v` (1, 2, 2.5 or 5 times a power of ten).
-fn nice_ceiling(v: f64) -> f64 {
+/// A y axis from 0 with 3 to 5 round ticks (1, 2, 2.5 or 5 times a power of ten apart),
+/// labelled with as many decimals as the step needs, so no two labels read the same.
+#[derive(Debug, Clone, PartialEq)]
+struct YAxis {
+    max: f64,
+    ticks: Vec<f64>,
+    decimals: usize,
+}
+
+impl YAxis {
+    /// The axis for values up to `top` (at least 1 when nothing is above 0).
+    fn new(top: f64) -> YAxis {
+        let top = if top.is_finite() && top > 0.0 {
+            top
+        } else {
+            1.0
+        };
+        let step = nice_step(top / 4.0);
+        let n = (top / step - 1e-9).ceil().max(1.0) as usize;
+        let max = step * n as f64;
+        let exponent = -step.log10().floor();
+        let mut decimals = exponent.max(0.0) as usize;
+        // 2.5 × 10^k needs one more decimal than 10^k.
+        let mantissa = step / 10f64.powf(-exponent);
+        if (mantissa - 2.5).abs() < 1e-9 {
+            decimals += 1;
+        }
+        YAxis {
+            max,
+            ticks: (0..=n).map(|i| step * i as f64).collect(),
+            decimals,
+        }
+    }
+
+    fn label(&self, v: f64) -> String {
+        format!("{v:.*}", self.decimals)
+    }
+}
+
+/// The round step (1, 2, 2.5 or 5 times a power of ten) at or above `v`.
+fn nice_step(v: f64) -> f64 {
     if !v.is_finite() || v <= 0.0 {
         return 1.0;
     }
@@ -336,17 +410,6 @@ fn nice_ceiling(v: f64) -> f64 {
         .map(|m| m * magnitude)
         .find(|x| *x >= v * 0.9999)
         .unwrap_or(10.0 * magnitude)
-}
-
-/// An axis number without needless decimals.
-fn number(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-9 {
-        format!("{}", v.round() as i64)
-    } else if v.abs() >= 0.1 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.3}")
-    }
 }
 
 /// Insights started on one day.
@@ -392,8 +455,8 @@ pub fn timeline_svg(days: &[TimelineDay]) -> anyhow::Result<String> {
         let mut chart = ChartBuilder::on(&root)
             .margin(6)
             .margin_right(14)
-            .x_label_area_size(22)
-            .y_label_area_size(44)
+            .x_label_area_size(24)
+            .y_label_area_size(70)
             .build_cartesian_2d(
                 (tenths(first.day) - 7..tenths(last.day) + 7).with_key_points(x_ticks),
                 (0..y_max).with_key_points(y_ticks),
@@ -411,7 +474,9 @@ pub fn timeline_svg(days: &[TimelineDay]) -> anyhow::Result<String> {
             .light_line_style(TRANSPARENT)
             .axis_style(AXIS)
             .x_label_formatter(&day_label)
-            .label_style(("sans-serif", 13).into_font().color(&LABEL))
+            .y_desc("Insights")
+            .axis_desc_style(("sans-serif", FONT_SIZE).into_font().color(&LABEL))
+            .label_style(("sans-serif", FONT_SIZE).into_font().color(&LABEL))
             .draw()
             .map_err(drawing_failed)?;
         let bar = |d: &TimelineDay, lo: u64, hi: u64, color: RGBColor| {
@@ -547,13 +612,27 @@ mod tests {
     }
 
     #[test]
-    fn numbers_and_ceilings_are_round() {
-        assert_eq!(nice_ceiling(6.9), 10.0);
-        assert_eq!(nice_ceiling(2.2), 2.5);
-        assert_eq!(nice_ceiling(0.0), 1.0);
-        assert_eq!(nice_ceiling(0.0023), 0.0025);
-        assert_eq!(number(2.0), "2");
-        assert_eq!(number(2.5), "2.5");
-        assert_eq!(number(0.05), "0.050");
+    fn y_ticks_are_round_and_never_read_the_same() {
+        // top -> (axis max, tick labels)
+        let cases: [(f64, f64, &[&str]); 6] = [
+            (6.9, 8.0, &["0", "2", "4", "6", "8"]),
+            (0.0023, 0.003, &["0.000", "0.001", "0.002", "0.003"]),
+            (0.0, 1.0, &["0.00", "0.25", "0.50", "0.75", "1.00"]),
+            (29.0 * 1.1, 40.0, &["0", "10", "20", "30", "40"]),
+            (0.0015, 0.0015, &["0.0000", "0.0005", "0.0010", "0.0015"]),
+            (67.0, 80.0, &["0", "20", "40", "60", "80"]),
+        ];
+        for (top, max, labels) in cases {
+            let axis = YAxis::new(top);
+            assert!((axis.max - max).abs() < 1e-12, "{top}: {axis:?}");
+            let shown: Vec<String> = axis.ticks.iter().map(|t| axis.label(*t)).collect();
+            assert_eq!(shown, labels, "{top}: {axis:?}");
+            let distinct: std::collections::BTreeSet<&String> = shown.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                shown.len(),
+                "{top}: repeated labels {shown:?}"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! sets `data-report-ready="true"` on `<body>`; an exception sets `data-report-error`.
 
 use super::Episode;
+use super::activity::{self, Activity};
 use super::chart::{self, EpisodeChart, Rate, TimelineDay, escape};
 use crate::model::insight::Attribution;
 use crate::model::{CallRateScope, EventCategory, Minute};
@@ -31,6 +32,8 @@ const ERROR_RATE: &str = "ApiErrorRateInsight";
 #[derive(Debug, Clone)]
 pub struct Page<'a> {
     pub insights_dir: &'a str,
+    /// The folder does not exist (a run that found no Insight writes nothing).
+    pub insights_missing: bool,
     pub source: Option<String>,
     /// Newest first.
     pub episodes: &'a [Episode],
@@ -93,7 +96,19 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 fn summary(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
     let eps = page.episodes;
     if eps.is_empty() {
-        h.push_str(r#"<section class="panel" id="summary"><p class="empty">No Insights were found: nothing was unusual in the analysed days, or the directory is not the output of a run.</p></section>"#);
+        let why = if page.insights_missing {
+            format!(
+                "<code>{}</code> does not exist: <code>trailsight analyze</code> writes nothing under <code>--out</code> when it finds no Insight, so nothing was unusual in the analysed days (or the path is mistyped).",
+                escape(page.insights_dir)
+            )
+        } else {
+            "nothing was unusual in the analysed days, or the directory is not the output of a run."
+                .to_owned()
+        };
+        let _ = write!(
+            h,
+            r#"<section class="panel" id="summary"><p class="empty">No Insights were found: {why}</p></section>"#
+        );
         return Ok(());
     }
     let count = |f: &dyn Fn(&Episode) -> bool| eps.iter().filter(|e| f(e)).count();
@@ -141,7 +156,7 @@ fn summary(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
         chart::timeline_svg(&days)?
     );
 
-    h.push_str(r#"<section class="panel"><h2>Breakdown</h2><div class="breakdown">"#);
+    h.push_str(r#"<section class="panel"><h2>Breakdown</h2><p class="help">Number of Insights (not of calls) of each type per account, region, API and type. Click a row to list them.</p><div class="breakdown">"#);
     breakdown(h, "Account", "account", eps, |e| {
         e.start.recipient_account_id.clone()
     });
@@ -181,7 +196,7 @@ fn breakdown(
     rows.sort_by(|a, b| (b.1.0 + b.1.1).cmp(&(a.1.0 + a.1.1)).then(a.0.cmp(&b.0)));
     let _ = write!(
         h,
-        r#"<div class="table-box {filter}"><table class="breakdown-table" data-breakdown="{filter}"><thead><tr><th>{title}</th><th class="num" title="API call rate">calls</th><th class="num" title="API error rate">errors</th></tr></thead><tbody>"#
+        r#"<div class="table-box {filter}"><table class="breakdown-table" data-breakdown="{filter}"><thead><tr><th>{title}</th><th class="num" title="API call-rate Insights (not calls)">call rate</th><th class="num" title="API error-rate Insights (not errors)">error rate</th></tr></thead><tbody>"#
     );
     for (name, (calls, errors)) in rows {
         let shown = match name.as_str() {
@@ -234,7 +249,8 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
     let _ = write!(
         h,
         r#"<section id="episodes">
-<h2>Episodes</h2>
+<h2>Activities</h2>
+<p class="help">Insights that tell one story are shown together as an activity: same account and region, minutes overlapping or at most {near} minutes apart, and the same API (a call rate and its error rate), the same caller on the same service, the AWS service acting after a caller's request on that service, or one caller's calls starting in the same minute. Newest first; an activity's Insights oldest first.</p>
 <p class="help">Each chart shows the API's rate per minute from {hours} before the Start to {hours} after the End. Dashed line: the baseline average (the 7 days before the Start). Shaded: the Insight, from Start to End.</p>
 <div class="controls" role="search">
 <label>Account<select id="f-account">{accounts}</select></label>
@@ -242,13 +258,14 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
 <label>Type<select id="f-type">{types}</select></label>
 <label>Day<select id="f-day">{days}</select></label>
 <label>API<input id="f-api" type="search" placeholder="name or service"></label>
-<label>Sort<select id="sort"><option value="newest">newest first</option><option value="oldest">oldest first</option><option value="change">largest change</option><option value="api">API</option><option value="account">account, region</option></select></label>
+<label>Sort<select id="sort"><option value="newest">newest first</option><option value="oldest">oldest first</option><option value="severity">most severe</option><option value="change">largest change</option><option value="api">API</option><option value="account">account, region</option></select></label>
 <span class="pager"><button id="prev" type="button">&larr; previous</button> <span id="page-info"></span> <button id="next" type="button">next &rarr;</button></span>
 <span id="shown" aria-live="polite"></span>
 </div>
 <div id="episode-list">
 "#,
         hours = hours(page.context_minutes),
+        near = activity::NEAR_MINUTES,
         accounts = options(
             eps.iter()
                 .map(|e| e.start.recipient_account_id.clone())
@@ -272,20 +289,188 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
             &same
         ),
     );
-    if eps.len() > page.page_size {
+    let activities = activity::group(eps);
+    if activities.len() > page.page_size {
         let _ = write!(
             h,
-            "<noscript><p class=\"help\">JavaScript is off: the first {} of {} episodes are shown.</p></noscript>",
+            "<noscript><p class=\"help\">JavaScript is off: the first {} activities are shown.</p></noscript>",
             page.page_size,
-            eps.len()
         );
     }
-    for (i, e) in eps.iter().enumerate() {
-        let counts = page.counts.and_then(|c| c.get(i)).map(Vec::as_slice);
-        episode(h, e, counts, page.context_minutes, i >= page.page_size)?;
+    for (n, a) in activities.iter().enumerate() {
+        let hidden = n >= page.page_size;
+        activity_open(h, eps, a, hidden);
+        for &i in &a.members {
+            let counts = page.counts.and_then(|c| c.get(i)).map(Vec::as_slice);
+            episode(h, &eps[i], counts, page.context_minutes, hidden)?;
+        }
+        h.push_str("</section>\n");
     }
     h.push_str("</div></section>\n");
     Ok(())
+}
+
+/// An activity's opening tag, with the facts the script filters and sorts by, and (for more than
+/// one Insight) its headline: when, who, which APIs, how many Insights, and why together.
+fn activity_open(h: &mut String, eps: &[Episode], a: &Activity, hidden: bool) {
+    let members: Vec<&Episode> = a.members.iter().map(|&i| &eps[i]).collect();
+    let first = members[0];
+    let max_change = members.iter().map(|e| change_of(e)).fold(0.0, f64::max);
+    let severity = activity::severity(eps, a);
+    let _ = write!(
+        h,
+        r#"<section class="activity{single}" id="act-{id}" data-account="{account}" data-region="{region}" data-start="{start}" data-end="{end}" data-insights="{n}" data-change="{change}" data-severity="{score:.2}"{hidden}>"#,
+        score = severity.score,
+        single = if members.len() == 1 { " single" } else { "" },
+        id = escape(first.shared_event_id()),
+        account = escape(&first.start.recipient_account_id),
+        region = escape(&first.start.aws_region),
+        start = a.start.to_rfc3339(),
+        end = a.end.to_rfc3339(),
+        n = members.len(),
+        change = change_attr(max_change),
+        hidden = if hidden { " hidden" } else { "" },
+    );
+    if members.len() == 1 {
+        return;
+    }
+    let mut callers: Vec<&str> = Vec::new();
+    let mut apis: Vec<&str> = Vec::new();
+    for e in &members {
+        if let Some(c) = activity::top_caller(e)
+            && !callers.contains(&c)
+        {
+            callers.push(c);
+        }
+        let name = e.start.insight_details.event_name.as_str();
+        if !apis.contains(&name) {
+            apis.push(name);
+        }
+    }
+    let errors = members.iter().filter(|e| e.is_error_rate()).count();
+    let who = if callers.is_empty() {
+        "no attributed caller".to_owned()
+    } else {
+        callers
+            .iter()
+            .map(|c| shortened(c, short_caller(c), 60))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    const MAX_APIS: usize = 5;
+    let mut what: Vec<String> = apis.iter().take(MAX_APIS).map(|a| escape(a)).collect();
+    if apis.len() > MAX_APIS {
+        what.push(format!("{} more", apis.len() - MAX_APIS));
+    }
+    let start = a.start.to_datetime();
+    let end = a.end.to_datetime();
+    let to = if end.date_naive() == start.date_naive() {
+        end.format("%H:%M").to_string()
+    } else {
+        end.format("%Y-%m-%d %H:%M").to_string()
+    };
+    let reasons: Vec<&str> = a.reasons.iter().map(|r| r.text()).collect();
+    let _ = write!(
+        h,
+        r#"<header class="activity-head"><h3>{what}</h3><p class="facts"><b>{n} Insights</b> ({calls} call rate, {errors} error rate) · <time datetime="{start_iso}">{from}</time> → <time datetime="{end_iso}">{to}</time> UTC · by {who} · account <b>{account}</b> · region <b>{region}</b> · largest change {change}</p><p class="why">Together because: {reasons}. Severity {score:.1}: {parts}.</p></header>"#,
+        score = severity.score,
+        parts = severity_parts(&severity),
+        what = what.join(", "),
+        n = members.len(),
+        calls = members.len() - errors,
+        start_iso = a.start.to_rfc3339(),
+        end_iso = a.end.to_rfc3339(),
+        from = start.format("%Y-%m-%d %H:%M"),
+        account = escape(&first.start.recipient_account_id),
+        region = escape(&first.start.aws_region),
+        change = if max_change >= f64::MAX {
+            "new (none in the baseline)".to_owned()
+        } else {
+            format!("{}×", rate_text(max_change))
+        },
+        reasons = escape(&reasons.join("; ")),
+    );
+}
+
+/// `rarity 4.1, magnitude 3.6, new API, new caller, 2 error-rate Insights`
+fn severity_parts(s: &activity::Severity) -> String {
+    let mut parts = vec![
+        format!("rarity {:.1}", s.rarity),
+        format!("magnitude {:.1}", s.magnitude),
+    ];
+    if s.new_api {
+        parts.push("new API (+2)".into());
+    }
+    if s.new_caller {
+        parts.push("new caller (+2)".into());
+    }
+    if s.errors > 0 {
+        parts.push(format!(
+            "{} error-rate {} (+{})",
+            s.errors,
+            plural(s.errors, "Insight", "Insights"),
+            s.errors.min(3)
+        ));
+    }
+    parts.join(", ")
+}
+
+/// The last part of an ARN (`user/bert`), or the caller as given.
+fn short_caller(caller: &str) -> &str {
+    match caller.rsplit_once(':') {
+        Some((_, last)) if caller.starts_with("arn:") && !last.is_empty() => last,
+        _ => caller,
+    }
+}
+
+/// `shown` (escaped, cut to `max` characters) with the full `text` on hover when they differ.
+fn shortened(text: &str, shown: &str, max: usize) -> String {
+    let cut: String = if shown.chars().count() > max {
+        let mut c: String = shown.chars().take(max - 1).collect();
+        c.push('…');
+        c
+    } else {
+        shown.to_owned()
+    };
+    if cut == text {
+        escape(text)
+    } else {
+        format!(r#"<span title="{}">{}</span>"#, escape(text), escape(&cut))
+    }
+}
+
+/// The Insight's average over the baseline's; `f64::MAX` when the baseline is 0.
+fn change_of(e: &Episode) -> f64 {
+    let baseline = e.baseline_average();
+    let stats = &e
+        .summary_record()
+        .insight_details
+        .insight_context
+        .statistics;
+    if baseline > 0.0 {
+        stats.insight.average / baseline
+    } else {
+        f64::MAX
+    }
+}
+
+fn change_attr(change: f64) -> String {
+    if change >= f64::MAX {
+        "1e300".to_owned()
+    } else {
+        format!("{change:.4}")
+    }
+}
+
+/// A probability for people: `< 1e-300` where it underflows.
+fn probability_text(p: f64) -> String {
+    if !p.is_finite() {
+        "unknown".to_owned()
+    } else if p < 1e-300 {
+        "< 1e-300".to_owned()
+    } else {
+        format!("{p:.2e}")
+    }
 }
 
 fn hours(minutes: i64) -> String {
@@ -312,12 +497,19 @@ fn episode(
         .insight_details
         .insight_context
         .statistics;
-    let first_minute = d.insight_context.statistics.insight.average;
-    let change = if baseline > 0.0 {
-        stats.insight.average / baseline
-    } else {
-        f64::MAX
-    };
+    let start_stats = &d.insight_context.statistics;
+    let change = change_of(e);
+    // Counts from the logs are used only when they hold calls in the episode's own minutes:
+    // a flat zero line where the Insight saw calls would mislead.
+    let (from, until) = e.chart_window(context_minutes);
+    let (own_from, own_until) = e.own_minutes();
+    let in_window = |m: Minute| (m.0 - from.0).clamp(0, (until.0 - from.0).max(0)) as usize;
+    let own_total = counts.map(|c| {
+        let (lo, hi) = (in_window(own_from), in_window(own_until));
+        c.get(lo..hi.max(lo)).map_or(0, |s| s.iter().sum::<u64>())
+    });
+    let counts = counts.filter(|_| own_total.unwrap_or(0) > 0);
+    let first_count = counts.and_then(|c| c.get(in_window(e.start_minute)).copied());
     let start = e.start_minute.to_rfc3339();
     let end = e.end_minute.map(Minute::to_rfc3339).unwrap_or_default();
     let what = if e.is_error_rate() { "errors" } else { "calls" };
@@ -334,11 +526,7 @@ fn episode(
         name = escape(&d.event_name),
         source = escape(&d.event_source),
         day = e.start_minute.day(),
-        change = if change == f64::MAX {
-            "1e300".to_owned()
-        } else {
-            format!("{change:.4}")
-        },
+        change = change_attr(change),
         badge = match &d.error_code {
             Some(code) => format!(
                 r#"<span class="badge error">API error rate · {}</span>"#,
@@ -363,15 +551,19 @@ fn episode(
         let _ = write!(h, r#"<p class="reason">{}</p>"#, escape(&x.reason));
     }
 
-    let (from, until) = e.chart_window(context_minutes);
+    let start_minutes = start_stats.insight_duration.max(1);
     let rate = match counts {
         Some(counts) => Rate::Counted(counts),
         None => Rate::Averages {
-            first_minute,
+            start_average: start_stats.insight.average,
+            start_minutes,
             rest: e.end.as_ref().and_then(|_| {
                 let n = e.duration_minutes();
-                (n > 1).then(|| {
-                    ((stats.insight.average * n as f64 - first_minute) / (n - 1) as f64).max(0.0)
+                let k = start_minutes.min(n);
+                (n > k).then(|| {
+                    ((stats.insight.average * n as f64 - start_stats.insight.average * k as f64)
+                        / (n - k) as f64)
+                        .max(0.0)
                 })
             }),
         },
@@ -391,13 +583,27 @@ fn episode(
         Some(_) => format!("{what} per minute, counted from the logs"),
         None => format!("{what} per minute, from the Insight records' averages"),
     };
+    if own_total == Some(0) {
+        let _ = write!(
+            h,
+            r#"<p class="note" data-no-calls="true">The logs read hold no {what} of this API in account {account}, region {region} during this Insight, so its chart shows the Insight records' averages instead of a zero line. Are the logs of these minutes under <code>--source</code>?</p>"#,
+            account = escape(&e.start.recipient_account_id),
+            region = escape(&e.start.aws_region),
+        );
+    }
     let _ = writeln!(
         h,
-        r#"<figure class="chart-box">{svg}<figcaption class="legend"><span><i class="swatch {kind}"></i>{line}</span><span><i class="swatch baseline"></i>baseline average: {baseline} {what}/min</span><span><i class="swatch window"></i>the Insight</span></figcaption></figure>"#,
+        r#"<figure class="chart-box" data-rate="{rate_kind}" data-episode-count="{episode_count}">{svg}<figcaption class="legend"><span><i class="swatch {kind}"></i>{line}</span><span><i class="swatch baseline"></i>baseline average: {baseline} {what}/min</span><span><i class="swatch window"></i>the Insight</span></figcaption></figure>"#,
         baseline = rate_text(baseline),
+        rate_kind = if counts.is_some() {
+            "counted"
+        } else {
+            "averages"
+        },
+        episode_count = own_total.map(|t| t.to_string()).unwrap_or_default(),
     );
 
-    numbers(h, e, what, change);
+    numbers(h, e, what, change, first_count);
     if !e.attributions().is_empty() {
         h.push_str(r#"<div class="attributions">"#);
         for a in e.attributions() {
@@ -456,7 +662,7 @@ fn duration(minutes: i64) -> String {
 }
 
 /// The statistics of the Insight records and the detector's explanation, side by side.
-fn numbers(h: &mut String, e: &Episode, what: &str, change: f64) {
+fn numbers(h: &mut String, e: &Episode, what: &str, change: f64, first_count: Option<u64>) {
     let start_stats = &e.start.insight_details.insight_context.statistics;
     let stats = &e
         .summary_record()
@@ -467,19 +673,31 @@ fn numbers(h: &mut String, e: &Episode, what: &str, change: f64) {
         0 => "the baseline".to_owned(),
         minutes => duration(minutes),
     };
-    let mut items: Vec<(String, String)> = vec![
-        (
-            "baseline average".into(),
-            format!(
-                "{} {what}/min over {baseline_span}",
-                rate_text(start_stats.baseline.average),
-            ),
+    let mut items: Vec<(String, String)> = vec![(
+        "baseline average".into(),
+        format!(
+            "{} {what}/min over {baseline_span}",
+            rate_text(start_stats.baseline.average),
         ),
-        (
+    )];
+    match first_count {
+        Some(n) => items.push((
+            "first minute".into(),
+            format!("{n} {what}, counted from the logs"),
+        )),
+        None if start_stats.insight_duration <= 1 => items.push((
             "first minute".into(),
             format!("{} {what}", rate_text(start_stats.insight.average)),
-        ),
-    ];
+        )),
+        None => items.push((
+            "Start's window".into(),
+            format!(
+                "{} {what}/min over {} (the minutes that confirmed the Start)",
+                rate_text(start_stats.insight.average),
+                duration(start_stats.insight_duration)
+            ),
+        )),
+    }
     if e.end.is_some() {
         items.push((
             "Insight average".into(),
@@ -493,7 +711,11 @@ fn numbers(h: &mut String, e: &Episode, what: &str, change: f64) {
     items.push((
         "change".into(),
         if change == f64::MAX {
-            "new: no call in the baseline".into()
+            if e.is_error_rate() {
+                "new: this error was not seen in the baseline".into()
+            } else {
+                "new: no call in the baseline".into()
+            }
         } else {
             format!("{}× the baseline", rate_text(change))
         },
@@ -523,8 +745,9 @@ fn numbers(h: &mut String, e: &Episode, what: &str, change: f64) {
         items.push((
             "model".into(),
             format!(
-                "{}, tail probability {:.2e}",
-                x.distribution, x.tail_probability
+                "{}, tail probability {}",
+                x.distribution,
+                probability_text(x.tail_probability)
             ),
         ));
     }
@@ -539,6 +762,10 @@ fn numbers(h: &mut String, e: &Episode, what: &str, change: f64) {
     }
     h.push_str("</dl>");
 }
+
+/// Attributed values (user agents can be hundreds of characters) are cut to this many, the
+/// full text on hover.
+const MAX_VALUE_CHARS: usize = 90;
 
 /// One attribute's values: the Insight's and the baseline's averages side by side.
 fn attribution(h: &mut String, a: &Attribution) {
@@ -568,7 +795,10 @@ fn attribution(h: &mut String, a: &Attribution) {
         let _ = write!(
             h,
             r#"<tr><td class="value">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
-            escape(if value == "null" { "(no error)" } else { value }),
+            {
+                let value = if value == "null" { "(no error)" } else { value };
+                shortened(value, value, MAX_VALUE_CHARS)
+            },
             cell(insight),
             cell(baseline)
         );
@@ -643,6 +873,7 @@ mod tests {
     fn an_empty_directory_gives_a_page_that_says_so() {
         let page = Page {
             insights_dir: "out",
+            insights_missing: false,
             source: None,
             episodes: &[],
             counts: None,

@@ -13,6 +13,7 @@
 //! drives it (`pipeline::report`): it reads the output through `sink`, the logs through
 //! `source`, and hands both to these stages.
 
+pub mod activity;
 pub mod chart;
 pub mod html;
 pub mod series;
@@ -43,6 +44,9 @@ pub const MAX_CHARTED_EPISODE_MINUTES: i64 = 7 * 1440;
 pub struct ReportConfig {
     /// The output of a run (a directory or an S3 prefix).
     pub insights: Store,
+    /// `--insights` names a folder that does not exist in an existing one: a run that found no
+    /// Insight writes nothing, so the page says there are none.
+    pub insights_missing: bool,
     /// The logs, to chart the real per-minute rate.
     pub source: Option<Source>,
     pub html: PathBuf,
@@ -141,6 +145,16 @@ impl Episode {
                 .insight_duration
                 .max(1),
         }
+    }
+
+    /// The episode's own minutes `[start, end)`: to its End, or the minutes its Start covers
+    /// while open, at most `MAX_CHARTED_EPISODE_MINUTES`.
+    pub fn own_minutes(&self) -> (Minute, Minute) {
+        let end = self
+            .end_minute
+            .unwrap_or(self.start_minute.plus(self.duration_minutes()))
+            .min(self.start_minute.plus(MAX_CHARTED_EPISODE_MINUTES));
+        (self.start_minute, end.max(self.start_minute.plus(1)))
     }
 
     /// The minutes charted: the context before the Start and after the End, the episode itself

@@ -1,15 +1,17 @@
 //! Per-minute rates around episodes, counted again from decoded log objects (pure).
 //!
-//! Each episode asks for its API's series (calls, or errors with its error code) over a window
-//! of minutes; `Recount` takes decoded objects one by one and counts every event of a wanted
-//! series into the minutes of every window that holds it. Events are counted by the same rules
-//! as a run (write management calls, or every management call with `--call-rate-events all`;
-//! read and write data calls; calls of the series' category with that error code) and
-//! de-duplicated by `eventID`, as the aggregate stage does, so the bars add up to the run's own
-//! counts.
+//! Each episode asks for its series (its `SeriesKey`: the records' own `recipientAccountId` and
+//! `awsRegion`, the API, calls or errors with its code, management or data events) over a
+//! window of minutes. `Recount` feeds the decoded objects to the run's own `Aggregator`, so the
+//! counts are the run's counts by construction: the same de-duplication by `eventID` (a copy
+//! dropped, a conflicting ID counted), the same series keys, the same categories. Only the
+//! events of a wanted API are handed on. A call-rate Insight counted write calls or every
+//! management call (`--call-rate-events`): requests of each scope get their own aggregator,
+//! and the write one sees read-only calls without their `READ` flag, as a write-only run would.
 
-use crate::decode::{DecodedObject, NO_SYM, Sym, flags};
-use crate::model::{CallRateScope, EventCategory, InsightKind, Minute, SeriesKey};
+use crate::aggregate::Aggregator;
+use crate::decode::{DecodedObject, NO_SYM, flags};
+use crate::model::{CallRateScope, Minute, SeriesKey};
 use std::collections::{HashMap, HashSet};
 
 /// One episode's wanted series and minutes `[from, until)`.
@@ -22,118 +24,113 @@ pub struct Request {
     pub until: Minute,
 }
 
-/// Whether an event with `event_flags` counts toward the series of `request`.
-fn counts_toward(request: &Request, event_flags: u8) -> bool {
-    let data = event_flags & flags::DATA != 0;
-    if data != (request.key.category == EventCategory::Data) {
-        return false;
-    }
-    match (&request.key.kind, request.scope) {
-        (InsightKind::ErrorRate { .. }, _) => event_flags & flags::ERROR != 0,
-        _ if data => true,
-        (InsightKind::CallRate, CallRateScope::Write) => event_flags & flags::WRITE != 0,
-        (InsightKind::CallRate, CallRateScope::All) => {
-            event_flags & (flags::WRITE | flags::READ) != 0
-        }
-    }
-}
-
-/// Counts a set of requests over decoded objects.
+/// Counts a set of requests over decoded objects, through the run's `Aggregator`.
 #[derive(Debug)]
 pub struct Recount {
     requests: Vec<Request>,
-    /// `account \0 region \0 source \0 name` -> the requests of that API.
-    by_api: HashMap<String, Vec<usize>>,
+    /// The event names asked for (an object's other events are not handed on).
     names: HashSet<String>,
-    counts: Vec<Vec<u64>>,
-    seen: HashSet<u128>,
-}
-
-fn api_key(account: &str, region: &str, source: &str, name: &str) -> String {
-    format!("{account}\0{region}\0{source}\0{name}")
+    /// For requests that counted write calls only (and error rates, which scope does not touch).
+    write: Option<Aggregator>,
+    /// For call-rate requests that counted every management call.
+    all: Option<Aggregator>,
 }
 
 impl Recount {
     pub fn new(requests: Vec<Request>) -> Recount {
-        let mut by_api: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, r) in requests.iter().enumerate() {
-            let k = &r.key;
-            by_api
-                .entry(api_key(
-                    &k.account,
-                    &k.region,
-                    &k.event_source,
-                    &k.event_name,
-                ))
-                .or_default()
-                .push(i);
-        }
         let names = requests.iter().map(|r| r.key.event_name.clone()).collect();
-        let counts = requests
-            .iter()
-            .map(|r| vec![0; (r.until.0 - r.from.0).max(0) as usize])
-            .collect();
+        let all_wanted = requests.iter().any(|r| r.scope == CallRateScope::All);
+        let write_wanted = requests.iter().any(|r| r.scope == CallRateScope::Write);
         Recount {
             requests,
-            by_api,
             names,
-            counts,
-            seen: HashSet::new(),
+            write: write_wanted.then(Aggregator::new),
+            all: all_wanted.then(Aggregator::new),
         }
     }
 
     /// Count the events of one object.
     pub fn add(&mut self, object: &DecodedObject) {
-        let symbol = |s: Sym| (s != NO_SYM).then(|| &object.symbols[s]);
-        let wanted_name: Vec<bool> = object
+        let wanted: Vec<bool> = object
             .symbols
             .iter()
             .map(|s| self.names.contains(s))
             .collect();
-        for event in &object.events {
-            if !wanted_name[event.event_name as usize] {
-                continue;
+        let keep = |read: bool| {
+            let events = object
+                .events
+                .iter()
+                .filter(|e| e.event_name != NO_SYM && wanted[e.event_name as usize])
+                .map(|e| {
+                    let mut e = *e;
+                    if !read {
+                        e.flags &= !flags::READ;
+                    }
+                    e
+                })
+                .collect();
+            DecodedObject {
+                symbols: object.symbols.clone(),
+                events,
+                coverage: object.coverage.clone(),
+                ..DecodedObject::default()
             }
-            let key = api_key(
-                symbol(event.account).unwrap_or_default(),
-                symbol(event.region).unwrap_or_default(),
-                symbol(event.event_source).unwrap_or_default(),
-                symbol(event.event_name).unwrap_or_default(),
-            );
-            let Some(wanting) = self.by_api.get(&key) else {
-                continue;
-            };
-            if let Some(id) = event.id
-                && !self.seen.insert(id)
-            {
-                continue;
-            }
-            for &i in wanting {
-                let request = &self.requests[i];
-                let counted = counts_toward(request, event.flags)
-                    && match &request.key.kind {
-                        InsightKind::CallRate => true,
-                        InsightKind::ErrorRate { error_code } => {
-                            symbol(event.error_code) == Some(error_code.as_str())
-                        }
-                    };
-                if counted && request.from <= event.minute && event.minute < request.until {
-                    self.counts[i][(event.minute.0 - request.from.0) as usize] += 1;
-                }
-            }
+        };
+        if let Some(all) = &mut self.all {
+            all.add(&keep(true));
+        }
+        if let Some(write) = &mut self.write {
+            write.add(&keep(false));
         }
     }
 
     /// The per-minute counts of every request, in request order.
     pub fn finish(self) -> Vec<Vec<u64>> {
-        self.counts
+        self.counts()
+    }
+
+    /// The per-minute counts of every request so far, in request order.
+    pub fn counts(&self) -> Vec<Vec<u64>> {
+        let index = |aggregator: &Option<Aggregator>| {
+            let mut by_key: HashMap<SeriesKey, Vec<(Minute, u64)>> = HashMap::new();
+            if let Some(a) = aggregator {
+                for s in a.view(Minute(0)).series {
+                    let cells = s
+                        .minutes
+                        .iter()
+                        .zip(s.cells.iter())
+                        .map(|(m, c)| (*m, u64::from(c.count)))
+                        .collect();
+                    by_key.insert(s.key, cells);
+                }
+            }
+            by_key
+        };
+        let (write, all) = (index(&self.write), index(&self.all));
+        self.requests
+            .iter()
+            .map(|r| {
+                let mut counts = vec![0; (r.until.0 - r.from.0).max(0) as usize];
+                let series = match r.scope {
+                    CallRateScope::All => &all,
+                    CallRateScope::Write => &write,
+                };
+                for (minute, n) in series.get(&r.key).into_iter().flatten() {
+                    if r.from <= *minute && *minute < r.until {
+                        counts[(minute.0 - r.from.0) as usize] = *n;
+                    }
+                }
+                counts
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Event;
+    use crate::decode::{Event, Sym};
+    use crate::model::{EventCategory, InsightKind};
 
     fn key(name: &str, kind: InsightKind) -> SeriesKey {
         SeriesKey {
@@ -221,5 +218,46 @@ mod tests {
         let counts = recount.finish();
         assert_eq!(counts[0], vec![1, 1, 1, 0], "calls: writes only");
         assert_eq!(counts[1], vec![0, 1, 0, 1], "errors: that code only");
+    }
+
+    #[test]
+    fn read_only_calls_count_only_where_the_run_counted_them() {
+        let request = |scope| Request {
+            key: key("DescribeInstances", InsightKind::CallRate),
+            scope,
+            from: Minute(10),
+            until: Minute(12),
+        };
+        let mut recount = Recount::new(vec![
+            request(CallRateScope::Write),
+            request(CallRateScope::All),
+        ]);
+        let (w, r) = (flags::WRITE, flags::READ);
+        recount.add(&object(&[
+            (Some(1), 10, "DescribeInstances", r, None),
+            (Some(2), 10, "DescribeInstances", w, None),
+            (Some(3), 11, "DescribeInstances", r, None),
+        ]));
+        let counts = recount.finish();
+        assert_eq!(counts[0], vec![1, 0], "write scope: the write call only");
+        assert_eq!(counts[1], vec![2, 1], "all: read-only calls too");
+    }
+
+    #[test]
+    fn each_record_counts_under_its_own_account_whatever_folder_it_came_from() {
+        // The object's events name account 123456789012; a request for another account
+        // (say the folder's) gets nothing, the record's own account gets the call.
+        let mut other = key("RunInstances", InsightKind::CallRate);
+        other.account = "218007301253".into();
+        let own = key("RunInstances", InsightKind::CallRate);
+        let request = |key| Request {
+            key,
+            scope: CallRateScope::Write,
+            from: Minute(0),
+            until: Minute(1),
+        };
+        let mut recount = Recount::new(vec![request(other), request(own)]);
+        recount.add(&object(&[(Some(1), 0, "RunInstances", flags::WRITE, None)]));
+        assert_eq!(recount.finish(), vec![vec![0], vec![1]]);
     }
 }

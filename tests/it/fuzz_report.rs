@@ -293,6 +293,7 @@ fn judge(input: &Input) -> Result<(), String> {
     let counts = series::Recount::new(requests).finish();
     let page = Page {
         insights_dir: "fuzz",
+        insights_missing: false,
         source: None,
         episodes: &paired.episodes,
         counts: input.counted.then_some(counts.as_slice()),

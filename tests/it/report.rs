@@ -365,3 +365,198 @@ fn report_refuses_a_missing_insights_directory() {
         "{stderr}"
     );
 }
+
+/// `analyze` the real attack simulation (filed under account folder 218007301253, its records
+/// saying 123837392027) with no warm-up, so its hour of logs fires, into `dir/out`.
+fn invictus_run(dir: &Path) -> (PathBuf, PathBuf) {
+    let logs = repo_path("tests/fixtures/real-cloudtrail/invictus");
+    let config = dir.join("detector.toml");
+    std::fs::write(&config, "[detector]\nwarmup_minutes = 0\n").unwrap();
+    let out = dir.join("out");
+    let run = analyze(&logs, &out, &["--config", config.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (logs, out)
+}
+
+/// The text of every element `<tag ...>...</tag>` whose start tag has all of `wanted` (no nesting
+/// of the same tag inside).
+fn elements<'a>(
+    html: &'a str,
+    tag: &str,
+    wanted: &[(&str, &str)],
+) -> Vec<(Vec<(String, String)>, &'a str)> {
+    let close = format!("</{tag}>");
+    find_elements(html, tag, wanted)
+        .into_iter()
+        .map(|(at, attrs)| {
+            let end = at + html[at..].find(&close).unwrap();
+            (attrs, &html[at..end])
+        })
+        .collect()
+}
+
+#[test]
+fn on_real_logs_filed_under_another_account_every_chart_counts_what_the_insight_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, out) = invictus_run(dir.path());
+    let records = insights(&out);
+    let ends: Vec<&serde_json::Value> = records
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r["insightDetails"]["state"] == "End")
+        .collect();
+    assert_eq!(ends.len(), 15, "the hour fires 15 Insights");
+    let html = dir.path().join("r.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--source",
+        logs.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        "--page-size",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("log objects read             55"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hold no"), "{stderr}");
+    let html = std::fs::read_to_string(html).unwrap();
+    for end in ends {
+        let id = end["sharedEventID"].as_str().unwrap();
+        let stats = &end["insightDetails"]["insightContext"]["statistics"];
+        let minutes = stats["insightDuration"].as_f64().unwrap();
+        let reported = stats["insight"]["average"].as_f64().unwrap() * minutes;
+        let article = elements(&html, "article", &[("data-shared-event-id", id)]);
+        assert_eq!(article.len(), 1, "{id}");
+        let figure = find_elements(article[0].1, "figure", &[("class", "chart-box")]);
+        let figure = &figure[0].1;
+        assert_eq!(
+            attr(figure, "data-rate"),
+            Some("counted"),
+            "{id}: {figure:?}"
+        );
+        let counted: f64 = attr(figure, "data-episode-count").unwrap().parse().unwrap();
+        assert!(
+            (counted - reported).abs() < 0.01,
+            "{id}: the chart counts {counted} calls in the Insight's minutes, the Insight {reported}"
+        );
+        assert!(!article[0].1.contains("0.000e0"), "{id}");
+    }
+}
+
+#[test]
+fn related_real_insights_are_grouped_into_activities() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out) = invictus_run(dir.path());
+    let html = dir.path().join("r.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let html = std::fs::read_to_string(html).unwrap();
+    let activities = elements(&html, "section", &[]);
+    let activities: Vec<Vec<String>> = activities
+        .iter()
+        .filter(|(a, _)| attr(a, "class").is_some_and(|c| c.starts_with("activity")))
+        .map(|(_, text)| {
+            let mut names: Vec<String> = find_elements(text, "article", &[("class", "episode")])
+                .iter()
+                .map(|(_, a)| {
+                    let name = attr(a, "data-event-name").unwrap();
+                    match attr(a, "data-type") {
+                        Some("ApiErrorRateInsight") => format!("{name}!"),
+                        _ => name.to_owned(),
+                    }
+                })
+                .collect();
+            names.sort();
+            names
+        })
+        .collect();
+    assert!(activities.len() < 15, "{activities:?}");
+    let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    for group in [
+        set(&["PutParameter", "PutParameter!"]),
+        set(&["CreateSecret", "PutSecretValue"]),
+        set(&[
+            "DeleteParameter",
+            "DeleteParameter!",
+            "DeleteSecret",
+            "DescribeParameters!",
+            "EndSecretVersionDelete",
+            "StartSecretVersionDelete",
+        ]),
+        set(&["CreateFunction20150331"]),
+    ] {
+        assert!(activities.contains(&group), "{group:?} in {activities:#?}");
+    }
+    assert!(html.contains("Together because:"), "activities say why");
+}
+
+#[test]
+fn a_run_that_found_nothing_gets_a_page_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = analyze(
+        &repo_path("tests/fixtures/real-cloudtrail/invictus"),
+        &out,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let html = dir.path().join("r.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("No Insights were found"), "{html}");
+}
+
+#[test]
+fn the_real_report_reads_at_1400_and_600_pixels_without_a_console_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, out) = invictus_run(dir.path());
+    let page = dir.path().join("r.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--source",
+        logs.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let profile = dir.path().join("chromium-profile");
+    for width in [1400, 600] {
+        let size = format!("--window-size={width},2400");
+        let (dom, log) = run_chromium(&page, "", &profile, &["--dump-dom", &size]);
+        let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+        assert!(console.is_empty(), "{width} px: {}", console.join("\n"));
+        let body = &find_elements(&dom, "body", &[])[0].1;
+        assert_eq!(attr(body, "data-report-ready"), Some("true"), "{width} px");
+        let shot = dir.path().join(format!("report-{width}.png"));
+        let shot_arg = format!("--screenshot={}", shot.display());
+        run_chromium(&page, "", &profile, &[&shot_arg, &size]);
+        let png = std::fs::read(&shot).expect("a screenshot");
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        if let Some(keep) = std::env::var_os("TRAILSIGHT_KEEP_REPORT") {
+            let keep = PathBuf::from(keep);
+            std::fs::create_dir_all(&keep).unwrap();
+            std::fs::copy(&shot, keep.join(format!("real-report-{width}.png"))).unwrap();
+            std::fs::copy(&page, keep.join("real-report.html")).unwrap();
+        }
+    }
+}
