@@ -476,14 +476,57 @@ impl Aggregator {
         }
     }
 
-    /// The series in a stable order, borrowing their minutes. `history_floor` is the first
-    /// minute the run read; a series' history starts at the later of it and the start of the
-    /// first day with any record of its account and region (history is counted in whole days).
+    /// The series in a stable order (`SeriesKey`'s), borrowing their minutes. `history_floor` is
+    /// the first minute the run read; a series' history starts at the later of it and the start
+    /// of the first day with any record of its account and region (history is counted in whole
+    /// days).
+    ///
+    /// The order is found on integers: the few distinct strings that name series (accounts,
+    /// regions, APIs, error codes) are ranked once, and the series sorted by their ranks; only
+    /// then is each key spelled out, once.
     pub fn view(&self, history_floor: Minute) -> Aggregated<'_> {
-        let name = |sym: Sym| self.symbols.strings()[sym].to_owned();
-        let mut series: Vec<Series<'_>> = self
+        let strings = self.symbols.strings();
+        let text = |sym: Sym| strings.get(sym).unwrap_or_default();
+        let mut named: Vec<Sym> = self
             .series
+            .keys()
+            .flat_map(|id| {
+                [
+                    id.account,
+                    id.region,
+                    id.event_source,
+                    id.event_name,
+                    id.error_code,
+                ]
+            })
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        named.sort_by(|a, b| text(*a).cmp(text(*b)));
+        let rank: FxHashMap<Sym, u32> = named
             .iter()
+            .enumerate()
+            .map(|(i, sym)| (*sym, i as u32))
+            .collect();
+        let order = |id: &SeriesId| {
+            let kind = match id.error_code {
+                NO_SYM => (0, 0),
+                code => (1, rank[&code]),
+            };
+            (
+                rank[&id.account],
+                rank[&id.region],
+                rank[&id.event_source],
+                rank[&id.event_name],
+                kind,
+                id.data,
+            )
+        };
+        let mut ids: Vec<(&SeriesId, &Minutes)> = self.series.iter().collect();
+        ids.sort_unstable_by_key(|(id, _)| order(id));
+        let name = |sym: Sym| text(sym).to_owned();
+        let series = ids
+            .into_iter()
             .map(|(id, data)| {
                 let first_seen = self
                     .coverage
@@ -515,9 +558,8 @@ impl Aggregator {
                 }
             })
             .collect();
-        series.sort_by(|a, b| a.key.cmp(&b.key));
         Aggregated {
-            symbols: Cow::Borrowed(self.symbols.strings()),
+            symbols: Cow::Borrowed(strings),
             series,
         }
     }
@@ -845,6 +887,51 @@ mod tests {
             failures.history_from,
             Minute::start_of_day(parse_day("2019-11-07").unwrap())
         );
+    }
+
+    /// The view lists the series in `SeriesKey` order, whatever order their strings were first
+    /// seen in (ranks, not symbols, decide).
+    #[test]
+    fn the_view_is_in_series_key_order() {
+        let mut records = Vec::new();
+        let names = ["Zeta", "alpha", "Alpha", "CreateTags", "Beta"];
+        let errors = [
+            "",
+            r#","errorCode":"Throttling""#,
+            r#","errorCode":"AccessDenied""#,
+        ];
+        for (i, name) in names.iter().enumerate() {
+            for (j, error) in errors.iter().enumerate() {
+                let id = (i * 10 + j) as u32;
+                records.push(
+                    record(id, "25", error)
+                        .replace("RunInstances", name)
+                        .replace(
+                            "123456789012",
+                            if j == 1 {
+                                "999999999999"
+                            } else {
+                                "123456789012"
+                            },
+                        ),
+                );
+            }
+        }
+        let mut agg = Aggregator::new();
+        agg.add(&decode(&format!(
+            r#"{{"Records":[{}]}}"#,
+            records.join(",")
+        )));
+        let keys: Vec<SeriesKey> = agg
+            .view(Minute(0))
+            .series
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys.len(), 20, "{keys:#?}");
+        assert_eq!(keys, sorted);
     }
 
     /// A record that borrows a counted event's ID with another time or API is not a copy: both

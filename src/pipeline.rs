@@ -76,7 +76,9 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
         );
     };
     run.summary.timed(Stage::List, started);
+    let started = Instant::now();
     let lock = lock_state(config).await?;
+    run.summary.timed(Stage::StateLoad, started);
     let result = analyze_locked(config, &mut run, days, lock.as_ref()).await;
     let result = match result {
         Ok(()) => match run.found_nothing() {
@@ -98,7 +100,9 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
         Ok(()) => run.finish_notifications().await,
         Err(e) => Err(e),
     };
+    let started = Instant::now();
     release(lock).await;
+    run.summary.timed(Stage::StateSave, started);
     result.map(|()| run.summary)
 }
 
@@ -109,7 +113,10 @@ async fn analyze_locked(
     days: DayRange,
     lock: Option<&StateLock>,
 ) -> anyhow::Result<()> {
-    let mut progress = match load_state(config, &run.summary.source).await? {
+    let started = Instant::now();
+    let loaded = load_state(config, &run.summary.source).await?;
+    run.summary.timed(Stage::StateLoad, started);
+    let mut progress = match loaded {
         Some(progress) => progress,
         None => Progress::fresh(days.first, config),
     };
@@ -139,13 +146,17 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
         return Ok(run.summary);
     }
     run.nightly = true;
+    let started = Instant::now();
     let lock = lock_state(config).await?;
+    run.summary.timed(Stage::StateLoad, started);
     let result = nightly_locked(config, plan, &mut run, lock.as_ref()).await;
     let result = match result {
         Ok(()) => run.finish_notifications().await,
         Err(e) => Err(e),
     };
+    let started = Instant::now();
     release(lock).await;
+    run.summary.timed(Stage::StateSave, started);
     result.map(|()| run.summary)
 }
 
@@ -157,7 +168,10 @@ async fn nightly_locked(
     lock: Option<&StateLock>,
 ) -> anyhow::Result<()> {
     let last = plan.last_complete_day();
-    let mut progress = match load_state(config, &run.summary.source).await? {
+    let started = Instant::now();
+    let loaded = load_state(config, &run.summary.source).await?;
+    run.summary.timed(Stage::StateLoad, started);
+    let mut progress = match loaded {
         Some(progress) => progress,
         None => Progress::fresh(plan.first_day.unwrap_or(last), config),
     };
@@ -728,12 +742,12 @@ impl<'c> Run<'c> {
                 );
                 break;
             }
+            let started = Instant::now();
             if let (Some(store), Some(lock)) = (&self.config.state, lock)
                 && let Some(state) = progress.to_state(&self.summary.source, self.config)
             {
-                let started = Instant::now();
                 store.save(&state, lock).await?;
-                self.summary.timed(Stage::Write, started);
+                self.summary.timed(Stage::StateSave, started);
             }
         }
         self.summarise_output();
@@ -849,7 +863,9 @@ impl<'c> Run<'c> {
             detect_until: Minute::start_of_day(next),
             folders,
         };
+        let started = Instant::now();
         let aggregated = progress.aggregator.view(progress.history_floor);
+        self.summary.timed(Stage::Series, started);
         self.summary.series = self.summary.series.max(aggregated.series.len() as u64);
         telemetry::progress::doing("detecting");
         let started = Instant::now();
