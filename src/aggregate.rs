@@ -25,6 +25,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 
+mod saved;
+pub use saved::{Reader, Writer};
+
 /// Counts per value of one attribute within one minute: a short list, almost always of one
 /// value (one caller, one user agent, one outcome), which is kept inline: the window holds three
 /// tallies for every active minute of every series, and a heap list each would triple its memory.
@@ -476,15 +479,10 @@ impl Aggregator {
         }
     }
 
-    /// The series in a stable order (`SeriesKey`'s), borrowing their minutes. `history_floor` is
-    /// the first minute the run read; a series' history starts at the later of it and the start
-    /// of the first day with any record of its account and region (history is counted in whole
-    /// days).
-    ///
-    /// The order is found on integers: the few distinct strings that name series (accounts,
-    /// regions, APIs, error codes) are ranked once, and the series sorted by their ranks; only
-    /// then is each key spelled out, once.
-    pub fn view(&self, history_floor: Minute) -> Aggregated<'_> {
+    /// The series in `SeriesKey` order, found on integers: the few distinct strings that name
+    /// series (accounts, regions, APIs, error codes) are ranked once, and the series sorted by
+    /// their ranks.
+    fn series_in_order(&self) -> Vec<(&SeriesId, &Minutes)> {
         let strings = self.symbols.strings();
         let text = |sym: Sym| strings.get(sym).unwrap_or_default();
         let mut named: Vec<Sym> = self
@@ -524,6 +522,18 @@ impl Aggregator {
         };
         let mut ids: Vec<(&SeriesId, &Minutes)> = self.series.iter().collect();
         ids.sort_unstable_by_key(|(id, _)| order(id));
+        ids
+    }
+
+    /// The series in a stable order (`SeriesKey`'s), borrowing their minutes. `history_floor` is
+    /// the first minute the run read; a series' history starts at the later of it and the start
+    /// of the first day with any record of its account and region (history is counted in whole
+    /// days).
+    /// Each key is spelled out once, after the sort (`series_in_order`).
+    pub fn view(&self, history_floor: Minute) -> Aggregated<'_> {
+        let strings = self.symbols.strings();
+        let text = |sym: Sym| strings.get(sym).unwrap_or_default();
+        let ids = self.series_in_order();
         let name = |sym: Sym| text(sym).to_owned();
         let series = ids
             .into_iter()
@@ -788,6 +798,20 @@ mod tests {
         .unwrap()
     }
 
+    /// `agg` written in the saved form (layout 2) and read back.
+    fn through_saved(agg: &Aggregator) -> Aggregator {
+        let mut out = Writer::default();
+        agg.write_saved(&mut out);
+        let mut input = Reader::new(&out.bytes);
+        let restored = Aggregator::read_saved(&mut input, IdentityFilter::default()).unwrap();
+        assert!(input.is_done());
+        // A restored aggregator saves to the same bytes.
+        let mut again = Writer::default();
+        restored.write_saved(&mut again);
+        assert_eq!(again.bytes, out.bytes);
+        restored
+    }
+
     fn record(id: u32, minute: &str, extra: &str) -> String {
         format!(
             r#"{{"eventTime":"2019-11-07T13:{minute}:10Z","eventSource":"ec2.amazonaws.com",
@@ -828,6 +852,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(restored.to_state(), agg.to_state());
+        assert_eq!(through_saved(&agg).to_state(), agg.to_state());
         let (before, after) = (agg.view(Minute(0)), restored.view(Minute(0)));
         assert_eq!(
             format!(
@@ -1008,14 +1033,18 @@ mod tests {
             assert_eq!(agg.stats.duplicates, duplicates, "{case}");
             assert_eq!(agg.stats.id_conflicts, conflicts, "{case}");
             // The fingerprints survive a saved state: the same second record finds the same.
-            let mut restored =
-                Aggregator::from_state(agg.to_state(), IdentityFilter::default()).unwrap();
-            restored.add(&decode(&format!(r#"{{"Records":[{second}]}}"#)));
-            assert_eq!(
-                restored.stats.duplicates + restored.stats.id_conflicts,
-                1,
-                "{case}: after a restore"
-            );
+            let restores = [
+                Aggregator::from_state(agg.to_state(), IdentityFilter::default()).unwrap(),
+                through_saved(&agg),
+            ];
+            for mut restored in restores {
+                restored.add(&decode(&format!(r#"{{"Records":[{second}]}}"#)));
+                assert_eq!(
+                    restored.stats.duplicates + restored.stats.id_conflicts,
+                    1,
+                    "{case}: after a restore"
+                );
+            }
         }
         // What is kept beside an ID fits in the room the 128-bit key's slot has anyway.
         assert_eq!(
@@ -1076,6 +1105,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(restored.to_state(), agg.to_state());
+        assert_eq!(through_saved(&agg).to_state(), agg.to_state());
         let out = restored.finish(Minute(0));
         let categories: Vec<EventCategory> = out.series.iter().map(|s| s.key.category).collect();
         assert_eq!(

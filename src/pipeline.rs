@@ -36,6 +36,7 @@ use crate::source::layout::{PartitionFilter, Shard};
 use crate::source::{Source, layout};
 use crate::state::{
     PartitionDeliveries, RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition,
+    object_key_hash, restore_aggregate, save_aggregate,
 };
 use crate::telemetry::{self, DeliveryGap, RunSummary, ShardCounts, Stage};
 use anyhow::{Context, bail};
@@ -252,7 +253,9 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
             state.shard
         );
     }
-    Progress::from_state(state, config).map(Some)
+    Progress::from_state(state, config)
+        .with_context(|| format!("state {}", store.describe()))
+        .map(Some)
 }
 
 /// What the day-by-day analysis carries from one day to the next and, saved, between runs.
@@ -265,8 +268,8 @@ struct Progress {
     redetect_from: Option<NaiveDate>,
     /// The latest delivery-day folder read, perhaps only in part.
     folders_read_through: Option<NaiveDate>,
-    /// Objects of that folder already read.
-    processed: BTreeSet<String>,
+    /// Objects of that folder already read, by `object_key_hash`.
+    processed: BTreeSet<u128>,
     /// Partitions some of whose logs could not be read, by (account, region).
     stuck: BTreeMap<PartitionId, Stuck>,
     /// Log objects each partition delivered in its recent day folders (the gap rule's history).
@@ -333,8 +336,8 @@ impl Progress {
                 .ok_or_else(|| anyhow::anyhow!("the state holds a malformed day {text:?}"))
         };
         Ok(Progress {
-            aggregator: Aggregator::from_state(
-                state.aggregate,
+            aggregator: restore_aggregate(
+                &state.aggregate,
                 IdentityFilter::new(config.excluded_identities.clone()),
             )?,
             history_floor: Minute(state.history_floor),
@@ -381,8 +384,8 @@ impl Progress {
             analysed_through: text(self.analysed_through)?,
             redetect_from: text(self.redetect_from)?,
             folders_read_through: text(self.folders_read_through)?,
-            processed: self.processed.iter().cloned().collect(),
-            aggregate: self.aggregator.to_state(),
+            processed: self.processed.iter().copied().collect(),
+            aggregate: save_aggregate(&self.aggregator),
             deliveries: self
                 .deliveries
                 .iter()
@@ -824,7 +827,7 @@ impl<'c> Run<'c> {
         self.check_partition_deliveries(progress, day);
         let new: Vec<ObjectRef> = listed
             .into_iter()
-            .filter(|o| !progress.processed.contains(&o.key))
+            .filter(|o| !progress.processed.contains(&object_key_hash(&o.key)))
             .collect();
         self.summary.timed(Stage::List, started);
         self.summary.objects_listed += new.len() as u64;
@@ -1068,10 +1071,10 @@ impl<'c> Run<'c> {
         nothing.then_some(searched)
     }
 
-    /// The keys of `objects` in the delivery folder of `day` (remembered as read, so the next
+    /// The key hashes of `objects` in the delivery folder of `day` (remembered as read, so the next
     /// step does not read them again). Prefix lookups by length (a few distinct lengths), not a
     /// scan of every partition.
-    fn keys_in_folder_of(&self, day: NaiveDate, objects: &[ObjectRef]) -> Vec<String> {
+    fn keys_in_folder_of(&self, day: NaiveDate, objects: &[ObjectRef]) -> Vec<u128> {
         let folders: HashSet<String> = self.partitions.iter().map(|p| p.day_prefix(day)).collect();
         let lengths: BTreeSet<usize> = folders.iter().map(String::len).collect();
         let in_folder = |key: &str| {
@@ -1082,7 +1085,7 @@ impl<'c> Run<'c> {
         objects
             .iter()
             .filter(|o| in_folder(&o.key))
-            .map(|o| o.key.clone())
+            .map(|o| object_key_hash(&o.key))
             .collect()
     }
 
