@@ -190,6 +190,14 @@ impl Aggregator {
                 remap[sym as usize]
             }
         };
+        // Room for the whole form at once (about 10 bytes a cell, 22 an ID), rather than doubling
+        // into twice what it needs: the state's bytes sit beside the counts at their largest.
+        let cells: usize = series.iter().map(|(_, data)| data.cells.len()).sum();
+        let ids: usize = self.seen.by_day.values().map(|ids| ids.len()).sum();
+        let text_bytes: usize = kept.iter().map(|sym| strings[*sym].len() + 2).sum();
+        out.bytes.reserve(
+            text_bytes + series.len() * 8 + cells * 10 + ids * 22 + coverage.len() * 8 + 64,
+        );
         out.varint(kept.len() as u64);
         for sym in &kept {
             out.text(&strings[*sym]);
@@ -244,7 +252,6 @@ impl Aggregator {
         for (day, ids) in &self.seen.by_day {
             out.signed(*day);
             out.varint(ids.len() as u64);
-            out.bytes.reserve(ids.len() * 22);
             let mut ids: Vec<(&u128, &SeenEvent)> = ids.iter().collect();
             ids.sort_unstable_by_key(|(id, _)| **id);
             for (id, seen) in ids {
