@@ -25,6 +25,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 
+mod saved;
+pub use saved::{Reader, Writer};
+
 /// Counts per value of one attribute within one minute: a short list, almost always of one
 /// value (one caller, one user agent, one outcome), which is kept inline: the window holds three
 /// tallies for every active minute of every series, and a heap list each would triple its memory.
@@ -476,14 +479,64 @@ impl Aggregator {
         }
     }
 
-    /// The series in a stable order, borrowing their minutes. `history_floor` is the first
-    /// minute the run read; a series' history starts at the later of it and the start of the
-    /// first day with any record of its account and region (history is counted in whole days).
-    pub fn view(&self, history_floor: Minute) -> Aggregated<'_> {
-        let name = |sym: Sym| self.symbols.strings()[sym].to_owned();
-        let mut series: Vec<Series<'_>> = self
+    /// The series in `SeriesKey` order, found on integers: the few distinct strings that name
+    /// series (accounts, regions, APIs, error codes) are ranked once, and the series sorted by
+    /// their ranks.
+    fn series_in_order(&self) -> Vec<(&SeriesId, &Minutes)> {
+        let strings = self.symbols.strings();
+        let text = |sym: Sym| strings.get(sym).unwrap_or_default();
+        let mut named: Vec<Sym> = self
             .series
+            .keys()
+            .flat_map(|id| {
+                [
+                    id.account,
+                    id.region,
+                    id.event_source,
+                    id.event_name,
+                    id.error_code,
+                ]
+            })
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        named.sort_by(|a, b| text(*a).cmp(text(*b)));
+        let rank: FxHashMap<Sym, u32> = named
             .iter()
+            .enumerate()
+            .map(|(i, sym)| (*sym, i as u32))
+            .collect();
+        let order = |id: &SeriesId| {
+            let kind = match id.error_code {
+                NO_SYM => (0, 0),
+                code => (1, rank[&code]),
+            };
+            (
+                rank[&id.account],
+                rank[&id.region],
+                rank[&id.event_source],
+                rank[&id.event_name],
+                kind,
+                id.data,
+            )
+        };
+        let mut ids: Vec<(&SeriesId, &Minutes)> = self.series.iter().collect();
+        ids.sort_unstable_by_key(|(id, _)| order(id));
+        ids
+    }
+
+    /// The series in a stable order (`SeriesKey`'s), borrowing their minutes. `history_floor` is
+    /// the first minute the run read; a series' history starts at the later of it and the start
+    /// of the first day with any record of its account and region (history is counted in whole
+    /// days).
+    /// Each key is spelled out once, after the sort (`series_in_order`).
+    pub fn view(&self, history_floor: Minute) -> Aggregated<'_> {
+        let strings = self.symbols.strings();
+        let text = |sym: Sym| strings.get(sym).unwrap_or_default();
+        let ids = self.series_in_order();
+        let name = |sym: Sym| text(sym).to_owned();
+        let series = ids
+            .into_iter()
             .map(|(id, data)| {
                 let first_seen = self
                     .coverage
@@ -515,9 +568,8 @@ impl Aggregator {
                 }
             })
             .collect();
-        series.sort_by(|a, b| a.key.cmp(&b.key));
         Aggregated {
-            symbols: Cow::Borrowed(self.symbols.strings()),
+            symbols: Cow::Borrowed(strings),
             series,
         }
     }
@@ -746,6 +798,20 @@ mod tests {
         .unwrap()
     }
 
+    /// `agg` written in the saved form (layout 2) and read back.
+    fn through_saved(agg: &Aggregator) -> Aggregator {
+        let mut out = Writer::default();
+        agg.write_saved(&mut out);
+        let mut input = Reader::new(&out.bytes);
+        let restored = Aggregator::read_saved(&mut input, IdentityFilter::default()).unwrap();
+        assert!(input.is_done());
+        // A restored aggregator saves to the same bytes.
+        let mut again = Writer::default();
+        restored.write_saved(&mut again);
+        assert_eq!(again.bytes, out.bytes);
+        restored
+    }
+
     fn record(id: u32, minute: &str, extra: &str) -> String {
         format!(
             r#"{{"eventTime":"2019-11-07T13:{minute}:10Z","eventSource":"ec2.amazonaws.com",
@@ -786,6 +852,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(restored.to_state(), agg.to_state());
+        assert_eq!(through_saved(&agg).to_state(), agg.to_state());
         let (before, after) = (agg.view(Minute(0)), restored.view(Minute(0)));
         assert_eq!(
             format!(
@@ -845,6 +912,51 @@ mod tests {
             failures.history_from,
             Minute::start_of_day(parse_day("2019-11-07").unwrap())
         );
+    }
+
+    /// The view lists the series in `SeriesKey` order, whatever order their strings were first
+    /// seen in (ranks, not symbols, decide).
+    #[test]
+    fn the_view_is_in_series_key_order() {
+        let mut records = Vec::new();
+        let names = ["Zeta", "alpha", "Alpha", "CreateTags", "Beta"];
+        let errors = [
+            "",
+            r#","errorCode":"Throttling""#,
+            r#","errorCode":"AccessDenied""#,
+        ];
+        for (i, name) in names.iter().enumerate() {
+            for (j, error) in errors.iter().enumerate() {
+                let id = (i * 10 + j) as u32;
+                records.push(
+                    record(id, "25", error)
+                        .replace("RunInstances", name)
+                        .replace(
+                            "123456789012",
+                            if j == 1 {
+                                "999999999999"
+                            } else {
+                                "123456789012"
+                            },
+                        ),
+                );
+            }
+        }
+        let mut agg = Aggregator::new();
+        agg.add(&decode(&format!(
+            r#"{{"Records":[{}]}}"#,
+            records.join(",")
+        )));
+        let keys: Vec<SeriesKey> = agg
+            .view(Minute(0))
+            .series
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys.len(), 20, "{keys:#?}");
+        assert_eq!(keys, sorted);
     }
 
     /// A record that borrows a counted event's ID with another time or API is not a copy: both
@@ -921,14 +1033,18 @@ mod tests {
             assert_eq!(agg.stats.duplicates, duplicates, "{case}");
             assert_eq!(agg.stats.id_conflicts, conflicts, "{case}");
             // The fingerprints survive a saved state: the same second record finds the same.
-            let mut restored =
-                Aggregator::from_state(agg.to_state(), IdentityFilter::default()).unwrap();
-            restored.add(&decode(&format!(r#"{{"Records":[{second}]}}"#)));
-            assert_eq!(
-                restored.stats.duplicates + restored.stats.id_conflicts,
-                1,
-                "{case}: after a restore"
-            );
+            let restores = [
+                Aggregator::from_state(agg.to_state(), IdentityFilter::default()).unwrap(),
+                through_saved(&agg),
+            ];
+            for mut restored in restores {
+                restored.add(&decode(&format!(r#"{{"Records":[{second}]}}"#)));
+                assert_eq!(
+                    restored.stats.duplicates + restored.stats.id_conflicts,
+                    1,
+                    "{case}: after a restore"
+                );
+            }
         }
         // What is kept beside an ID fits in the room the 128-bit key's slot has anyway.
         assert_eq!(
@@ -989,6 +1105,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(restored.to_state(), agg.to_state());
+        assert_eq!(through_saved(&agg).to_state(), agg.to_state());
         let out = restored.finish(Minute(0));
         let categories: Vec<EventCategory> = out.series.iter().map(|s| s.key.category).collect();
         assert_eq!(

@@ -36,6 +36,7 @@ use crate::source::layout::{PartitionFilter, Shard};
 use crate::source::{Source, layout};
 use crate::state::{
     PartitionDeliveries, RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition,
+    object_key_hash, restore_aggregate, save_aggregate,
 };
 use crate::telemetry::{self, DeliveryGap, RunSummary, ShardCounts, Stage};
 use anyhow::{Context, bail};
@@ -76,7 +77,9 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
         );
     };
     run.summary.timed(Stage::List, started);
+    let started = Instant::now();
     let lock = lock_state(config).await?;
+    run.summary.timed(Stage::StateLoad, started);
     let result = analyze_locked(config, &mut run, days, lock.as_ref()).await;
     let result = match result {
         Ok(()) => match run.found_nothing() {
@@ -98,7 +101,9 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
         Ok(()) => run.finish_notifications().await,
         Err(e) => Err(e),
     };
+    let started = Instant::now();
     release(lock).await;
+    run.summary.timed(Stage::StateSave, started);
     result.map(|()| run.summary)
 }
 
@@ -109,7 +114,10 @@ async fn analyze_locked(
     days: DayRange,
     lock: Option<&StateLock>,
 ) -> anyhow::Result<()> {
-    let mut progress = match load_state(config, &run.summary.source).await? {
+    let started = Instant::now();
+    let loaded = load_state(config, &run.summary.source).await?;
+    run.summary.timed(Stage::StateLoad, started);
+    let mut progress = match loaded {
         Some(progress) => progress,
         None => Progress::fresh(days.first, config),
     };
@@ -139,13 +147,17 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
         return Ok(run.summary);
     }
     run.nightly = true;
+    let started = Instant::now();
     let lock = lock_state(config).await?;
+    run.summary.timed(Stage::StateLoad, started);
     let result = nightly_locked(config, plan, &mut run, lock.as_ref()).await;
     let result = match result {
         Ok(()) => run.finish_notifications().await,
         Err(e) => Err(e),
     };
+    let started = Instant::now();
     release(lock).await;
+    run.summary.timed(Stage::StateSave, started);
     result.map(|()| run.summary)
 }
 
@@ -157,7 +169,10 @@ async fn nightly_locked(
     lock: Option<&StateLock>,
 ) -> anyhow::Result<()> {
     let last = plan.last_complete_day();
-    let mut progress = match load_state(config, &run.summary.source).await? {
+    let started = Instant::now();
+    let loaded = load_state(config, &run.summary.source).await?;
+    run.summary.timed(Stage::StateLoad, started);
+    let mut progress = match loaded {
         Some(progress) => progress,
         None => Progress::fresh(plan.first_day.unwrap_or(last), config),
     };
@@ -238,7 +253,9 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
             state.shard
         );
     }
-    Progress::from_state(state, config).map(Some)
+    Progress::from_state(state, config)
+        .with_context(|| format!("state {}", store.describe()))
+        .map(Some)
 }
 
 /// What the day-by-day analysis carries from one day to the next and, saved, between runs.
@@ -251,8 +268,8 @@ struct Progress {
     redetect_from: Option<NaiveDate>,
     /// The latest delivery-day folder read, perhaps only in part.
     folders_read_through: Option<NaiveDate>,
-    /// Objects of that folder already read.
-    processed: BTreeSet<String>,
+    /// Objects of that folder already read, by `object_key_hash`.
+    processed: BTreeSet<u128>,
     /// Partitions some of whose logs could not be read, by (account, region).
     stuck: BTreeMap<PartitionId, Stuck>,
     /// Log objects each partition delivered in its recent day folders (the gap rule's history).
@@ -319,8 +336,8 @@ impl Progress {
                 .ok_or_else(|| anyhow::anyhow!("the state holds a malformed day {text:?}"))
         };
         Ok(Progress {
-            aggregator: Aggregator::from_state(
-                state.aggregate,
+            aggregator: restore_aggregate(
+                &state.aggregate,
                 IdentityFilter::new(config.excluded_identities.clone()),
             )?,
             history_floor: Minute(state.history_floor),
@@ -367,8 +384,8 @@ impl Progress {
             analysed_through: text(self.analysed_through)?,
             redetect_from: text(self.redetect_from)?,
             folders_read_through: text(self.folders_read_through)?,
-            processed: self.processed.iter().cloned().collect(),
-            aggregate: self.aggregator.to_state(),
+            processed: self.processed.iter().copied().collect(),
+            aggregate: save_aggregate(&self.aggregator),
             deliveries: self
                 .deliveries
                 .iter()
@@ -728,12 +745,12 @@ impl<'c> Run<'c> {
                 );
                 break;
             }
+            let started = Instant::now();
             if let (Some(store), Some(lock)) = (&self.config.state, lock)
                 && let Some(state) = progress.to_state(&self.summary.source, self.config)
             {
-                let started = Instant::now();
                 store.save(&state, lock).await?;
-                self.summary.timed(Stage::Write, started);
+                self.summary.timed(Stage::StateSave, started);
             }
         }
         self.summarise_output();
@@ -810,7 +827,7 @@ impl<'c> Run<'c> {
         self.check_partition_deliveries(progress, day);
         let new: Vec<ObjectRef> = listed
             .into_iter()
-            .filter(|o| !progress.processed.contains(&o.key))
+            .filter(|o| !progress.processed.contains(&object_key_hash(&o.key)))
             .collect();
         self.summary.timed(Stage::List, started);
         self.summary.objects_listed += new.len() as u64;
@@ -849,7 +866,9 @@ impl<'c> Run<'c> {
             detect_until: Minute::start_of_day(next),
             folders,
         };
+        let started = Instant::now();
         let aggregated = progress.aggregator.view(progress.history_floor);
+        self.summary.timed(Stage::Series, started);
         self.summary.series = self.summary.series.max(aggregated.series.len() as u64);
         telemetry::progress::doing("detecting");
         let started = Instant::now();
@@ -1055,10 +1074,10 @@ impl<'c> Run<'c> {
         nothing.then_some(searched)
     }
 
-    /// The keys of `objects` in the delivery folder of `day` (remembered as read, so the next
+    /// The key hashes of `objects` in the delivery folder of `day` (remembered as read, so the next
     /// step does not read them again). Prefix lookups by length (a few distinct lengths), not a
     /// scan of every partition.
-    fn keys_in_folder_of(&self, day: NaiveDate, objects: &[ObjectRef]) -> Vec<String> {
+    fn keys_in_folder_of(&self, day: NaiveDate, objects: &[ObjectRef]) -> Vec<u128> {
         let folders: HashSet<String> = self.partitions.iter().map(|p| p.day_prefix(day)).collect();
         let lengths: BTreeSet<usize> = folders.iter().map(String::len).collect();
         let in_folder = |key: &str| {
@@ -1069,7 +1088,7 @@ impl<'c> Run<'c> {
         objects
             .iter()
             .filter(|o| in_folder(&o.key))
-            .map(|o| o.key.clone())
+            .map(|o| object_key_hash(&o.key))
             .collect()
     }
 

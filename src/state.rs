@@ -3,11 +3,20 @@
 //! The state holds the per-minute counts of the trailing window (so a night reads only new
 //! objects, not eight days of raw logs), how far the analysis has gone, the day from which
 //! detection must be redone (the start of the oldest episode still open), and which objects of
-//! the last, partly read, day folder were already counted. It is gzip-compressed JSON: an open
-//! format any tool can inspect.
+//! the last, partly read, day folder were already counted.
+//!
+//! Layout 2 (this one) is a gzip stream of: the line `TRAILSIGHT STATE`, the layout version
+//! (a varint), a JSON header with everything but the counts (source, shard, days, stuck
+//! partitions, delivery counts: any tool can read it after the magic line), the objects already
+//! read in the last folder as 128-bit hashes of their keys (`object_key_hash`), and the counts
+//! in the aggregator's compact binary form (`aggregate::saved`). Layout 1 was gzip-compressed
+//! JSON throughout, the counts included, with every event ID in hex and every object key in
+//! full; it cost seconds a night to read and write at organisation scale. A layout-1 state is
+//! read and migrated (the next save writes layout 2 under the new name, then removes the old
+//! file); any other version is refused, not misread.
 //!
 //! The state lives in a store (a local directory or an S3 prefix, `store::Store`) as
-//! `trailsight-state[-shard-I-of-N].json.gz` beside a lock `trailsight-state[...].lock` whose
+//! `trailsight-state[-shard-I-of-N].bin.gz` (layout 1: `.json.gz`) beside a lock `trailsight-state[...].lock` whose
 //! body names the holder, the time it was taken and a random nonce. The same rules hold for
 //! both kinds, built on the store's conditional writes:
 //! - the state is written last in a run (after each day's outputs), so a run that fails or is
@@ -30,7 +39,7 @@
 //! A condition that fails because an earlier attempt of the same request landed (only its
 //! answer was lost) is recognised by reading the object back and finding this run's bytes.
 
-use crate::aggregate::AggregateState;
+use crate::aggregate::{AggregateState, Aggregator, IdentityFilter, Reader, Writer};
 use crate::decode::gzip;
 use crate::store::{Precondition, Put, Store, StoreError, random_token};
 use flate2::{Compression, GzBuilder};
@@ -38,8 +47,10 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-/// The layout version of the state file; a different version is refused, not misread.
-pub const STATE_VERSION: u32 = 1;
+/// The layout version of the state file; layout 1 is migrated, any other refused.
+pub const STATE_VERSION: u32 = 2;
+/// The first line of a layout-2 (or later) state, after gunzip.
+const MAGIC: &[u8] = b"TRAILSIGHT STATE\n";
 /// A lock older than this is considered abandoned.
 pub const LOCK_TTL_SECS: u64 = 6 * 3600;
 /// Largest state file accepted when reading.
@@ -63,9 +74,12 @@ pub struct RunState {
     pub redetect_from: String,
     /// The latest delivery-day folder read; it may have been read only in part.
     pub folders_read_through: String,
-    /// Keys of the objects already read in that folder.
-    pub processed: Vec<String>,
-    pub aggregate: AggregateState,
+    /// The objects already read in that folder, as `object_key_hash`es (in the binary part).
+    #[serde(skip)]
+    pub processed: Vec<u128>,
+    /// The counts: `Aggregator::write_saved`'s bytes (the binary part; see `save_aggregate`).
+    #[serde(skip)]
+    pub aggregate: Vec<u8>,
     /// The events analysed (`EventSelection::label`) when not AWS's default; a state is never
     /// continued with other events, whose counts it does not hold. Absent in older states.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,30 +128,128 @@ pub struct StuckObject {
     pub size: u64,
 }
 
+/// A layout-1 state: the same header, with the counts and the object keys in JSON.
+#[derive(Deserialize)]
+struct RunStateV1 {
+    #[serde(flatten)]
+    header: RunState,
+    processed: Vec<String>,
+    aggregate: AggregateState,
+}
+
+/// A stable 128-bit name of an object key (its UUIDv5, SHA-1 based, in a namespace of ours):
+/// what the state keeps of an object already read, 16 bytes instead of a ~150-byte key.
+pub fn object_key_hash(key: &str) -> u128 {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7f1c_2b9a_5e4d_4c1b_9a3e_2d6f_0b8c_4e51);
+    uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()).as_u128()
+}
+
+/// The counts of `aggregator` as `RunState::aggregate` holds them.
+pub fn save_aggregate(aggregator: &Aggregator) -> Vec<u8> {
+    let mut out = Writer::default();
+    aggregator.write_saved(&mut out);
+    out.bytes
+}
+
+/// The aggregator `RunState::aggregate` holds.
+pub fn restore_aggregate(saved: &[u8], excluded: IdentityFilter) -> anyhow::Result<Aggregator> {
+    let mut input = Reader::new(saved);
+    let aggregator = Aggregator::read_saved(&mut input, excluded)?;
+    anyhow::ensure!(
+        input.is_done(),
+        "the saved state has bytes after its counts"
+    );
+    Ok(aggregator)
+}
+
 impl RunState {
+    /// Layout 2: gzip of the magic line, the version, the JSON header, the object hashes and
+    /// the counts.
     pub fn encode(&self) -> Vec<u8> {
-        let mut gz = GzBuilder::new()
-            .mtime(0)
-            .write(Vec::new(), Compression::fast());
-        serde_json::to_writer(&mut gz, self)
-            .and_then(|()| gz.flush().map_err(serde_json::Error::io))
-            .expect("serialising the state into memory");
+        let mut head = Writer::default();
+        head.bytes.extend_from_slice(MAGIC);
+        head.varint(u64::from(STATE_VERSION));
+        let header = serde_json::to_string(self).expect("serialising the state header");
+        head.text(&header);
+        head.varint(self.processed.len() as u64);
+        for hash in &self.processed {
+            head.bytes.extend_from_slice(&hash.to_le_bytes());
+        }
+        let mut gz = GzBuilder::new().mtime(0).write(
+            Vec::with_capacity((head.bytes.len() + self.aggregate.len()) / 4),
+            Compression::fast(),
+        );
+        gz.write_all(&head.bytes)
+            .and_then(|()| gz.write_all(&self.aggregate))
+            .expect("compressing the state into memory");
         gz.finish().expect("finishing a gzip stream in memory")
     }
 
+    /// A state of layout 2, or of layout 1 migrated to it.
     pub fn decode(bytes: &[u8], location: &str) -> anyhow::Result<RunState> {
-        let json = gzip::gunzip_capped(bytes, MAX_STATE_BYTES)
+        let raw = gzip::gunzip_capped(bytes, MAX_STATE_BYTES)
             .map_err(|e| anyhow::anyhow!("state {location}: {e}"))?;
-        let state: RunState = serde_json::from_slice(&json)
-            .map_err(|e| anyhow::anyhow!("state {location}: not a trailsight state ({e})"))?;
-        if state.version != STATE_VERSION {
+        let state = match raw.starts_with(MAGIC) {
+            true => Self::decode_binary(raw, location),
+            false => Self::decode_v1(&raw, location),
+        };
+        state.map_err(|e| anyhow::anyhow!("state {location}: {e:#}"))
+    }
+
+    /// `raw` (after gunzip) starts with `MAGIC`; its counts become the state's, not copied.
+    fn decode_binary(mut raw: Vec<u8>, location: &str) -> anyhow::Result<RunState> {
+        let mut input = Reader::new(&raw[MAGIC.len()..]);
+        let version = input.varint("the layout version")?;
+        if version != u64::from(STATE_VERSION) {
             anyhow::bail!(
-                "state {location} has layout version {}, this trailsight reads version {STATE_VERSION}; \
-                 start a new state directory (a backfill rebuilds it)",
-                state.version
+                "layout version {version}, this trailsight reads versions 1 and {STATE_VERSION}; \
+                 use the trailsight that wrote {location}, or start a new state directory \
+                 (a backfill rebuilds it)"
             );
         }
+        let mut state: RunState = serde_json::from_str(input.text("the header")?)
+            .map_err(|e| anyhow::anyhow!("not a trailsight state header ({e})"))?;
+        state.version = STATE_VERSION;
+        let n = input.count("the number of objects read", 16)?;
+        state.processed = (0..n)
+            .map(|_| {
+                let raw = input.take(16, "an object hash")?;
+                Ok(u128::from_le_bytes(raw.try_into()?))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let counts_at = MAGIC.len() + input.position();
+        raw.drain(..counts_at);
+        state.aggregate = raw;
         Ok(state)
+    }
+
+    /// Layout 1 (gzip JSON), migrated: the object keys hashed, the counts re-encoded.
+    fn decode_v1(json: &[u8], location: &str) -> anyhow::Result<RunState> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let version: Version = serde_json::from_slice(json)
+            .map_err(|e| anyhow::anyhow!("not a trailsight state ({e})"))?;
+        if version.version != 1 {
+            anyhow::bail!(
+                "layout version {}, this trailsight reads versions 1 and {STATE_VERSION}; \
+                 use the trailsight that wrote {location}, or start a new state directory \
+                 (a backfill rebuilds it)",
+                version.version
+            );
+        }
+        let old: RunStateV1 = serde_json::from_slice(json)
+            .map_err(|e| anyhow::anyhow!("not a trailsight state of layout 1 ({e})"))?;
+        let aggregator = Aggregator::from_state(old.aggregate, IdentityFilter::default())?;
+        let mut processed: Vec<u128> = old.processed.iter().map(|k| object_key_hash(k)).collect();
+        processed.sort_unstable();
+        Ok(RunState {
+            version: STATE_VERSION,
+            processed,
+            aggregate: save_aggregate(&aggregator),
+            ..old.header
+        })
     }
 }
 
@@ -151,6 +263,8 @@ pub struct StateStore {
     etag: Arc<Mutex<Option<Option<String>>>>,
     /// Age after which a lock is abandoned (`LOCK_TTL_SECS` unless `--lock-ttl-secs`).
     lock_ttl_secs: u64,
+    /// The state was read from a layout-1 file, removed once a layout-2 state is saved.
+    migrating: Arc<Mutex<bool>>,
 }
 
 /// Proof that this run holds the lock. Call `release` to give it up; a local lock is also
@@ -293,6 +407,7 @@ impl StateStore {
             name: state_name(shard),
             etag: Arc::new(Mutex::new(None)),
             lock_ttl_secs: LOCK_TTL_SECS,
+            migrating: Arc::new(Mutex::new(false)),
         }
     }
 
@@ -303,6 +418,12 @@ impl StateStore {
     }
 
     fn file(&self) -> String {
+        format!("{}.bin.gz", self.name)
+    }
+
+    /// Where layout 1 kept the state: read (and migrated) when there is no layout-2 state, and
+    /// removed after the first layout-2 save.
+    fn legacy_file(&self) -> String {
         format!("{}.json.gz", self.name)
     }
 
@@ -406,25 +527,53 @@ impl StateStore {
     /// The saved state, if any. Existence is asked first with `exists` (in S3 a listing of the
     /// key itself), so a first run gets a clean "none" where the role may not read what is
     /// absent.
+    /// Without a state of this layout, a layout-1 state is read and migrated (`RunState::decode`);
+    /// the first save writes this layout (`If-None-Match: *`) and then removes the old file.
     pub async fn load(&self) -> anyhow::Result<Option<RunState>> {
-        let location = self.describe();
-        let file = self.file();
         let failed = |e| failure("read the state", e);
-        if !self.store.exists(&file).await.map_err(failed)? {
-            self.remember(None);
-            return Ok(None);
+        let file = self.file();
+        if let Some(tagged) = self.get_if_exists(&file).await.map_err(failed)? {
+            self.remember(tagged.etag);
+            return RunState::decode(&tagged.bytes, &self.describe()).map(Some);
         }
-        let Some(tagged) = self
-            .store
-            .get(&file, MAX_STATE_BYTES)
-            .await
-            .map_err(failed)?
-        else {
-            self.remember(None);
+        self.remember(None);
+        let legacy = self.legacy_file();
+        let Some(tagged) = self.get_if_exists(&legacy).await.map_err(failed)? else {
             return Ok(None);
         };
-        self.remember(tagged.etag);
-        RunState::decode(&tagged.bytes, &location).map(Some)
+        let location = self.store.display(&legacy);
+        let state = RunState::decode(&tagged.bytes, &location)?;
+        tracing::info!(
+            "read the state {location} of layout 1; it is saved as {} from now on",
+            self.describe()
+        );
+        *self.migrating.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        Ok(Some(state))
+    }
+
+    /// An object, if it exists (asked first with `exists`, so a role that may not read what is
+    /// absent gets a clean "none").
+    async fn get_if_exists(&self, name: &str) -> Result<Option<crate::store::Tagged>, StoreError> {
+        if !self.store.exists(name).await? {
+            return Ok(None);
+        }
+        self.store.get(name, MAX_STATE_BYTES).await
+    }
+
+    /// After the first save of a migrated state, remove the layout-1 file (a failure only
+    /// warns: the old file is never read again while the new one exists).
+    async fn finish_migration(&self) {
+        if !std::mem::take(&mut *self.migrating.lock().unwrap_or_else(|e| e.into_inner())) {
+            return;
+        }
+        let legacy = self.legacy_file();
+        if let Err(e) = self.store.delete(&legacy).await {
+            tracing::warn!(
+                "the state was migrated to {}, but the layout-1 file could not be removed ({e}); \
+                 it is no longer read, delete it by hand",
+                self.describe()
+            );
+        }
     }
 
     /// Replace the saved state atomically, only if it is still the version this run read or
@@ -463,6 +612,7 @@ impl StateStore {
                 }
             }
         }
+        self.finish_migration().await;
         Ok(())
     }
 }
@@ -478,7 +628,39 @@ mod tests {
             .block_on(future)
     }
 
+    /// Counts of one series over two minutes and two event IDs, in layout 1's form.
+    fn counts() -> AggregateState {
+        use crate::aggregate::{CellState, SeriesState};
+        AggregateState {
+            symbols: [
+                "123456789012",
+                "us-east-1",
+                "ec2.amazonaws.com",
+                "RunInstances",
+                "arn:a",
+            ]
+            .map(String::from)
+            .to_vec(),
+            series: vec![SeriesState {
+                key: [0, 1, 2, 3, crate::decode::NO_SYM],
+                cells: vec![
+                    CellState(26_206_560, 3, vec![(4, 3)], vec![], vec![]),
+                    CellState(26_206_561, 1, vec![(4, 1)], vec![], vec![]),
+                ],
+                data: false,
+                resources: Vec::new(),
+            }],
+            coverage: vec![(0, 1, 26_206_560)],
+            seen: vec![
+                (format!("{:032x}", 1), 26_206_560),
+                (format!("{:032x}", u128::MAX), 26_206_561),
+            ],
+            seen_apis: vec![7, 9],
+        }
+    }
+
     fn state() -> RunState {
+        let aggregator = Aggregator::from_state(counts(), IdentityFilter::default()).unwrap();
         RunState {
             version: STATE_VERSION,
             source: "sample-data".into(),
@@ -487,12 +669,68 @@ mod tests {
             analysed_through: "2019-11-07".into(),
             redetect_from: "2019-11-08".into(),
             folders_read_through: "2019-11-08".into(),
-            processed: vec!["AWSLogs/x.json.gz".into()],
-            aggregate: AggregateState::default(),
+            processed: vec![object_key_hash("AWSLogs/x.json.gz")],
+            aggregate: save_aggregate(&aggregator),
             events: None,
-            stuck: Vec::new(),
-            deliveries: Vec::new(),
+            stuck: vec![StuckPartition {
+                account: "123456789012".into(),
+                region: "us-east-1".into(),
+                redetect_from: "2019-11-06".into(),
+                withheld_from: "2019-11-07".into(),
+                objects: vec![StuckObject {
+                    key: "AWSLogs/y.json.gz".into(),
+                    size: 12,
+                }],
+                folders: vec!["2019-11-08".into()],
+                attempts: 2,
+            }],
+            deliveries: vec![PartitionDeliveries {
+                account: "123456789012".into(),
+                region: "us-east-1".into(),
+                days: [("2019-11-07".to_string(), 40)].into(),
+            }],
         }
+    }
+
+    /// `state()` as layout 1 wrote it: gzip JSON with the keys and counts spelled out.
+    fn state_v1() -> Vec<u8> {
+        let mut json = serde_json::to_value(state()).unwrap();
+        json["version"] = 1.into();
+        json["processed"] = serde_json::json!(["AWSLogs/x.json.gz"]);
+        json["aggregate"] = serde_json::to_value(counts()).unwrap();
+        let mut gz = GzBuilder::new().write(Vec::new(), Compression::fast());
+        serde_json::to_writer(&mut gz, &json).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// A layout-1 state reads as the same state in layout 2 (keys hashed, counts re-encoded,
+    /// the counts themselves unchanged), and the store moves it to the new file on the first
+    /// save, removing the old one.
+    #[test]
+    fn a_layout_1_state_is_migrated() {
+        let migrated = RunState::decode(&state_v1(), "old").unwrap();
+        assert_eq!(migrated, state());
+        let counts_of = |state: &RunState| {
+            restore_aggregate(&state.aggregate, IdentityFilter::default())
+                .unwrap()
+                .to_state()
+        };
+        assert_eq!(counts_of(&migrated), counts());
+        assert_eq!(
+            RunState::decode(&migrated.encode(), "new").unwrap(),
+            state()
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
+        std::fs::write(dir.path().join(store.legacy_file()), state_v1()).unwrap();
+        assert_eq!(block_on(store.load()).unwrap(), Some(state()));
+        let lock = block_on(store.lock("test", 1000)).unwrap();
+        block_on(store.save(&state(), &lock)).unwrap();
+        assert!(!dir.path().join(store.legacy_file()).exists());
+        assert!(dir.path().join(store.file()).exists());
+        assert_eq!(block_on(store.load()).unwrap(), Some(state()));
+        block_on(store.save(&state(), &lock)).unwrap();
     }
 
     #[test]
@@ -503,12 +741,44 @@ mod tests {
         let lock = block_on(store.lock("test", 1000)).unwrap();
         block_on(store.save(&state(), &lock)).unwrap();
         assert_eq!(block_on(store.load()).unwrap(), Some(state()));
-        let mut other = state();
-        other.version = 99;
-        std::fs::write(dir.path().join(store.file()), other.encode()).unwrap();
-        assert!(format!("{:#}", block_on(store.load()).unwrap_err()).contains("version 99"));
-        std::fs::write(dir.path().join(store.file()), b"garbage").unwrap();
-        assert!(block_on(store.load()).is_err());
+        // Another layout version (after the magic line, or in a JSON state) is refused; a cut or
+        // garbled state is an error, not a panic.
+        let mut future = state().encode();
+        let mut raw = gzip::gunzip_capped(&future, 1 << 20).unwrap();
+        raw[MAGIC.len()] = 99;
+        let mut gz = GzBuilder::new().write(Vec::new(), Compression::fast());
+        gz.write_all(&raw).unwrap();
+        future = gz.finish().unwrap();
+        let old_json = |version: u32| {
+            let mut gz = GzBuilder::new().write(Vec::new(), Compression::fast());
+            write!(gz, r#"{{"version":{version},"source":"x"}}"#).unwrap();
+            gz.finish().unwrap()
+        };
+        let cut = {
+            let mut gz = GzBuilder::new().write(Vec::new(), Compression::fast());
+            gz.write_all(&raw[..raw.len() - 3]).unwrap();
+            gz.finish().unwrap()
+        };
+        let cases: [(&str, Vec<u8>, &str); 4] = [
+            ("layout 99", future, "layout version 99"),
+            ("JSON layout 7", old_json(7), "layout version 7"),
+            ("garbage", b"garbage".to_vec(), "trailsight-state.bin.gz"),
+            ("cut short", cut, "layout version 99"),
+        ];
+        for (case, bytes, expected) in cases {
+            std::fs::write(dir.path().join(store.file()), bytes).unwrap();
+            let err = format!("{:#}", block_on(store.load()).unwrap_err());
+            assert!(err.contains(expected), "{case}: {err}");
+        }
+        raw[MAGIC.len()] = STATE_VERSION as u8;
+        for end in [MAGIC.len() + 1, MAGIC.len() + 10] {
+            let err = RunState::decode_binary(raw[..end].to_vec(), "x").unwrap_err();
+            assert!(format!("{err:#}").contains("cut short"), "{end}: {err:#}");
+        }
+        // The counts are checked when restored.
+        let counts = RunState::decode_binary(raw[..raw.len() - 1].to_vec(), "x").unwrap();
+        let err = restore_aggregate(&counts.aggregate, IdentityFilter::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("cut short"), "{err:#}");
     }
 
     #[test]
@@ -527,7 +797,7 @@ mod tests {
         assert!(
             store
                 .describe()
-                .ends_with("trailsight-state-shard-1-of-4.json.gz")
+                .ends_with("trailsight-state-shard-1-of-4.bin.gz")
         );
     }
 

@@ -215,16 +215,38 @@ pub struct ShardCounts {
     pub partitions_per_shard: Vec<u64>,
 }
 
-/// Where a run spends its time. Fetching and decoding overlap, so they are one stage.
+/// Where a run spends its time. Fetching and decoding overlap, so they are one stage. The
+/// stages add up to the run's `elapsed_seconds`: what no stage timed is `other`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StageSeconds {
     /// Discovering accounts and regions, listing day folders.
     pub list: f64,
     /// Fetching, gunzipping, parsing and counting objects.
     pub read_decode: f64,
+    /// Ordering the day's series for detection (`Aggregator::view`).
+    pub series: f64,
     pub detect: f64,
-    /// Writing Insights, explanations and the state.
+    /// Writing Insights, explanations, reports and notifications.
     pub write: f64,
+    /// Reading and decoding the saved state (with its lock).
+    pub state_load: f64,
+    /// Encoding and writing the state.
+    pub state_save: f64,
+    /// Everything else: start-up, configuration, the summary.
+    pub other: f64,
+}
+
+impl StageSeconds {
+    /// The timed stages, without `other`.
+    fn timed_total(&self) -> f64 {
+        self.list
+            + self.read_decode
+            + self.series
+            + self.detect
+            + self.write
+            + self.state_load
+            + self.state_save
+    }
 }
 
 /// A stage of a run, for `RunSummary::timed`.
@@ -232,8 +254,11 @@ pub struct StageSeconds {
 pub enum Stage {
     List,
     ReadDecode,
+    Series,
     Detect,
     Write,
+    StateLoad,
+    StateSave,
 }
 
 impl RunSummary {
@@ -244,8 +269,11 @@ impl RunSummary {
         let slot = match stage {
             Stage::List => &mut s.list,
             Stage::ReadDecode => &mut s.read_decode,
+            Stage::Series => &mut s.series,
             Stage::Detect => &mut s.detect,
             Stage::Write => &mut s.write,
+            Stage::StateLoad => &mut s.state_load,
+            Stage::StateSave => &mut s.state_save,
         };
         *slot = round_millis(*slot + seconds);
     }
@@ -253,6 +281,8 @@ impl RunSummary {
     /// Close the books at the end of a run: total time since `started`, and peak memory.
     pub fn finish(&mut self, started: Instant) {
         self.elapsed_seconds = round_millis(started.elapsed().as_secs_f64());
+        let untimed = self.elapsed_seconds - self.stage_seconds.timed_total();
+        self.stage_seconds.other = round_millis(untimed.max(0.0));
         self.peak_memory_bytes = peak_memory_bytes();
     }
 
@@ -452,8 +482,17 @@ impl RunSummary {
         row(
             "time",
             format!(
-                "{:.1} s (list {:.1}, read/decode {:.1}, detect {:.1}, write {:.1})",
-                self.elapsed_seconds, s.list, s.read_decode, s.detect, s.write
+                "{:.1} s (list {:.1}, read/decode {:.1}, series {:.1}, detect {:.1}, write {:.1}, \
+                 state load {:.1}, state save {:.1}, other {:.1})",
+                self.elapsed_seconds,
+                s.list,
+                s.read_decode,
+                s.series,
+                s.detect,
+                s.write,
+                s.state_load,
+                s.state_save,
+                s.other
             ),
         );
         if let Some(bytes) = self.peak_memory_bytes {
@@ -835,6 +874,12 @@ mod tests {
             summary.stage_seconds
         );
         assert_eq!(summary.stage_seconds.list, 0.0);
+        summary.finish(then);
+        assert!(
+            summary.stage_seconds.other < 0.1,
+            "{:?}",
+            summary.stage_seconds
+        );
         assert!(
             summary.to_table().contains("detect 3."),
             "{}",

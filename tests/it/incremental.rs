@@ -383,7 +383,7 @@ fn a_record_delivered_after_its_window_is_out_of_scope_not_counted_twice() {
 const STATE_BUCKET: &str = "state";
 const STATE_PREFIX: &str = "trailsight/nightly";
 const STATE_URL: &str = "s3://state/trailsight/nightly";
-const STATE_KEY: &str = "trailsight/nightly/trailsight-state.json.gz";
+const STATE_KEY: &str = "trailsight/nightly/trailsight-state.bin.gz";
 const LOCK_KEY: &str = "trailsight/nightly/trailsight-state.lock";
 /// The five nights of `midnight_tree`, the first starting at 2019-11-04.
 const NIGHTS: [&str; 5] = [
@@ -441,7 +441,7 @@ fn local_nights(tree: &Tree) -> (BTreeMap<String, Vec<u8>>, Vec<Vec<u8>>) {
         let as_of = format!("{day}T01:30:00Z");
         let run = nightly(tree.path(), out.path(), state.path(), &as_of, &first);
         assert_eq!(run.code, 0, "{day}: {}", run.stderr);
-        states.push(std::fs::read(state.path().join("trailsight-state.json.gz")).unwrap());
+        states.push(std::fs::read(state.path().join("trailsight-state.bin.gz")).unwrap());
     }
     (visible(out.path()), states)
 }
@@ -533,7 +533,7 @@ fn nightly_runs_with_the_state_in_s3_equal_local_state_runs_byte_for_byte() {
         .objects(STATE_BUCKET, STATE_PREFIX)
         .into_keys()
         .collect();
-    assert_eq!(keys, ["trailsight-state.json.gz"]);
+    assert_eq!(keys, ["trailsight-state.bin.gz"]);
 }
 
 /// A test S3 server holding the state of a first, successful night over `tree`, and the local
@@ -707,5 +707,60 @@ fn a_run_whose_s3_state_was_replaced_meanwhile_does_not_overwrite_it() {
     assert!(
         !lock_path(&server).exists(),
         "a failed run releases its lock"
+    );
+}
+
+/// A state written by trailsight's layout 1 (gzip JSON: `tests/fixtures/state/`, the state of a
+/// first night over the sample data, 2019-11-06, by the release before layout 2) is read and
+/// migrated: the nights after it write the same output, and end with the same state bytes, as
+/// nights that never had a layout-1 state; the old file is gone after the first save.
+#[test]
+fn a_layout_1_state_continues_to_the_same_bytes() {
+    let sample = repo_path("sample-data");
+    let run_nights = |out: &Path, state: &Path, nights: &[&str]| {
+        for as_of in nights {
+            let first: &[&str] = if *as_of == "2019-11-07T02:00:00Z" {
+                &["--first-day", "2019-11-06"]
+            } else {
+                &[]
+            };
+            let run = nightly(&sample, out, state, as_of, first);
+            assert_eq!(run.code, 0, "{as_of}: {}", run.stderr);
+        }
+    };
+    let nights = [
+        "2019-11-07T02:00:00Z",
+        "2019-11-08T02:00:00Z",
+        "2019-11-09T02:00:00Z",
+    ];
+    let (out, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run_nights(out.path(), state.path(), &nights);
+
+    let (migrated_out, migrated) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run_nights(migrated_out.path(), migrated.path(), &nights[..1]);
+    // The first night's state replaced by the one layout 1 wrote for it (its source named as
+    // this checkout's sample data).
+    std::fs::remove_file(migrated.path().join("trailsight-state.bin.gz")).unwrap();
+    let old = std::fs::read(repo_path(
+        "tests/fixtures/state/state-v1-sample-2019-11-06.json.gz",
+    ))
+    .unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&trailsight::decode::gzip::gunzip_capped(&old, 1 << 30).unwrap())
+            .unwrap();
+    assert_eq!(json["version"], 1);
+    json["source"] = sample.to_str().unwrap().into();
+    std::fs::write(
+        migrated.path().join("trailsight-state.json.gz"),
+        gzip(&serde_json::to_vec(&json).unwrap()),
+    )
+    .unwrap();
+    run_nights(migrated_out.path(), migrated.path(), &nights[1..]);
+
+    assert_eq!(visible(migrated_out.path()), visible(out.path()));
+    assert_eq!(visible(migrated.path()), visible(state.path()));
+    assert_eq!(
+        visible(migrated.path()).into_keys().collect::<Vec<_>>(),
+        ["trailsight-state.bin.gz"]
     );
 }

@@ -995,7 +995,7 @@ fn what_still_fails_withholds_its_partitions_and_the_next_night_catches_them_up_
     // must read again.
     let state = server.objects("state", "faulty");
     let state =
-        trailsight::state::RunState::decode(&state["trailsight-state.json.gz"], "faulty").unwrap();
+        trailsight::state::RunState::decode(&state["trailsight-state.bin.gz"], "faulty").unwrap();
     assert_eq!(state.analysed_through, nights[0]);
     let stuck: Vec<(String, Vec<String>)> = state
         .stuck
