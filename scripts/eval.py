@@ -286,6 +286,118 @@ def describe(s: dict) -> str:
             f"{' (new API)' if e.get('newApi') else ''}")
 
 
+# --- data events (issue 18) -------------------------------------------------------------------
+
+DATA_GEN = REPO / "scripts" / "eval_data_events" / "gen.py"
+DATA_FLAGS = ["--event-categories", "management,data", "--call-rate-events", "all"]
+DATA_SCENARIOS = ["exfil", "mass-delete", "reencrypt", "invoke-storm", "recon", "error-stream"]
+
+
+def generate_data(seed: int, root: Path) -> Path:
+    """scripts/eval_data_events/gen.py's seed, cached by a stamp of the script."""
+    out = root / "data-events" / f"seed-{seed}"
+    stamp = json.dumps({"generator": sha256_file(DATA_GEN), "seed": seed})
+    stamp_file = out / ".eval-stamp"
+    if stamp_file.exists() and stamp_file.read_text() == stamp:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    run([sys.executable, str(DATA_GEN), str(out), str(seed)], out.parent / f"seed-{seed}.gen.log")
+    stamp_file.write_text(stamp)
+    return out
+
+
+def analyse_data(ts: Path, ts_hash: str, data: Path, tag: str, extra: list[str], root: Path) -> Path:
+    doc = json.loads((data / "labels.json").read_text())
+    out = root / "runs" / tag / "data-events" / data.name
+    args = ["analyze", "--source", str(data), "--out", str(out), "--from", doc["analyse"][0],
+            "--to", doc["analyse"][1], "--quiet", *DATA_FLAGS, *extra]
+    stamp = json.dumps({"trailsight": ts_hash, "args": args,
+                        "data": (data / ".eval-stamp").read_text()})
+    stamp_file = out / ".eval-stamp"
+    if stamp_file.exists() and stamp_file.read_text() == stamp:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    run([str(ts), *args], out.parent / f"{data.name}.analyze.log")
+    stamp_file.write_text(stamp)
+    return out
+
+
+def data_event_rows(ts: Path, ts_hash: str, a, seeds: range) -> tuple[list, list, list]:
+    """Scores the data-event seeds: (table rows, labels, false Insights)."""
+    labels_all, false_all, keys, weeks, on_batch, on_habitual_batch = [], [], 0, 0.0, 0, 0
+    for seed in seeds:
+        data = generate_data(seed, a.root)
+        out = analyse_data(ts, ts_hash, data, a.tag, a.trailsight_args, a.root)
+        doc = json.loads((data / "labels.json").read_text())
+        labels = [dict(l, seed=seed) for l in doc["anomalies"]]
+        found = starts(out)
+        s = {"labels": [], "fp": [], "collateral": 0}
+        claimed = set()
+        for label in labels:
+            hits = sorted((f for f in found if same_key(label, f) and in_window(label, f)),
+                          key=lambda f: f["minute"])
+            claimed.update(id(f) for f in hits)
+            s["labels"].append(dict(label, found=hits[0] if hits else None, insights=len(hits),
+                                    error=hits[0]["minute"] - minute(label["start"])
+                                    if hits else None))
+        for f in found:
+            if id(f) in claimed:
+                continue
+            if any(same_series(l, f) and in_window(l, f) for l in labels):
+                s["collateral"] += 1
+            else:
+                s["fp"].append(f)
+        labels_all += s["labels"]
+        runs = [dict(r, startMinute=minute(r["start"]), lastMinuteN=minute(r["lastMinute"]),
+                     eventSource="s3.amazonaws.com") for r in doc["runs"]]
+        for f in s["fp"]:
+            f["seed"] = seed
+            run_ = next((r for r in runs if r["region"] == f["region"]
+                         and f["eventName"] in ("GetObject", "PutObject")
+                         and r["startMinute"] - TOLERANCE_MIN <= f["minute"]
+                         <= r["lastMinuteN"] + TOLERANCE_MIN), None)
+            f["run"] = run_
+            on_batch += run_ is not None
+            on_habitual_batch += bool(run_ and run_["habitual"])
+        false_all += s["fp"]
+        days = (dt.date.fromisoformat(doc["analyse"][1])
+                - dt.date.fromisoformat(doc["analyse"][0])).days + 1
+        keys += len(doc["series"])
+        weeks += len(doc["series"]) * days / 7
+        hit = sum(1 for l in s["labels"] if l["found"])
+        print(f"data-event seed {seed:3}: {hit}/{len(labels)} labels found, {len(s['fp'])} "
+              f"unexplained and {s['collateral']} collateral Insights over {len(doc['series'])} "
+              f"API-keys", file=sys.stderr)
+
+    def recall(rows):
+        return ratio_text(sum(1 for l in rows if l["found"]), len(rows))
+
+    bursts = [l for l in labels_all if l["scenario"] != "error-stream"]
+    errors = [abs(l["error"]) for l in labels_all if l["found"]]
+    streams = [l for l in labels_all if l["scenario"] == "error-stream"]
+    rows = [
+        ("data-event seeds (3 analysed days, 2 regions each)", f"{len(seeds)}"),
+        ("data-event recall, bursts >= 10x lasting >= 3 min (all scenarios but error-stream)",
+         recall(bursts)),
+    ]
+    for sc in DATA_SCENARIOS:
+        group = [l for l in labels_all if l["scenario"] == sc]
+        rows.append((f"... scenario {sc}", recall(group)))
+    rows += [
+        ("data-event error streams opening exactly one Insight",
+         ratio_text(sum(1 for l in streams if l["insights"] == 1), len(streams))),
+        (f"data-event Start within +-{TOLERANCE_MIN} min (of found)",
+         ratio_text(sum(1 for e in errors if e <= TOLERANCE_MIN), len(errors))),
+        ("data-event false Insights per API-key per week",
+         f"{len(false_all) / weeks if weeks else math.nan:.4f} ({len(false_all)} / "
+         f"{weeks:.1f} API-key-weeks)"),
+        ("... on the nightly batch's runs (habitual)", f"{on_batch} ({on_habitual_batch})"),
+    ]
+    return rows, labels_all, false_all
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=20, help="number of seeds (default 20)")
@@ -298,9 +410,17 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write every number and list as JSON here")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--verbose", "-v", action="store_true", help="list misses and false Insights")
+    p.add_argument("--data-seeds", type=int, default=5,
+                   help="data-event seeds (issue 18; scripts/eval_data_events/gen.py), 0: none "
+                        "(default 5)")
+    p.add_argument("--data-first-seed", type=int, default=1)
+    p.add_argument("--quick", action="store_true",
+                   help="10 seeds and 3 data-event seeds (overrides --seeds and --data-seeds)")
     p.add_argument("trailsight_args", nargs="*",
                    help="after --: extra `trailsight analyze` flags, e.g. -- --config my.toml")
     a = p.parse_args()
+    if a.quick:
+        a.seeds, a.data_seeds = 10, 3
 
     gen, ts = a.bin_dir / "trailsight-gen", a.bin_dir / "trailsight"
     for b in (gen, ts):
@@ -408,6 +528,12 @@ def main() -> None:
         group = [l for l in labels_all if classify(l, fl)["target"]]
         rows.append((f"recall, target class with a floor of {fl:g}/min instead", recall(group)))
 
+    data_labels, data_false = [], []
+    if a.data_seeds > 0:
+        data_rows, data_labels, data_false = data_event_rows(
+            ts, ts_hash, a, range(a.data_first_seed, a.data_first_seed + a.data_seeds))
+        rows += data_rows
+
     width = max(len(r[0]) for r in rows)
     if a.markdown:
         print("| measure | value |\n|---|---|")
@@ -457,6 +583,18 @@ def main() -> None:
         print("\nunexplained Insights, anomalous variants:")
         for f in fp_anom:
             print(f"  seed {f['seed']} {describe(f)}")
+        print("\ndata events, missed or late (> 2 min) or error streams not one Insight:")
+        for l in data_labels:
+            if not l["found"] or abs(l["error"]) > TOLERANCE_MIN or (
+                    l["scenario"] == "error-stream" and l["insights"] != 1):
+                print(f"  seed {l['seed']} {l['id']} {l['eventName']} {l['start']} "
+                      f"{l['durationMinutes']} min ratio {l['ratio']}: "
+                      f"{describe(l['found']) if l['found'] else 'missed'}; "
+                      f"{l['insights']} Insight(s)")
+        print("\ndata events, false Insights:")
+        for f in data_false:
+            batch = " [nightly batch]" if f.get("run") else ""
+            print(f"  seed {f['seed']} {describe(f)}{batch}")
 
     if a.json:
         def clean_row(l):
@@ -468,6 +606,8 @@ def main() -> None:
             "labels": [clean_row(l) for l in labels_all],
             "cleanFalseInsights": [{k: v for k, v in f.items()} for f in clean_false],
             "unexplainedInsights": fp_anom,
+            "dataEventLabels": [clean_row(l) for l in data_labels],
+            "dataEventFalseInsights": data_false,
         }, indent=1, default=str))
 
 

@@ -179,11 +179,42 @@ impl BaselineIndex {
         })
     }
 
+    /// The block length in minutes.
+    pub fn block(&self) -> i64 {
+        self.block
+    }
+
+    /// The active blocks starting in `[from, to)`: first minute and calls.
+    pub fn blocks(&self, from: Minute, to: Minute) -> impl Iterator<Item = (Minute, u64)> + '_ {
+        let (a, b) = (self.position(from), self.position(to));
+        (a..b).map(|i| (self.minutes[i], self.calls[i + 1] - self.calls[i]))
+    }
+
+    /// The most calls of one block starting in `[from, to)`; 0 without an active block.
+    pub fn max_block_calls(&self, from: Minute, to: Minute) -> u64 {
+        self.blocks(from, to).map(|(_, c)| c).max().unwrap_or(0)
+    }
+
     /// The model of one block starting at `at`, fitted on the blocks of `[from, at)`. Both
     /// ends must be multiples of the block size.
     pub fn fit(&self, from: Minute, at: Minute) -> Fit {
-        let total = self.sums(from, at);
-        let by_bin = self.bin_sums(from, at);
+        self.fit_without(from, at, &[WindowSums::default(); BINS])
+    }
+
+    /// [`fit`](Self::fit) with some blocks of `[from, at)` left out of the data, as if never
+    /// observed: `removed` holds their calls, squares and number per bin (the runs of
+    /// recurring jobs, which the habit explains; see `habit::habitual_blocks`).
+    pub fn fit_without(&self, from: Minute, at: Minute, removed: &[WindowSums; BINS]) -> Fit {
+        let mut total = self.sums(from, at);
+        let mut by_bin = self.bin_sums(from, at);
+        for (s, r) in by_bin.iter_mut().zip(removed) {
+            s.calls -= r.calls.min(s.calls);
+            s.squares = (s.squares - r.squares).max(0.0);
+            s.minutes = (s.minutes - r.minutes).max(0);
+            total.calls -= r.calls.min(total.calls);
+            total.squares = (total.squares - r.squares).max(0.0);
+            total.minutes = (total.minutes - r.minutes).max(0);
+        }
         let minutes = total.minutes.max(1) as f64;
         let overall = (total.calls as f64 + PRIOR_CALLS) / minutes;
         let rates: [f64; BINS] = std::array::from_fn(|k| {

@@ -29,7 +29,7 @@
 //! split. The cost is a few slices of the per-minute index per candidate opening, and only
 //! windows the seasonal model would open on are asked.
 
-use super::baseline::BaselineIndex;
+use super::baseline::{BINS, BaselineIndex, bin_of};
 use super::model::{CountModel, WindowSums};
 use crate::model::{BASELINE_DAYS, MINUTES_PER_DAY, Minute};
 
@@ -106,6 +106,102 @@ pub fn habit(
         weekly_only: !daily,
         model,
     })
+}
+
+/// What makes a run: the fewest calls, and the multiple of the seasonal expectation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunRule {
+    pub min_calls: f64,
+    pub min_rate_ratio: f64,
+    /// Runs on this many days (of those in the fitted span) make a habit; 0: never.
+    pub habit_days: u32,
+    pub jitter: i64,
+}
+
+/// The runs of habits in a model window, for the seasonal fit to leave out
+/// (`BaselineIndex::fit_without`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HabitualBlocks {
+    /// Per seasonal bin, the habitual blocks of the whole days before the analysed day.
+    pub before: [WindowSums; BINS],
+    /// The habitual blocks of the analysed day itself, ascending: (first minute, calls).
+    pub today: Vec<(Minute, u64)>,
+}
+
+impl HabitualBlocks {
+    /// What to leave out of a fit that ends at `at` (on the analysed day).
+    pub fn until(&self, at: Minute) -> [WindowSums; BINS] {
+        let mut removed = self.before;
+        for &(m, c) in self.today.iter().take_while(|(m, _)| *m < at) {
+            let r = &mut removed[bin_of(m)];
+            r.calls += c;
+            r.squares += (c as f64) * (c as f64);
+            r.minutes += 1;
+        }
+        removed
+    }
+}
+
+/// The blocks of `[from, day)` and of the analysed day `[day, day + 1 day)` that are runs of a
+/// habit.
+///
+/// A block is a run when it holds at least `min_calls` and `min_rate_ratio` times its season's
+/// rate (fitted on `[from, day)`), as a window must to open an episode; it is a habit's run
+/// when, counting itself, at least `habit_days` days held a run in a block starting within
+/// `jitter` minutes of the same time of day, looking only at the days of `[from, day)`. Such
+/// blocks are what the habit explains (a nightly batch, an hourly clean-up): left in, they make
+/// the whole series look clumped, and a burst at any other time of day looks like one more
+/// clump. Left out, the season's rate and dispersion describe the rest of the traffic, and the
+/// habit (`previous_days`, `habit`) judges windows at the job's own time. Clumps that do not
+/// recur at one time of day (scale-outs, retries, sessions) stay in the fit.
+///
+/// A block of the analysed day is judged by its own count and the days before it, so a fit
+/// that ends at a minute of that day (`HabitualBlocks::until`) reads nothing after that
+/// minute: a Start still depends only on data up to its confirmation, however runs are split.
+pub fn habitual_blocks(
+    index: &BaselineIndex,
+    from: Minute,
+    day: Minute,
+    rule: RunRule,
+) -> HabitualBlocks {
+    let mut out = HabitualBlocks::default();
+    if rule.habit_days == 0 || day <= from {
+        return out;
+    }
+    let rates = index.fit(from, day).rates;
+    let block = index.block();
+    let last_start = Minute(day.0 - block);
+    for (m, c) in index.blocks(from, day.plus(MINUTES_PER_DAY)) {
+        let bin = bin_of(m);
+        let need = rule.min_calls.max(rule.min_rate_ratio * rates[bin]);
+        if (c as f64) < need {
+            continue;
+        }
+        let mut days = 1;
+        for d in -(HABIT_LOOKBACK_DAYS as i64)..=HABIT_LOOKBACK_DAYS as i64 {
+            if d == 0 {
+                continue;
+            }
+            let at = m.0 + d * MINUTES_PER_DAY;
+            let lo = Minute(at - rule.jitter).max(from);
+            let hi = Minute(at + rule.jitter).min(last_start);
+            if lo <= hi && index.max_block_calls(lo, hi.plus(1)) as f64 >= need {
+                days += 1;
+            }
+        }
+        if days < rule.habit_days {
+            continue;
+        }
+        if m < day {
+            let r = &mut out.before[bin];
+            r.calls += c;
+            r.squares += (c as f64) * (c as f64);
+            r.minutes += 1;
+        } else {
+            out.today.push((m, c));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

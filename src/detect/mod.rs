@@ -41,10 +41,11 @@ pub mod model;
 
 use crate::aggregate::Series;
 use crate::model::{BASELINE_DAYS, BASELINE_MINUTES, MINUTES_PER_DAY, Minute, SeriesKey};
-use baseline::{BaselineIndex, bin_of};
+use baseline::{BaselineIndex, Fit, bin_of};
 use chrono::{Datelike, Weekday};
 use habit::Habit;
 use model::CountModel;
+use std::cell::RefCell;
 
 /// The detector's knobs.
 #[derive(Debug, Clone, PartialEq)]
@@ -332,6 +333,9 @@ struct Detector<'a> {
     config: &'a DetectorConfig,
     per_minute: BaselineIndex,
     per_window: Vec<(i64, BaselineIndex)>,
+    /// Per block length and model window start: the habits' runs the seasonal fit leaves
+    /// out (`habit::habitual_blocks`), computed once per analysed day.
+    habitual: RefCell<Vec<(i64, Minute, habit::HabitualBlocks)>>,
 }
 
 impl<'a> Detector<'a> {
@@ -347,7 +351,36 @@ impl<'a> Detector<'a> {
             config,
             per_minute: BaselineIndex::new(series, 1),
             per_window,
+            habitual: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The seasonal model of one block of `index` starting at `at`, fitted on the model
+    /// window before it without the runs of habits found in the whole days of that window
+    /// (so the same for every window of a day, and never reading past `at`).
+    fn fit(&self, index: &BaselineIndex, at: Minute) -> Fit {
+        let from = self.model_from(at);
+        let day = Minute::start_of_day(at.day());
+        let key = (index.block(), from);
+        let cached = self
+            .habitual
+            .borrow()
+            .iter()
+            .find(|(w, f, _)| (*w, *f) == key)
+            .map(|(_, _, r)| r.until(at));
+        let removed = cached.unwrap_or_else(|| {
+            let rule = habit::RunRule {
+                min_calls: f64::from(self.config.min_start_count),
+                min_rate_ratio: self.config.min_rate_ratio,
+                habit_days: self.config.habit_days,
+                jitter: self.config.habit_jitter_minutes,
+            };
+            let blocks = habit::habitual_blocks(index, from, day, rule);
+            let removed = blocks.until(at);
+            self.habitual.borrow_mut().push((key.0, key.1, blocks));
+            removed
+        });
+        index.fit_without(from, at, &removed)
     }
 
     /// The first minute of the model's window for a window starting at `s`.
@@ -380,7 +413,7 @@ impl<'a> Detector<'a> {
             let Some((start, evidence)) = self.opening(t, resume_at, last_end) else {
                 continue;
             };
-            let frozen = self.per_minute.fit(self.model_from(start), start).model;
+            let frozen = self.fit(&self.per_minute, start).model;
             let end = self.find_end(i, frozen, span.detect_until);
             episodes.push(Episode {
                 key: self.series.key.clone(),
@@ -423,7 +456,7 @@ impl<'a> Detector<'a> {
             if observed < u64::from(fewest) {
                 continue; // too few calls whatever the baseline: not worth fitting it
             }
-            let fit = index.fit(self.model_from(block_start), block_start);
+            let fit = self.fit(index, block_start);
             let new_api = fit.baseline_calls == 0;
             let min_count = if new_api {
                 self.config.min_new_api_count
@@ -502,7 +535,7 @@ impl<'a> Detector<'a> {
 
     /// The first minute of `[first, t]` whose own count is elevated; `t` if none is.
     fn first_elevated(&self, first: Minute, t: Minute) -> Minute {
-        let fit = self.per_minute.fit(self.model_from(first), first);
+        let fit = self.fit(&self.per_minute, first);
         let a = self.series.minutes.partition_point(|m| *m < first);
         self.series.minutes[a..]
             .iter()
@@ -588,7 +621,7 @@ impl<'a> Detector<'a> {
         if self.config.exclusions.excludes_time(from) {
             return None;
         }
-        let fit = self.per_minute.fit(self.model_from(from), from);
+        let fit = self.fit(&self.per_minute, from);
         if fit.model.mean < self.config.min_drop_rate {
             return None;
         }

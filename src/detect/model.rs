@@ -21,7 +21,7 @@ pub const PRIOR_CALLS: f64 = 0.5;
 pub const OVERDISPERSION_MARGIN: f64 = 1.05;
 
 /// Sums over the baseline window.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct WindowSums {
     /// Calls in the window.
     pub calls: u64,

@@ -542,3 +542,64 @@ fn a_window_across_a_season_boundary_takes_the_rates_of_its_minutes() {
     assert!((across - (2.0 * before + 3.0 * after) / 5.0).abs() < 1e-9);
     assert!((before - fit.model.mean).abs() < 1e-9, "{fit:?}");
 }
+
+#[test]
+fn a_nightly_batch_does_not_hide_a_burst_at_another_time_of_day() {
+    // A busy reader (4 calls a minute) and a nightly batch in the same series: 30 minutes at
+    // 20 times the reader from 01:00 (a few minutes late some nights), every night. Fitted
+    // with the batch, the series looks so clumped that a burst of 10x the reader at 10:00 is
+    // "one more clump"; the batch is the habit's, so the season is fitted without it.
+    let mut points = poisson_minutes(4.0, 11, 11);
+    for &(day, late) in &every_day(&[]) {
+        let start = day * DAY + 60 + late;
+        points.extend((0..30).map(|i| (start + i, 80)));
+    }
+    let burst = 9 * DAY + 10 * 60 + 7;
+    let mut with_burst = points.clone();
+    with_burst.extend((0..5).map(|i| (burst + i, 36)));
+    assert_eq!(run(&points, 7, 11), vec![], "the batch is a habit");
+    let found = run(&with_burst, 7, 11);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!((found[0].0 - burst).abs() <= 1, "{found:?}");
+    // Without habits, the batch's clumps hide the burst.
+    let off = DetectorConfig {
+        habit_days: 0,
+        ..DetectorConfig::default()
+    };
+    let without = run_with(&with_burst, 7, 11, &off);
+    assert!(
+        !without
+            .iter()
+            .any(|e| (e.start.0 - day0().0 - burst).abs() <= 1),
+        "{without:?}"
+    );
+}
+
+#[test]
+fn habitual_blocks_are_the_runs_that_recur_at_one_time_of_day() {
+    // The 20:08 job on 6 of the 7 days before day 8, and a clump of the same size once at
+    // 09:37: only the job's minutes are left out of the seasonal fit.
+    let mut points = job(&every_day(&[3]), 20 * 60 + 8, 60, 4);
+    let odd = 5 * DAY + 9 * 60 + 37;
+    points.extend((0..4).map(|i| (odd + i, 15)));
+    let s = series(&points);
+    let index = BaselineIndex::new(&s, 1);
+    let rule = habit::RunRule {
+        min_calls: 5.0,
+        min_rate_ratio: 3.0,
+        habit_days: 5,
+        jitter: 15,
+    };
+    let removed = habit::habitual_blocks(&index, day0().plus(DAY), day0().plus(8 * DAY), rule)
+        .until(day0().plus(8 * DAY));
+    let calls: u64 = removed.iter().map(|r| r.calls).sum();
+    let blocks: i64 = removed.iter().map(|r| r.minutes).sum();
+    // (A background call may fall on a job's minute.)
+    assert!((360..=362).contains(&calls) && blocks == 24, "{removed:?}");
+    let off = habit::RunRule {
+        habit_days: 0,
+        ..rule
+    };
+    let none = habit::habitual_blocks(&index, day0().plus(DAY), day0().plus(8 * DAY), off);
+    assert_eq!(none, habit::HabitualBlocks::default());
+}
