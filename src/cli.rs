@@ -1328,6 +1328,56 @@ mod tests {
     }
 
     #[test]
+    fn a_time_flag_takes_rfc_3339_or_a_date_meaning_its_midnight() {
+        // (text, the time as RFC 3339 in UTC, or None when refused)
+        let cases = [
+            ("2019-11-05", Some("2019-11-05T00:00:00+00:00")),
+            (" 2019-11-05 ", Some("2019-11-05T00:00:00+00:00")),
+            ("2019-11-05T09:30:00Z", Some("2019-11-05T09:30:00+00:00")),
+            (
+                "2019-11-05T09:30:00+02:00",
+                Some("2019-11-05T07:30:00+00:00"),
+            ),
+            ("2019-11-5x", None),
+            ("2019-13-01", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            let got = parse_time(text).map(|t| t.to_rfc3339());
+            assert_eq!(got.as_deref(), want, "{text:?}");
+        }
+        let once = parse_time_window("2019-11-05/2019-11-06").unwrap();
+        assert!(matches!(once, TimeWindow::Once { from, to } if to.0 - from.0 == 1440));
+    }
+
+    #[test]
+    fn the_log_format_for_clap_errors_is_read_from_the_flag_or_the_variable() {
+        use std::ffi::OsString;
+        // (arguments, TRAILSIGHT_LOG_FORMAT, JSON asked)
+        let cases: [(&[&str], Option<&str>, bool); 7] = [
+            (&["analyze", "--log-format", "json"], None, true),
+            (&["analyze", "--log-format=json"], None, true),
+            (&["analyze", "--log-format", "text"], Some("json"), false),
+            (&["analyze"], Some("json"), true),
+            (&["analyze"], Some("JSON"), true),
+            (&["analyze"], None, false),
+            (&["analyze", "--", "--log-format=json"], None, false),
+        ];
+        for (args, env, json) in cases {
+            let args: Vec<OsString> = std::iter::once("trailsight")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect();
+            let want = if json {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            };
+            assert_eq!(log_format_asked(&args, env), want, "{args:?} {env:?}");
+        }
+    }
+
+    #[test]
     fn fetch_and_list_concurrency_default_by_source_and_the_flags_override_them() {
         let dir = tempfile::tempdir().unwrap();
         let local = dir.path().to_str().unwrap();
