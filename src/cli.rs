@@ -29,14 +29,19 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Log format on stderr: text for people, json for cron and log shippers.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormatArg::Text)]
+    #[arg(help_heading = "Logging", env = "TRAILSIGHT_LOG_FORMAT", long, global = true, value_enum, default_value_t = LogFormatArg::Text)]
     pub log_format: LogFormatArg,
     /// Only warnings and errors in the log.
-    #[arg(long, short, global = true)]
+    #[arg(help_heading = "Logging", env = "TRAILSIGHT_QUIET", value_parser = clap::builder::FalseyValueParser::new(), long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// More detail in the log: -v for debug, -vv for trace (over RUST_LOG, which sets the level
+    /// without either flag). The AWS SDK and the HTTP stack stay at warnings whatever is asked,
+    /// so no credential is ever logged.
+    #[arg(help_heading = "Logging", long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Seconds one object may be waited on (a file read, or an S3 request with its retries)
     /// before a warning names it, again every as many seconds while it lasts; 0: never.
-    #[arg(long, global = true, value_name = "SECS",
+    #[arg(help_heading = "Logging", env = "TRAILSIGHT_STALL_WARN_SECS", long, global = true, value_name = "SECS",
           default_value_t = crate::telemetry::waiting::DEFAULT_STALL_WARN_SECS)]
     pub stall_warn_secs: u64,
 }
@@ -49,6 +54,85 @@ pub enum Command {
     Nightly(NightlyArgs),
     /// Draw the Insights of an output directory as one self-contained HTML page.
     Report(ReportArgs),
+    /// Print a shell completion script on stdout (e.g. `trailsight completions bash >
+    /// /etc/bash_completion.d/trailsight`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout (e.g. `trailsight man > trailsight.1; man ./trailsight.1`).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// The completion script for `shell`, generated from the command-line definitions.
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Vec<u8>> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, "trailsight", &mut out);
+    Ok(out)
+}
+
+/// The man page (roff), generated from the command-line definitions: the top-level page with
+/// each subcommand's options appended.
+pub fn man_page() -> anyhow::Result<Vec<u8>> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut out)?;
+    for sub in command.get_subcommands().filter(|c| !c.is_hide_set()) {
+        // clap names commands with &'static str: leaked once, by a command that then exits.
+        let name: &'static str =
+            Box::leak(format!("trailsight-{}", sub.get_name()).into_boxed_str());
+        let sub = sub.clone().name(name).display_name(name);
+        out.extend_from_slice(b".bp\n");
+        let man = clap_mangen::Man::new(sub);
+        man.render_title(&mut out)?;
+        man.render_name_section(&mut out)?;
+        man.render_synopsis_section(&mut out)?;
+        man.render_description_section(&mut out)?;
+        man.render_options_section(&mut out)?;
+    }
+    Ok(out)
+}
+
+/// The log format a command line asks for, read without clap (for reporting clap's own
+/// errors): `--log-format json`, `--log-format=json`, else `TRAILSIGHT_LOG_FORMAT`.
+pub fn log_format_asked(args: &[std::ffi::OsString], env: Option<&str>) -> LogFormat {
+    let mut asked = env.map(str::to_owned);
+    let mut args = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--log-format" {
+            asked = args.next().map(|v| v.into_owned());
+        } else if let Some(value) = arg.strip_prefix("--log-format=") {
+            asked = Some(value.to_owned());
+        }
+    }
+    match asked.as_deref().map(str::trim) {
+        Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
+}
+
+/// `-` in place of an output file: standard output.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// A time on the command line: RFC 3339 (`2019-11-05T09:30:00Z`), or a date (`2019-11-05`)
+/// meaning its midnight, UTC.
+pub fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = text.trim();
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&chrono::Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(day.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,60 +154,113 @@ impl From<LogFormatArg> for LogFormat {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Where the CloudTrail logs are ([prefix/]AWSLogs/...): a directory or s3://BUCKET[/PREFIX].
-    #[arg(long, value_name = "DIR|S3URL")]
+    #[arg(
+        help_heading = "Input and output",
+        env = "TRAILSIGHT_SOURCE",
+        long,
+        value_name = "DIR|S3URL"
+    )]
     pub source: PathBuf,
     /// Where to write Insights (AWSLogs/.../CloudTrail-Insight/...): a directory or
     /// s3://BUCKET[/PREFIX].
-    #[arg(long, value_name = "DIR|S3URL")]
+    #[arg(
+        help_heading = "Input and output",
+        env = "TRAILSIGHT_OUT",
+        long,
+        value_name = "DIR|S3URL"
+    )]
     pub out: PathBuf,
     /// Only these accounts (comma-separated 12-digit IDs).
-    #[arg(long, value_delimiter = ',', value_name = "ID,..")]
+    #[arg(
+        help_heading = "What to analyse",
+        env = "TRAILSIGHT_ACCOUNTS",
+        long,
+        value_delimiter = ',',
+        value_name = "ID,.."
+    )]
     pub accounts: Vec<String>,
     /// Only these regions (comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "REGION,..")]
+    #[arg(
+        help_heading = "What to analyse",
+        env = "TRAILSIGHT_REGIONS",
+        long,
+        value_delimiter = ',',
+        value_name = "REGION,.."
+    )]
     pub regions: Vec<String>,
     /// Only shard I of N (0-based) of the account/region pairs. Default: from
     /// AWS_BATCH_JOB_ARRAY_INDEX and AWS_BATCH_JOB_ARRAY_SIZE, or JOB_COMPLETION_INDEX and
     /// TRAILSIGHT_SHARDS (Kubernetes Indexed Jobs), when set.
-    #[arg(long, value_name = "I/N")]
+    #[arg(
+        help_heading = "What to analyse",
+        env = "TRAILSIGHT_SHARD",
+        long,
+        value_name = "I/N"
+    )]
     pub shard: Option<String>,
     /// Objects fetched at once [default: 16 from a directory, 128 from S3].
-    #[arg(long, value_name = "N")]
+    #[arg(
+        help_heading = "Performance and limits",
+        env = "TRAILSIGHT_CONCURRENCY",
+        long,
+        value_name = "N"
+    )]
     pub concurrency: Option<usize>,
     /// Objects decoded at once (default: the number of CPUs).
-    #[arg(long, value_name = "N")]
+    #[arg(
+        help_heading = "Performance and limits",
+        env = "TRAILSIGHT_THREADS",
+        long,
+        value_name = "N"
+    )]
     pub threads: Option<usize>,
     /// Largest object, stored or decompressed, in bytes; larger ones are skipped and reported.
-    #[arg(long, default_value_t = DEFAULT_MAX_OBJECT_BYTES, value_name = "BYTES")]
+    #[arg(help_heading = "Performance and limits", env = "TRAILSIGHT_MAX_OBJECT_BYTES", long, default_value_t = DEFAULT_MAX_OBJECT_BYTES, value_name = "BYTES")]
     pub max_object_bytes: u64,
     /// Fail (exit 2, nothing written) if any object, record or file had to be skipped.
-    #[arg(long)]
+    #[arg(help_heading = "Input and output", env = "TRAILSIGHT_STRICT", value_parser = clap::builder::FalseyValueParser::new(), long)]
     pub strict: bool,
     /// Runs (with --state) that may fail to fetch an object (or list a day folder) of a
     /// partition before it is given up (quarantined) and the partition's Insights are written
     /// without it; until then the partition is withheld and each run retries it.
-    #[arg(long, default_value_t = config::DEFAULT_QUARANTINE_AFTER_RUNS, value_name = "RUNS")]
+    #[arg(help_heading = "Days and state", env = "TRAILSIGHT_QUARANTINE_AFTER_RUNS", long, default_value_t = config::DEFAULT_QUARANTINE_AFTER_RUNS, value_name = "RUNS")]
     pub quarantine_after_runs: u32,
     /// With --state: a lock older than this (seconds) is taken over as abandoned. A local lock
     /// whose holder ran on this host and is gone is taken over at once.
-    #[arg(long, default_value_t = crate::state::LOCK_TTL_SECS, value_name = "SECONDS")]
+    #[arg(help_heading = "Days and state", env = "TRAILSIGHT_LOCK_TTL_SECS", long, default_value_t = crate::state::LOCK_TTL_SECS, value_name = "SECONDS")]
     pub lock_ttl_secs: u64,
-    /// Also write the run summary as JSON to this file.
-    #[arg(long, value_name = "PATH")]
+    /// Also write the run summary as JSON to this file (`-`: standard output).
+    #[arg(
+        help_heading = "Input and output",
+        env = "TRAILSIGHT_SUMMARY_JSON",
+        long,
+        value_name = "PATH"
+    )]
     pub summary_json: Option<PathBuf>,
     /// Output formats (comma-separated): json (AWS's files under AWSLogs/.../CloudTrail-Insight/),
     /// parquet (Hive-partitioned under insights/, for Athena).
-    #[arg(long = "format", value_enum, value_delimiter = ',', value_name = "FORMAT,..",
+    #[arg(help_heading = "Input and output", env = "TRAILSIGHT_FORMAT", long = "format", value_enum, value_delimiter = ',', value_name = "FORMAT,..",
           default_values_t = [FormatArg::Json, FormatArg::Parquet])]
     pub formats: Vec<FormatArg>,
     /// Event categories analysed (comma-separated): management, data. As AWS's InsightSelector
     /// EventCategories [default: management, or `[insights] event_categories` in --config].
-    #[arg(long, value_delimiter = ',', value_name = "CATEGORY,..")]
+    #[arg(
+        help_heading = "What to analyse",
+        env = "TRAILSIGHT_EVENT_CATEGORIES",
+        long,
+        value_delimiter = ',',
+        value_name = "CATEGORY,.."
+    )]
     pub event_categories: Vec<String>,
     /// Management calls counted toward call rate: write (as AWS) or all (read-only calls too,
     /// beyond AWS). Data call rates always count read and write calls [default: write, or
     /// `[insights] call_rate_events` in --config].
-    #[arg(long, value_name = "write|all")]
+    #[arg(
+        help_heading = "What to analyse",
+        env = "TRAILSIGHT_CALL_RATE_EVENTS",
+        long,
+        value_name = "write|all"
+    )]
     pub call_rate_events: Option<String>,
     #[command(flatten)]
     pub detector: DetectorArgs,
@@ -135,21 +272,36 @@ pub struct RunArgs {
 
 /// Where new Insights are published; each flag overrides the config file's `[notify]` table.
 #[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "Notifications")]
 pub struct NotifyArgs {
     /// Put each new Insight record on this EventBridge bus (`default`, a name or an ARN), with
     /// detail-type "AWS Insight via CloudTrail".
-    #[arg(long, value_name = "BUS")]
+    #[arg(
+        help_heading = "Notifications",
+        env = "TRAILSIGHT_NOTIFY_EVENTBRIDGE",
+        long,
+        value_name = "BUS"
+    )]
     pub notify_eventbridge: Option<String>,
     /// The EventBridge `Source` of those events [default: trailsight] (aws.* is reserved).
-    #[arg(long, value_name = "SOURCE")]
+    #[arg(
+        help_heading = "Notifications",
+        env = "TRAILSIGHT_NOTIFY_SOURCE",
+        long,
+        value_name = "SOURCE"
+    )]
     pub notify_source: Option<String>,
     /// Publish each new Insight record to this SNS topic.
-    #[arg(long, value_name = "TOPIC_ARN")]
+    #[arg(
+        help_heading = "Notifications",
+        env = "TRAILSIGHT_NOTIFY_SNS",
+        long,
+        value_name = "TOPIC_ARN"
+    )]
     pub notify_sns: Option<String>,
     /// POST each new Insight record to this webhook (Slack, Teams or any JSON receiver); the
     /// URL is a secret and is never logged whole (also: TRAILSIGHT_NOTIFY_WEBHOOK).
     #[arg(
+        help_heading = "Notifications",
         long,
         value_name = "URL",
         env = "TRAILSIGHT_NOTIFY_WEBHOOK",
@@ -207,6 +359,7 @@ fn notify_config(
             region: settings.region.clone(),
             retry: settings.retry,
             request_timeout: settings.request_timeout,
+            access: settings.access.clone(),
         },
     };
     Ok((!config.channels().is_empty()).then_some(config))
@@ -218,14 +371,29 @@ pub struct AnalyzeArgs {
     pub run: RunArgs,
     /// First day to analyse (YYYY-MM-DD, UTC); the 7 days before it are read as baseline.
     /// Default: the first delivery day found.
-    #[arg(long, value_name = "DATE")]
+    #[arg(
+        help_heading = "Days and state",
+        env = "TRAILSIGHT_FROM",
+        long,
+        value_name = "DATE"
+    )]
     pub from: Option<String>,
     /// Last day to analyse (YYYY-MM-DD, UTC, inclusive). Default: the last delivery day found.
-    #[arg(long, value_name = "DATE")]
+    #[arg(
+        help_heading = "Days and state",
+        env = "TRAILSIGHT_TO",
+        long,
+        value_name = "DATE"
+    )]
     pub to: Option<String>,
     /// Keep progress here after each day, so an interrupted backfill resumes where it stopped:
     /// a directory or s3://BUCKET[/PREFIX].
-    #[arg(long, value_name = "DIR|S3URL")]
+    #[arg(
+        help_heading = "Days and state",
+        env = "TRAILSIGHT_STATE",
+        long,
+        value_name = "DIR|S3URL"
+    )]
     pub state: Option<PathBuf>,
 }
 
@@ -235,16 +403,38 @@ pub struct NightlyArgs {
     pub run: RunArgs,
     /// Where the run remembers what it has read (created on the first run): a directory or
     /// s3://BUCKET[/PREFIX].
-    #[arg(long, value_name = "DIR|S3URL")]
+    #[arg(
+        help_heading = "Days and state",
+        env = "TRAILSIGHT_STATE",
+        long,
+        value_name = "DIR|S3URL"
+    )]
     pub state: PathBuf,
     /// With no state yet, start at this day (default: the last complete day).
-    #[arg(long, value_name = "DATE")]
+    #[arg(
+        help_heading = "Days and state",
+        env = "TRAILSIGHT_FIRST_DAY",
+        long,
+        value_name = "DATE"
+    )]
     pub first_day: Option<String>,
     /// A day is complete once this many minutes of the next day have passed (late deliveries).
-    #[arg(long, default_value_t = 60, value_name = "MINUTES")]
+    #[arg(
+        help_heading = "Days and state",
+        env = "TRAILSIGHT_FINALIZE_AFTER_MINUTES",
+        long,
+        default_value_t = 60,
+        value_name = "MINUTES"
+    )]
     pub finalize_after_minutes: i64,
-    /// Run as if the clock said this time (RFC 3339), e.g. to replay a missed night.
-    #[arg(long, value_name = "TIME")]
+    /// Run as if the clock said this time (RFC 3339, or a date meaning its 00:00Z), e.g. to
+    /// replay a missed night.
+    #[arg(
+        help_heading = "Days and state",
+        env = "TRAILSIGHT_AS_OF",
+        long,
+        value_name = "TIME"
+    )]
     pub as_of: Option<String>,
 }
 
@@ -263,37 +453,75 @@ fn formats(selected: &[FormatArg]) -> Formats {
 
 /// How to reach S3; credentials come from the standard AWS chain, never from flags.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "S3")]
 pub struct S3Args {
+    /// The profile of the AWS config files (~/.aws/config, ~/.aws/credentials) for
+    /// credentials, region and endpoint, as the AWS CLI's --profile.
+    #[arg(
+        help_heading = "S3 and AWS",
+        long,
+        env = "AWS_PROFILE",
+        value_name = "NAME"
+    )]
+    pub profile: Option<String>,
+    /// Certificates (PEM) trusted besides the system's, e.g. of a TLS-inspecting proxy or a
+    /// private S3-compatible store, as the AWS CLI's --ca-bundle. Proxies come from
+    /// HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
+    #[arg(
+        help_heading = "S3 and AWS",
+        long,
+        env = "AWS_CA_BUNDLE",
+        value_name = "FILE"
+    )]
+    pub ca_bundle: Option<PathBuf>,
     /// AWS region of the buckets (default: AWS_REGION, AWS_DEFAULT_REGION, the profile).
-    #[arg(long, value_name = "REGION")]
+    #[arg(
+        help_heading = "S3 and AWS",
+        env = "TRAILSIGHT_REGION",
+        long,
+        value_name = "REGION"
+    )]
     pub region: Option<String>,
     /// S3 endpoint of an S3-compatible store (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
     /// the profile's endpoint_url, or AWS).
-    #[arg(long, value_name = "URL")]
+    #[arg(
+        help_heading = "S3 and AWS",
+        env = "TRAILSIGHT_ENDPOINT_URL",
+        long,
+        value_name = "URL"
+    )]
     pub endpoint_url: Option<String>,
     /// Path-style addressing (endpoint/bucket/key), for S3-compatible stores.
-    #[arg(long)]
+    #[arg(help_heading = "S3 and AWS", env = "TRAILSIGHT_FORCE_PATH_STYLE", value_parser = clap::builder::FalseyValueParser::new(), long)]
     pub force_path_style: bool,
     /// The account that must own the buckets; sent with every request (reads and writes).
-    #[arg(long, value_name = "ACCOUNT")]
+    #[arg(
+        help_heading = "S3 and AWS",
+        env = "TRAILSIGHT_EXPECTED_BUCKET_OWNER",
+        long,
+        value_name = "ACCOUNT"
+    )]
     pub expected_bucket_owner: Option<String>,
     /// Encrypt written Insights with this KMS key (SSE-KMS): key ID, ARN or alias.
-    #[arg(long, value_name = "KEY")]
+    #[arg(
+        help_heading = "S3 and AWS",
+        env = "TRAILSIGHT_SSE_KMS_KEY_ID",
+        long,
+        value_name = "KEY"
+    )]
     pub sse_kms_key_id: Option<String>,
     /// Attempts per S3 request before the object (or the run, for listings) fails.
-    #[arg(long, default_value_t = retry::DEFAULT_MAX_ATTEMPTS, value_name = "N")]
+    #[arg(help_heading = "S3 and AWS", env = "TRAILSIGHT_MAX_ATTEMPTS", long, default_value_t = retry::DEFAULT_MAX_ATTEMPTS, value_name = "N")]
     pub max_attempts: u32,
     /// First backoff step between attempts, in milliseconds (doubling, with jitter;
     /// throttled requests wait five times longer).
-    #[arg(long, default_value_t = retry::DEFAULT_BASE_DELAY.as_millis() as u64, value_name = "MS")]
+    #[arg(help_heading = "S3 and AWS", env = "TRAILSIGHT_RETRY_BASE_DELAY_MS", long, default_value_t = retry::DEFAULT_BASE_DELAY.as_millis() as u64, value_name = "MS")]
     pub retry_base_delay_ms: u64,
     /// Seconds an S3 request may wait for an answer, and a download may stall.
-    #[arg(long, default_value_t = s3::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_name = "SECS")]
+    #[arg(help_heading = "S3 and AWS", env = "TRAILSIGHT_REQUEST_TIMEOUT_SECS", long, default_value_t = s3::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_name = "SECS")]
     pub request_timeout_secs: u64,
     /// Compressed bytes fetched from S3 and not yet decoded, at most: bounds the memory of
     /// many fetches in flight (an object larger than this is fetched alone).
-    #[arg(long, default_value_t = budget::DEFAULT_MAX_BYTES_IN_FLIGHT, value_name = "BYTES")]
+    #[arg(help_heading = "S3 and AWS", env = "TRAILSIGHT_MAX_BYTES_IN_FLIGHT", long, default_value_t = budget::DEFAULT_MAX_BYTES_IN_FLIGHT, value_name = "BYTES")]
     pub max_bytes_in_flight: u64,
 }
 
@@ -325,6 +553,10 @@ impl S3Args {
             },
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             list_concurrency: config::DEFAULT_S3_LIST_CONCURRENCY,
+            access: s3::AwsAccess {
+                profile: self.profile.filter(|p| !p.trim().is_empty()),
+                ca_bundle: self.ca_bundle.filter(|p| !p.as_os_str().is_empty()),
+            },
         })
     }
 }
@@ -333,24 +565,39 @@ impl S3Args {
 pub struct ReportArgs {
     /// The output of `analyze`/`nightly` (AWSLogs/.../CloudTrail-Insight/... and
     /// explanations/): a directory or s3://bucket[/prefix].
-    #[arg(long, value_name = "DIR|S3")]
+    #[arg(
+        help_heading = "Input and output",
+        env = "TRAILSIGHT_INSIGHTS",
+        long,
+        value_name = "DIR|S3"
+    )]
     pub insights: PathBuf,
     /// The CloudTrail logs the Insights came from, a directory or s3://bucket[/prefix]: chart
     /// each episode's real per-minute rate. Without it, charts show the averages the Insight
     /// records hold.
-    #[arg(long, value_name = "DIR|S3")]
+    #[arg(
+        help_heading = "Input and output",
+        env = "TRAILSIGHT_SOURCE",
+        long,
+        value_name = "DIR|S3"
+    )]
     pub source: Option<PathBuf>,
     /// The HTML file to write.
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        help_heading = "Input and output",
+        env = "TRAILSIGHT_HTML",
+        long,
+        value_name = "FILE"
+    )]
     pub html: PathBuf,
     /// Hours of context charted before and after each episode.
-    #[arg(long, default_value_t = report::DEFAULT_CONTEXT_HOURS, value_name = "HOURS")]
+    #[arg(help_heading = "Report", env = "TRAILSIGHT_CONTEXT_HOURS", long, default_value_t = report::DEFAULT_CONTEXT_HOURS, value_name = "HOURS")]
     pub context_hours: u32,
     /// Episodes per page of the report.
-    #[arg(long, default_value_t = report::DEFAULT_PAGE_SIZE, value_name = "N")]
+    #[arg(help_heading = "Report", env = "TRAILSIGHT_PAGE_SIZE", long, default_value_t = report::DEFAULT_PAGE_SIZE, value_name = "N")]
     pub page_size: usize,
     /// Largest log object, stored or decompressed, read with --source, in bytes.
-    #[arg(long, default_value_t = DEFAULT_MAX_OBJECT_BYTES, value_name = "BYTES")]
+    #[arg(help_heading = "Performance and limits", env = "TRAILSIGHT_MAX_OBJECT_BYTES", long, default_value_t = DEFAULT_MAX_OBJECT_BYTES, value_name = "BYTES")]
     pub max_object_bytes: u64,
     #[command(flatten)]
     pub s3: S3Args,
@@ -447,9 +694,11 @@ impl NightlyArgs {
         self.as_of
             .as_deref()
             .map(|t| {
-                let time = chrono::DateTime::parse_from_rfc3339(t)
-                    .map(|t| t.with_timezone(&chrono::Utc))
-                    .with_context(|| format!("--as-of {t:?}: expected an RFC 3339 time"))?;
+                let time = parse_time(t).with_context(|| {
+                    format!(
+                        "--as-of {t:?}: expected an RFC 3339 time (2019-11-05T09:30:00Z) or a date (2019-11-05, meaning 00:00Z)"
+                    )
+                })?;
                 check_day_bounds("--as-of", time.date_naive())?;
                 Ok(time)
             })
@@ -511,7 +760,7 @@ impl RunArgs {
             bail!("--regions: {bad:?} is not a region name such as us-east-1");
         }
         let shard = resolve_shard(self.shard.as_deref(), env)?;
-        if let Some(path) = &self.summary_json {
+        if let Some(path) = self.summary_json.as_deref().filter(|p| !is_stdout(p)) {
             check_output_file("--summary-json", path)?;
         }
         let (detector, excluded_identities) = detector_config(&self.detector)?;
@@ -651,46 +900,106 @@ fn day_range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<DaysAsked> 
 #[derive(Debug, Clone, Default, Args)]
 pub struct DetectorArgs {
     /// A TOML file with [detector] and [exclude] tables (see docs/detector.md).
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_CONFIG",
+        long,
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Preset for how readily Insights fire: low, medium (default) or high.
-    #[arg(long, value_enum)]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_SENSITIVITY",
+        long,
+        value_enum
+    )]
     pub sensitivity: Option<Sensitivity>,
     /// Tail probability at or below which a window opens an episode.
-    #[arg(long, value_name = "P")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_START_PROBABILITY",
+        long,
+        value_name = "P"
+    )]
     pub start_probability: Option<f64>,
     /// Fewest calls in the window that opens an episode.
-    #[arg(long, value_name = "N")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_MIN_START_COUNT",
+        long,
+        value_name = "N"
+    )]
     pub min_start_count: Option<u32>,
     /// Fewest calls in the opening window for an API with no call in the baseline.
-    #[arg(long, value_name = "N")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_MIN_NEW_API_COUNT",
+        long,
+        value_name = "N"
+    )]
     pub min_new_api_count: Option<u32>,
     /// The opening window must hold this multiple of the expected calls.
-    #[arg(long, value_name = "X")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_MIN_RATE_RATIO",
+        long,
+        value_name = "X"
+    )]
     pub min_rate_ratio: Option<f64>,
     /// Ordinary minutes in a row that end an episode.
-    #[arg(long, value_name = "MINUTES")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_QUIET_MINUTES_TO_END",
+        long,
+        value_name = "MINUTES"
+    )]
     pub quiet_minutes_to_end: Option<i64>,
     /// A job that ran at about this time on this many of the last 7 days is expected at its
     /// usual size (0 turns habits off).
-    #[arg(long, value_name = "DAYS")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_HABIT_DAYS",
+        long,
+        value_name = "DAYS"
+    )]
     pub habit_days: Option<u32>,
     /// Minutes a recurring job may start earlier or later than on previous days.
-    #[arg(long, value_name = "MINUTES")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_HABIT_JITTER_MINUTES",
+        long,
+        value_name = "MINUTES"
+    )]
     pub habit_jitter_minutes: Option<i64>,
     /// Also report steady APIs that fall silent.
-    #[arg(long)]
+    #[arg(help_heading = "Detector", env = "TRAILSIGHT_DETECT_DROPS", value_parser = clap::builder::FalseyValueParser::new(), long)]
     pub detect_drops: bool,
     /// Never analyse this API: SOURCE:NAME, `*` for any (repeatable).
-    #[arg(long, value_name = "SOURCE:NAME")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_EXCLUDE_API",
+        long,
+        value_name = "SOURCE:NAME"
+    )]
     pub exclude_api: Vec<String>,
     /// Drop calls by this caller before counting: an ARN as attributed (assumed-role session
     /// removed), or a prefix ending in `*` (repeatable).
-    #[arg(long, value_name = "ARN")]
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_EXCLUDE_IDENTITY",
+        long,
+        value_name = "ARN"
+    )]
     pub exclude_identity: Vec<String>,
     /// No Insight starts in this window: `HH:MM-HH:MM` daily (UTC), `Sat,Sun HH:MM-HH:MM`, or
-    /// `START/END` in RFC 3339 (repeatable).
-    #[arg(long, value_name = "WINDOW")]
+    /// `START/END`, each an RFC 3339 time or a date meaning its 00:00Z (repeatable).
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_EXCLUDE_WINDOW",
+        long,
+        value_name = "WINDOW"
+    )]
     pub exclude_window: Vec<String>,
 }
 
@@ -970,14 +1279,14 @@ pub fn parse_api_pattern(text: &str) -> anyhow::Result<(String, String)> {
 pub fn parse_time_window(text: &str) -> anyhow::Result<TimeWindow> {
     let wrong = || {
         anyhow::anyhow!(
-            "--exclude-window {text:?}: expected HH:MM-HH:MM, DAYS HH:MM-HH:MM (DAYS like Sat,Sun) or START/END in RFC 3339"
+            "--exclude-window {text:?}: expected HH:MM-HH:MM, DAYS HH:MM-HH:MM (DAYS like Sat,Sun) or START/END, each an RFC 3339 time or a date (00:00Z)"
         )
     };
     if let Some((from, to)) = text.split_once('/') {
         let parse = |t: &str| {
-            chrono::DateTime::parse_from_rfc3339(t.trim())
+            parse_time(t)
                 .map(|t| crate::model::Minute::from_unix_seconds(t.timestamp()))
-                .map_err(|_| wrong())
+                .ok_or_else(wrong)
         };
         let (from, to) = (parse(from)?, parse(to)?);
         if to <= from {
@@ -1040,6 +1349,56 @@ mod tests {
         }
         let once = parse_time_window("2019-11-05T09:00:00Z/2019-11-05T11:00:00Z").unwrap();
         assert!(matches!(once, TimeWindow::Once { from, to } if to.0 - from.0 == 120));
+    }
+
+    #[test]
+    fn a_time_flag_takes_rfc_3339_or_a_date_meaning_its_midnight() {
+        // (text, the time as RFC 3339 in UTC, or None when refused)
+        let cases = [
+            ("2019-11-05", Some("2019-11-05T00:00:00+00:00")),
+            (" 2019-11-05 ", Some("2019-11-05T00:00:00+00:00")),
+            ("2019-11-05T09:30:00Z", Some("2019-11-05T09:30:00+00:00")),
+            (
+                "2019-11-05T09:30:00+02:00",
+                Some("2019-11-05T07:30:00+00:00"),
+            ),
+            ("2019-11-5x", None),
+            ("2019-13-01", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            let got = parse_time(text).map(|t| t.to_rfc3339());
+            assert_eq!(got.as_deref(), want, "{text:?}");
+        }
+        let once = parse_time_window("2019-11-05/2019-11-06").unwrap();
+        assert!(matches!(once, TimeWindow::Once { from, to } if to.0 - from.0 == 1440));
+    }
+
+    #[test]
+    fn the_log_format_for_clap_errors_is_read_from_the_flag_or_the_variable() {
+        use std::ffi::OsString;
+        // (arguments, TRAILSIGHT_LOG_FORMAT, JSON asked)
+        let cases: [(&[&str], Option<&str>, bool); 7] = [
+            (&["analyze", "--log-format", "json"], None, true),
+            (&["analyze", "--log-format=json"], None, true),
+            (&["analyze", "--log-format", "text"], Some("json"), false),
+            (&["analyze"], Some("json"), true),
+            (&["analyze"], Some("JSON"), true),
+            (&["analyze"], None, false),
+            (&["analyze", "--", "--log-format=json"], None, false),
+        ];
+        for (args, env, json) in cases {
+            let args: Vec<OsString> = std::iter::once("trailsight")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect();
+            let want = if json {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            };
+            assert_eq!(log_format_asked(&args, env), want, "{args:?} {env:?}");
+        }
     }
 
     #[test]

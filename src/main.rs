@@ -14,14 +14,19 @@
 use clap::Parser;
 use std::process::ExitCode;
 use std::time::Instant;
-use trailsight::cli::{Cli, Command};
-use trailsight::{pipeline, telemetry};
+use trailsight::cli::{self, Cli, Command};
+use trailsight::pipeline;
+use trailsight::telemetry::{self, LogFormat, Verbosity, stderr};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(e),
+    };
+    let format: LogFormat = cli.log_format.into();
     trailsight::stop::install();
-    telemetry::init_tracing(cli.log_format.into(), cli.quiet);
-    telemetry::progress::show_on_terminal(cli.log_format.into(), cli.quiet);
+    telemetry::init_tracing(format, Verbosity::from_flags(cli.quiet, cli.verbose));
+    telemetry::progress::show_on_terminal(format, cli.quiet);
     if cli.stall_warn_secs > 0 {
         telemetry::waiting::watch(std::time::Duration::from_secs(cli.stall_warn_secs));
     }
@@ -30,11 +35,43 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("trailsight: error: {e:#}");
+            stderr::print_error(format, &format!("{e:#}"));
             match trailsight::stop::requested() {
                 Some(signal) => ExitCode::from(trailsight::stop::exit_code(signal)),
                 None => ExitCode::from(2),
             }
+        }
+    }
+}
+
+/// A command line clap refused: its message (and usage) on stderr, as one JSON line when the
+/// command line or `TRAILSIGHT_LOG_FORMAT` asks for JSON logs; exit 2. `--help` and
+/// `--version` print on stdout and exit 0, as clap does.
+fn argument_error(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        e.exit();
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let env = std::env::var("TRAILSIGHT_LOG_FORMAT").ok();
+    match cli::log_format_asked(&args, env.as_deref()) {
+        LogFormat::Json => {
+            let text = e.render().to_string();
+            stderr::print_error(LogFormat::Json, text.trim_end());
+            ExitCode::from(2)
+        }
+        LogFormat::Text => e.exit(),
+    }
+}
+
+/// Text made from the command line itself (completions, the man page), on stdout.
+fn print_or_fail(format: LogFormat, text: anyhow::Result<Vec<u8>>) -> ExitCode {
+    use std::io::Write;
+    let written = text.and_then(|bytes| Ok(std::io::stdout().lock().write_all(&bytes)?));
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            stderr::print_error(format, &format!("{e:#}"));
+            ExitCode::from(2)
         }
     }
 }
@@ -62,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let format: LogFormat = cli.log_format.into();
     let (mut summary, summary_json) = match cli.command {
         Command::Analyze(args) => {
             let summary_json = args.run.summary_json.clone();
@@ -81,20 +119,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let written = runtime.block_on(pipeline::report::report(&config))?;
             telemetry::progress::finish();
             if !cli.quiet {
-                eprint!("{}", written.to_table());
+                stderr::print_summary(format, "report summary", &written.to_table(), &written)?;
             }
             return Ok(ExitCode::from(u8::from(written.skipped_total() > 0)));
         }
+        Command::Completions(args) => {
+            return Ok(print_or_fail(format, cli::completions(args.shell)));
+        }
+        Command::Man => return Ok(print_or_fail(format, cli::man_page())),
     };
     summary.finish(started);
     telemetry::progress::finish();
     if !cli.quiet {
-        eprint!("{}", summary.to_table());
+        stderr::print_summary(format, "run summary", &summary.to_table(), &summary)?;
     }
     if let Some(path) = summary_json {
-        let json = serde_json::to_vec_pretty(&summary)?;
-        std::fs::write(&path, json)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        let mut json = serde_json::to_vec_pretty(&summary)?;
+        if cli::is_stdout(&path) {
+            use std::io::Write;
+            json.push(b'\n');
+            std::io::stdout()
+                .lock()
+                .write_all(&json)
+                .map_err(|e| anyhow::anyhow!("cannot write the summary to stdout: {e}"))?;
+        } else {
+            std::fs::write(&path, json)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        }
     }
     Ok(ExitCode::from(summary.exit_code()))
 }

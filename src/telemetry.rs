@@ -5,6 +5,7 @@
 //! state.
 
 pub mod progress;
+pub mod stderr;
 pub mod waiting;
 
 use crate::decode::RecordStats;
@@ -44,19 +45,54 @@ pub fn below_the_cap(meta: &tracing::Metadata<'_>) -> bool {
     level <= tracing::Level::WARN || !CAPPED_TARGETS.iter().any(|p| target.starts_with(p))
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the level. Two guards keep credentials out of every
-/// line, whatever `RUST_LOG` asks for: a filter layered after `RUST_LOG`'s (so no directive,
+/// The level of trailsight's own log lines: `-q` (warnings and errors), `-v` (debug), `-vv`
+/// (trace); without either, `RUST_LOG` when set, else info.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    Quiet,
+    #[default]
+    Normal,
+    Verbose,
+    VeryVerbose,
+}
+
+impl Verbosity {
+    /// From `--quiet` and the number of `-v`s.
+    pub fn from_flags(quiet: bool, verbose: u8) -> Verbosity {
+        match (quiet, verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, 0) => Verbosity::Normal,
+            (false, 1) => Verbosity::Verbose,
+            (false, _) => Verbosity::VeryVerbose,
+        }
+    }
+
+    /// The filter directive a flag asks for; `None` (no flag) leaves it to `RUST_LOG`.
+    fn directive(self) -> Option<&'static str> {
+        match self {
+            Verbosity::Quiet => Some("warn"),
+            Verbosity::Normal => None,
+            Verbosity::Verbose => Some("debug"),
+            Verbosity::VeryVerbose => Some("trace"),
+        }
+    }
+}
+
+/// Logs go to stderr; `-q`/`-v`/`-vv` set the level, else `RUST_LOG`, else info. Plain text is
+/// coloured only on a terminal (`stderr::colour`). Two guards keep credentials out of every
+/// line, whatever the level asks for: a filter layered after the level's (so no directive,
 /// however specific, can lift it) holds the AWS SDK and the HTTP stack at WARN, and every line
 /// passes through `redact_secrets` on its way to stderr.
-pub fn init_tracing(format: LogFormat, quiet: bool) {
+pub fn init_tracing(format: LogFormat, verbosity: Verbosity) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer, filter::FilterExt, filter::filter_fn};
-    let default = if quiet { "warn" } else { "info" };
     let filter = || {
-        EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new(default))
-            .and(filter_fn(below_the_cap))
+        let level = match verbosity.directive() {
+            Some(directive) => EnvFilter::new(directive),
+            None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        };
+        level.and(filter_fn(below_the_cap))
     };
     let layer = || {
         tracing_subscriber::fmt::layer()
@@ -65,9 +101,15 @@ pub fn init_tracing(format: LogFormat, quiet: bool) {
     };
     let registry = tracing_subscriber::registry();
     let _ = match format {
-        LogFormat::Text => registry.with(layer().with_filter(filter())).try_init(),
+        LogFormat::Text => registry
+            .with(
+                layer()
+                    .with_ansi(stderr::colour_on_stderr())
+                    .with_filter(filter()),
+            )
+            .try_init(),
         LogFormat::Json => registry
-            .with(layer().json().with_filter(filter()))
+            .with(layer().with_ansi(false).json().with_filter(filter()))
             .try_init(),
     };
 }

@@ -274,8 +274,8 @@ pub fn pair(records: Vec<InsightRecord>, explanations: Vec<Explanation>) -> Pair
     paired
 }
 
-/// What `report` did, printed on stderr.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What `report` did, printed on stderr (a table, or with `--log-format json` this object).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ReportSummary {
     pub html: String,
     pub html_bytes: u64,

@@ -19,6 +19,7 @@
 //! exclusively (`local`). In S3 every request is retried by one policy (`retry`), and
 //! `budget` bounds the bytes a concurrent read holds.
 
+pub mod aws;
 pub mod budget;
 pub mod local;
 pub mod retry;

@@ -12,12 +12,12 @@
 //! Conditional writes (`If-None-Match: *`, `If-Match`) come back as `Put::ConditionFailed` on
 //! 412/409, never retried: the caller decides.
 
+pub use super::aws::AwsAccess;
 use super::retry::{self, Decision, Failure, RetryPolicy};
 use super::{Folder, Precondition, Put, StoreError, Tagged};
 use crate::model::problem::SkipReason;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
@@ -112,6 +112,8 @@ pub struct S3Settings {
     pub request_timeout: Duration,
     /// Listing requests in flight while discovering accounts, regions and days.
     pub list_concurrency: usize,
+    /// The profile and the CA bundle (shared with the notification clients).
+    pub access: AwsAccess,
 }
 
 impl Default for S3Settings {
@@ -125,6 +127,7 @@ impl Default for S3Settings {
             retry: RetryPolicy::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             list_concurrency: 8,
+            access: super::aws::AwsAccess::default(),
         }
     }
 }
@@ -598,25 +601,14 @@ async fn read_body(
 
 /// Build the SDK client from the standard configuration chain and our overrides.
 async fn connect(settings: &S3Settings) -> Result<aws_sdk_s3::Client, S3Error> {
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https);
-    if let Some(region) = &settings.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(url) = &settings.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let shared = loader.load().await;
-    if shared.region().is_none() {
-        return Err(S3Error::Setup(
-            "no AWS region: pass --region, or set AWS_REGION or a region in the AWS config profile"
-                .into(),
-        ));
-    }
+    let shared = super::aws::load(
+        &settings.access,
+        settings.region.as_deref(),
+        settings.endpoint_url.as_deref(),
+        "no AWS region: pass --region, or set AWS_REGION or a region in the AWS config profile",
+    )
+    .await
+    .map_err(S3Error::Setup)?;
     let config = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(settings.force_path_style)
         .retry_config(RetryConfig::disabled())

@@ -219,7 +219,7 @@ impl Write for LogLine {
 
 impl Drop for LogLine {
     fn drop(&mut self) {
-        let line = super::redact_secrets(&String::from_utf8_lossy(&self.0));
+        let line = super::stderr::redact_line(&String::from_utf8_lossy(&self.0));
         let write = || {
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
         };

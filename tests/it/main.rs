@@ -2,6 +2,7 @@
 
 mod aws_format;
 mod bad_input;
+mod cli;
 mod deploy;
 mod end_to_end;
 mod fuzz;

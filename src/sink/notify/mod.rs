@@ -72,6 +72,8 @@ pub struct ClientSettings {
     pub retry: RetryPolicy,
     /// Longest wait for one attempt's answer.
     pub request_timeout: Duration,
+    /// The profile and the CA bundle (as the S3 client's).
+    pub access: crate::store::aws::AwsAccess,
 }
 
 /// Where notices go. An empty configuration publishes nothing (the ledger is still kept).

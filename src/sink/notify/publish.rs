@@ -11,7 +11,7 @@
 use super::message::{self, Entry};
 use super::{Attempt, ClientSettings, Delivered, DeliveryError, Notice, with_retries};
 use crate::store::retry::{self, Decision, Failure};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_eventbridge::config::http::HttpResponse;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use std::collections::HashMap;
@@ -23,23 +23,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The shared AWS configuration, in `region` when given (the region of an ARN), else from the
 /// standard chain.
-async fn sdk_config(region: Option<&str>) -> Result<SdkConfig, DeliveryError> {
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https);
-    if let Some(region) = region {
-        loader = loader.region(Region::new(region.to_owned()));
-    }
-    let shared = loader.load().await;
-    if shared.region().is_none() {
-        return Err(DeliveryError::channel(
-            "no AWS region: use an ARN, pass --region, or set AWS_REGION".into(),
-        ));
-    }
-    Ok(shared)
+async fn sdk_config(
+    access: &crate::store::aws::AwsAccess,
+    region: Option<&str>,
+) -> Result<SdkConfig, DeliveryError> {
+    crate::store::aws::load(
+        access,
+        region,
+        None,
+        "no AWS region: use an ARN, pass --region, or set AWS_REGION",
+    )
+    .await
+    .map_err(DeliveryError::channel)
 }
 
 fn timeouts(settings: &ClientSettings) -> aws_sdk_eventbridge::config::timeout::TimeoutConfig {
@@ -105,7 +100,7 @@ impl EventBridge {
         self.client
             .get_or_try_init(|| async {
                 let region = arn_region(&self.bus).or(self.settings.region.as_deref());
-                let shared = sdk_config(region).await?;
+                let shared = sdk_config(&self.settings.access, region).await?;
                 let config = aws_sdk_eventbridge::config::Builder::from(&shared)
                     .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::disabled())
                     .timeout_config(timeouts(&self.settings))
@@ -263,7 +258,7 @@ impl Sns {
         self.client
             .get_or_try_init(|| async {
                 let region = arn_region(&self.topic_arn).or(self.settings.region.as_deref());
-                let shared = sdk_config(region).await?;
+                let shared = sdk_config(&self.settings.access, region).await?;
                 let config = aws_sdk_sns::config::Builder::from(&shared)
                     .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
                     .timeout_config(timeouts(&self.settings))
