@@ -115,14 +115,30 @@ pub fn trailsight(args: &[&str]) -> Run {
     trailsight_env::<&str>(args, &[])
 }
 
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+
 /// Run the binary with extra environment variables.
 pub fn trailsight_env<V: AsRef<std::ffi::OsStr>>(args: &[&str], env: &[(&str, V)]) -> Run {
     let summary_file = tempfile::NamedTempFile::new().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_trailsight"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trailsight"));
+    command
         .args(args)
         .arg("--summary-json")
         .arg(summary_file.path())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    // The tests' servers are on 127.0.0.1: a developer's own proxy must not see their traffic
+    // (a test of proxies sets its own).
+    for proxy in PROXY_VARIABLES {
+        command.env_remove(proxy);
+    }
+    let output = command
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run trailsight");
