@@ -2,9 +2,9 @@
 //! a Content-Security-Policy that forbids every network fetch, so it works from `file://`,
 //! offline, and shows the same thing anywhere.
 //!
-//! Layout: a summary (counts, a timeline of Insights per day, and breakdowns by account,
-//! region, API and type, whose rows filter the list), then one `article.episode` per episode,
-//! newest first. Each article carries its facts as data attributes (`data-shared-event-id`,
+//! Layout: the counts, then the activities (`section.activity`), most severe first, each with
+//! its `article.episode` per Insight, then a timeline of Insights per day and breakdowns by
+//! account, region, API and type, whose rows filter the activities. Each article carries its facts as data attributes (`data-shared-event-id`,
 //! `data-account`, `data-region`, `data-type`, `data-api`, `data-start`, `data-end`,
 //! `data-change`), which the script (`page.js`) uses to filter, sort and paginate. Only the first
 //! page is visible as written (the rest carry `hidden`), so a browser lays out one page even
@@ -79,8 +79,9 @@ pub fn render(page: &Page<'_>) -> anyhow::Result<String> {
             None => "Charts show the averages the Insight records hold; run <code>trailsight report --source LOGS</code> to chart the per-minute rate counted from the logs.".to_owned(),
         },
     );
-    summary(&mut h, page)?;
+    summary(&mut h, page);
     episodes(&mut h, page)?;
+    overview(&mut h, page)?;
     let _ = write!(
         h,
         "</main>\n<script>\n{SCRIPT}</script>\n</body>\n</html>\n"
@@ -92,8 +93,8 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-/// Counts, the timeline and the breakdown tables.
-fn summary(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
+/// The counts (or a page with no Insight says so).
+fn summary(h: &mut String, page: &Page<'_>) {
     let eps = page.episodes;
     if eps.is_empty() {
         let why = if page.insights_missing {
@@ -109,7 +110,7 @@ fn summary(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
             h,
             r#"<section class="panel" id="summary"><p class="empty">No Insights were found: {why}</p></section>"#
         );
-        return Ok(());
+        return;
     }
     let count = |f: &dyn Fn(&Episode) -> bool| eps.iter().filter(|e| f(e)).count();
     let distinct = |f: &dyn Fn(&Episode) -> &str| {
@@ -133,8 +134,17 @@ fn summary(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
             r#"<div class="tile"><b>{value}</b><span>{name}</span></div>"#
         );
     }
-    h.push_str("</div>\n");
+    h.push_str("</div></section>\n");
+}
 
+/// After the activities: the timeline of Insights per day and the breakdown tables, whose rows
+/// filter the activities above.
+fn overview(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
+    let eps = page.episodes;
+    if eps.is_empty() {
+        return Ok(());
+    }
+    h.push_str(r#"<section id="overview">"#);
     let mut days: BTreeMap<chrono::NaiveDate, TimelineDay> = BTreeMap::new();
     for e in eps {
         let day = e.start_minute.day();
@@ -250,7 +260,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
         h,
         r#"<section id="episodes">
 <h2>Activities</h2>
-<p class="help">Insights that tell one story are shown together as an activity: same account and region, minutes overlapping or at most {near} minutes apart, and the same API (a call rate and its error rate), the same caller on the same service, the AWS service acting after a caller's request on that service, or one caller's calls starting in the same minute. Newest first; an activity's Insights oldest first.</p>
+<p class="help">Insights that tell one story are shown together as an activity: same account and region, minutes overlapping or at most {near} minutes apart, and the same API (a call rate and its error rate), the same caller on the same service, the AWS service acting after a caller's request on that service, or one caller's calls starting in the same minute. Most severe first (the severity adds up rarity, magnitude, a new API or caller and errors, as each activity's headline shows; the sort control also orders them by time); an activity's Insights oldest first.</p>
 <p class="help">Each chart shows the API's rate per minute from {hours} before the Start to {hours} after the End. Dashed line: the baseline average (the 7 days before the Start). Shaded: the Insight, from Start to End.</p>
 <div class="controls" role="search">
 <label>Account<select id="f-account">{accounts}</select></label>
@@ -258,7 +268,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
 <label>Type<select id="f-type">{types}</select></label>
 <label>Day<select id="f-day">{days}</select></label>
 <label>API<input id="f-api" type="search" placeholder="name or service"></label>
-<label>Sort<select id="sort"><option value="newest">newest first</option><option value="oldest">oldest first</option><option value="severity">most severe</option><option value="change">largest change</option><option value="api">API</option><option value="account">account, region</option></select></label>
+<label>Sort<select id="sort"><option value="severity">most severe first</option><option value="newest">newest first</option><option value="oldest">oldest first</option><option value="change">largest change</option><option value="api">API</option><option value="account">account, region</option></select></label>
 <span class="pager"><button id="prev" type="button">&larr; previous</button> <span id="page-info"></span> <button id="next" type="button">next &rarr;</button></span>
 <span id="shown" aria-live="polite"></span>
 </div>
@@ -289,7 +299,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
             &same
         ),
     );
-    let activities = activity::group(eps);
+    let activities = ranked(eps);
     if activities.len() > page.page_size {
         let _ = write!(
             h,
@@ -297,9 +307,9 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
             page.page_size,
         );
     }
-    for (n, a) in activities.iter().enumerate() {
+    for (n, (a, severity)) in activities.iter().enumerate() {
         let hidden = n >= page.page_size;
-        activity_open(h, eps, a, hidden);
+        activity_open(h, eps, a, severity, hidden);
         for &i in &a.members {
             let counts = page.counts.and_then(|c| c.get(i)).map(Vec::as_slice);
             episode(h, &eps[i], counts, page.context_minutes, hidden)?;
@@ -310,13 +320,40 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The activities in the page's default order: most severe first (by the severity as written
+/// in `data-severity`, two decimals, so the script's sort keeps this order), then newest first,
+/// then by their first Insight's sharedEventID.
+fn ranked(eps: &[Episode]) -> Vec<(Activity, activity::Severity)> {
+    let mut ranked: Vec<(Activity, activity::Severity)> = activity::group(eps)
+        .into_iter()
+        .map(|a| {
+            let s = activity::severity(eps, &a);
+            (a, s)
+        })
+        .collect();
+    let written = |s: &activity::Severity| format!("{:.2}", s.score).parse::<f64>().unwrap_or(0.0);
+    let first = |a: &Activity| eps[a.members[0]].shared_event_id();
+    ranked.sort_by(|(a, sa), (b, sb)| {
+        written(sb)
+            .total_cmp(&written(sa))
+            .then_with(|| b.start.cmp(&a.start))
+            .then_with(|| first(a).cmp(first(b)))
+    });
+    ranked
+}
+
 /// An activity's opening tag, with the facts the script filters and sorts by, and (for more than
 /// one Insight) its headline: when, who, which APIs, how many Insights, and why together.
-fn activity_open(h: &mut String, eps: &[Episode], a: &Activity, hidden: bool) {
+fn activity_open(
+    h: &mut String,
+    eps: &[Episode],
+    a: &Activity,
+    severity: &activity::Severity,
+    hidden: bool,
+) {
     let members: Vec<&Episode> = a.members.iter().map(|&i| &eps[i]).collect();
     let first = members[0];
     let max_change = members.iter().map(|e| change_of(e)).fold(0.0, f64::max);
-    let severity = activity::severity(eps, a);
     let _ = write!(
         h,
         r#"<section class="activity{single}" id="act-{id}" data-account="{account}" data-region="{region}" data-start="{start}" data-end="{end}" data-insights="{n}" data-change="{change}" data-severity="{score:.2}"{hidden}>"#,
@@ -374,7 +411,7 @@ fn activity_open(h: &mut String, eps: &[Episode], a: &Activity, hidden: bool) {
         h,
         r#"<header class="activity-head"><h3>{what}</h3><p class="facts"><b>{n} Insights</b> ({calls} call rate, {errors} error rate) · <time datetime="{start_iso}">{from}</time> → <time datetime="{end_iso}">{to}</time> UTC · by {who} · account <b>{account}</b> · region <b>{region}</b> · largest change {change}</p><p class="why">Together because: {reasons}. Severity {score:.1}: {parts}.</p></header>"#,
         score = severity.score,
-        parts = severity_parts(&severity),
+        parts = severity_parts(severity),
         what = what.join(", "),
         n = members.len(),
         calls = members.len() - errors,

@@ -161,11 +161,32 @@ fn the_sample_report_renders_in_headless_chromium_with_the_runinstances_window_s
     );
     assert_eq!(attr(body, "data-report-error"), None, "{body:?}");
 
-    // The RunInstances episode: the first one shown (newest first), with its chart.
+    // The activities lead the page, most severe first.
+    let activities = find_elements(&dom, "section", &[]);
+    let severities: Vec<f64> = activities
+        .iter()
+        .filter_map(|(_, a)| attr(a, "data-severity"))
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(severities.len(), 3, "three activities: {activities:?}");
+    assert!(
+        severities.windows(2).all(|w| w[0] >= w[1]),
+        "most severe first: {severities:?}"
+    );
+    let (first_activity, _) = activities
+        .iter()
+        .find(|(_, a)| attr(a, "data-severity").is_some())
+        .unwrap();
+    let timeline = dom.find("Insights started per day").expect("a timeline");
+    assert!(*first_activity < timeline, "activities before the timeline");
+
+    // The RunInstances episode, on the first page, with its chart.
     let articles = find_elements(&dom, "article", &[("class", "episode")]);
     assert_eq!(articles.len(), 3, "three episodes");
-    let (at, first) = &articles[0];
-    assert_eq!(attr(first, "data-event-name"), Some("RunInstances"));
+    let (at, first) = articles
+        .iter()
+        .find(|(_, a)| attr(a, "data-event-name") == Some("RunInstances"))
+        .expect("the RunInstances episode");
     assert_eq!(attr(first, "hidden"), None, "it is on the first page");
     let id = attr(first, "data-shared-event-id").unwrap();
     let article = &dom[*at..*at + dom[*at..].find("</article>").unwrap()];
@@ -208,7 +229,7 @@ fn the_sample_report_renders_in_headless_chromium_with_the_runinstances_window_s
         png.len()
     );
 
-    // One episode per page: a link to the oldest opens the last page, with it alone shown.
+    // One episode per page: a link to the last one opens the last page, with it alone shown.
     let paged = dir.path().join("paged.html");
     let (code, _, stderr) = run_binary(&[
         "report",
