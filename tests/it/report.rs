@@ -290,9 +290,30 @@ fn the_report_is_the_same_bytes_on_every_run() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let first = std::fs::read_to_string(sample_report(a.path(), true)).unwrap();
     let second = std::fs::read_to_string(sample_report(b.path(), true)).unwrap();
-    // The pages name their own temporary directories; everything else is equal.
-    let strip = |html: &str, dir: &Path| html.replace(dir.to_str().unwrap(), "DIR");
+    // The pages name their own temporary directories, and the coverage section names when
+    // each run started; everything else is equal.
+    let strip = |html: &str, dir: &Path| {
+        let html = html.replace(dir.to_str().unwrap(), "DIR");
+        let at = html
+            .find("The latest: <code>analyze</code> started")
+            .unwrap();
+        let end = at + html[at..].find("</p>").unwrap();
+        format!("{}{}", &html[..at], &html[end..])
+    };
     assert_eq!(strip(&first, a.path()), strip(&second, b.path()));
+    // The same output reported again is the same bytes.
+    let again = a.path().join("again.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        a.path().join("out").to_str().unwrap(),
+        "--source",
+        repo_path("sample-data").to_str().unwrap(),
+        "--html",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(again).unwrap(), first);
 }
 
 #[test]
@@ -693,4 +714,52 @@ fn coverage_from_the_runs_records_is_shown_escaped_and_bad_records_are_named() {
     assert!(html.contains("&lt;img src=x"));
     assert!(!html.contains("<script>alert"), "never shown");
     assert!(html.contains(r#"data-coverage="unreadable""#));
+}
+
+/// A real run with a delivery gap (exit 4) leaves its record under --out, and the report shows
+/// the gap with what the partition usually delivers and what it delivered.
+#[test]
+fn a_delivery_gap_of_a_real_run_is_on_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let copied = Command::new("cp")
+        .args(["-r", "--"])
+        .arg(repo_path("sample-data"))
+        .arg(&logs)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let quiet = "AWSLogs/o-a1b2c3d4e5/210987654321/CloudTrail/eu-west-1/2019/11/07";
+    std::fs::remove_dir_all(logs.join(quiet)).unwrap();
+    let out = dir.path().join("out");
+    let run = analyze(&logs, &out, &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let expected = run.summary["delivery_gaps"][0]["expected"]
+        .as_u64()
+        .unwrap();
+    let records: Vec<_> = std::fs::read_dir(out.join("_trailsight/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 1);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&records[0]).unwrap()).unwrap();
+    assert_eq!(record["exit_code"], 4);
+
+    let html = dir.path().join("r.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains(r#"id="coverage-note""#));
+    let row = format!(
+        "<td>2019-11-07</td><td>210987654321</td><td>eu-west-1</td><td class=\"num\">{expected}</td><td class=\"num\">0</td>"
+    );
+    assert!(html.contains(&row), "{row}");
+    assert!(html.contains("exit code 4"));
 }
