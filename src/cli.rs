@@ -614,24 +614,14 @@ impl ReportArgs {
         }
         let max_bytes_in_flight = self.s3.max_bytes_in_flight;
         let client = S3Client::new(self.s3.into_settings()?);
-        // A missing folder in an existing one is the --out of a run that found no Insight
-        // (which writes nothing); anything else that is not a directory is a wrong path.
-        let insights_missing = !self.insights.exists()
-            && self.insights.symlink_metadata().is_err()
-            && self
-                .insights
-                .parent()
-                .map(|p| {
-                    if p.as_os_str().is_empty() {
-                        Path::new(".")
-                    } else {
-                        p
-                    }
-                })
-                .is_some_and(Path::is_dir);
         let insights = match s3_url("--insights", &self.insights)? {
             Some(url) => Store::S3(S3Prefix::new(client.clone(), url)),
-            None if self.insights.is_dir() || insights_missing => Store::local(self.insights),
+            None if self.insights.is_dir() => Store::local(self.insights),
+            // Every analyze or nightly run leaves its --out folder (its run summary is in it).
+            None if self.insights.symlink_metadata().is_err() => bail!(
+                "--insights {}: no such directory (give the --out folder of an analyze run)",
+                self.insights.display()
+            ),
             None => bail!(
                 "--insights {}: not a directory (give the --out folder of an analyze run)",
                 self.insights.display()
@@ -647,7 +637,6 @@ impl ReportArgs {
         };
         Ok(ReportConfig {
             insights,
-            insights_missing,
             source,
             html: self.html,
             context_minutes: i64::from(self.context_hours) * 60,

@@ -50,12 +50,25 @@ use std::time::Instant;
 
 mod fetch;
 mod local_read;
+mod record;
 pub mod report;
 
 /// Analyse a range of days (a backfill): day by day, with memory bounded by the window, not
 /// the range. With a state store the run is resumable: it continues after the last day a
 /// previous (interrupted) run completed, and gives the same output as an uninterrupted run.
 pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
+    let recorder = record::Recorder::start("analyze");
+    let mut seen = None;
+    let result = analyze_run(config, &mut seen).await;
+    recorder.finish(config, seen, &result).await;
+    result
+}
+
+/// `analyze`; after a failure mid-run, `seen` holds the summary so far (for the run's record).
+async fn analyze_run(
+    config: &AnalyzeConfig,
+    seen: &mut Option<RunSummary>,
+) -> anyhow::Result<RunSummary> {
     let mut run = Run::start(config).await?;
     if run.is_empty_shard() {
         return Ok(run.summary);
@@ -104,7 +117,13 @@ pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
     release(lock).await;
     run.summary.timed(Stage::StateSave, started);
-    result.map(|()| run.summary)
+    match result {
+        Ok(()) => Ok(run.summary),
+        Err(e) => {
+            *seen = Some(run.summary);
+            Err(e)
+        }
+    }
 }
 
 /// `analyze` once the state (if any) is locked.
@@ -139,6 +158,19 @@ async fn analyze_locked(
 /// The nightly run: read only what is new since the last run (kept in the state), analyse every
 /// day that became complete, and save the state last.
 pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Result<RunSummary> {
+    let recorder = record::Recorder::start("nightly");
+    let mut seen = None;
+    let result = nightly_run(config, plan, &mut seen).await;
+    recorder.finish(config, seen, &result).await;
+    result
+}
+
+/// `nightly`; after a failure mid-run, `seen` holds the summary so far (for the run's record).
+async fn nightly_run(
+    config: &AnalyzeConfig,
+    plan: NightlyPlan,
+    seen: &mut Option<RunSummary>,
+) -> anyhow::Result<RunSummary> {
     if config.state.is_none() {
         bail!("a nightly run needs --state: it is where the run remembers what it has read");
     }
@@ -158,7 +190,13 @@ pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Resul
     let started = Instant::now();
     release(lock).await;
     run.summary.timed(Stage::StateSave, started);
-    result.map(|()| run.summary)
+    match result {
+        Ok(()) => Ok(run.summary),
+        Err(e) => {
+            *seen = Some(run.summary);
+            Err(e)
+        }
+    }
 }
 
 /// `nightly` once the state is locked.

@@ -24,16 +24,18 @@ use std::time::Instant;
 pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
     let started = Instant::now();
     let insights = config.insights.describe();
-    let loaded = if config.insights_missing {
-        tracing::warn!(
-            "--insights {insights} does not exist: analyze writes nothing when it finds no Insight, so the report says there are none"
-        );
-        sink::read::Loaded::default()
-    } else {
-        sink::read::load(&config.insights)
-            .await
-            .with_context(|| format!("--insights {insights}: cannot list it"))?
-    };
+    let loaded = sink::read::load(&config.insights)
+        .await
+        .with_context(|| format!("--insights {insights}: cannot list it"))?;
+    let coverage = report::coverage::coverage(
+        &loaded
+            .runs
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect::<Vec<_>>(),
+        &loaded.bad_objects,
+    );
+    let coverage_skipped = loaded.coverage_skipped;
     let mut summary = ReportSummary {
         html: config.html.display().to_string(),
         insight_files: loaded.insight_files,
@@ -43,7 +45,7 @@ pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
         rejected_records: loaded.rejected_records,
         ..ReportSummary::default()
     };
-    if loaded.insight_files == 0 && !config.insights_missing {
+    if loaded.insight_files == 0 && coverage.runs == 0 {
         tracing::warn!(
             "no Insight files under {insights} (expected AWSLogs/.../CloudTrail-Insight/...): the report is empty"
         );
@@ -67,12 +69,13 @@ pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
     telemetry::progress::doing("drawing");
     let page = html::Page {
         insights_dir: &insights,
-        insights_missing: config.insights_missing,
         source: config.source.as_ref().map(Source::describe),
         episodes: &paired.episodes,
         counts: counts.as_deref(),
         context_minutes: config.context_minutes,
         page_size: config.page_size,
+        coverage: &coverage,
+        coverage_skipped: &coverage_skipped,
     };
     let text = html::render(&page)?;
     write_page(&config.html, text.as_bytes()).await?;

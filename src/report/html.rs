@@ -2,9 +2,9 @@
 //! a Content-Security-Policy that forbids every network fetch, so it works from `file://`,
 //! offline, and shows the same thing anywhere.
 //!
-//! Layout: a summary (counts, a timeline of Insights per day, and breakdowns by account,
-//! region, API and type, whose rows filter the list), then one `article.episode` per episode,
-//! newest first. Each article carries its facts as data attributes (`data-shared-event-id`,
+//! Layout: the counts, then the activities (`section.activity`), most severe first, each with
+//! its `article.episode` per Insight, then a timeline of Insights per day and breakdowns by
+//! account, region, API and type, whose rows filter the activities. Each article carries its facts as data attributes (`data-shared-event-id`,
 //! `data-account`, `data-region`, `data-type`, `data-api`, `data-start`, `data-end`,
 //! `data-change`), which the script (`page.js`) uses to filter, sort and paginate. Only the first
 //! page is visible as written (the rest carry `hidden`), so a browser lays out one page even
@@ -14,6 +14,7 @@
 use super::Episode;
 use super::activity::{self, Activity};
 use super::chart::{self, EpisodeChart, Rate, TimelineDay, escape};
+use super::coverage::Coverage;
 use crate::model::insight::Attribution;
 use crate::model::{CallRateScope, EventCategory, Minute};
 use std::collections::BTreeMap;
@@ -32,8 +33,6 @@ const ERROR_RATE: &str = "ApiErrorRateInsight";
 #[derive(Debug, Clone)]
 pub struct Page<'a> {
     pub insights_dir: &'a str,
-    /// The folder does not exist (a run that found no Insight writes nothing).
-    pub insights_missing: bool,
     pub source: Option<String>,
     /// Newest first.
     pub episodes: &'a [Episode],
@@ -41,6 +40,10 @@ pub struct Page<'a> {
     pub counts: Option<&'a [Vec<u64>]>,
     pub context_minutes: i64,
     pub page_size: usize,
+    /// What the runs could not see (`coverage`).
+    pub coverage: &'a Coverage,
+    /// Run records and bad-objects reports that could not be used, each named.
+    pub coverage_skipped: &'a [crate::model::problem::SkippedObject],
 }
 
 /// The whole page.
@@ -79,8 +82,21 @@ pub fn render(page: &Page<'_>) -> anyhow::Result<String> {
             None => "Charts show the averages the Insight records hold; run <code>trailsight report --source LOGS</code> to chart the per-minute rate counted from the logs.".to_owned(),
         },
     );
-    summary(&mut h, page)?;
+    if page.coverage.has_gaps() {
+        let c = page.coverage;
+        let _ = write!(
+            h,
+            r##"<p class="note" id="coverage-note">Some logs were not analysed: {} day(s) without logs, {} delivery gap(s), {} partition(s) withheld, {} object(s) not read. Insights may be missing there; see <a href="#coverage">Coverage</a>.</p>"##,
+            c.days_without_logs.len(),
+            c.delivery_gaps.len(),
+            c.withheld.len(),
+            c.skipped_total(),
+        );
+    }
+    summary(&mut h, page);
     episodes(&mut h, page)?;
+    coverage(&mut h, page);
+    overview(&mut h, page)?;
     let _ = write!(
         h,
         "</main>\n<script>\n{SCRIPT}</script>\n</body>\n</html>\n"
@@ -92,24 +108,23 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-/// Counts, the timeline and the breakdown tables.
-fn summary(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
+/// The counts (or a page with no Insight says so).
+fn summary(h: &mut String, page: &Page<'_>) {
     let eps = page.episodes;
     if eps.is_empty() {
-        let why = if page.insights_missing {
-            format!(
-                "<code>{}</code> does not exist: <code>trailsight analyze</code> writes nothing under <code>--out</code> when it finds no Insight, so nothing was unusual in the analysed days (or the path is mistyped).",
-                escape(page.insights_dir)
-            )
-        } else {
-            "nothing was unusual in the analysed days, or the directory is not the output of a run."
-                .to_owned()
+        let why = match (page.coverage.runs, page.coverage.days) {
+            (runs @ 1.., Some((first, last))) => format!(
+                "{runs} {} analysed {first} to {last} and found nothing unusual.",
+                plural(runs, "run", "runs")
+            ),
+            (1.., None) => "the runs recorded here analysed no day.".to_owned(),
+            _ => "nothing was unusual in the analysed days, or the directory is not the output of a run.".to_owned(),
         };
         let _ = write!(
             h,
             r#"<section class="panel" id="summary"><p class="empty">No Insights were found: {why}</p></section>"#
         );
-        return Ok(());
+        return;
     }
     let count = |f: &dyn Fn(&Episode) -> bool| eps.iter().filter(|e| f(e)).count();
     let distinct = |f: &dyn Fn(&Episode) -> &str| {
@@ -133,8 +148,145 @@ fn summary(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
             r#"<div class="tile"><b>{value}</b><span>{name}</span></div>"#
         );
     }
-    h.push_str("</div>\n");
+    h.push_str("</div></section>\n");
+}
 
+/// At most this many objects not read are listed per day (the bad-objects report has them all).
+const MAX_SKIPPED_LISTED: usize = 20;
+
+/// What the runs could not see: days without logs, delivery gaps, withheld partitions and
+/// objects not read, from the runs' records and the bad-objects reports.
+fn coverage(h: &mut String, page: &Page<'_>) {
+    let c = page.coverage;
+    if c.runs == 0 && c.skipped.is_empty() && page.coverage_skipped.is_empty() {
+        return;
+    }
+    h.push_str(r#"<section class="panel" id="coverage"><h2>Coverage</h2>"#);
+    if let Some(r) = &c.latest {
+        let _ = write!(
+            h,
+            r#"<p class="help">{runs} run {records} under <code>_trailsight/runs/</code>{days}. The latest: <code>{command}</code> started <time datetime="{iso}">{when}</time> UTC, exit code {code}{error}.</p>"#,
+            runs = c.runs,
+            records = plural(c.runs, "record", "records"),
+            days = match c.days {
+                Some((a, b)) => format!(", analysing {a} to {b}"),
+                None => String::new(),
+            },
+            command = escape(&r.command),
+            iso = r.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            when = r.started.format("%Y-%m-%d %H:%M"),
+            code = r.exit_code,
+            error = match &r.error {
+                Some(e) => format!(
+                    r#" (<span class="error-text">{}</span>)"#,
+                    shortened(e, e, 300)
+                ),
+                None => String::new(),
+            },
+        );
+    }
+    if !c.has_gaps() {
+        h.push_str(r#"<p class="help" data-coverage="complete">No day without logs, no delivery gap, no partition withheld and no object skipped.</p>"#);
+    }
+    if !c.days_without_logs.is_empty() {
+        let days: Vec<String> = c
+            .days_without_logs
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let _ = write!(
+            h,
+            r#"<h3>Days without logs</h3><p data-coverage="days-without-logs">No partition delivered any log object on {}: nothing could be found on these days.</p>"#,
+            days.join(", ")
+        );
+    }
+    if !c.delivery_gaps.is_empty() {
+        h.push_str(r#"<h3>Delivery gaps</h3><p class="help">Partitions that delivered far fewer log objects than on their recent days: Insights may be missing.</p><div class="table-box"><table data-coverage="delivery-gaps"><thead><tr><th>day</th><th>account</th><th>region</th><th class="num">objects expected</th><th class="num">seen</th></tr></thead><tbody>"#);
+        for g in &c.delivery_gaps {
+            let _ = write!(
+                h,
+                r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+                g.day,
+                escape(&g.account),
+                escape(&g.region),
+                g.expected,
+                g.seen
+            );
+        }
+        h.push_str("</tbody></table></div>");
+    }
+    if !c.withheld.is_empty() {
+        let _ = write!(
+            h,
+            r#"<h3>Partitions withheld</h3><p data-coverage="withheld">Some of their logs could not be read by the latest run{by}, so their Insights were not written; a later run writes them once it can read them: {list}.</p>"#,
+            by = c
+                .withheld_by
+                .map(|t| format!(" ({} UTC)", t.format("%Y-%m-%d %H:%M")))
+                .unwrap_or_default(),
+            list = c
+                .withheld
+                .iter()
+                .map(|p| format!("<code>{}</code>", escape(p)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    if !c.skipped.is_empty() {
+        let _ = write!(
+            h,
+            r#"<h3>Objects not read</h3><p class="help">{n} log {objects} skipped or quarantined (from <code>_trailsight/bad-objects/</code>, which lists them all with details); the Insights of their partitions were written without them.</p><div class="table-box"><table data-coverage="skipped"><thead><tr><th>day</th><th>object</th><th>reason</th></tr></thead><tbody>"#,
+            n = c.skipped_total(),
+            objects = plural(c.skipped_total(), "object was", "objects were"),
+        );
+        for (day, objects) in &c.skipped {
+            for (object, reason) in objects.iter().take(MAX_SKIPPED_LISTED) {
+                let _ = write!(
+                    h,
+                    r#"<tr><td>{day}</td><td class="value">{}</td><td>{}</td></tr>"#,
+                    shortened(object, object, MAX_VALUE_CHARS),
+                    escape(reason)
+                );
+            }
+            if objects.len() > MAX_SKIPPED_LISTED {
+                let _ = write!(
+                    h,
+                    r#"<tr><td>{day}</td><td colspan="2">and {} more</td></tr>"#,
+                    objects.len() - MAX_SKIPPED_LISTED
+                );
+            }
+        }
+        h.push_str("</tbody></table></div>");
+    }
+    if c.bad_record_objects + c.ignored > 0 {
+        let _ = write!(
+            h,
+            r#"<p class="help">Also: {} log object(s) held records that could not be used, and {} file(s) in log folders were not log files (see the bad-objects reports).</p>"#,
+            c.bad_record_objects, c.ignored
+        );
+    }
+    if !page.coverage_skipped.is_empty() {
+        h.push_str(r#"<p class="help" data-coverage="unreadable">Not used (not a run record or bad-objects report trailsight wrote):</p><ul>"#);
+        for s in page.coverage_skipped {
+            let _ = write!(
+                h,
+                "<li><code>{}</code>: {}</li>",
+                shortened(&s.object, &s.object, MAX_VALUE_CHARS),
+                shortened(&s.detail, &s.detail, 200)
+            );
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str("</section>\n");
+}
+
+/// After the activities: the timeline of Insights per day and the breakdown tables, whose rows
+/// filter the activities above.
+fn overview(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
+    let eps = page.episodes;
+    if eps.is_empty() {
+        return Ok(());
+    }
+    h.push_str(r#"<section id="overview">"#);
     let mut days: BTreeMap<chrono::NaiveDate, TimelineDay> = BTreeMap::new();
     for e in eps {
         let day = e.start_minute.day();
@@ -250,7 +402,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
         h,
         r#"<section id="episodes">
 <h2>Activities</h2>
-<p class="help">Insights that tell one story are shown together as an activity: same account and region, minutes overlapping or at most {near} minutes apart, and the same API (a call rate and its error rate), the same caller on the same service, the AWS service acting after a caller's request on that service, or one caller's calls starting in the same minute. Newest first; an activity's Insights oldest first.</p>
+<p class="help">Insights that tell one story are shown together as an activity: same account and region, minutes overlapping or at most {near} minutes apart, and the same API (a call rate and its error rate), the same caller on the same service, the AWS service acting after a caller's request on that service, or one caller's calls starting in the same minute. Most severe first (the severity adds up rarity, magnitude, a new API or caller and errors, as each activity's headline shows; the sort control also orders them by time); an activity's Insights oldest first.</p>
 <p class="help">Each chart shows the API's rate per minute from {hours} before the Start to {hours} after the End. Dashed line: the baseline average (the 7 days before the Start). Shaded: the Insight, from Start to End.</p>
 <div class="controls" role="search">
 <label>Account<select id="f-account">{accounts}</select></label>
@@ -258,7 +410,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
 <label>Type<select id="f-type">{types}</select></label>
 <label>Day<select id="f-day">{days}</select></label>
 <label>API<input id="f-api" type="search" placeholder="name or service"></label>
-<label>Sort<select id="sort"><option value="newest">newest first</option><option value="oldest">oldest first</option><option value="severity">most severe</option><option value="change">largest change</option><option value="api">API</option><option value="account">account, region</option></select></label>
+<label>Sort<select id="sort"><option value="severity">most severe first</option><option value="newest">newest first</option><option value="oldest">oldest first</option><option value="change">largest change</option><option value="api">API</option><option value="account">account, region</option></select></label>
 <span class="pager"><button id="prev" type="button">&larr; previous</button> <span id="page-info"></span> <button id="next" type="button">next &rarr;</button></span>
 <span id="shown" aria-live="polite"></span>
 </div>
@@ -289,7 +441,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
             &same
         ),
     );
-    let activities = activity::group(eps);
+    let activities = ranked(eps);
     if activities.len() > page.page_size {
         let _ = write!(
             h,
@@ -297,9 +449,9 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
             page.page_size,
         );
     }
-    for (n, a) in activities.iter().enumerate() {
+    for (n, (a, severity)) in activities.iter().enumerate() {
         let hidden = n >= page.page_size;
-        activity_open(h, eps, a, hidden);
+        activity_open(h, eps, a, severity, hidden);
         for &i in &a.members {
             let counts = page.counts.and_then(|c| c.get(i)).map(Vec::as_slice);
             episode(h, &eps[i], counts, page.context_minutes, hidden)?;
@@ -310,13 +462,40 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The activities in the page's default order: most severe first (by the severity as written
+/// in `data-severity`, two decimals, so the script's sort keeps this order), then newest first,
+/// then by their first Insight's sharedEventID.
+fn ranked(eps: &[Episode]) -> Vec<(Activity, activity::Severity)> {
+    let mut ranked: Vec<(Activity, activity::Severity)> = activity::group(eps)
+        .into_iter()
+        .map(|a| {
+            let s = activity::severity(eps, &a);
+            (a, s)
+        })
+        .collect();
+    let written = |s: &activity::Severity| format!("{:.2}", s.score).parse::<f64>().unwrap_or(0.0);
+    let first = |a: &Activity| eps[a.members[0]].shared_event_id();
+    ranked.sort_by(|(a, sa), (b, sb)| {
+        written(sb)
+            .total_cmp(&written(sa))
+            .then_with(|| b.start.cmp(&a.start))
+            .then_with(|| first(a).cmp(first(b)))
+    });
+    ranked
+}
+
 /// An activity's opening tag, with the facts the script filters and sorts by, and (for more than
 /// one Insight) its headline: when, who, which APIs, how many Insights, and why together.
-fn activity_open(h: &mut String, eps: &[Episode], a: &Activity, hidden: bool) {
+fn activity_open(
+    h: &mut String,
+    eps: &[Episode],
+    a: &Activity,
+    severity: &activity::Severity,
+    hidden: bool,
+) {
     let members: Vec<&Episode> = a.members.iter().map(|&i| &eps[i]).collect();
     let first = members[0];
     let max_change = members.iter().map(|e| change_of(e)).fold(0.0, f64::max);
-    let severity = activity::severity(eps, a);
     let _ = write!(
         h,
         r#"<section class="activity{single}" id="act-{id}" data-account="{account}" data-region="{region}" data-start="{start}" data-end="{end}" data-insights="{n}" data-change="{change}" data-severity="{score:.2}"{hidden}>"#,
@@ -374,7 +553,7 @@ fn activity_open(h: &mut String, eps: &[Episode], a: &Activity, hidden: bool) {
         h,
         r#"<header class="activity-head"><h3>{what}</h3><p class="facts"><b>{n} Insights</b> ({calls} call rate, {errors} error rate) · <time datetime="{start_iso}">{from}</time> → <time datetime="{end_iso}">{to}</time> UTC · by {who} · account <b>{account}</b> · region <b>{region}</b> · largest change {change}</p><p class="why">Together because: {reasons}. Severity {score:.1}: {parts}.</p></header>"#,
         score = severity.score,
-        parts = severity_parts(&severity),
+        parts = severity_parts(severity),
         what = what.join(", "),
         n = members.len(),
         calls = members.len() - errors,
@@ -873,12 +1052,13 @@ mod tests {
     fn an_empty_directory_gives_a_page_that_says_so() {
         let page = Page {
             insights_dir: "out",
-            insights_missing: false,
             source: None,
             episodes: &[],
             counts: None,
             context_minutes: 180,
             page_size: 20,
+            coverage: &Coverage::default(),
+            coverage_skipped: &[],
         };
         let html = render(&page).unwrap();
         assert!(html.contains("No Insights were found"), "{html}");

@@ -15,6 +15,7 @@
 
 pub mod activity;
 pub mod chart;
+pub mod coverage;
 pub mod html;
 pub mod series;
 
@@ -44,9 +45,6 @@ pub const MAX_CHARTED_EPISODE_MINUTES: i64 = 7 * 1440;
 pub struct ReportConfig {
     /// The output of a run (a directory or an S3 prefix).
     pub insights: Store,
-    /// `--insights` names a folder that does not exist in an existing one: a run that found no
-    /// Insight writes nothing, so the page says there are none.
-    pub insights_missing: bool,
     /// The logs, to chart the real per-minute rate.
     pub source: Option<Source>,
     pub html: PathBuf,

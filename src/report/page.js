@@ -64,7 +64,7 @@
 
   function shownGroups() {
     return groups.filter(function (g) { return cardsOf(g).some(matches); })
-      .sort(sorts[sort.value] || sorts.newest);
+      .sort(sorts[sort.value] || sorts.severity);
   }
 
   // Only the activities of the current page are visible; the others stay hidden wherever they

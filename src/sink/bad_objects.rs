@@ -137,3 +137,106 @@ mod tests {
         );
     }
 }
+
+/// One day's bad-objects report read back for `report`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaySeen {
+    pub day: NaiveDate,
+    /// Objects not read: (object, reason), as the report lists them.
+    pub skipped: Vec<(String, String)>,
+    /// Objects read that held bad records.
+    pub bad_record_objects: u64,
+    /// Files of log folders not read.
+    pub ignored: u64,
+}
+
+/// At most this many entries of a report are read back.
+pub const MAX_ENTRIES: usize = 100_000;
+/// Longest object name or reason kept (longer ones are cut).
+const MAX_NAME_CHARS: usize = 1024;
+
+#[derive(serde::Deserialize)]
+struct RawReport {
+    version: u32,
+    day: String,
+    #[serde(default)]
+    skipped: Vec<RawSkipped>,
+    #[serde(default)]
+    bad_records: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    ignored: Vec<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawSkipped {
+    object: String,
+    reason: String,
+}
+
+/// A bad-objects report read back, or why it cannot be used.
+pub fn parse(bytes: &[u8]) -> Result<DaySeen, String> {
+    let raw: RawReport =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a bad-objects report: {e}"))?;
+    if raw.version != REPORT_VERSION {
+        return Err(format!(
+            "version {} (this trailsight reads {REPORT_VERSION})",
+            raw.version
+        ));
+    }
+    let day = crate::model::parse_day(&raw.day)
+        .filter(|d| (2013..2100).contains(&chrono::Datelike::year(d)))
+        .ok_or_else(|| format!("day {:?} is not a day (YYYY-MM-DD, 2013 to 2099)", raw.day))?;
+    let n = raw.skipped.len() + raw.bad_records.len() + raw.ignored.len();
+    if n > MAX_ENTRIES {
+        return Err(format!("{n} entries, more than {MAX_ENTRIES}"));
+    }
+    let cut = |s: String| -> String { s.chars().take(MAX_NAME_CHARS).collect() };
+    Ok(DaySeen {
+        day,
+        skipped: raw
+            .skipped
+            .into_iter()
+            .map(|s| (cut(s.object), cut(s.reason)))
+            .collect(),
+        bad_record_objects: raw.bad_records.len() as u64,
+        ignored: raw.ignored.len() as u64,
+    })
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+
+    #[test]
+    fn a_report_reads_back_and_bad_ones_are_refused() {
+        let skipped = [SkippedObject {
+            object: "s3://logs/a.json.gz".into(),
+            reason: "quarantined".into(),
+            detail: "3 runs".into(),
+        }];
+        let day = crate::model::parse_day("2019-11-09").unwrap();
+        let (_, bytes) = build(
+            "s3://logs",
+            day,
+            DayProblems {
+                skipped: &skipped,
+                bad_records: &[],
+                ignored: &[],
+            },
+        );
+        let seen = parse(&bytes.unwrap()).unwrap();
+        assert_eq!(seen.day, day);
+        assert_eq!(
+            seen.skipped,
+            [("s3://logs/a.json.gz".to_owned(), "quarantined".to_owned())]
+        );
+        for (text, want) in [
+            ("[]", "not a bad-objects report"),
+            (r#"{"version":9,"day":"2019-11-09"}"#, "version 9"),
+            (r#"{"version":1,"day":"<b>"}"#, "not a day"),
+        ] {
+            let err = parse(text.as_bytes()).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+}

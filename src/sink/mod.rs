@@ -8,6 +8,7 @@
 //! | why each Insight fired | `explanations/account=/region=/date=/explanations.jsonl` | `explain` |
 //! | what a day's step could not read | `_trailsight/bad-objects/YYYY-MM-DD.json` | `bad_objects` |
 //! | what was announced, and what waits to be | `_trailsight/notifications/...` | `notify` |
+//! | each run's summary (every run, whatever its exit code) | `_trailsight/runs/<started>-<token>.json` | `runs` |
 //!
 //! Every key is built from validated parts (a 12-digit account, a region name, a date), and is
 //! written through the store (`store`): atomically, never through a link inside the output
@@ -22,6 +23,7 @@ pub mod json;
 pub mod notify;
 pub mod parquet;
 pub mod read;
+pub mod runs;
 pub mod validate;
 
 use crate::model::explanation::Explanation;
@@ -298,6 +300,23 @@ impl Sink {
             }
             Err(e) => tracing::warn!("could not clean temporary files of {folder}: {e}"),
         }
+    }
+
+    /// Write the record of a run that started at `started` (`runs`): its summary, exit code
+    /// and fatal error, under a new key. Returns where it was written.
+    pub async fn write_run<S: serde::Serialize>(
+        &self,
+        command: &str,
+        started: chrono::DateTime<chrono::Utc>,
+        exit_code: u8,
+        error: Option<String>,
+        summary: &S,
+    ) -> Result<String, SinkError> {
+        let key = runs::run_key(started, &crate::store::random_token());
+        let bytes = runs::build(command, started, exit_code, error, summary);
+        self.sweep_folder_of(&key);
+        self.store.put(&key, bytes).await?;
+        Ok(self.store.display(&key))
     }
 
     /// Write the bad-objects report of one analysed day (the problems its step met), or remove

@@ -1,6 +1,9 @@
 //! Reading an output tree back, for `report`: the Insight files (`AWSLogs/.../CloudTrail-Insight/...`,
-//! gzip of `{"Records":[...]}`, trailsight's or AWS's own) and the explanations beside them
-//! (`explanations/.../explanations.jsonl`), from a local directory or an S3 prefix alike.
+//! gzip of `{"Records":[...]}`, trailsight's or AWS's own), the explanations beside them
+//! (`explanations/.../explanations.jsonl`), and trailsight's records of what the runs could not
+//! see (`_trailsight/runs/*.json`, `_trailsight/bad-objects/*.json`), from a local directory or
+//! an S3 prefix alike. A run record or bad-objects report that cannot be used is named in
+//! `coverage_skipped` with a warning; it never fails the report.
 //!
 //! The input is not always trailsight's, so the walk is defensive: it goes through the store
 //! (nothing below the root is followed through a link, FIFOs and devices are never opened),
@@ -38,6 +41,12 @@ pub struct Loaded {
     pub insight_files: u64,
     pub explanation_files: u64,
     pub skipped: Vec<SkippedObject>,
+    /// The runs' records (`sink::runs`), by key (oldest run first).
+    pub runs: Vec<(String, super::runs::RunSeen)>,
+    /// The bad-objects reports (`sink::bad_objects`), by day.
+    pub bad_objects: Vec<super::bad_objects::DaySeen>,
+    /// Run records and bad-objects reports that could not be used, each named.
+    pub coverage_skipped: Vec<SkippedObject>,
     /// Records of files that were read, not used because a value is out of range (or the
     /// record is not an Insight record): each named by its file and position.
     pub rejected_records: Vec<SkippedObject>,
@@ -77,12 +86,23 @@ fn problem(reason: &'static str, detail: impl Into<String>) -> FileProblem {
 enum Wanted {
     Insights,
     Explanations,
+    Run,
+    BadObjects,
 }
 
 /// Which kind of file `key` is, if the report reads it.
 fn wanted(key: &str) -> Option<Wanted> {
     let name = key.rsplit('/').next().unwrap_or(key);
-    if name == EXPLANATIONS_FILE {
+    let under = |folder: &str| {
+        key.strip_prefix(folder)
+            .and_then(|k| k.strip_prefix('/'))
+            .is_some_and(|rest| !rest.contains('/') && rest.ends_with(".json"))
+    };
+    if under(super::runs::RUNS_FOLDER) {
+        Some(Wanted::Run)
+    } else if under(super::bad_objects::REPORT_FOLDER) {
+        Some(Wanted::BadObjects)
+    } else if name == EXPLANATIONS_FILE {
         Some(Wanted::Explanations)
     } else if name.ends_with(".json.gz") && key.split('/').any(|s| s == INSIGHT_FOLDER) {
         Some(Wanted::Insights)
@@ -99,10 +119,10 @@ pub async fn load(store: &Store) -> Result<Loaded, StoreError> {
     let mut reads = stream::iter(keys)
         .map(|(key, kind)| async move {
             let read = read_file(store, &key, kind).await;
-            (key, read)
+            (key, kind, read)
         })
         .buffered(READ_CONCURRENCY);
-    while let Some((key, read)) = reads.next().await {
+    while let Some((key, kind, read)) = reads.next().await {
         match read {
             Ok(Parsed::Insights(file)) => {
                 loaded.records.extend(file.records);
@@ -112,6 +132,11 @@ pub async fn load(store: &Store) -> Result<Loaded, StoreError> {
             Ok(Parsed::Explanations(explanations)) => {
                 loaded.explanations.extend(explanations);
                 loaded.explanation_files += 1;
+            }
+            Ok(Parsed::Run(run)) => loaded.runs.push((key, run)),
+            Ok(Parsed::BadObjects(day)) => loaded.bad_objects.push(day),
+            Err(p) if matches!(kind, Wanted::Run | Wanted::BadObjects) => {
+                skip(&mut loaded.coverage_skipped, store.display(&key), p);
             }
             Err(p) => skip(&mut loaded.skipped, store.display(&key), p),
         }
@@ -188,6 +213,8 @@ async fn walk(
 enum Parsed {
     Insights(InsightFileRecords),
     Explanations(Vec<Explanation>),
+    Run(super::runs::RunSeen),
+    BadObjects(super::bad_objects::DaySeen),
 }
 
 async fn read_file(store: &Store, key: &str, kind: Wanted) -> Result<Parsed, FileProblem> {
@@ -216,6 +243,12 @@ async fn read_file(store: &Store, key: &str, kind: Wanted) -> Result<Parsed, Fil
     match kind {
         Wanted::Insights => parse_insight_file(&bytes).map(Parsed::Insights),
         Wanted::Explanations => parse_explanations(&bytes).map(Parsed::Explanations),
+        Wanted::Run => super::runs::parse(&bytes)
+            .map(Parsed::Run)
+            .map_err(|e| problem("not a run record", e)),
+        Wanted::BadObjects => super::bad_objects::parse(&bytes)
+            .map(Parsed::BadObjects)
+            .map_err(|e| problem("not a bad-objects report", e)),
     }
 }
 
@@ -364,7 +397,15 @@ mod tests {
                 Some(Wanted::Explanations),
             ),
             ("insights/account=1/part-x.parquet", None),
-            ("_trailsight/bad-objects/2019-11-07.json", None),
+            (
+                "_trailsight/bad-objects/2019-11-07.json",
+                Some(Wanted::BadObjects),
+            ),
+            (
+                "_trailsight/runs/20261206T061528.123Z-ab.json",
+                Some(Wanted::Run),
+            ),
+            ("x/_trailsight/runs/20261206T061528.123Z-ab.json", None),
         ];
         for (key, want) in cases {
             assert_eq!(wanted(key), want, "{key}");

@@ -293,12 +293,13 @@ fn judge(input: &Input) -> Result<(), String> {
     let counts = series::Recount::new(requests).finish();
     let page = Page {
         insights_dir: "fuzz",
-        insights_missing: false,
         source: None,
         episodes: &paired.episodes,
         counts: input.counted.then_some(counts.as_slice()),
         context_minutes: input.context_minutes.max(60),
         page_size: 2,
+        coverage: &Default::default(),
+        coverage_skipped: &[],
     };
     html::render(&page).map_err(|e| format!("the page failed: {e:#}"))?;
     Ok(())

@@ -161,11 +161,32 @@ fn the_sample_report_renders_in_headless_chromium_with_the_runinstances_window_s
     );
     assert_eq!(attr(body, "data-report-error"), None, "{body:?}");
 
-    // The RunInstances episode: the first one shown (newest first), with its chart.
+    // The activities lead the page, most severe first.
+    let activities = find_elements(&dom, "section", &[]);
+    let severities: Vec<f64> = activities
+        .iter()
+        .filter_map(|(_, a)| attr(a, "data-severity"))
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(severities.len(), 3, "three activities: {activities:?}");
+    assert!(
+        severities.windows(2).all(|w| w[0] >= w[1]),
+        "most severe first: {severities:?}"
+    );
+    let (first_activity, _) = activities
+        .iter()
+        .find(|(_, a)| attr(a, "data-severity").is_some())
+        .unwrap();
+    let timeline = dom.find("Insights started per day").expect("a timeline");
+    assert!(*first_activity < timeline, "activities before the timeline");
+
+    // The RunInstances episode, on the first page, with its chart.
     let articles = find_elements(&dom, "article", &[("class", "episode")]);
     assert_eq!(articles.len(), 3, "three episodes");
-    let (at, first) = &articles[0];
-    assert_eq!(attr(first, "data-event-name"), Some("RunInstances"));
+    let (at, first) = articles
+        .iter()
+        .find(|(_, a)| attr(a, "data-event-name") == Some("RunInstances"))
+        .expect("the RunInstances episode");
     assert_eq!(attr(first, "hidden"), None, "it is on the first page");
     let id = attr(first, "data-shared-event-id").unwrap();
     let article = &dom[*at..*at + dom[*at..].find("</article>").unwrap()];
@@ -208,7 +229,7 @@ fn the_sample_report_renders_in_headless_chromium_with_the_runinstances_window_s
         png.len()
     );
 
-    // One episode per page: a link to the oldest opens the last page, with it alone shown.
+    // One episode per page: a link to the last one opens the last page, with it alone shown.
     let paged = dir.path().join("paged.html");
     let (code, _, stderr) = run_binary(&[
         "report",
@@ -269,9 +290,30 @@ fn the_report_is_the_same_bytes_on_every_run() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let first = std::fs::read_to_string(sample_report(a.path(), true)).unwrap();
     let second = std::fs::read_to_string(sample_report(b.path(), true)).unwrap();
-    // The pages name their own temporary directories; everything else is equal.
-    let strip = |html: &str, dir: &Path| html.replace(dir.to_str().unwrap(), "DIR");
+    // The pages name their own temporary directories, and the coverage section names when
+    // each run started; everything else is equal.
+    let strip = |html: &str, dir: &Path| {
+        let html = html.replace(dir.to_str().unwrap(), "DIR");
+        let at = html
+            .find("The latest: <code>analyze</code> started")
+            .unwrap();
+        let end = at + html[at..].find("</p>").unwrap();
+        format!("{}{}", &html[..at], &html[end..])
+    };
     assert_eq!(strip(&first, a.path()), strip(&second, b.path()));
+    // The same output reported again is the same bytes.
+    let again = a.path().join("again.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        a.path().join("out").to_str().unwrap(),
+        "--source",
+        repo_path("sample-data").to_str().unwrap(),
+        "--html",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(again).unwrap(), first);
 }
 
 #[test]
@@ -352,18 +394,27 @@ fn the_report_reads_aws_own_insight_records() {
 
 #[test]
 fn report_refuses_a_missing_insights_directory() {
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        "/nonexistent/insights",
-        "--html",
-        "/tmp/never.html",
-    ]);
-    assert_eq!(code, 2);
-    assert!(
-        stderr.contains("--insights /nonexistent/insights: not a directory"),
-        "{stderr}"
-    );
+    // Every run leaves its --out, so a missing one is a wrong path, even inside a folder.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("out");
+    for (path, want) in [
+        ("/nonexistent/insights".to_owned(), "no such directory"),
+        (missing.display().to_string(), "no such directory"),
+    ] {
+        let (code, _, stderr) = run_binary(&[
+            "report",
+            "--insights",
+            &path,
+            "--html",
+            dir.path().join("never.html").to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{path}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--insights {path}: {want}")),
+            "{stderr}"
+        );
+    }
+    assert!(!dir.path().join("never.html").exists());
 }
 
 /// `analyze` the real attack simulation (filed under account folder 218007301253, its records
@@ -511,6 +562,17 @@ fn a_run_that_found_nothing_gets_a_page_that_says_so() {
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // The run leaves its --out with its summary, though it found nothing.
+    let records: Vec<PathBuf> = std::fs::read_dir(out.join("_trailsight/runs"))
+        .expect("a runs folder")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&records[0]).unwrap()).unwrap();
+    assert_eq!(record["command"], "analyze");
+    assert_eq!(record["exit_code"], 0);
+    assert_eq!(record["summary"]["insight_records_written"], 0);
     let html = dir.path().join("r.html");
     let (code, _, stderr) = run_binary(&[
         "report",
@@ -559,4 +621,145 @@ fn the_real_report_reads_at_1400_and_600_pixels_without_a_console_message() {
             std::fs::copy(&page, keep.join("real-report.html")).unwrap();
         }
     }
+}
+
+#[test]
+fn coverage_from_the_runs_records_is_shown_escaped_and_bad_records_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = analyze(
+        &repo_path("tests/fixtures/real-cloudtrail/invictus"),
+        &out,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let runs = out.join("_trailsight/runs");
+    // A later nightly run that saw a day without logs, a gap and a withheld partition.
+    let record = serde_json::json!({
+        "version": 1, "command": "nightly", "started": "2098-01-04T01:30:00.000Z",
+        "exit_code": 4, "error": null,
+        "summary": {
+            "first_day": "2024-01-01", "last_day": "2024-01-03",
+            "days_without_logs": ["2024-01-02"],
+            "delivery_gaps": [{"account": "123456789012", "region": "us-east-1",
+                               "day": "2024-01-03", "expected": 41, "seen": 3}],
+            "partitions_withheld": ["123456789012/eu-west-1"],
+        }
+    });
+    std::fs::write(
+        runs.join("20980104T013000.000Z-aa.json"),
+        serde_json::to_vec(&record).unwrap(),
+    )
+    .unwrap();
+    // Hostile and broken records: skipped, named, never shown as facts.
+    let hostile = serde_json::json!({
+        "version": 1, "command": "nightly", "started": "2098-01-05T01:30:00.000Z",
+        "exit_code": 0, "summary": {"partitions_withheld": ["<script>alert(1)</script>"]}
+    });
+    std::fs::write(
+        runs.join("20980105T013000.000Z-bb.json"),
+        serde_json::to_vec(&hostile).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        runs.join("20980106T013000.000Z-cc.json"),
+        b"\x1f\x8bnot json",
+    )
+    .unwrap();
+    let bad_objects = out.join("_trailsight/bad-objects");
+    std::fs::create_dir_all(&bad_objects).unwrap();
+    let report = serde_json::json!({
+        "version": 1, "source": "s3://logs", "day": "2024-01-03",
+        "skipped": [{"object": "s3://logs/<img src=x onerror=alert(1)>.json.gz",
+                     "reason": "quarantined", "detail": "3 runs"}],
+        "bad_records": [], "ignored": []
+    });
+    std::fs::write(
+        bad_objects.join("2024-01-03.json"),
+        serde_json::to_vec(&report).unwrap(),
+    )
+    .unwrap();
+
+    let html = dir.path().join("r.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "a bad run record never fails the report: {stderr}");
+    for name in [
+        "20980105T013000.000Z-bb.json",
+        "20980106T013000.000Z-cc.json",
+    ] {
+        assert!(stderr.contains(name), "{name} named: {stderr}");
+    }
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains(r#"id="coverage""#), "{html}");
+    assert!(
+        html.contains(r#"id="coverage-note""#),
+        "the header points to it"
+    );
+    let gaps = &html[html.find(r#"data-coverage="delivery-gaps""#).unwrap()..];
+    let gaps = &gaps[..gaps.find("</table>").unwrap()];
+    assert!(
+        gaps.contains("<td>2024-01-03</td><td>123456789012</td><td>us-east-1</td><td class=\"num\">41</td><td class=\"num\">3</td>"),
+        "{gaps}"
+    );
+    assert!(html.contains(r#"data-coverage="days-without-logs""#));
+    assert!(html.contains("<code>123456789012/eu-west-1</code>"));
+    assert!(html.contains("quarantined"));
+    assert!(!html.contains("<img src=x"), "escaped");
+    assert!(html.contains("&lt;img src=x"));
+    assert!(!html.contains("<script>alert"), "never shown");
+    assert!(html.contains(r#"data-coverage="unreadable""#));
+}
+
+/// A real run with a delivery gap (exit 4) leaves its record under --out, and the report shows
+/// the gap with what the partition usually delivers and what it delivered.
+#[test]
+fn a_delivery_gap_of_a_real_run_is_on_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let copied = Command::new("cp")
+        .args(["-r", "--"])
+        .arg(repo_path("sample-data"))
+        .arg(&logs)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let quiet = "AWSLogs/o-a1b2c3d4e5/210987654321/CloudTrail/eu-west-1/2019/11/07";
+    std::fs::remove_dir_all(logs.join(quiet)).unwrap();
+    let out = dir.path().join("out");
+    let run = analyze(&logs, &out, &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let expected = run.summary["delivery_gaps"][0]["expected"]
+        .as_u64()
+        .unwrap();
+    let records: Vec<_> = std::fs::read_dir(out.join("_trailsight/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 1);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&records[0]).unwrap()).unwrap();
+    assert_eq!(record["exit_code"], 4);
+
+    let html = dir.path().join("r.html");
+    let (code, _, stderr) = run_binary(&[
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains(r#"id="coverage-note""#));
+    let row = format!(
+        "<td>2019-11-07</td><td>210987654321</td><td>eu-west-1</td><td class=\"num\">{expected}</td><td class=\"num\">0</td>"
+    );
+    assert!(html.contains(&row), "{row}");
+    assert!(html.contains("exit code 4"));
 }

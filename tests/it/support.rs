@@ -165,7 +165,8 @@ pub fn analyze(source: &Path, out: &Path, extra: &[&str]) -> Run {
     trailsight(&args)
 }
 
-/// Every file under `dir`, by relative path, with its bytes.
+/// Every file under `dir`, by relative path, with its bytes; without the runs' records
+/// (`_trailsight/runs/`), which name each run's own start time.
 pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -187,6 +188,7 @@ pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
+    out.retain(|k, _| !k.starts_with("_trailsight/runs/"));
     out
 }
 
