@@ -582,7 +582,7 @@ pub struct ReportArgs {
         value_name = "DIR|S3"
     )]
     pub source: Option<PathBuf>,
-    /// The HTML file to write.
+    /// The HTML file to write (`-`: standard output).
     #[arg(
         help_heading = "Input and output",
         env = "TRAILSIGHT_HTML",
@@ -605,7 +605,9 @@ pub struct ReportArgs {
 
 impl ReportArgs {
     pub fn into_config(self) -> anyhow::Result<ReportConfig> {
-        check_output_file("--html", &self.html)?;
+        if !is_stdout(&self.html) {
+            check_output_file("--html", &self.html)?;
+        }
         if !(1..=report::MAX_CONTEXT_HOURS).contains(&self.context_hours) {
             bail!(
                 "--context-hours must be between 1 and {}",

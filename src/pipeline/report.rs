@@ -87,6 +87,14 @@ pub async fn report(config: &ReportConfig) -> anyhow::Result<ReportSummary> {
 /// Write the page through the store of its folder: atomically, under an unpredictable
 /// temporary name, never through a link in the file's place.
 async fn write_page(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if crate::cli::is_stdout(path) {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        return stdout
+            .write_all(bytes)
+            .and_then(|()| stdout.flush())
+            .context("--html -: cannot write the page to standard output");
+    }
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => std::path::PathBuf::from("."),

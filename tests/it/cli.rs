@@ -225,6 +225,55 @@ fn a_dash_writes_the_summary_to_stdout_and_variables_stand_for_flags() {
     );
 }
 
+/// `report --html -` writes the page to stdout (a pipe into a mailer or an upload), nothing
+/// named `-`, and the same bytes as a page written to a file.
+#[test]
+fn report_html_dash_writes_the_page_to_stdout() {
+    let out = tempfile::tempdir().unwrap();
+    let sample = repo_path("sample-data");
+    let analysed = run(
+        &[
+            "analyze",
+            "--source",
+            sample.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(analysed.status.success(), "{analysed:?}");
+    let page = out.path().join("page.html");
+    let report = |html: &str| {
+        run(
+            &[
+                "report",
+                "--insights",
+                out.path().to_str().unwrap(),
+                "--html",
+                html,
+                "-q",
+            ],
+            &[],
+        )
+    };
+    let to_stdout = report("-");
+    assert!(to_stdout.status.success(), "{to_stdout:?}");
+    let to_file = report(page.to_str().unwrap());
+    assert!(to_file.status.success(), "{to_file:?}");
+    let text = String::from_utf8_lossy(&to_stdout.stdout);
+    assert!(text.starts_with("<!DOCTYPE html>") || text.starts_with("<!doctype html>"));
+    assert!(
+        text.contains("ApiCallRateInsight"),
+        "the page, with its Insights"
+    );
+    assert!(!std::env::current_dir().unwrap().join("-").exists());
+    assert!(!out.path().join("-").exists());
+    assert!(
+        std::fs::read(&page).unwrap() == to_stdout.stdout,
+        "the same page either way"
+    );
+}
+
 #[test]
 fn help_groups_options_and_completions_and_the_man_page_come_from_the_same_definitions() {
     let output = run(&["nightly", "--help"], &[]);
