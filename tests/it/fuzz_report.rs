@@ -385,3 +385,196 @@ fn fuzz_report_generator_reaches_records_episodes_and_every_reason() {
         );
     }
 }
+
+const DAYS: [&str; 8] = [
+    "\"2019-11-07\"",
+    "\"2019-11-08\"",
+    "\"2012-12-31\"",
+    "\"2100-01-01\"",
+    "\"2019-02-30\"",
+    "\"<script>alert(1)</script>\"",
+    "\"\"",
+    "7",
+];
+const ACCOUNTS: [&str; 5] = [
+    "\"123456789012\"",
+    "\"210987654321\"",
+    "\"12345678901\"",
+    "\"<img src=x onerror=alert(1)>\"",
+    "null",
+];
+const REGIONS: [&str; 4] = [
+    "\"us-east-1\"",
+    "\"eu-west-1\"",
+    "\"US-EAST-1\"",
+    "\"\\\"><script>\"",
+];
+const COUNTS: [&str; 6] = ["0", "12", "1099511627777", "-1", "1e30", "\"3\""];
+
+/// A run record (`_trailsight/runs/`) whose fields are often hostile.
+fn run_record(rng: &mut Rng) -> String {
+    let gaps: Vec<String> = (0..rng.below(4))
+        .map(|_| {
+            format!(
+                r#"{{"account":{},"region":{},"day":{},"expected":{},"seen":{}}}"#,
+                usually(rng, 8, "\"123456789012\"", &ACCOUNTS),
+                usually(rng, 8, "\"us-east-1\"", &REGIONS),
+                usually(rng, 8, "\"2019-11-08\"", &DAYS),
+                usually(rng, 8, "12", &COUNTS),
+                usually(rng, 8, "0", &COUNTS)
+            )
+        })
+        .collect();
+    let days: Vec<String> = (0..rng.below(3))
+        .map(|_| usually(rng, 8, "\"2019-11-09\"", &DAYS))
+        .collect();
+    let withheld: Vec<String> = (0..rng.below(3))
+        .map(|_| {
+            usually(
+                rng,
+                8,
+                "\"123456789012/us-east-1\"",
+                &["\"a/b\"", "\"</td>\""],
+            )
+        })
+        .collect();
+    let command = usually(
+        rng,
+        8,
+        "\"nightly\"",
+        &["\"analyze\"", "\"report\"", "\"<b>\""],
+    );
+    let started = usually(
+        rng,
+        8,
+        "\"2019-11-09T01:30:00.000Z\"",
+        &["\"0001-01-01T00:00:00Z\"", "\"yesterday\""],
+    );
+    format!(
+        r#"{{"version":{},"command":{command},"started":{started},"exit_code":{},"error":{},"summary":{{"first_day":{},"last_day":{},"days_without_logs":[{}],"delivery_gaps":[{}],"partitions_withheld":[{}],"objects_skipped":{{{}:{}}}}}}}"#,
+        usually(rng, 20, "1", &["2", "0", "\"1\""]),
+        usually(rng, 8, "4", &["0", "3", "255", "256", "-1"]),
+        usually(rng, 3, "null", &["\"boom <script>alert\"", "\"\""]),
+        usually(rng, 8, "\"2019-11-08\"", &DAYS),
+        usually(rng, 8, "\"2019-11-09\"", &DAYS),
+        days.join(","),
+        gaps.join(","),
+        withheld.join(","),
+        usually(rng, 4, "\"fetch failed\"", &["\"<i>\"", "\"\""]),
+        usually(rng, 8, "1", &COUNTS),
+    )
+}
+
+/// A bad-objects report (`_trailsight/bad-objects/`) whose fields are often hostile.
+fn bad_objects_report(rng: &mut Rng) -> String {
+    let skipped: Vec<String> = (0..rng.below(4))
+        .map(|_| {
+            format!(
+                r#"{{"object":{},"reason":{}}}"#,
+                usually(
+                    rng,
+                    4,
+                    "\"s3://b/k.json.gz\"",
+                    &["\"<script>alert</script>\"", "\"\""]
+                ),
+                usually(rng, 4, "\"quarantined\"", &["\"fetch failed\"", "\"<b>\""])
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"version":{},"day":{},"skipped":[{}]}}"#,
+        usually(rng, 20, "1", &["2", "\"1\""]),
+        usually(rng, 8, "\"2019-11-08\"", &DAYS),
+        skipped.join(",")
+    )
+}
+
+/// Run records and bad-objects reports, hostile and often damaged, never panic their parsers,
+/// what they accept is in range, and the page's coverage section renders with every text
+/// escaped.
+#[test]
+fn fuzz_coverage_readers_never_panic_and_escape_everything() {
+    use trailsight::report::coverage::coverage;
+    use trailsight::sink::{bad_objects, runs};
+    let (seconds, seed) = fuzz_settings(CI_SEED ^ 0x5eed);
+    let started = Instant::now();
+    let mut rng = Rng(seed);
+    let (mut executions, mut accepted) = (0u64, 0u64);
+    let mut failures = Vec::new();
+    while match seconds {
+        Some(s) => started.elapsed() < Duration::from_secs(s),
+        None => executions < CI_CASES,
+    } {
+        executions += 1;
+        let case_seed = rng.next();
+        let mut case = Rng(case_seed);
+        let (run, report) = (run_record(&mut case), bad_objects_report(&mut case));
+        let (run, report) = if case.chance(3) {
+            (
+                mutate(run.into_bytes(), &mut case),
+                mutate(report.into_bytes(), &mut case),
+            )
+        } else {
+            (run.into_bytes(), report.into_bytes())
+        };
+        let verdict = std::panic::catch_unwind(|| {
+            let runs: Vec<_> = runs::parse(&run).into_iter().collect();
+            let days: Vec<_> = bad_objects::parse(&report).into_iter().collect();
+            let accepted = runs.len() + days.len();
+            for r in &runs {
+                let in_range =
+                    |d: &chrono::NaiveDate| (2013..2100).contains(&chrono::Datelike::year(d));
+                if !r.days_without_logs.iter().all(in_range)
+                    || !r.delivery_gaps.iter().all(|g| {
+                        in_range(&g.day)
+                            && g.account.len() == 12
+                            && g.account.bytes().all(|b| b.is_ascii_digit())
+                    })
+                {
+                    return Err(format!("out of range: {r:?}"));
+                }
+            }
+            let covered = coverage(&runs, &days);
+            let page = Page {
+                insights_dir: "out",
+                source: None,
+                episodes: &[],
+                counts: None,
+                context_minutes: 60,
+                page_size: 2,
+                coverage: &covered,
+                coverage_skipped: &[],
+            };
+            let text = html::render(&page).map_err(|e| format!("the page failed: {e:#}"))?;
+            for raw in ["<script>alert", "<img src=x", "<b>", "<i>", "</td>\""] {
+                if text.contains(raw) {
+                    return Err(format!("{raw:?} reached the page unescaped"));
+                }
+            }
+            Ok(accepted)
+        })
+        .unwrap_or_else(|panic| Err(format!("panic: {}", panic_text(&panic))));
+        match verdict {
+            Ok(n) => accepted += n as u64,
+            Err(problem) => {
+                let saved = save_bytes(&run, &format!("coverage-run-{case_seed:016x}.json"));
+                save_bytes(&report, &format!("coverage-bad-{case_seed:016x}.json"));
+                failures.push(format!("case {case_seed:#x}: {problem}; saved to {saved}"));
+                if failures.len() >= 10 {
+                    break;
+                }
+            }
+        }
+    }
+    println!("coverage fuzz: seed {seed:#x}: {executions} executions, {accepted} files accepted");
+    assert!(
+        failures.is_empty(),
+        "seed {seed:#x}:\n{}",
+        failures.join("\n")
+    );
+    // A fuzzer whose inputs were all refused would prove nothing about the page.
+    assert!(
+        seconds.is_some() || accepted > executions / 4,
+        "only {accepted} of {executions} cases accepted"
+    );
+}
