@@ -804,11 +804,27 @@ mod tests {
         agg.write_saved(&mut out);
         let mut input = Reader::new(&out.bytes);
         let restored = Aggregator::read_saved(&mut input, IdentityFilter::default()).unwrap();
-        assert!(input.is_done());
-        // A restored aggregator saves to the same bytes.
-        let mut again = Writer::default();
-        restored.write_saved(&mut again);
-        assert_eq!(again.bytes, out.bytes);
+        assert!(input.is_done().unwrap());
+        // A restored aggregator saves to the same bytes, streamed or not.
+        let mut again = Vec::new();
+        let mut streamed = Writer::streaming(&mut again);
+        restored.write_saved(&mut streamed);
+        streamed.finish().unwrap();
+        assert_eq!(again, out.bytes);
+        // Read as a stream that hands out a few bytes at a time, it is the same.
+        struct Dribble<'a>(&'a [u8]);
+        impl std::io::Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(3);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut input = Reader::streaming(Dribble(&out.bytes), out.bytes.len() as u64);
+        let dribbled = Aggregator::read_saved(&mut input, IdentityFilter::default()).unwrap();
+        assert!(input.is_done().unwrap());
+        assert_eq!(dribbled.to_state(), restored.to_state());
         restored
     }
 

@@ -36,7 +36,7 @@ use crate::source::layout::{PartitionFilter, Shard};
 use crate::source::{Source, layout};
 use crate::state::{
     PartitionDeliveries, RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition,
-    object_key_hash, restore_aggregate, save_aggregate,
+    object_key_hash,
 };
 use crate::telemetry::{self, DeliveryGap, RunSummary, ShardCounts, Stage};
 use anyhow::{Context, bail};
@@ -261,7 +261,8 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
     let Some(store) = &config.state else {
         return Ok(None);
     };
-    let Some(state) = store.load().await? else {
+    let excluded = IdentityFilter::new(config.excluded_identities.clone());
+    let Some((state, counts)) = store.load(excluded).await? else {
         return Ok(None);
     };
     if state.source != source {
@@ -291,7 +292,7 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
             state.shard
         );
     }
-    Progress::from_state(state, config)
+    Progress::from_state(state, counts)
         .with_context(|| format!("state {}", store.describe()))
         .map(Some)
 }
@@ -368,16 +369,14 @@ impl Progress {
         })
     }
 
-    fn from_state(state: RunState, config: &AnalyzeConfig) -> anyhow::Result<Progress> {
+    /// The progress `state` holds, with its counts (read with the run's excluded identities).
+    fn from_state(state: RunState, counts: Aggregator) -> anyhow::Result<Progress> {
         let day = |text: &str| {
             parse_day(text)
                 .ok_or_else(|| anyhow::anyhow!("the state holds a malformed day {text:?}"))
         };
         Ok(Progress {
-            aggregator: restore_aggregate(
-                &state.aggregate,
-                IdentityFilter::new(config.excluded_identities.clone()),
-            )?,
+            aggregator: counts,
             history_floor: Minute(state.history_floor),
             analysed_through: Some(day(&state.analysed_through)?),
             redetect_from: Some(day(&state.redetect_from)?),
@@ -423,7 +422,6 @@ impl Progress {
             redetect_from: text(self.redetect_from)?,
             folders_read_through: text(self.folders_read_through)?,
             processed: self.processed.iter().copied().collect(),
-            aggregate: save_aggregate(&self.aggregator),
             deliveries: self
                 .deliveries
                 .iter()
@@ -787,7 +785,7 @@ impl<'c> Run<'c> {
             if let (Some(store), Some(lock)) = (&self.config.state, lock)
                 && let Some(state) = progress.to_state(&self.summary.source, self.config)
             {
-                store.save(&state, lock).await?;
+                store.save(&state, &progress.aggregator, lock).await?;
                 self.summary.timed(Stage::StateSave, started);
             }
         }

@@ -13,7 +13,10 @@
 //! JSON throughout, the counts included, with every event ID in hex and every object key in
 //! full; it cost seconds a night to read and write at organisation scale. A layout-1 state is
 //! read and migrated (the next save writes layout 2 under the new name, then removes the old
-//! file); any other version is refused, not misread.
+//! file); any other version is refused, not misread. The state is encoded straight into its
+//! gzip encoder and decoded from a capped streaming gzip decoder straight into the aggregator,
+//! so neither its uncompressed form nor a second copy of its compressed bytes sits beside the
+//! counts (a save whose answer was lost compares what is there by SHA-1).
 //!
 //! The state lives in a store (a local directory or an S3 prefix, `store::Store`) as
 //! `trailsight-state[-shard-I-of-N].bin.gz` (layout 1: `.json.gz`) beside a lock `trailsight-state[...].lock` whose
@@ -40,11 +43,10 @@
 //! answer was lost) is recognised by reading the object back and finding this run's bytes.
 
 use crate::aggregate::{AggregateState, Aggregator, IdentityFilter, Reader, Writer};
-use crate::decode::gzip;
 use crate::store::{Precondition, Put, Store, StoreError, random_token};
 use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
+use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 /// The layout version of the state file; layout 1 is migrated, any other refused.
@@ -77,9 +79,6 @@ pub struct RunState {
     /// The objects already read in that folder, as `object_key_hash`es (in the binary part).
     #[serde(skip)]
     pub processed: Vec<u128>,
-    /// The counts: `Aggregator::write_saved`'s bytes (the binary part; see `save_aggregate`).
-    #[serde(skip)]
-    pub aggregate: Vec<u8>,
     /// The events analysed (`EventSelection::label`) when not AWS's default; a state is never
     /// continued with other events, whose counts it does not hold. Absent in older states.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,61 +143,115 @@ pub fn object_key_hash(key: &str) -> u128 {
     uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()).as_u128()
 }
 
-/// The counts of `aggregator` as `RunState::aggregate` holds them.
-pub fn save_aggregate(aggregator: &Aggregator) -> Vec<u8> {
-    let mut out = Writer::default();
-    aggregator.write_saved(&mut out);
-    out.bytes
+/// A reader that fails once more than `left` bytes come out of `inner` (a gzip bomb, or a
+/// state over `MAX_STATE_BYTES`), instead of handing them on.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    cap: u64,
 }
 
-/// The aggregator `RunState::aggregate` holds.
-pub fn restore_aggregate(saved: &[u8], excluded: IdentityFilter) -> anyhow::Result<Aggregator> {
-    let mut input = Reader::new(saved);
-    let aggregator = Aggregator::read_saved(&mut input, excluded)?;
-    anyhow::ensure!(
-        input.is_done(),
-        "the saved state has bytes after its counts"
-    );
-    Ok(aggregator)
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // One byte past the cap is asked for, so a stream going over it is seen.
+        let room = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..room])?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("it inflates to more than {} bytes", self.cap),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A streaming gzip decoder of `bytes` that fails past `cap` decompressed bytes: the streaming
+/// counterpart of `decode::gzip::gunzip_capped` (the one other place gzip is opened; it belongs
+/// in `decode::gzip` once that file is free to change).
+#[allow(clippy::disallowed_types)] // capped here, as the lint asks
+fn gunzip_capped_reader(bytes: &[u8], cap: u64) -> Capped<flate2::read::GzDecoder<&[u8]>> {
+    Capped {
+        inner: flate2::read::GzDecoder::new(bytes),
+        left: cap,
+        cap,
+    }
+}
+
+/// The most bytes `compressed` bytes of deflate can inflate to (at most 1032 to 1), within `cap`.
+fn inflated_bound(compressed: usize, cap: u64) -> u64 {
+    (compressed as u64)
+        .saturating_mul(1032)
+        .saturating_add(1024)
+        .min(cap)
+}
+
+/// What a saved state is compared by when a write's answer was lost: its SHA-1 (a UUIDv5),
+/// rather than a second copy of its bytes.
+fn content_digest(bytes: &[u8]) -> uuid::Uuid {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2d0e_61c4_93a7_4f58_b1c6_7e3a_95d2_0f84);
+    uuid::Uuid::new_v5(&NAMESPACE, bytes)
 }
 
 impl RunState {
     /// Layout 2: gzip of the magic line, the version, the JSON header, the object hashes and
-    /// the counts.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut head = Writer::default();
-        head.bytes.extend_from_slice(MAGIC);
-        head.varint(u64::from(STATE_VERSION));
+    /// `counts` (`Aggregator::write_saved`), encoded straight into the gzip encoder in chunks:
+    /// only the compressed state is held whole, never its uncompressed form.
+    pub fn encode(&self, counts: &Aggregator) -> Vec<u8> {
+        let mut gz = GzBuilder::new()
+            .mtime(0)
+            .write(Vec::new(), Compression::fast());
+        let mut out = Writer::streaming(&mut gz);
+        out.bytes.extend_from_slice(MAGIC);
+        out.varint(u64::from(STATE_VERSION));
         let header = serde_json::to_string(self).expect("serialising the state header");
-        head.text(&header);
-        head.varint(self.processed.len() as u64);
+        out.text(&header);
+        out.varint(self.processed.len() as u64);
         for hash in &self.processed {
-            head.bytes.extend_from_slice(&hash.to_le_bytes());
+            out.bytes.extend_from_slice(&hash.to_le_bytes());
+            out.spill();
         }
-        let mut gz = GzBuilder::new().mtime(0).write(
-            Vec::with_capacity((head.bytes.len() + self.aggregate.len()) / 4),
-            Compression::fast(),
-        );
-        gz.write_all(&head.bytes)
-            .and_then(|()| gz.write_all(&self.aggregate))
-            .expect("compressing the state into memory");
+        counts.write_saved(&mut out);
+        out.finish().expect("compressing the state into memory");
         gz.finish().expect("finishing a gzip stream in memory")
     }
 
-    /// A state of layout 2, or of layout 1 migrated to it.
+    /// The state of a layout-2 file (or of a layout-1 one, migrated), its counts read, checked
+    /// and dropped.
     pub fn decode(bytes: &[u8], location: &str) -> anyhow::Result<RunState> {
-        let raw = gzip::gunzip_capped(bytes, MAX_STATE_BYTES)
-            .map_err(|e| anyhow::anyhow!("state {location}: {e}"))?;
-        let state = match raw.starts_with(MAGIC) {
-            true => Self::decode_binary(raw, location),
-            false => Self::decode_v1(&raw, location),
-        };
-        state.map_err(|e| anyhow::anyhow!("state {location}: {e:#}"))
+        Self::decode_with_counts(bytes, location, IdentityFilter::default()).map(|(state, _)| state)
     }
 
-    /// `raw` (after gunzip) starts with `MAGIC`; its counts become the state's, not copied.
-    fn decode_binary(mut raw: Vec<u8>, location: &str) -> anyhow::Result<RunState> {
-        let mut input = Reader::new(&raw[MAGIC.len()..]);
+    /// A state of layout 2, or of layout 1 migrated to it, and its counts (an aggregator
+    /// excluding `excluded`). Layout 2 is read through a streaming, capped gzip decoder straight
+    /// into the aggregator, so its uncompressed form is never held whole.
+    pub fn decode_with_counts(
+        bytes: &[u8],
+        location: &str,
+        excluded: IdentityFilter,
+    ) -> anyhow::Result<(RunState, Aggregator)> {
+        let inflated = gunzip_capped_reader(bytes, MAX_STATE_BYTES);
+        let mut input = Reader::streaming(inflated, inflated_bound(bytes.len(), MAX_STATE_BYTES));
+        let decoded = match input.peek(MAGIC.len()) {
+            Ok(head) if head == MAGIC => Self::decode_binary(&mut input, location, excluded),
+            Ok(_) => input
+                .read_to_end()
+                .and_then(|json| Self::decode_v1(&json, location, excluded)),
+            Err(e) => Err(e),
+        };
+        decoded.map_err(|e| anyhow::anyhow!("state {location}: {e:#}"))
+    }
+
+    /// `input` (after gunzip) starts with `MAGIC`.
+    fn decode_binary(
+        input: &mut Reader<'_>,
+        location: &str,
+        excluded: IdentityFilter,
+    ) -> anyhow::Result<(RunState, Aggregator)> {
+        input.take(MAGIC.len(), "the magic line")?;
         let version = input.varint("the layout version")?;
         if version != u64::from(STATE_VERSION) {
             anyhow::bail!(
@@ -211,20 +264,26 @@ impl RunState {
             .map_err(|e| anyhow::anyhow!("not a trailsight state header ({e})"))?;
         state.version = STATE_VERSION;
         let n = input.count("the number of objects read", 16)?;
-        state.processed = (0..n)
-            .map(|_| {
-                let raw = input.take(16, "an object hash")?;
-                Ok(u128::from_le_bytes(raw.try_into()?))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let counts_at = MAGIC.len() + input.position();
-        raw.drain(..counts_at);
-        state.aggregate = raw;
-        Ok(state)
+        let mut processed = Vec::with_capacity(Reader::reservable(n));
+        for _ in 0..n {
+            let raw = input.take(16, "an object hash")?;
+            processed.push(u128::from_le_bytes(raw.try_into()?));
+        }
+        state.processed = processed;
+        let counts = Aggregator::read_saved(input, excluded)?;
+        anyhow::ensure!(
+            input.is_done()?,
+            "the saved state has bytes after its counts"
+        );
+        Ok((state, counts))
     }
 
     /// Layout 1 (gzip JSON), migrated: the object keys hashed, the counts re-encoded.
-    fn decode_v1(json: &[u8], location: &str) -> anyhow::Result<RunState> {
+    fn decode_v1(
+        json: &[u8],
+        location: &str,
+        excluded: IdentityFilter,
+    ) -> anyhow::Result<(RunState, Aggregator)> {
         #[derive(Deserialize)]
         struct Version {
             version: u32,
@@ -241,15 +300,15 @@ impl RunState {
         }
         let old: RunStateV1 = serde_json::from_slice(json)
             .map_err(|e| anyhow::anyhow!("not a trailsight state of layout 1 ({e})"))?;
-        let aggregator = Aggregator::from_state(old.aggregate, IdentityFilter::default())?;
+        let aggregator = Aggregator::from_state(old.aggregate, excluded)?;
         let mut processed: Vec<u128> = old.processed.iter().map(|k| object_key_hash(k)).collect();
         processed.sort_unstable();
-        Ok(RunState {
+        let state = RunState {
             version: STATE_VERSION,
             processed,
-            aggregate: save_aggregate(&aggregator),
             ..old.header
-        })
+        };
+        Ok((state, aggregator))
     }
 }
 
@@ -529,12 +588,16 @@ impl StateStore {
     /// absent.
     /// Without a state of this layout, a layout-1 state is read and migrated (`RunState::decode`);
     /// the first save writes this layout (`If-None-Match: *`) and then removes the old file.
-    pub async fn load(&self) -> anyhow::Result<Option<RunState>> {
+    pub async fn load(
+        &self,
+        excluded: IdentityFilter,
+    ) -> anyhow::Result<Option<(RunState, Aggregator)>> {
         let failed = |e| failure("read the state", e);
         let file = self.file();
         if let Some(tagged) = self.get_if_exists(&file).await.map_err(failed)? {
             self.remember(tagged.etag);
-            return RunState::decode(&tagged.bytes, &self.describe()).map(Some);
+            return RunState::decode_with_counts(&tagged.bytes, &self.describe(), excluded)
+                .map(Some);
         }
         self.remember(None);
         let legacy = self.legacy_file();
@@ -542,7 +605,7 @@ impl StateStore {
             return Ok(None);
         };
         let location = self.store.display(&legacy);
-        let state = RunState::decode(&tagged.bytes, &location)?;
+        let state = RunState::decode_with_counts(&tagged.bytes, &location, excluded)?;
         tracing::info!(
             "read the state {location} of layout 1; it is saved as {} from now on",
             self.describe()
@@ -578,10 +641,16 @@ impl StateStore {
 
     /// Replace the saved state atomically, only if it is still the version this run read or
     /// last wrote.
-    pub async fn save(&self, state: &RunState, _lock: &StateLock) -> anyhow::Result<()> {
+    pub async fn save(
+        &self,
+        state: &RunState,
+        counts: &Aggregator,
+        _lock: &StateLock,
+    ) -> anyhow::Result<()> {
         let location = self.describe();
         let file = self.file();
-        let bytes = state.encode();
+        let bytes = state.encode(counts);
+        let digest = content_digest(&bytes);
         let known = self.etag.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let precondition = match known.flatten() {
             Some(etag) => Precondition::Matches(etag),
@@ -590,7 +659,7 @@ impl StateStore {
         let failed = |e| failure("write the state", e);
         match self
             .store
-            .put_if(&file, bytes.clone(), precondition)
+            .put_if(&file, bytes, precondition)
             .await
             .map_err(failed)?
         {
@@ -603,7 +672,9 @@ impl StateStore {
                     .await
                     .map_err(failed)?
                 {
-                    Some(current) if current.bytes == bytes => self.remember(current.etag),
+                    Some(current) if content_digest(&current.bytes) == digest => {
+                        self.remember(current.etag)
+                    }
                     _ => anyhow::bail!(
                         "the state {location} was replaced by another run since this run read it, \
                          so this run did not save its state (its output is written, and a re-run \
@@ -620,6 +691,8 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::gzip;
+    use std::io::Write;
 
     fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
@@ -659,8 +732,16 @@ mod tests {
         }
     }
 
+    fn aggregator() -> Aggregator {
+        Aggregator::from_state(counts(), IdentityFilter::default()).unwrap()
+    }
+
+    /// A loaded state with its counts in a comparable form.
+    fn comparable(loaded: Option<(RunState, Aggregator)>) -> Option<(RunState, AggregateState)> {
+        loaded.map(|(state, counts)| (state, counts.to_state()))
+    }
+
     fn state() -> RunState {
-        let aggregator = Aggregator::from_state(counts(), IdentityFilter::default()).unwrap();
         RunState {
             version: STATE_VERSION,
             source: "sample-data".into(),
@@ -670,7 +751,6 @@ mod tests {
             redetect_from: "2019-11-08".into(),
             folders_read_through: "2019-11-08".into(),
             processed: vec![object_key_hash("AWSLogs/x.json.gz")],
-            aggregate: save_aggregate(&aggregator),
             events: None,
             stuck: vec![StuckPartition {
                 account: "123456789012".into(),
@@ -708,42 +788,40 @@ mod tests {
     /// save, removing the old one.
     #[test]
     fn a_layout_1_state_is_migrated() {
-        let migrated = RunState::decode(&state_v1(), "old").unwrap();
-        assert_eq!(migrated, state());
-        let counts_of = |state: &RunState| {
-            restore_aggregate(&state.aggregate, IdentityFilter::default())
-                .unwrap()
-                .to_state()
-        };
-        assert_eq!(counts_of(&migrated), counts());
-        assert_eq!(
-            RunState::decode(&migrated.encode(), "new").unwrap(),
-            state()
-        );
+        let default = IdentityFilter::default;
+        let migrated = RunState::decode_with_counts(&state_v1(), "old", default()).unwrap();
+        assert_eq!(RunState::decode(&state_v1(), "old").unwrap(), state());
+        let encoded = migrated.0.encode(&migrated.1);
+        let expected = Some((state(), counts()));
+        assert_eq!(comparable(Some(migrated)), expected);
+        let again = RunState::decode_with_counts(&encoded, "new", default()).unwrap();
+        assert_eq!(comparable(Some(again)), expected);
 
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(Store::local(dir.path().to_owned()), None);
         std::fs::write(dir.path().join(store.legacy_file()), state_v1()).unwrap();
-        assert_eq!(block_on(store.load()).unwrap(), Some(state()));
+        let load = || comparable(block_on(store.load(default())).unwrap());
+        assert_eq!(load(), expected);
         let lock = block_on(store.lock("test", 1000)).unwrap();
-        block_on(store.save(&state(), &lock)).unwrap();
+        block_on(store.save(&state(), &aggregator(), &lock)).unwrap();
         assert!(!dir.path().join(store.legacy_file()).exists());
         assert!(dir.path().join(store.file()).exists());
-        assert_eq!(block_on(store.load()).unwrap(), Some(state()));
-        block_on(store.save(&state(), &lock)).unwrap();
+        assert_eq!(load(), expected);
+        block_on(store.save(&state(), &aggregator(), &lock)).unwrap();
     }
 
     #[test]
     fn saves_loads_and_refuses_other_versions() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(Store::local(dir.path().to_owned()), None);
-        assert_eq!(block_on(store.load()).unwrap(), None);
+        let load = || block_on(store.load(IdentityFilter::default()));
+        assert!(load().unwrap().is_none());
         let lock = block_on(store.lock("test", 1000)).unwrap();
-        block_on(store.save(&state(), &lock)).unwrap();
-        assert_eq!(block_on(store.load()).unwrap(), Some(state()));
+        block_on(store.save(&state(), &aggregator(), &lock)).unwrap();
+        assert_eq!(comparable(load().unwrap()), Some((state(), counts())));
         // Another layout version (after the magic line, or in a JSON state) is refused; a cut or
         // garbled state is an error, not a panic.
-        let mut future = state().encode();
+        let mut future = state().encode(&aggregator());
         let mut raw = gzip::gunzip_capped(&future, 1 << 20).unwrap();
         raw[MAGIC.len()] = 99;
         let mut gz = GzBuilder::new().write(Vec::new(), Compression::fast());
@@ -767,18 +845,42 @@ mod tests {
         ];
         for (case, bytes, expected) in cases {
             std::fs::write(dir.path().join(store.file()), bytes).unwrap();
-            let err = format!("{:#}", block_on(store.load()).unwrap_err());
+            let err = format!("{:#}", load().unwrap_err());
             assert!(err.contains(expected), "{case}: {err}");
         }
         raw[MAGIC.len()] = STATE_VERSION as u8;
-        for end in [MAGIC.len() + 1, MAGIC.len() + 10] {
-            let err = RunState::decode_binary(raw[..end].to_vec(), "x").unwrap_err();
-            assert!(format!("{err:#}").contains("cut short"), "{end}: {err:#}");
+        // Cut in the header, in the object hashes or in the counts, or with bytes after them.
+        let mut longer = raw.clone();
+        longer.push(0);
+        for end in [
+            MAGIC.len() + 1,
+            MAGIC.len() + 10,
+            raw.len() - 1,
+            raw.len() + 1,
+        ] {
+            let decoded = RunState::decode_binary(
+                &mut Reader::new(&longer[..end]),
+                "x",
+                IdentityFilter::default(),
+            );
+            let err = format!("{:#}", decoded.unwrap_err());
+            let expected = if end > raw.len() {
+                "bytes after"
+            } else {
+                "cut short"
+            };
+            assert!(err.contains(expected), "{end}: {err}");
         }
-        // The counts are checked when restored.
-        let counts = RunState::decode_binary(raw[..raw.len() - 1].to_vec(), "x").unwrap();
-        let err = restore_aggregate(&counts.aggregate, IdentityFilter::default()).unwrap_err();
-        assert!(format!("{err:#}").contains("cut short"), "{err:#}");
+        // A stream inflating past the cap is refused once it gets there.
+        let bomb = {
+            let mut gz = GzBuilder::new().write(Vec::new(), Compression::fast());
+            gz.write_all(&vec![0; 1 << 20]).unwrap();
+            gz.finish().unwrap()
+        };
+        let mut capped = gunzip_capped_reader(&bomb, 1000);
+        let err = std::io::copy(&mut capped, &mut std::io::sink()).unwrap_err();
+        assert!(err.to_string().contains("more than 1000 bytes"), "{err}");
+        assert!(inflated_bound(bomb.len(), u64::MAX) >= 1 << 20);
     }
 
     #[test]

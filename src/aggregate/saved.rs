@@ -15,21 +15,85 @@
 //! - the event IDs by UTC day of the event: day count, then each day number, its ID count and
 //!   each ID as 16 bytes little-endian, its minute of the day and its API fingerprint.
 //!
-//! Reading checks every length and symbol against what the buffer holds: a damaged state is an
-//! error naming what is wrong, never a panic.
+//! Both directions stream: `Writer::streaming` hands the bytes to a sink (the state's gzip
+//! encoder) in 64 KiB chunks, and `Reader::streaming` reads them from a source (a capped gzip
+//! decoder) through a window of about as much, so the uncompressed form is never held whole
+//! beside the counts.
+//!
+//! Reading checks every length and symbol against what the input can hold (for a stream, what
+//! its compressed size can inflate to) and reserves room for at most `RESERVE_CAP` items ahead
+//! of reading them: a damaged state is an error naming what is wrong, never a panic.
 
 use super::{Aggregator, Cell, IdentityFilter, Minutes, SeenEvent, SeriesId, Tally};
 use crate::decode::{NO_SYM, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
 use rustc_hash::FxHashMap;
+use std::io::{Read, Write};
 
-/// Append-only writer of the layout's integers.
-#[derive(Debug, Default)]
-pub struct Writer {
+/// How many bytes a `Writer` gathers before handing them to its sink.
+const CHUNK: usize = 64 << 10;
+/// Most items a count read from a stream reserves room for at once: a damaged count (the
+/// stream's checksum is only checked at its end) cannot allocate more before its items are
+/// actually read; larger tables grow as they are filled.
+const RESERVE_CAP: usize = 1 << 20;
+
+/// Append-only writer of the layout's integers: into `bytes`, or, made with `streaming`, in
+/// chunks of about 64 KiB into a sink (a gzip encoder), so the whole form is never held.
+#[derive(Default)]
+pub struct Writer<'s> {
     pub bytes: Vec<u8>,
+    sink: Option<&'s mut dyn Write>,
+    error: Option<std::io::Error>,
 }
 
-impl Writer {
+impl std::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("buffered", &self.bytes.len())
+            .field("streaming", &self.sink.is_some())
+            .finish()
+    }
+}
+
+impl<'s> Writer<'s> {
+    /// A writer handing its bytes to `sink` as they are written; call `finish` at the end.
+    pub fn streaming(sink: &'s mut dyn Write) -> Writer<'s> {
+        Writer {
+            bytes: Vec::with_capacity(CHUNK + 1024),
+            sink: Some(sink),
+            error: None,
+        }
+    }
+
+    pub fn is_streaming(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Hand what is gathered to the sink once a chunk is full (the first error is kept for
+    /// `finish`; nothing more is written after it).
+    pub fn spill(&mut self) {
+        if self.bytes.len() >= CHUNK {
+            self.flush_buffer();
+        }
+    }
+
+    fn flush_buffer(&mut self) {
+        if let Some(sink) = &mut self.sink {
+            if self.error.is_none()
+                && let Err(e) = sink.write_all(&self.bytes)
+            {
+                self.error = Some(e);
+            }
+            self.bytes.clear();
+        }
+    }
+
+    /// Hand the rest to the sink; the first error of any write.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.flush_buffer();
+        self.error.map_or(Ok(()), Err)
+    }
+
     pub fn varint(&mut self, mut value: u64) {
         while value >= 0x80 {
             self.bytes.push((value as u8) | 0x80);
@@ -52,39 +116,132 @@ impl Writer {
     }
 }
 
-/// Reader of the layout's integers; each read fails, naming what it read, past the end.
-#[derive(Debug)]
+/// Reader of the layout's integers, from a byte slice or a stream (a capped gzip decoder),
+/// holding only a window of it; each read fails, naming what it read, past the end.
 pub struct Reader<'a> {
-    bytes: &'a [u8],
+    source: Box<dyn Read + 'a>,
+    /// The window: bytes read from the source, `at` the next unread one.
+    window: Vec<u8>,
     at: usize,
+    /// Bytes of the source before the window.
+    before: u64,
+    /// The most bytes the whole input can hold (exact for a slice; for a stream, what its
+    /// compressed size can inflate to): a count of more items than that is refused.
+    bound: u64,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("position", &self.position())
+            .field("bound", &self.bound)
+            .finish()
+    }
 }
 
 impl<'a> Reader<'a> {
     pub fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes, at: 0 }
+        Reader {
+            source: Box::new(bytes),
+            window: Vec::new(),
+            at: 0,
+            before: 0,
+            bound: bytes.len() as u64,
+            ended: false,
+        }
+    }
+
+    /// A reader of `source`, which holds at most `bound` bytes.
+    pub fn streaming(source: impl Read + 'a, bound: u64) -> Reader<'a> {
+        Reader {
+            source: Box::new(source),
+            window: Vec::with_capacity(CHUNK),
+            at: 0,
+            before: 0,
+            bound,
+            ended: false,
+        }
     }
 
     /// How many bytes have been read.
-    pub fn position(&self) -> usize {
-        self.at
+    pub fn position(&self) -> u64 {
+        self.before + self.at as u64
     }
 
-    pub fn is_done(&self) -> bool {
-        self.at == self.bytes.len()
+    /// At least `n` unread bytes in the window, unless the source ends first (then all it
+    /// had). A failure of the source (a damaged gzip stream, the cap) is an error.
+    fn fill(&mut self, n: usize) -> anyhow::Result<()> {
+        if self.window.len() - self.at >= n || self.ended {
+            return Ok(());
+        }
+        self.before += self.at as u64;
+        self.window.drain(..self.at);
+        self.at = 0;
+        let want = n.max(CHUNK);
+        while self.window.len() < want {
+            let have = self.window.len();
+            self.window.resize(want, 0);
+            let read = loop {
+                match self.source.read(&mut self.window[have..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            match read {
+                Ok(0) => {
+                    self.window.truncate(have);
+                    self.ended = true;
+                    break;
+                }
+                Ok(read) => self.window.truncate(have + read),
+                Err(e) => {
+                    self.window.truncate(have);
+                    anyhow::bail!(
+                        "the saved state cannot be read past byte {}: {e}",
+                        self.before + have as u64
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next `n` bytes (fewer if the input ends first), not consumed.
+    pub fn peek(&mut self, n: usize) -> anyhow::Result<&[u8]> {
+        self.fill(n)?;
+        let end = self.window.len().min(self.at + n);
+        Ok(&self.window[self.at..end])
+    }
+
+    /// The rest of the input, whole (a layout-1 state, read once to be migrated).
+    pub fn read_to_end(mut self) -> anyhow::Result<Vec<u8>> {
+        let mut rest = self.window.split_off(self.at);
+        if !self.ended {
+            self.source
+                .read_to_end(&mut rest)
+                .map_err(|e| anyhow::anyhow!("the saved state cannot be read to its end: {e}"))?;
+        }
+        Ok(rest)
+    }
+
+    /// Whether the input is read to its end (for a gzip stream: its checksum checked).
+    pub fn is_done(&mut self) -> anyhow::Result<bool> {
+        self.fill(1)?;
+        Ok(self.at == self.window.len())
     }
 
     fn truncated(&self, what: &str) -> anyhow::Error {
-        anyhow::anyhow!("the saved state is cut short at byte {} ({what})", self.at)
+        anyhow::anyhow!(
+            "the saved state is cut short at byte {} ({what})",
+            self.position()
+        )
     }
 
     pub fn varint(&mut self, what: &str) -> anyhow::Result<u64> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *self
-                .bytes
-                .get(self.at)
-                .ok_or_else(|| self.truncated(what))?;
-            self.at += 1;
+            let byte = self.byte(what)?;
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
                 return Ok(value);
@@ -92,7 +249,7 @@ impl<'a> Reader<'a> {
         }
         anyhow::bail!(
             "the saved state holds a malformed number at byte {} ({what})",
-            self.at
+            self.position()
         )
     }
 
@@ -101,29 +258,33 @@ impl<'a> Reader<'a> {
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
     }
 
-    /// A count of items each at least `min_bytes` long: more than the rest of the buffer can
+    /// A count of items each at least `min_bytes` long: more than the rest of the input can
     /// hold is refused before anything is allocated for them.
     pub fn count(&mut self, what: &str, min_bytes: usize) -> anyhow::Result<usize> {
         let n = self.varint(what)?;
-        let room = (self.bytes.len() - self.at) / min_bytes.max(1);
+        let room = self.bound.saturating_sub(self.position()) / min_bytes.max(1) as u64;
         match usize::try_from(n) {
-            Ok(n) if n <= room => Ok(n),
+            Ok(n) if n as u64 <= room => Ok(n),
             _ => Err(self.truncated(what)),
         }
     }
 
-    pub fn take(&mut self, n: usize, what: &str) -> anyhow::Result<&'a [u8]> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len());
-        let end = end.ok_or_else(|| self.truncated(what))?;
-        let taken = &self.bytes[self.at..end];
-        self.at = end;
+    /// Room to reserve for `n` counted items: all of them, up to `RESERVE_CAP`.
+    pub fn reservable(n: usize) -> usize {
+        n.min(RESERVE_CAP)
+    }
+
+    pub fn take(&mut self, n: usize, what: &str) -> anyhow::Result<&[u8]> {
+        self.fill(n)?;
+        if self.window.len() - self.at < n {
+            return Err(self.truncated(what));
+        }
+        let taken = &self.window[self.at..self.at + n];
+        self.at += n;
         Ok(taken)
     }
 
-    pub fn text(&mut self, what: &str) -> anyhow::Result<&'a str> {
+    pub fn text(&mut self, what: &str) -> anyhow::Result<&str> {
         let n = self.count(what, 1)?;
         let bytes = self.take(n, what)?;
         std::str::from_utf8(bytes).map_err(|_| {
@@ -132,6 +293,10 @@ impl<'a> Reader<'a> {
     }
 
     fn byte(&mut self, what: &str) -> anyhow::Result<u8> {
+        if self.at < self.window.len() {
+            self.at += 1;
+            return Ok(self.window[self.at - 1]);
+        }
         Ok(self.take(1, what)?[0])
     }
 }
@@ -141,7 +306,7 @@ impl Aggregator {
     /// are written. The bytes depend on what is counted, not on the order it was counted in
     /// (nor on a restore in between): series in `SeriesKey` order, strings numbered by first
     /// use in that order, coverage by name, IDs ascending within their day.
-    pub fn write_saved(&self, out: &mut Writer) {
+    pub fn write_saved(&self, out: &mut Writer<'_>) {
         let strings = self.symbols.strings();
         let series = self.series_in_order();
         let text = |sym: Sym| strings.get(sym).unwrap_or_default();
@@ -190,17 +355,20 @@ impl Aggregator {
                 remap[sym as usize]
             }
         };
-        // Room for the whole form at once (about 10 bytes a cell, 22 an ID), rather than doubling
-        // into twice what it needs: the state's bytes sit beside the counts at their largest.
-        let cells: usize = series.iter().map(|(_, data)| data.cells.len()).sum();
-        let ids: usize = self.seen.by_day.values().map(|ids| ids.len()).sum();
-        let text_bytes: usize = kept.iter().map(|sym| strings[*sym].len() + 2).sum();
-        out.bytes.reserve(
-            text_bytes + series.len() * 8 + cells * 10 + ids * 22 + coverage.len() * 8 + 64,
-        );
+        if !out.is_streaming() {
+            // Room for the whole form at once (about 10 bytes a cell, 22 an ID), rather than
+            // doubling into twice what it needs. (A state is saved streaming, never whole.)
+            let cells: usize = series.iter().map(|(_, data)| data.cells.len()).sum();
+            let ids: usize = self.seen.by_day.values().map(|ids| ids.len()).sum();
+            let text_bytes: usize = kept.iter().map(|sym| strings[*sym].len() + 2).sum();
+            out.bytes.reserve(
+                text_bytes + series.len() * 8 + cells * 10 + ids * 22 + coverage.len() * 8 + 64,
+            );
+        }
         out.varint(kept.len() as u64);
         for sym in &kept {
             out.text(&strings[*sym]);
+            out.spill();
         }
         out.varint(series.len() as u64);
         let tally = |out: &mut Writer, tally: &Tally| {
@@ -240,6 +408,7 @@ impl Aggregator {
                         tally(out, resources);
                     }
                 }
+                out.spill();
             }
         }
         out.varint(coverage.len() as u64);
@@ -259,6 +428,7 @@ impl Aggregator {
                 out.bytes
                     .extend_from_slice(&seen.minute_of_day.to_le_bytes());
                 out.bytes.extend_from_slice(&seen.api.to_le_bytes());
+                out.spill();
             }
         }
     }
@@ -270,7 +440,7 @@ impl Aggregator {
     ) -> anyhow::Result<Aggregator> {
         let mut aggregator = Aggregator::with_excluded_identities(excluded);
         let symbols = input.count("the number of strings", 1)?;
-        let mut global: Vec<Sym> = Vec::with_capacity(symbols);
+        let mut global: Vec<Sym> = Vec::with_capacity(Reader::reservable(symbols));
         for _ in 0..symbols {
             global.push(aggregator.symbols.intern(input.text("a string")?));
         }
@@ -288,7 +458,7 @@ impl Aggregator {
         };
         let tally = |input: &mut Reader<'_>| -> anyhow::Result<Tally> {
             let n = input.count("a tally's length", 2)?;
-            let mut entries = Vec::with_capacity(n);
+            let mut entries = Vec::with_capacity(Reader::reservable(n));
             for _ in 0..n {
                 let value = sym(input, "a tallied value")?;
                 let count = u32::try_from(input.varint("a tallied count")?)?;
@@ -297,7 +467,7 @@ impl Aggregator {
             Ok(Tally::from_entries(entries))
         };
         let series = input.count("the number of series", 7)?;
-        aggregator.series.reserve(series);
+        aggregator.series.reserve(Reader::reservable(series));
         for _ in 0..series {
             let mut key = [NO_SYM; 5];
             for slot in &mut key {
@@ -314,8 +484,8 @@ impl Aggregator {
             };
             let cells = input.count("a series' minute count", 6)?;
             let mut data = Minutes {
-                minutes: Vec::with_capacity(cells),
-                cells: Vec::with_capacity(cells),
+                minutes: Vec::with_capacity(Reader::reservable(cells)),
+                cells: Vec::with_capacity(Reader::reservable(cells)),
             };
             for _ in 0..cells {
                 let minute = match data.minutes.last() {
@@ -359,7 +529,7 @@ impl Aggregator {
             let day = input.signed("an ID day")?;
             let n = input.count("a day's ID count", 22)?;
             let mut ids: FxHashMap<u128, SeenEvent> = FxHashMap::default();
-            ids.reserve(n);
+            ids.reserve(Reader::reservable(n));
             for _ in 0..n {
                 let raw = input.take(22, "an event ID")?;
                 let id = u128::from_le_bytes(raw[..16].try_into()?);
@@ -396,7 +566,7 @@ mod tests {
             assert_eq!(input.varint("u").unwrap(), v as u64, "{v}");
         }
         assert_eq!(input.text("t").unwrap(), "héllo");
-        assert!(input.is_done());
+        assert!(input.is_done().unwrap());
         // Cut anywhere, the aggregator's form fails cleanly.
         let mut saved = Writer::default();
         Aggregator::new().write_saved(&mut saved);
