@@ -86,20 +86,17 @@ pub const DRIFT_JITTERS: i64 = 4;
 
 /// Whether a window of `observed` calls is an ordinary run of a job that wanders more than the
 /// jitter: `days` ([`previous_days`] with the wider tolerance, `DRIFT_JITTERS` times the
-/// jitter) held a run on at least `habit_days` days, and the window is of those runs' size: no
-/// larger than the largest, or not improbable (tail above `threshold`) under the runs' own
-/// count distribution (fitted as a habit's, over the runs only). A job chained after another
-/// one (a snapshot clean-up that starts when the snapshots are done) moves with the first
-/// job's duration, yet its run at another time is still the same run. Stricter than a habit
-/// within the jitter, whose runs may grow up to `min_rate_ratio` times before they are news:
-/// here a window larger than every earlier run and improbable for their sizes is judged by the
-/// season, so a burst near a wandering job's time is still found.
+/// jitter) held a run on at least `habit_days` days, and the window holds no more calls than
+/// the largest of them. A job chained after another one (a snapshot clean-up that starts when
+/// the snapshots are done) moves with the first job's duration, yet its run at another time is
+/// still the same run. Stricter than a habit within the jitter, whose runs may grow up to
+/// `min_rate_ratio` times before they are news: here any run larger than every earlier one is
+/// judged by the season, so a burst near a wandering job's time is still found.
 pub fn drifting_run(
     days: &[Option<u64>; HABIT_LOOKBACK_DAYS],
     run_calls: f64,
     habit_days: u32,
     observed: u64,
-    threshold: f64,
 ) -> bool {
     let runs: Vec<u64> = days
         .iter()
@@ -107,18 +104,9 @@ pub fn drifting_run(
         .copied()
         .filter(|c| *c as f64 >= run_calls)
         .collect();
-    if habit_days == 0 || (runs.len() as u32) < habit_days {
-        return false;
-    }
-    if runs.iter().max().is_some_and(|m| observed <= *m) {
-        return true;
-    }
-    let model = CountModel::fit(WindowSums {
-        calls: runs.iter().sum(),
-        squares: runs.iter().map(|c| (*c as f64).powi(2)).sum(),
-        minutes: runs.len() as i64,
-    });
-    model.upper_tail(u32::try_from(observed).unwrap_or(u32::MAX)) > threshold
+    habit_days > 0
+        && runs.len() as u32 >= habit_days
+        && runs.iter().max().is_some_and(|m| observed <= *m)
 }
 
 /// The habit of a window, given what the same time held on the previous days
@@ -347,15 +335,14 @@ mod tests {
         let cases = [
             (30, 5, 5.0, true),
             (41, 5, 5.0, true),
-            (45, 5, 5.0, true), // a little larger than every earlier run, as sizes vary
-            (90, 5, 5.0, false), // far larger: judged by the season
+            (42, 5, 5.0, false), // larger than every earlier run: judged by the season
             (30, 6, 5.0, false), // 5 runs are not 6
             (30, 5, 31.0, false), // runs need 31 calls: only 4 days had one
             (30, 0, 5.0, false), // habits off
         ];
         for (observed, habit_days, run_calls, want) in cases {
             assert_eq!(
-                drifting_run(&days, run_calls, habit_days, observed, 1e-6 / 3.0),
+                drifting_run(&days, run_calls, habit_days, observed),
                 want,
                 "{observed} calls, habit_days {habit_days}, runs of {run_calls}"
             );

@@ -483,7 +483,7 @@ impl<'a> Detector<'a> {
                 continue;
             }
             let (model, expected, tail, habit) = match self.habit(first, t, expected) {
-                None if self.drifting_run(first, t, expected, observed, threshold) => continue,
+                None if self.drifting_run(first, t, expected, observed) => continue,
                 None => (model, expected, tail, None),
                 Some(habit) => {
                     let usual = habit.model.mean;
@@ -536,14 +536,7 @@ impl<'a> Detector<'a> {
 
     /// Whether the window `[first, t]` of `observed` calls is an ordinary run of a job that
     /// wanders beyond the jitter (`habit::drifting_run`).
-    fn drifting_run(
-        &self,
-        first: Minute,
-        t: Minute,
-        expected: f64,
-        observed: u64,
-        threshold: f64,
-    ) -> bool {
+    fn drifting_run(&self, first: Minute, t: Minute, expected: f64, observed: u64) -> bool {
         if self.config.habit_days == 0 {
             return false;
         }
@@ -561,7 +554,6 @@ impl<'a> Detector<'a> {
             self.run_calls(expected),
             self.config.habit_days,
             observed,
-            threshold,
         )
     }
 

@@ -639,7 +639,9 @@ fn a_job_is_judged_at_its_own_run_length_and_may_wander_at_its_own_size() {
     type Case = (&'static str, Vec<(i64, u32)>, Vec<i64>);
     let cases: Vec<Case> = vec![
         ("hourly, 5 calls in one minute", hourly, vec![]),
-        ("wandering nightly job, ordinary run", nightly(10), vec![]),
+        // 27 calls, no more than an earlier run (one background call more than the job's
+        // largest run would be news: the rule is strict, see habit::drifting_run).
+        ("wandering nightly job, ordinary run", nightly(9), vec![]),
         (
             "wandering nightly job, ten times its run",
             nightly(100),
