@@ -159,6 +159,45 @@ impl BaselineIndex {
             .fold(window(latest), u64::max)
     }
 
+    /// The most calls of one *run* starting at `earliest <= s <= latest` (minutes; for the
+    /// per-minute index): a run is a clump of consecutive active minutes, at most
+    /// `max_minutes` long (a longer clump is ordinary busy traffic, not one job's run), with
+    /// at least `min_per_minute` calls a minute on average (so the chance clumps of an API
+    /// called every minute or so are not runs); 0 without one. A recurring job whose calls
+    /// spread over a few minutes is measured whole this way, whatever window length it is
+    /// compared with.
+    pub fn max_run_calls(
+        &self,
+        earliest: Minute,
+        latest: Minute,
+        max_minutes: i64,
+        min_per_minute: f64,
+    ) -> u64 {
+        let (a, b) = (self.position(earliest), self.position(latest.plus(1)));
+        let mut best = 0;
+        for i in a..b {
+            if i > 0 && self.minutes[i - 1].0 == self.minutes[i].0 - 1 {
+                continue; // not the clump's first minute
+            }
+            let mut j = i + 1;
+            while j < self.minutes.len()
+                && self.minutes[j].0 == self.minutes[j - 1].0 + 1
+                && self.minutes[j].0 - self.minutes[i].0 < max_minutes
+            {
+                j += 1;
+            }
+            let longer = j < self.minutes.len() && self.minutes[j].0 == self.minutes[j - 1].0 + 1;
+            let (calls, minutes) = (
+                self.calls[j] - self.calls[i],
+                self.minutes[j - 1].0 - self.minutes[i].0 + 1,
+            );
+            if !longer && calls as f64 >= min_per_minute * minutes as f64 {
+                best = best.max(calls);
+            }
+        }
+        best
+    }
+
     /// Sums over `[from, to)` split by seasonal bin; `minutes` counts blocks.
     fn bin_sums(&self, from: Minute, to: Minute) -> [WindowSums; BINS] {
         let (a, b) = (self.position(from), self.position(to));
@@ -299,6 +338,38 @@ mod tests {
                     ..Cell::default()
                 })
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn a_run_is_a_clump_of_consecutive_minutes_no_longer_than_the_bound() {
+        // Clumps: 10-11 (3+4 calls), 20 (6), 30-49 (20 minutes of 1), 60-62 (2+2+2).
+        let mut points = vec![(10, 3), (11, 4), (20, 6)];
+        points.extend((30..50).map(|m| (m, 1)));
+        points.extend([(60, 2), (61, 2), (62, 2)]);
+        let index = BaselineIndex::new(&series(&points), 1);
+        let day0 = index.minutes[0].plus(-10);
+        let at = |m: i64| day0.plus(m);
+        // (earliest, latest, longest run, fewest calls a minute, most calls of one run
+        // starting in the range)
+        let cases = [
+            (0, 15, 15, 1.0, 7),  // the two-minute run counts whole
+            (11, 15, 15, 1.0, 0), // 11 is not a run's first minute
+            (0, 25, 15, 1.0, 7),
+            (15, 25, 15, 1.0, 6),
+            (25, 35, 15, 1.0, 0), // a 20-minute clump is busy traffic, not a run
+            (25, 35, 20, 1.0, 20), // unless runs may be that long
+            (25, 35, 20, 1.5, 0), // ... and one call a minute is enough
+            (55, 65, 2, 1.0, 0),  // three minutes are longer than 2
+            (55, 65, 3, 1.0, 6),
+            (0, 25, 15, 3.6, 6), // 7 calls in 2 minutes are too few, 6 in 1 are not
+        ];
+        for (earliest, latest, longest, rate, want) in cases {
+            assert_eq!(
+                index.max_run_calls(at(earliest), at(latest), longest, rate),
+                want,
+                "[{earliest}, {latest}] runs <= {longest} of >= {rate}/min"
+            );
         }
     }
 

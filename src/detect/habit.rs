@@ -50,22 +50,63 @@ pub struct Habit {
 }
 
 /// For each of the last 7 days (index 0 = one day before), the most calls in a window of
-/// `[first, last]`'s length starting within `jitter` minutes of `first`'s time of day; `None`
-/// for a day whose shifted window would begin before `floor`.
+/// `[first, last]`'s length, or in one whole run of at most `run_minutes` consecutive active
+/// minutes of at least `run_per_minute` calls a minute (`BaselineIndex::max_run_calls`),
+/// starting within `jitter` minutes of `first`'s
+/// time of day; `None` for a day whose shifted window would begin before `floor`.
+///
+/// The run is the job's own length: an hourly job whose 5-15 calls spread over two minutes
+/// holds fewer calls in any one minute than its run today may, so judged minute by minute
+/// it would have too few earlier runs to be a habit.
 pub fn previous_days(
     index: &BaselineIndex,
     first: Minute,
     last: Minute,
     jitter: i64,
+    run_minutes: i64,
+    run_per_minute: f64,
     floor: Minute,
 ) -> [Option<u64>; HABIT_LOOKBACK_DAYS] {
     let length = last.0 - first.0 + 1;
     std::array::from_fn(|d| {
         let back = (d as i64 + 1) * MINUTES_PER_DAY;
         let earliest = Minute(first.0 - back - jitter).max(floor);
-        let latest = first.0 - back + jitter;
-        (earliest.0 <= latest).then(|| index.max_window_calls(earliest, Minute(latest), length))
+        let latest = Minute(first.0 - back + jitter);
+        (earliest <= latest).then(|| {
+            index
+                .max_window_calls(earliest, latest, length)
+                .max(index.max_run_calls(earliest, latest, run_minutes, run_per_minute))
+        })
     })
+}
+
+/// How many times `habit_jitter_minutes` a job may wander and still have its ordinary run
+/// expected, if that run is no larger than one it made before ([`drifting_run`]).
+pub const DRIFT_JITTERS: i64 = 4;
+
+/// Whether a window of `observed` calls is an ordinary run of a job that wanders more than the
+/// jitter: `days` ([`previous_days`] with the wider tolerance, `DRIFT_JITTERS` times the
+/// jitter) held a run on at least `habit_days` days, and the window holds no more calls than
+/// the largest of them. A job chained after another one (a snapshot clean-up that starts when
+/// the snapshots are done) moves with the first job's duration, yet its run at another time is
+/// still the same run. Stricter than a habit within the jitter, whose runs may grow up to
+/// `min_rate_ratio` times before they are news: here any run larger than every earlier one is
+/// judged by the season, so a burst near a wandering job's time is still found.
+pub fn drifting_run(
+    days: &[Option<u64>; HABIT_LOOKBACK_DAYS],
+    run_calls: f64,
+    habit_days: u32,
+    observed: u64,
+) -> bool {
+    let runs: Vec<u64> = days
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|c| *c as f64 >= run_calls)
+        .collect();
+    habit_days > 0
+        && runs.len() as u32 >= habit_days
+        && runs.iter().max().is_some_and(|m| observed <= *m)
 }
 
 /// The habit of a window, given what the same time held on the previous days
@@ -277,6 +318,35 @@ mod tests {
             None,
             "habit_days 0 turns habits off"
         );
+    }
+
+    #[test]
+    fn a_drifting_run_is_expected_only_at_a_size_it_had() {
+        let days = [
+            Some(30),
+            Some(0),
+            Some(41),
+            Some(35),
+            Some(38),
+            Some(2),
+            Some(33),
+        ];
+        // (observed, habit_days, run calls, expected?)
+        let cases = [
+            (30, 5, 5.0, true),
+            (41, 5, 5.0, true),
+            (42, 5, 5.0, false), // larger than every earlier run: judged by the season
+            (30, 6, 5.0, false), // 5 runs are not 6
+            (30, 5, 31.0, false), // runs need 31 calls: only 4 days had one
+            (30, 0, 5.0, false), // habits off
+        ];
+        for (observed, habit_days, run_calls, want) in cases {
+            assert_eq!(
+                drifting_run(&days, run_calls, habit_days, observed),
+                want,
+                "{observed} calls, habit_days {habit_days}, runs of {run_calls}"
+            );
+        }
     }
 
     #[test]

@@ -483,6 +483,7 @@ impl<'a> Detector<'a> {
                 continue;
             }
             let (model, expected, tail, habit) = match self.habit(first, t, expected) {
+                None if self.drifting_run(first, t, expected, observed) => continue,
                 None => (model, expected, tail, None),
                 Some(habit) => {
                     let usual = habit.model.mean;
@@ -526,11 +527,53 @@ impl<'a> Detector<'a> {
             first,
             t,
             self.config.habit_jitter_minutes,
+            self.longest_window(),
+            self.run_per_minute(first, t, expected),
             self.model_from(first),
         );
-        let run_calls =
-            f64::from(self.config.min_start_count).max(self.config.min_rate_ratio * expected);
-        habit::habit(&days, run_calls, self.config.habit_days)
+        habit::habit(&days, self.run_calls(expected), self.config.habit_days)
+    }
+
+    /// Whether the window `[first, t]` of `observed` calls is an ordinary run of a job that
+    /// wanders beyond the jitter (`habit::drifting_run`).
+    fn drifting_run(&self, first: Minute, t: Minute, expected: f64, observed: u64) -> bool {
+        if self.config.habit_days == 0 {
+            return false;
+        }
+        let days = habit::previous_days(
+            &self.per_minute,
+            first,
+            t,
+            habit::DRIFT_JITTERS * self.config.habit_jitter_minutes,
+            self.longest_window(),
+            self.run_per_minute(first, t, expected),
+            self.model_from(first),
+        );
+        habit::drifting_run(
+            &days,
+            self.run_calls(expected),
+            self.config.habit_days,
+            observed,
+        )
+    }
+
+    /// The fewest calls of a run on a previous day, for a window whose seasonal expectation
+    /// is `expected`: what the window needs to open an episode by count alone.
+    fn run_calls(&self, expected: f64) -> f64 {
+        f64::from(self.config.min_start_count).max(self.config.min_rate_ratio * expected)
+    }
+
+    /// The fewest calls a minute of a previous day's run: `min_rate_ratio` times the season's
+    /// rate of the window `[first, t]` (whose expectation is `expected`), and never less than
+    /// one, so a clump of calls no denser than the season is not a job's run.
+    fn run_per_minute(&self, first: Minute, t: Minute, expected: f64) -> f64 {
+        let minutes = (t.0 - first.0 + 1) as f64;
+        (self.config.min_rate_ratio * expected / minutes).max(1.0)
+    }
+
+    /// The longest scan window: the longest run of one job a habit measures whole.
+    fn longest_window(&self) -> i64 {
+        self.config.scan_windows.iter().copied().max().unwrap_or(1)
     }
 
     /// The first minute of `[first, t]` whose own count is elevated; `t` if none is.

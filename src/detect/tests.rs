@@ -603,3 +603,53 @@ fn habitual_blocks_are_the_runs_that_recur_at_one_time_of_day() {
     let none = habit::habitual_blocks(&index, day0().plus(DAY), day0().plus(8 * DAY), off);
     assert_eq!(none, habit::HabitualBlocks::default());
 }
+
+#[test]
+fn a_job_is_judged_at_its_own_run_length_and_may_wander_at_its_own_size() {
+    let background = || -> Vec<(i64, u32)> { (0..11 * DAY).step_by(97).map(|m| (m, 1)).collect() };
+    // An hourly job whose 5-6 calls spread over two minutes (never 5 in one minute), once
+    // with all 5 in its first minute: that minute's window is still its ordinary run.
+    let mut hourly = background();
+    let mut u = uniforms(11);
+    for hour in 0..11 * 24 {
+        let late = (u.next().unwrap() * 3.0) as i64;
+        if hour == 9 * 24 {
+            hourly.push((hour * 60 + late, 5));
+        } else {
+            hourly.extend([
+                (hour * 60 + late, 3),
+                (hour * 60 + late + 1, 2 + (hour % 2) as u32),
+            ]);
+        }
+    }
+    // A nightly job chained after another: usually 01:30-01:40, 30 calls over 3 minutes, and
+    // on day 9 45 minutes late, further than the jitter from every earlier run.
+    let late = [0, 5, 10, 2, 8, 0, 6, 3, 9, 45, 4];
+    let nightly = |day9: u32| {
+        let mut points = background();
+        for (day, l) in late.iter().enumerate() {
+            let start = day as i64 * DAY + 90 + l;
+            let calls = if day == 9 { day9 } else { 10 };
+            points.extend((0..3).map(|i| (start + i, calls)));
+        }
+        points
+    };
+    let day9 = 9 * DAY + 90 + late[9];
+    // (what, points, Starts)
+    type Case = (&'static str, Vec<(i64, u32)>, Vec<i64>);
+    let cases: Vec<Case> = vec![
+        ("hourly, 5 calls in one minute", hourly, vec![]),
+        // 27 calls, no more than an earlier run (one background call more than the job's
+        // largest run would be news: the rule is strict, see habit::drifting_run).
+        ("wandering nightly job, ordinary run", nightly(9), vec![]),
+        (
+            "wandering nightly job, ten times its run",
+            nightly(100),
+            vec![day9],
+        ),
+    ];
+    for (what, points, want) in cases {
+        let found: Vec<i64> = run(&points, 7, 11).iter().map(|e| e.0).collect();
+        assert_eq!(found, want, "{what}");
+    }
+}
