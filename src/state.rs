@@ -43,10 +43,10 @@
 //! answer was lost) is recognised by reading the object back and finding this run's bytes.
 
 use crate::aggregate::{AggregateState, Aggregator, IdentityFilter, Reader, Writer};
+use crate::decode::gzip;
 use crate::store::{Precondition, Put, Store, StoreError, random_token};
 use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 /// The layout version of the state file; layout 1 is migrated, any other refused.
@@ -143,44 +143,6 @@ pub fn object_key_hash(key: &str) -> u128 {
     uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()).as_u128()
 }
 
-/// A reader that fails once more than `left` bytes come out of `inner` (a gzip bomb, or a
-/// state over `MAX_STATE_BYTES`), instead of handing them on.
-struct Capped<R> {
-    inner: R,
-    left: u64,
-    cap: u64,
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        // One byte past the cap is asked for, so a stream going over it is seen.
-        let room = buf
-            .len()
-            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..room])?;
-        if n as u64 > self.left {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("it inflates to more than {} bytes", self.cap),
-            ));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
-/// A streaming gzip decoder of `bytes` that fails past `cap` decompressed bytes: the streaming
-/// counterpart of `decode::gzip::gunzip_capped` (the one other place gzip is opened; it belongs
-/// in `decode::gzip` once that file is free to change).
-#[allow(clippy::disallowed_types)] // capped here, as the lint asks
-fn gunzip_capped_reader(bytes: &[u8], cap: u64) -> Capped<flate2::read::GzDecoder<&[u8]>> {
-    Capped {
-        inner: flate2::read::GzDecoder::new(bytes),
-        left: cap,
-        cap,
-    }
-}
-
 /// The most bytes `compressed` bytes of deflate can inflate to (at most 1032 to 1), within `cap`.
 fn inflated_bound(compressed: usize, cap: u64) -> u64 {
     (compressed as u64)
@@ -233,7 +195,7 @@ impl RunState {
         location: &str,
         excluded: IdentityFilter,
     ) -> anyhow::Result<(RunState, Aggregator)> {
-        let inflated = gunzip_capped_reader(bytes, MAX_STATE_BYTES);
+        let inflated = gzip::gunzip_capped_reader(bytes, MAX_STATE_BYTES);
         let mut input = Reader::streaming(inflated, inflated_bound(bytes.len(), MAX_STATE_BYTES));
         let decoded = match input.peek(MAGIC.len()) {
             Ok(head) if head == MAGIC => Self::decode_binary(&mut input, location, excluded),
@@ -691,7 +653,6 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::gzip;
     use std::io::Write;
 
     fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
@@ -877,7 +838,7 @@ mod tests {
             gz.write_all(&vec![0; 1 << 20]).unwrap();
             gz.finish().unwrap()
         };
-        let mut capped = gunzip_capped_reader(&bomb, 1000);
+        let mut capped = gzip::gunzip_capped_reader(&bomb, 1000);
         let err = std::io::copy(&mut capped, &mut std::io::sink()).unwrap_err();
         assert!(err.to_string().contains("more than 1000 bytes"), "{err}");
         assert!(inflated_bound(bomb.len(), u64::MAX) >= 1 << 20);

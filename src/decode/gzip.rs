@@ -230,6 +230,42 @@ mod libdeflate {
     }
 }
 
+/// A reader that fails once more than `left` bytes come out of `inner` (a gzip bomb, or a
+/// state over `MAX_STATE_BYTES`), instead of handing them on.
+pub struct Capped<R> {
+    inner: R,
+    left: u64,
+    cap: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // One byte past the cap is asked for, so a stream going over it is seen.
+        let room = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..room])?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("it inflates to more than {} bytes", self.cap),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A streaming gzip decoder of `bytes` that fails past `cap` decompressed bytes: the streaming
+/// counterpart of `gunzip_capped`, for the saved state (read straight into its aggregator).
+pub fn gunzip_capped_reader(bytes: &[u8], cap: u64) -> Capped<flate2::read::GzDecoder<&[u8]>> {
+    Capped {
+        inner: flate2::read::GzDecoder::new(bytes),
+        left: cap,
+        cap,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
