@@ -6,7 +6,9 @@
 use super::fetch::{self, Bounds};
 use crate::decode::DecodeOptions;
 use crate::model::problem::{ReadFailure, SkippedObject};
-use crate::model::{CallRateScope, DayRange, EventCategory, EventSelection, Minute, Window};
+use crate::model::{
+    CallRateScope, DayRange, EventCategory, EventSelection, Minute, ObjectRef, Partition, Window,
+};
 use crate::report::{self, Episode, ReportConfig, ReportSummary, html, series};
 use crate::sink;
 use crate::source::Source;
@@ -194,19 +196,11 @@ async fn count_from_logs(
     };
     let mut recount = series::Recount::new(requests.clone());
 
-    let mut objects = Vec::new();
-    for p in &own {
-        let Some(days) = folders.get(&(p.account.clone(), p.region.clone())) else {
-            continue;
-        };
-        for day in days {
-            let listing = source
-                .objects(p, *day)
-                .await
-                .context("--source: listing log objects")?;
-            objects.extend(listing.objects);
-        }
-    }
+    let own_folders = own.iter().flat_map(|p| {
+        let days = folders.get(&(p.account.clone(), p.region.clone()));
+        days.into_iter().flatten().map(move |day| (p, *day))
+    });
+    let objects = list_folders(source, own_folders).await?;
     read_into(
         config,
         source,
@@ -237,16 +231,10 @@ async fn count_from_logs(
             "{} episodes have no call in the folders of their own account and region: reading the other folders of their days",
             missing.len()
         );
-        let mut objects = Vec::new();
-        for p in &others {
-            for day in &days {
-                let listing = source
-                    .objects(p, *day)
-                    .await
-                    .context("--source: listing log objects")?;
-                objects.extend(listing.objects);
-            }
-        }
+        let other_folders = others
+            .iter()
+            .flat_map(|p| days.iter().map(move |day| (p, *day)));
+        let objects = list_folders(source, other_folders).await?;
         read_into(
             config,
             source,
@@ -281,6 +269,22 @@ fn own_minutes_total(r: &series::Request, e: &Episode, counts: &[u64]) -> u64 {
     let lo = (start.0 - r.from.0).clamp(0, counts.len() as i64) as usize;
     let hi = (end.0 - r.from.0).clamp(lo as i64, counts.len() as i64) as usize;
     counts[lo..hi].iter().sum()
+}
+
+/// The log objects of each (partition, day) folder, in order.
+async fn list_folders(
+    source: &Source,
+    folders: impl IntoIterator<Item = (&Partition, chrono::NaiveDate)>,
+) -> anyhow::Result<Vec<ObjectRef>> {
+    let mut objects = Vec::new();
+    for (partition, day) in folders {
+        let listing = source
+            .objects(partition, day)
+            .await
+            .context("--source: listing log objects")?;
+        objects.extend(listing.objects);
+    }
+    Ok(objects)
 }
 
 /// Fetch and decode `objects` (bounded, as a run reads), counting each into `recount`.
