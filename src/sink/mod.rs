@@ -6,6 +6,7 @@
 //! | AWS's Insight files | `AWSLogs/[o-org/]ACCOUNT/CloudTrail-Insight/REGION/YYYY/MM/DD/...json.gz` | `json` |
 //! | the same records as Parquet | `insights/account=/region=/date=/part-<uuid>.parquet` | `parquet` |
 //! | why each Insight fired | `explanations/account=/region=/date=/explanations.jsonl` | `explain` |
+//! | the Insights grouped into activities | `activities/account=/region=/date=/activities.jsonl` | `activities` |
 //! | what a day's step could not read | `_trailsight/bad-objects/YYYY-MM-DD.json` | `bad_objects` |
 //! | what was announced, and what waits to be | `_trailsight/notifications/...` | `notify` |
 //! | each run's summary (every run, whatever its exit code) | `_trailsight/runs/<started>-<token>.json` | `runs` |
@@ -17,6 +18,7 @@
 //! Insight files) for `report`. `notify` publishes what is new in the output (EventBridge,
 //! SNS, a webhook) and keeps its ledger beside it.
 
+pub mod activities;
 pub mod bad_objects;
 pub mod explain;
 pub mod json;
@@ -94,6 +96,8 @@ pub const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_s
 pub struct DayResults<'a> {
     pub records: &'a [InsightRecord],
     pub explanations: &'a [Explanation],
+    /// The activities of `records` (`report::activity_data::activity_lines`).
+    pub activities: &'a [activities::ActivityLine],
     /// The partitions analysed: their days' stale files are removed.
     pub partitions: &'a [Partition],
     /// The days whose output is rewritten.
@@ -120,6 +124,7 @@ enum FileKind {
     Json,
     Parquet,
     Explanations,
+    Activities,
 }
 
 impl Sink {
@@ -186,12 +191,21 @@ impl Sink {
             .cloned()
             .collect();
         let explained = explain::plan_files(&explanations);
+        let activity_lines: Vec<activities::ActivityLine> = results
+            .activities
+            .iter()
+            .filter(|a| keep(&a.recipient_account_id, &a.aws_region))
+            .cloned()
+            .collect();
+        let grouped = activities::plan_files(&activity_lines);
         let mut kept: BTreeSet<String> = written.iter().map(|(k, _)| k.clone()).collect();
         kept.extend(explained.iter().map(|(k, _)| k.clone()));
+        kept.extend(grouped.iter().map(|(k, _)| k.clone()));
         let puts = outputs
             .into_iter()
             .map(|(key, bytes, _)| (key, bytes))
-            .chain(explained);
+            .chain(explained)
+            .chain(grouped);
         self.put_all(puts).await?;
         let stale = self.stale_candidates(&results, &orgs, &keep, &kept);
         let stale_removed = self.remove_all(stale).await?;
@@ -237,6 +251,10 @@ impl Sink {
                         explain::file_key(account, region, day),
                         FileKind::Explanations,
                     )),
+                    Some((
+                        activities::file_key(account, region, day),
+                        FileKind::Activities,
+                    )),
                 ];
                 candidates.extend(kinds.into_iter().flatten());
             }
@@ -260,12 +278,15 @@ impl Sink {
         Ok(())
     }
 
-    /// Remove each key if present; counts the Insight files (not explanations) removed.
+    /// Remove each key if present; counts the Insight files (not explanations or activities)
+    /// removed.
     async fn remove_all(&self, keys: Vec<(String, FileKind)>) -> Result<u64, SinkError> {
         let removed: Vec<bool> = stream::iter(&keys)
             .map(|(key, kind)| async move {
                 let removed = self.store.delete(key).await?;
-                Ok::<_, StoreError>(removed && *kind != FileKind::Explanations)
+                Ok::<_, StoreError>(
+                    removed && !matches!(kind, FileKind::Explanations | FileKind::Activities),
+                )
             })
             .buffer_unordered(self.concurrency)
             .try_collect()
@@ -368,6 +389,7 @@ mod tests {
                     json::file_key(None, &p.account, &p.region, day),
                     parquet::file_key(&p.account, &p.region, day),
                     explain::file_key(&p.account, &p.region, day),
+                    activities::file_key(&p.account, &p.region, day),
                 ]
             })
             .collect();
@@ -377,6 +399,7 @@ mod tests {
         let results = DayResults {
             records: &[],
             explanations: &[],
+            activities: &[],
             partitions: &partitions,
             days: DayRange::new(day, day),
             earlier: &BTreeMap::new(),
@@ -389,7 +412,7 @@ mod tests {
         assert_eq!(written.files, []);
         assert_eq!(
             written.stale_removed, 2,
-            "JSON and Parquet, not explanations"
+            "JSON and Parquet, not explanations or activities"
         );
         for key in &stale {
             let present = sink.store().get(key, 10).await.unwrap().is_some();

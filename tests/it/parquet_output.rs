@@ -92,7 +92,11 @@ fn the_parquet_tree_is_hive_partitioned_and_holds_the_json_records() {
     );
     assert_eq!(
         all.keys()
-            .filter(|k| !k.starts_with("explanations/") && !k.starts_with("_trailsight/"))
+            .filter(|k| {
+                !k.starts_with("explanations/")
+                    && !k.starts_with("activities/")
+                    && !k.starts_with("_trailsight/")
+            })
             .count(),
         2 * parquet.len(),
         "only JSON and Parquet files: {:?}",
