@@ -419,4 +419,52 @@ mod tests {
             assert_eq!(present, key.contains("222222222222"), "{key}");
         }
     }
+
+    #[tokio::test]
+    async fn activities_are_written_for_kept_partitions_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::new(Store::local(dir.path().to_owned()), Formats::default(), 4);
+        let day = parse_day("2019-11-07").unwrap();
+        let line = |account: &str| activities::ActivityLine {
+            recipient_account_id: account.into(),
+            aws_region: "us-east-1".into(),
+            start_time: "2019-11-07T10:00:00Z".into(),
+            end_time: "2019-11-07T10:05:00Z".into(),
+            open: false,
+            shared_event_ids: vec![format!("{account}-1")],
+            apis: vec!["ec2.amazonaws.com:RunInstances".into()],
+            event_sources: vec!["ec2.amazonaws.com".into()],
+            event_names: vec!["RunInstances".into()],
+            insight_types: vec!["ApiCallRateInsight".into()],
+            top_callers: vec![],
+            severity_score: 4.0,
+            rarity: 0.0,
+            magnitude: 4.0,
+            new_api: true,
+            new_caller: false,
+            error_rate_insights: 0,
+            reasons: vec![],
+            reason_texts: vec![],
+        };
+        let lines = [line("111111111111"), line("222222222222")];
+        let results = DayResults {
+            records: &[],
+            explanations: &[],
+            activities: &lines,
+            partitions: &[],
+            days: DayRange::new(day, day),
+            earlier: &BTreeMap::new(),
+            call_rate: CallRateScope::Write,
+        };
+        sink.write_day_results(results, |account, _| account == "111111111111")
+            .await
+            .unwrap();
+        let kept = activities::file_key("111111111111", "us-east-1", day);
+        let bytes = sink.store().get(&kept, 1 << 20).await.unwrap().unwrap();
+        let read: activities::ActivityLine =
+            serde_json::from_slice(bytes.bytes.strip_suffix(b"\n").unwrap()).unwrap();
+        assert_eq!(read, lines[0]);
+        let withheld = activities::file_key("222222222222", "us-east-1", day);
+        assert!(sink.store().get(&withheld, 10).await.unwrap().is_none());
+    }
 }

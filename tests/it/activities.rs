@@ -202,3 +202,68 @@ fn duckdb_reads_the_activities_with_their_partitions() {
         assert_eq!(row[5].as_f64().unwrap(), *worst, "{row}");
     }
 }
+
+/// The README's DuckDB query over the activities runs as written (on this run's output) and
+/// lists every activity, most severe first.
+#[test]
+fn the_readme_query_over_the_activities_runs_in_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = invictus_run(dir.path());
+    let lines = activity_lines(&out);
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let section = &readme[readme.find("### Activities as data").unwrap()..];
+    let start = section.find("```sql\n").unwrap() + "```sql\n".len();
+    let sql = section[start..start + section[start..].find("```").unwrap()].replace(
+        "insights/activities/",
+        &format!("{}/activities/", out.display()),
+    );
+    let result: Value = serde_json::from_str(&python_tool("duckdb_sql.py", &[&sql], b"")).unwrap();
+    let rows = result["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), lines.len(), "{result}");
+    let scores: Vec<f64> = rows.iter().map(|r| r[4].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(
+        rows.iter().all(|r| r[0] == "123837392027"),
+        "the account from the path, as a string: {result}"
+    );
+}
+
+/// `schemas/athena-activities-json.sql` declares exactly the keys of the lines a run writes,
+/// each with a type that reads its values.
+#[test]
+fn the_athena_table_declares_every_key_of_the_lines() {
+    let ddl = std::fs::read_to_string(repo_path("schemas/athena-activities-json.sql")).unwrap();
+    let body =
+        &ddl[ddl.find("trailsight_activities (").unwrap()..ddl.find("PARTITIONED BY").unwrap()];
+    let declared: BTreeMap<String, String> = body
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let l = l.trim().trim_end_matches(',');
+            let (name, kind) = l.split_once(' ')?;
+            Some((name.to_owned(), kind.to_owned()))
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = invictus_run(dir.path());
+    let lines = activity_lines(&out);
+    let (_, line) = lines.first().expect("an activity");
+    let written: BTreeMap<String, String> = line
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let kind = match v {
+                Value::Bool(_) => "BOOLEAN",
+                Value::String(_) => "STRING",
+                Value::Array(_) => "ARRAY<STRING>",
+                // serde writes an f64 with a decimal point, a count without.
+                Value::Number(n) if n.is_u64() => "BIGINT",
+                Value::Number(_) => "DOUBLE",
+                other => panic!("{k}: {other}"),
+            };
+            (k.to_lowercase(), kind.to_owned())
+        })
+        .collect();
+    assert_eq!(declared, written);
+}

@@ -25,9 +25,9 @@ def main(sql):
     except duckdb.Error as e:
         sys.exit(f"query failed in DuckDB: {e}\n{sql}")
     columns = [d[0] for d in cursor.description]
-    rows = [[v if isinstance(v, (int, float, str, bool, type(None), list)) else str(v) for v in row]
-            for row in cursor.fetchall()]
-    print(json.dumps({"columns": columns, "rows": rows}))
+    rows = [list(row) for row in cursor.fetchall()]
+    # Timestamps (read_json_auto types ISO times as TIMESTAMP) as text.
+    print(json.dumps({"columns": columns, "rows": rows}, default=str))
 
 
 if __name__ == "__main__":
