@@ -785,9 +785,12 @@ impl<'c> Run<'c> {
         }
         telemetry::progress::doing("writing");
         let started = Instant::now();
+        let activities =
+            crate::report::activity_data::activity_lines(&detected.records, &detected.explanations);
         let results = DayResults {
             records: &detected.records,
             explanations: &detected.explanations,
+            activities: &activities,
             partitions: &self.partitions,
             days: DayRange::new(redetect_from, day),
             earlier: &self.recovered,

@@ -14,6 +14,7 @@
 //! `source`, and hands both to these stages.
 
 pub mod activity;
+pub mod activity_data;
 pub mod chart;
 pub mod coverage;
 pub mod html;

@@ -6,6 +6,7 @@
 //! | AWS's Insight files | `AWSLogs/[o-org/]ACCOUNT/CloudTrail-Insight/REGION/YYYY/MM/DD/...json.gz` | `json` |
 //! | the same records as Parquet | `insights/account=/region=/date=/part-<uuid>.parquet` | `parquet` |
 //! | why each Insight fired | `explanations/account=/region=/date=/explanations.jsonl` | `explain` |
+//! | the Insights grouped into activities | `activities/account=/region=/date=/activities.jsonl` | `activities` |
 //! | what a day's step could not read | `_trailsight/bad-objects/YYYY-MM-DD.json` | `bad_objects` |
 //! | what was announced, and what waits to be | `_trailsight/notifications/...` | `notify` |
 //! | each run's summary (every run, whatever its exit code) | `_trailsight/runs/<started>-<token>.json` | `runs` |
@@ -17,6 +18,7 @@
 //! Insight files) for `report`. `notify` publishes what is new in the output (EventBridge,
 //! SNS, a webhook) and keeps its ledger beside it.
 
+pub mod activities;
 pub mod bad_objects;
 pub mod explain;
 pub mod json;
@@ -94,6 +96,8 @@ pub const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_s
 pub struct DayResults<'a> {
     pub records: &'a [InsightRecord],
     pub explanations: &'a [Explanation],
+    /// The activities of `records` (`report::activity_data::activity_lines`).
+    pub activities: &'a [activities::ActivityLine],
     /// The partitions analysed: their days' stale files are removed.
     pub partitions: &'a [Partition],
     /// The days whose output is rewritten.
@@ -120,6 +124,7 @@ enum FileKind {
     Json,
     Parquet,
     Explanations,
+    Activities,
 }
 
 impl Sink {
@@ -186,12 +191,21 @@ impl Sink {
             .cloned()
             .collect();
         let explained = explain::plan_files(&explanations);
+        let activity_lines: Vec<activities::ActivityLine> = results
+            .activities
+            .iter()
+            .filter(|a| keep(&a.recipient_account_id, &a.aws_region))
+            .cloned()
+            .collect();
+        let grouped = activities::plan_files(&activity_lines);
         let mut kept: BTreeSet<String> = written.iter().map(|(k, _)| k.clone()).collect();
         kept.extend(explained.iter().map(|(k, _)| k.clone()));
+        kept.extend(grouped.iter().map(|(k, _)| k.clone()));
         let puts = outputs
             .into_iter()
             .map(|(key, bytes, _)| (key, bytes))
-            .chain(explained);
+            .chain(explained)
+            .chain(grouped);
         self.put_all(puts).await?;
         let stale = self.stale_candidates(&results, &orgs, &keep, &kept);
         let stale_removed = self.remove_all(stale).await?;
@@ -237,6 +251,10 @@ impl Sink {
                         explain::file_key(account, region, day),
                         FileKind::Explanations,
                     )),
+                    Some((
+                        activities::file_key(account, region, day),
+                        FileKind::Activities,
+                    )),
                 ];
                 candidates.extend(kinds.into_iter().flatten());
             }
@@ -260,12 +278,15 @@ impl Sink {
         Ok(())
     }
 
-    /// Remove each key if present; counts the Insight files (not explanations) removed.
+    /// Remove each key if present; counts the Insight files (not explanations or activities)
+    /// removed.
     async fn remove_all(&self, keys: Vec<(String, FileKind)>) -> Result<u64, SinkError> {
         let removed: Vec<bool> = stream::iter(&keys)
             .map(|(key, kind)| async move {
                 let removed = self.store.delete(key).await?;
-                Ok::<_, StoreError>(removed && *kind != FileKind::Explanations)
+                Ok::<_, StoreError>(
+                    removed && !matches!(kind, FileKind::Explanations | FileKind::Activities),
+                )
             })
             .buffer_unordered(self.concurrency)
             .try_collect()
@@ -368,6 +389,7 @@ mod tests {
                     json::file_key(None, &p.account, &p.region, day),
                     parquet::file_key(&p.account, &p.region, day),
                     explain::file_key(&p.account, &p.region, day),
+                    activities::file_key(&p.account, &p.region, day),
                 ]
             })
             .collect();
@@ -377,6 +399,7 @@ mod tests {
         let results = DayResults {
             records: &[],
             explanations: &[],
+            activities: &[],
             partitions: &partitions,
             days: DayRange::new(day, day),
             earlier: &BTreeMap::new(),
@@ -389,11 +412,59 @@ mod tests {
         assert_eq!(written.files, []);
         assert_eq!(
             written.stale_removed, 2,
-            "JSON and Parquet, not explanations"
+            "JSON and Parquet, not explanations or activities"
         );
         for key in &stale {
             let present = sink.store().get(key, 10).await.unwrap().is_some();
             assert_eq!(present, key.contains("222222222222"), "{key}");
         }
+    }
+
+    #[tokio::test]
+    async fn activities_are_written_for_kept_partitions_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::new(Store::local(dir.path().to_owned()), Formats::default(), 4);
+        let day = parse_day("2019-11-07").unwrap();
+        let line = |account: &str| activities::ActivityLine {
+            recipient_account_id: account.into(),
+            aws_region: "us-east-1".into(),
+            start_time: "2019-11-07T10:00:00Z".into(),
+            end_time: "2019-11-07T10:05:00Z".into(),
+            open: false,
+            shared_event_ids: vec![format!("{account}-1")],
+            apis: vec!["ec2.amazonaws.com:RunInstances".into()],
+            event_sources: vec!["ec2.amazonaws.com".into()],
+            event_names: vec!["RunInstances".into()],
+            insight_types: vec!["ApiCallRateInsight".into()],
+            top_callers: vec![],
+            severity_score: 4.0,
+            rarity: 0.0,
+            magnitude: 4.0,
+            new_api: true,
+            new_caller: false,
+            error_rate_insights: 0,
+            reasons: vec![],
+            reason_texts: vec![],
+        };
+        let lines = [line("111111111111"), line("222222222222")];
+        let results = DayResults {
+            records: &[],
+            explanations: &[],
+            activities: &lines,
+            partitions: &[],
+            days: DayRange::new(day, day),
+            earlier: &BTreeMap::new(),
+            call_rate: CallRateScope::Write,
+        };
+        sink.write_day_results(results, |account, _| account == "111111111111")
+            .await
+            .unwrap();
+        let kept = activities::file_key("111111111111", "us-east-1", day);
+        let bytes = sink.store().get(&kept, 1 << 20).await.unwrap().unwrap();
+        let read: activities::ActivityLine =
+            serde_json::from_slice(bytes.bytes.strip_suffix(b"\n").unwrap()).unwrap();
+        assert_eq!(read, lines[0]);
+        let withheld = activities::file_key("222222222222", "us-east-1", day);
+        assert!(sink.store().get(&withheld, 10).await.unwrap().is_none());
     }
 }

@@ -1173,9 +1173,15 @@ fn all_cases_in_one_tree_leave_the_insight_and_the_output_root_intact() {
     );
     for key in files(&out).keys() {
         assert!(
-            ["AWSLogs/", "insights/", "explanations/", "_trailsight/"]
-                .iter()
-                .any(|p| key.starts_with(p))
+            [
+                "AWSLogs/",
+                "insights/",
+                "explanations/",
+                "activities/",
+                "_trailsight/",
+            ]
+            .iter()
+            .any(|p| key.starts_with(p))
                 && !key.split('/').any(|c| c == ".." || c == "."),
             "unexpected output file {key}"
         );

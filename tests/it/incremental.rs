@@ -92,6 +92,15 @@ fn consecutive_nightly_runs_equal_one_backfill_across_midnight() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let expected = visible(backfill.path());
+    // The episode's activity, open after the first night and closed by the next, is compared
+    // too.
+    assert!(
+        expected.contains_key(&format!(
+            "activities/account={ACCOUNT}/region=us-east-1/date=2019-11-06/activities.jsonl"
+        )),
+        "{:?}",
+        expected.keys()
+    );
     let found = insights(backfill.path());
     let times: Vec<&str> = found
         .iter()

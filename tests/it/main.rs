@@ -1,5 +1,6 @@
 //! trailsight's integration tests: one binary, one module per concern.
 
+mod activities;
 mod aws_format;
 mod bad_input;
 mod cli;

@@ -92,7 +92,11 @@ fn the_parquet_tree_is_hive_partitioned_and_holds_the_json_records() {
     );
     assert_eq!(
         all.keys()
-            .filter(|k| !k.starts_with("explanations/") && !k.starts_with("_trailsight/"))
+            .filter(|k| {
+                !k.starts_with("explanations/")
+                    && !k.starts_with("activities/")
+                    && !k.starts_with("_trailsight/")
+            })
             .count(),
         2 * parquet.len(),
         "only JSON and Parquet files: {:?}",
@@ -197,7 +201,11 @@ fn a_rerun_removes_partitions_of_analysed_days_that_lost_their_insights() {
         )),
         "{parquet:?}"
     );
-    // The same day without its burst: no Insight, so neither file may survive.
+    let activities =
+        format!("activities/account={ACCOUNT}/region=us-east-1/date=2019-11-08/activities.jsonl");
+    assert!(files(out.path()).contains_key(&activities), "{activities}");
+    // The same day without its burst: no Insight, so neither file may survive (nor its
+    // explanations and activities).
     write_history(&tree, 1);
     let run = analyze(tree.path(), out.path(), &day);
     assert_eq!(run.code, 0, "{}", run.stderr);

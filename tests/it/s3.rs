@@ -351,8 +351,8 @@ fn org_trail_lists_only_the_day_folders_it_needs_and_sends_the_bucket_owner() {
     assert_owner_on_every_request_and_kms_on_every_write(&seen);
     let puts = seen.iter().filter(|s| s.method == "PUT").count();
     assert_eq!(
-        puts, 13,
-        "3 JSON, 3 Parquet and 3 explanation files, 3 notification ledgers and the run's record"
+        puts, 16,
+        "3 JSON, 3 Parquet, 3 explanation and 3 activities files, 3 notification ledgers and the run's record"
     );
     assert!(!run.stderr.contains(crate::s3_server::SECRET_KEY));
 }
@@ -1231,7 +1231,7 @@ fn assert_owner_on_every_request_and_kms_on_every_write(seen: &[Seen]) {
 fn the_readme_iam_policy_allows_every_call_and_grants_nothing_unused() {
     let (_tree, _local_out, server) = org_setup();
     std::fs::create_dir_all(server.object_path("state", "")).unwrap();
-    // Stale output of an analysed day without Insights, in each of the three output trees, and a
+    // Stale output of an analysed day without Insights, in each of the four output trees, and a
     // bad-objects report of a day that now reads cleanly, so the removal path (a listing of the
     // key, then DeleteObject) runs too.
     let day = chrono::NaiveDate::parse_from_str(SPIKE_DAY, "%Y-%m-%d").unwrap();
@@ -1239,6 +1239,7 @@ fn the_readme_iam_policy_allows_every_call_and_grants_nothing_unused() {
         trailsight::sink::json::file_key(Some(ORG), OTHER_ACCOUNT, "eu-west-1", day),
         trailsight::sink::parquet::file_key(OTHER_ACCOUNT, "eu-west-1", day),
         trailsight::sink::explain::file_key(OTHER_ACCOUNT, "eu-west-1", day),
+        trailsight::sink::activities::file_key(OTHER_ACCOUNT, "eu-west-1", day),
         trailsight::sink::bad_objects::report_key(day),
     ] {
         server.put_raw("insights", &format!("out/{key}"), b"stale");
