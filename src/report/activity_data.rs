@@ -105,39 +105,8 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::insight::*;
+    use crate::report::tests::record_in;
     use crate::sink::activities::plan_files;
-
-    /// A record of one episode of `name` in `region`, at `time`.
-    fn record(id: &str, state: &str, region: &str, name: &str, time: &str) -> InsightRecord {
-        InsightRecord {
-            event_version: EVENT_VERSION.into(),
-            event_time: time.into(),
-            aws_region: region.into(),
-            event_id: format!("{id}-{state}"),
-            event_type: EVENT_TYPE.into(),
-            recipient_account_id: "123456789012".into(),
-            shared_event_id: id.into(),
-            insight_details: InsightDetails {
-                state: state.into(),
-                event_source: "ec2.amazonaws.com".into(),
-                event_name: name.into(),
-                insight_type: "ApiCallRateInsight".into(),
-                error_code: None,
-                source_event_category: None,
-                insight_context: InsightContext {
-                    statistics: Statistics {
-                        baseline: Average { average: 0.1 },
-                        insight: Average { average: 10.0 },
-                        insight_duration: if state == "Start" { 1 } else { 3 },
-                        baseline_duration: 10080,
-                    },
-                    attributions: vec![],
-                },
-            },
-            event_category: EVENT_CATEGORY.into(),
-        }
-    }
 
     fn ids(lines: &[ActivityLine]) -> BTreeSet<Vec<String>> {
         lines.iter().map(|l| l.shared_event_ids.clone()).collect()
@@ -145,7 +114,7 @@ mod tests {
 
     #[test]
     fn episodes_are_grouped_within_their_partition_day_as_the_page_groups_them() {
-        let r = |id, state, region, name, time| record(id, state, region, name, time);
+        let r = |id, state, region, name, time| record_in(id, state, region, name, time);
         let records = vec![
             // One API, twice in a row: one activity.
             r(

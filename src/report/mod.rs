@@ -355,15 +355,23 @@ pub fn day_folders(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::insight::*;
 
-    fn record(id: &str, state: &str, time: &str) -> InsightRecord {
+    /// A call-rate record of one episode of `name` in `region`, at `time` (for the tests of
+    /// `report` and what it builds on).
+    pub(crate) fn record_in(
+        id: &str,
+        state: &str,
+        region: &str,
+        name: &str,
+        time: &str,
+    ) -> InsightRecord {
         InsightRecord {
             event_version: EVENT_VERSION.into(),
             event_time: time.into(),
-            aws_region: "us-east-1".into(),
+            aws_region: region.into(),
             event_id: format!("{id}-{state}"),
             event_type: EVENT_TYPE.into(),
             recipient_account_id: "123456789012".into(),
@@ -371,7 +379,7 @@ mod tests {
             insight_details: InsightDetails {
                 state: state.into(),
                 event_source: "ec2.amazonaws.com".into(),
-                event_name: "RunInstances".into(),
+                event_name: name.into(),
                 insight_type: "ApiCallRateInsight".into(),
                 error_code: None,
                 source_event_category: None,
@@ -387,6 +395,10 @@ mod tests {
             },
             event_category: EVENT_CATEGORY.into(),
         }
+    }
+
+    fn record(id: &str, state: &str, time: &str) -> InsightRecord {
+        record_in(id, state, "us-east-1", "RunInstances", time)
     }
 
     fn key_of(start: InsightRecord) -> SeriesKey {
