@@ -273,37 +273,18 @@ mod tests {
                 baseline: vec![],
             }]
         };
-        let record = |state: &str| InsightRecord {
-            event_version: EVENT_VERSION.into(),
-            event_time: Minute(start).to_rfc3339(),
-            aws_region: "us-east-1".into(),
-            event_id: format!("{id}-{state}"),
-            event_type: EVENT_TYPE.into(),
-            recipient_account_id: account.into(),
-            shared_event_id: id.into(),
-            insight_details: InsightDetails {
-                state: state.into(),
-                event_source: source.into(),
-                event_name: name.into(),
-                insight_type: if code.is_some() {
-                    "ApiErrorRateInsight"
-                } else {
-                    "ApiCallRateInsight"
-                }
-                .into(),
-                error_code: code.map(str::to_owned),
-                source_event_category: None,
-                insight_context: InsightContext {
-                    statistics: Statistics {
-                        baseline: Average { average: 0.1 },
-                        insight: Average { average: 6.0 },
-                        insight_duration: 1,
-                        baseline_duration: 10080,
-                    },
-                    attributions: attributions.clone(),
-                },
-            },
-            event_category: EVENT_CATEGORY.into(),
+        let record = |state: &str| {
+            let mut r = test_record(id, state, "us-east-1", name, &Minute(start).to_rfc3339());
+            r.recipient_account_id = account.into();
+            let d = &mut r.insight_details;
+            d.event_source = source.into();
+            if let Some(code) = code {
+                d.insight_type = "ApiErrorRateInsight".into();
+                d.error_code = Some(code.into());
+            }
+            d.insight_context.statistics.insight_duration = 1;
+            d.insight_context.attributions = attributions.clone();
+            r
         };
         Episode {
             start: record("Start"),

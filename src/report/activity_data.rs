@@ -105,7 +105,7 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::record_in;
+    use crate::model::insight::test_record;
     use crate::sink::activities::plan_files;
 
     fn ids(lines: &[ActivityLine]) -> BTreeSet<Vec<String>> {
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn episodes_are_grouped_within_their_partition_day_as_the_page_groups_them() {
-        let r = |id, state, region, name, time| record_in(id, state, region, name, time);
+        let r = |id, state, region, name, time| test_record(id, state, region, name, time);
         let records = vec![
             // One API, twice in a row: one activity.
             r(

@@ -355,50 +355,12 @@ pub fn day_folders(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::model::insight::*;
 
-    /// A call-rate record of one episode of `name` in `region`, at `time` (for the tests of
-    /// `report` and what it builds on).
-    pub(crate) fn record_in(
-        id: &str,
-        state: &str,
-        region: &str,
-        name: &str,
-        time: &str,
-    ) -> InsightRecord {
-        InsightRecord {
-            event_version: EVENT_VERSION.into(),
-            event_time: time.into(),
-            aws_region: region.into(),
-            event_id: format!("{id}-{state}"),
-            event_type: EVENT_TYPE.into(),
-            recipient_account_id: "123456789012".into(),
-            shared_event_id: id.into(),
-            insight_details: InsightDetails {
-                state: state.into(),
-                event_source: "ec2.amazonaws.com".into(),
-                event_name: name.into(),
-                insight_type: "ApiCallRateInsight".into(),
-                error_code: None,
-                source_event_category: None,
-                insight_context: InsightContext {
-                    statistics: Statistics {
-                        baseline: Average { average: 0.1 },
-                        insight: Average { average: 6.0 },
-                        insight_duration: if state == "Start" { 1 } else { 3 },
-                        baseline_duration: 10080,
-                    },
-                    attributions: vec![],
-                },
-            },
-            event_category: EVENT_CATEGORY.into(),
-        }
-    }
-
     fn record(id: &str, state: &str, time: &str) -> InsightRecord {
-        record_in(id, state, "us-east-1", "RunInstances", time)
+        test_record(id, state, "us-east-1", "RunInstances", time)
     }
 
     fn key_of(start: InsightRecord) -> SeriesKey {

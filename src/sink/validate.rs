@@ -234,40 +234,23 @@ mod tests {
     use crate::model::insight::*;
 
     fn record() -> InsightRecord {
-        InsightRecord {
-            event_version: EVENT_VERSION.into(),
-            event_time: "2019-11-07T13:25:00Z".into(),
-            aws_region: "us-east-1".into(),
-            event_id: "e".into(),
-            event_type: EVENT_TYPE.into(),
-            recipient_account_id: "123456789012".into(),
-            shared_event_id: "s".into(),
-            insight_details: InsightDetails {
-                state: "Start".into(),
-                event_source: "ec2.amazonaws.com".into(),
-                event_name: "RunInstances".into(),
-                insight_type: "ApiCallRateInsight".into(),
-                error_code: None,
-                source_event_category: None,
-                insight_context: InsightContext {
-                    statistics: Statistics {
-                        baseline: Average { average: 0.1 },
-                        insight: Average { average: 6.0 },
-                        insight_duration: 1,
-                        baseline_duration: 10080,
-                    },
-                    attributions: vec![Attribution {
-                        attribute: "userAgent".into(),
-                        insight: vec![AttributedValue {
-                            value: "cli".into(),
-                            average: 6.0,
-                        }],
-                        baseline: vec![],
-                    }],
-                },
-            },
-            event_category: EVENT_CATEGORY.into(),
-        }
+        let mut r = test_record(
+            "s",
+            "Start",
+            "us-east-1",
+            "RunInstances",
+            "2019-11-07T13:25:00Z",
+        );
+        r.event_id = "e".into();
+        r.insight_details.insight_context.attributions = vec![Attribution {
+            attribute: "userAgent".into(),
+            insight: vec![AttributedValue {
+                value: "cli".into(),
+                average: 6.0,
+            }],
+            baseline: vec![],
+        }];
+        r
     }
 
     #[test]
