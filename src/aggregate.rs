@@ -799,6 +799,20 @@ mod tests {
     }
 
     /// `agg` written in the saved form (layout 2) and read back.
+    /// `agg` saved and restored through layout 1 (JSON), checked equal to it, and through
+    /// layout 2 (`through_saved`) too; the JSON-restored one.
+    fn through_both_layouts(agg: &Aggregator) -> Aggregator {
+        let saved = serde_json::to_string(&agg.to_state()).unwrap();
+        let restored = Aggregator::from_state(
+            serde_json::from_str(&saved).unwrap(),
+            IdentityFilter::default(),
+        )
+        .unwrap();
+        assert_eq!(restored.to_state(), agg.to_state());
+        assert_eq!(through_saved(agg).to_state(), agg.to_state());
+        restored
+    }
+
     fn through_saved(agg: &Aggregator) -> Aggregator {
         let mut out = Writer::default();
         agg.write_saved(&mut out);
@@ -861,14 +875,7 @@ mod tests {
         assert_eq!(filtered.stats.excluded, 3);
         assert!(filtered.finish(Minute(0)).series.is_empty());
         // The saved state round-trips, through JSON, to the same series.
-        let saved = serde_json::to_string(&agg.to_state()).unwrap();
-        let restored = Aggregator::from_state(
-            serde_json::from_str(&saved).unwrap(),
-            IdentityFilter::default(),
-        )
-        .unwrap();
-        assert_eq!(restored.to_state(), agg.to_state());
-        assert_eq!(through_saved(&agg).to_state(), agg.to_state());
+        let restored = through_both_layouts(&agg);
         let (before, after) = (agg.view(Minute(0)), restored.view(Minute(0)));
         assert_eq!(
             format!(
@@ -1114,14 +1121,7 @@ mod tests {
         .unwrap();
         let mut agg = Aggregator::new();
         agg.add(&object);
-        let saved = serde_json::to_string(&agg.to_state()).unwrap();
-        let restored = Aggregator::from_state(
-            serde_json::from_str(&saved).unwrap(),
-            IdentityFilter::default(),
-        )
-        .unwrap();
-        assert_eq!(restored.to_state(), agg.to_state());
-        assert_eq!(through_saved(&agg).to_state(), agg.to_state());
+        let restored = through_both_layouts(&agg);
         let out = restored.finish(Minute(0));
         let categories: Vec<EventCategory> = out.series.iter().map(|s| s.key.category).collect();
         assert_eq!(
