@@ -21,6 +21,7 @@
 //! failing input is saved under `target/fuzz-crashes/` with its seed and case number.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 use trailsight::decode::{
     DEFAULT_MAX_OBJECT_BYTES, DecodeOptions, DecodedObject, NO_SYM, decode_object, flags,
@@ -395,8 +396,8 @@ const REASONS: [&str; 6] = [
     "not a CloudTrail log file",
 ];
 
-/// What is wrong with the decoder's answer to `input`, if anything.
-fn judge(input: &Input) -> Result<(), String> {
+/// What is wrong with the decoder's answer to `input`, if anything; else 1 if it decoded it.
+fn judge(input: &Input) -> Result<u64, String> {
     let options = options(input.cap);
     match decode_object(&input.bytes, input.key, &options) {
         Ok(decoded) => {
@@ -409,13 +410,13 @@ fn judge(input: &Input) -> Result<(), String> {
                     decoded.stats.records
                 ));
             }
-            Ok(())
+            Ok(1)
         }
         Err(e) if input.records.is_some() => Err(format!("rejected a valid log file: {e}")),
         Err(e) if !REASONS.contains(&e.reason().as_str()) || e.to_string().is_empty() => {
             Err(format!("unknown reason {:?}: {e}", e.reason()))
         }
-        Err(_) => Ok(()),
+        Err(_) => Ok(0),
     }
 }
 
@@ -477,26 +478,75 @@ fn consistent(d: &DecodedObject, options: &DecodeOptions) -> Result<(), String> 
     Ok(())
 }
 
-/// Run cases from `seed` until `budget` says stop; returns (executions, failures).
-fn fuzz(seed: u64, budget: impl Fn(u64) -> bool) -> (u64, Vec<String>) {
+/// One fuzzer as [`drive`] runs it: how a case is built from its seed, what is wrong with the
+/// code's answer to it, and how a failing case is kept.
+pub(crate) struct Target<C> {
+    pub(crate) name: &'static str,
+    /// The fixed seed and number of cases `cargo test` runs (so a failure reproduces).
+    pub(crate) ci_seed: u64,
+    pub(crate) ci_cases: u64,
+    pub(crate) case: fn(&mut Rng) -> C,
+    /// `Ok(n)`: the answer is right, and `n` of the case's inputs were accepted (a fuzzer
+    /// whose inputs are all refused proves little; the count shows it).
+    pub(crate) judge: fn(&C) -> Result<u64, String>,
+    /// Saves a failing case under `target/fuzz-crashes/`; a line describing it and where.
+    pub(crate) keep: fn(&C, u64) -> String,
+}
+
+/// What a [`drive`] ran: how many cases, how many inputs accepted, and whether it ran for a
+/// time (`TRAILSIGHT_FUZZ_SECONDS`) rather than the fixed CI count.
+pub(crate) struct Outcome {
+    pub(crate) executions: u64,
+    pub(crate) accepted: u64,
+    pub(crate) timed: bool,
+}
+
+/// Runs `target`'s cases (the CI count from its fixed seed, or for `TRAILSIGHT_FUZZ_SECONDS`
+/// from `TRAILSIGHT_FUZZ_SEED` or a fresh seed), and fails naming up to ten failing cases,
+/// each kept for replay.
+pub(crate) fn drive<C>(target: &Target<C>) -> Outcome {
+    let (seconds, seed) = fuzz_settings(target.ci_seed);
+    let started = Instant::now();
+    let more = |executions| match seconds {
+        Some(s) => started.elapsed() < Duration::from_secs(s),
+        None => executions < target.ci_cases,
+    };
     let mut rng = Rng(seed);
+    let (mut executions, mut accepted) = (0, 0);
     let mut failures = Vec::new();
-    let mut executions = 0;
-    while budget(executions) {
+    while more(executions) && failures.len() < 10 {
         let case_seed = rng.next();
-        let input = input(&mut Rng(case_seed));
+        let case = (target.case)(&mut Rng(case_seed));
         executions += 1;
-        let verdict = std::panic::catch_unwind(|| judge(&input))
+        // A panic is caught and reported with its case; the default hook also prints it (the
+        // hook is process-wide, so it is left alone for the tests running next to this one).
+        let verdict = std::panic::catch_unwind(AssertUnwindSafe(|| (target.judge)(&case)))
             .unwrap_or_else(|panic| Err(format!("panic: {}", panic_text(&panic))));
-        if let Err(problem) = verdict {
-            let saved = save_crash(&input, case_seed);
-            failures.push(format!("case seed {case_seed:#x} ({} bytes, key {}, cap {}): {problem}; input saved to {saved}", input.bytes.len(), input.key, input.cap));
-            if failures.len() >= 10 {
-                break;
-            }
+        match verdict {
+            Ok(n) => accepted += n,
+            Err(problem) => failures.push(format!(
+                "case seed {case_seed:#x}: {problem}; {}",
+                (target.keep)(&case, case_seed)
+            )),
         }
     }
-    (executions, failures)
+    println!(
+        "fuzz: {}: seed {seed:#x}: {executions} executions ({accepted} inputs accepted) in {:.1} s, {} failures",
+        target.name,
+        started.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{}: seed {seed:#x}:\n{}",
+        target.name,
+        failures.join("\n")
+    );
+    Outcome {
+        executions,
+        accepted,
+        timed: seconds.is_some(),
+    }
 }
 
 pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -507,8 +557,14 @@ pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a non-string panic".into())
 }
 
-fn save_crash(input: &Input, case_seed: u64) -> String {
-    save_bytes(&input.bytes, &format!("{case_seed:016x}.bin"))
+fn keep(input: &Input, case_seed: u64) -> String {
+    let saved = save_bytes(&input.bytes, &format!("{case_seed:016x}.bin"));
+    format!(
+        "{} bytes, key {}, cap {}; input saved to {saved}",
+        input.bytes.len(),
+        input.key,
+        input.cap
+    )
 }
 
 /// Keep a failing input under target/fuzz-crashes/; its path.
@@ -520,7 +576,7 @@ pub(crate) fn save_bytes(bytes: &[u8], name: &str) -> String {
 }
 
 /// The fuzzers' settings from the environment: (seconds to run, if set; seed).
-pub(crate) fn fuzz_settings(ci_seed: u64) -> (Option<u64>, u64) {
+fn fuzz_settings(ci_seed: u64) -> (Option<u64>, u64) {
     let seconds: Option<u64> = std::env::var("TRAILSIGHT_FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok());
@@ -540,24 +596,14 @@ pub(crate) fn fuzz_settings(ci_seed: u64) -> (Option<u64>, u64) {
 
 #[test]
 fn fuzz_decoder_never_panics_and_stays_consistent() {
-    let (seconds, seed) = fuzz_settings(CI_SEED);
-    let started = Instant::now();
-    // A panic is caught and reported with its case; the default hook also prints it (the hook
-    // is process-wide, so it is left alone for the tests running next to this one).
-    let (executions, failures) = match seconds {
-        Some(s) => fuzz(seed, |_| started.elapsed() < Duration::from_secs(s)),
-        None => fuzz(seed, |n| n < CI_CASES),
-    };
-    println!(
-        "fuzz: seed {seed:#x}: {executions} executions in {:.1} s, {} failures",
-        started.elapsed().as_secs_f64(),
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "seed {seed:#x}:\n{}",
-        failures.join("\n")
-    );
+    drive(&Target {
+        name: "decoder",
+        ci_seed: CI_SEED,
+        ci_cases: CI_CASES,
+        case: input,
+        judge,
+        keep,
+    });
 }
 
 #[test]

@@ -17,8 +17,7 @@
 //! runs it (and the decoder's fuzzer) from a fresh seed (`TRAILSIGHT_FUZZ_SECONDS`,
 //! `TRAILSIGHT_FUZZ_SEED`); a failing input is saved under `target/fuzz-crashes/`.
 
-use crate::fuzz::{Rng, fuzz_settings, gzip, mutate, panic_text, save_bytes, string, value};
-use std::time::{Duration, Instant};
+use crate::fuzz::{Rng, Target, drive, gzip, mutate, save_bytes, string, value};
 use trailsight::report::html::{self, Page};
 use trailsight::report::{MAX_CHARTED_EPISODE_MINUTES, MAX_CONTEXT_HOURS, pair, series};
 use trailsight::sink::read::{parse_explanations, parse_insight_file};
@@ -246,12 +245,13 @@ const RECORD_REASONS: [&str; 9] = [
     "too many attributions",
 ];
 
-/// What is wrong with the readers' (and the page's) answers to `input`, if anything.
-fn judge(input: &Input) -> Result<(), String> {
+/// What is wrong with the readers' (and the page's) answers to `input`, if anything; else 1
+/// if the Insight file was read.
+fn judge(input: &Input) -> Result<u64, String> {
     let file = match parse_insight_file(&input.insight_file) {
         Ok(file) => file,
         Err(p) if FILE_REASONS.contains(&p.reason) && !p.detail.is_empty() => {
-            return Ok(());
+            return Ok(0);
         }
         Err(p) => return Err(format!("file refused: {:?}: {}", p.reason, p.detail)),
     };
@@ -302,59 +302,34 @@ fn judge(input: &Input) -> Result<(), String> {
         coverage_skipped: &[],
     };
     html::render(&page).map_err(|e| format!("the page failed: {e:#}"))?;
-    Ok(())
+    Ok(1)
 }
 
-/// Run cases from `seed` until `budget` says stop; returns (executions, failures).
-fn fuzz(seed: u64, budget: impl Fn(u64) -> bool) -> (u64, Vec<String>) {
-    let mut rng = Rng(seed);
-    let mut failures = Vec::new();
-    let mut executions = 0;
-    while budget(executions) {
-        let case_seed = rng.next();
-        let input = input(&mut Rng(case_seed));
-        executions += 1;
-        let verdict = std::panic::catch_unwind(|| judge(&input))
-            .unwrap_or_else(|panic| Err(format!("panic: {}", panic_text(&panic))));
-        if let Err(problem) = verdict {
-            let saved = save_bytes(
-                &input.insight_file,
-                &format!("report-{case_seed:016x}.json.gz"),
-            );
-            save_bytes(
-                &input.explanations,
-                &format!("report-{case_seed:016x}.jsonl"),
-            );
-            failures.push(format!(
-                "case seed {case_seed:#x} (context {} min): {problem}; input saved to {saved}",
-                input.context_minutes
-            ));
-            if failures.len() >= 10 {
-                break;
-            }
-        }
-    }
-    (executions, failures)
+fn keep(input: &Input, case_seed: u64) -> String {
+    let saved = save_bytes(
+        &input.insight_file,
+        &format!("report-{case_seed:016x}.json.gz"),
+    );
+    save_bytes(
+        &input.explanations,
+        &format!("report-{case_seed:016x}.jsonl"),
+    );
+    format!(
+        "context {} min; input saved to {saved}",
+        input.context_minutes
+    )
 }
 
 #[test]
 fn fuzz_report_readers_never_panic_and_stay_in_range() {
-    let (seconds, seed) = fuzz_settings(CI_SEED);
-    let started = Instant::now();
-    let (executions, failures) = match seconds {
-        Some(s) => fuzz(seed, |_| started.elapsed() < Duration::from_secs(s)),
-        None => fuzz(seed, |n| n < CI_CASES),
-    };
-    println!(
-        "fuzz: seed {seed:#x}: {executions} executions in {:.1} s, {} failures",
-        started.elapsed().as_secs_f64(),
-        failures.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "seed {seed:#x}:\n{}",
-        failures.join("\n")
-    );
+    drive(&Target {
+        name: "report",
+        ci_seed: CI_SEED,
+        ci_cases: CI_CASES,
+        case: input,
+        judge,
+        keep,
+    });
 }
 
 #[test]
@@ -489,92 +464,91 @@ fn bad_objects_report(rng: &mut Rng) -> String {
     )
 }
 
+/// A coverage case: a run record and a bad-objects report, as bytes.
+struct CoverageCase {
+    run: Vec<u8>,
+    report: Vec<u8>,
+}
+
+fn coverage_case(case: &mut Rng) -> CoverageCase {
+    let (run, report) = (run_record(case), bad_objects_report(case));
+    if case.chance(3) {
+        CoverageCase {
+            run: mutate(run.into_bytes(), case),
+            report: mutate(report.into_bytes(), case),
+        }
+    } else {
+        CoverageCase {
+            run: run.into_bytes(),
+            report: report.into_bytes(),
+        }
+    }
+}
+
+/// What is wrong with the coverage readers' and the page's answers, if anything; else how
+/// many of the two files were accepted.
+fn judge_coverage(case: &CoverageCase) -> Result<u64, String> {
+    use trailsight::report::coverage::coverage;
+    use trailsight::sink::{bad_objects, runs};
+    let runs: Vec<_> = runs::parse(&case.run).into_iter().collect();
+    let days: Vec<_> = bad_objects::parse(&case.report).into_iter().collect();
+    let accepted = runs.len() + days.len();
+    let in_range = |d: &chrono::NaiveDate| (2013..2100).contains(&chrono::Datelike::year(d));
+    for r in &runs {
+        if !r.days_without_logs.iter().all(in_range)
+            || !r.delivery_gaps.iter().all(|g| {
+                in_range(&g.day)
+                    && g.account.len() == 12
+                    && g.account.bytes().all(|b| b.is_ascii_digit())
+            })
+        {
+            return Err(format!("out of range: {r:?}"));
+        }
+    }
+    let covered = coverage(&runs, &days);
+    let page = Page {
+        insights_dir: "out",
+        source: None,
+        episodes: &[],
+        counts: None,
+        context_minutes: 60,
+        page_size: 2,
+        coverage: &covered,
+        coverage_skipped: &[],
+    };
+    let text = html::render(&page).map_err(|e| format!("the page failed: {e:#}"))?;
+    for raw in ["<script>alert", "<img src=x", "<b>", "<i>", "</td>\""] {
+        if text.contains(raw) {
+            return Err(format!("{raw:?} reached the page unescaped"));
+        }
+    }
+    Ok(accepted as u64)
+}
+
+fn keep_coverage(case: &CoverageCase, case_seed: u64) -> String {
+    let saved = save_bytes(&case.run, &format!("coverage-run-{case_seed:016x}.json"));
+    save_bytes(&case.report, &format!("coverage-bad-{case_seed:016x}.json"));
+    format!("saved to {saved}")
+}
+
 /// Run records and bad-objects reports, hostile and often damaged, never panic their parsers,
 /// what they accept is in range, and the page's coverage section renders with every text
 /// escaped.
 #[test]
 fn fuzz_coverage_readers_never_panic_and_escape_everything() {
-    use trailsight::report::coverage::coverage;
-    use trailsight::sink::{bad_objects, runs};
-    let (seconds, seed) = fuzz_settings(CI_SEED ^ 0x5eed);
-    let started = Instant::now();
-    let mut rng = Rng(seed);
-    let (mut executions, mut accepted) = (0u64, 0u64);
-    let mut failures = Vec::new();
-    while match seconds {
-        Some(s) => started.elapsed() < Duration::from_secs(s),
-        None => executions < CI_CASES,
-    } {
-        executions += 1;
-        let case_seed = rng.next();
-        let mut case = Rng(case_seed);
-        let (run, report) = (run_record(&mut case), bad_objects_report(&mut case));
-        let (run, report) = if case.chance(3) {
-            (
-                mutate(run.into_bytes(), &mut case),
-                mutate(report.into_bytes(), &mut case),
-            )
-        } else {
-            (run.into_bytes(), report.into_bytes())
-        };
-        let verdict = std::panic::catch_unwind(|| {
-            let runs: Vec<_> = runs::parse(&run).into_iter().collect();
-            let days: Vec<_> = bad_objects::parse(&report).into_iter().collect();
-            let accepted = runs.len() + days.len();
-            for r in &runs {
-                let in_range =
-                    |d: &chrono::NaiveDate| (2013..2100).contains(&chrono::Datelike::year(d));
-                if !r.days_without_logs.iter().all(in_range)
-                    || !r.delivery_gaps.iter().all(|g| {
-                        in_range(&g.day)
-                            && g.account.len() == 12
-                            && g.account.bytes().all(|b| b.is_ascii_digit())
-                    })
-                {
-                    return Err(format!("out of range: {r:?}"));
-                }
-            }
-            let covered = coverage(&runs, &days);
-            let page = Page {
-                insights_dir: "out",
-                source: None,
-                episodes: &[],
-                counts: None,
-                context_minutes: 60,
-                page_size: 2,
-                coverage: &covered,
-                coverage_skipped: &[],
-            };
-            let text = html::render(&page).map_err(|e| format!("the page failed: {e:#}"))?;
-            for raw in ["<script>alert", "<img src=x", "<b>", "<i>", "</td>\""] {
-                if text.contains(raw) {
-                    return Err(format!("{raw:?} reached the page unescaped"));
-                }
-            }
-            Ok(accepted)
-        })
-        .unwrap_or_else(|panic| Err(format!("panic: {}", panic_text(&panic))));
-        match verdict {
-            Ok(n) => accepted += n as u64,
-            Err(problem) => {
-                let saved = save_bytes(&run, &format!("coverage-run-{case_seed:016x}.json"));
-                save_bytes(&report, &format!("coverage-bad-{case_seed:016x}.json"));
-                failures.push(format!("case {case_seed:#x}: {problem}; saved to {saved}"));
-                if failures.len() >= 10 {
-                    break;
-                }
-            }
-        }
-    }
-    println!("coverage fuzz: seed {seed:#x}: {executions} executions, {accepted} files accepted");
-    assert!(
-        failures.is_empty(),
-        "seed {seed:#x}:\n{}",
-        failures.join("\n")
-    );
+    let ran = drive(&Target {
+        name: "coverage",
+        ci_seed: CI_SEED ^ 0x5eed,
+        ci_cases: CI_CASES,
+        case: coverage_case,
+        judge: judge_coverage,
+        keep: keep_coverage,
+    });
     // A fuzzer whose inputs were all refused would prove nothing about the page.
     assert!(
-        seconds.is_some() || accepted > executions / 4,
-        "only {accepted} of {executions} cases accepted"
+        ran.timed || ran.accepted > ran.executions / 4,
+        "only {} of {} cases accepted",
+        ran.accepted,
+        ran.executions
     );
 }
