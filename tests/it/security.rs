@@ -361,11 +361,10 @@ fn small_denial_of_service_paths_fail_fast_with_a_clear_error() {
         big.to_str().unwrap(),
         state.to_str().unwrap(),
     );
-    let analyze = |extra: &[&'static str]| {
-        let mut a = vec!["analyze", "--source", sample, "--out", out_s];
-        a.extend_from_slice(extra);
-        a
-    };
+    let analyze = ["analyze", "--source", sample, "--out", out_s];
+    let nightly = [
+        "nightly", "--source", sample, "--out", out_s, "--state", state,
+    ];
     let html_dir = d.join("insights");
     std::fs::create_dir_all(&html_dir).unwrap();
     let insights = html_dir.to_str().unwrap();
@@ -373,79 +372,59 @@ fn small_denial_of_service_paths_fail_fast_with_a_clear_error() {
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         (
             "--config /dev/zero",
-            analyze(&["--config", "/dev/zero"]),
+            [&analyze[..], &["--config", "/dev/zero"]].concat(),
             "--config /dev/zero: cannot read it: not a regular file",
         ),
         (
             "--config a FIFO",
-            {
-                let mut a = analyze(&[]);
-                a.extend(["--config", fifo]);
-                a
-            },
+            [&analyze[..], &["--config", fifo]].concat(),
             "not a regular file",
         ),
         (
             "--config of 2 MiB",
-            {
-                let mut a = analyze(&[]);
-                a.extend(["--config", big]);
-                a
-            },
+            [&analyze[..], &["--config", big]].concat(),
             "larger than 1048576 bytes",
         ),
         (
             "--from in year 1",
-            analyze(&["--from", "0001-01-01", "--to", "0001-01-02"]),
+            [
+                &analyze[..],
+                &["--from", "0001-01-01", "--to", "0001-01-02"],
+            ]
+            .concat(),
             "--from 0001-01-01: not between 2013-11-01 (CloudTrail did not exist before November 2013)",
         ),
         (
             "--to in year 9999",
-            analyze(&["--from", "2019-11-01", "--to", "9999-12-31"]),
+            [
+                &analyze[..],
+                &["--from", "2019-11-01", "--to", "9999-12-31"],
+            ]
+            .concat(),
             "--to 9999-12-31: not between",
         ),
         (
             "nightly --first-day in year 1",
-            vec![
-                "nightly",
-                "--source",
-                sample,
-                "--out",
-                out_s,
-                "--state",
-                state,
-                "--first-day",
-                "0001-01-01",
-            ],
+            [&nightly[..], &["--first-day", "0001-01-01"]].concat(),
             "--first-day 0001-01-01: not between 2013-11-01",
         ),
         (
             "nightly --as-of in year 9999",
-            vec![
-                "nightly",
-                "--source",
-                sample,
-                "--out",
-                out_s,
-                "--state",
-                state,
-                "--as-of",
-                "9999-12-31T00:00:00Z",
-            ],
+            [&nightly[..], &["--as-of", "9999-12-31T00:00:00Z"]].concat(),
             "--as-of 9999-12-31: not between",
         ),
         (
             "--summary-json into a missing folder",
-            analyze(&["--summary-json", "/nonexistent/folder/summary.json"]),
+            [
+                &analyze[..],
+                &["--summary-json", "/nonexistent/folder/summary.json"],
+            ]
+            .concat(),
             "--summary-json /nonexistent/folder/summary.json: the folder /nonexistent/folder does not exist",
         ),
         (
             "--summary-json naming a folder",
-            {
-                let mut a = analyze(&[]);
-                a.extend(["--summary-json", insights]);
-                a
-            },
+            [&analyze[..], &["--summary-json", insights]].concat(),
             "a folder, not a file name",
         ),
         (
