@@ -345,6 +345,9 @@ fn panel(svg: &mut String, c: &ActivityChart<'_>, p: &Panel, steps: &[Vec<(i64, 
     );
 }
 
+/// A point of a line: minute and rate per minute.
+type Step = (i64, f64);
+
 /// How much wider than a line its halo is for each later line drawn over the same segment, so
 /// both colours show where two Insights have the same rate (a service's follow-up events, one
 /// per call), at most 3 deep.
@@ -352,7 +355,7 @@ const HALO_WIDTH: f64 = 2.5;
 
 /// The segments of `steps` above zero that later lines (`above`) draw too, each with how many
 /// draw it.
-fn covered(steps: &[(i64, f64)], above: &[&[(i64, f64)]]) -> Vec<((i64, f64), (i64, f64), usize)> {
+fn covered(steps: &[Step], above: &[&[Step]]) -> Vec<(Step, Step, usize)> {
     steps
         .windows(2)
         .filter(|w| w[0].1 > 0.0 || w[1].1 > 0.0)

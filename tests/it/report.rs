@@ -655,6 +655,12 @@ fn the_real_report_reads_at_1400_and_600_pixels_without_a_console_message() {
         assert!(console.is_empty(), "{width} px: {}", console.join("\n"));
         let body = &find_elements(&dom, "body", &[])[0].1;
         assert_eq!(attr(body, "data-report-ready"), Some("true"), "{width} px");
+        let combined = find_elements(&dom, "svg", &[("class", "chart activity-chart")]);
+        assert_eq!(
+            combined.len(),
+            3,
+            "{width} px: the 3 activities of several Insights"
+        );
         let shot = dir.path().join(format!("report-{width}.png"));
         let shot_arg = format!("--screenshot={}", shot.display());
         run_chromium(&page, "", &profile, &[&shot_arg, &size]);
