@@ -559,7 +559,7 @@ fn combined<'a>(
     let more = a.members.len().saturating_sub(lines.len());
     let _ = write!(
         h,
-        r#"<span><i class="swatch baseline"></i>each one's baseline average, in its colour</span><span><i class="swatch window"></i>each Insight's minutes, shaded in its colour</span>{more}</figcaption></figure>"#,
+        r#"<span><i class="swatch baseline"></i>each one's baseline average, in its colour</span><span><i class="swatch span"></i>each Insight's minutes, shaded in its colour</span>{more}</figcaption></figure>"#,
         more = if more > 0 {
             format!("<span>{more} more Insights are charted in their own cards below</span>")
         } else {
