@@ -130,7 +130,7 @@ fn recount_selection(requests: &[series::Request]) -> EventSelection {
     }
 }
 
-/// Per-minute counts for every episode's chart window.
+/// Per-minute counts for every episode, over its `report::count_windows` window.
 struct Counted {
     counts: Vec<Vec<u64>>,
     objects_read: u64,
@@ -149,16 +149,15 @@ async fn count_from_logs(
     source: &Source,
     episodes: &[Episode],
 ) -> anyhow::Result<Counted> {
+    let windows = report::count_windows(episodes, config.context_minutes);
     let requests: Vec<series::Request> = episodes
         .iter()
-        .map(|e| {
-            let (from, until) = e.chart_window(config.context_minutes);
-            series::Request {
-                key: e.key(),
-                scope: e.call_rate_scope().unwrap_or_default(),
-                from,
-                until,
-            }
+        .zip(windows)
+        .map(|(e, (from, until))| series::Request {
+            key: e.key(),
+            scope: e.call_rate_scope().unwrap_or_default(),
+            from,
+            until,
         })
         .collect();
     let folders = report::day_folders(&requests);
@@ -263,7 +262,7 @@ async fn count_from_logs(
     Ok(counted)
 }
 
-/// The calls counted in an episode's own minutes (`counts` are its chart window's).
+/// The calls counted in an episode's own minutes (`counts` are its request's, from `r.from`).
 fn own_minutes_total(r: &series::Request, e: &Episode, counts: &[u64]) -> u64 {
     let (start, end) = e.own_minutes();
     let lo = (start.0 - r.from.0).clamp(0, counts.len() as i64) as usize;

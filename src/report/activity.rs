@@ -27,6 +27,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Insights whose minutes are at most this far apart are close in time.
 pub const NEAR_MINUTES: i64 = 2;
+/// The combined chart of an activity shows at least this many minutes before and after it (or
+/// its own length, when longer; at most the page's context), so its Insights' spikes stand
+/// apart instead of sharing one pixel of hours of context.
+pub const MIN_CHART_CONTEXT_MINUTES: i64 = 30;
 
 /// Why two Insights were put in one activity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -56,6 +60,22 @@ pub struct Activity {
     /// The first minute after its last Insight.
     pub end: Minute,
     pub reasons: BTreeSet<Reason>,
+}
+
+impl Activity {
+    /// The minutes of its combined chart, `[from, until)`: its span (at most
+    /// `MAX_CHARTED_EPISODE_MINUTES`) with context on both sides of its own length, at least
+    /// `MIN_CHART_CONTEXT_MINUTES` and at most `context_minutes`.
+    pub fn chart_window(&self, context_minutes: i64) -> (Minute, Minute) {
+        let end = self
+            .end
+            .min(self.start.plus(super::MAX_CHARTED_EPISODE_MINUTES))
+            .max(self.start.plus(1));
+        let span = end.0 - self.start.0;
+        let most = context_minutes.clamp(0, i64::from(super::MAX_CONTEXT_HOURS) * 60);
+        let context = span.max(MIN_CHART_CONTEXT_MINUTES).min(most);
+        (self.start.plus(-context), end.plus(context))
+    }
 }
 
 /// The caller with the highest Insight average (`userIdentityArn`), if attributed.

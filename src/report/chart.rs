@@ -3,6 +3,8 @@
 //!   dashed line, the episode shaded, and Start and End marked, like CloudTrail's console graph;
 //! - `timeline_svg`: Insights started per day, by type.
 //!
+//! (An activity's combined chart is `activity_chart`, on this module's time ticks and y axis.)
+//!
 //! plotters draws the axes, ticks, labels and the rate series. The parts a reader (or a test)
 //! needs to find are added around its output as plain SVG with stable attributes, placed with
 //! plotters' own coordinate mapping: the shaded window is a `rect.episode-window` with
@@ -31,14 +33,14 @@ pub const MAX_STEPS: i64 = 720;
 pub const FONT_SIZE: u32 = 15;
 
 /// The shaded window is at least this wide, so a one-minute episode in hours of context shows.
-const MIN_WINDOW_PIXELS: i32 = 4;
+pub(super) const MIN_WINDOW_PIXELS: i32 = 4;
 
 const CALLS: RGBColor = RGBColor(37, 99, 235);
 const ERRORS: RGBColor = RGBColor(220, 38, 38);
 const BASELINE: RGBColor = RGBColor(55, 65, 81);
-const GRID: RGBColor = RGBColor(229, 231, 235);
-const AXIS: RGBColor = RGBColor(156, 163, 175);
-const LABEL: RGBColor = RGBColor(75, 85, 99);
+pub(super) const GRID: RGBColor = RGBColor(229, 231, 235);
+pub(super) const AXIS: RGBColor = RGBColor(156, 163, 175);
+pub(super) const LABEL: RGBColor = RGBColor(75, 85, 99);
 
 /// What the chart knows about the rate.
 #[derive(Debug, Clone, Copy)]
@@ -256,7 +258,7 @@ fn wrap_episode(c: &EpisodeChart<'_>, f: &Frame, inner: &str) -> String {
 }
 
 /// The rate as steps, with runs of equal values drawn as one step.
-fn steps(c: &EpisodeChart<'_>) -> Vec<(i64, f64)> {
+pub(super) fn steps(c: &EpisodeChart<'_>) -> Vec<(i64, f64)> {
     let mut out: Vec<(i64, f64)> = Vec::new();
     for (x, v) in raw_steps(c) {
         let n = out.len();
@@ -320,7 +322,7 @@ fn raw_steps(c: &EpisodeChart<'_>) -> Vec<(i64, f64)> {
 }
 
 /// Tick minutes aligned to UTC: at most 8 of them, on a round step.
-fn time_ticks(from: Minute, until: Minute) -> Vec<i64> {
+pub(super) fn time_ticks(from: Minute, until: Minute) -> Vec<i64> {
     const STEPS: [i64; 13] = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 10080];
     let span = (until.0 - from.0).max(1);
     let step = STEPS
@@ -336,7 +338,7 @@ fn time_ticks(from: Minute, until: Minute) -> Vec<i64> {
 }
 
 /// `13:25`, or the date at midnight when the chart spans more than a day's hours.
-fn time_label(m: Minute, span: i64) -> String {
+pub(super) fn time_label(m: Minute, span: i64) -> String {
     let t = m.to_datetime();
     if m.0.rem_euclid(1440) == 0 && span > 60 {
         format!("{} {}", month(t.month()), t.day())
@@ -345,11 +347,11 @@ fn time_label(m: Minute, span: i64) -> String {
     }
 }
 
-fn hex(c: RGBColor) -> String {
+pub(super) fn hex(c: RGBColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
 }
 
-fn clock(m: Minute) -> String {
+pub(super) fn clock(m: Minute) -> String {
     m.to_datetime().format("%H:%M").to_string()
 }
 
@@ -363,15 +365,15 @@ fn month(m: u32) -> &'static str {
 /// A y axis from 0 with 3 to 5 round ticks (1, 2, 2.5 or 5 times a power of ten apart),
 /// labelled with as many decimals as the step needs, so no two labels read the same.
 #[derive(Debug, Clone, PartialEq)]
-struct YAxis {
-    max: f64,
-    ticks: Vec<f64>,
+pub(super) struct YAxis {
+    pub(super) max: f64,
+    pub(super) ticks: Vec<f64>,
     decimals: usize,
 }
 
 impl YAxis {
     /// The axis for values up to `top` (at least 1 when nothing is above 0).
-    fn new(top: f64) -> YAxis {
+    pub(super) fn new(top: f64) -> YAxis {
         let top = if top.is_finite() && top > 0.0 {
             top
         } else {
@@ -382,9 +384,9 @@ impl YAxis {
         let max = step * n as f64;
         let exponent = -step.log10().floor();
         let mut decimals = exponent.max(0.0) as usize;
-        // 2.5 × 10^k needs one more decimal than 10^k.
+        // 2.5 × 10^k needs one more decimal than 10^k below 10 (2.5, 0.25), none from 25 up.
         let mantissa = step / 10f64.powf(-exponent);
-        if (mantissa - 2.5).abs() < 1e-9 {
+        if (mantissa - 2.5).abs() < 1e-9 && step < 10.0 {
             decimals += 1;
         }
         YAxis {
@@ -394,7 +396,7 @@ impl YAxis {
         }
     }
 
-    fn label(&self, v: f64) -> String {
+    pub(super) fn label(&self, v: f64) -> String {
         format!("{v:.*}", self.decimals)
     }
 }
@@ -614,13 +616,15 @@ mod tests {
     #[test]
     fn y_ticks_are_round_and_never_read_the_same() {
         // top -> (axis max, tick labels)
-        let cases: [(f64, f64, &[&str]); 6] = [
+        let cases: [(f64, f64, &[&str]); 8] = [
             (6.9, 8.0, &["0", "2", "4", "6", "8"]),
             (0.0023, 0.003, &["0.000", "0.001", "0.002", "0.003"]),
             (0.0, 1.0, &["0.00", "0.25", "0.50", "0.75", "1.00"]),
             (29.0 * 1.1, 40.0, &["0", "10", "20", "30", "40"]),
             (0.0015, 0.0015, &["0.0000", "0.0005", "0.0010", "0.0015"]),
             (67.0, 80.0, &["0", "20", "40", "60", "80"]),
+            (78.0 * 1.1, 100.0, &["0", "25", "50", "75", "100"]),
+            (8.8, 10.0, &["0.0", "2.5", "5.0", "7.5", "10.0"]),
         ];
         for (top, max, labels) in cases {
             let axis = YAxis::new(top);

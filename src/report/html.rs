@@ -3,7 +3,8 @@
 //! offline, and shows the same thing anywhere.
 //!
 //! Layout: the counts, then the activities (`section.activity`), most severe first, each with
-//! its `article.episode` per Insight, then a timeline of Insights per day and breakdowns by
+//! (when it has several Insights) its combined chart (`figure.activity-chart-box`) and its
+//! `article.episode` per Insight, then a timeline of Insights per day and breakdowns by
 //! account, region, API and type, whose rows filter the activities. Each article carries its facts as data attributes (`data-shared-event-id`,
 //! `data-account`, `data-region`, `data-type`, `data-api`, `data-start`, `data-end`,
 //! `data-change`), which the script (`page.js`) uses to filter, sort and paginate. Only the first
@@ -13,6 +14,7 @@
 
 use super::Episode;
 use super::activity::{self, Activity};
+use super::activity_chart::{self, ActivityChart, Line};
 use super::chart::{self, EpisodeChart, Rate, TimelineDay, escape};
 use super::coverage::Coverage;
 use crate::model::insight::Attribution;
@@ -36,7 +38,8 @@ pub struct Page<'a> {
     pub source: Option<String>,
     /// Newest first.
     pub episodes: &'a [Episode],
-    /// Per-minute counts of each episode's chart window (same order), when counted from logs.
+    /// Per-minute counts of each episode (same order) over its `super::count_windows` window
+    /// (its chart window, widened to its activity's), when counted from logs.
     pub counts: Option<&'a [Vec<u64>]>,
     pub context_minutes: i64,
     pub page_size: usize,
@@ -403,7 +406,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
         r#"<section id="episodes">
 <h2>Activities</h2>
 <p class="help">Insights that tell one story are shown together as an activity: same account and region, minutes overlapping or at most {near} minutes apart, and the same API (a call rate and its error rate), the same caller on the same service, the AWS service acting after a caller's request on that service, or one caller's calls starting in the same minute. Most severe first (the severity adds up rarity, magnitude, a new API or caller and errors, as each activity's headline shows; the sort control also orders them by time); an activity's Insights oldest first.</p>
-<p class="help">Each chart shows the API's rate per minute from {hours} before the Start to {hours} after the End. Dashed line: the baseline average (the 7 days before the Start). Shaded: the Insight, from Start to End.</p>
+<p class="help">An activity of several Insights opens with one chart of all their rates per minute, each in its own colour with its baseline average dashed and its minutes shaded in that colour, {activity_window}; calls and errors in separate panels, and a panel whose peaks differ tenfold or more on a log scale (its title says so). Each Insight's own chart shows its API's rate per minute from {hours} before the Start to {hours} after the End. Dashed line: the baseline average (the 7 days before the Start). Shaded: the Insight, from Start to End.</p>
 <div class="controls" role="search">
 <label>Account<select id="f-account">{accounts}</select></label>
 <label>Region<select id="f-region">{regions}</select></label>
@@ -417,6 +420,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
 <div id="episode-list">
 "#,
         hours = hours(page.context_minutes),
+        activity_window = activity_window_text(page.context_minutes),
         near = activity::NEAR_MINUTES,
         accounts = options(
             eps.iter()
@@ -441,6 +445,7 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
             &same
         ),
     );
+    let windows = super::count_windows(eps, page.context_minutes);
     let activities = ranked(eps);
     if activities.len() > page.page_size {
         let _ = write!(
@@ -452,8 +457,16 @@ fn episodes(h: &mut String, page: &Page<'_>) -> anyhow::Result<()> {
     for (n, (a, severity)) in activities.iter().enumerate() {
         let hidden = n >= page.page_size;
         activity_open(h, eps, a, severity, hidden);
+        let counted = |i: usize| {
+            let counts = page.counts.and_then(|c| c.get(i))?;
+            Some((counts.as_slice(), windows[i].0))
+        };
+        if a.members.len() > 1 {
+            combined(h, eps, a, page.context_minutes, &counted);
+        }
         for &i in &a.members {
-            let counts = page.counts.and_then(|c| c.get(i)).map(Vec::as_slice);
+            let window = eps[i].chart_window(page.context_minutes);
+            let counts = counted(i).map(|(c, from)| super::counts_within(c, from, window));
             episode(h, &eps[i], counts, page.context_minutes, hidden)?;
         }
         h.push_str("</section>\n");
@@ -482,6 +495,153 @@ fn ranked(eps: &[Episode]) -> Vec<(Activity, activity::Severity)> {
             .then_with(|| first(a).cmp(first(b)))
     });
     ranked
+}
+
+/// An activity's combined chart (`activity_chart`): one line per Insight, at most
+/// `activity_chart::MAX_LINES`, with a legend naming each in its colour.
+fn combined<'a>(
+    h: &mut String,
+    eps: &'a [Episode],
+    a: &Activity,
+    context_minutes: i64,
+    counted: &dyn Fn(usize) -> Option<(&'a [u64], Minute)>,
+) {
+    let (from, until) = a.chart_window(context_minutes);
+    let lines: Vec<Line<'_>> = a
+        .members
+        .iter()
+        .take(activity_chart::MAX_LINES)
+        .map(|&i| {
+            let e = &eps[i];
+            let (rate, counts_from) = rate_of(e, counted(i));
+            Line {
+                episode: EpisodeChart {
+                    shared_event_id: e.shared_event_id(),
+                    from: counts_from.unwrap_or(from),
+                    until,
+                    start: e.start_minute,
+                    end: e.end_minute,
+                    baseline: e.baseline_average(),
+                    rate,
+                    errors: e.is_error_rate(),
+                },
+                label: series_label(e, true),
+                own: e.own_minutes(),
+            }
+        })
+        .collect();
+    let svg = activity_chart::activity_svg(&ActivityChart {
+        id: eps[a.members[0]].shared_event_id(),
+        from,
+        until,
+        lines: &lines,
+    });
+    let _ = write!(
+        h,
+        r#"<figure class="chart-box activity-chart-box" data-activity="{id}">{svg}<figcaption class="legend">"#,
+        id = escape(eps[a.members[0]].shared_event_id()),
+    );
+    for (i, (l, &member)) in lines.iter().zip(&a.members).enumerate() {
+        let shown = match l.episode.rate {
+            Rate::Counted(_) => series_label(&eps[member], false),
+            Rate::Averages { .. } => {
+                format!("{} (Insight averages)", series_label(&eps[member], false))
+            }
+        };
+        let _ = write!(
+            h,
+            r#"<span class="series-key" data-shared-event-id="{id}"><i class="swatch line" style="background:{colour}"></i>{name}</span>"#,
+            id = escape(l.episode.shared_event_id),
+            colour = activity_chart::colour(i),
+            name = shortened(&l.label, &shown, MAX_LEGEND_CHARS),
+        );
+    }
+    let more = a.members.len().saturating_sub(lines.len());
+    let _ = write!(
+        h,
+        r#"<span><i class="swatch baseline"></i>each one's baseline average, in its colour</span><span><i class="swatch span"></i>each Insight's minutes, shaded in its colour</span>{more}</figcaption></figure>"#,
+        more = if more > 0 {
+            format!("<span>{more} more Insights are charted in their own cards below</span>")
+        } else {
+            String::new()
+        },
+    );
+}
+
+/// How much an activity's chart shows around it (`Activity::chart_window`).
+fn activity_window_text(context_minutes: i64) -> String {
+    let least = activity::MIN_CHART_CONTEXT_MINUTES;
+    if context_minutes > least {
+        format!(
+            "from {least} minutes before the activity to {least} minutes after it (as long as the activity itself when it is longer, at most {})",
+            hours(context_minutes)
+        )
+    } else {
+        format!(
+            "from {} before the activity to {} after it",
+            hours(context_minutes),
+            hours(context_minutes)
+        )
+    }
+}
+
+/// Legend labels longer than this are cut, the full name on hover.
+const MAX_LEGEND_CHARS: usize = 56;
+
+/// `DeleteParameter calls` or `DescribeParameters ThrottlingException errors`; `long` with the
+/// service and per minute.
+fn series_label(e: &Episode, long: bool) -> String {
+    let d = &e.start.insight_details;
+    let what = match &d.error_code {
+        Some(code) => format!("{} {code} errors", d.event_name),
+        None => format!("{} calls", d.event_name),
+    };
+    if long {
+        format!("{} {what} per minute", d.event_source)
+    } else {
+        what
+    }
+}
+
+/// What an episode's chart draws: the counts (from `counts_from`) when they hold calls in its
+/// own minutes, else the Insight records' averages (a zero line where the Insight saw calls
+/// would mislead).
+fn rate_of<'a>(e: &Episode, counted: Option<(&'a [u64], Minute)>) -> (Rate<'a>, Option<Minute>) {
+    match counted {
+        Some((counts, from))
+            if super::counts_within(counts, from, e.own_minutes())
+                .iter()
+                .any(|n| *n > 0) =>
+        {
+            (Rate::Counted(counts), Some(from))
+        }
+        _ => (averages(e), None),
+    }
+}
+
+/// The Insight records' averages: the Start's over the minutes that confirmed it, then the rest
+/// of the episode to its End.
+fn averages(e: &Episode) -> Rate<'static> {
+    let start_stats = &e.start.insight_details.insight_context.statistics;
+    let stats = &e
+        .summary_record()
+        .insight_details
+        .insight_context
+        .statistics;
+    let start_minutes = start_stats.insight_duration.max(1);
+    Rate::Averages {
+        start_average: start_stats.insight.average,
+        start_minutes,
+        rest: e.end.as_ref().and_then(|_| {
+            let n = e.duration_minutes();
+            let k = start_minutes.min(n);
+            (n > k).then(|| {
+                ((stats.insight.average * n as f64 - start_stats.insight.average * k as f64)
+                    / (n - k) as f64)
+                    .max(0.0)
+            })
+        }),
+    }
 }
 
 /// An activity's opening tag, with the facts the script filters and sorts by, and (for more than
@@ -671,12 +831,6 @@ fn episode(
     let d = &e.start.insight_details;
     let id = escape(e.shared_event_id());
     let baseline = e.baseline_average();
-    let stats = &e
-        .summary_record()
-        .insight_details
-        .insight_context
-        .statistics;
-    let start_stats = &d.insight_context.statistics;
     let change = change_of(e);
     // Counts from the logs are used only when they hold calls in the episode's own minutes:
     // a flat zero line where the Insight saw calls would mislead.
@@ -730,22 +884,9 @@ fn episode(
         let _ = write!(h, r#"<p class="reason">{}</p>"#, escape(&x.reason));
     }
 
-    let start_minutes = start_stats.insight_duration.max(1);
     let rate = match counts {
         Some(counts) => Rate::Counted(counts),
-        None => Rate::Averages {
-            start_average: start_stats.insight.average,
-            start_minutes,
-            rest: e.end.as_ref().and_then(|_| {
-                let n = e.duration_minutes();
-                let k = start_minutes.min(n);
-                (n > k).then(|| {
-                    ((stats.insight.average * n as f64 - start_stats.insight.average * k as f64)
-                        / (n - k) as f64)
-                        .max(0.0)
-                })
-            }),
-        },
+        None => averages(e),
     };
     let svg = chart::episode_svg(&EpisodeChart {
         shared_event_id: e.shared_event_id(),

@@ -8,12 +8,14 @@
 //!  explanations   event ID    read by the pipeline)    ters)    no network
 //! ```
 //!
-//! Everything here is pure: `pair` assembles episodes, `series` counts the rate again from
-//! decoded logs (the same rules as a run), `chart` draws, `html` writes the page. The pipeline
+//! Everything here is pure: `pair` assembles episodes, `activity` groups them, `series` counts
+//! the rate again from decoded logs (the same rules as a run) over `count_windows`, `chart`
+//! draws an Insight's chart and `activity_chart` an activity's, `html` writes the page. The pipeline
 //! drives it (`pipeline::report`): it reads the output through `sink`, the logs through
 //! `source`, and hands both to these stages.
 
 pub mod activity;
+pub mod activity_chart;
 pub mod activity_data;
 pub mod chart;
 pub mod coverage;
@@ -171,6 +173,39 @@ impl Episode {
             last.plus(context_minutes),
         )
     }
+}
+
+/// The minutes counted from the logs for each episode (same order), `[from, until)`: its own
+/// chart window, widened to its activity's combined chart window when it shares an activity
+/// with other Insights, so one count serves both charts.
+pub fn count_windows(episodes: &[Episode], context_minutes: i64) -> Vec<(Minute, Minute)> {
+    let mut windows: Vec<(Minute, Minute)> = episodes
+        .iter()
+        .map(|e| e.chart_window(context_minutes))
+        .collect();
+    for a in activity::group(episodes) {
+        if a.members.len() < 2 {
+            continue;
+        }
+        let (from, until) = a.chart_window(context_minutes);
+        for &i in &a.members {
+            let w = &mut windows[i];
+            *w = (w.0.min(from), w.1.max(until));
+        }
+    }
+    windows
+}
+
+/// The part `[from, until)` of per-minute `counts` that start at `counted_from` (empty where
+/// they do not reach).
+pub fn counts_within(
+    counts: &[u64],
+    counted_from: Minute,
+    (from, until): (Minute, Minute),
+) -> &[u64] {
+    let index = |m: Minute| (m.0 - counted_from.0).clamp(0, counts.len() as i64) as usize;
+    let lo = index(from);
+    &counts[lo..index(until).max(lo)]
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` -> its minute.

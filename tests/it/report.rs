@@ -4,6 +4,7 @@
 //! test fails (never skips) without it, and says how to install it (scripts/test does).
 
 use crate::support::*;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -476,11 +477,13 @@ fn on_real_logs_filed_under_another_account_every_chart_counts_what_the_insight_
     );
     assert!(!stderr.contains("hold no"), "{stderr}");
     let html = std::fs::read_to_string(html).unwrap();
+    let mut reported_by_id = std::collections::BTreeMap::new();
     for end in ends {
         let id = end["sharedEventID"].as_str().unwrap();
         let stats = &end["insightDetails"]["insightContext"]["statistics"];
         let minutes = stats["insightDuration"].as_f64().unwrap();
         let reported = stats["insight"]["average"].as_f64().unwrap() * minutes;
+        reported_by_id.insert(id.to_owned(), reported);
         let article = elements(&html, "article", &[("data-shared-event-id", id)]);
         assert_eq!(article.len(), 1, "{id}");
         let figure = find_elements(article[0].1, "figure", &[("class", "chart-box")]);
@@ -497,6 +500,49 @@ fn on_real_logs_filed_under_another_account_every_chart_counts_what_the_insight_
         );
         assert!(!article[0].1.contains("0.000e0"), "{id}");
     }
+    // Each activity of several Insights has one combined chart, a line per Insight, each line
+    // drawn from counts that hold what its Insight reports in its own minutes.
+    let mut charted = 0;
+    for (activity, text) in elements(&html, "section", &[]) {
+        if attr(&activity, "class") != Some("activity") {
+            continue;
+        }
+        let members: BTreeSet<String> = find_elements(text, "article", &[("class", "episode")])
+            .iter()
+            .map(|(_, a)| attr(a, "data-shared-event-id").unwrap().to_owned())
+            .collect();
+        let charts = find_elements(text, "svg", &[("class", "chart activity-chart")]);
+        assert_eq!(charts.len(), 1, "{members:?}");
+        let lines = find_elements(text, "g", &[("class", "series")]);
+        let lined: BTreeSet<String> = lines
+            .iter()
+            .map(|(_, a)| attr(a, "data-shared-event-id").unwrap().to_owned())
+            .collect();
+        assert_eq!(lined.len(), lines.len(), "one line per Insight");
+        assert_eq!(lined, members, "a line per Insight of the activity");
+        for (_, line) in &lines {
+            let id = attr(line, "data-shared-event-id").unwrap();
+            assert_eq!(attr(line, "data-rate"), Some("counted"), "{id}: {line:?}");
+            let counted: f64 = attr(line, "data-episode-count").unwrap().parse().unwrap();
+            let reported = reported_by_id[id];
+            assert!(
+                (counted - reported).abs() < 0.01,
+                "{id}: the activity chart draws {counted} in the Insight's minutes, the Insight {reported}"
+            );
+            charted += 1;
+        }
+    }
+    assert_eq!(
+        charted, 10,
+        "the 10 Insights of the hour's 3 activities of several"
+    );
+    let single = elements(&html, "section", &[("class", "activity single")]);
+    assert!(
+        single
+            .iter()
+            .all(|(_, text)| !text.contains("activity-chart")),
+        "a single Insight's activity does not repeat its chart"
+    );
 }
 
 #[test]
@@ -609,6 +655,12 @@ fn the_real_report_reads_at_1400_and_600_pixels_without_a_console_message() {
         assert!(console.is_empty(), "{width} px: {}", console.join("\n"));
         let body = &find_elements(&dom, "body", &[])[0].1;
         assert_eq!(attr(body, "data-report-ready"), Some("true"), "{width} px");
+        let combined = find_elements(&dom, "svg", &[("class", "chart activity-chart")]);
+        assert_eq!(
+            combined.len(),
+            3,
+            "{width} px: the 3 activities of several Insights"
+        );
         let shot = dir.path().join(format!("report-{width}.png"));
         let shot_arg = format!("--screenshot={}", shot.display());
         run_chromium(&page, "", &profile, &[&shot_arg, &size]);
