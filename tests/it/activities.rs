@@ -128,15 +128,13 @@ fn activities_are_written_as_hive_partitioned_lines_and_match_the_page() {
 
     // The same groups as the page shows.
     let html = dir.path().join("r.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        out.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
+    let Report {
+        code,
+        stderr,
+        page: text,
+    } = run_report(&out, &html, &[]);
     assert_eq!(code, 0, "{stderr}");
-    let page = page_groups(&std::fs::read_to_string(html).unwrap());
+    let page = page_groups(&text);
     let data: BTreeSet<Vec<String>> = lines
         .iter()
         .map(|(_, l)| strings(&l["sharedEventIDs"]))

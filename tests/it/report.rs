@@ -20,17 +20,9 @@ fn sample_report(dir: &Path, with_source: bool) -> PathBuf {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let html = dir.join("r.html");
     let sample = repo_path("sample-data");
-    let mut args = vec![
-        "report",
-        "--insights",
-        out.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ];
-    if with_source {
-        args.extend(["--source", sample.to_str().unwrap()]);
-    }
-    let (code, _, stderr) = run_binary(&args);
+    let source = ["--source", sample.to_str().unwrap()];
+    let extra: &[&str] = if with_source { &source } else { &[] };
+    let Report { code, stderr, .. } = run_report(&out, &html, extra);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("episodes                     3"),
@@ -232,15 +224,8 @@ fn the_sample_report_renders_in_headless_chromium_with_the_runinstances_window_s
 
     // One episode per page: a link to the last one opens the last page, with it alone shown.
     let paged = dir.path().join("paged.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        dir.path().join("out").to_str().unwrap(),
-        "--html",
-        paged.to_str().unwrap(),
-        "--page-size",
-        "1",
-    ]);
+    let Report { code, stderr, .. } =
+        run_report(&dir.path().join("out"), &paged, &["--page-size", "1"]);
     assert_eq!(code, 0, "{stderr}");
     let oldest = attr(&articles[2].1, "data-shared-event-id").unwrap();
     let (dom, log) = run_chromium(&paged, &format!("#ep-{oldest}"), &profile, &["--dump-dom"]);
@@ -304,15 +289,11 @@ fn the_report_is_the_same_bytes_on_every_run() {
     assert_eq!(strip(&first, a.path()), strip(&second, b.path()));
     // The same output reported again is the same bytes.
     let again = a.path().join("again.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        a.path().join("out").to_str().unwrap(),
-        "--source",
-        repo_path("sample-data").to_str().unwrap(),
-        "--html",
-        again.to_str().unwrap(),
-    ]);
+    let Report { code, stderr, .. } = run_report(
+        &a.path().join("out"),
+        &again,
+        &["--source", repo_path("sample-data").to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read_to_string(again).unwrap(), first);
 }
@@ -339,19 +320,16 @@ fn an_open_episode_and_a_broken_file_are_shown_and_named() {
     std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
     std::fs::write(&broken, b"not gzip at all").unwrap();
     let html = dir.path().join("r.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        out.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
+    let Report {
+        code,
+        stderr,
+        page: html,
+    } = run_report(&out, &html, &[]);
     assert_eq!(code, 1, "a skipped file gives exit 1: {stderr}");
     assert!(
         stderr.contains("_broken.json.gz") && stderr.contains("not gzip"),
         "{stderr}"
     );
-    let html = std::fs::read_to_string(html).unwrap();
     let open = find_elements(&html, "rect", &[("data-open", "true")]);
     assert_eq!(open.len(), 3, "every episode is open");
     assert!(open.iter().all(|(_, a)| attr(a, "data-end") == Some("")));
@@ -378,18 +356,15 @@ fn the_report_reads_aws_own_insight_records() {
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, gzip(examples.to_string().as_bytes())).unwrap();
     let html = dir.path().join("r.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        dir.path().to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
+    let Report {
+        code,
+        stderr,
+        page: html,
+    } = run_report(dir.path(), &html, &[]);
     assert_eq!(code, 0, "{stderr}");
     // Nine records: four episodes, one of them only started, and one ID used twice.
     assert!(stderr.contains("4 (1 still open)"), "{stderr}");
     assert!(stderr.contains("2 duplicates"), "{stderr}");
-    let html = std::fs::read_to_string(html).unwrap();
     assert_eq!(find_elements(&html, "svg", &[("class", "chart")]).len(), 4);
 }
 
@@ -459,24 +434,21 @@ fn on_real_logs_filed_under_another_account_every_chart_counts_what_the_insight_
         .collect();
     assert_eq!(ends.len(), 15, "the hour fires 15 Insights");
     let html = dir.path().join("r.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        out.to_str().unwrap(),
-        "--source",
-        logs.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-        "--page-size",
-        "100",
-    ]);
+    let Report {
+        code,
+        stderr,
+        page: html,
+    } = run_report(
+        &out,
+        &html,
+        &["--source", logs.to_str().unwrap(), "--page-size", "100"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("log objects read             55"),
         "{stderr}"
     );
     assert!(!stderr.contains("hold no"), "{stderr}");
-    let html = std::fs::read_to_string(html).unwrap();
     let mut reported_by_id = std::collections::BTreeMap::new();
     for end in ends {
         let id = end["sharedEventID"].as_str().unwrap();
@@ -550,15 +522,12 @@ fn related_real_insights_are_grouped_into_activities() {
     let dir = tempfile::tempdir().unwrap();
     let (_, out) = invictus_run(dir.path());
     let html = dir.path().join("r.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        out.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
+    let Report {
+        code,
+        stderr,
+        page: html,
+    } = run_report(&out, &html, &[]);
     assert_eq!(code, 0, "{stderr}");
-    let html = std::fs::read_to_string(html).unwrap();
     let activities = elements(&html, "section", &[]);
     let activities: Vec<Vec<String>> = activities
         .iter()
@@ -620,15 +589,12 @@ fn a_run_that_found_nothing_gets_a_page_that_says_so() {
     assert_eq!(record["exit_code"], 0);
     assert_eq!(record["summary"]["insight_records_written"], 0);
     let html = dir.path().join("r.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        out.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
+    let Report {
+        code,
+        stderr,
+        page: html,
+    } = run_report(&out, &html, &[]);
     assert_eq!(code, 0, "{stderr}");
-    let html = std::fs::read_to_string(html).unwrap();
     assert!(html.contains("No Insights were found"), "{html}");
 }
 
@@ -637,15 +603,8 @@ fn the_real_report_reads_at_1400_and_600_pixels_without_a_console_message() {
     let dir = tempfile::tempdir().unwrap();
     let (logs, out) = invictus_run(dir.path());
     let page = dir.path().join("r.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        out.to_str().unwrap(),
-        "--source",
-        logs.to_str().unwrap(),
-        "--html",
-        page.to_str().unwrap(),
-    ]);
+    let Report { code, stderr, .. } =
+        run_report(&out, &page, &["--source", logs.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     let profile = dir.path().join("chromium-profile");
     for width in [1400, 600] {
@@ -733,13 +692,11 @@ fn coverage_from_the_runs_records_is_shown_escaped_and_bad_records_are_named() {
     .unwrap();
 
     let html = dir.path().join("r.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        out.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
+    let Report {
+        code,
+        stderr,
+        page: html,
+    } = run_report(&out, &html, &[]);
     assert_eq!(code, 0, "a bad run record never fails the report: {stderr}");
     for name in [
         "20980105T013000.000Z-bb.json",
@@ -747,7 +704,6 @@ fn coverage_from_the_runs_records_is_shown_escaped_and_bad_records_are_named() {
     ] {
         assert!(stderr.contains(name), "{name} named: {stderr}");
     }
-    let html = std::fs::read_to_string(html).unwrap();
     assert!(html.contains(r#"id="coverage""#), "{html}");
     assert!(
         html.contains(r#"id="coverage-note""#),
@@ -799,15 +755,12 @@ fn a_delivery_gap_of_a_real_run_is_on_the_page() {
     assert_eq!(record["exit_code"], 4);
 
     let html = dir.path().join("r.html");
-    let (code, _, stderr) = run_binary(&[
-        "report",
-        "--insights",
-        out.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
+    let Report {
+        code,
+        stderr,
+        page: html,
+    } = run_report(&out, &html, &[]);
     assert_eq!(code, 0, "{stderr}");
-    let html = std::fs::read_to_string(html).unwrap();
     assert!(html.contains(r#"id="coverage-note""#));
     let row = format!(
         "<td>2019-11-07</td><td>210987654321</td><td>eu-west-1</td><td class=\"num\">{expected}</td><td class=\"num\">0</td>"

@@ -267,3 +267,28 @@ pub fn run_binary(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// What `report` did: its exit code, its stderr, and the page it wrote (empty when none).
+pub struct Report {
+    pub code: i32,
+    pub stderr: String,
+    pub page: String,
+}
+
+/// `report --insights out --html html` plus `extra`.
+pub fn run_report(out: &Path, html: &Path, extra: &[&str]) -> Report {
+    let mut args = vec![
+        "report",
+        "--insights",
+        out.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, _, stderr) = run_binary(&args);
+    Report {
+        code,
+        stderr,
+        page: std::fs::read_to_string(html).unwrap_or_default(),
+    }
+}
