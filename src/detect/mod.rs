@@ -20,6 +20,9 @@
 //!    days (within `habit_jitter_minutes`), or at the same time of week a week before, it must
 //!    also clear `min_rate_ratio` and `start_probability` against what those days held, so an
 //!    ordinary run of a recurring job is expected and a run ten times its size still fires.
+//!    Last, a window whose calls above the season are no more than the largest window of its
+//!    length held (outside the habits' runs) on at least `clump_days` previous days is one of
+//!    the series' ordinary clumps and opens nothing (`clump`).
 //! 3. **Continue.** The per-minute baseline is frozen at the start. A minute is *elevated* while
 //!    `P(X >= c) <= continue_probability` under it.
 //! 4. **End.** After `quiet_minutes_to_end` minutes in a row that are not elevated, at the minute
