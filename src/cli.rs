@@ -963,6 +963,15 @@ pub struct DetectorArgs {
         value_name = "MINUTES"
     )]
     pub habit_jitter_minutes: Option<i64>,
+    /// A burst no larger than bursts the last 7 days held on this many separate days (at any
+    /// time, outside recurring jobs' runs) is ordinary (0 turns the rule off).
+    #[arg(
+        help_heading = "Detector",
+        env = "TRAILSIGHT_CLUMP_DAYS",
+        long,
+        value_name = "DAYS"
+    )]
+    pub clump_days: Option<u32>,
     /// Also report steady APIs that fall silent.
     #[arg(help_heading = "Detector", env = "TRAILSIGHT_DETECT_DROPS", value_parser = clap::builder::FalseyValueParser::new(), long)]
     pub detect_drops: bool,
@@ -1108,6 +1117,7 @@ struct DetectorFile {
     min_drop_minutes: Option<i64>,
     habit_days: Option<u32>,
     habit_jitter_minutes: Option<i64>,
+    clump_days: Option<u32>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -1161,6 +1171,7 @@ pub fn detector_config(args: &DetectorArgs) -> anyhow::Result<(DetectorConfig, V
         habit_jitter_minutes,
         args.habit_jitter_minutes.or(d.habit_jitter_minutes)
     );
+    set!(clump_days, args.clump_days.or(d.clump_days));
     config.detect_drops = args.detect_drops || d.detect_drops.unwrap_or(false);
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
 
@@ -1620,7 +1631,7 @@ mod tests {
         let path = dir.path().join("trailsight.toml");
         std::fs::write(
             &path,
-            "[detector]\nhabit_days = 4\nhabit_jitter_minutes = 5\n",
+            "[detector]\nhabit_days = 4\nhabit_jitter_minutes = 5\nclump_days = 3\n",
         )
         .unwrap();
         let file_only = DetectorArgs {
@@ -1628,16 +1639,32 @@ mod tests {
             ..DetectorArgs::default()
         };
         let (config, _) = detector_config(&file_only).unwrap();
-        assert_eq!((config.habit_days, config.habit_jitter_minutes), (4, 5));
+        assert_eq!(
+            (
+                config.habit_days,
+                config.habit_jitter_minutes,
+                config.clump_days
+            ),
+            (4, 5, 3)
+        );
         let flag = DetectorArgs {
             habit_days: Some(0),
             ..file_only.clone()
         };
         assert_eq!(detector_config(&flag).unwrap().0.habit_days, 0);
+        let flag = DetectorArgs {
+            clump_days: Some(0),
+            ..file_only.clone()
+        };
+        assert_eq!(detector_config(&flag).unwrap().0.clump_days, 0);
         let (defaults, _) = detector_config(&DetectorArgs::default()).unwrap();
         assert_eq!(
-            (defaults.habit_days, defaults.habit_jitter_minutes),
-            (5, 15)
+            (
+                defaults.habit_days,
+                defaults.habit_jitter_minutes,
+                defaults.clump_days
+            ),
+            (5, 15, 2)
         );
         for bad in [
             DetectorArgs {
@@ -1648,9 +1675,16 @@ mod tests {
                 habit_jitter_minutes: Some(-1),
                 ..DetectorArgs::default()
             },
+            DetectorArgs {
+                clump_days: Some(8),
+                ..DetectorArgs::default()
+            },
         ] {
             let err = detector_config(&bad).unwrap_err();
-            assert!(format!("{err:#}").contains("habit_"), "{err:#}");
+            assert!(
+                format!("{err:#}").contains("habit_") || format!("{err:#}").contains("clump_days"),
+                "{err:#}"
+            );
         }
     }
 }

@@ -165,6 +165,8 @@ pub struct RunRule {
 pub struct HabitualBlocks {
     /// Per seasonal bin, the habitual blocks of the whole days before the analysed day.
     pub before: [WindowSums; BINS],
+    /// The first minutes of those blocks, ascending (for `clump::daily_peaks`).
+    pub before_blocks: Vec<Minute>,
     /// The habitual blocks of the analysed day itself, ascending: (first minute, calls).
     pub today: Vec<(Minute, u64)>,
 }
@@ -238,6 +240,7 @@ pub fn habitual_blocks(
             r.calls += c;
             r.squares += (c as f64) * (c as f64);
             r.minutes += 1;
+            out.before_blocks.push(m);
         } else {
             out.today.push((m, c));
         }

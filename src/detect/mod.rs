@@ -20,6 +20,9 @@
 //!    days (within `habit_jitter_minutes`), or at the same time of week a week before, it must
 //!    also clear `min_rate_ratio` and `start_probability` against what those days held, so an
 //!    ordinary run of a recurring job is expected and a run ten times its size still fires.
+//!    Last, a window whose calls above the season are no more than the largest window of its
+//!    length held (outside the habits' runs) on at least `clump_days` previous days is one of
+//!    the series' ordinary clumps and opens nothing (`clump`).
 //! 3. **Continue.** The per-minute baseline is frozen at the start. A minute is *elevated* while
 //!    `P(X >= c) <= continue_probability` under it.
 //! 4. **End.** After `quiet_minutes_to_end` minutes in a row that are not elevated, at the minute
@@ -36,6 +39,7 @@
 
 pub mod assemble;
 pub mod baseline;
+pub mod clump;
 pub mod habit;
 pub mod model;
 
@@ -82,6 +86,10 @@ pub struct DetectorConfig {
     /// How many minutes earlier or later than the same time of day a previous day's run may
     /// start and still count for a habit. Default 15.
     pub habit_jitter_minutes: i64,
+    /// A window no larger than windows of its length that the baseline held (outside the
+    /// habits' runs) on at least this many of the previous days is not unusual (`clump`). 0
+    /// turns the rule off. Default 2.
+    pub clump_days: u32,
     pub exclusions: Exclusions,
 }
 
@@ -89,6 +97,8 @@ pub struct DetectorConfig {
 pub const DEFAULT_HABIT_DAYS: u32 = 5;
 /// Default of [`DetectorConfig::habit_jitter_minutes`].
 pub const DEFAULT_HABIT_JITTER_MINUTES: i64 = 15;
+/// Default of [`DetectorConfig::clump_days`].
+pub const DEFAULT_CLUMP_DAYS: u32 = 2;
 
 impl Default for DetectorConfig {
     fn default() -> Self {
@@ -107,6 +117,7 @@ impl Default for DetectorConfig {
             min_drop_minutes: 10,
             habit_days: DEFAULT_HABIT_DAYS,
             habit_jitter_minutes: DEFAULT_HABIT_JITTER_MINUTES,
+            clump_days: DEFAULT_CLUMP_DAYS,
             exclusions: Exclusions::default(),
         }
     }
@@ -148,6 +159,14 @@ impl DetectorConfig {
                 "habit_days must be 0 (off) to 7 (of the last 7 days), habit_jitter_minutes 0 to 120"
                     .into(),
             );
+        }
+        if self.clump_days > clump::PEAK_DAYS as u32 {
+            return Err(format!(
+                "clump_days must be 0 (off) to {} (of the last {} days), got {}",
+                clump::PEAK_DAYS,
+                clump::PEAK_DAYS,
+                self.clump_days
+            ));
         }
         if !(self.min_rate_ratio >= 0.0 && self.min_drop_rate >= 0.0) {
             return Err("min_rate_ratio and min_drop_rate must not be negative".into());
@@ -336,6 +355,9 @@ struct Detector<'a> {
     /// Per block length and model window start: the habits' runs the seasonal fit leaves
     /// out (`habit::habitual_blocks`), computed once per analysed day.
     habitual: RefCell<Vec<(i64, Minute, habit::HabitualBlocks)>>,
+    /// Per window length and model window start: each previous day's largest window outside
+    /// the habits' runs (`clump::daily_peaks`), computed once per analysed day.
+    peaks: RefCell<Vec<(i64, Minute, clump::Peaks)>>,
 }
 
 impl<'a> Detector<'a> {
@@ -352,6 +374,7 @@ impl<'a> Detector<'a> {
             per_minute: BaselineIndex::new(series, 1),
             per_window,
             habitual: RefCell::new(Vec::new()),
+            peaks: RefCell::new(Vec::new()),
         }
     }
 
@@ -359,28 +382,39 @@ impl<'a> Detector<'a> {
     /// window before it without the runs of habits found in the whole days of that window
     /// (so the same for every window of a day, and never reading past `at`).
     fn fit(&self, index: &BaselineIndex, at: Minute) -> Fit {
+        let removed = self.with_habitual(index, at, |blocks| blocks.until(at));
+        index.fit_without(self.model_from(at), at, &removed)
+    }
+
+    /// `f` of the habits' runs of `index`'s block length in the model window of the minute
+    /// `at` (`habit::habitual_blocks`), computed once per block length and analysed day.
+    fn with_habitual<R>(
+        &self,
+        index: &BaselineIndex,
+        at: Minute,
+        f: impl FnOnce(&habit::HabitualBlocks) -> R,
+    ) -> R {
         let from = self.model_from(at);
-        let day = Minute::start_of_day(at.day());
         let key = (index.block(), from);
-        let cached = self
+        if let Some((_, _, blocks)) = self
             .habitual
             .borrow()
             .iter()
             .find(|(w, f, _)| (*w, *f) == key)
-            .map(|(_, _, r)| r.until(at));
-        let removed = cached.unwrap_or_else(|| {
-            let rule = habit::RunRule {
-                min_calls: f64::from(self.config.min_start_count),
-                min_rate_ratio: self.config.min_rate_ratio,
-                habit_days: self.config.habit_days,
-                jitter: self.config.habit_jitter_minutes,
-            };
-            let blocks = habit::habitual_blocks(index, from, day, rule);
-            let removed = blocks.until(at);
-            self.habitual.borrow_mut().push((key.0, key.1, blocks));
-            removed
-        });
-        index.fit_without(from, at, &removed)
+        {
+            return f(blocks);
+        }
+        let rule = habit::RunRule {
+            min_calls: f64::from(self.config.min_start_count),
+            min_rate_ratio: self.config.min_rate_ratio,
+            habit_days: self.config.habit_days,
+            jitter: self.config.habit_jitter_minutes,
+        };
+        let day = Minute::start_of_day(at.day());
+        let blocks = habit::habitual_blocks(index, from, day, rule);
+        let out = f(&blocks);
+        self.habitual.borrow_mut().push((key.0, key.1, blocks));
+        out
     }
 
     /// The first minute of the model's window for a window starting at `s`.
@@ -494,6 +528,9 @@ impl<'a> Detector<'a> {
                     (habit.model, usual, tail, Some(habit))
                 }
             };
+            if self.seen_on_enough_days(index, first, observed as f64 - expected) {
+                continue;
+            }
             let start = self.first_elevated(first, t);
             if self.config.exclusions.excludes_time(start) {
                 return None;
@@ -514,6 +551,41 @@ impl<'a> Detector<'a> {
             ));
         }
         None
+    }
+
+    /// Whether windows of `index`'s length with at least `excess` calls above the season were
+    /// held, outside the habits' runs, on at least `clump_days` of the whole days of the model
+    /// window of a window starting at `first` (`clump`): such a window is one of the series'
+    /// ordinary clumps, however improbable the fitted model finds it.
+    fn seen_on_enough_days(&self, index: &BaselineIndex, first: Minute, excess: f64) -> bool {
+        if self.config.clump_days == 0 {
+            return false;
+        }
+        let (w, from) = (index.block(), self.model_from(first));
+        let day = Minute::start_of_day(first.day());
+        let cached = self
+            .peaks
+            .borrow()
+            .iter()
+            .find(|(l, f, _)| (*l, *f) == (w, from))
+            .map(|(_, _, p)| *p);
+        let peaks = cached.unwrap_or_else(|| {
+            // The season per minute, fitted on the same days without the habits' runs.
+            let season = self.fit(&self.per_minute, day);
+            let peaks = self.with_habitual(index, first, |blocks| {
+                clump::daily_peaks(
+                    &self.per_minute,
+                    from,
+                    day,
+                    w,
+                    &blocks.before_blocks,
+                    |a, b| season.expected(a, b, 1),
+                )
+            });
+            self.peaks.borrow_mut().push((w, from, peaks));
+            peaks
+        });
+        clump::days_seen(&peaks, excess) >= self.config.clump_days
     }
 
     /// The habit of the window `[first, t]` whose seasonal expectation is `expected`: what the

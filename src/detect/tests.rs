@@ -524,6 +524,7 @@ fn on_a_busy_api_the_habit_is_what_keeps_a_daily_job_quiet() {
     }
     let off = DetectorConfig {
         habit_days: 0,
+        clump_days: 0,
         ..DetectorConfig::default()
     };
     assert_eq!(run_with(&points, 7, 11, &off).len(), 4, "habits off");
@@ -652,4 +653,48 @@ fn a_job_is_judged_at_its_own_run_length_and_may_wander_at_its_own_size() {
         let found: Vec<i64> = run(&points, 7, 11).iter().map(|e| e.0).collect();
         assert_eq!(found, want, "{what}");
     }
+}
+
+#[test]
+fn clumps_the_baseline_held_on_two_days_are_ordinary_and_far_larger_ones_fire() {
+    // Log streams of a scale-out: a call every five minutes, and on each day one or two
+    // clumps of 17-24 calls over 4 minutes at a random time of day (not a habit).
+    let mut u = uniforms(5);
+    let mut points = poisson_minutes(0.2, 11, 21);
+    let clump = |points: &mut Vec<(i64, u32)>, at: i64, calls: u32| {
+        for i in 0..calls {
+            points.push((at + i64::from(i % 4), 1));
+        }
+    };
+    for day in 0..8 {
+        for _ in 0..1 + (u.next().unwrap() * 2.0) as usize {
+            let at = day * DAY + 60 + (u.next().unwrap() * 1300.0) as i64;
+            clump(&mut points, at, 17 + (u.next().unwrap() * 8.0) as u32);
+        }
+    }
+    // The analysed days: one clump of 21 on day 8, one of 120 on day 9, none on day 10.
+    clump(&mut points, 8 * DAY + 15 * 60 + 7, 21);
+    clump(&mut points, 9 * DAY + 11 * 60 + 31, 120);
+    let off = DetectorConfig {
+        clump_days: 0,
+        ..DetectorConfig::default()
+    };
+    let starts = |config: &DetectorConfig| -> Vec<i64> {
+        run_with(&points, 8, 11, config)
+            .iter()
+            .map(|e| e.start.0 - day0().0)
+            .collect()
+    };
+    let without = starts(&off);
+    assert!(
+        without
+            .iter()
+            .any(|s| (s - (8 * DAY + 15 * 60 + 7)).abs() <= 2),
+        "the negative binomial finds the ordinary clump improbable: {without:?}"
+    );
+    assert_eq!(
+        starts(&DetectorConfig::default()),
+        vec![9 * DAY + 11 * 60 + 31],
+        "only the clump five times the usual size fires"
+    );
 }
