@@ -688,7 +688,8 @@ mod tests {
             }
             out.bytes
         };
-        let cases: [(&str, &[(u64, u64, u64)], Option<&str>); 5] = [
+        type Case<'a> = (&'a str, &'a [(u64, u64, u64)], Option<&'a str>);
+        let cases: [Case; 5] = [
             ("two IDs", &[(0, 3, 0), (u64::MAX, 1439, 0)], None),
             (
                 "the same ID twice",
