@@ -4,15 +4,15 @@
 //! fetch order), drops events whose `eventID` it has already counted, and keeps, for each
 //! series and minute, the count and small tallies of the attributed values (caller ARN, user
 //! agent, error code, and for data events the resource ARNs). Memory grows with series x active
-//! minutes x distinct values, plus one 128-bit ID per analysed event for de-duplication. Data
+//! minutes x distinct values, plus one 64-bit hash of the ID of each analysed event for
+//! de-duplication (`event_id_hash`). Data
 //! events name a new object in almost every call, so a minute keeps at most
 //! `MAX_RESOURCES_PER_MINUTE` distinct resource ARNs (the first seen; later ones in that minute
 //! are not attributed), and only the ARNs kept are interned.
 //!
 //! Duplicates are copies: an event whose `eventID` was already counted is dropped only when it
 //! also has the same `eventTime` minute, `eventSource` and `eventName` (kept beside the ID as a
-//! 16-bit minute of the day and a 32-bit fingerprint of the API, in the room the ID's slot has
-//! anyway). An ID seen again with another time or API is a conflict: both events count, and the
+//! 16-bit minute of the day and a 32-bit fingerprint of the API, 16 bytes a table entry). An ID seen again with another time or API is a conflict: both events count, and the
 //! conflict is counted (`AggregateStats::id_conflicts`), so a forged record cannot hide a real
 //! event by borrowing its ID. IDs are compared per UTC day of the event's time; an ID reused on
 //! another day is never dropped, and not reported as a conflict either.
@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 
 mod saved;
-pub use saved::{Reader, Writer};
+pub use saved::{Reader, SAVED_LAYOUT, Writer};
 
 /// Counts per value of one attribute within one minute: a short list, almost always of one
 /// value (one caller, one user agent, one outcome), which is kept inline: the window holds three
@@ -195,8 +195,8 @@ impl IdentityFilter {
     }
 }
 
-/// What is kept beside a counted event's ID: enough to tell a copy from a different event with
-/// the same ID, in the 8 bytes the slot of a 128-bit key has room for anyway.
+/// What is kept beside a counted event's ID hash: enough to tell a copy from a different event
+/// with the same ID, in the 8 bytes beside a 64-bit key (an entry is 16 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SeenEvent {
     /// The event's minute within its UTC day (the table is the day's).
@@ -235,18 +235,42 @@ fn combine_api(source: u32, name: u32) -> u32 {
         .max(1)
 }
 
-/// The analysed events' IDs with their minute and API, one table per day of the events' time. A
+/// 64 bits naming an event ID (its 128 bits from `decode::event_id_bits`, folded and mixed):
+/// what the aggregator and the state keep of it, half the memory of the whole ID. Saved in the
+/// state, so it must not change between versions.
+///
+/// Two different IDs share a hash with odds of 2^-64, and only IDs of one UTC day's table are
+/// compared: n IDs a day collide with odds of about n^2 / 2^65 (4e-9 a day at 360 k IDs, an
+/// organization of 60 accounts x 16 regions; 3e-4 a day at 100 M). A collision is harmless
+/// unless the two events also share their minute and API (then the second is taken for a copy
+/// and not counted); otherwise both count, reported as an ID conflict. The 128 bits of a
+/// canonical UUID are its own, random for the v4 UUIDs CloudTrail writes, and any other string is
+/// a SHA-1 (v5 UUID) of it, so the folded bits are uniform; the mix is murmur3's finaliser, a
+/// bijection, so no two IDs differing in only one half share a hash.
+pub fn event_id_hash(bits: u128) -> u64 {
+    fn mix(mut x: u64) -> u64 {
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+    mix((bits >> 64) as u64 ^ mix(bits as u64))
+}
+
+/// The analysed events' ID hashes with their minute and API, one table per day of the events' time. A
 /// copy of an event (the same event delivered by an organization trail and an account trail, or
 /// a file delivered twice) has the event's own `eventTime`, so it is looked up in its day's table
 /// only; forgetting a day drops its table whole, with no pass over the others.
 #[derive(Debug, Default)]
 struct SeenIds {
-    by_day: BTreeMap<i64, FxHashMap<u128, SeenEvent>>,
+    by_day: BTreeMap<i64, FxHashMap<u64, SeenEvent>>,
 }
 
 impl SeenIds {
-    /// Remember `id` at `minute` for the API fingerprinted `api`, unless it is already known.
-    fn insert(&mut self, id: u128, minute: Minute, api: u32) -> Sighting {
+    /// Remember the ID hashed `id` (`event_id_hash`) at `minute` for the API fingerprinted
+    /// `api`, unless it is already known.
+    fn insert(&mut self, id: u64, minute: Minute, api: u32) -> Sighting {
         let day = minute.0.div_euclid(MINUTES_PER_DAY);
         let seen = SeenEvent {
             minute_of_day: minute.0.rem_euclid(MINUTES_PER_DAY) as u16,
@@ -281,8 +305,8 @@ impl SeenIds {
         }
     }
 
-    /// Every ID with its minute and API fingerprint.
-    fn iter(&self) -> impl Iterator<Item = (u128, Minute, u32)> + '_ {
+    /// Every ID hash with its minute and API fingerprint.
+    fn iter(&self) -> impl Iterator<Item = (u64, Minute, u32)> + '_ {
         self.by_day.iter().flat_map(|(day, ids)| {
             ids.iter().map(move |(id, seen)| {
                 let minute = Minute(day * MINUTES_PER_DAY + i64::from(seen.minute_of_day));
@@ -298,7 +322,7 @@ pub struct Aggregator {
     /// `api_fingerprint`'s FNV hash of each interned string, by symbol (filled as they come).
     /// Only the source and name of an event are hashed: see `api_of`.
     string_hashes: Vec<u32>,
-    /// The analysed events' IDs, with their minute (for pruning) and API (to tell copies).
+    /// The analysed events' ID hashes, with their minute (for pruning) and API (to tell copies).
     seen: SeenIds,
     series: FxHashMap<SeriesId, Minutes>,
     coverage: FxHashMap<(Sym, Sym), Minute>,
@@ -351,7 +375,7 @@ impl Aggregator {
             match event.id {
                 Some(id) => {
                     let api = self.api_of(global(event.event_source), global(event.event_name));
-                    match self.seen.insert(id, event.minute, api) {
+                    match self.seen.insert(event_id_hash(id), event.minute, api) {
                         Sighting::New => {}
                         Sighting::Copy => {
                             self.stats.duplicates += 1;
@@ -585,7 +609,8 @@ impl Aggregator {
     }
 
     /// Everything the aggregator holds, in an open, compact, stable form (only the strings
-    /// still referenced are kept).
+    /// still referenced are kept; event IDs as their hashes). Layout 1 of the state was this in
+    /// JSON; it is no longer written, but is what tests compare counts by.
     pub fn to_state(&self) -> AggregateState {
         let strings = self.symbols.strings();
         let mut used: Vec<Option<Sym>> = vec![None; strings.len()];
@@ -654,7 +679,7 @@ impl Aggregator {
         let mut seen: Vec<(String, i64, u32)> = self
             .seen
             .iter()
-            .map(|(id, m, api)| (format!("{id:032x}"), m.0, api))
+            .map(|(id, m, api)| (format!("{id:016x}"), m.0, api))
             .collect();
         seen.sort();
         let seen_apis = seen.iter().map(|(_, _, api)| *api).collect();
@@ -727,9 +752,13 @@ impl Aggregator {
             false => vec![0; state.seen.len()],
         };
         for ((id, minute), api) in state.seen.into_iter().zip(apis) {
-            let id = u128::from_str_radix(&id, 16).map_err(|_| {
-                anyhow::anyhow!("the saved state holds a malformed event ID {id:?}")
-            })?;
+            let malformed = || anyhow::anyhow!("the saved state holds a malformed event ID {id:?}");
+            // 32 hex digits: a whole ID (layout 1), hashed; 16: its hash (`to_state`).
+            let id = match id.len() {
+                32 => event_id_hash(u128::from_str_radix(&id, 16).map_err(|_| malformed())?),
+                16 => u64::from_str_radix(&id, 16).map_err(|_| malformed())?,
+                _ => return Err(malformed()),
+            };
             aggregator.seen.insert(id, Minute(minute), api);
         }
         Ok(aggregator)
@@ -743,7 +772,7 @@ pub struct AggregateState {
     pub series: Vec<SeriesState>,
     /// (account, region, first minute with a record).
     pub coverage: Vec<(Sym, Sym, i64)>,
-    /// (event ID as 32 hex digits, minute).
+    /// (event ID as 32 hex digits (layout 1) or its `event_id_hash` as 16, minute).
     pub seen: Vec<(String, i64)>,
     /// The API fingerprint (`api_fingerprint`) of each of `seen`, in the same order; absent in
     /// states saved before it was kept.
@@ -817,7 +846,8 @@ mod tests {
         let mut out = Writer::default();
         agg.write_saved(&mut out);
         let mut input = Reader::new(&out.bytes);
-        let restored = Aggregator::read_saved(&mut input, IdentityFilter::default()).unwrap();
+        let restored =
+            Aggregator::read_saved(&mut input, SAVED_LAYOUT, IdentityFilter::default()).unwrap();
         assert!(input.is_done().unwrap());
         // A restored aggregator saves to the same bytes, streamed or not.
         let mut again = Vec::new();
@@ -836,7 +866,8 @@ mod tests {
             }
         }
         let mut input = Reader::streaming(Dribble(&out.bytes), out.bytes.len() as u64);
-        let dribbled = Aggregator::read_saved(&mut input, IdentityFilter::default()).unwrap();
+        let dribbled =
+            Aggregator::read_saved(&mut input, SAVED_LAYOUT, IdentityFilter::default()).unwrap();
         assert!(input.is_done().unwrap());
         assert_eq!(dribbled.to_state(), restored.to_state());
         restored
@@ -1069,11 +1100,8 @@ mod tests {
                 );
             }
         }
-        // What is kept beside an ID fits in the room the 128-bit key's slot has anyway.
-        assert_eq!(
-            std::mem::size_of::<(u128, SeenEvent)>(),
-            std::mem::size_of::<(u128, Minute)>()
-        );
+        // An ID's table entry: its hash and what is kept beside it, 16 bytes.
+        assert_eq!(std::mem::size_of::<(u64, SeenEvent)>(), 16);
         assert_eq!(
             api_fingerprint("ec2.amazonaws.com", "RunInstances"),
             combine_api(
@@ -1163,7 +1191,7 @@ mod tests {
             agg.add(&late);
             agg.prune_before(cut);
             let saved: Vec<String> = agg.to_state().seen.into_iter().map(|(id, _)| id).collect();
-            let kept = |id: u128| saved.contains(&format!("{id:032x}"));
+            let kept = |id: u128| saved.contains(&format!("{:016x}", event_id_hash(id)));
             assert_eq!(kept(1), !forgotten, "cut {cut:?}");
             assert_eq!(kept(2), cut <= day.plus(13 * 60 + 40), "cut {cut:?}");
             agg.add(&early);

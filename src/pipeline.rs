@@ -712,10 +712,8 @@ impl<'c> Run<'c> {
             self.check_delivered(day);
         }
         self.check_partition_deliveries(progress, day);
-        let new: Vec<ObjectRef> = listed
-            .into_iter()
-            .filter(|o| !progress.processed.contains(&object_key_hash(&o.key)))
-            .collect();
+        let mut new = listed;
+        new.retain(|o| !progress.processed.contains(&object_key_hash(&o.key())));
         self.summary.timed(Stage::List, started);
         self.summary.objects_listed += new.len() as u64;
         telemetry::progress::listed(&new);
@@ -869,8 +867,8 @@ impl<'c> Run<'c> {
         };
         objects
             .iter()
-            .filter(|o| in_folder(&o.key))
-            .map(|o| object_key_hash(&o.key))
+            .filter(|o| in_folder(&o.folder().key))
+            .map(|o| object_key_hash(&o.key()))
             .collect()
     }
 
@@ -898,7 +896,10 @@ impl<'c> Run<'c> {
             Some(s) => DayRange::new(s.first.min(folders.first), s.last.max(folders.last)),
             None => folders,
         });
-        let mut objects = Vec::new();
+        let listed = listings
+            .iter()
+            .map(|(_, _, _, l)| l.as_ref().map_or(0, |l| l.objects.len()));
+        let mut objects = Vec::with_capacity(listed.sum());
         for (index, partition, day, listing) in listings {
             let listing = match listing {
                 Ok(listing) => listing,
@@ -980,20 +981,17 @@ impl<'c> Run<'c> {
                 telemetry::progress::object_done(size, decoded.stats.records);
                 self.summary.objects_read += 1;
                 self.summary.bytes_read += size;
-                self.summary
-                    .add_object_records(&object.display, &decoded.stats);
+                let display = object.display();
+                self.summary.add_object_records(&display, &decoded.stats);
                 let conflicts = aggregator.stats.id_conflicts;
                 aggregator.add(&decoded);
                 let conflicts = aggregator.stats.id_conflicts - conflicts;
-                self.summary.id_conflicts(
-                    &object.display,
-                    conflicts,
-                    aggregator.stats.last_conflict,
-                );
+                self.summary
+                    .id_conflicts(&display, conflicts, aggregator.stats.last_conflict);
             }
             Err(ReadFailure { reason, detail }) => {
                 telemetry::progress::object_done(object.size, 0);
-                self.summary.skip(&object.display, reason, &detail);
+                self.summary.skip(&object.display(), reason, &detail);
                 if reason.is_transient() {
                     self.failed_objects.push(object);
                 }

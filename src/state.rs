@@ -5,15 +5,18 @@
 //! detection must be redone (the start of the oldest episode still open), and which objects of
 //! the last, partly read, day folder were already counted.
 //!
-//! Layout 2 (this one) is a gzip stream of: the line `TRAILSIGHT STATE`, the layout version
+//! Layout 3 (this one) is a gzip stream of: the line `TRAILSIGHT STATE`, the layout version
 //! (a varint), a JSON header with everything but the counts (source, shard, days, stuck
 //! partitions, delivery counts: any tool can read it after the magic line), the objects already
 //! read in the last folder as 128-bit hashes of their keys (`object_key_hash`), and the counts
-//! in the aggregator's compact binary form (`aggregate::saved`). Layout 1 was gzip-compressed
-//! JSON throughout, the counts included, with every event ID in hex and every object key in
-//! full; it cost seconds a night to read and write at organisation scale. A layout-1 state is
-//! read and migrated (the next save writes layout 2 under the new name, then removes the old
-//! file); any other version is refused, not misread. The state is encoded straight into its
+//! in the aggregator's compact binary form (`aggregate::saved`), event IDs as 64-bit hashes
+//! (`aggregate::event_id_hash`) in about 10 bytes each. Layout 2 was the same with every event
+//! ID in 16 bytes and its minute and API in 6 more; it is read (the IDs hashed) and the next
+//! save writes layout 3 over it. Layout 1 was gzip-compressed JSON throughout, the counts
+//! included, with every event ID in hex and every object key in full; it cost seconds a night
+//! to read and write at organisation scale. A layout-1 state is read and migrated (the next
+//! save writes layout 3 under the new name, then removes the old file); any other version is
+//! refused, not misread. The state is encoded straight into its
 //! gzip encoder and decoded from a capped streaming gzip decoder straight into the aggregator,
 //! so neither its uncompressed form nor a second copy of its compressed bytes sits beside the
 //! counts (a save whose answer was lost compares what is there by SHA-1).
@@ -42,15 +45,15 @@
 //! A condition that fails because an earlier attempt of the same request landed (only its
 //! answer was lost) is recognised by reading the object back and finding this run's bytes.
 
-use crate::aggregate::{AggregateState, Aggregator, IdentityFilter, Reader, Writer};
+use crate::aggregate::{AggregateState, Aggregator, IdentityFilter, Reader, SAVED_LAYOUT, Writer};
 use crate::decode::gzip;
 use crate::store::{Precondition, Put, Store, StoreError, random_token};
 use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
-/// The layout version of the state file; layout 1 is migrated, any other refused.
-pub const STATE_VERSION: u32 = 2;
+/// The layout version of the state file; layouts 1 and 2 are migrated, any other refused.
+pub const STATE_VERSION: u32 = SAVED_LAYOUT;
 /// The first line of a layout-2 (or later) state, after gunzip.
 const MAGIC: &[u8] = b"TRAILSIGHT STATE\n";
 /// A lock older than this is considered abandoned.
@@ -159,7 +162,7 @@ fn content_digest(bytes: &[u8]) -> uuid::Uuid {
 }
 
 impl RunState {
-    /// Layout 2: gzip of the magic line, the version, the JSON header, the object hashes and
+    /// Layout 3: gzip of the magic line, the version, the JSON header, the object hashes and
     /// `counts` (`Aggregator::write_saved`), encoded straight into the gzip encoder in chunks:
     /// only the compressed state is held whole, never its uncompressed form.
     pub fn encode(&self, counts: &Aggregator) -> Vec<u8> {
@@ -181,14 +184,14 @@ impl RunState {
         gz.finish().expect("finishing a gzip stream in memory")
     }
 
-    /// The state of a layout-2 file (or of a layout-1 one, migrated), its counts read, checked
+    /// The state of a layout-3 file (or of a layout-1 or 2 one, migrated), its counts read, checked
     /// and dropped.
     pub fn decode(bytes: &[u8], location: &str) -> anyhow::Result<RunState> {
         Self::decode_with_counts(bytes, location, IdentityFilter::default()).map(|(state, _)| state)
     }
 
-    /// A state of layout 2, or of layout 1 migrated to it, and its counts (an aggregator
-    /// excluding `excluded`). Layout 2 is read through a streaming, capped gzip decoder straight
+    /// A state of layout 3, or of layout 1 or 2 migrated to it, and its counts (an aggregator
+    /// excluding `excluded`). A binary layout is read through a streaming, capped gzip decoder straight
     /// into the aggregator, so its uncompressed form is never held whole.
     pub fn decode_with_counts(
         bytes: &[u8],
@@ -215,9 +218,9 @@ impl RunState {
     ) -> anyhow::Result<(RunState, Aggregator)> {
         input.take(MAGIC.len(), "the magic line")?;
         let version = input.varint("the layout version")?;
-        if version != u64::from(STATE_VERSION) {
+        if version != 2 && version != u64::from(STATE_VERSION) {
             anyhow::bail!(
-                "layout version {version}, this trailsight reads versions 1 and {STATE_VERSION}; \
+                "layout version {version}, this trailsight reads versions 1 to {STATE_VERSION}; \
                  use the trailsight that wrote {location}, or start a new state directory \
                  (a backfill rebuilds it)"
             );
@@ -232,7 +235,7 @@ impl RunState {
             processed.push(u128::from_le_bytes(raw.try_into()?));
         }
         state.processed = processed;
-        let counts = Aggregator::read_saved(input, excluded)?;
+        let counts = Aggregator::read_saved(input, version as u32, excluded)?;
         anyhow::ensure!(
             input.is_done()?,
             "the saved state has bytes after its counts"
@@ -254,7 +257,7 @@ impl RunState {
             .map_err(|e| anyhow::anyhow!("not a trailsight state ({e})"))?;
         if version.version != 1 {
             anyhow::bail!(
-                "layout version {}, this trailsight reads versions 1 and {STATE_VERSION}; \
+                "layout version {}, this trailsight reads versions 1 to {STATE_VERSION}; \
                  use the trailsight that wrote {location}, or start a new state directory \
                  (a backfill rebuilds it)",
                 version.version
@@ -284,7 +287,7 @@ pub struct StateStore {
     etag: Arc<Mutex<Option<Option<String>>>>,
     /// Age after which a lock is abandoned (`LOCK_TTL_SECS` unless `--lock-ttl-secs`).
     lock_ttl_secs: u64,
-    /// The state was read from a layout-1 file, removed once a layout-2 state is saved.
+    /// The state was read from a layout-1 file, removed once a binary state is saved.
     migrating: Arc<Mutex<bool>>,
 }
 
@@ -442,8 +445,8 @@ impl StateStore {
         format!("{}.bin.gz", self.name)
     }
 
-    /// Where layout 1 kept the state: read (and migrated) when there is no layout-2 state, and
-    /// removed after the first layout-2 save.
+    /// Where layout 1 kept the state: read (and migrated) when there is no binary state (layout
+    /// 2 or 3), and removed after the first save.
     fn legacy_file(&self) -> String {
         format!("{}.json.gz", self.name)
     }
@@ -697,6 +700,26 @@ mod tests {
         Aggregator::from_state(counts(), IdentityFilter::default()).unwrap()
     }
 
+    /// `counts()` as a layout-2 or 3 state holds them: each event ID as its 64-bit hash.
+    fn counts_hashed() -> AggregateState {
+        let mut seen: Vec<(String, i64, u32)> = [(1, 26_206_560, 7), (u128::MAX, 26_206_561, 9)]
+            .into_iter()
+            .map(|(id, minute, api)| {
+                let hash = crate::aggregate::event_id_hash(id);
+                (format!("{hash:016x}"), minute, api)
+            })
+            .collect();
+        seen.sort();
+        AggregateState {
+            seen_apis: seen.iter().map(|(_, _, api)| *api).collect(),
+            seen: seen
+                .into_iter()
+                .map(|(id, minute, _)| (id, minute))
+                .collect(),
+            ..counts()
+        }
+    }
+
     /// A loaded state with its counts in a comparable form.
     fn comparable(loaded: Option<(RunState, Aggregator)>) -> Option<(RunState, AggregateState)> {
         loaded.map(|(state, counts)| (state, counts.to_state()))
@@ -744,16 +767,77 @@ mod tests {
         gz.finish().unwrap()
     }
 
-    /// A layout-1 state reads as the same state in layout 2 (keys hashed, counts re-encoded,
-    /// the counts themselves unchanged), and the store moves it to the new file on the first
-    /// save, removing the old one.
+    /// `state()` as layout 2 wrote it: its counts are layout 3's up to the event IDs, which it
+    /// wrote whole (16 bytes little-endian), with 2 bytes of minute of the day and 4 of API.
+    fn state_v2() -> Vec<u8> {
+        let no_ids = AggregateState {
+            seen: Vec::new(),
+            seen_apis: Vec::new(),
+            ..counts()
+        };
+        let no_ids = Aggregator::from_state(no_ids, IdentityFilter::default()).unwrap();
+        let mut out = Writer::default();
+        out.bytes.extend_from_slice(MAGIC);
+        out.varint(2);
+        out.text(&serde_json::to_string(&state()).unwrap());
+        out.varint(state().processed.len() as u64);
+        for hash in state().processed {
+            out.bytes.extend_from_slice(&hash.to_le_bytes());
+        }
+        no_ids.write_saved(&mut out);
+        assert_eq!(out.bytes.pop(), Some(0), "no days of IDs");
+        out.varint(1);
+        out.signed(26_206_560 / 1440);
+        out.varint(2);
+        for (id, minute_of_day, api) in [(1u128, 0u16, 7u32), (u128::MAX, 1, 9)] {
+            out.bytes.extend_from_slice(&id.to_le_bytes());
+            out.bytes.extend_from_slice(&minute_of_day.to_le_bytes());
+            out.bytes.extend_from_slice(&api.to_le_bytes());
+        }
+        let mut gz = GzBuilder::new().write(Vec::new(), Compression::fast());
+        gz.write_all(&out.bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// A layout-2 state reads as the same state in layout 3 (its event IDs hashed, the rest
+    /// unchanged), and the next save writes layout 3 over it.
+    #[test]
+    fn a_layout_2_state_is_migrated() {
+        let default = IdentityFilter::default;
+        let migrated = RunState::decode_with_counts(&state_v2(), "old", default()).unwrap();
+        let encoded = migrated.0.encode(&migrated.1);
+        let expected = Some((state(), counts_hashed()));
+        assert_eq!(comparable(Some(migrated)), expected);
+        let again = RunState::decode_with_counts(&encoded, "new", default()).unwrap();
+        assert_eq!(comparable(Some(again)), expected);
+        // The same counts as a layout-1 state migrated, or as counted by this layout.
+        assert_eq!(encoded, state().encode(&aggregator()));
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
+        std::fs::write(dir.path().join(store.file()), state_v2()).unwrap();
+        let load = || comparable(block_on(store.load(default())).unwrap());
+        assert_eq!(load(), expected);
+        let lock = block_on(store.lock("test", 1000)).unwrap();
+        let (state, counts) = block_on(store.load(default())).unwrap().unwrap();
+        block_on(store.save(&state, &counts, &lock)).unwrap();
+        let saved = std::fs::read(dir.path().join(store.file())).unwrap();
+        assert_eq!(saved, encoded);
+        let raw = gzip::gunzip_capped(&saved, 1 << 20).unwrap();
+        assert_eq!(u32::from(raw[MAGIC.len()]), STATE_VERSION);
+        assert_eq!(load(), expected);
+    }
+
+    /// A layout-1 state reads as the same state in layout 3 (keys and event IDs hashed, counts
+    /// re-encoded, the counts themselves unchanged), and the store moves it to the new file on
+    /// the first save, removing the old one.
     #[test]
     fn a_layout_1_state_is_migrated() {
         let default = IdentityFilter::default;
         let migrated = RunState::decode_with_counts(&state_v1(), "old", default()).unwrap();
         assert_eq!(RunState::decode(&state_v1(), "old").unwrap(), state());
         let encoded = migrated.0.encode(&migrated.1);
-        let expected = Some((state(), counts()));
+        let expected = Some((state(), counts_hashed()));
         assert_eq!(comparable(Some(migrated)), expected);
         let again = RunState::decode_with_counts(&encoded, "new", default()).unwrap();
         assert_eq!(comparable(Some(again)), expected);
@@ -779,7 +863,10 @@ mod tests {
         assert!(load().unwrap().is_none());
         let lock = block_on(store.lock("test", 1000)).unwrap();
         block_on(store.save(&state(), &aggregator(), &lock)).unwrap();
-        assert_eq!(comparable(load().unwrap()), Some((state(), counts())));
+        assert_eq!(
+            comparable(load().unwrap()),
+            Some((state(), counts_hashed()))
+        );
         // Another layout version (after the magic line, or in a JSON state) is refused; a cut or
         // garbled state is an error, not a panic.
         let mut future = state().encode(&aggregator());

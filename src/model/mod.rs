@@ -348,18 +348,111 @@ impl Partition {
 }
 
 /// One input object: where it is (for messages and fetching) and how big.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// An organization's day folder lists about 100 k objects, all held until they are read, so an
+/// object keeps only its file name and size and shares its folder (`ObjectFolder`) with the
+/// other objects of its listing: 32 bytes and the name (about 70 bytes) instead of its key and
+/// its display form in full (about 280 bytes). `key()` and `display()` spell them out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ObjectRef {
-    /// The key relative to the source root (`AWSLogs/...`), `/`-separated.
-    pub key: String,
-    /// What users see in messages: a path or `s3://bucket/key`.
-    pub display: String,
+    folder: std::sync::Arc<ObjectFolder>,
+    name: Box<str>,
     pub size: u64,
+}
+
+/// The folder an object is in: its key below the source root and what users see.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectFolder {
+    /// The folder's key relative to the source root (`AWSLogs/.../2019/11/07/`): an object's key
+    /// is this and its name.
+    pub key: String,
+    /// The folder as users see it (a path or `s3://bucket/key`, with its separator): an
+    /// object's display form is this and its name.
+    pub display: String,
+}
+
+impl ObjectFolder {
+    pub fn new(key: String, display: String) -> std::sync::Arc<ObjectFolder> {
+        std::sync::Arc::new(ObjectFolder { key, display })
+    }
+}
+
+impl ObjectRef {
+    /// The object named `name` in `folder`, listed at `size` bytes.
+    pub fn new(folder: &std::sync::Arc<ObjectFolder>, name: &str, size: u64) -> ObjectRef {
+        ObjectRef {
+            folder: folder.clone(),
+            name: name.into(),
+            size,
+        }
+    }
+
+    /// A lone object (not from a listing) at `key` relative to the source root, shown as
+    /// `display`: split after the key's last `/`, the display form cut before the same name.
+    pub fn single(key: &str, display: &str, size: u64) -> ObjectRef {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        let folder_key = &key[..key.len() - name.len()];
+        let folder_display = display.strip_suffix(name).unwrap_or(display);
+        ObjectRef {
+            folder: ObjectFolder::new(folder_key.to_owned(), folder_display.to_owned()),
+            name: name.into(),
+            size,
+        }
+    }
+
+    /// The key relative to the source root (`AWSLogs/...`), `/`-separated.
+    pub fn key(&self) -> String {
+        [self.folder.key.as_str(), &self.name].concat()
+    }
+
+    /// What users see in messages: a path or `s3://bucket/key`.
+    pub fn display(&self) -> String {
+        [self.folder.display.as_str(), &self.name].concat()
+    }
+
+    /// The file name (the key after its last `/`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn folder(&self) -> &ObjectFolder {
+        &self.folder
+    }
+
+    /// The key in two parts, compared as one string.
+    fn key_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.folder.key.bytes().chain(self.name.bytes())
+    }
+
+    fn display_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.folder.display.bytes().chain(self.name.bytes())
+    }
+}
+
+/// Key order (then display form and size), as if the whole keys were compared.
+impl Ord for ObjectRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let by_key = if std::sync::Arc::ptr_eq(&self.folder, &other.folder) {
+            self.name.cmp(&other.name)
+        } else {
+            self.key_bytes().cmp(other.key_bytes())
+        };
+        by_key
+            .then_with(|| self.display_bytes().cmp(other.display_bytes()))
+            .then(self.size.cmp(&other.size))
+    }
+}
+
+impl PartialOrd for ObjectRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.display)
+        f.write_str(&self.folder.display)?;
+        f.write_str(&self.name)
     }
 }
 
@@ -412,5 +505,37 @@ mod tests {
             p.day_prefix(day("2019-11-07")),
             "logs/AWSLogs/o-abc123/123456789012/CloudTrail/us-east-1/2019/11/07/"
         );
+    }
+
+    /// An object keeps its name and shares its folder, yet its key, display form and order are
+    /// those of the whole strings; a lone object is split the same way.
+    #[test]
+    fn objects_share_their_folder_and_sort_by_whole_key() {
+        let a = ObjectFolder::new("P/a/".into(), "/r/P/a/".into());
+        let ab = ObjectFolder::new("P/a/b/".into(), "/r/P/a/b/".into());
+        let objects = [
+            ObjectRef::new(&a, "x.json.gz", 3),
+            ObjectRef::new(&ab, "0.json.gz", 1),
+            ObjectRef::new(&a, "-.json.gz", 2),
+            ObjectRef::single("P/a/y.json.gz", "/r/P/a/y.json.gz", 4),
+            ObjectRef::single("top.json", "s3://b/top.json", 5),
+        ];
+        for o in &objects {
+            assert_eq!(o.display(), o.to_string(), "{o:?}");
+            assert_eq!(o.display(), format!("{}{}", o.folder().display, o.name()));
+            assert!(o.display().ends_with(&o.key()), "{o:?}");
+        }
+        assert_eq!(objects[3].folder().key, "P/a/");
+        assert_eq!(objects[3].name(), "y.json.gz");
+        assert_eq!(objects[4].folder().display, "s3://b/");
+        let mut sorted = objects.to_vec();
+        sorted.sort();
+        let mut by_key: Vec<String> = objects.iter().map(ObjectRef::key).collect();
+        by_key.sort();
+        let sorted: Vec<String> = sorted.iter().map(ObjectRef::key).collect();
+        // "P/a/-" < "P/a/b/0" < "P/a/x" as whole strings, though folder "P/a/" < "P/a/b/".
+        assert_eq!(sorted, by_key);
+        assert_eq!(sorted[1], "P/a/b/0.json.gz");
+        assert_eq!(std::mem::size_of::<ObjectRef>(), 32);
     }
 }

@@ -70,11 +70,11 @@ async fn fetch_and_decode(
     budget: &FetchBudget,
 ) -> Outcome {
     let _in_flight = budget.reserve(object.size).await;
-    let waiting = crate::telemetry::waiting::on(&object.display);
+    let waiting = crate::telemetry::waiting::on(object);
     let bytes = source.fetch(object, options.max_object_bytes).await?;
     drop(waiting);
     let _permit = cpu.acquire_owned().await;
-    let key = object.key.clone();
+    let key = object.key();
     tokio::task::spawn_blocking(move || {
         decode_outcome(decode_object(&bytes, &key, &options), &bytes)
     })

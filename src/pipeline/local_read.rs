@@ -42,7 +42,7 @@ pub(super) fn start(
     threads: usize,
 ) -> mpsc::Receiver<oneshot::Receiver<BatchOutcome>> {
     let (slots, ordered) = mpsc::channel(AHEAD);
-    let queue = Arc::new(Mutex::new(batches(objects)));
+    let queue = Arc::new(Mutex::new(VecDeque::from(objects)));
     let work = move || reader(&source, &queue, &options, &slots);
     let started = (0..threads.max(1))
         .filter(|n| {
@@ -62,23 +62,20 @@ pub(super) fn start(
     ordered
 }
 
-/// Consecutive objects grouped into batches of `BATCH_OBJECTS` and `BATCH_BYTES` at most.
-fn batches(objects: Vec<ObjectRef>) -> VecDeque<Vec<ObjectRef>> {
-    let mut batches: VecDeque<Vec<ObjectRef>> = VecDeque::new();
+/// The next batch: the first objects of `queue`, at most `BATCH_OBJECTS` of them and
+/// `BATCH_BYTES` (at least one object). Taken as the readers go, so the day's objects are held
+/// once, not a second time cut into batches.
+fn next_batch(queue: &mut VecDeque<ObjectRef>) -> Option<Vec<ObjectRef>> {
     let mut bytes = 0;
-    for object in objects {
-        match batches.back_mut() {
-            Some(batch) if batch.len() < BATCH_OBJECTS && bytes + object.size <= BATCH_BYTES => {
-                bytes += object.size;
-                batch.push(object);
-            }
-            _ => {
-                bytes = object.size;
-                batches.push_back(vec![object]);
-            }
+    let mut n = 0;
+    for object in queue.iter() {
+        if n == BATCH_OBJECTS || (n > 0 && bytes + object.size > BATCH_BYTES) {
+            break;
         }
+        bytes += object.size;
+        n += 1;
     }
-    batches
+    (n > 0).then(|| queue.drain(..n).collect())
 }
 
 /// One reading thread: takes the next batch (handing its slot on under the queue's lock, so
@@ -86,7 +83,7 @@ fn batches(objects: Vec<ObjectRef>) -> VecDeque<Vec<ObjectRef>> {
 /// nobody counts any more.
 fn reader(
     source: &Source,
-    queue: &Mutex<VecDeque<Vec<ObjectRef>>>,
+    queue: &Mutex<VecDeque<ObjectRef>>,
     options: &DecodeOptions,
     slots: &mpsc::Sender<oneshot::Receiver<BatchOutcome>>,
 ) {
@@ -95,7 +92,7 @@ fn reader(
     loop {
         let (batch, fill) = {
             let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(batch) = queue.pop_front() else {
+            let Some(batch) = next_batch(&mut queue) else {
                 return;
             };
             let (fill, slot) = oneshot::channel();
@@ -108,7 +105,7 @@ fn reader(
         let outcomes = batch
             .into_iter()
             .map(|object| {
-                let waiting = crate::telemetry::waiting::on(&object.display);
+                let waiting = crate::telemetry::waiting::on(&object);
                 let outcome = read_one(source, &object, options, &mut folder, &mut bytes);
                 drop(waiting);
                 if bytes.capacity() > KEPT_READ_BUFFER {
@@ -135,7 +132,7 @@ fn read_one(
     let read = || {
         let path = source.local_path(object).unwrap_or_default();
         match folder.read(&path, options.max_object_bytes, bytes) {
-            Ok(()) => decode_outcome(decode_object(bytes, &object.key, options), bytes),
+            Ok(()) => decode_outcome(decode_object(bytes, &object.key(), options), bytes),
             Err(e) => Err(ReadFailure {
                 reason: e.reason(),
                 detail: e.to_string(),
@@ -156,6 +153,28 @@ mod tests {
     use super::*;
     use crate::model::{DayRange, Window, parse_day};
 
+    /// Batches hold at most `BATCH_OBJECTS` objects and `BATCH_BYTES`, and at least one object.
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes() {
+        const MIB: u64 = 1 << 20;
+        let cases: [(&str, Vec<u64>, Vec<usize>); 4] = [
+            ("small files", vec![10; 70], vec![32, 32, 6]),
+            ("by bytes", vec![MIB; 9], vec![4, 4, 1]),
+            ("one over the limit", vec![1, 5 * MIB, 1], vec![1, 1, 1]),
+            ("none", vec![], vec![]),
+        ];
+        for (case, sizes, want) in cases {
+            let mut queue: VecDeque<ObjectRef> = sizes
+                .iter()
+                .map(|s| ObjectRef::single("k", "k", *s))
+                .collect();
+            let got: Vec<usize> = std::iter::from_fn(|| next_batch(&mut queue))
+                .map(|b| b.len())
+                .collect();
+            assert_eq!(got, want, "{case}");
+        }
+    }
+
     /// Slots come back in listing order whatever order the threads finish in, every object is
     /// accounted for, and a bad object is named without stopping its batch.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,13 +193,10 @@ mod tests {
                 format!(r#"{{"Records":[{records}]}}"#)
             };
             std::fs::write(dir.path().join(folder).join(&name), &body).unwrap();
-            objects.push(ObjectRef {
-                key: format!("{folder}/{name}"),
-                display: name,
-                size: body.len() as u64,
-            });
+            let key = format!("{folder}/{name}");
+            objects.push(ObjectRef::single(&key, &name, body.len() as u64));
         }
-        let listed: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
+        let listed: Vec<String> = objects.iter().map(ObjectRef::key).collect();
         let day = parse_day("2019-11-07").unwrap();
         let options = Arc::new(DecodeOptions {
             window: Window::for_days(DayRange::new(day, day)),
@@ -193,9 +209,9 @@ mod tests {
         let mut seen = Vec::new();
         while let Some(slot) = slots.recv().await {
             for (object, outcome) in slot.await.unwrap() {
-                let bad = object.key.ends_with("f070.json");
-                assert_eq!(outcome.is_err(), bad, "{}", object.key);
-                seen.push(object.key);
+                let bad = object.key().ends_with("f070.json");
+                assert_eq!(outcome.is_err(), bad, "{}", object.key());
+                seen.push(object.key());
             }
         }
         assert_eq!(seen, listed);

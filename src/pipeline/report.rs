@@ -314,7 +314,7 @@ async fn read_into(
             Err(ReadFailure { reason, detail }) => {
                 tracing::warn!(object = %object, reason = reason.as_str(), "skipped {object}: {detail}");
                 counted.skipped.push(SkippedObject {
-                    object: object.display.clone(),
+                    object: object.display(),
                     reason: reason.as_str().to_owned(),
                     detail,
                 });

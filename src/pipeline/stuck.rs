@@ -39,11 +39,12 @@ impl Run<'_> {
             attempts: 1,
         };
         for object in objects {
-            match layout::parse_log_key(&object.key) {
+            let object_key = object.key();
+            match layout::parse_log_key(&object_key) {
                 Ok(key) => {
                     let id = (key.partition.account, key.partition.region);
                     let stuck = progress.stuck.entry(id).or_insert_with(fresh);
-                    stuck.objects.insert(object.key, object.size);
+                    stuck.objects.insert(object_key, object.size);
                 }
                 Err(_) => self.unread = true,
             }
@@ -114,7 +115,7 @@ impl Run<'_> {
         let _ = self.read(objects, scope, &mut progress.aggregator).await;
         let mut still: BTreeMap<PartitionId, (Vec<ObjectRef>, Vec<NaiveDate>)> = BTreeMap::new();
         for object in std::mem::take(&mut self.failed_objects) {
-            if let Ok(key) = layout::parse_log_key(&object.key) {
+            if let Ok(key) = layout::parse_log_key(&object.key()) {
                 let id = (key.partition.account, key.partition.region);
                 still.entry(id).or_default().0.push(object);
             }
@@ -138,7 +139,7 @@ impl Run<'_> {
             if attempts >= self.config.quarantine_after_runs {
                 for object in &objects {
                     self.summary.skip(
-                        &object.display,
+                        &object.display(),
                         SkipReason::Quarantined,
                         &format!("could not be read in {attempts} runs; given up: the Insights of {}/{} are written without it", id.0, id.1),
                     );
@@ -156,7 +157,7 @@ impl Run<'_> {
             }
             let entry = progress.stuck.get_mut(&id).expect("a stuck partition");
             entry.attempts = attempts;
-            entry.objects = objects.into_iter().map(|o| (o.key, o.size)).collect();
+            entry.objects = objects.into_iter().map(|o| (o.key(), o.size)).collect();
             entry.folders = folders.into_iter().collect();
             self.withhold(&id.0, &id.1);
         }

@@ -12,7 +12,7 @@
 use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
 use super::{Ignored, Listing, SourceError};
 use crate::model::problem::SkipReason;
-use crate::model::{ObjectRef, Partition};
+use crate::model::{ObjectFolder, ObjectRef, Partition};
 use chrono::NaiveDate;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -98,7 +98,9 @@ impl LocalSource {
 
     /// The path of an object, for reading it on a blocking thread with its decoding.
     pub fn path(&self, object: &ObjectRef) -> PathBuf {
-        self.root.join(&object.key)
+        let mut path = self.root.join(&object.folder().key);
+        path.push(object.name());
+        path
     }
 
     /// The bytes of one object, read on a blocking thread by `read_object` (at most `cap`).
@@ -203,14 +205,10 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
         Err(e) => return Err(SourceError::list(dir.display().to_string(), e)),
     };
     let dir_display = dir.display().to_string();
-    let folder_display = dir_display.trim_end_matches('/');
-    let joined = |a: &str, sep: &str, b: &str| {
-        let mut text = String::with_capacity(a.len() + sep.len() + b.len());
-        text.push_str(a);
-        text.push_str(sep);
-        text.push_str(b);
-        text
-    };
+    let folder = ObjectFolder::new(
+        prefix.to_owned(),
+        format!("{}/", dir_display.trim_end_matches('/')),
+    );
     for entry in entries {
         let entry = entry.map_err(|e| SourceError::list(dir_display.clone(), e))?;
         let mut ignore = |reason: &str| {
@@ -246,12 +244,7 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
             ignore(SPECIAL_FILE);
             continue;
         }
-        let object = ObjectRef {
-            key: joined(prefix, "", &name),
-            display: joined(folder_display, "/", &name),
-            size: meta.len(),
-        };
-        listing.add(&name, object);
+        listing.add(&name, ObjectRef::new(&folder, &name, meta.len()));
     }
     listing.sort();
     Ok(listing)
@@ -422,7 +415,7 @@ mod tests {
             <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"bad\xff.json.gz");
         std::fs::write(d.join(non_utf8), b"x").unwrap();
         let listing = list_folder(d, "P/").unwrap();
-        let keys: Vec<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
+        let keys: Vec<String> = listing.objects.iter().map(ObjectRef::key).collect();
         assert_eq!(keys, ["P/a b \u{65e5}.json.gz", "P/good.json.gz"]);
         let mut reasons: Vec<(String, &str)> = listing
             .ignored

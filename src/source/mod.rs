@@ -47,7 +47,7 @@ impl Listing {
             layout::FileKind::Other => "not a .json.gz or .json file",
         };
         self.ignored.push(Ignored {
-            display: object.display,
+            display: object.display(),
             reason: reason.to_owned(),
         });
     }
@@ -153,11 +153,7 @@ impl Source {
             Source::Local(local) => local.root().join(key).display().to_string(),
             Source::S3(s3) => s3.url().display(key),
         };
-        ObjectRef {
-            key: key.to_owned(),
-            display,
-            size,
-        }
+        ObjectRef::single(key, &display, size)
     }
 
     /// For an object on this machine, its path: the pipeline then reads it on the same blocking

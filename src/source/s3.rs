@@ -9,7 +9,7 @@
 use super::Listing;
 use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
 use super::local::MAX_PREFIX_DEPTH;
-use crate::model::{ObjectRef, Partition};
+use crate::model::{ObjectFolder, ObjectRef, Partition};
 use crate::store::s3::{Listed, S3Client, S3Error, S3Url};
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -21,18 +21,14 @@ use std::collections::BTreeSet;
 /// ignored sub-folder, named by its `s3://` address.
 pub fn classify_day_folder(bucket: &str, full: &str, relative: &str, folder: Listed) -> Listing {
     let mut listing = Listing::default();
+    let shared = ObjectFolder::new(relative.to_owned(), format!("s3://{bucket}/{full}"));
     for (key, size) in folder.objects {
         let name = match key.strip_prefix(full) {
             Some(name) if !name.is_empty() && !name.contains('/') => name,
             // Not under the folder, or the folder's own marker object (`.../07/`).
             _ => continue,
         };
-        let object = ObjectRef {
-            key: format!("{relative}{name}"),
-            display: format!("s3://{bucket}/{key}"),
-            size,
-        };
-        listing.add(name, object);
+        listing.add(name, ObjectRef::new(&shared, name, size));
     }
     for prefix in folder.prefixes {
         if prefix.starts_with(full) && prefix.len() > full.len() {
@@ -218,7 +214,7 @@ impl S3Source {
             )));
         }
         self.client
-            .get(&self.url.bucket, &self.url.key(&object.key), cap)
+            .get(&self.url.bucket, &self.url.key(&object.key()), cap)
             .await
     }
 }
@@ -237,10 +233,10 @@ mod tests {
             objects: vec![(key("a.json.gz"), 10), (key(""), 0), (key("notes.txt"), 3)],
         };
         let listing = classify_day_folder("b", full, relative, folder);
-        let keys: Vec<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
+        let keys: Vec<String> = listing.objects.iter().map(ObjectRef::key).collect();
         assert_eq!(keys, [format!("{relative}a.json.gz")]);
         assert_eq!(
-            listing.objects[0].display,
+            listing.objects[0].display(),
             format!("s3://b/{full}a.json.gz")
         );
         let ignored: Vec<(String, &str)> = listing

@@ -235,11 +235,7 @@ mod tests {
     use super::*;
 
     fn object(size: u64) -> ObjectRef {
-        ObjectRef {
-            key: String::new(),
-            display: String::new(),
-            size,
-        }
+        ObjectRef::single("", "", size)
     }
 
     #[test]

@@ -40,12 +40,12 @@ impl Drop for Waiting {
 }
 
 /// The run waits for `object` (its display name, as in the summary) from now on.
-pub fn on(object: &str) -> Waiting {
+pub fn on(object: impl std::fmt::Display) -> Waiting {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     waiting().insert(
         id,
         Waited {
-            object: object.to_owned(),
+            object: object.to_string(),
             since: Instant::now(),
             warned: None,
         },
