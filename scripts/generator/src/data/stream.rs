@@ -87,7 +87,7 @@ struct Stream<'a> {
     delivery_days: BTreeSet<Minute>,
     report: Report,
     /// Each anomaly's baseline window and time-of-day windows.
-    windows: Vec<((Minute, Minute), Vec<(Minute, Minute)>)>,
+    windows: Vec<(Span, Vec<Span>)>,
 }
 
 /// Generates and writes the whole stream.
@@ -478,6 +478,9 @@ impl<'a> Stream<'a> {
         Ok(())
     }
 }
+
+/// Minutes `[from, to)`.
+type Span = (Minute, Minute);
 
 /// Background actor or anomaly principal number `i`.
 fn cast_actor(c: &Cast, i: usize) -> &Actor {
