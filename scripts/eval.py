@@ -288,30 +288,39 @@ def describe(s: dict) -> str:
 
 # --- data events (issue 18) -------------------------------------------------------------------
 
-DATA_GEN = REPO / "scripts" / "eval_data_events" / "gen.py"
 DATA_FLAGS = ["--event-categories", "management,data", "--call-rate-events", "all"]
 DATA_SCENARIOS = ["exfil", "mass-delete", "reencrypt", "invoke-storm", "recon", "error-stream"]
 
 
-def generate_data(seed: int, root: Path) -> Path:
-    """scripts/eval_data_events/gen.py's seed, cached by a stamp of the script."""
-    out = root / "data-events" / f"seed-{seed}"
-    stamp = json.dumps({"generator": sha256_file(DATA_GEN), "seed": seed})
+def generate_data(gen: Path, gen_hash: str, seed: int, clean: bool, root: Path) -> Path:
+    """`trailsight-gen --preset eval-data` for one seed, with or without its anomalies, cached."""
+    variant = "clean" if clean else "anomalous"
+    out = root / "data-events" / f"seed-{seed}" / variant
+    args = ["--preset", "eval-data", "--seed", str(seed), "--gzip-level", "1"]
+    if clean:
+        args.append("--clean")
+    stamp = json.dumps({"generator": gen_hash, "args": args})
     stamp_file = out / ".eval-stamp"
     if stamp_file.exists() and stamp_file.read_text() == stamp:
         return out
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    run([sys.executable, str(DATA_GEN), str(out), str(seed)], out.parent / f"seed-{seed}.gen.log")
+    run([str(gen), "--out", str(out), *args], out.parent / f"{variant}.gen.log")
     stamp_file.write_text(stamp)
     return out
 
 
+def analysed_days(doc: dict) -> tuple[str, str]:
+    """The first and last analysed day of an eval-data run (its last three days)."""
+    last = dt.date.fromisoformat(doc["dataEnd"][:10]) - dt.timedelta(days=1)
+    return doc["analyseFrom"][:10], str(last)
+
+
 def analyse_data(ts: Path, ts_hash: str, data: Path, tag: str, extra: list[str], root: Path) -> Path:
-    doc = json.loads((data / "labels.json").read_text())
-    out = root / "runs" / tag / "data-events" / data.name
-    args = ["analyze", "--source", str(data), "--out", str(out), "--from", doc["analyse"][0],
-            "--to", doc["analyse"][1], "--quiet", *DATA_FLAGS, *extra]
+    first, last = analysed_days(json.loads((data / "anomalies.json").read_text()))
+    out = root / "runs" / tag / "data-events" / data.parent.name / data.name
+    args = ["analyze", "--source", str(data), "--out", str(out), "--from", first,
+            "--to", last, "--quiet", *DATA_FLAGS, *extra]
     stamp = json.dumps({"trailsight": ts_hash, "args": args,
                         "data": (data / ".eval-stamp").read_text()})
     stamp_file = out / ".eval-stamp"
@@ -324,16 +333,19 @@ def analyse_data(ts: Path, ts_hash: str, data: Path, tag: str, extra: list[str],
     return out
 
 
-def data_event_rows(ts: Path, ts_hash: str, a, seeds: range) -> tuple[list, list, list]:
-    """Scores the data-event seeds: (table rows, labels, false Insights)."""
-    labels_all, false_all, keys, weeks, on_batch, on_habitual_batch = [], [], 0, 0.0, 0, 0
+def data_event_rows(gen: Path, gen_hash: str, ts: Path, ts_hash: str, a,
+                    seeds: range) -> tuple[list, list, list]:
+    """Scores the data-event seeds: (table rows, labels, false Insights on the clean variants)."""
+    labels_all, false_all, unexplained, weeks, runs_n, habitual_n = [], [], 0, 0.0, 0, 0
     for seed in seeds:
-        data = generate_data(seed, a.root)
-        out = analyse_data(ts, ts_hash, data, a.tag, a.trailsight_args, a.root)
-        doc = json.loads((data / "labels.json").read_text())
+        anomalous = generate_data(gen, gen_hash, seed, False, a.root)
+        clean = generate_data(gen, gen_hash, seed, True, a.root)
+        out_a = analyse_data(ts, ts_hash, anomalous, a.tag, a.trailsight_args, a.root)
+        out_c = analyse_data(ts, ts_hash, clean, a.tag, a.trailsight_args, a.root)
+        doc = json.loads((anomalous / "anomalies.json").read_text())
         labels = [dict(l, seed=seed) for l in doc["anomalies"]]
-        found = starts(out)
-        s = {"labels": [], "fp": [], "collateral": 0}
+        found = starts(out_a)
+        s = {"labels": [], "fp": 0}
         claimed = set()
         for label in labels:
             hits = sorted((f for f in found if same_key(label, f) and in_window(label, f)),
@@ -342,34 +354,26 @@ def data_event_rows(ts: Path, ts_hash: str, a, seeds: range) -> tuple[list, list
             s["labels"].append(dict(label, found=hits[0] if hits else None, insights=len(hits),
                                     error=hits[0]["minute"] - minute(label["start"])
                                     if hits else None))
-        for f in found:
-            if id(f) in claimed:
-                continue
-            if any(same_series(l, f) and in_window(l, f) for l in labels):
-                s["collateral"] += 1
-            else:
-                s["fp"].append(f)
+        s["fp"] = sum(1 for f in found if id(f) not in claimed
+                      and not any(same_series(l, f) and in_window(l, f) for l in labels))
         labels_all += s["labels"]
-        runs = [dict(r, startMinute=minute(r["start"]), lastMinuteN=minute(r["lastMinute"]),
-                     eventSource="s3.amazonaws.com") for r in doc["runs"]]
-        for f in s["fp"]:
-            f["seed"] = seed
-            run_ = next((r for r in runs if r["region"] == f["region"]
-                         and f["eventName"] in ("GetObject", "PutObject")
-                         and r["startMinute"] - TOLERANCE_MIN <= f["minute"]
-                         <= r["lastMinuteN"] + TOLERANCE_MIN), None)
-            f["run"] = run_
-            on_batch += run_ is not None
-            on_habitual_batch += bool(run_ and run_["habitual"])
-        false_all += s["fp"]
-        days = (dt.date.fromisoformat(doc["analyse"][1])
-                - dt.date.fromisoformat(doc["analyse"][0])).days + 1
-        keys += len(doc["series"])
-        weeks += len(doc["series"]) * days / 7
+        unexplained += s["fp"]
+        first, last = analysed_days(doc)
+        first_m, last_m = minute(first + "T00:00"), minute(last + "T23:59")
+        keys = api_keys(clean, first_m, last_m)
+        days = (dt.date.fromisoformat(last) - dt.date.fromisoformat(first)).days + 1
+        weeks += keys * days / 7
+        runs = [r for r in recurring_runs(clean) if first_m <= r["startMinute"] <= last_m]
+        runs_n += len(runs)
+        habitual_n += sum(1 for r in runs if r["habitual"])
+        false = [dict(f, seed=seed) for f in starts(out_c)]
+        for f in false:
+            f["run"] = on_run(runs, f)
+        false_all += false
         hit = sum(1 for l in s["labels"] if l["found"])
-        print(f"data-event seed {seed:3}: {hit}/{len(labels)} labels found, {len(s['fp'])} "
-              f"unexplained and {s['collateral']} collateral Insights over {len(doc['series'])} "
-              f"API-keys", file=sys.stderr)
+        print(f"data-event seed {seed:3}: {hit}/{len(labels)} labels found, {s['fp']} "
+              f"unexplained Insights; clean: {len(false)} Insights over {keys} API-keys",
+              file=sys.stderr)
 
     def recall(rows):
         return ratio_text(sum(1 for l in rows if l["found"]), len(rows))
@@ -377,8 +381,10 @@ def data_event_rows(ts: Path, ts_hash: str, a, seeds: range) -> tuple[list, list
     bursts = [l for l in labels_all if l["scenario"] != "error-stream"]
     errors = [abs(l["error"]) for l in labels_all if l["found"]]
     streams = [l for l in labels_all if l["scenario"] == "error-stream"]
+    on_runs = [f for f in false_all if f["run"]]
     rows = [
-        ("data-event seeds (3 analysed days, 2 regions each)", f"{len(seeds)}"),
+        ("data-event seeds (trailsight-gen --preset eval-data; 3 analysed days, 2 regions)",
+         f"{len(seeds)}"),
         ("data-event recall, bursts >= 10x lasting >= 3 min (all scenarios but error-stream)",
          recall(bursts)),
     ]
@@ -390,10 +396,15 @@ def data_event_rows(ts: Path, ts_hash: str, a, seeds: range) -> tuple[list, list
          ratio_text(sum(1 for l in streams if l["insights"] == 1), len(streams))),
         (f"data-event Start within +-{TOLERANCE_MIN} min (of found)",
          ratio_text(sum(1 for e in errors if e <= TOLERANCE_MIN), len(errors))),
-        ("data-event false Insights per API-key per week",
+        ("data-event Start error: median / p95 (absolute minutes)",
+         f"{percentile(errors, 0.5):.1f} / {percentile(errors, 0.95):.1f}"),
+        ("data-event false Insights per API-key per week (clean variants)",
          f"{len(false_all) / weeks if weeks else math.nan:.4f} ({len(false_all)} / "
          f"{weeks:.1f} API-key-weeks)"),
-        ("... on the nightly batch's runs (habitual)", f"{on_batch} ({on_habitual_batch})"),
+        ("... on the nightly batch's runs (habitual runs / runs analysed)",
+         f"{len(on_runs)} ({sum(1 for f in on_runs if f['run']['habitual'])}; "
+         f"{habitual_n} / {runs_n})"),
+        ("data-event unexplained Insights, anomalous variants", f"{unexplained}"),
     ]
     return rows, labels_all, false_all
 
@@ -411,7 +422,7 @@ def main() -> None:
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--verbose", "-v", action="store_true", help="list misses and false Insights")
     p.add_argument("--data-seeds", type=int, default=5,
-                   help="data-event seeds (issue 18; scripts/eval_data_events/gen.py), 0: none "
+                   help="data-event seeds (issue 18; trailsight-gen --preset eval-data), 0: none "
                         "(default 5)")
     p.add_argument("--data-first-seed", type=int, default=1)
     p.add_argument("--clean-only", action="store_true",
@@ -537,7 +548,7 @@ def main() -> None:
     data_labels, data_false = [], []
     if a.data_seeds > 0:
         data_rows, data_labels, data_false = data_event_rows(
-            ts, ts_hash, a, range(a.data_first_seed, a.data_first_seed + a.data_seeds))
+            gen, gen_hash, ts, ts_hash, a, range(a.data_first_seed, a.data_first_seed + a.data_seeds))
         rows += data_rows
 
     width = max(len(r[0]) for r in rows)
@@ -597,9 +608,10 @@ def main() -> None:
                       f"{l['durationMinutes']} min ratio {l['ratio']}: "
                       f"{describe(l['found']) if l['found'] else 'missed'}; "
                       f"{l['insights']} Insight(s)")
-        print("\ndata events, false Insights:")
+        print("\ndata events, false Insights (clean variants):")
         for f in data_false:
-            batch = " [nightly batch]" if f.get("run") else ""
+            batch = (f" [nightly batch{', habitual' if f['run']['habitual'] else ''}]"
+                     if f.get("run") else "")
             print(f"  seed {f['seed']} {describe(f)}{batch}")
 
     if a.json:

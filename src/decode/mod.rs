@@ -10,7 +10,9 @@
 //!
 //! Classification, in one place:
 //! - management: `managementEvent` when present, else `eventCategory == "Management"`, else
-//!   (records older than 1.06) every event type but Insight events.
+//!   (records older than 1.06) every event type but Insight events, except the data-event APIs
+//!   of that time (S3 object-level calls and Lambda `Invoke`, [`is_early_data_api`]): a trail
+//!   that logged data events before 1.06 wrote them without either field.
 //! - data: `managementEvent` false with `eventCategory` "Data" or absent (1.06 records), or no
 //!   `managementEvent` and `eventCategory` "Data". Other categories (`NetworkActivity`) are
 //!   neither and never analysed.
@@ -576,10 +578,51 @@ fn category(r: &RawRecord<'_>) -> Option<EventCategory> {
             Some(_) => None,
         },
         None => match named {
+            None if is_early_data_api(text(&r.event_source), text(&r.event_name)) => {
+                Some(EventCategory::Data)
+            }
             Some("Management") | None => Some(EventCategory::Management),
             Some("Data") => Some(EventCategory::Data),
             Some(_) => None,
         },
+    }
+}
+
+/// The APIs CloudTrail logged as data events before records said so (eventVersion < 1.06, no
+/// `managementEvent` nor `eventCategory`): S3 object-level calls and Lambda `Invoke`, the only
+/// data events of that time. Without this, an old trail's `GetObject`/`PutObject` stream would
+/// count as management calls (a `PutObject` as a write) in the default run.
+pub fn is_early_data_api(source: Option<&str>, name: Option<&str>) -> bool {
+    const S3_OBJECT_APIS: &[&str] = &[
+        "AbortMultipartUpload",
+        "CompleteMultipartUpload",
+        "CopyObject",
+        "CreateMultipartUpload",
+        "DeleteObject",
+        "DeleteObjectTagging",
+        "DeleteObjects",
+        "GetObject",
+        "GetObjectAcl",
+        "GetObjectTagging",
+        "GetObjectTorrent",
+        "HeadObject",
+        "ListObjectVersions",
+        "ListObjects",
+        "ListObjectsV2",
+        "ListParts",
+        "PostObject",
+        "PutObject",
+        "PutObjectAcl",
+        "PutObjectTagging",
+        "RestoreObject",
+        "SelectObjectContent",
+        "UploadPart",
+        "UploadPartCopy",
+    ];
+    match (source, name) {
+        (Some("s3.amazonaws.com"), Some(name)) => S3_OBJECT_APIS.contains(&name),
+        (Some("lambda.amazonaws.com"), Some(name)) => name.starts_with("Invoke"),
+        _ => false,
     }
 }
 
@@ -708,6 +751,54 @@ mod tests {
             assert!(out.events.is_empty(), "{fields}");
             assert_eq!(out.stats.records, 1);
             assert_eq!(out.stats.bad_total(), 0, "{fields}");
+        }
+    }
+
+    /// Records older than 1.06 carry neither `managementEvent` nor `eventCategory`; the data
+    /// events of that time (S3 object-level calls, Lambda `Invoke`) are known by their API.
+    #[test]
+    fn early_records_without_a_category_are_data_events_by_api() {
+        let data = EventSelection {
+            management: true,
+            data: true,
+            call_rate: CallRateScope::Write,
+        };
+        let cases: [(&str, &str, &str, u8, u8); 5] = [
+            ("s3.amazonaws.com", "PutObject", "false", 0, flags::DATA),
+            ("s3.amazonaws.com", "GetObject", "true", 0, flags::DATA),
+            ("lambda.amazonaws.com", "Invoke", "false", 0, flags::DATA),
+            (
+                "s3.amazonaws.com",
+                "PutBucketPolicy",
+                "false",
+                flags::WRITE,
+                flags::WRITE,
+            ),
+            (
+                "lambda.amazonaws.com",
+                "CreateFunction20150331",
+                "false",
+                flags::WRITE,
+                flags::WRITE,
+            ),
+        ];
+        for (source, name, read_only, by_default, with_data) in cases {
+            let json = format!(
+                r#"{{"Records":[{{"eventVersion":"1.05","eventTime":"2019-11-07T13:25:10Z",
+                "eventSource":"{source}","eventName":"{name}","awsRegion":"us-east-1",
+                "eventID":"{}","recipientAccountId":"123456789012","eventType":"AwsApiCall",
+                "readOnly":{read_only}}}]}}"#,
+                uuid::Uuid::from_u128(0x1_06)
+            );
+            for (selection, want) in [(EventSelection::default(), by_default), (data, with_data)] {
+                let options = DecodeOptions {
+                    selection,
+                    ..options()
+                };
+                let out = decode_object(json.as_bytes(), KEY, &options).unwrap();
+                let got = out.events.first().map_or(0, |e| e.flags);
+                assert_eq!(got, want, "{name} with {selection:?}");
+            }
         }
     }
 

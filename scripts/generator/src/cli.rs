@@ -24,6 +24,9 @@ pub enum PresetArg {
     /// Detector evaluation: 3 accounts x 2 regions x 14 days with bursty routines and 16
     /// labelled scenarios per seed (see scripts/eval and docs/evaluation.md).
     Eval,
+    /// Data-event evaluation: S3/Lambda data events, 1 account x 2 regions x 10 days, 6
+    /// labelled data-event scenarios per region in the last 3 days (see src/data/mod.rs).
+    EvalData,
 }
 
 /// Generate a realistic, deterministic CloudTrail archive (S3 layout, gzip JSON) with labelled
@@ -97,6 +100,7 @@ impl Args {
             PresetArg::Bench => Preset::Bench { scale: self.scale },
             PresetArg::Custom => Preset::Custom,
             PresetArg::Eval => Preset::Eval,
+            PresetArg::EvalData => Preset::EvalData,
         };
         if !(self.scale > 0.0 && self.scale.is_finite()) {
             bail!("--scale must be a positive number, got {}", self.scale);

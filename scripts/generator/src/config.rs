@@ -46,6 +46,9 @@ pub enum Preset {
     Custom,
     /// The detector evaluation: routines on top of the traffic model, labelled scenarios.
     Eval,
+    /// The data-event evaluation (issue 18): S3 and Lambda data events with labelled
+    /// data-event anomalies ([`crate::data`]).
+    EvalData,
 }
 
 impl Preset {
@@ -55,6 +58,7 @@ impl Preset {
             Preset::Bench { .. } => "bench",
             Preset::Custom => "custom",
             Preset::Eval => "eval",
+            Preset::EvalData => "eval-data",
         }
     }
 
@@ -203,6 +207,16 @@ pub fn defaults(preset: Preset, seed: u64) -> Defaults {
                 volume: 1.0,
             }
         }
+        Preset::EvalData => Defaults {
+            // A Monday; the last three days are analysed.
+            start: date(2024, 3, 4),
+            days: crate::data::DAYS,
+            accounts: vec![account(crate::data::ACCOUNT, 0, 1.0, "us-east-1")],
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            org_id: None,
+            interval: DEFAULT_DELIVERY_INTERVAL_MIN,
+            volume: 1.0,
+        },
         Preset::Custom => {
             let regions = vec!["us-east-1".to_string()];
             Defaults {
@@ -259,6 +273,8 @@ pub fn plan_anomalies(
             .filter(has_stream)
             .collect(),
         Preset::Eval => crate::scenario::eval(seed, span, accounts, regions, volume),
+        // Planned by `data::Plan` (labels are written whether or not `--clean` is given).
+        Preset::EvalData => Vec::new(),
         Preset::Bench { .. } | Preset::Custom => {
             let targets: Vec<Target> = accounts
                 .iter()

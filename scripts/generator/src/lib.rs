@@ -56,6 +56,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod data;
 pub mod delivery;
 pub mod errors;
 pub mod identity;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::anomaly::Label;
 use crate::catalogue::APIS;
 use crate::clock;
-use crate::config::Config;
+use crate::config::{Config, Preset};
 use crate::routine;
 use crate::sink;
 use crate::stream::{self, StreamReport, StreamSpec};
@@ -45,7 +45,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, r: &StreamReport) {
+    /// Adds one stream's totals.
+    pub fn add(&mut self, r: &StreamReport) {
         self.streams += 1;
         self.records += r.records;
         self.duplicates += r.duplicates;
@@ -88,6 +89,9 @@ struct SeriesEntry<'a> {
 
 /// Generates every stream of `config`, then writes `anomalies.json`.
 pub fn run(config: &Config) -> Result<Summary> {
+    if config.preset == Preset::EvalData {
+        return crate::data::run(config);
+    }
     let specs = stream_specs(config);
     let reports = run_streams(config, &specs)?;
     let mut summary = Summary::default();
@@ -121,21 +125,34 @@ fn stream_specs(config: &Config) -> Vec<StreamSpec<'_>> {
 }
 
 fn run_streams(config: &Config, specs: &[StreamSpec]) -> Result<Vec<StreamReport>> {
+    run_parallel(config.threads, specs.len(), |i| {
+        let spec = &specs[i];
+        stream::generate(config, spec).with_context(|| {
+            format!(
+                "generating account {} region {}",
+                spec.account.id, spec.region
+            )
+        })
+    })
+}
+
+/// Runs `job(0..n)` on up to `threads` workers; results in index order, the first error wins.
+pub fn run_parallel<T: Send>(
+    threads: usize,
+    n: usize,
+    job: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<StreamReport>>>> =
-        Mutex::new((0..specs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|scope| {
-        for _ in 0..config.threads.min(specs.len()).max(1) {
+        for _ in 0..threads.min(n).max(1) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(spec) = specs.get(i) else { break };
-                    let result = stream::generate(config, spec).with_context(|| {
-                        format!(
-                            "generating account {} region {}",
-                            spec.account.id, spec.region
-                        )
-                    });
+                    if i >= n {
+                        break;
+                    }
+                    let result = job(i);
                     results
                         .lock()
                         .expect("no worker panics while holding the lock")[i] = Some(result);
@@ -147,7 +164,7 @@ fn run_streams(config: &Config, specs: &[StreamSpec]) -> Result<Vec<StreamReport
         .into_inner()
         .expect("workers finished")
         .into_iter()
-        .map(|r| r.expect("every stream ran"))
+        .map(|r| r.expect("every job ran"))
         .collect()
 }
 

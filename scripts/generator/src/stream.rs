@@ -25,7 +25,6 @@ use crate::delivery::{Bytes, Outbox, Schedule};
 use crate::errors;
 use crate::identity::{self, Actor, Roster};
 use crate::inventory::Inventory;
-use crate::layout::Trail;
 use crate::record::{self, Failure};
 use crate::rng::{self, Rand};
 use crate::routine::{self, Routines, Who};
@@ -188,11 +187,6 @@ impl<'a> Stream<'a> {
         self.inject_rng.as_mut().unwrap_or(&mut self.rng)
     }
 
-    /// The generator of file order, names and digests: its own under `eval`, else the stream's.
-    fn files_rng(&mut self) -> &mut Rand {
-        self.files_rng.as_mut().unwrap_or(&mut self.rng)
-    }
-
     /// Plays the routine calls planned for `minute`.
     fn routine_minute(&mut self, minute: Minute) {
         while let Some(call) = self.routines.calls.get(self.next_routine) {
@@ -340,76 +334,125 @@ impl<'a> Stream<'a> {
         }
     }
 
-    fn trail(&self) -> &Trail {
-        &self.config.trail
-    }
-
-    /// Writes the records delivered at `tick`, shuffled, in files of at most
-    /// `max_records_per_file` records.
-    fn deliver(&mut self, tick: Minute, mut records: Vec<Bytes>) -> Result<()> {
-        records.shuffle(self.files_rng());
-        for chunk in records.chunks(self.config.max_records_per_file) {
-            let unique = rng::alnum(self.files_rng(), 16);
-            let key = self
-                .trail()
-                .log_key(&self.spec.account.id, self.spec.region, tick, &unique);
-            let json = sink::log_json(chunk);
-            let gz = sink::gzip(&json, self.config.gzip_level);
-            sink::write_object(&self.config.out, &key, &gz)?;
-            self.report.log_files += 1;
-            self.report.json_bytes += json.len() as u64;
-            self.report.gzip_bytes += gz.len() as u64;
-        }
+    /// Writes the records delivered at `tick` (see [`write_delivery`]).
+    fn deliver(&mut self, tick: Minute, records: Vec<Bytes>) -> Result<()> {
+        let rng = match &mut self.files_rng {
+            Some(r) => r,
+            None => &mut self.rng,
+        };
+        write_delivery(
+            self.config,
+            &self.spec.account.id,
+            self.spec.region,
+            rng,
+            tick,
+            records,
+            &mut self.report,
+        )?;
         self.delivery_days
             .insert(tick - tick.rem_euclid(MINUTES_PER_DAY));
         Ok(())
     }
 
-    /// One digest per day with data or deliveries, each chained to the previous one.
+    /// One digest per day with data or deliveries (see [`write_digest_chain`]).
     fn write_digests(&mut self) -> Result<()> {
-        let mut days: BTreeSet<Minute> = (self.config.start..self.config.end)
-            .step_by(MINUTES_PER_DAY as usize)
-            .collect();
-        days.extend(self.delivery_days.iter().copied());
-        let mut previous: Option<String> = None;
-        for day in days {
-            let second = self.files_rng().random_range(0..60);
-            let (key, bytes) = self.digest(day, second, previous.take());
-            write_digest(&self.config.out, &key, &bytes)?;
-            self.report.digest_files += 1;
-            previous = Some(key);
-        }
-        Ok(())
-    }
-
-    fn digest(&mut self, day: Minute, second: u32, previous: Option<String>) -> (String, Vec<u8>) {
-        let account = &self.spec.account.id;
-        let end = day + MINUTES_PER_DAY - 1;
-        let key = self
-            .trail()
-            .digest_key(account, self.spec.region, end, second);
-        let bucket = self.trail().bucket.clone();
-        let chained = previous.is_some();
-        let digest = Digest {
-            aws_account_id: account.clone(),
-            digest_start_time: clock::event_time(day, 0),
-            digest_end_time: clock::event_time(end, second),
-            digest_s3_bucket: bucket.clone(),
-            digest_s3_object: key.clone(),
-            digest_public_key_fingerprint: rng::hex(self.files_rng(), 32),
-            digest_signature_algorithm: "SHA256withRSA",
-            newest_event_time: None,
-            oldest_event_time: None,
-            previous_digest_s3_bucket: chained.then_some(bucket),
-            previous_digest_s3_object: previous,
-            previous_digest_hash_value: chained.then(|| rng::hex(self.files_rng(), 64)),
-            previous_digest_hash_algorithm: chained.then_some("SHA-256"),
-            previous_digest_signature: chained.then(|| rng::hex(self.files_rng(), 512)),
-            log_files: Vec::new(),
+        let rng = match &mut self.files_rng {
+            Some(r) => r,
+            None => &mut self.rng,
         };
-        let bytes = serde_json::to_vec(&digest).expect("digests serialise");
-        (key, sink::gzip(&bytes, self.config.gzip_level))
+        write_digest_chain(
+            self.config,
+            &self.spec.account.id,
+            self.spec.region,
+            rng,
+            &self.delivery_days,
+            &mut self.report,
+        )
     }
+}
+
+/// Writes the records delivered at `tick`, shuffled, in files of at most
+/// `max_records_per_file` records, counting them in `report`.
+pub fn write_delivery(
+    config: &Config,
+    account: &str,
+    region: &str,
+    rng: &mut Rand,
+    tick: Minute,
+    mut records: Vec<Bytes>,
+    report: &mut StreamReport,
+) -> Result<()> {
+    records.shuffle(rng);
+    for chunk in records.chunks(config.max_records_per_file) {
+        let unique = rng::alnum(rng, 16);
+        let key = config.trail.log_key(account, region, tick, &unique);
+        let json = sink::log_json(chunk);
+        let gz = sink::gzip(&json, config.gzip_level);
+        sink::write_object(&config.out, &key, &gz)?;
+        report.log_files += 1;
+        report.json_bytes += json.len() as u64;
+        report.gzip_bytes += gz.len() as u64;
+    }
+    Ok(())
+}
+
+/// One digest per day of the data and per day with deliveries, each chained to the previous
+/// one.
+pub fn write_digest_chain(
+    config: &Config,
+    account: &str,
+    region: &str,
+    rng: &mut Rand,
+    delivery_days: &BTreeSet<Minute>,
+    report: &mut StreamReport,
+) -> Result<()> {
+    let mut days: BTreeSet<Minute> = (config.start..config.end)
+        .step_by(MINUTES_PER_DAY as usize)
+        .collect();
+    days.extend(delivery_days.iter().copied());
+    let mut previous: Option<String> = None;
+    for day in days {
+        let second = rng.random_range(0..60);
+        let (key, bytes) = digest(config, account, region, rng, day, second, previous.take());
+        write_digest(&config.out, &key, &bytes)?;
+        report.digest_files += 1;
+        previous = Some(key);
+    }
+    Ok(())
+}
+
+fn digest(
+    config: &Config,
+    account: &str,
+    region: &str,
+    rng: &mut Rand,
+    day: Minute,
+    second: u32,
+    previous: Option<String>,
+) -> (String, Vec<u8>) {
+    let end = day + MINUTES_PER_DAY - 1;
+    let key = config.trail.digest_key(account, region, end, second);
+    let bucket = config.trail.bucket.clone();
+    let chained = previous.is_some();
+    let digest = Digest {
+        aws_account_id: account.to_string(),
+        digest_start_time: clock::event_time(day, 0),
+        digest_end_time: clock::event_time(end, second),
+        digest_s3_bucket: bucket.clone(),
+        digest_s3_object: key.clone(),
+        digest_public_key_fingerprint: rng::hex(rng, 32),
+        digest_signature_algorithm: "SHA256withRSA",
+        newest_event_time: None,
+        oldest_event_time: None,
+        previous_digest_s3_bucket: chained.then_some(bucket),
+        previous_digest_s3_object: previous,
+        previous_digest_hash_value: chained.then(|| rng::hex(rng, 64)),
+        previous_digest_hash_algorithm: chained.then_some("SHA-256"),
+        previous_digest_signature: chained.then(|| rng::hex(rng, 512)),
+        log_files: Vec::new(),
+    };
+    let bytes = serde_json::to_vec(&digest).expect("digests serialise");
+    (key, sink::gzip(&bytes, config.gzip_level))
 }
 
 fn write_digest(root: &Path, key: &str, bytes: &[u8]) -> Result<()> {

@@ -1,6 +1,7 @@
 //! End-to-end tests of the generator binary's library: each test generates into Cargo's
 //! per-target temp folder and decodes what was written.
 
+mod data;
 mod eval;
 mod presets;
 mod sample;
