@@ -1194,6 +1194,55 @@ mod tests {
         }
     }
 
+    /// Each kept key is told apart from the others and from its near misses (same length, one
+    /// byte changed, a prefix, a different case).
+    #[test]
+    fn record_keys_are_told_apart() {
+        use fast::Field;
+        let kept = [
+            ("eventTime", Field::EventTime),
+            ("eventSource", Field::EventSource),
+            ("eventName", Field::EventName),
+            ("awsRegion", Field::AwsRegion),
+            ("recipientAccountId", Field::RecipientAccountId),
+            ("eventID", Field::EventId),
+            ("eventType", Field::EventType),
+            ("eventCategory", Field::EventCategory),
+            ("managementEvent", Field::ManagementEvent),
+            ("readOnly", Field::ReadOnly),
+            ("errorCode", Field::ErrorCode),
+            ("userAgent", Field::UserAgent),
+            ("userIdentity", Field::UserIdentity),
+            ("resources", Field::Resources),
+        ];
+        for (name, field) in kept {
+            assert_eq!(Field::of(name.as_bytes()), field, "{name}");
+            let bytes = name.as_bytes();
+            for at in 0..bytes.len() {
+                let mut near = bytes.to_vec();
+                near[at] ^= 0x20;
+                assert_eq!(
+                    Field::of(&near),
+                    Field::Other,
+                    "{}",
+                    String::from_utf8_lossy(&near)
+                );
+                assert_eq!(Field::of(&bytes[..at]), Field::Other, "{}", &name[..at]);
+            }
+            assert_eq!(Field::of(format!("{name}x").as_bytes()), Field::Other);
+        }
+        for other in [
+            "",
+            "eventVersion",
+            "errorMessage",
+            "requestID",
+            "sourceIPAddress",
+            "ARN",
+        ] {
+            assert_eq!(Field::of(other.as_bytes()), Field::Other, "{other}");
+        }
+    }
+
     /// The vector scan (16 bytes at a time, or 8) finds the same stop as the byte loop, and
     /// the same answer on ASCII, for every stop and non-ASCII byte at every position of strings
     /// up to 100 bytes, from every starting offset in a 16-byte window.
