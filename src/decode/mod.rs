@@ -636,13 +636,16 @@ pub fn attributed_identity<'r>(identity: &'r record::Identity<'_>) -> Option<&'r
 }
 
 /// `arn:aws:sts::ACCT:assumed-role/Role/Session` -> `arn:aws:sts::ACCT:assumed-role/Role`.
+/// The mark is looked for from each `:` (an ARN has about five): no substring searcher built
+/// per record.
 pub fn strip_session_name(arn: &str) -> &str {
-    const MARK: &str = ":assumed-role/";
-    let Some(at) = arn.find(MARK) else {
+    const MARK: &[u8] = b":assumed-role/";
+    let b = arn.as_bytes();
+    let Some(at) = (0..b.len()).find(|&i| b[i] == b':' && b[i..].starts_with(MARK)) else {
         return arn;
     };
     let role_start = at + MARK.len();
-    match arn[role_start..].find('/') {
+    match b[role_start..].iter().position(|&c| c == b'/') {
         Some(slash) => &arn[..role_start + slash],
         None => arn,
     }
@@ -653,15 +656,27 @@ pub fn strip_session_name(arn: &str) -> &str {
 /// (upper case, braces, `urn:uuid:`, no hyphens, not a UUID) is hashed (a v5 UUID of it), so two
 /// spellings of one UUID are two IDs, as they are two strings.
 pub fn event_id_bits(id: &str) -> u128 {
-    let canonical = id.len() == 36
-        && id.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-        });
-    match uuid::Uuid::try_parse(id) {
-        Ok(uuid) if canonical => uuid.as_u128(),
-        _ => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id.as_bytes()).as_u128(),
+    canonical_uuid(id.as_bytes())
+        .unwrap_or_else(|| uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id.as_bytes()).as_u128())
+}
+
+/// The bits of a canonical UUID (`8-4-4-4-12` lower-case hex digits), read in one pass.
+fn canonical_uuid(b: &[u8]) -> Option<u128> {
+    if b.len() != 36 {
+        return None;
     }
+    let mut bits = 0u128;
+    for (i, &c) in b.iter().enumerate() {
+        let digit = match (i, c) {
+            (8 | 13 | 18 | 23, b'-') => continue,
+            (8 | 13 | 18 | 23, _) => return None,
+            (_, b'0'..=b'9') => c - b'0',
+            (_, b'a'..=b'f') => c - b'a' + 10,
+            _ => return None,
+        };
+        bits = bits << 4 | u128::from(digit);
+    }
+    Some(bits)
 }
 
 #[cfg(test)]
@@ -946,8 +961,48 @@ mod tests {
                 "arn:aws:sts::123456789012:assumed-role/NoSession",
                 "arn:aws:sts::123456789012:assumed-role/NoSession",
             ),
+            (
+                "arn:aws:sts::1:assumed-role/",
+                "arn:aws:sts::1:assumed-role/",
+            ),
+            (
+                "x:assumed-role:assumed-role/R/s",
+                "x:assumed-role:assumed-role/R",
+            ),
+            ("é:assumed-role/ロール/s", "é:assumed-role/ロール"),
+            (":assumed-role", ":assumed-role"),
+            ("", ""),
         ] {
             assert_eq!(strip_session_name(arn), want);
+        }
+    }
+
+    /// A canonical UUID is its own bits (as the uuid crate reads it); anything else is hashed.
+    #[test]
+    fn event_ids_are_their_uuid_bits_or_a_hash() {
+        for id in [
+            "3c9a8f4e-1d2b-4c5a-9e7f-0a1b2c3d4e5f",
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "3C9A8F4E-1D2B-4C5A-9E7F-0A1B2C3D4E5F",
+            "{3c9a8f4e-1d2b-4c5a-9e7f-0a1b2c3d4e5f}",
+            "3c9a8f4e1d2b4c5a9e7f0a1b2c3d4e5f",
+            "3c9a8f4e-1d2b-4c5a-9e7f-0a1b2c3d4e5g",
+            "3c9a8f4e-1d2b-4c5a-9e7f+0a1b2c3d4e5f",
+            "3c9a8f4e11d2b-4c5a-9e7f-0a1b2c3d4e5f",
+            "e2",
+            "",
+        ] {
+            let canonical = id.len() == 36
+                && id.bytes().enumerate().all(|(i, b)| match i {
+                    8 | 13 | 18 | 23 => b == b'-',
+                    _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+                });
+            let want = match uuid::Uuid::try_parse(id) {
+                Ok(uuid) if canonical => uuid.as_u128(),
+                _ => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id.as_bytes()).as_u128(),
+            };
+            assert_eq!(event_id_bits(id), want, "{id}");
         }
     }
 }

@@ -535,6 +535,54 @@ mod fast {
         w.peek().is_none().then_some(shape)
     }
 
+    /// The record fields the walker reads, told apart by length first, then by their bytes
+    /// (one or two fixed-size compares, not a chain of string compares).
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(super) enum Field {
+        EventTime,
+        EventSource,
+        EventName,
+        AwsRegion,
+        RecipientAccountId,
+        EventId,
+        EventType,
+        EventCategory,
+        ManagementEvent,
+        ReadOnly,
+        ErrorCode,
+        UserAgent,
+        UserIdentity,
+        Resources,
+        Other,
+    }
+
+    impl Field {
+        #[inline(always)]
+        pub(super) fn of(key: &[u8]) -> Field {
+            let is = |name: &[u8]| key == name;
+            match key.len() {
+                7 if is(b"eventID") => Field::EventId,
+                8 if is(b"readOnly") => Field::ReadOnly,
+                9 => match key[0] {
+                    b'e' if is(b"eventTime") => Field::EventTime,
+                    b'e' if is(b"eventName") => Field::EventName,
+                    b'e' if is(b"eventType") => Field::EventType,
+                    b'e' if is(b"errorCode") => Field::ErrorCode,
+                    b'a' if is(b"awsRegion") => Field::AwsRegion,
+                    b'u' if is(b"userAgent") => Field::UserAgent,
+                    b'r' if is(b"resources") => Field::Resources,
+                    _ => Field::Other,
+                },
+                11 if is(b"eventSource") => Field::EventSource,
+                12 if is(b"userIdentity") => Field::UserIdentity,
+                13 if is(b"eventCategory") => Field::EventCategory,
+                15 if is(b"managementEvent") => Field::ManagementEvent,
+                18 if is(b"recipientAccountId") => Field::RecipientAccountId,
+                _ => Field::Other,
+            }
+        }
+    }
+
     struct Walker<'de> {
         b: &'de [u8],
         i: usize,
@@ -627,32 +675,31 @@ mod fast {
         fn record(&mut self, resources: bool) -> Option<RawRecord<'de>> {
             let mut r = RawRecord::default();
             self.members(|w, key| {
-                let slot = match key {
-                    "eventTime" => &mut r.event_time,
-                    "eventSource" => &mut r.event_source,
-                    "eventName" => &mut r.event_name,
-                    "awsRegion" => &mut r.aws_region,
-                    "recipientAccountId" => &mut r.recipient_account_id,
-                    "eventID" => &mut r.event_id,
-                    "eventType" => &mut r.event_type,
-                    "eventCategory" => &mut r.event_category,
-                    "managementEvent" => &mut r.management_event,
-                    "readOnly" => &mut r.read_only,
-                    "errorCode" => &mut r.error_code,
-                    "userAgent" => &mut r.user_agent,
-                    "userIdentity" => {
+                let slot = match Field::of(key.as_bytes()) {
+                    Field::EventTime => &mut r.event_time,
+                    Field::EventSource => &mut r.event_source,
+                    Field::EventName => &mut r.event_name,
+                    Field::AwsRegion => &mut r.aws_region,
+                    Field::RecipientAccountId => &mut r.recipient_account_id,
+                    Field::EventId => &mut r.event_id,
+                    Field::EventType => &mut r.event_type,
+                    Field::EventCategory => &mut r.event_category,
+                    Field::ManagementEvent => &mut r.management_event,
+                    Field::ReadOnly => &mut r.read_only,
+                    Field::ErrorCode => &mut r.error_code,
+                    Field::UserAgent => &mut r.user_agent,
+                    Field::UserIdentity => {
                         w.eat(b'{')?;
                         r.user_identity = Some(w.identity()?);
                         return Some(());
                     }
-                    "resources" if resources => {
+                    Field::Resources if resources => {
                         r.resources = w.resources()?;
                         return Some(());
                     }
-                    _ => return w.skip_value(),
+                    Field::Resources | Field::Other => return w.skip_value(),
                 };
-                *slot = Some(w.scalar()?);
-                Some(())
+                w.scalar_into(slot)
             })?;
             Some(r)
         }
@@ -662,8 +709,8 @@ mod fast {
             let mut identity = Identity::default();
             self.members(|w, key| {
                 match key {
-                    "arn" => identity.arn = Some(w.scalar()?),
-                    "invokedBy" => identity.invoked_by = Some(w.scalar()?),
+                    "arn" => w.scalar_into(&mut identity.arn)?,
+                    "invokedBy" => w.scalar_into(&mut identity.invoked_by)?,
                     _ => w.skip_value()?,
                 }
                 Some(())
@@ -690,8 +737,7 @@ mod fast {
                     let mut arn = None;
                     self.members(|w, key| {
                         if key == "ARN" {
-                            arn = Some(w.scalar()?);
-                            Some(())
+                            w.scalar_into(&mut arn)
                         } else {
                             w.skip_value()
                         }
@@ -729,20 +775,26 @@ mod fast {
             Some(key)
         }
 
-        /// A kept field's value: a plain string, a bool or null (other shapes: serde_json).
-        fn scalar(&mut self) -> Option<Scalar<'de>> {
-            let value = match self.peek()? {
+        /// A kept field's value into its slot: a plain string, a bool or null (other shapes:
+        /// serde_json). Written in place: a `Scalar` returned by value and then moved costs
+        /// a store-forwarding stall per field.
+        #[inline(always)]
+        fn scalar_into(&mut self, slot: &mut Option<Scalar<'de>>) -> Option<()> {
+            let (word, value) = match self.peek()? {
                 b'"' => {
                     self.i += 1;
-                    return Some(Scalar::Str(Cow::Borrowed(self.plain_string()?)));
+                    let text = self.plain_string()?;
+                    *slot = Some(Scalar::Str(Cow::Borrowed(text)));
+                    return Some(());
                 }
                 b't' => (b"true".as_slice(), Scalar::Bool(true)),
                 b'f' => (b"false".as_slice(), Scalar::Bool(false)),
                 b'n' => (b"null".as_slice(), Scalar::Null),
                 _ => return None,
             };
-            self.literal(value.0)?;
-            Some(value.1)
+            self.literal(word)?;
+            *slot = Some(value);
+            Some(())
         }
 
         /// The rest of a string after its `"`, when it has no escape and is valid UTF-8.
@@ -1139,6 +1191,55 @@ mod tests {
                 mutated[at] = c;
                 assert_walkers_agree(&mutated);
             }
+        }
+    }
+
+    /// Each kept key is told apart from the others and from its near misses (same length, one
+    /// byte changed, a prefix, a different case).
+    #[test]
+    fn record_keys_are_told_apart() {
+        use fast::Field;
+        let kept = [
+            ("eventTime", Field::EventTime),
+            ("eventSource", Field::EventSource),
+            ("eventName", Field::EventName),
+            ("awsRegion", Field::AwsRegion),
+            ("recipientAccountId", Field::RecipientAccountId),
+            ("eventID", Field::EventId),
+            ("eventType", Field::EventType),
+            ("eventCategory", Field::EventCategory),
+            ("managementEvent", Field::ManagementEvent),
+            ("readOnly", Field::ReadOnly),
+            ("errorCode", Field::ErrorCode),
+            ("userAgent", Field::UserAgent),
+            ("userIdentity", Field::UserIdentity),
+            ("resources", Field::Resources),
+        ];
+        for (name, field) in kept {
+            assert_eq!(Field::of(name.as_bytes()), field, "{name}");
+            let bytes = name.as_bytes();
+            for at in 0..bytes.len() {
+                let mut near = bytes.to_vec();
+                near[at] ^= 0x20;
+                assert_eq!(
+                    Field::of(&near),
+                    Field::Other,
+                    "{}",
+                    String::from_utf8_lossy(&near)
+                );
+                assert_eq!(Field::of(&bytes[..at]), Field::Other, "{}", &name[..at]);
+            }
+            assert_eq!(Field::of(format!("{name}x").as_bytes()), Field::Other);
+        }
+        for other in [
+            "",
+            "eventVersion",
+            "errorMessage",
+            "requestID",
+            "sourceIPAddress",
+            "ARN",
+        ] {
+            assert_eq!(Field::of(other.as_bytes()), Field::Other, "{other}");
         }
     }
 
