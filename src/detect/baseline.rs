@@ -315,30 +315,11 @@ impl Fit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::Cell;
-    use crate::model::{InsightKind, SeriesKey, parse_day};
+    use crate::model::parse_day;
 
     fn series(points: &[(i64, u32)]) -> Series<'static> {
         let day0 = Minute::start_of_day(parse_day("2019-11-04").unwrap()); // a Monday
-        Series {
-            key: SeriesKey {
-                account: "123456789012".into(),
-                region: "us-east-1".into(),
-                event_source: "s".into(),
-                event_name: "n".into(),
-                kind: InsightKind::CallRate,
-                category: Default::default(),
-            },
-            history_from: day0,
-            minutes: points.iter().map(|(m, _)| day0.plus(*m)).collect(),
-            cells: points
-                .iter()
-                .map(|(_, c)| Cell {
-                    count: *c,
-                    ..Cell::default()
-                })
-                .collect(),
-        }
+        crate::detect::tests::series_from(day0, ("s", "n"), points)
     }
 
     #[test]

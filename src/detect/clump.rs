@@ -89,30 +89,12 @@ pub fn days_seen(peaks: &Peaks, excess: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::{Cell, Series};
-    use crate::model::{InsightKind, SeriesKey, parse_day};
+    use crate::aggregate::Series;
+    use crate::model::parse_day;
 
     fn series(points: &[(i64, u32)]) -> Series<'static> {
         let day0 = Minute::start_of_day(parse_day("2019-11-04").unwrap());
-        Series {
-            key: SeriesKey {
-                account: "123456789012".into(),
-                region: "us-east-1".into(),
-                event_source: "logs.amazonaws.com".into(),
-                event_name: "CreateLogStream".into(),
-                kind: InsightKind::CallRate,
-                category: Default::default(),
-            },
-            history_from: day0,
-            minutes: points.iter().map(|(m, _)| day0.plus(*m)).collect(),
-            cells: points
-                .iter()
-                .map(|(_, c)| Cell {
-                    count: *c,
-                    ..Cell::default()
-                })
-                .collect(),
-        }
+        crate::detect::tests::series_from(day0, ("logs.amazonaws.com", "CreateLogStream"), points)
     }
 
     #[test]

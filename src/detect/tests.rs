@@ -12,6 +12,17 @@ fn day0() -> Minute {
 
 /// A series from (minute offset from day0, count) pairs; history starts at day0.
 fn series(points: &[(i64, u32)]) -> Series<'static> {
+    series_from(day0(), ("ec2.amazonaws.com", "RunInstances"), points)
+}
+
+/// A call-rate series of `api` (event source, name) from (minute offset from `day0`, count)
+/// pairs, the counts of one minute added up; its history starts at `day0`. The detector's
+/// tests (here, `baseline`'s and `clump`'s) build their series with it.
+pub(super) fn series_from(
+    day0: Minute,
+    api: (&str, &str),
+    points: &[(i64, u32)],
+) -> Series<'static> {
     let mut points = points.to_vec();
     points.sort();
     let mut merged: Vec<(i64, u32)> = Vec::new();
@@ -25,13 +36,13 @@ fn series(points: &[(i64, u32)]) -> Series<'static> {
         key: SeriesKey {
             account: "123456789012".into(),
             region: "us-east-1".into(),
-            event_source: "ec2.amazonaws.com".into(),
-            event_name: "RunInstances".into(),
+            event_source: api.0.into(),
+            event_name: api.1.into(),
             kind: InsightKind::CallRate,
             category: Default::default(),
         },
-        history_from: day0(),
-        minutes: merged.iter().map(|(m, _)| day0().plus(*m)).collect(),
+        history_from: day0,
+        minutes: merged.iter().map(|(m, _)| day0.plus(*m)).collect(),
         cells: merged
             .iter()
             .map(|(_, c)| Cell {
