@@ -228,13 +228,7 @@ pub fn severity(episodes: &[Episode], a: &Activity) -> Severity {
             s.rarity = s.rarity.max(rarity);
         }
         let baseline = e.baseline_average();
-        let average = e
-            .summary_record()
-            .insight_details
-            .insight_context
-            .statistics
-            .insight
-            .average;
+        let average = e.statistics().insight.average;
         let magnitude = if baseline > 0.0 {
             (average / baseline).log10().clamp(0.0, 6.0)
         } else {

@@ -622,12 +622,7 @@ fn rate_of<'a>(e: &Episode, counted: Option<(&'a [u64], Minute)>) -> (Rate<'a>, 
 /// The Insight records' averages: the Start's over the minutes that confirmed it, then the rest
 /// of the episode to its End.
 fn averages(e: &Episode) -> Rate<'static> {
-    let start_stats = &e.start.insight_details.insight_context.statistics;
-    let stats = &e
-        .summary_record()
-        .insight_details
-        .insight_context
-        .statistics;
+    let (start_stats, stats) = (e.start_statistics(), e.statistics());
     let start_minutes = start_stats.insight_duration.max(1);
     Rate::Averages {
         start_average: start_stats.insight.average,
@@ -781,11 +776,7 @@ fn shortened(text: &str, shown: &str, max: usize) -> String {
 /// The Insight's average over the baseline's; `f64::MAX` when the baseline is 0.
 fn change_of(e: &Episode) -> f64 {
     let baseline = e.baseline_average();
-    let stats = &e
-        .summary_record()
-        .insight_details
-        .insight_context
-        .statistics;
+    let stats = e.statistics();
     if baseline > 0.0 {
         stats.insight.average / baseline
     } else {
@@ -983,12 +974,7 @@ fn duration(minutes: i64) -> String {
 
 /// The statistics of the Insight records and the detector's explanation, side by side.
 fn numbers(h: &mut String, e: &Episode, what: &str, change: f64, first_count: Option<u64>) {
-    let start_stats = &e.start.insight_details.insight_context.statistics;
-    let stats = &e
-        .summary_record()
-        .insight_details
-        .insight_context
-        .statistics;
+    let (start_stats, stats) = (e.start_statistics(), e.statistics());
     let baseline_span = match start_stats.baseline_duration {
         0 => "the baseline".to_owned(),
         minutes => duration(minutes),

@@ -23,7 +23,7 @@ pub mod html;
 pub mod series;
 
 use crate::model::explanation::Explanation;
-use crate::model::insight::{Attribution, InsightRecord};
+use crate::model::insight::{Attribution, InsightRecord, Statistics};
 use crate::model::problem::SkippedObject;
 use crate::model::{CallRateScope, DayRange, EventCategory, InsightKind, Minute, SeriesKey};
 use crate::source::Source;
@@ -117,13 +117,22 @@ impl Episode {
         self.end.as_ref().unwrap_or(&self.start)
     }
 
-    pub fn baseline_average(&self) -> f64 {
-        self.start
+    /// The Start's statistics: the minutes that confirmed the episode, and its baseline.
+    pub fn start_statistics(&self) -> &Statistics {
+        &self.start.insight_details.insight_context.statistics
+    }
+
+    /// The statistics of the whole episode ([`Episode::summary_record`]'s).
+    pub fn statistics(&self) -> &Statistics {
+        &self
+            .summary_record()
             .insight_details
             .insight_context
             .statistics
-            .baseline
-            .average
+    }
+
+    pub fn baseline_average(&self) -> f64 {
+        self.start_statistics().baseline.average
     }
 
     pub fn attributions(&self) -> &[Attribution] {
@@ -138,13 +147,7 @@ impl Episode {
     pub fn duration_minutes(&self) -> i64 {
         match self.end_minute {
             Some(end) => (end.0 - self.start_minute.0).max(1),
-            None => self
-                .start
-                .insight_details
-                .insight_context
-                .statistics
-                .insight_duration
-                .max(1),
+            None => self.start_statistics().insight_duration.max(1),
         }
     }
 
