@@ -17,7 +17,10 @@
 //!   near the same time every day keeps its Insights.
 //! - **A habit**: a run on at least `habit_days` of the last 7 days (daily jobs; also hourly
 //!   ones, which run at that time of day too), or a run at the same time of week on the day
-//!   seven days before (weekly jobs; the 7-day baseline holds one previous week).
+//!   seven days before (weekly jobs; the 7-day baseline holds one previous week). The oldest
+//!   day's shifted window may begin before the model's window (a job at 23:57 seen from a
+//!   window at 00:00): when the part seen holds no run, that day is unknown rather than a day
+//!   without a run, and the other days need one run fewer ([`cut_day`]).
 //! - **The habit's expectation**: the best-aligned window counts of the available days (runs
 //!   or not) fitted as a count distribution, as the seasonal model fits minutes: their mean,
 //!   and a negative binomial when they vary more than Poisson. A window with a habit opens an
@@ -80,6 +83,35 @@ pub fn previous_days(
     })
 }
 
+/// The previous day (index as in [`previous_days`]) whose shifted window `floor` cuts: it
+/// begins before the model's window and ends inside it, so a run that started before `floor`
+/// (a job at 23:57 seen from a window at 00:00) is only partly seen there.
+pub fn cut_day(first: Minute, jitter: i64, floor: Minute) -> Option<usize> {
+    (0..HABIT_LOOKBACK_DAYS).find(|&d| {
+        let back = (d as i64 + 1) * MINUTES_PER_DAY;
+        first.0 - back - jitter < floor.0 && floor.0 <= first.0 - back + jitter
+    })
+}
+
+/// The days that count for a habit: `days` without the cut day when its seen part holds no
+/// run (that day is unknown, not a day without a run), and how many runs they hold.
+fn known_days(
+    days: &[Option<u64>; HABIT_LOOKBACK_DAYS],
+    cut: Option<usize>,
+    run_calls: f64,
+) -> (Vec<u64>, u32, bool) {
+    let is_run = |c: u64| c as f64 >= run_calls;
+    let unknown = cut.filter(|&d| days[d].is_some_and(|c| !is_run(c)));
+    let known: Vec<u64> = days
+        .iter()
+        .enumerate()
+        .filter(|(d, _)| Some(*d) != unknown)
+        .filter_map(|(_, c)| *c)
+        .collect();
+    let runs = known.iter().filter(|c| is_run(**c)).count() as u32;
+    (known, runs, unknown.is_some())
+}
+
 /// How many times `habit_jitter_minutes` a job may wander and still have its ordinary run
 /// expected, if that run is no larger than one it made before ([`drifting_run`]).
 pub const DRIFT_JITTERS: i64 = 4;
@@ -94,35 +126,35 @@ pub const DRIFT_JITTERS: i64 = 4;
 /// judged by the season, so a burst near a wandering job's time is still found.
 pub fn drifting_run(
     days: &[Option<u64>; HABIT_LOOKBACK_DAYS],
+    cut: Option<usize>,
     run_calls: f64,
     habit_days: u32,
     observed: u64,
 ) -> bool {
-    let runs: Vec<u64> = days
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|c| *c as f64 >= run_calls)
-        .collect();
+    let (known, runs, unknown) = known_days(days, cut, run_calls);
+    let largest = known.iter().filter(|c| **c as f64 >= run_calls).max();
     habit_days > 0
-        && runs.len() as u32 >= habit_days
-        && runs.iter().max().is_some_and(|m| observed <= *m)
+        && runs + u32::from(unknown) >= habit_days
+        && largest.is_some_and(|m| observed <= *m)
 }
 
 /// The habit of a window, given what the same time held on the previous days
-/// ([`previous_days`]) and the fewest calls that make a run; `None` without a habit.
+/// ([`previous_days`]), the day the model's window cuts ([`cut_day`]) and the fewest calls
+/// that make a run; `None` without a habit.
 pub fn habit(
     days: &[Option<u64>; HABIT_LOOKBACK_DAYS],
+    cut: Option<usize>,
     run_calls: f64,
     habit_days: u32,
 ) -> Option<Habit> {
     if habit_days == 0 {
         return None;
     }
-    let seen: Vec<u64> = days.iter().flatten().copied().collect();
     let is_run = |c: u64| c as f64 >= run_calls;
-    let runs = seen.iter().filter(|c| is_run(**c)).count() as u32;
-    let daily = runs >= habit_days;
+    // A cut day without a run in its seen part may have had one before the model's window:
+    // it counts neither as a day without a run nor in the fit.
+    let (seen, runs, unknown) = known_days(days, cut, run_calls);
+    let daily = runs + u32::from(unknown) >= habit_days && runs > 0;
     let weekly = days[HABIT_LOOKBACK_DAYS - 1].is_some_and(is_run);
     if !(daily || weekly) {
         return None;
@@ -311,13 +343,13 @@ mod tests {
         ];
         for (days, run_calls, want) in cases {
             assert_eq!(
-                habit(&days, run_calls, 5).is_some(),
+                habit(&days, None, run_calls, 5).is_some(),
                 want,
                 "{days:?} run {run_calls}"
             );
         }
         assert_eq!(
-            habit(&all(60), 5.0, 0),
+            habit(&all(60), None, 5.0, 0),
             None,
             "habit_days 0 turns habits off"
         );
@@ -345,7 +377,7 @@ mod tests {
         ];
         for (observed, habit_days, run_calls, want) in cases {
             assert_eq!(
-                drifting_run(&days, run_calls, habit_days, observed),
+                drifting_run(&days, None, run_calls, habit_days, observed),
                 want,
                 "{observed} calls, habit_days {habit_days}, runs of {run_calls}"
             );
@@ -363,10 +395,57 @@ mod tests {
             Some(60),
             Some(68),
         ];
-        let h = habit(&days, 5.0, 5).unwrap();
+        let h = habit(&days, None, 5.0, 5).unwrap();
         assert_eq!((h.runs, h.days_seen, h.weekly_only), (6, 7, false));
         assert!((h.model.mean - 56.8).abs() < 0.2, "{h:?}");
         assert!(h.model.upper_tail(71) > 0.01, "{h:?}");
         assert!(h.model.upper_tail(650) < 1e-9, "{h:?}");
+    }
+
+    #[test]
+    fn a_run_cut_by_the_model_window_is_unknown_not_missing() {
+        let day = Minute(20_000 * MINUTES_PER_DAY);
+        let floor = Minute(day.0 - 7 * MINUTES_PER_DAY);
+        // (first minute, jitter, cut day)
+        let cases = [
+            (day, 15, Some(6)),                 // 00:00: the oldest day's 23:45-00:15 is cut
+            (day.plus(14), 15, Some(6)),        // 00:14: 23:59 is before the floor
+            (day.plus(15), 15, None),           // 00:15: 00:00-00:30, all seen
+            (day.plus(12 * 60), 15, None),      // noon
+            (day.plus(23 * 60 + 50), 15, None), // 23:50 of the day: 7 days back is seen
+        ];
+        for (first, jitter, want) in cases {
+            assert_eq!(cut_day(first, jitter, floor), want, "{first:?}");
+        }
+        // Four runs, two quiet days, and a cut oldest day whose seen part holds 3 calls of a
+        // run that began before midnight: a habit, fitted on the six days known.
+        let days = [
+            Some(60),
+            Some(0),
+            Some(62),
+            Some(0),
+            Some(58),
+            Some(61),
+            Some(3),
+        ];
+        let h = habit(&days, Some(6), 10.0, 5).unwrap();
+        assert_eq!((h.runs, h.days_seen, h.weekly_only), (4, 6, false));
+        assert!((h.model.mean - 40.2).abs() < 0.1, "{h:?}");
+        // Uncut, the same days are four runs of seven: no habit.
+        assert_eq!(habit(&days, None, 10.0, 5), None);
+        // A cut day is unknown only when its seen part holds no run; three runs stay short.
+        let three = [
+            Some(60),
+            Some(0),
+            Some(62),
+            Some(0),
+            Some(58),
+            Some(0),
+            Some(3),
+        ];
+        assert_eq!(habit(&three, Some(6), 10.0, 5), None);
+        // The same rule for a job that wanders.
+        assert!(drifting_run(&days, Some(6), 10.0, 5, 60));
+        assert!(!drifting_run(&days, None, 10.0, 5, 60));
     }
 }

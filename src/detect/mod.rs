@@ -594,16 +594,19 @@ impl<'a> Detector<'a> {
         if self.config.habit_days == 0 {
             return None;
         }
+        let jitter = self.config.habit_jitter_minutes;
+        let floor = self.model_from(first);
         let days = habit::previous_days(
             &self.per_minute,
             first,
             t,
-            self.config.habit_jitter_minutes,
+            jitter,
             self.longest_window(),
             self.run_per_minute(first, t, expected),
-            self.model_from(first),
+            floor,
         );
-        habit::habit(&days, self.run_calls(expected), self.config.habit_days)
+        let cut = habit::cut_day(first, jitter, floor);
+        habit::habit(&days, cut, self.run_calls(expected), self.config.habit_days)
     }
 
     /// Whether the window `[first, t]` of `observed` calls is an ordinary run of a job that
@@ -612,17 +615,20 @@ impl<'a> Detector<'a> {
         if self.config.habit_days == 0 {
             return false;
         }
+        let jitter = habit::DRIFT_JITTERS * self.config.habit_jitter_minutes;
+        let floor = self.model_from(first);
         let days = habit::previous_days(
             &self.per_minute,
             first,
             t,
-            habit::DRIFT_JITTERS * self.config.habit_jitter_minutes,
+            jitter,
             self.longest_window(),
             self.run_per_minute(first, t, expected),
-            self.model_from(first),
+            floor,
         );
         habit::drifting_run(
             &days,
+            habit::cut_day(first, jitter, floor),
             self.run_calls(expected),
             self.config.habit_days,
             observed,
