@@ -80,16 +80,24 @@ def run(cmd: list[str], log: Path) -> None:
 # --- generation and analysis, cached -------------------------------------------------------
 
 
-def generate(gen: Path, gen_hash: str, seed: int, clean: bool, root: Path) -> Path:
+def generate(gen: Path, gen_hash: str, seed: int, clean: bool, root: Path,
+             preset: str = "eval", folder: str = "data") -> Path:
+    """`trailsight-gen --preset <preset>` for one seed, with or without its anomalies, cached
+    under root/<folder>/ (keyed by the generator's hash and the arguments)."""
     variant = "clean" if clean else "anomalous"
-    out = root / "data" / f"seed-{seed}" / variant
-    args = ["--preset", "eval", "--seed", str(seed), "--gzip-level", "1"]
+    out = root / folder / f"seed-{seed}" / variant
+    args = ["--preset", preset, "--seed", str(seed), "--gzip-level", "1"]
     if clean:
         args.append("--clean")
     stamp = json.dumps({"generator": gen_hash, "args": args})
     stamp_file = out / ".eval-stamp"
     if stamp_file.exists() and stamp_file.read_text() == stamp:
         return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    run([str(gen), "--out", str(out), *args], out.parent / f"{variant}.gen.log")
+    stamp_file.write_text(stamp)
+    return out
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     run([str(gen), "--out", str(out), *args], out.parent / f"{variant}.gen.log")
@@ -294,15 +302,7 @@ DATA_SCENARIOS = ["exfil", "mass-delete", "reencrypt", "invoke-storm", "recon", 
 
 def generate_data(gen: Path, gen_hash: str, seed: int, clean: bool, root: Path) -> Path:
     """`trailsight-gen --preset eval-data` for one seed, with or without its anomalies, cached."""
-    variant = "clean" if clean else "anomalous"
-    out = root / "data-events" / f"seed-{seed}" / variant
-    args = ["--preset", "eval-data", "--seed", str(seed), "--gzip-level", "1"]
-    if clean:
-        args.append("--clean")
-    stamp = json.dumps({"generator": gen_hash, "args": args})
-    stamp_file = out / ".eval-stamp"
-    if stamp_file.exists() and stamp_file.read_text() == stamp:
-        return out
+    return generate(gen, gen_hash, seed, clean, root, preset="eval-data", folder="data-events")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     run([str(gen), "--out", str(out), *args], out.parent / f"{variant}.gen.log")
