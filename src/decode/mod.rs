@@ -660,23 +660,48 @@ pub fn event_id_bits(id: &str) -> u128 {
         .unwrap_or_else(|| uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id.as_bytes()).as_u128())
 }
 
-/// The bits of a canonical UUID (`8-4-4-4-12` lower-case hex digits), read in one pass.
+/// The value of each lower-case hex digit; `INVALID` for every other byte.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+const INVALID: u8 = 0x10;
+
+/// The bits of a canonical UUID (`8-4-4-4-12` lower-case hex digits), read in one pass: every
+/// event has one, so the digits go through a table into two 64-bit halves, and one test at
+/// the end (any digit's `INVALID` bit) refuses the rest.
 fn canonical_uuid(b: &[u8]) -> Option<u128> {
-    if b.len() != 36 {
+    let b: &[u8; 36] = b.try_into().ok()?;
+    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    let mut bits = 0u128;
-    for (i, &c) in b.iter().enumerate() {
-        let digit = match (i, c) {
-            (8 | 13 | 18 | 23, b'-') => continue,
-            (8 | 13 | 18 | 23, _) => return None,
-            (_, b'0'..=b'9') => c - b'0',
-            (_, b'a'..=b'f') => c - b'a' + 10,
-            _ => return None,
-        };
-        bits = bits << 4 | u128::from(digit);
-    }
-    Some(bits)
+    let mut invalid = 0u8;
+    let high = hex_bits(
+        b[0..8].iter().chain(&b[9..13]).chain(&b[14..18]),
+        &mut invalid,
+    );
+    let low = hex_bits(b[19..23].iter().chain(&b[24..36]), &mut invalid);
+    (invalid & INVALID == 0).then_some(u128::from(high) << 64 | u128::from(low))
+}
+
+/// Up to 16 hex digits as one number; any byte that is not a lower-case hex digit sets
+/// `INVALID` in `invalid`.
+fn hex_bits<'a>(digits: impl Iterator<Item = &'a u8>, invalid: &mut u8) -> u64 {
+    digits.fold(0u64, |bits, &c| {
+        let digit = HEX_DIGITS[usize::from(c)];
+        *invalid |= digit;
+        bits << 4 | u64::from(digit & 0x0f)
+    })
 }
 
 #[cfg(test)]
@@ -1004,5 +1029,25 @@ mod tests {
             };
             assert_eq!(event_id_bits(id), want, "{id}");
         }
+    }
+
+    /// Every byte at every position of a canonical UUID: the table-driven reader agrees with
+    /// the uuid crate on what is canonical and on its bits.
+    #[test]
+    fn a_canonical_uuid_is_read_as_the_uuid_crate_reads_it() {
+        let base = *b"0123abcd-ef45-6789-abcd-ef0123456789";
+        for at in 0..base.len() {
+            for byte in 0..=255u8 {
+                let mut id = base;
+                id[at] = byte;
+                let canonical = id.iter().enumerate().all(|(i, b)| match i {
+                    8 | 13 | 18 | 23 => *b == b'-',
+                    _ => b.is_ascii_digit() || (b'a'..=b'f').contains(b),
+                });
+                let want = canonical.then(|| uuid::Uuid::try_parse_ascii(&id).unwrap().as_u128());
+                assert_eq!(canonical_uuid(&id), want, "byte {byte:#x} at {at}");
+            }
+        }
+        assert_eq!(canonical_uuid(&base[..35]), None);
     }
 }
