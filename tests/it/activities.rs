@@ -7,18 +7,6 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// The real attack simulation (`tests/fixtures/real-cloudtrail/invictus`), detected from its
-/// first minute.
-fn invictus_run(dir: &Path) -> std::path::PathBuf {
-    let logs = repo_path("tests/fixtures/real-cloudtrail/invictus");
-    let config = dir.join("detector.toml");
-    std::fs::write(&config, "[detector]\nwarmup_minutes = 0\n").unwrap();
-    let out = dir.join("out");
-    let run = analyze(&logs, &out, &["--config", config.to_str().unwrap()]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    out
-}
-
 /// Every activity line, with the (account, region, date) of its file's key.
 fn activity_lines(out: &Path) -> Vec<((String, String, String), Value)> {
     let mut lines = Vec::new();
@@ -79,7 +67,7 @@ fn page_groups(html: &str) -> BTreeSet<Vec<String>> {
 #[test]
 fn activities_are_written_as_hive_partitioned_lines_and_match_the_page() {
     let dir = tempfile::tempdir().unwrap();
-    let out = invictus_run(dir.path());
+    let out = invictus_run(dir.path(), true).1;
     let lines = activity_lines(&out);
     let insight_ids: BTreeSet<String> = insights(&out)
         .iter()
@@ -157,7 +145,7 @@ fn activities_are_written_as_hive_partitioned_lines_and_match_the_page() {
     // The same logs give the same bytes.
     let again = dir.path().join("again");
     std::fs::create_dir(&again).unwrap();
-    let second = invictus_run(&again);
+    let second = invictus_run(&again, true).1;
     let only = |out: &Path| -> BTreeMap<String, Vec<u8>> {
         files(out)
             .into_iter()
@@ -171,7 +159,7 @@ fn activities_are_written_as_hive_partitioned_lines_and_match_the_page() {
 #[test]
 fn duckdb_reads_the_activities_with_their_partitions() {
     let dir = tempfile::tempdir().unwrap();
-    let out = invictus_run(dir.path());
+    let out = invictus_run(dir.path(), true).1;
     let lines = activity_lines(&out);
     let sql = format!(
         "SELECT account, region, \"date\", count(*) AS activities, \
@@ -206,7 +194,7 @@ fn duckdb_reads_the_activities_with_their_partitions() {
 #[test]
 fn the_readme_query_over_the_activities_runs_in_duckdb() {
     let dir = tempfile::tempdir().unwrap();
-    let out = invictus_run(dir.path());
+    let out = invictus_run(dir.path(), true).1;
     let lines = activity_lines(&out);
     let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
     let section = &readme[readme.find("### Activities as data").unwrap()..];
@@ -243,7 +231,7 @@ fn the_athena_table_declares_every_key_of_the_lines() {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let out = invictus_run(dir.path());
+    let out = invictus_run(dir.path(), true).1;
     let lines = activity_lines(&out);
     let (_, line) = lines.first().expect("an activity");
     let written: BTreeMap<String, String> = line

@@ -393,18 +393,6 @@ fn report_refuses_a_missing_insights_directory() {
     assert!(!dir.path().join("never.html").exists());
 }
 
-/// `analyze` the real attack simulation (filed under account folder 218007301253, its records
-/// saying 123837392027) with no warm-up, so its hour of logs fires, into `dir/out`.
-fn invictus_run(dir: &Path) -> (PathBuf, PathBuf) {
-    let logs = repo_path("tests/fixtures/real-cloudtrail/invictus");
-    let config = dir.join("detector.toml");
-    std::fs::write(&config, "[detector]\nwarmup_minutes = 0\n").unwrap();
-    let out = dir.join("out");
-    let run = analyze(&logs, &out, &["--config", config.to_str().unwrap()]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    (logs, out)
-}
-
 /// The text of every element `<tag ...>...</tag>` whose start tag has all of `wanted` (no nesting
 /// of the same tag inside).
 fn elements<'a>(
@@ -425,7 +413,7 @@ fn elements<'a>(
 #[test]
 fn on_real_logs_filed_under_another_account_every_chart_counts_what_the_insight_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let (logs, out) = invictus_run(dir.path());
+    let (logs, out) = invictus_run(dir.path(), true);
     let records = insights(&out);
     let ends: Vec<&serde_json::Value> = records
         .iter()
@@ -520,7 +508,7 @@ fn on_real_logs_filed_under_another_account_every_chart_counts_what_the_insight_
 #[test]
 fn related_real_insights_are_grouped_into_activities() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, out) = invictus_run(dir.path());
+    let (_, out) = invictus_run(dir.path(), true);
     let html = dir.path().join("r.html");
     let Report {
         code,
@@ -570,13 +558,7 @@ fn related_real_insights_are_grouped_into_activities() {
 #[test]
 fn a_run_that_found_nothing_gets_a_page_that_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let run = analyze(
-        &repo_path("tests/fixtures/real-cloudtrail/invictus"),
-        &out,
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (_, out) = invictus_run(dir.path(), false);
     // The run leaves its --out with its summary, though it found nothing.
     let records: Vec<PathBuf> = std::fs::read_dir(out.join("_trailsight/runs"))
         .expect("a runs folder")
@@ -601,7 +583,7 @@ fn a_run_that_found_nothing_gets_a_page_that_says_so() {
 #[test]
 fn the_real_report_reads_at_1400_and_600_pixels_without_a_console_message() {
     let dir = tempfile::tempdir().unwrap();
-    let (logs, out) = invictus_run(dir.path());
+    let (logs, out) = invictus_run(dir.path(), true);
     let page = dir.path().join("r.html");
     let Report { code, stderr, .. } =
         run_report(&out, &page, &["--source", logs.to_str().unwrap()]);
@@ -637,13 +619,7 @@ fn the_real_report_reads_at_1400_and_600_pixels_without_a_console_message() {
 #[test]
 fn coverage_from_the_runs_records_is_shown_escaped_and_bad_records_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let run = analyze(
-        &repo_path("tests/fixtures/real-cloudtrail/invictus"),
-        &out,
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (_, out) = invictus_run(dir.path(), false);
     let runs = out.join("_trailsight/runs");
     // A later nightly run that saw a day without logs, a gap and a withheld partition.
     let record = serde_json::json!({

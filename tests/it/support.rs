@@ -292,3 +292,18 @@ pub fn run_report(out: &Path, html: &Path, extra: &[&str]) -> Report {
         page: std::fs::read_to_string(html).unwrap_or_default(),
     }
 }
+
+/// `analyze` the real attack simulation (`tests/fixtures/real-cloudtrail/invictus`, filed under
+/// account folder 218007301253, its records saying 123837392027) into `dir/out`: with no
+/// warm-up when `fires`, so its hour of logs opens Insights, else with the defaults, under which
+/// it opens none. Returns (logs, out).
+pub fn invictus_run(dir: &Path, fires: bool) -> (PathBuf, PathBuf) {
+    let logs = repo_path("tests/fixtures/real-cloudtrail/invictus");
+    let config = dir.join("detector.toml");
+    std::fs::write(&config, "[detector]\nwarmup_minutes = 0\n").unwrap();
+    let extra = ["--config", config.to_str().unwrap()];
+    let out = dir.join("out");
+    let run = analyze(&logs, &out, if fires { &extra } else { &[] });
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (logs, out)
+}
