@@ -26,14 +26,16 @@
 //! Hostile input (tests/hostile/README.md has the whole corpus): a whole object fails with one
 //! `DecodeError` (not gzip, truncated or corrupt gzip, over the size cap, invalid JSON, not a
 //! CloudTrail file), counted under its `reason()`; invalid UTF-8 in a field or key that is read,
-//! and text after the JSON, are invalid JSON. Nested arrays and objects are skipped without
-//! recursion, however deep: a deep value where a field is read leaves that field unusable (`record
+//! and text after the JSON, are invalid JSON; inside an object or array that is skipped, only
+//! its strings and brackets are checked (`structure`), so tokens out of order there cost
+//! nothing. Nested arrays and objects are skipped without recursion, however deep: a deep value where a field is read leaves that field unusable (`record
 //! has no eventName`), a deep field that is not read costs nothing. A record that cannot be used
 //! is counted under a `Skip::Bad` reason and costs nothing else; one whose time is outside the
 //! analysed minutes (1970, 2999) is out of scope, not bad.
 
 pub mod gzip;
 pub mod record;
+pub mod structure;
 
 use crate::model::problem::SkipReason;
 use crate::model::{CallRateScope, EventCategory, EventSelection, Minute, Window};

@@ -14,6 +14,8 @@
 //! - When the input is valid JSON (checked with serde_json's DOM) of shape `{"Records":[...]}`,
 //!   the decoder must accept it and count exactly the array's length.
 //! - `Err`: a known, non-empty reason and message.
+//! - The container skipper (`decode::structure`) answers the same at every dispatch level
+//!   (portable, SSE2, AVX2 where the CPU has it) for the first objects and arrays of the JSON.
 //!
 //! In `cargo test` it runs a fixed number of cases from a fixed seed (reproducible, well under a
 //! minute). `scripts/fuzz --minutes N` runs it for N minutes from a fresh seed
@@ -398,6 +400,7 @@ const REASONS: [&str; 6] = [
 
 /// What is wrong with the decoder's answer to `input`, if anything; else 1 if it decoded it.
 fn judge(input: &Input) -> Result<u64, String> {
+    levels_agree(input)?;
     let options = options(input.cap);
     match decode_object(&input.bytes, input.key, &options) {
         Ok(decoded) => {
@@ -418,6 +421,38 @@ fn judge(input: &Input) -> Result<u64, String> {
         }
         Err(_) => Ok(0),
     }
+}
+
+/// Every dispatch level of the container skipper gives the same answer for the first 16 `{`
+/// and `[` of the input's JSON (gunzipped when it is gzip), cut at 8 KiB (the levels must
+/// agree on any bytes; the cut keeps the fuzzer's rate).
+fn levels_agree(input: &Input) -> Result<(), String> {
+    use trailsight::decode::structure::{Level, skip_container_with};
+    let json = if trailsight::decode::gzip::is_gzip(&input.bytes) {
+        match trailsight::decode::gzip::gunzip_capped(&input.bytes, 1 << 24) {
+            Ok(json) => json,
+            Err(_) => return Ok(()),
+        }
+    } else {
+        input.bytes.clone()
+    };
+    let json = &json[..json.len().min(8 << 10)];
+    let opens = json
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c, b'{' | b'['));
+    for (at, _) in opens.take(16) {
+        let answers: Vec<_> = Level::available()
+            .into_iter()
+            .map(|level| (level, skip_container_with(level, json, at)))
+            .collect();
+        if answers.iter().any(|(_, answer)| *answer != answers[0].1) {
+            return Err(format!(
+                "the skipper's levels disagree at byte {at}: {answers:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn consistent(d: &DecodedObject, options: &DecodeOptions) -> Result<(), String> {
