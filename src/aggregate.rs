@@ -216,6 +216,41 @@ enum Sighting {
     Conflict,
 }
 
+/// Tally one data event's resource ARNs (`arns`, symbols of `object`'s resource table) in its
+/// cell: an ARN already kept is counted; a new one only while the minute has room, and only
+/// then interned in `symbols`. `arn_map` holds the global symbol of each of the object's ARNs
+/// once known (`NO_SYM` before).
+fn attribute_resources(
+    symbols: &mut Interner,
+    cell: &mut Cell,
+    arns: &[(u32, Sym)],
+    object: &DecodedObject,
+    arn_map: &mut [Sym],
+) {
+    let tally = cell.resources.get_or_insert_with(Box::default);
+    for &(_, arn) in arns {
+        let text = &object.resource_symbols[arn];
+        let hash = || {
+            (object.resource_hashes.get(arn as usize).copied())
+                .unwrap_or_else(|| Interner::hash(text))
+        };
+        let known = match arn_map[arn as usize] {
+            NO_SYM => symbols.find_hashed(text, hash()),
+            sym => Some(sym),
+        };
+        let kept = known.is_some_and(|sym| tally.entries().iter().any(|(s, _)| *s == sym));
+        if !kept && tally.len() >= MAX_RESOURCES_PER_MINUTE {
+            continue;
+        }
+        let sym = match known {
+            Some(sym) => sym,
+            None => symbols.intern_hashed(text, hash()),
+        };
+        arn_map[arn as usize] = sym;
+        tally.add(sym);
+    }
+}
+
 /// A stable 32-bit fingerprint of an API (its source's and name's FNV-1a hashes, mixed), never
 /// 0. It is saved in the state, so it must not change between versions.
 pub fn api_fingerprint(event_source: &str, event_name: &str) -> u32 {
@@ -319,8 +354,8 @@ impl SeenIds {
 #[derive(Debug, Default)]
 pub struct Aggregator {
     symbols: Interner,
-    /// `api_fingerprint`'s FNV hash of each interned string, by symbol (filled as they come).
-    /// Only the source and name of an event are hashed: see `api_of`.
+    /// `api_fingerprint`'s FNV hash of interned strings, by symbol; 0 where not computed. Only
+    /// the source and name of an event are hashed: see `api_of`.
     string_hashes: Vec<u32>,
     /// The analysed events' ID hashes, with their minute (for pruning) and API (to tell copies).
     seen: SeenIds,
@@ -357,8 +392,13 @@ impl Aggregator {
                 map[sym as usize]
             }
         };
-        // Resource ARNs: (event index, ARN symbol of the object's own table), in event order.
-        let mut resources = object.resources.as_slice();
+        // Resource ARNs: (event index, ARN symbol of the object's own table), in event order,
+        // read with a cursor as the events go by.
+        let resources = object.resources.as_slice();
+        let mut next_arn = 0;
+        // Each of the object's ARNs' global symbol, once it is known: an ARN many of its
+        // events name (their bucket) is looked up once.
+        let mut arn_map = vec![NO_SYM; object.resource_symbols.len()];
         for &((account, region), minute) in &object.coverage {
             let first = self
                 .coverage
@@ -367,11 +407,20 @@ impl Aggregator {
             *first = (*first).min(minute);
         }
         for (index, event) in object.events.iter().enumerate() {
-            let at = resources.partition_point(|(i, _)| (*i as usize) < index);
-            let (_, rest) = resources.split_at(at);
-            let arns_end = rest.partition_point(|(i, _)| *i as usize == index);
-            let (arns, rest) = rest.split_at(arns_end);
-            resources = rest;
+            while resources
+                .get(next_arn)
+                .is_some_and(|(i, _)| (*i as usize) < index)
+            {
+                next_arn += 1;
+            }
+            let first_arn = next_arn;
+            while resources
+                .get(next_arn)
+                .is_some_and(|(i, _)| *i as usize == index)
+            {
+                next_arn += 1;
+            }
+            let arns = &resources[first_arn..next_arn];
             match event.id {
                 Some(id) => {
                     let api = self.api_of(global(event.event_source), global(event.event_name));
@@ -407,13 +456,13 @@ impl Aggregator {
                 global(event.error_code),
             );
             if event.flags & flags::CALL != 0 {
-                let cell = self.cell(id, event.minute);
+                let cell = self.series.entry(id).or_default().cell(event.minute);
                 cell.count += 1;
                 cell.identities.add(identity);
                 cell.user_agents.add(agent);
                 cell.error_codes.add(error);
                 if id.data {
-                    self.attribute_resources(id, event.minute, arns, object);
+                    attribute_resources(&mut self.symbols, cell, arns, object, &mut arn_map);
                 }
             }
             if event.flags & flags::ERROR != 0 {
@@ -421,65 +470,42 @@ impl Aggregator {
                     error_code: error,
                     ..id
                 };
-                let cell = self.cell(id, event.minute);
+                let cell = self.series.entry(id).or_default().cell(event.minute);
                 cell.count += 1;
                 cell.identities.add(identity);
                 cell.user_agents.add(agent);
                 if id.data {
-                    self.attribute_resources(id, event.minute, arns, object);
+                    attribute_resources(&mut self.symbols, cell, arns, object, &mut arn_map);
                 }
             }
         }
     }
 
     /// The API fingerprint of an event's (global) source and name symbols: `api_fingerprint`,
-    /// from each string's hash, computed once per interned string.
+    /// from each string's hash, computed the first time the string names an API (not for
+    /// the other strings of the table, such as resource ARNs).
     fn api_of(&mut self, event_source: Sym, event_name: Sym) -> u32 {
+        combine_api(
+            self.string_hash_of(event_source),
+            self.string_hash_of(event_name),
+        )
+    }
+
+    /// `string_hash` of the string named `sym` (0 for none), kept by symbol; 0 in the list
+    /// stands for not yet computed.
+    fn string_hash_of(&mut self, sym: Sym) -> u32 {
         let strings = self.symbols.strings();
-        while self.string_hashes.len() < strings.len() {
-            let sym = self.string_hashes.len() as Sym;
-            self.string_hashes
-                .push(string_hash(strings.get(sym).unwrap_or_default()));
+        let Some(text) = strings.get(sym) else {
+            return 0;
+        };
+        if self.string_hashes.len() <= sym as usize {
+            self.string_hashes.resize(strings.len(), 0);
         }
-        let hash = |sym: Sym| self.string_hashes.get(sym as usize).copied().unwrap_or(0);
-        combine_api(hash(event_source), hash(event_name))
-    }
-
-    /// Tally one data event's resource ARNs in its cell (which exists): an ARN already kept is
-    /// counted; a new one only while the minute has room, and only then interned.
-    fn attribute_resources(
-        &mut self,
-        id: SeriesId,
-        minute: Minute,
-        arns: &[(u32, Sym)],
-        object: &DecodedObject,
-    ) {
-        // One lookup of the cell for all the event's ARNs (the table and the series are
-        // separate fields, borrowed apart).
-        let tally = self
-            .series
-            .entry(id)
-            .or_default()
-            .cell(minute)
-            .resources
-            .get_or_insert_with(Box::default);
-        for &(_, arn) in arns {
-            let text = &object.resource_symbols[arn];
-            let known = self.symbols.find(text);
-            let kept = known.is_some_and(|sym| tally.entries().iter().any(|(s, _)| *s == sym));
-            if !kept && tally.len() >= MAX_RESOURCES_PER_MINUTE {
-                continue;
-            }
-            let sym = match known {
-                Some(sym) => sym,
-                None => self.symbols.intern(text),
-            };
-            tally.add(sym);
+        let hash = &mut self.string_hashes[sym as usize];
+        if *hash == 0 {
+            *hash = string_hash(text);
         }
-    }
-
-    fn cell(&mut self, id: SeriesId, minute: Minute) -> &mut Cell {
-        self.series.entry(id).or_default().cell(minute)
+        *hash
     }
 
     fn intern(&mut self, s: &str) -> Sym {
@@ -1149,6 +1175,13 @@ mod tests {
         .unwrap();
         let mut agg = Aggregator::new();
         agg.add(&object);
+        // An object without its ARNs' hashes (built by hand) is counted the same.
+        let mut unhashed = Aggregator::new();
+        unhashed.add(&DecodedObject {
+            resource_hashes: Vec::new(),
+            ..object.clone()
+        });
+        assert_eq!(unhashed.to_state(), agg.to_state());
         let restored = through_both_layouts(&agg);
         let out = restored.finish(Minute(0));
         let categories: Vec<EventCategory> = out.series.iter().map(|s| s.key.category).collect();
