@@ -23,6 +23,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::collections::btree_map;
 use std::collections::hash_map::Entry;
 
 mod saved;
@@ -39,12 +40,25 @@ pub enum Tally {
     Many(Vec<(Sym, u32)>),
 }
 
+/// The room a resource tally's list starts with when it holds a second ARN: a data event
+/// names its object and its bucket, so a minute with two events already holds three.
+const RESOURCE_ROOM: usize = 4;
+
 impl Tally {
     fn add(&mut self, value: Sym) {
+        self.add_with_room(value, 2);
+    }
+
+    /// `add`, starting a list with room for `room` values when a second value comes.
+    fn add_with_room(&mut self, value: Sym, room: usize) {
         match self {
             Tally::Empty => *self = Tally::One((value, 1)),
             Tally::One((v, n)) if *v == value => *n += 1,
-            Tally::One(first) => *self = Tally::Many(vec![*first, (value, 1)]),
+            Tally::One(first) => {
+                let mut entries = Vec::with_capacity(room.max(2));
+                entries.extend([*first, (value, 1)]);
+                *self = Tally::Many(entries);
+            }
             Tally::Many(entries) => match entries.iter_mut().find(|(v, _)| *v == value) {
                 Some((_, n)) => *n += 1,
                 None => entries.push((value, 1)),
@@ -247,7 +261,7 @@ fn attribute_resources(
             None => symbols.intern_hashed(text, hash()),
         };
         arn_map[arn as usize] = sym;
-        tally.add(sym);
+        tally.add_with_room(sym, RESOURCE_ROOM);
     }
 }
 
@@ -300,6 +314,8 @@ pub fn event_id_hash(bits: u128) -> u64 {
 #[derive(Debug, Default)]
 struct SeenIds {
     by_day: BTreeMap<i64, FxHashMap<u64, SeenEvent>>,
+    /// The most IDs a day's table has held.
+    largest_day: usize,
 }
 
 impl SeenIds {
@@ -311,7 +327,19 @@ impl SeenIds {
             minute_of_day: minute.0.rem_euclid(MINUTES_PER_DAY) as u16,
             api,
         };
-        match self.by_day.entry(day).or_default().entry(id) {
+        let ids = match self.by_day.entry(day) {
+            btree_map::Entry::Occupied(ids) => ids.into_mut(),
+            // A new day's table starts at the size of the largest day's (the day before, in a
+            // backfill) instead of growing to it.
+            btree_map::Entry::Vacant(slot) => {
+                let room = self.largest_day;
+                slot.insert(FxHashMap::with_capacity_and_hasher(
+                    room,
+                    Default::default(),
+                ))
+            }
+        };
+        let sighting = match ids.entry(id) {
             Entry::Occupied(first) => {
                 let first = first.get();
                 let same_api = first.api == api || first.api == 0 || api == 0;
@@ -325,7 +353,9 @@ impl SeenIds {
                 new.insert(seen);
                 Sighting::New
             }
-        }
+        };
+        self.largest_day = self.largest_day.max(ids.len());
+        sighting
     }
 
     /// Forget the IDs of events before `minute`.
