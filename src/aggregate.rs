@@ -23,6 +23,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::collections::btree_map;
 use std::collections::hash_map::Entry;
 
 mod saved;
@@ -39,12 +40,25 @@ pub enum Tally {
     Many(Vec<(Sym, u32)>),
 }
 
+/// The room a resource tally's list starts with when it holds a second ARN: a data event
+/// names its object and its bucket, so a minute with two events already holds three.
+const RESOURCE_ROOM: usize = 4;
+
 impl Tally {
     fn add(&mut self, value: Sym) {
+        self.add_with_room(value, 2);
+    }
+
+    /// `add`, starting a list with room for `room` values when a second value comes.
+    fn add_with_room(&mut self, value: Sym, room: usize) {
         match self {
             Tally::Empty => *self = Tally::One((value, 1)),
             Tally::One((v, n)) if *v == value => *n += 1,
-            Tally::One(first) => *self = Tally::Many(vec![*first, (value, 1)]),
+            Tally::One(first) => {
+                let mut entries = Vec::with_capacity(room.max(2));
+                entries.extend([*first, (value, 1)]);
+                *self = Tally::Many(entries);
+            }
             Tally::Many(entries) => match entries.iter_mut().find(|(v, _)| *v == value) {
                 Some((_, n)) => *n += 1,
                 None => entries.push((value, 1)),
@@ -216,6 +230,41 @@ enum Sighting {
     Conflict,
 }
 
+/// Tally one data event's resource ARNs (`arns`, symbols of `object`'s resource table) in its
+/// cell: an ARN already kept is counted; a new one only while the minute has room, and only
+/// then interned in `symbols`. `arn_map` holds the global symbol of each of the object's ARNs
+/// once known (`NO_SYM` before).
+fn attribute_resources(
+    symbols: &mut Interner,
+    cell: &mut Cell,
+    arns: &[(u32, Sym)],
+    object: &DecodedObject,
+    arn_map: &mut [Sym],
+) {
+    let tally = cell.resources.get_or_insert_with(Box::default);
+    for &(_, arn) in arns {
+        let text = &object.resource_symbols[arn];
+        let hash = || {
+            (object.resource_hashes.get(arn as usize).copied())
+                .unwrap_or_else(|| Interner::hash(text))
+        };
+        let known = match arn_map[arn as usize] {
+            NO_SYM => symbols.find_hashed(text, hash()),
+            sym => Some(sym),
+        };
+        let kept = known.is_some_and(|sym| tally.entries().iter().any(|(s, _)| *s == sym));
+        if !kept && tally.len() >= MAX_RESOURCES_PER_MINUTE {
+            continue;
+        }
+        let sym = match known {
+            Some(sym) => sym,
+            None => symbols.intern_hashed(text, hash()),
+        };
+        arn_map[arn as usize] = sym;
+        tally.add_with_room(sym, RESOURCE_ROOM);
+    }
+}
+
 /// A stable 32-bit fingerprint of an API (its source's and name's FNV-1a hashes, mixed), never
 /// 0. It is saved in the state, so it must not change between versions.
 pub fn api_fingerprint(event_source: &str, event_name: &str) -> u32 {
@@ -265,6 +314,8 @@ pub fn event_id_hash(bits: u128) -> u64 {
 #[derive(Debug, Default)]
 struct SeenIds {
     by_day: BTreeMap<i64, FxHashMap<u64, SeenEvent>>,
+    /// The most IDs a day's table has held.
+    largest_day: usize,
 }
 
 impl SeenIds {
@@ -276,7 +327,19 @@ impl SeenIds {
             minute_of_day: minute.0.rem_euclid(MINUTES_PER_DAY) as u16,
             api,
         };
-        match self.by_day.entry(day).or_default().entry(id) {
+        let ids = match self.by_day.entry(day) {
+            btree_map::Entry::Occupied(ids) => ids.into_mut(),
+            // A new day's table starts at the size of the largest day's (the day before, in a
+            // backfill) instead of growing to it.
+            btree_map::Entry::Vacant(slot) => {
+                let room = self.largest_day;
+                slot.insert(FxHashMap::with_capacity_and_hasher(
+                    room,
+                    Default::default(),
+                ))
+            }
+        };
+        let sighting = match ids.entry(id) {
             Entry::Occupied(first) => {
                 let first = first.get();
                 let same_api = first.api == api || first.api == 0 || api == 0;
@@ -290,7 +353,9 @@ impl SeenIds {
                 new.insert(seen);
                 Sighting::New
             }
-        }
+        };
+        self.largest_day = self.largest_day.max(ids.len());
+        sighting
     }
 
     /// Forget the IDs of events before `minute`.
@@ -319,8 +384,8 @@ impl SeenIds {
 #[derive(Debug, Default)]
 pub struct Aggregator {
     symbols: Interner,
-    /// `api_fingerprint`'s FNV hash of each interned string, by symbol (filled as they come).
-    /// Only the source and name of an event are hashed: see `api_of`.
+    /// `api_fingerprint`'s FNV hash of interned strings, by symbol; 0 where not computed. Only
+    /// the source and name of an event are hashed: see `api_of`.
     string_hashes: Vec<u32>,
     /// The analysed events' ID hashes, with their minute (for pruning) and API (to tell copies).
     seen: SeenIds,
@@ -357,8 +422,13 @@ impl Aggregator {
                 map[sym as usize]
             }
         };
-        // Resource ARNs: (event index, ARN symbol of the object's own table), in event order.
-        let mut resources = object.resources.as_slice();
+        // Resource ARNs: (event index, ARN symbol of the object's own table), in event order,
+        // read with a cursor as the events go by.
+        let resources = object.resources.as_slice();
+        let mut next_arn = 0;
+        // Each of the object's ARNs' global symbol, once it is known: an ARN many of its
+        // events name (their bucket) is looked up once.
+        let mut arn_map = vec![NO_SYM; object.resource_symbols.len()];
         for &((account, region), minute) in &object.coverage {
             let first = self
                 .coverage
@@ -367,11 +437,20 @@ impl Aggregator {
             *first = (*first).min(minute);
         }
         for (index, event) in object.events.iter().enumerate() {
-            let at = resources.partition_point(|(i, _)| (*i as usize) < index);
-            let (_, rest) = resources.split_at(at);
-            let arns_end = rest.partition_point(|(i, _)| *i as usize == index);
-            let (arns, rest) = rest.split_at(arns_end);
-            resources = rest;
+            while resources
+                .get(next_arn)
+                .is_some_and(|(i, _)| (*i as usize) < index)
+            {
+                next_arn += 1;
+            }
+            let first_arn = next_arn;
+            while resources
+                .get(next_arn)
+                .is_some_and(|(i, _)| *i as usize == index)
+            {
+                next_arn += 1;
+            }
+            let arns = &resources[first_arn..next_arn];
             match event.id {
                 Some(id) => {
                     let api = self.api_of(global(event.event_source), global(event.event_name));
@@ -407,13 +486,13 @@ impl Aggregator {
                 global(event.error_code),
             );
             if event.flags & flags::CALL != 0 {
-                let cell = self.cell(id, event.minute);
+                let cell = self.series.entry(id).or_default().cell(event.minute);
                 cell.count += 1;
                 cell.identities.add(identity);
                 cell.user_agents.add(agent);
                 cell.error_codes.add(error);
                 if id.data {
-                    self.attribute_resources(id, event.minute, arns, object);
+                    attribute_resources(&mut self.symbols, cell, arns, object, &mut arn_map);
                 }
             }
             if event.flags & flags::ERROR != 0 {
@@ -421,65 +500,42 @@ impl Aggregator {
                     error_code: error,
                     ..id
                 };
-                let cell = self.cell(id, event.minute);
+                let cell = self.series.entry(id).or_default().cell(event.minute);
                 cell.count += 1;
                 cell.identities.add(identity);
                 cell.user_agents.add(agent);
                 if id.data {
-                    self.attribute_resources(id, event.minute, arns, object);
+                    attribute_resources(&mut self.symbols, cell, arns, object, &mut arn_map);
                 }
             }
         }
     }
 
     /// The API fingerprint of an event's (global) source and name symbols: `api_fingerprint`,
-    /// from each string's hash, computed once per interned string.
+    /// from each string's hash, computed the first time the string names an API (not for
+    /// the other strings of the table, such as resource ARNs).
     fn api_of(&mut self, event_source: Sym, event_name: Sym) -> u32 {
+        combine_api(
+            self.string_hash_of(event_source),
+            self.string_hash_of(event_name),
+        )
+    }
+
+    /// `string_hash` of the string named `sym` (0 for none), kept by symbol; 0 in the list
+    /// stands for not yet computed.
+    fn string_hash_of(&mut self, sym: Sym) -> u32 {
         let strings = self.symbols.strings();
-        while self.string_hashes.len() < strings.len() {
-            let sym = self.string_hashes.len() as Sym;
-            self.string_hashes
-                .push(string_hash(strings.get(sym).unwrap_or_default()));
+        let Some(text) = strings.get(sym) else {
+            return 0;
+        };
+        if self.string_hashes.len() <= sym as usize {
+            self.string_hashes.resize(strings.len(), 0);
         }
-        let hash = |sym: Sym| self.string_hashes.get(sym as usize).copied().unwrap_or(0);
-        combine_api(hash(event_source), hash(event_name))
-    }
-
-    /// Tally one data event's resource ARNs in its cell (which exists): an ARN already kept is
-    /// counted; a new one only while the minute has room, and only then interned.
-    fn attribute_resources(
-        &mut self,
-        id: SeriesId,
-        minute: Minute,
-        arns: &[(u32, Sym)],
-        object: &DecodedObject,
-    ) {
-        // One lookup of the cell for all the event's ARNs (the table and the series are
-        // separate fields, borrowed apart).
-        let tally = self
-            .series
-            .entry(id)
-            .or_default()
-            .cell(minute)
-            .resources
-            .get_or_insert_with(Box::default);
-        for &(_, arn) in arns {
-            let text = &object.resource_symbols[arn];
-            let known = self.symbols.find(text);
-            let kept = known.is_some_and(|sym| tally.entries().iter().any(|(s, _)| *s == sym));
-            if !kept && tally.len() >= MAX_RESOURCES_PER_MINUTE {
-                continue;
-            }
-            let sym = match known {
-                Some(sym) => sym,
-                None => self.symbols.intern(text),
-            };
-            tally.add(sym);
+        let hash = &mut self.string_hashes[sym as usize];
+        if *hash == 0 {
+            *hash = string_hash(text);
         }
-    }
-
-    fn cell(&mut self, id: SeriesId, minute: Minute) -> &mut Cell {
-        self.series.entry(id).or_default().cell(minute)
+        *hash
     }
 
     fn intern(&mut self, s: &str) -> Sym {
@@ -1149,6 +1205,13 @@ mod tests {
         .unwrap();
         let mut agg = Aggregator::new();
         agg.add(&object);
+        // An object without its ARNs' hashes (built by hand) is counted the same.
+        let mut unhashed = Aggregator::new();
+        unhashed.add(&DecodedObject {
+            resource_hashes: Vec::new(),
+            ..object.clone()
+        });
+        assert_eq!(unhashed.to_state(), agg.to_state());
         let restored = through_both_layouts(&agg);
         let out = restored.finish(Minute(0));
         let categories: Vec<EventCategory> = out.series.iter().map(|s| s.key.category).collect();

@@ -141,6 +141,9 @@ pub struct DecodedObject {
     /// The ARNs' own table: kept apart so the aggregator interns only the ARNs it keeps (a
     /// bulk read names thousands of distinct objects).
     pub resource_symbols: Strings,
+    /// `Interner::hash` of each of `resource_symbols`, by symbol (or empty: then the aggregator
+    /// hashes them itself), so an ARN is hashed once on its way to the aggregator's table.
+    pub resource_hashes: Vec<u64>,
     pub stats: RecordStats,
 }
 
@@ -287,6 +290,12 @@ struct ObjectBuilder<'o> {
     resources: Vec<(u32, Sym)>,
     resource_interner: Interner,
     stats: RecordStats,
+    /// The last analysed record's (account, region) symbols: checked and interned once for the
+    /// run of records that share them.
+    last_place: Option<(Sym, Sym)>,
+    /// The last symbol of each of eventSource, eventName, the caller and the user agent
+    /// (`Interner::intern_again`).
+    last: [Sym; 4],
 }
 
 /// Why a record is not used.
@@ -297,18 +306,58 @@ enum Skip {
     NotAnalysed,
 }
 
+/// How large the last object a thread decoded grew: the next one's lists start at that size
+/// instead of doubling their way up (a trail's files are alike), up to `SizeHint::CAP` entries.
+#[derive(Debug, Clone, Copy, Default)]
+struct SizeHint {
+    events: usize,
+    resources: usize,
+    arns: usize,
+    arn_bytes: usize,
+}
+
+thread_local! {
+    static LAST_SIZES: std::cell::Cell<SizeHint> = const {
+        std::cell::Cell::new(SizeHint { events: 0, resources: 0, arns: 0, arn_bytes: 0 })
+    };
+}
+
+impl SizeHint {
+    /// The most entries a list is started with (a 50 MB file holds about 30 k records).
+    const CAP: usize = 1 << 15;
+
+    fn get() -> SizeHint {
+        LAST_SIZES.with(std::cell::Cell::get)
+    }
+
+    fn set(object: &DecodedObject) {
+        let cap = |n: usize| n.min(Self::CAP);
+        LAST_SIZES.with(|last| {
+            last.set(SizeHint {
+                events: cap(object.events.len()),
+                resources: cap(object.resources.len()),
+                arns: cap(object.resource_symbols.len()),
+                arn_bytes: cap(object.resource_symbols.text.len() / 64) * 64,
+            })
+        });
+    }
+}
+
 impl<'o> ObjectBuilder<'o> {
     fn new(options: &'o DecodeOptions, folder: Option<&'o crate::source::layout::LogKey>) -> Self {
+        let hint = SizeHint::get();
         ObjectBuilder {
             options,
             folder_account: folder.map(|k| k.partition.account.as_str()),
             folder_region: folder.map(|k| k.partition.region.as_str()),
             interner: Interner::with_capacity(OBJECT_STRINGS),
-            events: Vec::new(),
+            events: Vec::with_capacity(hint.events),
             coverage: Vec::new(),
-            resources: Vec::new(),
-            resource_interner: Interner::default(),
+            resources: Vec::with_capacity(hint.resources),
+            resource_interner: Interner::with_sizes(hint.arns, hint.arn_bytes),
             stats: RecordStats::default(),
+            last_place: None,
+            last: [NO_SYM; 4],
         }
     }
 }
@@ -354,16 +403,28 @@ impl ObjectBuilder<'_> {
         let region = text(&r.aws_region)
             .or(self.folder_region)
             .ok_or(Skip::Bad("record has no awsRegion"))?;
-        if !crate::source::layout::is_account(account) {
-            return Err(Skip::Bad("recipientAccountId is not a 12-digit account ID"));
-        }
-        if !crate::source::layout::is_region(region) {
-            return Err(Skip::Bad("awsRegion is not a region name"));
+        // The last record's account and region, already checked and interned, are almost
+        // always this one's too.
+        let place = self.last_place.filter(|&(a, r)| {
+            self.interner.strings.bytes(a) == account.as_bytes()
+                && self.interner.strings.bytes(r) == region.as_bytes()
+        });
+        if place.is_none() {
+            if !crate::source::layout::is_account(account) {
+                return Err(Skip::Bad("recipientAccountId is not a 12-digit account ID"));
+            }
+            if !crate::source::layout::is_region(region) {
+                return Err(Skip::Bad("awsRegion is not a region name"));
+            }
         }
         if !self.options.window.holds(minute) || !self.options.filter.wants(account, region) {
             return Err(Skip::OutOfScope);
         }
-        let (account, region) = (self.interner.intern(account), self.interner.intern(region));
+        let (account, region) = match place {
+            Some(place) => place,
+            None => (self.interner.intern(account), self.interner.intern(region)),
+        };
+        self.last_place = Some((account, region));
         match self
             .coverage
             .iter_mut()
@@ -424,11 +485,12 @@ impl ObjectBuilder<'_> {
             minute,
             account,
             region,
-            event_source: self.interner.intern(event_source),
-            event_name: self.interner.intern(event_name),
+            event_source: self.interner.intern_again(&mut self.last[0], event_source),
+            event_name: self.interner.intern_again(&mut self.last[1], event_name),
             error_code: self.interner.intern_opt(error_code),
-            identity: self.interner.intern_opt(identity),
-            user_agent: self.interner.intern_opt(text(&r.user_agent)),
+            identity: identity.map_or(NO_SYM, |s| self.interner.intern_again(&mut self.last[2], s)),
+            user_agent: (text(&r.user_agent))
+                .map_or(NO_SYM, |s| self.interner.intern_again(&mut self.last[3], s)),
             flags: event_flags,
         };
         self.events.push(event);
@@ -438,14 +500,18 @@ impl ObjectBuilder<'_> {
     fn finish(self) -> DecodedObject {
         let mut coverage = self.coverage;
         coverage.sort();
-        DecodedObject {
+        let (resource_symbols, resource_hashes) = self.resource_interner.into_parts();
+        let object = DecodedObject {
             symbols: self.interner.strings,
             events: self.events,
             coverage,
             resources: self.resources,
-            resource_symbols: self.resource_interner.strings,
+            resource_symbols,
+            resource_hashes,
             stats: self.stats,
-        }
+        };
+        SizeHint::set(&object);
+        object
     }
 }
 
@@ -465,6 +531,14 @@ impl Strings {
         let end = *self.ends.get(i)?;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         self.text.get(start..end)
+    }
+
+    /// The bytes of the string named `sym`, which must be in the table: the interner's key
+    /// compare, without `get`'s check that the range falls on character boundaries (it does).
+    fn bytes(&self, sym: Sym) -> &[u8] {
+        let i = sym as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text.as_bytes()[start..self.ends[i]]
     }
 
     pub fn len(&self) -> usize {
@@ -510,37 +584,57 @@ impl<S: AsRef<str>> FromIterator<S> for Strings {
 
 /// A string table: each distinct string stored once and named by a `Sym`. Decoding keeps one
 /// per object; the aggregate stage keeps one for the run. The index holds only symbols (hashed
-/// and compared through the table), so a new string costs no allocation of its own.
+/// and compared through the table), so a new string costs no allocation of its own. Each
+/// string's hash (`Interner::hash`) is kept beside it: the index grows without hashing every
+/// string again, and an object hands its resource ARNs' hashes to the aggregator with them.
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
     strings: Strings,
+    /// `Interner::hash` of each string, by symbol.
+    hashes: Vec<u64>,
     index: hashbrown::HashTable<Sym>,
 }
 
 impl Interner {
     /// A table with room for `strings` strings of typical length.
     pub fn with_capacity(strings: usize) -> Interner {
+        Interner::with_sizes(strings, strings * 32)
+    }
+
+    /// A table with room for `strings` strings of `bytes` bytes in all.
+    pub fn with_sizes(strings: usize, bytes: usize) -> Interner {
         Interner {
             strings: Strings {
-                text: String::with_capacity(strings * 32),
+                text: String::with_capacity(bytes),
                 ends: Vec::with_capacity(strings),
             },
+            hashes: Vec::with_capacity(strings),
             index: hashbrown::HashTable::with_capacity(strings),
         }
     }
 
+    /// The hash the table files `s` under (FxHash).
+    pub fn hash(s: &str) -> u64 {
+        rustc_hash::FxBuildHasher.hash_one(s)
+    }
+
     pub fn intern(&mut self, s: &str) -> Sym {
-        let hash_of = |s: &str| rustc_hash::FxBuildHasher.hash_one(s);
-        let strings = &self.strings;
+        self.intern_hashed(s, Self::hash(s))
+    }
+
+    /// `intern` with `s`'s `Interner::hash` already known.
+    pub fn intern_hashed(&mut self, s: &str, hash: u64) -> Sym {
+        let (strings, hashes) = (&self.strings, &self.hashes);
         let entry = self.index.entry(
-            hash_of(s),
-            |&sym| &strings[sym] == s,
-            |&sym| hash_of(&strings[sym]),
+            hash,
+            |&sym| strings.bytes(sym) == s.as_bytes(),
+            |&sym| hashes[sym as usize],
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(found) => *found.get(),
             hashbrown::hash_table::Entry::Vacant(slot) => {
                 let sym = self.strings.push(s);
+                self.hashes.push(hash);
                 slot.insert(sym);
                 sym
             }
@@ -549,10 +643,25 @@ impl Interner {
 
     /// The symbol of `s`, if it is in the table (nothing is added).
     pub fn find(&self, s: &str) -> Option<Sym> {
-        let hash = rustc_hash::FxBuildHasher.hash_one(s);
+        self.find_hashed(s, Self::hash(s))
+    }
+
+    /// `find` with `s`'s `Interner::hash` already known.
+    pub fn find_hashed(&self, s: &str, hash: u64) -> Option<Sym> {
         self.index
-            .find(hash, |&sym| &self.strings[sym] == s)
+            .find(hash, |&sym| self.strings.bytes(sym) == s.as_bytes())
             .copied()
+    }
+
+    /// `intern`, first comparing `s` with the string `last` names (`NO_SYM`: none), which it
+    /// then names: a field whose value repeats from record to record costs one compare, no
+    /// hash.
+    pub fn intern_again(&mut self, last: &mut Sym, s: &str) -> Sym {
+        if *last != NO_SYM && self.strings.bytes(*last) == s.as_bytes() {
+            return *last;
+        }
+        *last = self.intern(s);
+        *last
     }
 
     pub fn intern_opt(&mut self, s: Option<&str>) -> Sym {
@@ -562,6 +671,11 @@ impl Interner {
     /// The strings, indexed by symbol.
     pub fn strings(&self) -> &Strings {
         &self.strings
+    }
+
+    /// The strings and their hashes (`Interner::hash`), by symbol.
+    pub fn into_parts(self) -> (Strings, Vec<u64>) {
+        (self.strings, self.hashes)
     }
 }
 
@@ -730,6 +844,65 @@ mod tests {
         let rebuilt: Strings = strings.iter().collect();
         assert_eq!(&rebuilt, strings);
         assert!(Strings::default().is_empty());
+        // A known hash finds and interns the same; each string's hash is kept beside it.
+        assert_eq!(interner.find("x"), Some(3));
+        assert_eq!(
+            interner.find_hashed("日本", Interner::hash("日本")),
+            Some(2)
+        );
+        assert_eq!(interner.find("y"), None);
+        assert_eq!(interner.intern_hashed("y", Interner::hash("y")), 4);
+        // `intern_again` names the same symbols as `intern`, whatever the last one was.
+        let mut last = NO_SYM;
+        for (word, want) in [
+            ("x", 3),
+            ("x", 3),
+            ("", 1),
+            ("z", 5),
+            ("us-east-1", 0),
+            ("z", 5),
+        ] {
+            assert_eq!(interner.intern_again(&mut last, word), want, "{word:?}");
+            assert_eq!(last, want);
+        }
+        let (strings, hashes) = interner.into_parts();
+        let want: Vec<u64> = strings.iter().map(Interner::hash).collect();
+        assert_eq!(hashes, want);
+    }
+
+    /// An object's record of its account and region, checked once for a run of records that
+    /// share them, is still checked when they change.
+    #[test]
+    fn checks_each_new_account_and_region() {
+        let other = |account: &str, region: &str| {
+            record(r#","readOnly":false"#)
+                .replace(
+                    r#""recipientAccountId":"123456789012""#,
+                    &format!(r#""recipientAccountId":"{account}""#),
+                )
+                .replace(
+                    r#""awsRegion":"us-east-1""#,
+                    &format!(r#""awsRegion":"{region}""#),
+                )
+        };
+        let records = [
+            other("123456789012", "us-east-1"),
+            other("123456789012", "us-east-1"),
+            other("12345678901x", "us-east-1"),
+            other("123456789012", "../../etc"),
+            other("123456789012", "us-east-1"),
+            other("210987654321", "eu-west-1"),
+        ];
+        let out = decode(&format!(r#"{{"Records":[{}]}}"#, records.join(","))).unwrap();
+        assert_eq!(out.events.len(), 4);
+        assert_eq!(out.stats.bad_total(), 2);
+        let places: Vec<(&str, &str)> = out
+            .events
+            .iter()
+            .map(|e| (&out.symbols[e.account], &out.symbols[e.region]))
+            .collect();
+        assert_eq!(places[3], ("210987654321", "eu-west-1"));
+        assert_eq!(out.coverage.len(), 2);
     }
     use crate::model::{DayRange, parse_day};
 
