@@ -134,6 +134,13 @@ impl Minutes {
             _ => self.minutes.partition_point(|m| *m < minute),
         };
         if self.minutes.get(at) != Some(&minute) {
+            // Grown by a quarter, not doubled: an organization's series are many and short, and
+            // the room doubling leaves in each (up to half its cells) is held through the day.
+            if self.cells.len() == self.cells.capacity() {
+                let more = self.cells.len() / 4 + 4;
+                self.cells.reserve_exact(more);
+                self.minutes.reserve_exact(more);
+            }
             self.minutes.insert(at, minute);
             self.cells.insert(at, Cell::default());
         }
