@@ -723,7 +723,19 @@ impl<'c> Run<'c> {
             detect_until: Minute::start_of_day(next + Duration::days(1)),
             folders,
         };
+        // What this step reads of the next day's folder is remembered as read, so the next
+        // step does not read it again. Remembered before the reading (which then holds no second
+        // copy of it): the state is saved only after a step that read its day whole, and a step
+        // that does not leaves the run before any save.
+        if first_folder < next {
+            progress.processed.clear();
+        }
         let in_next_folder = self.keys_in_folder_of(next, &new);
+        if progress.processed.is_empty() {
+            progress.processed = in_next_folder.into_iter().collect();
+        } else {
+            progress.processed.extend(in_next_folder);
+        }
         let started = Instant::now();
         if !self.retried {
             self.retry_stuck(progress, scope).await;
@@ -735,12 +747,8 @@ impl<'c> Run<'c> {
         if self.config.strict {
             strict_check(&self.summary, &self.files)?;
         }
-        if first_folder < next {
-            progress.processed.clear();
-        }
         // Objects that could not be read are remembered by their partition's `Stuck`, which the
-        // next run reads again; they count as listed here so they are not read twice.
-        progress.processed.extend(in_next_folder);
+        // next run reads again; they count as read (`processed`) so they are not read twice.
         progress.folders_read_through = Some(next);
 
         let redetect_from = progress.redetect_from.unwrap_or(day).min(day);

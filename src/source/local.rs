@@ -10,9 +10,9 @@
 //! device is named and ignored, never opened. Objects are read with a cap on their size.
 
 use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
-use super::{Ignored, Listing, SourceError};
+use super::{Listing, ListingBuilder, SourceError};
 use crate::model::problem::SkipReason;
-use crate::model::{ObjectFolder, ObjectRef, Partition};
+use crate::model::{ObjectRef, Partition};
 use chrono::NaiveDate;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -198,25 +198,19 @@ pub const NON_UTF8_NAME: &str = "a file name that is not UTF-8";
 /// (a folder, a FIFO, a device, a link that leads nowhere or in a circle) is ignored and named,
 /// never opened.
 fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
-    let mut listing = Listing::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listing::default()),
         Err(e) => return Err(SourceError::list(dir.display().to_string(), e)),
     };
     let dir_display = dir.display().to_string();
-    let folder = ObjectFolder::new(
+    let mut listing = ListingBuilder::new(
         prefix.to_owned(),
         format!("{}/", dir_display.trim_end_matches('/')),
     );
     for entry in entries {
         let entry = entry.map_err(|e| SourceError::list(dir_display.clone(), e))?;
-        let mut ignore = |reason: &str| {
-            listing.ignored.push(Ignored {
-                display: entry.path().display().to_string(),
-                reason: reason.to_owned(),
-            })
-        };
+        let mut ignore = |reason: &str| listing.ignore(entry.path().display().to_string(), reason);
         let Ok(name) = entry.file_name().into_string() else {
             ignore(NON_UTF8_NAME);
             continue;
@@ -244,10 +238,9 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
             ignore(SPECIAL_FILE);
             continue;
         }
-        listing.add(&name, ObjectRef::new(&folder, &name, meta.len()));
+        listing.add(&name, meta.len());
     }
-    listing.sort();
-    Ok(listing)
+    Ok(listing.finish())
 }
 
 /// Why a local object could not be read.

@@ -11,7 +11,7 @@ pub mod local;
 pub mod s3;
 
 use crate::model::problem::{ReadFailure, SkipReason};
-use crate::model::{ObjectRef, Partition};
+use crate::model::{FolderBuilder, ObjectFolder, ObjectRef, Partition};
 use crate::store::s3::{RequestCounts, S3Error};
 use chrono::NaiveDate;
 use layout::PartitionFilter;
@@ -38,24 +38,51 @@ pub struct Listing {
     pub ignored: Vec<Ignored>,
 }
 
-impl Listing {
-    /// File a day folder's entry named `name`: a log file to read, or a file to ignore.
-    pub fn add(&mut self, name: &str, object: ObjectRef) {
+/// A day folder's listing as it is read, entry by entry (`Listing` once `finish`ed).
+#[derive(Debug)]
+pub struct ListingBuilder {
+    objects: FolderBuilder,
+    ignored: Vec<Ignored>,
+}
+
+impl ListingBuilder {
+    /// The listing of the folder at `key` (relative to the source root), shown as `display`
+    /// (a path or `s3://bucket/key`, with its separator).
+    pub fn new(key: String, display: String) -> ListingBuilder {
+        ListingBuilder {
+            objects: ObjectFolder::builder(key, display),
+            ignored: Vec::new(),
+        }
+    }
+
+    /// File the folder's entry named `name`, of `size` bytes: a log file to read, or a file to
+    /// ignore.
+    pub fn add(&mut self, name: &str, size: u64) {
         let reason = match layout::classify_file_name(name) {
-            layout::FileKind::Log => return self.objects.push(object),
+            layout::FileKind::Log => return self.objects.push(name, size),
             layout::FileKind::Foreign(why) => why,
             layout::FileKind::Other => "not a .json.gz or .json file",
         };
+        let display = format!("{}{name}", self.objects.display());
+        self.ignore(display, reason);
+    }
+
+    /// Name an entry that is not read (`display`: as users see it) and why.
+    pub fn ignore(&mut self, display: String, reason: &str) {
         self.ignored.push(Ignored {
-            display: object.display(),
+            display,
             reason: reason.to_owned(),
         });
     }
 
-    /// Key order, so every run reads the same objects in the same order.
-    pub fn sort(&mut self) {
-        self.objects.sort();
-        self.ignored.sort_by(|a, b| a.display.cmp(&b.display));
+    /// The listing, in key order, so every run reads the same objects in the same order.
+    pub fn finish(self) -> Listing {
+        let mut ignored = self.ignored;
+        ignored.sort_by(|a, b| a.display.cmp(&b.display));
+        Listing {
+            objects: self.objects.finish(),
+            ignored,
+        }
     }
 }
 

@@ -6,10 +6,10 @@
 //! page. The bucket is never listed without a prefix and a delimiter, except for those day
 //! folders. Requests, retries and capped downloads are the store's (`store::s3`).
 
-use super::Listing;
 use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
 use super::local::MAX_PREFIX_DEPTH;
-use crate::model::{ObjectFolder, ObjectRef, Partition};
+use super::{Listing, ListingBuilder};
+use crate::model::{ObjectRef, Partition};
 use crate::store::s3::{Listed, S3Client, S3Error, S3Url};
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -20,26 +20,21 @@ use std::collections::BTreeSet;
 /// each common prefix (a key with a `/` after the folder, which CloudTrail never writes) as an
 /// ignored sub-folder, named by its `s3://` address.
 pub fn classify_day_folder(bucket: &str, full: &str, relative: &str, folder: Listed) -> Listing {
-    let mut listing = Listing::default();
-    let shared = ObjectFolder::new(relative.to_owned(), format!("s3://{bucket}/{full}"));
+    let mut listing = ListingBuilder::new(relative.to_owned(), format!("s3://{bucket}/{full}"));
     for (key, size) in folder.objects {
         let name = match key.strip_prefix(full) {
             Some(name) if !name.is_empty() && !name.contains('/') => name,
             // Not under the folder, or the folder's own marker object (`.../07/`).
             _ => continue,
         };
-        listing.add(name, ObjectRef::new(&shared, name, size));
+        listing.add(name, size);
     }
     for prefix in folder.prefixes {
         if prefix.starts_with(full) && prefix.len() > full.len() {
-            listing.ignored.push(super::Ignored {
-                display: format!("s3://{bucket}/{prefix}"),
-                reason: super::local::DIRECTORY.to_owned(),
-            });
+            listing.ignore(format!("s3://{bucket}/{prefix}"), super::local::DIRECTORY);
         }
     }
-    listing.sort();
-    listing
+    listing.finish()
 }
 
 /// CloudTrail logs under `s3://bucket[/prefix]`.

@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::config::{
     self, Config, DEFAULT_DUPLICATE_RATE, DEFAULT_LATE_SHARE, DEFAULT_MAX_RECORDS_PER_FILE,
-    Delivery, Preset,
+    Delivery, LongTail, Preset,
 };
 use crate::layout::Trail;
 use crate::sink::DEFAULT_GZIP_LEVEL;
@@ -71,6 +71,14 @@ pub struct Args {
     /// Multiplier of office-hours and machine traffic.
     #[arg(long)]
     pub volume: Option<f64>,
+    /// Rarely called APIs added to each account x region, beside the catalogue's: each is a
+    /// catalogued write API under a numbered name, called `--long-tail-calls-per-day` times a
+    /// day on average (an organization with many short series).
+    #[arg(long, default_value_t = 0)]
+    pub long_tail_apis: usize,
+    /// Average calls a day of each long-tail API.
+    #[arg(long, default_value_t = 3.0)]
+    pub long_tail_calls_per_day: f64,
     /// Fraction of records delivered twice.
     #[arg(long, default_value_t = DEFAULT_DUPLICATE_RATE)]
     pub duplicate_rate: f64,
@@ -134,6 +142,18 @@ impl Args {
         if !(volume >= 0.0 && volume.is_finite()) {
             bail!("--volume must be a non-negative number, got {volume}");
         }
+        if !(self.long_tail_calls_per_day >= 0.0 && self.long_tail_calls_per_day <= 1440.0) {
+            bail!(
+                "--long-tail-calls-per-day must be within 0..=1440, got {}",
+                self.long_tail_calls_per_day
+            );
+        }
+        if self.long_tail_apis > 100_000 {
+            bail!(
+                "--long-tail-apis must be at most 100000, got {}",
+                self.long_tail_apis
+            );
+        }
         let org_id = if self.no_org_id {
             None
         } else {
@@ -163,6 +183,10 @@ impl Args {
             accounts,
             regions,
             volume,
+            long_tail: LongTail {
+                apis: self.long_tail_apis,
+                per_day: self.long_tail_calls_per_day,
+            },
             delivery: Delivery {
                 interval,
                 late_share: DEFAULT_LATE_SHARE,

@@ -94,6 +94,19 @@ pub struct Delivery {
     pub duplicate_rate: f64,
 }
 
+/// Many rarely called APIs beside the catalogue's (`--long-tail-apis`): an organization whose
+/// accounts use many services has about a hundred write APIs a region, each called a few times
+/// a day, so its series are many and short. Each is rendered as a catalogued write API of the
+/// stream's region (cycled through in catalogue order), under that API's name with a number
+/// (`CreateTags02`); their calls are Poisson at `per_day` each, any hour, not scaled by volume.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LongTail {
+    /// Long-tail APIs per stream (account x region); 0 adds none and changes nothing.
+    pub apis: usize,
+    /// Calls a day of each.
+    pub per_day: f64,
+}
+
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -106,6 +119,7 @@ pub struct Config {
     pub accounts: Vec<Account>,
     pub regions: Vec<String>,
     pub volume: f64,
+    pub long_tail: LongTail,
     pub delivery: Delivery,
     pub max_records_per_file: usize,
     /// Gzip level of every object (0-9).

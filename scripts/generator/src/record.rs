@@ -30,7 +30,7 @@ struct Record<'a> {
     user_identity: UserIdentity,
     event_time: String,
     event_source: &'static str,
-    event_name: &'static str,
+    event_name: &'a str,
     aws_region: &'a str,
     #[serde(rename = "sourceIPAddress")]
     source_ip_address: String,
@@ -83,6 +83,8 @@ pub struct Failure {
 /// What one call is: the API, when, who, and whether it failed.
 pub struct Call<'a> {
     pub api: &'a Api,
+    /// The eventName when it is not the API's own (a long-tail API rendered as `api`).
+    pub name: Option<&'a str>,
     pub minute: Minute,
     pub second: u32,
     pub actor: &'a Actor,
@@ -139,7 +141,7 @@ pub fn render(rng: &mut Rand, inv: &Inventory, call: &Call) -> Vec<u8> {
         user_identity,
         event_time: clock::event_time(call.minute, call.second),
         event_source: api.source(),
-        event_name: api.name,
+        event_name: call.name.unwrap_or(api.name),
         aws_region: &inv.region,
         source_ip_address,
         user_agent: &user_agent,

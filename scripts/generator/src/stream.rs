@@ -18,7 +18,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use crate::anomaly::Anomaly;
-use crate::catalogue::{APIS, Caller};
+use crate::catalogue::{APIS, Caller, EventKind};
 use crate::clock::{self, MINUTES_PER_DAY, Minute};
 use crate::config::{Account, Config};
 use crate::delivery::{Bytes, Outbox, Schedule};
@@ -90,6 +90,31 @@ struct Stream<'a> {
     time_of_day: Vec<Vec<(Minute, Minute)>>,
 }
 
+/// `n` long-tail APIs for a stream calling `apis`: the catalogued write API calls among them in
+/// turn, each under its name and a number (`CreateTags02`, `CreateTags03`, ...).
+fn long_tail_apis(apis: &[usize], n: usize) -> Vec<(usize, String)> {
+    let writes: Vec<usize> = apis
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let api = &APIS[i];
+            !api.read_only && api.kind == EventKind::ApiCall && api.pattern.is_ordinary()
+        })
+        .collect();
+    if writes.is_empty() {
+        return Vec::new();
+    }
+    (0..n)
+        .map(|k| {
+            let api = writes[k % writes.len()];
+            (
+                api,
+                format!("{}{:02}", APIS[api].name, k / writes.len() + 2),
+            )
+        })
+        .collect()
+}
+
 /// Generates and writes the whole stream.
 pub fn generate(config: &Config, spec: &StreamSpec) -> Result<StreamReport> {
     let mut stream = Stream::new(config, spec);
@@ -100,8 +125,21 @@ pub fn generate(config: &Config, spec: &StreamSpec) -> Result<StreamReport> {
         volume: config.volume * spec.account.size * config.region_weight(spec.account, spec.region),
         utc_offset: spec.account.utc_offset,
     };
+    let long_tail = long_tail_apis(&apis, config.long_tail.apis);
+    let mut long_tail_rng = rng::derive(
+        config.seed,
+        &format!("long-tail/{}/{}", spec.account.id, spec.region),
+    );
     for minute in config.start..config.end {
         stream.ordinary_minute(&apis, shape, minute);
+        for (k, second) in traffic::long_tail_in_minute(
+            &mut long_tail_rng,
+            long_tail.len(),
+            config.long_tail.per_day,
+        ) {
+            let (api, name) = &long_tail[k];
+            stream.emit_long_tail(*api, name, minute, second);
+        }
         stream.routine_minute(minute);
         stream.injected_minute(minute);
         for (tick, records) in stream.outbox.due(minute) {
@@ -229,6 +267,23 @@ impl<'a> Stream<'a> {
         }
     }
 
+    /// One call of a long-tail API: rendered as `api` under `name`, by a caller of `api`'s
+    /// classes, with its background errors.
+    fn emit_long_tail(&mut self, api: usize, name: &str, minute: Minute, second: u32) {
+        let class = pick_class(&mut self.rng, APIS[api].callers);
+        let actor = self.roster.pick(&mut self.rng, class);
+        let failure = errors::background(&mut self.rng, &APIS[api], class);
+        let call = record::Call {
+            api: &APIS[api],
+            name: Some(name),
+            minute,
+            second,
+            actor: &actor,
+            failure,
+        };
+        self.post(&call, true, false);
+    }
+
     fn injected_minute(&mut self, minute: Minute) {
         for (i, anomaly) in self.spec.anomalies.iter().enumerate() {
             if anomaly.history_at(minute) {
@@ -254,6 +309,7 @@ impl<'a> Stream<'a> {
     fn emit_injected(&mut self, anomaly: &Anomaly, minute: Minute, second: u32, actor: &Actor) {
         let call = record::Call {
             api: &APIS[anomaly.api],
+            name: None,
             minute,
             second,
             actor,
@@ -289,6 +345,7 @@ impl<'a> Stream<'a> {
         }
         let call = record::Call {
             api: &APIS[api],
+            name: None,
             minute,
             second,
             actor,

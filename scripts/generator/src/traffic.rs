@@ -138,6 +138,20 @@ pub fn calls_in_minute(
     calls
 }
 
+/// The calls of `apis` long-tail APIs in one minute, each called `per_day` times a day on
+/// average at any hour: one Poisson draw for all of them (their sum), each call then given to
+/// one of them at random, which is the same distribution as one draw per API. Returns
+/// (long-tail API, second) pairs.
+pub fn long_tail_in_minute(rng: &mut Rand, apis: usize, per_day: f64) -> Vec<(usize, u32)> {
+    if apis == 0 {
+        return Vec::new();
+    }
+    let calls = poisson(rng, apis as f64 * per_day / clock::MINUTES_PER_DAY as f64);
+    (0..calls)
+        .map(|_| (rng.random_range(0..apis), rng.random_range(0..60)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +237,24 @@ mod tests {
                 "{pattern:?} at {minute}"
             );
         }
+    }
+
+    #[test]
+    fn long_tail_calls_spread_over_its_apis_at_their_rate() {
+        let mut rng = derive(1, "long tail");
+        let mut per_api = vec![0u32; 50];
+        let days = 20;
+        for _ in 0..days * 1440 {
+            for (api, second) in long_tail_in_minute(&mut rng, 50, 3.0) {
+                assert!(second < 60);
+                per_api[api] += 1;
+            }
+        }
+        let total: u32 = per_api.iter().sum();
+        let mean = f64::from(total) / 50.0 / f64::from(days);
+        assert!((mean - 3.0).abs() < 0.2, "{mean}");
+        assert!(per_api.iter().all(|&n| n > 0), "{per_api:?}");
+        assert!(long_tail_in_minute(&mut rng, 0, 3.0).is_empty());
     }
 
     #[test]

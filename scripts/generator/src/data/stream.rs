@@ -419,6 +419,7 @@ impl<'a> Stream<'a> {
                 };
                 let call = crate::record::Call {
                     api: &APIS[i],
+                    name: None,
                     minute,
                     second,
                     actor: cast_actor(&self.cast, *actor),

@@ -76,3 +76,54 @@ fn prefix_and_account_trail_layout() {
             .is_dir()
     );
 }
+
+/// `--long-tail-apis` adds that many numbered write APIs to each stream, each called about
+/// `--long-tail-calls-per-day` times a day; the same flags give the same calls.
+#[test]
+fn long_tail_adds_many_rarely_called_apis() {
+    let base = [
+        "--accounts",
+        "111122223333",
+        "--regions",
+        "eu-west-1",
+        "--days",
+        "4",
+        "--volume",
+        "0.05",
+        "--seed",
+        "7",
+    ];
+    let names = |root: &Path| {
+        let mut calls = std::collections::BTreeMap::<String, u64>::new();
+        for path in crate::files(root) {
+            if path.to_string_lossy().contains("/CloudTrail/") {
+                let log: Value = serde_json::from_str(&crate::gunzip(&path)).unwrap();
+                for r in log["Records"].as_array().unwrap() {
+                    *calls
+                        .entry(r["eventName"].as_str().unwrap().into())
+                        .or_default() += 1;
+                }
+            }
+        }
+        calls
+    };
+    let (plain, _) = generate("long-tail-none", &base);
+    let mut with = base.to_vec();
+    with.extend(["--long-tail-apis", "40", "--long-tail-calls-per-day", "5"]);
+    let (tail, _) = generate("long-tail-40", &with);
+    let (plain, tail) = (names(&plain), names(&tail));
+    let catalogued = |n: &str| trailsight_gen::catalogue::APIS.iter().any(|a| a.name == n);
+    assert!(plain.keys().all(|n| catalogued(n)), "{plain:?}");
+    let added: Vec<(&String, &u64)> = tail.iter().filter(|(n, _)| !catalogued(n)).collect();
+    assert_eq!(added.len(), 40, "{added:?}");
+    // Each is a catalogued write API's name and a number.
+    assert!(
+        added.iter().all(|(n, _)| catalogued(&n[..n.len() - 2])),
+        "{added:?}"
+    );
+    // 40 APIs x 5 calls x 4 days = 800 calls, Poisson (sd about 28).
+    let calls: u64 = added.iter().map(|(_, c)| **c).sum();
+    assert!((650..=950).contains(&calls), "{calls}");
+    let (again, _) = generate("long-tail-none-again", &base);
+    assert_eq!(names(&again), plain);
+}
