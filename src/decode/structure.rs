@@ -99,6 +99,38 @@ pub struct Masks {
     pub whitespace_control: u64,
 }
 
+impl Masks {
+    /// A part of the block's bits (quote, backslash, open, close, control, whitespace control:
+    /// each a movemask of the part's bytes), placed at bit `shift`.
+    #[inline(always)]
+    fn add_part(&mut self, shift: usize, bits: [u64; 6]) {
+        let [quote, backslash, open, close, control, whitespace_control] = bits;
+        self.quote |= quote << shift;
+        self.backslash |= backslash << shift;
+        self.open |= open << shift;
+        self.close |= close << shift;
+        self.control |= control << shift;
+        self.whitespace_control |= whitespace_control << shift;
+    }
+}
+
+/// One part's six masks, in `Masks::add_part`'s order, from its byte tests: `is(c)` (bytes equal
+/// to `c`), `is_folded(c)` (bytes equal to `c` with bit 0x20 cleared: a bracket of either
+/// kind) and the part's control bytes.
+#[inline(always)]
+fn part_bits(is: impl Fn(u8) -> u64, is_folded: impl Fn(u8) -> u64, control: u64) -> [u64; 6] {
+    let whitespace_control = is(b'\t') | is(b'\n') | is(b'\r');
+    let brackets = (is_folded(b'['), is_folded(b']'));
+    [
+        is(b'"'),
+        is(b'\\'),
+        brackets.0,
+        brackets.1,
+        control,
+        whitespace_control,
+    ]
+}
+
 /// The scan itself, generic over how a block is classified (inlined into each level's
 /// `target_feature` function, so the classifier inlines too).
 #[inline(always)]
@@ -287,7 +319,7 @@ mod portable {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Masks, scan};
+    use super::{Masks, part_bits, scan};
     use std::arch::x86_64::*;
 
     /// # Safety
@@ -317,21 +349,17 @@ mod x86 {
         for part in 0..4 {
             // SAFETY: bytes 16*part..16*part+16 are within the block; unaligned load.
             let v = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * part).cast::<__m128i>()) };
-            let is = |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u16;
+            let is =
+                |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u16 as u64;
             // `{` 0x7b / `[` 0x5b and `}` 0x7d / `]` 0x5d differ only in bit 0x20.
             let folded = _mm_andnot_si128(_mm_set1_epi8(0x20), v);
-            let is_folded =
-                |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(folded, _mm_set1_epi8(c as i8))) as u16;
+            let is_folded = |c: u8| {
+                _mm_movemask_epi8(_mm_cmpeq_epi8(folded, _mm_set1_epi8(c as i8))) as u16 as u64
+            };
             let limit = _mm_set1_epi8(0x1f);
-            let control = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit)) as u16;
-            let ws = is(b'\t') | is(b'\n') | is(b'\r');
-            let shift = 16 * part;
-            m.quote |= u64::from(is(b'"')) << shift;
-            m.backslash |= u64::from(is(b'\\')) << shift;
-            m.open |= u64::from(is_folded(b'[')) << shift;
-            m.close |= u64::from(is_folded(b']')) << shift;
-            m.control |= u64::from(control) << shift;
-            m.whitespace_control |= u64::from(ws) << shift;
+            let control =
+                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit)) as u16 as u64;
+            m.add_part(16 * part, part_bits(is, is_folded, control));
         }
         m
     }
@@ -344,23 +372,17 @@ mod x86 {
             // SAFETY: bytes 32*part..32*part+32 are within the block; unaligned load.
             let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * part).cast::<__m256i>()) };
             let is = |c: u8| {
-                _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8))) as u32
+                _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8))) as u32 as u64
             };
             let folded = _mm256_andnot_si256(_mm256_set1_epi8(0x20), v);
             let is_folded = |c: u8| {
                 _mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, _mm256_set1_epi8(c as i8))) as u32
+                    as u64
             };
             let limit = _mm256_set1_epi8(0x1f);
-            let control =
-                _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(v, limit), limit)) as u32;
-            let ws = is(b'\t') | is(b'\n') | is(b'\r');
-            let shift = 32 * part;
-            m.quote |= u64::from(is(b'"')) << shift;
-            m.backslash |= u64::from(is(b'\\')) << shift;
-            m.open |= u64::from(is_folded(b'[')) << shift;
-            m.close |= u64::from(is_folded(b']')) << shift;
-            m.control |= u64::from(control) << shift;
-            m.whitespace_control |= u64::from(ws) << shift;
+            let control = _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(v, limit), limit))
+                as u32 as u64;
+            m.add_part(32 * part, part_bits(is, is_folded, control));
         }
         m
     }
