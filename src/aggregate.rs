@@ -25,6 +25,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
 mod saved;
 pub use saved::{Reader, SAVED_LAYOUT, Writer};
@@ -623,7 +624,14 @@ impl Aggregator {
         let strings = self.symbols.strings();
         let text = |sym: Sym| strings.get(sym).unwrap_or_default();
         let ids = self.series_in_order();
-        let name = |sym: Sym| text(sym).to_owned();
+        // Each distinct name spelled out once and shared by every series that names it.
+        let mut names: Vec<Option<Arc<str>>> = vec![None; strings.len()];
+        let mut name = |sym: Sym| -> Arc<str> {
+            match names.get_mut(sym as usize) {
+                Some(slot) => slot.get_or_insert_with(|| Arc::from(text(sym))).clone(),
+                None => Arc::from(text(sym)),
+            }
+        };
         let series = ids
             .into_iter()
             .map(|(id, data)| {
@@ -642,7 +650,7 @@ impl Aggregator {
                             InsightKind::CallRate
                         } else {
                             InsightKind::ErrorRate {
-                                error_code: name(id.error_code),
+                                error_code: text(id.error_code).to_owned(),
                             }
                         },
                         category: if id.data {

@@ -99,15 +99,15 @@ fn record(
     InsightRecord {
         event_version: EVENT_VERSION.into(),
         event_time: event_time.to_rfc3339(),
-        aws_region: key.region.clone(),
+        aws_region: key.region.to_string(),
         event_id: event_id.to_string(),
         event_type: EVENT_TYPE.into(),
-        recipient_account_id: key.account.clone(),
+        recipient_account_id: key.account.to_string(),
         shared_event_id: shared_id.into(),
         insight_details: InsightDetails {
             state: state.into(),
-            event_source: key.event_source.clone(),
-            event_name: key.event_name.clone(),
+            event_source: key.event_source.to_string(),
+            event_name: key.event_name.to_string(),
             insight_type: key.kind.insight_type().into(),
             error_code: key.kind.error_code().map(str::to_owned),
             source_event_category: Some(key.category.as_str().into()),
@@ -327,10 +327,10 @@ pub fn explain(episode: &Episode, scope: CallRateScope) -> Explanation {
     );
     Explanation {
         shared_event_id: shared_event_id(episode),
-        recipient_account_id: key.account.clone(),
-        aws_region: key.region.clone(),
-        event_source: key.event_source.clone(),
-        event_name: key.event_name.clone(),
+        recipient_account_id: key.account.to_string(),
+        aws_region: key.region.to_string(),
+        event_source: key.event_source.to_string(),
+        event_name: key.event_name.to_string(),
         insight_type: key.kind.insight_type().into(),
         error_code: key.kind.error_code().map(str::to_owned),
         source_event_category: (key.category != EventCategory::Management)

@@ -10,6 +10,7 @@ pub mod problem;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use std::fmt;
+use std::sync::Arc;
 
 /// Minutes in a day.
 pub const MINUTES_PER_DAY: i64 = 1440;
@@ -278,13 +279,14 @@ impl EventSelection {
 }
 
 /// One analysed series: an API in an account and region, for one kind of Insight, over one
-/// category of events.
+/// category of events. Its names are shared (`Arc<str>`): a day's view of 100 k series names
+/// a few thousand distinct strings, each spelled out once, not once per series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
-    pub account: String,
-    pub region: String,
-    pub event_source: String,
-    pub event_name: String,
+    pub account: Arc<str>,
+    pub region: Arc<str>,
+    pub event_source: Arc<str>,
+    pub event_name: Arc<str>,
     pub kind: InsightKind,
     pub category: EventCategory,
 }

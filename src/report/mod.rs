@@ -80,10 +80,10 @@ impl Episode {
     pub fn key(&self) -> SeriesKey {
         let d = &self.start.insight_details;
         SeriesKey {
-            account: self.start.recipient_account_id.clone(),
-            region: self.start.aws_region.clone(),
-            event_source: d.event_source.clone(),
-            event_name: d.event_name.clone(),
+            account: self.start.recipient_account_id.as_str().into(),
+            region: self.start.aws_region.as_str().into(),
+            event_source: d.event_source.as_str().into(),
+            event_name: d.event_name.as_str().into(),
             kind: match &d.error_code {
                 Some(code) => InsightKind::ErrorRate {
                     error_code: code.clone(),
@@ -384,7 +384,7 @@ pub fn day_folders(
     let mut folders: BTreeMap<(String, String), BTreeSet<NaiveDate>> = BTreeMap::new();
     for r in requests {
         let days = folders
-            .entry((r.key.account.clone(), r.key.region.clone()))
+            .entry((r.key.account.to_string(), r.key.region.to_string()))
             .or_default();
         let last = r.until.plus(-1).day() + Duration::days(1);
         days.extend(DayRange::new(r.from.day(), last).days());

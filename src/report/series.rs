@@ -38,7 +38,10 @@ pub struct Recount {
 
 impl Recount {
     pub fn new(requests: Vec<Request>) -> Recount {
-        let names = requests.iter().map(|r| r.key.event_name.clone()).collect();
+        let names = requests
+            .iter()
+            .map(|r| r.key.event_name.to_string())
+            .collect();
         let all_wanted = requests.iter().any(|r| r.scope == CallRateScope::All);
         let write_wanted = requests.iter().any(|r| r.scope == CallRateScope::Write);
         Recount {
