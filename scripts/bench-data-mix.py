@@ -198,13 +198,15 @@ def main():
     parser.add_argument("--records", type=int, default=400_000)
     parser.add_argument("--per-file", type=int, default=2_500)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--days", type=int, default=DAYS,
+                        help="days of traffic (more days at the same density: a longer backfill)")
     args = parser.parse_args()
     partitions = [(a, r) for a in ACCOUNTS for r in REGIONS]
-    files_per_day = max(1, round(args.records / args.per_file / len(partitions) / DAYS))
+    files_per_day = max(1, round(args.records / args.per_file / len(partitions) / args.days))
     minutes = 1440 // files_per_day
     jobs = [(str(args.out), args.seed, a, r, START + dt.timedelta(days=d, minutes=minutes * f),
              minutes, args.per_file)
-            for d in range(DAYS) for f in range(files_per_day) for a, r in partitions]
+            for d in range(args.days) for f in range(files_per_day) for a, r in partitions]
     with Pool() as pool:
         sizes = pool.map(one_file, jobs, chunksize=4)
     print(len(jobs), len(jobs) * args.per_file, sum(sizes))

@@ -69,6 +69,15 @@ impl Tally {
         }
     }
 
+    /// Each value renumbered by `new`, its count and place kept.
+    fn renumber(&mut self, new: impl Fn(Sym) -> Sym) {
+        match self {
+            Tally::Empty => {}
+            Tally::One((sym, _)) => *sym = new(*sym),
+            Tally::Many(entries) => entries.iter_mut().for_each(|(sym, _)| *sym = new(*sym)),
+        }
+    }
+
     /// The values and their counts, in the order first seen.
     pub fn entries(&self) -> &[(Sym, u32)] {
         match self {
@@ -102,6 +111,28 @@ pub struct Cell {
     /// Only for data-event series: `resources[].ARN`, at most `MAX_RESOURCES_PER_MINUTE`.
     /// Boxed: management series never have one, and their cells stay small.
     pub resources: Option<Box<Tally>>,
+}
+
+impl Cell {
+    /// Every symbol the cell's tallies name.
+    fn each_symbol(&self, mut f: impl FnMut(Sym)) {
+        let tallies = [&self.identities, &self.user_agents, &self.error_codes];
+        for tally in tallies.into_iter().chain(self.resources.as_deref()) {
+            tally.entries().iter().for_each(|&(sym, _)| f(sym));
+        }
+    }
+
+    /// Every symbol the cell's tallies name, renumbered by `new` (their order kept).
+    fn renumber(&mut self, new: impl Fn(Sym) -> Sym) {
+        let tallies = [
+            &mut self.identities,
+            &mut self.user_agents,
+            &mut self.error_codes,
+        ];
+        for tally in tallies.into_iter().chain(self.resources.as_deref_mut()) {
+            tally.renumber(&new);
+        }
+    }
 }
 
 /// Distinct resource ARNs kept per minute of a data-event series. Five are reported; a few more
@@ -402,6 +433,8 @@ pub struct Aggregator {
     series: FxHashMap<SeriesId, Minutes>,
     coverage: FxHashMap<(Sym, Sym), Minute>,
     excluded_identities: IdentityFilter,
+    /// How many strings the table held after it was last compacted (`compact_symbols`).
+    symbols_kept: usize,
     pub stats: AggregateStats,
 }
 
@@ -679,6 +712,81 @@ impl Aggregator {
         }
         self.series.retain(|_, data| !data.minutes.is_empty());
         self.seen.forget_before(minute);
+        let strings = self.symbols.strings().len();
+        if strings > self.symbols_kept + self.symbols_kept / 4 + Self::COMPACT_SLACK {
+            self.compact_symbols();
+        }
+    }
+
+    /// Strings the table may gain beyond a quarter more than it last kept before it is
+    /// compacted.
+    const COMPACT_SLACK: usize = 4096;
+
+    /// Drop the strings no series, cell or coverage entry names any more, and renumber the rest
+    /// in their order, in place (`Interner::retain`). A data-event backfill keeps up to eight
+    /// ARNs a minute of every series, nearly all distinct: without this the table held every
+    /// ARN of every day the run had passed, and its memory grew with the backfill's length.
+    /// Nothing outside the aggregator holds its symbols across days (a day's detection reads
+    /// them through `view` and resolves them to text), and no output depends on their numbers.
+    fn compact_symbols(&mut self) {
+        let mut used = vec![false; self.symbols.strings().len()];
+        let mut mark = |sym: Sym| {
+            if let Some(u) = used.get_mut(sym as usize) {
+                *u = true;
+            }
+        };
+        for (id, data) in &self.series {
+            for sym in [
+                id.account,
+                id.region,
+                id.event_source,
+                id.event_name,
+                id.error_code,
+            ] {
+                mark(sym);
+            }
+            for cell in &data.cells {
+                cell.each_symbol(&mut mark);
+            }
+        }
+        for &(account, region) in self.coverage.keys() {
+            mark(account);
+            mark(region);
+        }
+        let renumbered = self.symbols.retain(&used);
+        let new = |sym: Sym| match sym {
+            NO_SYM => NO_SYM,
+            sym => renumbered[sym as usize],
+        };
+        let mut hashes = Vec::with_capacity(self.symbols.strings().len());
+        for (old, &keep) in used.iter().enumerate() {
+            if keep {
+                hashes.push(self.string_hashes.get(old).copied().unwrap_or(0));
+            }
+        }
+        self.string_hashes = hashes;
+        self.series = std::mem::take(&mut self.series)
+            .into_iter()
+            .map(|(id, mut data)| {
+                for cell in &mut data.cells {
+                    cell.renumber(new);
+                }
+                let id = SeriesId {
+                    account: new(id.account),
+                    region: new(id.region),
+                    event_source: new(id.event_source),
+                    event_name: new(id.event_name),
+                    error_code: new(id.error_code),
+                    data: id.data,
+                };
+                (id, data)
+            })
+            .collect();
+        self.coverage = std::mem::take(&mut self.coverage)
+            .into_iter()
+            .map(|((account, region), minute)| ((new(account), new(region)), minute))
+            .collect();
+        self.symbols_kept = self.symbols.strings().len();
     }
 
     /// Everything the aggregator holds, in an open, compact, stable form (only the strings
@@ -1197,6 +1305,65 @@ mod tests {
                 string_hash("RunInstances")
             )
         );
+    }
+
+    /// Pruning drops the strings only pruned minutes named (every caller and ARN of a data
+    /// series' minute is its own here): the table keeps what the window names, renumbered, and
+    /// the counts read the same.
+    #[test]
+    fn compacting_keeps_only_the_strings_the_window_names() {
+        let day = parse_day("2019-11-07").unwrap();
+        let options = DecodeOptions {
+            window: Window::for_days(DayRange::new(day, day)),
+            filter: PartitionFilter::default(),
+            max_object_bytes: 1 << 20,
+            selection: crate::model::EventSelection {
+                data: true,
+                ..Default::default()
+            },
+        };
+        let data = r#","managementEvent":false,"eventCategory":"Data","errorCode":"E","resources":[{"ARN":"arn:aws:s3:::b/MINUTE/ID"}]"#;
+        let records: Vec<String> = (0..60)
+            .flat_map(|minute| (0..3).map(move |n| (minute, minute * 3 + n)))
+            .map(|(minute, id)| {
+                let extra = data
+                    .replace("MINUTE", &minute.to_string())
+                    .replace("ID", &id.to_string());
+                record(id, &format!("{minute:02}"), &extra)
+            })
+            .collect();
+        let json = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/f.json";
+        let object = decode_object(json.as_bytes(), key, &options).unwrap();
+        let mut agg = Aggregator::new();
+        agg.add(&object);
+        let cut =
+            Minute::from_unix_seconds(day.and_hms_opt(13, 50, 0).unwrap().and_utc().timestamp());
+        let strings_before = agg.symbols.strings().len();
+        agg.prune_before(cut);
+        let pruned = agg.to_state();
+        assert_eq!(
+            agg.symbols.strings().len(),
+            strings_before,
+            "too few to compact yet"
+        );
+        agg.compact_symbols();
+        assert_eq!(agg.to_state(), pruned, "the same counts, tallies and names");
+        // The 30 ARNs of the 10 minutes kept; the account, region, API, error code, caller (its
+        // session name stripped) and user agent.
+        let kept: Vec<&str> = agg.symbols.strings().iter().collect();
+        assert_eq!(kept.len(), 10 * 3 + 7, "{kept:?}");
+        let minute_of = |arn: &str| arn.split('/').nth(1).map(|m| m.parse::<u32>().unwrap());
+        assert!(
+            kept.iter()
+                .filter_map(|s| s.strip_prefix("arn:aws:s3:::"))
+                .all(|arn| minute_of(arn) >= Some(50)),
+            "{kept:?}"
+        );
+        assert_eq!(agg.symbols_kept, kept.len());
+        // New strings after compacting are numbered after the kept ones, and counted as before.
+        agg.add(&object);
+        assert_eq!(agg.symbols.strings().len(), strings_before);
     }
 
     /// Data events count in series of their own, with their resource ARNs (at most

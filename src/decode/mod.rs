@@ -618,6 +618,44 @@ impl Interner {
         rustc_hash::FxBuildHasher.hash_one(s)
     }
 
+    /// Keep only the strings `keep` marks (by symbol), renumbered in their order, in place: the
+    /// kept text moves toward the front of its buffer (no second copy of the table), and the
+    /// index is rebuilt from the kept hashes. The new symbol of each old one (`NO_SYM` for one
+    /// dropped).
+    pub fn retain(&mut self, keep: &[bool]) -> Vec<Sym> {
+        let strings = &mut self.strings;
+        let mut renumbered = vec![NO_SYM; strings.ends.len()];
+        let (mut kept, mut written, mut start) = (0usize, 0usize, 0usize);
+        // SAFETY: whole strings move to earlier positions and the text is cut after the last
+        // one moved, so it stays a sequence of whole UTF-8 strings.
+        let text = unsafe { strings.text.as_mut_vec() };
+        for (sym, new) in renumbered.iter_mut().enumerate() {
+            let end = strings.ends[sym];
+            if keep.get(sym).copied().unwrap_or(false) {
+                text.copy_within(start..end, written);
+                written += end - start;
+                strings.ends[kept] = written;
+                self.hashes[kept] = self.hashes[sym];
+                *new = kept as Sym;
+                kept += 1;
+            }
+            start = end;
+        }
+        text.truncate(written);
+        text.shrink_to(written + written / 4);
+        strings.ends.truncate(kept);
+        strings.ends.shrink_to(kept + kept / 4);
+        self.hashes.truncate(kept);
+        self.hashes.shrink_to(kept + kept / 4);
+        let hashes = &self.hashes;
+        self.index = hashbrown::HashTable::with_capacity(kept);
+        for sym in 0..kept as Sym {
+            self.index
+                .insert_unique(hashes[sym as usize], sym, |&s| hashes[s as usize]);
+        }
+        renumbered
+    }
+
     pub fn intern(&mut self, s: &str) -> Sym {
         self.intern_hashed(s, Self::hash(s))
     }
