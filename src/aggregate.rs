@@ -217,6 +217,19 @@ struct SeriesId {
     data: bool,
 }
 
+impl SeriesId {
+    /// The symbols the key names: account, region, event source, event name, error code.
+    fn symbols(&self) -> [Sym; 5] {
+        [
+            self.account,
+            self.region,
+            self.event_source,
+            self.event_name,
+            self.error_code,
+        ]
+    }
+}
+
 /// Counters the summary reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AggregateStats {
@@ -736,15 +749,7 @@ impl Aggregator {
             }
         };
         for (id, data) in &self.series {
-            for sym in [
-                id.account,
-                id.region,
-                id.event_source,
-                id.event_name,
-                id.error_code,
-            ] {
-                mark(sym);
-            }
+            id.symbols().into_iter().for_each(&mut mark);
             for cell in &data.cells {
                 cell.each_symbol(&mut mark);
             }
@@ -1307,13 +1312,9 @@ mod tests {
         );
     }
 
-    /// Pruning drops the strings only pruned minutes named (every caller and ARN of a data
-    /// series' minute is its own here): the table keeps what the window names, renumbered, and
-    /// the counts read the same.
-    #[test]
-    fn compacting_keeps_only_the_strings_the_window_names() {
-        let day = parse_day("2019-11-07").unwrap();
-        let options = DecodeOptions {
+    /// Options that analyse data events too, for the records of `day`.
+    fn data_event_options(day: chrono::NaiveDate) -> DecodeOptions {
+        DecodeOptions {
             window: Window::for_days(DayRange::new(day, day)),
             filter: PartitionFilter::default(),
             max_object_bytes: 1 << 20,
@@ -1321,7 +1322,16 @@ mod tests {
                 data: true,
                 ..Default::default()
             },
-        };
+        }
+    }
+
+    /// Pruning drops the strings only pruned minutes named (every caller and ARN of a data
+    /// series' minute is its own here): the table keeps what the window names, renumbered, and
+    /// the counts read the same.
+    #[test]
+    fn compacting_keeps_only_the_strings_the_window_names() {
+        let day = parse_day("2019-11-07").unwrap();
+        let options = data_event_options(day);
         let data = r#","managementEvent":false,"eventCategory":"Data","errorCode":"E","resources":[{"ARN":"arn:aws:s3:::b/MINUTE/ID"}]"#;
         let records: Vec<String> = (0..60)
             .flat_map(|minute| (0..3).map(move |n| (minute, minute * 3 + n)))
@@ -1372,15 +1382,7 @@ mod tests {
     #[test]
     fn data_events_keep_their_own_series_and_a_bounded_resource_tally() {
         let day = parse_day("2019-11-07").unwrap();
-        let options = DecodeOptions {
-            window: Window::for_days(DayRange::new(day, day)),
-            filter: PartitionFilter::default(),
-            max_object_bytes: 1 << 20,
-            selection: crate::model::EventSelection {
-                data: true,
-                ..Default::default()
-            },
-        };
+        let options = data_event_options(day);
         let get = |id: u32, object: u32| {
             record(
                 id,

@@ -330,25 +330,9 @@ impl Aggregator {
             }
         };
         for (id, data) in &series {
-            for sym in [
-                id.account,
-                id.region,
-                id.event_source,
-                id.event_name,
-                id.error_code,
-            ] {
-                keep(sym);
-            }
+            id.symbols().into_iter().for_each(&mut keep);
             for cell in &data.cells {
-                let resources = cell.resources.as_deref().map_or(&[][..], Tally::entries);
-                let tallies = [&cell.identities, &cell.user_agents, &cell.error_codes];
-                for (sym, _) in tallies
-                    .into_iter()
-                    .flat_map(Tally::entries)
-                    .chain(resources)
-                {
-                    keep(*sym);
-                }
+                cell.each_symbol(&mut keep);
             }
         }
         for ((account, region), _) in &coverage {
