@@ -671,12 +671,14 @@ impl Aggregator {
         let text = |sym: Sym| strings.get(sym).unwrap_or_default();
         let ids = self.series_in_order();
         // Each distinct name spelled out once and shared by every series that names it.
-        let mut names: Vec<Option<Arc<str>>> = vec![None; strings.len()];
+        // A map of the names keys use, not a slot per string: the table also holds every kept
+        // ARN of a data-event trail, millions of strings no key names.
+        let mut names: FxHashMap<Sym, Arc<str>> = FxHashMap::default();
         let mut name = |sym: Sym| -> Arc<str> {
-            match names.get_mut(sym as usize) {
-                Some(slot) => slot.get_or_insert_with(|| Arc::from(text(sym))).clone(),
-                None => Arc::from(text(sym)),
-            }
+            names
+                .entry(sym)
+                .or_insert_with(|| Arc::from(text(sym)))
+                .clone()
         };
         let series = ids
             .into_iter()
