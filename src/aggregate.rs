@@ -28,7 +28,7 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 mod saved;
-pub use saved::{Reader, SAVED_LAYOUT, Writer};
+pub use saved::{DaySegments, Reader, SAVED_LAYOUT, SavePlan, Writer};
 
 /// Counts per value of one attribute within one minute: a short list, almost always of one
 /// value (one caller, one user agent, one outcome), which is kept inline: the window holds three
@@ -448,6 +448,8 @@ pub struct Aggregator {
     excluded_identities: IdentityFilter,
     /// How many strings the table held after it was last compacted (`compact_symbols`).
     symbols_kept: usize,
+    /// The days changed since the counts were last saved or loaded (`saved::Unsaved`).
+    unsaved: saved::Unsaved,
     pub stats: AggregateStats,
 }
 
@@ -465,6 +467,9 @@ impl Aggregator {
 
     /// Count one decoded object.
     pub fn add(&mut self, object: &DecodedObject) {
+        for event in &object.events {
+            self.unsaved.note(event.minute);
+        }
         let excluded: Vec<bool> = object
             .symbols
             .iter()
@@ -722,6 +727,7 @@ impl Aggregator {
     /// Forget minutes (and event IDs) before `minute`: an incremental run keeps only the window
     /// its next detection needs. What each account and region's history reaches back to is kept.
     pub fn prune_before(&mut self, minute: Minute) {
+        self.unsaved.pruned(minute);
         for data in self.series.values_mut() {
             data.prune_before(minute);
         }

@@ -636,7 +636,7 @@ impl<'c> Run<'c> {
             if let (Some(store), Some(lock)) = (&self.config.state, lock)
                 && let Some(state) = progress.to_state(&self.summary.source, self.config)
             {
-                store.save(&state, &progress.aggregator, lock).await?;
+                store.save(&state, &mut progress.aggregator, lock).await?;
                 self.summary.timed(Stage::StateSave, started);
             }
         }

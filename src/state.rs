@@ -45,17 +45,20 @@
 //! A condition that fails because an earlier attempt of the same request landed (only its
 //! answer was lost) is recognised by reading the object back and finding this run's bytes.
 
-use crate::aggregate::{AggregateState, Aggregator, IdentityFilter, Reader, SAVED_LAYOUT, Writer};
+use crate::aggregate::{AggregateState, Aggregator, DaySegments, IdentityFilter, Reader, Writer};
 use crate::decode::gzip;
 use crate::store::{Precondition, Put, Store, StoreError, random_token};
 use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
-/// The layout version of the state file; layouts 1 and 2 are migrated, any other refused.
-pub const STATE_VERSION: u32 = SAVED_LAYOUT;
-/// The first line of a layout-2 (or later) state, after gunzip.
+/// The layout version of the state (a manifest and day segments); layouts 1 to 3 (a single
+/// file) are migrated, any other refused.
+pub const STATE_VERSION: u32 = 4;
+/// The first line of a layout-2 (or later) state, or of a layout-4 manifest, after gunzip.
 const MAGIC: &[u8] = b"TRAILSIGHT STATE\n";
+/// The first line of a layout-4 day segment, after gunzip.
+const SEGMENT_MAGIC: &[u8] = b"TRAILSIGHT STATE DAY\n";
 /// A lock older than this is considered abandoned.
 pub const LOCK_TTL_SECS: u64 = 6 * 3600;
 /// Largest state file accepted when reading.
@@ -161,11 +164,57 @@ fn content_digest(bytes: &[u8]) -> uuid::Uuid {
     uuid::Uuid::new_v5(&NAMESPACE, bytes)
 }
 
+/// One day's segment of a layout-4 state, as its manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRef {
+    /// The UTC day (days since 1970-01-01) whose counts and event IDs it holds.
+    pub day: i64,
+    /// Its object name in the state's segment folder: `YYYY-MM-DD-DIGEST.bin.gz`.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// `content_digest` of its bytes (its name ends with it).
+    pub digest: uuid::Uuid,
+}
+
+impl SegmentRef {
+    /// The segment of `day` holding `bytes`: named by the day and the bytes' digest, so the
+    /// same counts give the same name and different counts never share one.
+    fn of(day: i64, bytes: &[u8]) -> SegmentRef {
+        let digest = content_digest(bytes);
+        SegmentRef {
+            day,
+            name: format!("{}-{}.bin.gz", day_label(day), digest.simple()),
+            size: bytes.len() as u64,
+            digest,
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01), or `day-N` out of chrono's range.
+fn day_label(day: i64) -> String {
+    chrono::Duration::try_days(day)
+        .and_then(|d| chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(d))
+        .map_or_else(|| format!("day{day}"), |date| date.to_string())
+}
+
+/// A state object as read: a single-file state (layouts 1 to 3) with its counts, or a
+/// layout-4 manifest, its counts (the coverage so far) to be completed from its segments.
+#[derive(Debug)]
+pub enum Decoded {
+    Whole(RunState, Aggregator),
+    Manifest {
+        state: RunState,
+        counts: Aggregator,
+        segments: Vec<SegmentRef>,
+    },
+}
+
 impl RunState {
-    /// Layout 3: gzip of the magic line, the version, the JSON header, the object hashes and
-    /// `counts` (`Aggregator::write_saved`), encoded straight into the gzip encoder in chunks:
-    /// only the compressed state is held whole, never its uncompressed form.
-    pub fn encode(&self, counts: &Aggregator) -> Vec<u8> {
+    /// The layout-4 manifest: gzip of the magic line, the version, the JSON header, the object
+    /// hashes, the coverage (`Aggregator::write_coverage`) and the segments (count, then each
+    /// day, name, size and 16-byte digest), in ascending order of day.
+    pub fn encode_manifest(&self, counts: &Aggregator, segments: &[SegmentRef]) -> Vec<u8> {
         let mut gz = GzBuilder::new()
             .mtime(0)
             .write(Vec::new(), Compression::fast());
@@ -179,32 +228,66 @@ impl RunState {
             out.bytes.extend_from_slice(&hash.to_le_bytes());
             out.spill();
         }
+        counts.write_coverage(&mut out);
+        out.varint(segments.len() as u64);
+        for segment in segments {
+            out.signed(segment.day);
+            out.text(&segment.name);
+            out.varint(segment.size);
+            out.bytes.extend_from_slice(segment.digest.as_bytes());
+            out.spill();
+        }
+        out.finish().expect("compressing the state into memory");
+        gz.finish().expect("finishing a gzip stream in memory")
+    }
+
+    /// Layout 3 (a single file: the header, the object hashes and all the counts), as the
+    /// release before layout 4 wrote it: for the migration tests.
+    #[cfg(test)]
+    pub fn encode_layout_3(&self, counts: &Aggregator) -> Vec<u8> {
+        let mut gz = GzBuilder::new()
+            .mtime(0)
+            .write(Vec::new(), Compression::fast());
+        let mut out = Writer::streaming(&mut gz);
+        out.bytes.extend_from_slice(MAGIC);
+        out.varint(3);
+        out.text(&serde_json::to_string(self).expect("serialising the state header"));
+        out.varint(self.processed.len() as u64);
+        for hash in &self.processed {
+            out.bytes.extend_from_slice(&hash.to_le_bytes());
+        }
         counts.write_saved(&mut out);
         out.finish().expect("compressing the state into memory");
         gz.finish().expect("finishing a gzip stream in memory")
     }
 
-    /// The state of a layout-3 file (or of a layout-1 or 2 one, migrated), its counts read, checked
-    /// and dropped.
+    /// The header of a state object of any layout (for a layout-4 manifest, without reading
+    /// its segments; for older layouts, its counts read, checked and dropped).
     pub fn decode(bytes: &[u8], location: &str) -> anyhow::Result<RunState> {
-        Self::decode_with_counts(bytes, location, IdentityFilter::default()).map(|(state, _)| state)
+        Ok(
+            match Self::decode_object(bytes, location, IdentityFilter::default())? {
+                Decoded::Whole(state, _) | Decoded::Manifest { state, .. } => state,
+            },
+        )
     }
 
-    /// A state of layout 3, or of layout 1 or 2 migrated to it, and its counts (an aggregator
-    /// excluding `excluded`). A binary layout is read through a streaming, capped gzip decoder straight
-    /// into the aggregator, so its uncompressed form is never held whole.
-    pub fn decode_with_counts(
+    /// A state object: a manifest of layout 4, or a single-file state of layout 3, or 1 or 2
+    /// migrated to it, with its counts (an aggregator excluding `excluded`). A binary layout is
+    /// read through a streaming, capped gzip decoder straight into the aggregator, so its
+    /// uncompressed form is never held whole.
+    pub fn decode_object(
         bytes: &[u8],
         location: &str,
         excluded: IdentityFilter,
-    ) -> anyhow::Result<(RunState, Aggregator)> {
+    ) -> anyhow::Result<Decoded> {
         let inflated = gzip::gunzip_capped_reader(bytes, MAX_STATE_BYTES);
         let mut input = Reader::streaming(inflated, inflated_bound(bytes.len(), MAX_STATE_BYTES));
         let decoded = match input.peek(MAGIC.len()) {
             Ok(head) if head == MAGIC => Self::decode_binary(&mut input, location, excluded),
             Ok(_) => input
                 .read_to_end()
-                .and_then(|json| Self::decode_v1(&json, location, excluded)),
+                .and_then(|json| Self::decode_v1(&json, location, excluded))
+                .map(|(state, counts)| Decoded::Whole(state, counts)),
             Err(e) => Err(e),
         };
         decoded.map_err(|e| anyhow::anyhow!("state {location}: {e:#}"))
@@ -215,10 +298,10 @@ impl RunState {
         input: &mut Reader<'_>,
         location: &str,
         excluded: IdentityFilter,
-    ) -> anyhow::Result<(RunState, Aggregator)> {
+    ) -> anyhow::Result<Decoded> {
         input.take(MAGIC.len(), "the magic line")?;
         let version = input.varint("the layout version")?;
-        if version != 2 && version != u64::from(STATE_VERSION) {
+        if !(2..=u64::from(STATE_VERSION)).contains(&version) {
             anyhow::bail!(
                 "layout version {version}, this trailsight reads versions 1 to {STATE_VERSION}; \
                  use the trailsight that wrote {location}, or start a new state directory \
@@ -235,12 +318,47 @@ impl RunState {
             processed.push(u128::from_le_bytes(raw.try_into()?));
         }
         state.processed = processed;
-        let counts = Aggregator::read_saved(input, version as u32, excluded)?;
+        let decoded = if version == u64::from(STATE_VERSION) {
+            let mut counts = Aggregator::with_excluded_identities(excluded);
+            counts.read_coverage(input)?;
+            let n = input.count("the number of day segments", 19)?;
+            let mut segments: Vec<SegmentRef> = Vec::with_capacity(Reader::reservable(n));
+            for _ in 0..n {
+                let day = input.signed("a segment's day")?;
+                let name = input.text("a segment's name")?.to_owned();
+                let size = input.varint("a segment's size")?;
+                let digest = uuid::Uuid::from_slice(input.take(16, "a segment's digest")?)?;
+                anyhow::ensure!(
+                    segments.last().is_none_or(|last| last.day < day),
+                    "the state lists its day segments out of order"
+                );
+                anyhow::ensure!(
+                    plain_segment_name(&name),
+                    "the state lists a day segment named {name:?}, not a segment's name"
+                );
+                segments.push(SegmentRef {
+                    day,
+                    name,
+                    size,
+                    digest,
+                });
+            }
+            Decoded::Manifest {
+                state,
+                counts,
+                segments,
+            }
+        } else {
+            Decoded::Whole(
+                state,
+                Aggregator::read_saved(input, version as u32, excluded)?,
+            )
+        };
         anyhow::ensure!(
             input.is_done()?,
             "the saved state has bytes after its counts"
         );
-        Ok((state, counts))
+        Ok(decoded)
     }
 
     /// Layout 1 (gzip JSON), migrated: the object keys hashed, the counts re-encoded.
@@ -277,6 +395,78 @@ impl RunState {
     }
 }
 
+/// Whether `name` is a plain object name a manifest may list (one path segment, not hidden).
+fn plain_segment_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
+}
+
+/// Layout 4's segment of `day`: gzip of the segment's magic line, the version, the day and
+/// the day's counts and event IDs (`DaySegments::write`), encoded in 64 KiB chunks. `None`
+/// when the day holds nothing.
+pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
+    let mut gz = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::fast());
+    let mut out = Writer::streaming(&mut gz);
+    out.bytes.extend_from_slice(SEGMENT_MAGIC);
+    out.varint(u64::from(STATE_VERSION));
+    out.signed(day);
+    if !days.write(day, &mut out) {
+        return None;
+    }
+    out.finish()
+        .expect("compressing a state segment into memory");
+    Some(gz.finish().expect("finishing a gzip stream in memory"))
+}
+
+/// Add the segment `segment` (its bytes, `location` for messages) to `counts`, after checking
+/// that they are the bytes the manifest names.
+pub fn decode_segment(
+    bytes: &[u8],
+    segment: &SegmentRef,
+    location: &str,
+    counts: &mut Aggregator,
+) -> anyhow::Result<()> {
+    if bytes.len() as u64 != segment.size || content_digest(bytes) != segment.digest {
+        anyhow::bail!(
+            "the state segment {location} is damaged: it is {} bytes and not the {} bytes its \
+             manifest lists (or its checksum differs); restore it from a copy, or start a new \
+             state directory (a backfill rebuilds it)",
+            bytes.len(),
+            segment.size
+        );
+    }
+    let inflated = gzip::gunzip_capped_reader(bytes, MAX_STATE_BYTES);
+    let mut input = Reader::streaming(inflated, inflated_bound(bytes.len(), MAX_STATE_BYTES));
+    let read = (|| {
+        anyhow::ensure!(
+            input.take(SEGMENT_MAGIC.len(), "the magic line")? == SEGMENT_MAGIC,
+            "not a trailsight state segment"
+        );
+        let version = input.varint("the layout version")?;
+        anyhow::ensure!(
+            version == u64::from(STATE_VERSION),
+            "a segment of layout version {version}, this trailsight reads {STATE_VERSION}"
+        );
+        let day = input.signed("the day")?;
+        anyhow::ensure!(
+            day == segment.day,
+            "the segment holds {}, its manifest lists it for {}",
+            day_label(day),
+            day_label(segment.day)
+        );
+        counts.read_day(day, &mut input)?;
+        anyhow::ensure!(input.is_done()?, "the segment has bytes after its counts");
+        Ok(())
+    })();
+    read.map_err(|e| {
+        anyhow::anyhow!(
+            "state segment {location}: {e:#}; restore it from a copy, or start a new state \
+             directory (a backfill rebuilds it)"
+        )
+    })
+}
+
 /// Where the state lives: a store and the state's name in it.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -289,6 +479,9 @@ pub struct StateStore {
     lock_ttl_secs: u64,
     /// The state was read from a layout-1 file, removed once a binary state is saved.
     migrating: Arc<Mutex<bool>>,
+    /// The day segments the state's manifest lists, as this run last read or wrote it (none
+    /// for a single-file state).
+    segments: Arc<Mutex<Vec<SegmentRef>>>,
 }
 
 /// Proof that this run holds the lock. Call `release` to give it up; a local lock is also
@@ -432,6 +625,7 @@ impl StateStore {
             etag: Arc::new(Mutex::new(None)),
             lock_ttl_secs: LOCK_TTL_SECS,
             migrating: Arc::new(Mutex::new(false)),
+            segments: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -451,23 +645,36 @@ impl StateStore {
         format!("{}.json.gz", self.name)
     }
 
+    /// The folder of the day segments (layout 4), ending in `/`.
+    fn segment_folder(&self) -> String {
+        format!("{}.days/", self.name)
+    }
+
+    fn segment_key(&self, segment: &SegmentRef) -> String {
+        format!("{}{}", self.segment_folder(), segment.name)
+    }
+
     /// Remove the temporary files (of this store's naming, older than `min_age`) that a killed
-    /// earlier run left beside a local state. Nothing to do on S3 (a put is whole or absent).
+    /// earlier run left beside a local state or among its segments. Nothing to do on S3 (a put
+    /// is whole or absent).
     pub fn remove_stale_temporaries(&self, min_age: std::time::Duration) {
         let Store::Local(dir) = &self.store else {
             return;
         };
         let folder = self.name.rsplit_once('/').map_or("", |(f, _)| f);
-        match dir.remove_stale_temporaries(folder, min_age) {
-            Ok(removed) => {
-                for name in removed {
-                    tracing::info!(
-                        "removed {}: a temporary file an earlier run left",
-                        dir.root().join(folder).join(name).display()
-                    );
+        let segments = self.segment_folder();
+        for folder in [folder, segments.trim_end_matches('/')] {
+            match dir.remove_stale_temporaries(folder, min_age) {
+                Ok(removed) => {
+                    for name in removed {
+                        tracing::info!(
+                            "removed {}: a temporary file an earlier run left",
+                            dir.root().join(folder).join(name).display()
+                        );
+                    }
                 }
+                Err(e) => tracing::warn!("could not clean temporary files of the state: {e}"),
             }
-            Err(e) => tracing::warn!("could not clean temporary files of the state: {e}"),
         }
     }
 
@@ -550,19 +757,41 @@ impl StateStore {
 
     /// The saved state, if any. Existence is asked first with `exists` (in S3 a listing of the
     /// key itself), so a first run gets a clean "none" where the role may not read what is
-    /// absent.
-    /// Without a state of this layout, a layout-1 state is read and migrated (`RunState::decode`);
-    /// the first save writes this layout (`If-None-Match: *`) and then removes the old file.
+    /// absent. A layout-4 manifest's day segments are then read one at a time, each checked
+    /// against the manifest and added to the counts (one segment's bytes held at a time).
+    /// A single-file state (layout 3, 2, or layout 1 under its old name) is read and migrated
+    /// (`RunState::decode_object`): the first save writes layout 4 over it (a layout-1 file is
+    /// then removed).
     pub async fn load(
         &self,
         excluded: IdentityFilter,
     ) -> anyhow::Result<Option<(RunState, Aggregator)>> {
         let failed = |e| failure("read the state", e);
         let file = self.file();
+        self.set_segments(Vec::new());
         if let Some(tagged) = self.get_if_exists(&file).await.map_err(failed)? {
             self.remember(tagged.etag);
-            return RunState::decode_with_counts(&tagged.bytes, &self.describe(), excluded)
-                .map(Some);
+            let decoded = RunState::decode_object(&tagged.bytes, &self.describe(), excluded)?;
+            drop(tagged.bytes);
+            return match decoded {
+                Decoded::Whole(state, counts) => {
+                    tracing::info!(
+                        "read the state {} of a single-file layout; it is saved in layout {STATE_VERSION} (day segments) from now on",
+                        self.describe()
+                    );
+                    Ok(Some((state, counts)))
+                }
+                Decoded::Manifest {
+                    state,
+                    mut counts,
+                    segments,
+                } => {
+                    self.read_segments(&mut counts, &segments).await?;
+                    counts.mark_saved();
+                    self.set_segments(segments);
+                    Ok(Some((state, counts)))
+                }
+            };
         }
         self.remember(None);
         let legacy = self.legacy_file();
@@ -570,13 +799,51 @@ impl StateStore {
             return Ok(None);
         };
         let location = self.store.display(&legacy);
-        let state = RunState::decode_with_counts(&tagged.bytes, &location, excluded)?;
+        let Decoded::Whole(state, counts) =
+            RunState::decode_object(&tagged.bytes, &location, excluded)?
+        else {
+            anyhow::bail!(
+                "state {location}: a manifest of day segments under the name of a layout-1 \
+                 state; remove it, or start a new state directory (a backfill rebuilds it)"
+            );
+        };
         tracing::info!(
             "read the state {location} of layout 1; it is saved as {} from now on",
             self.describe()
         );
         *self.migrating.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        Ok(Some(state))
+        Ok(Some((state, counts)))
+    }
+
+    fn set_segments(&self, segments: Vec<SegmentRef>) {
+        *self.segments.lock().unwrap_or_else(|e| e.into_inner()) = segments;
+    }
+
+    /// Read each of `segments` into `counts`, in order of day: a missing or damaged one is an
+    /// error naming it and the manifest, never a partial state.
+    async fn read_segments(
+        &self,
+        counts: &mut Aggregator,
+        segments: &[SegmentRef],
+    ) -> anyhow::Result<()> {
+        for segment in segments {
+            let key = self.segment_key(segment);
+            let location = self.store.display(&key);
+            let got = self
+                .store
+                .get(&key, MAX_STATE_BYTES)
+                .await
+                .map_err(|e| failure("read the state segment", e))?;
+            let Some(tagged) = got else {
+                anyhow::bail!(
+                    "the state {} lists the day segment {location}, which is missing; restore \
+                     it from a copy, or start a new state directory (a backfill rebuilds it)",
+                    self.describe()
+                );
+            };
+            decode_segment(&tagged.bytes, segment, &location, counts)?;
+        }
+        Ok(())
     }
 
     /// An object, if it exists (asked first with `exists`, so a role that may not read what is
@@ -604,17 +871,91 @@ impl StateStore {
         }
     }
 
-    /// Replace the saved state atomically, only if it is still the version this run read or
-    /// last wrote.
+    /// Save the state: the day segments of the days that changed since the counts were loaded
+    /// or last saved (`Aggregator::save_plan`), each encoded and written in turn under a name
+    /// of its day and digest (never one the current manifest lists), then the manifest,
+    /// replaced atomically only if it is still the version this run read or last wrote; then
+    /// the segments no manifest lists any more (this save's leftovers, and those of a run
+    /// killed between its segments and its manifest) are removed.
     pub async fn save(
         &self,
         state: &RunState,
-        counts: &Aggregator,
+        counts: &mut Aggregator,
         _lock: &StateLock,
     ) -> anyhow::Result<()> {
+        let plan = counts.save_plan();
+        let current = self
+            .segments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut segments: Vec<SegmentRef> = match plan.keep_from {
+            None => Vec::new(),
+            Some(first) => current
+                .iter()
+                .filter(|s| s.day >= first && plan.write.binary_search(&s.day).is_err())
+                .cloned()
+                .collect(),
+        };
+        {
+            let days = counts.day_segments();
+            for &day in &plan.write {
+                let Some(bytes) = encode_segment(day, &days) else {
+                    continue;
+                };
+                let segment = SegmentRef::of(day, &bytes);
+                if !current.iter().any(|s| s.name == segment.name) {
+                    self.write_segment(&segment, bytes, &days).await?;
+                }
+                segments.push(segment);
+            }
+        }
+        segments.sort_unstable_by_key(|s| s.day);
+        let bytes = state.encode_manifest(counts, &segments);
+        self.write_manifest(bytes).await?;
+        counts.mark_saved();
+        self.set_segments(segments);
+        self.collect_segments().await;
+        self.finish_migration().await;
+        Ok(())
+    }
+
+    /// Write a new segment: created only if absent. An object already there under its name
+    /// (an earlier attempt of this request whose answer was lost, or the same day's segment
+    /// left by a killed run) is kept if it holds these bytes, else replaced (no manifest
+    /// lists it: a manifest's segments are never written again).
+    async fn write_segment(
+        &self,
+        segment: &SegmentRef,
+        bytes: Vec<u8>,
+        days: &DaySegments<'_>,
+    ) -> anyhow::Result<()> {
+        let key = self.segment_key(segment);
+        let failed = |e| failure("write the state segment", e);
+        let put = self.store.put_if(&key, bytes, Precondition::Absent);
+        if let Put::Written(_) = put.await.map_err(failed)? {
+            return Ok(());
+        }
+        let there = self
+            .store
+            .get(&key, MAX_STATE_BYTES)
+            .await
+            .map_err(failed)?;
+        if there.is_some_and(|t| content_digest(&t.bytes) == segment.digest) {
+            return Ok(());
+        }
+        tracing::warn!(
+            "replacing {}: a damaged copy of a state segment no manifest lists",
+            self.store.display(&key)
+        );
+        let bytes = encode_segment(segment.day, days).expect("the day was just encoded");
+        self.store.put(&key, bytes).await.map_err(failed)
+    }
+
+    /// Replace the manifest with a compare-and-swap on the ETag this run read or last wrote.
+    async fn write_manifest(&self, bytes: Vec<u8>) -> anyhow::Result<()> {
         let location = self.describe();
         let file = self.file();
-        let bytes = state.encode(counts);
         let digest = content_digest(&bytes);
         let known = self.etag.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let precondition = match known.flatten() {
@@ -648,8 +989,36 @@ impl StateStore {
                 }
             }
         }
-        self.finish_migration().await;
         Ok(())
+    }
+
+    /// Remove the segments the manifest just written does not list (best effort: a failure
+    /// warns, and a later save removes them). Any run that wrote them is done with them: a
+    /// run that was killed, or one whose lock was taken over, whose manifest can no longer
+    /// replace this one (its ETag is gone).
+    async fn collect_segments(&self) {
+        let folder = self.segment_folder();
+        let listed = match self.store.list(&folder).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!("cannot list the state's day segments to remove old ones: {e}");
+                return;
+            }
+        };
+        let keep = self
+            .segments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (name, _) in listed.objects {
+            if !plain_segment_name(&name) || keep.iter().any(|s| s.name == name) {
+                continue;
+            }
+            let key = format!("{folder}{name}");
+            if let Err(e) = self.store.delete(&key).await {
+                tracing::warn!("cannot remove {name}, a state segment no longer used: {e}");
+            }
+        }
     }
 }
 
@@ -799,48 +1168,72 @@ mod tests {
         gz.finish().unwrap()
     }
 
-    /// A layout-2 state reads as the same state in layout 3 (its event IDs hashed, the rest
-    /// unchanged), and the next save writes layout 3 over it.
-    #[test]
-    fn a_layout_2_state_is_migrated() {
-        let default = IdentityFilter::default;
-        let migrated = RunState::decode_with_counts(&state_v2(), "old", default()).unwrap();
-        let encoded = migrated.0.encode(&migrated.1);
-        let expected = Some((state(), counts_hashed()));
-        assert_eq!(comparable(Some(migrated)), expected);
-        let again = RunState::decode_with_counts(&encoded, "new", default()).unwrap();
-        assert_eq!(comparable(Some(again)), expected);
-        // The same counts as a layout-1 state migrated, or as counted by this layout.
-        assert_eq!(encoded, state().encode(&aggregator()));
-
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
-        std::fs::write(dir.path().join(store.file()), state_v2()).unwrap();
-        let load = || comparable(block_on(store.load(default())).unwrap());
-        assert_eq!(load(), expected);
-        let lock = block_on(store.lock("test", 1000)).unwrap();
-        let (state, counts) = block_on(store.load(default())).unwrap().unwrap();
-        block_on(store.save(&state, &counts, &lock)).unwrap();
-        let saved = std::fs::read(dir.path().join(store.file())).unwrap();
-        assert_eq!(saved, encoded);
-        let raw = gzip::gunzip_capped(&saved, 1 << 20).unwrap();
-        assert_eq!(u32::from(raw[MAGIC.len()]), STATE_VERSION);
-        assert_eq!(load(), expected);
+    /// A single-file state as read, with its counts.
+    fn whole(bytes: &[u8]) -> (RunState, Aggregator) {
+        match RunState::decode_object(bytes, "old", IdentityFilter::default()).unwrap() {
+            Decoded::Whole(state, counts) => (state, counts),
+            other => panic!("not a single-file state: {other:?}"),
+        }
     }
 
-    /// A layout-1 state reads as the same state in layout 3 (keys and event IDs hashed, counts
-    /// re-encoded, the counts themselves unchanged), and the store moves it to the new file on
-    /// the first save, removing the old one.
+    /// The names in the state's segment folder (hidden temporaries left out).
+    fn segment_files(dir: &std::path::Path, store: &StateStore) -> Vec<String> {
+        let folder = dir.join(store.segment_folder());
+        let mut names: Vec<String> = std::fs::read_dir(folder)
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// A layout-2 or layout-3 state (a single file) reads as the same state (layout 2's event
+    /// IDs hashed, the rest unchanged), and the next save writes layout 4 over it: a manifest
+    /// under the same name, and a segment for the one day of counts.
+    #[test]
+    fn a_layout_2_or_3_state_is_migrated() {
+        let default = IdentityFilter::default;
+        let expected = Some((state(), counts_hashed()));
+        let layout_3 = state().encode_layout_3(&aggregator());
+        // The same counts as a layout-1 state migrated, or as counted by this layout.
+        let (state_2, counts_2) = whole(&state_v2());
+        assert_eq!(state_2.encode_layout_3(&counts_2), layout_3);
+        for (case, old) in [("layout 2", state_v2()), ("layout 3", layout_3)] {
+            assert_eq!(comparable(Some(whole(&old))), expected, "{case}");
+            let dir = tempfile::tempdir().unwrap();
+            let store = StateStore::new(Store::local(dir.path().to_owned()), None);
+            std::fs::write(dir.path().join(store.file()), &old).unwrap();
+            let load = || comparable(block_on(store.load(default())).unwrap());
+            assert_eq!(load(), expected, "{case}");
+            let lock = block_on(store.lock("test", 1000)).unwrap();
+            let (loaded, mut counts) = block_on(store.load(default())).unwrap().unwrap();
+            block_on(store.save(&loaded, &mut counts, &lock)).unwrap();
+            let saved = std::fs::read(dir.path().join(store.file())).unwrap();
+            let raw = gzip::gunzip_capped(&saved, 1 << 20).unwrap();
+            assert_eq!(u32::from(raw[MAGIC.len()]), STATE_VERSION, "{case}");
+            let day = 26_206_560 / 1440;
+            let segments = segment_files(dir.path(), &store);
+            assert_eq!(segments.len(), 1, "{case}: {segments:?}");
+            assert!(segments[0].starts_with(&day_label(day)), "{segments:?}");
+            assert_eq!(load(), expected, "{case}");
+            assert_eq!(RunState::decode(&saved, "new").unwrap(), state());
+        }
+    }
+
+    /// A layout-1 state reads as the same state (keys and event IDs hashed, counts re-encoded,
+    /// the counts themselves unchanged), and the store moves it to the new file on the first
+    /// save, removing the old one.
     #[test]
     fn a_layout_1_state_is_migrated() {
         let default = IdentityFilter::default;
-        let migrated = RunState::decode_with_counts(&state_v1(), "old", default()).unwrap();
+        let migrated = whole(&state_v1());
         assert_eq!(RunState::decode(&state_v1(), "old").unwrap(), state());
-        let encoded = migrated.0.encode(&migrated.1);
         let expected = Some((state(), counts_hashed()));
         assert_eq!(comparable(Some(migrated)), expected);
-        let again = RunState::decode_with_counts(&encoded, "new", default()).unwrap();
-        assert_eq!(comparable(Some(again)), expected);
 
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(Store::local(dir.path().to_owned()), None);
@@ -848,11 +1241,13 @@ mod tests {
         let load = || comparable(block_on(store.load(default())).unwrap());
         assert_eq!(load(), expected);
         let lock = block_on(store.lock("test", 1000)).unwrap();
-        block_on(store.save(&state(), &aggregator(), &lock)).unwrap();
+        block_on(store.save(&state(), &mut aggregator(), &lock)).unwrap();
         assert!(!dir.path().join(store.legacy_file()).exists());
         assert!(dir.path().join(store.file()).exists());
         assert_eq!(load(), expected);
-        block_on(store.save(&state(), &aggregator(), &lock)).unwrap();
+        block_on(store.save(&state(), &mut aggregator(), &lock)).unwrap();
+        assert_eq!(load(), expected);
+        assert_eq!(segment_files(dir.path(), &store).len(), 1);
     }
 
     #[test]
@@ -862,19 +1257,19 @@ mod tests {
         let load = || block_on(store.load(IdentityFilter::default()));
         assert!(load().unwrap().is_none());
         let lock = block_on(store.lock("test", 1000)).unwrap();
-        block_on(store.save(&state(), &aggregator(), &lock)).unwrap();
+        block_on(store.save(&state(), &mut aggregator(), &lock)).unwrap();
         assert_eq!(
             comparable(load().unwrap()),
             Some((state(), counts_hashed()))
         );
         // Another layout version (after the magic line, or in a JSON state) is refused; a cut or
         // garbled state is an error, not a panic.
-        let mut future = state().encode(&aggregator());
-        let mut raw = gzip::gunzip_capped(&future, 1 << 20).unwrap();
+        let manifest = std::fs::read(dir.path().join(store.file())).unwrap();
+        let mut raw = gzip::gunzip_capped(&manifest, 1 << 20).unwrap();
         raw[MAGIC.len()] = 99;
         let mut gz = GzBuilder::new().write(Vec::new(), Compression::fast());
         gz.write_all(&raw).unwrap();
-        future = gz.finish().unwrap();
+        let future = gz.finish().unwrap();
         let old_json = |version: u32| {
             let mut gz = GzBuilder::new().write(Vec::new(), Compression::fast());
             write!(gz, r#"{{"version":{version},"source":"x"}}"#).unwrap();
@@ -897,12 +1292,14 @@ mod tests {
             assert!(err.contains(expected), "{case}: {err}");
         }
         raw[MAGIC.len()] = STATE_VERSION as u8;
-        // Cut in the header, in the object hashes or in the counts, or with bytes after them.
+        // Cut in the header, in the object hashes, the coverage or the segment list, or with
+        // bytes after them.
         let mut longer = raw.clone();
         longer.push(0);
         for end in [
             MAGIC.len() + 1,
             MAGIC.len() + 10,
+            raw.len() - 40,
             raw.len() - 1,
             raw.len() + 1,
         ] {
@@ -929,6 +1326,120 @@ mod tests {
         let err = std::io::copy(&mut capped, &mut std::io::sink()).unwrap_err();
         assert!(err.to_string().contains("more than 1000 bytes"), "{err}");
         assert!(inflated_bound(bomb.len(), u64::MAX) >= 1 << 20);
+    }
+
+    /// `counts()` spread over two days: its second minute and second event ID a day later.
+    fn two_days() -> Aggregator {
+        let mut counts = counts();
+        counts.series[0].cells[1].0 += 1440;
+        counts.seen[1].1 += 1440;
+        Aggregator::from_state(counts, IdentityFilter::default()).unwrap()
+    }
+
+    /// A save writes the segments of the days that changed only, never one the manifest
+    /// lists; a segment already there under its name (an earlier attempt whose answer was
+    /// lost, a killed run's) is kept if whole and replaced if not; what no manifest lists is
+    /// removed after the manifest is written; a missing or damaged segment is an error naming
+    /// it.
+    #[test]
+    fn segments_are_written_when_their_day_changed_and_collected_when_unlisted() {
+        let default = IdentityFilter::default;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
+        let lock = block_on(store.lock("test", 1000)).unwrap();
+        let (d0, d1) = (26_206_560 / 1440, 26_206_560 / 1440 + 1);
+        let mut written = two_days();
+        // What an earlier attempt left: the first day's segment whole, the second's damaged.
+        let days = written.day_segments();
+        let names: Vec<(String, Vec<u8>)> = [d0, d1]
+            .map(|day| {
+                let bytes = encode_segment(day, &days).unwrap();
+                (SegmentRef::of(day, &bytes).name, bytes)
+            })
+            .into();
+        drop(days);
+        let folder = dir.path().join(store.segment_folder());
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(&names[0].0), &names[0].1).unwrap();
+        std::fs::write(folder.join(&names[1].0), b"cut").unwrap();
+        // And a killed run's segment of another day, and a temporary file being written.
+        std::fs::write(folder.join("2019-10-01-0123.bin.gz"), b"old").unwrap();
+        std::fs::write(folder.join(".x.bin.gz.00ff.tmp"), b"partial").unwrap();
+        block_on(store.save(&state(), &mut written, &lock)).unwrap();
+        let listed: Vec<String> = names.iter().map(|(name, _)| name.clone()).collect();
+        assert_eq!(segment_files(dir.path(), &store), listed);
+        assert_eq!(std::fs::read(folder.join(&names[1].0)).unwrap(), names[1].1);
+        assert!(folder.join(".x.bin.gz.00ff.tmp").exists());
+
+        // Loaded, the counts are the same; saved unchanged, nothing is written.
+        let (state, mut loaded) = block_on(store.load(default())).unwrap().unwrap();
+        assert_eq!(loaded.to_state(), written.to_state());
+        assert_eq!(loaded.save_plan().write, Vec::<i64>::new());
+        let manifest = std::fs::read(dir.path().join(store.file())).unwrap();
+        std::fs::write(folder.join(&names[0].0), b"not written again").unwrap();
+        block_on(store.save(&state, &mut loaded, &lock)).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join(store.file())).unwrap(),
+            manifest
+        );
+        assert_eq!(
+            std::fs::read(folder.join(&names[0].0)).unwrap(),
+            b"not written again"
+        );
+        // A damaged segment, then a missing one, are errors naming them.
+        let err = format!("{:#}", block_on(store.load(default())).unwrap_err());
+        assert!(
+            err.contains("damaged") && err.contains(&names[0].0),
+            "{err}"
+        );
+        std::fs::remove_file(folder.join(&names[0].0)).unwrap();
+        let err = format!("{:#}", block_on(store.load(default())).unwrap_err());
+        assert!(
+            err.contains("missing") && err.contains(&names[0].0),
+            "{err}"
+        );
+        std::fs::write(folder.join(&names[0].0), &names[0].1).unwrap();
+
+        // The first day pruned: only the manifest is written, and the first day's segment removed.
+        let (state, mut loaded) = block_on(store.load(default())).unwrap().unwrap();
+        loaded.prune_before(crate::model::Minute(d1 * 1440));
+        assert_eq!(loaded.save_plan().write, Vec::<i64>::new());
+        block_on(store.save(&state, &mut loaded, &lock)).unwrap();
+        assert_eq!(segment_files(dir.path(), &store), [names[1].0.clone()]);
+        let (_, again) = block_on(store.load(default())).unwrap().unwrap();
+        assert_eq!(again.to_state(), loaded.to_state());
+        assert_eq!(again.days().into_iter().collect::<Vec<_>>(), [d1]);
+
+        // A save whose manifest was replaced meanwhile fails and leaves the other's standing;
+        // its new segment is removed by the next save that succeeds.
+        let (state, _) = block_on(store.load(default())).unwrap().unwrap();
+        let mut fresh = two_days();
+        let other = RunState {
+            analysed_through: "2019-11-09".into(),
+            ..state.clone()
+        };
+        let other_store = StateStore::new(Store::local(dir.path().to_owned()), None);
+        block_on(other_store.load(default())).unwrap();
+        block_on(other_store.save(&other, &mut fresh, &lock)).unwrap();
+        let theirs = std::fs::read(dir.path().join(store.file())).unwrap();
+        let mut changed = counts();
+        changed.series[0].cells[0].1 = 5;
+        let mut loaded = Aggregator::from_state(changed, default()).unwrap();
+        let err = format!(
+            "{:#}",
+            block_on(store.save(&state, &mut loaded, &lock)).unwrap_err()
+        );
+        assert!(err.contains("replaced by another run"), "{err}");
+        assert_eq!(
+            std::fs::read(dir.path().join(store.file())).unwrap(),
+            theirs
+        );
+        assert_eq!(segment_files(dir.path(), &store).len(), 3);
+        let (state, mut loaded) = block_on(other_store.load(default())).unwrap().unwrap();
+        assert_eq!(state.analysed_through, "2019-11-09");
+        assert_eq!(loaded.to_state(), two_days().to_state());
+        block_on(other_store.save(&state, &mut loaded, &lock)).unwrap();
+        assert_eq!(segment_files(dir.path(), &store), listed);
     }
 
     #[test]

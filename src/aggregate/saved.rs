@@ -33,6 +33,7 @@ use super::{Aggregator, Cell, IdentityFilter, Minutes, SeenEvent, SeriesId, Tall
 use crate::decode::{NO_SYM, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
 use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
 /// How many bytes a `Writer` gathers before handing them to its sink.
@@ -362,13 +363,6 @@ impl Aggregator {
             out.spill();
         }
         out.varint(series.len() as u64);
-        let tally = |out: &mut Writer, tally: &Tally| {
-            out.varint(tally.len() as u64);
-            for (sym, n) in tally.entries() {
-                out.sym(new(*sym));
-                out.varint(u64::from(*n));
-            }
-        };
         for (id, data) in series {
             for sym in [
                 id.account,
@@ -388,17 +382,7 @@ impl Aggregator {
                     Some(Minute(p)) => out.varint((minute.0 - p) as u64),
                 }
                 previous = Some(*minute);
-                out.varint(u64::from(cell.count));
-                tally(out, &cell.identities);
-                tally(out, &cell.user_agents);
-                tally(out, &cell.error_codes);
-                match &cell.resources {
-                    None => out.bytes.push(0),
-                    Some(resources) => {
-                        out.bytes.push(1);
-                        tally(out, resources);
-                    }
-                }
+                write_cell(out, cell, &new);
                 out.spill();
             }
         }
@@ -416,27 +400,7 @@ impl Aggregator {
         out.varint(self.seen.by_day.len() as u64);
         for (day, ids) in &self.seen.by_day {
             out.signed(*day);
-            let mut ids: Vec<(u64, SeenEvent)> =
-                ids.iter().map(|(id, seen)| (*id, *seen)).collect();
-            ids.sort_unstable_by_key(|(id, _)| *id);
-            let mut apis: Vec<u32> = ids.iter().map(|(_, seen)| seen.api).collect();
-            apis.sort_unstable();
-            apis.dedup();
-            out.varint(apis.len() as u64);
-            for api in &apis {
-                out.bytes.extend_from_slice(&api.to_le_bytes());
-                out.spill();
-            }
-            out.varint(ids.len() as u64);
-            let mut previous = 0;
-            for (id, seen) in ids {
-                out.varint(id - previous);
-                previous = id;
-                out.varint(u64::from(seen.minute_of_day));
-                let api = apis.binary_search(&seen.api).unwrap_or_default();
-                out.varint(api as u64);
-                out.spill();
-            }
+            write_ids(out, ids);
         }
     }
 
@@ -469,16 +433,6 @@ impl Aggregator {
                 }),
             }
         };
-        let tally = |input: &mut Reader<'_>| -> anyhow::Result<Tally> {
-            let n = input.count("a tally's length", 2)?;
-            let mut entries = Vec::with_capacity(Reader::reservable(n));
-            for _ in 0..n {
-                let value = sym(input, "a tallied value")?;
-                let count = u32::try_from(input.varint("a tallied count")?)?;
-                entries.push((value, count));
-            }
-            Ok(Tally::from_entries(entries))
-        };
         let series = input.count("the number of series", 7)?;
         aggregator.series.reserve(Reader::reservable(series));
         for _ in 0..series {
@@ -509,22 +463,8 @@ impl Aggregator {
                         Minute(p + gap)
                     }
                 };
-                let count = u32::try_from(input.varint("a count")?)?;
-                let identities = tally(input)?;
-                let user_agents = tally(input)?;
-                let error_codes = tally(input)?;
-                let resources = match input.byte("a resource flag")? {
-                    0 => None,
-                    _ => Some(Box::new(tally(input)?)),
-                };
                 data.minutes.push(minute);
-                data.cells.push(Cell {
-                    count,
-                    identities,
-                    user_agents,
-                    error_codes,
-                    resources,
-                });
+                data.cells.push(read_cell(input, &sym)?);
             }
             if aggregator.series.insert(id, data).is_some() {
                 anyhow::bail!("the saved state holds a series twice");
@@ -547,6 +487,378 @@ impl Aggregator {
             aggregator.seen.by_day.insert(day, ids);
         }
         Ok(aggregator)
+    }
+}
+
+/// What changed in the counts since they were last saved, or loaded, as day segments (state
+/// layout 4): the UTC days a save must write again, and from which day on the segments saved
+/// before stay valid.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Unsaved {
+    /// Whether the counts are those of the last segments saved or loaded but for `days`;
+    /// `false` (a new aggregator, or one read from a single-file layout): every day is unsaved.
+    tracked: bool,
+    /// Days (since the epoch) where a cell or an event ID was added, or that were pruned in part.
+    days: BTreeSet<i64>,
+    /// The day last added to `days` (most events of an object fall in one day).
+    last: Option<i64>,
+    /// The minutes before this one were pruned: the days before its day are gone whole.
+    pruned_before: Option<Minute>,
+}
+
+impl Unsaved {
+    /// Something was counted (or an event ID remembered) at `minute`.
+    pub(super) fn note(&mut self, minute: Minute) {
+        let day = minute.0.div_euclid(MINUTES_PER_DAY);
+        if self.last != Some(day) {
+            self.days.insert(day);
+            self.last = Some(day);
+        }
+    }
+
+    /// Everything before `minute` was forgotten.
+    pub(super) fn pruned(&mut self, minute: Minute) {
+        if minute.0.rem_euclid(MINUTES_PER_DAY) != 0 {
+            self.note(minute);
+        }
+        self.pruned_before = Some(self.pruned_before.map_or(minute, |m| m.max(minute)));
+    }
+}
+
+/// What a save of day segments writes (`Aggregator::save_plan`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavePlan {
+    /// The days to write again, ascending (a day left empty gets no segment).
+    pub write: Vec<i64>,
+    /// The segments saved before stay valid for the other days from this one on; `None`: none
+    /// of them does (every day with counts is in `write`).
+    pub keep_from: Option<i64>,
+}
+
+/// The aggregator's series in key order, for writing day segments one at a time
+/// (`Aggregator::day_segments`).
+pub struct DaySegments<'a> {
+    aggregator: &'a Aggregator,
+    series: Vec<(&'a SeriesId, &'a Minutes)>,
+}
+
+impl DaySegments<'_> {
+    /// Append the body of `day`'s segment (layout 4) to `out`: the strings its series and cells
+    /// name, the series with cells in the day and those cells, and the day's event IDs. Returns
+    /// whether the day holds anything (if not, what was written is of no use). The bytes depend
+    /// only on the day's counts: series in key order, strings numbered by first use, IDs
+    /// ascending.
+    pub fn write(&self, day: i64, out: &mut Writer<'_>) -> bool {
+        let (from, to) = (
+            Minute(day * MINUTES_PER_DAY),
+            Minute((day + 1) * MINUTES_PER_DAY),
+        );
+        let in_day: Vec<(&SeriesId, &[Minute], &[Cell])> = self
+            .series
+            .iter()
+            .filter_map(|(id, data)| {
+                let start = data.minutes.partition_point(|m| *m < from);
+                let end = start + data.minutes[start..].partition_point(|m| *m < to);
+                (start < end).then(|| (*id, &data.minutes[start..end], &data.cells[start..end]))
+            })
+            .collect();
+        let ids = self.aggregator.seen.by_day.get(&day);
+        if in_day.is_empty() && ids.is_none_or(|ids| ids.is_empty()) {
+            return false;
+        }
+        let strings = self.aggregator.symbols.strings();
+        let mut remap: FxHashMap<Sym, Sym> = FxHashMap::default();
+        let mut kept: Vec<Sym> = Vec::new();
+        let mut keep = |sym: Sym| {
+            if sym != NO_SYM {
+                remap.entry(sym).or_insert_with(|| {
+                    kept.push(sym);
+                    (kept.len() - 1) as Sym
+                });
+            }
+        };
+        for (id, _, cells) in &in_day {
+            id.symbols().into_iter().for_each(&mut keep);
+            for cell in *cells {
+                cell.each_symbol(&mut keep);
+            }
+        }
+        let new = |sym: Sym| {
+            if sym == NO_SYM { NO_SYM } else { remap[&sym] }
+        };
+        out.varint(kept.len() as u64);
+        for sym in &kept {
+            out.text(&strings[*sym]);
+            out.spill();
+        }
+        out.varint(in_day.len() as u64);
+        for (id, minutes, cells) in in_day {
+            for sym in id.symbols() {
+                out.sym(new(sym));
+            }
+            out.bytes.push(u8::from(id.data));
+            out.varint(minutes.len() as u64);
+            let mut previous = None;
+            for (minute, cell) in minutes.iter().zip(cells) {
+                match previous {
+                    None => out.signed(minute.0),
+                    Some(Minute(p)) => out.varint((minute.0 - p) as u64),
+                }
+                previous = Some(*minute);
+                write_cell(out, cell, &new);
+                out.spill();
+            }
+        }
+        write_ids(out, ids.unwrap_or(&FxHashMap::default()));
+        true
+    }
+}
+
+impl Aggregator {
+    /// The series in key order, to write day segments from.
+    pub fn day_segments(&self) -> DaySegments<'_> {
+        DaySegments {
+            aggregator: self,
+            series: self.series_in_order(),
+        }
+    }
+
+    /// Which days a save must write (see `Unsaved`).
+    pub fn save_plan(&self) -> SavePlan {
+        if !self.unsaved.tracked {
+            return SavePlan {
+                write: self.days().into_iter().collect(),
+                keep_from: None,
+            };
+        }
+        let first = self
+            .unsaved
+            .pruned_before
+            .map_or(i64::MIN, |m| m.0.div_euclid(MINUTES_PER_DAY));
+        SavePlan {
+            write: self.unsaved.days.range(first..).copied().collect(),
+            keep_from: Some(first),
+        }
+    }
+
+    /// The days holding a cell or an event ID.
+    pub fn days(&self) -> BTreeSet<i64> {
+        let mut days: BTreeSet<i64> = self
+            .seen
+            .by_day
+            .iter()
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(day, _)| *day)
+            .collect();
+        for data in self.series.values() {
+            let mut last = None;
+            for minute in &data.minutes {
+                let day = minute.0.div_euclid(MINUTES_PER_DAY);
+                if last != Some(day) {
+                    days.insert(day);
+                    last = Some(day);
+                }
+            }
+        }
+        days
+    }
+
+    /// The counts are now those of the segments just saved, or loaded.
+    pub fn mark_saved(&mut self) {
+        self.unsaved = Unsaved {
+            tracked: true,
+            ..Unsaved::default()
+        };
+    }
+
+    /// Append the coverage (each account and region's first minute) to `out`: count, then
+    /// (account, region, minute), the names spelled out, in name order.
+    pub fn write_coverage(&self, out: &mut Writer<'_>) {
+        let strings = self.symbols.strings();
+        let text = |sym: Sym| strings.get(sym).unwrap_or_default();
+        let mut coverage: Vec<(&str, &str, Minute)> = self
+            .coverage
+            .iter()
+            .map(|((account, region), minute)| (text(*account), text(*region), *minute))
+            .collect();
+        coverage.sort_unstable();
+        out.varint(coverage.len() as u64);
+        for (account, region, minute) in coverage {
+            out.text(account);
+            out.text(region);
+            out.signed(minute.0);
+        }
+    }
+
+    /// Read the coverage `write_coverage` wrote.
+    pub fn read_coverage(&mut self, input: &mut Reader<'_>) -> anyhow::Result<()> {
+        let n = input.count("the coverage count", 3)?;
+        for _ in 0..n {
+            let account = self.symbols.intern(input.text("a coverage account")?);
+            let region = self.symbols.intern(input.text("a coverage region")?);
+            let minute = Minute(input.signed("a coverage minute")?);
+            if self.coverage.insert((account, region), minute).is_some() {
+                anyhow::bail!("the saved state holds an account and region's coverage twice");
+            }
+        }
+        Ok(())
+    }
+
+    /// Add `day`'s segment body (`DaySegments::write`) to the counts. Days are read in
+    /// ascending order: each series' cells are appended after those of the days before.
+    pub fn read_day(&mut self, day: i64, input: &mut Reader<'_>) -> anyhow::Result<()> {
+        let (from, to) = (
+            Minute(day * MINUTES_PER_DAY),
+            Minute((day + 1) * MINUTES_PER_DAY),
+        );
+        let symbols = input.count("the number of strings", 1)?;
+        let mut global: Vec<Sym> = Vec::with_capacity(Reader::reservable(symbols));
+        for _ in 0..symbols {
+            global.push(self.symbols.intern(input.text("a string")?));
+        }
+        let sym = |input: &mut Reader<'_>, what: &str| -> anyhow::Result<Sym> {
+            match input.varint(what)? {
+                0 => Ok(NO_SYM),
+                n => global.get((n - 1) as usize).copied().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the saved state refers to string {} ({what}), but holds only {}",
+                        n - 1,
+                        global.len()
+                    )
+                }),
+            }
+        };
+        let series = input.count("the number of series", 7)?;
+        for _ in 0..series {
+            let mut key = [NO_SYM; 5];
+            for slot in &mut key {
+                *slot = sym(input, "a series key")?;
+            }
+            let [account, region, event_source, event_name, error_code] = key;
+            let id = SeriesId {
+                account,
+                region,
+                event_source,
+                event_name,
+                error_code,
+                data: input.byte("a series' data flag")? != 0,
+            };
+            let cells = input.count("a series' minute count", 6)?;
+            anyhow::ensure!(cells > 0, "the saved state holds a series without minutes");
+            let data = self.series.entry(id).or_default();
+            data.minutes.reserve_exact(Reader::reservable(cells));
+            data.cells.reserve_exact(Reader::reservable(cells));
+            let mut previous: Option<Minute> = None;
+            for _ in 0..cells {
+                let minute = match previous {
+                    None => Minute(input.signed("a minute")?),
+                    Some(Minute(p)) => {
+                        let gap = i64::try_from(input.varint("a minute gap")?)?;
+                        anyhow::ensure!(gap > 0, "the saved state holds minutes out of order");
+                        Minute(p.saturating_add(gap))
+                    }
+                };
+                anyhow::ensure!(
+                    minute >= from && minute < to,
+                    "the saved state holds a minute outside its day"
+                );
+                anyhow::ensure!(
+                    data.minutes.last().is_none_or(|last| *last < minute),
+                    "the saved state holds a series' minutes out of order (or a series twice)"
+                );
+                previous = Some(minute);
+                data.minutes.push(minute);
+                data.cells.push(read_cell(input, &sym)?);
+            }
+        }
+        let ids = read_ids(input)?;
+        if !ids.is_empty() {
+            self.seen.largest_day = self.seen.largest_day.max(ids.len());
+            if self.seen.by_day.insert(day, ids).is_some() {
+                anyhow::bail!("the saved state holds the event IDs of a day twice");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One cell of a series (its minute written before it): count, the identity, user-agent and
+/// error-code tallies (length, then (symbol, count) pairs), and a resource tally behind a
+/// presence byte. `new` renumbers a symbol into the written string table.
+fn write_cell(out: &mut Writer<'_>, cell: &Cell, new: &dyn Fn(Sym) -> Sym) {
+    let tally = |out: &mut Writer, tally: &Tally| {
+        out.varint(tally.len() as u64);
+        for (sym, n) in tally.entries() {
+            out.sym(new(*sym));
+            out.varint(u64::from(*n));
+        }
+    };
+    out.varint(u64::from(cell.count));
+    tally(out, &cell.identities);
+    tally(out, &cell.user_agents);
+    tally(out, &cell.error_codes);
+    match &cell.resources {
+        None => out.bytes.push(0),
+        Some(resources) => {
+            out.bytes.push(1);
+            tally(out, resources);
+        }
+    }
+}
+
+/// One cell as `write_cell` wrote it; `sym` reads a symbol of the string table.
+type ReadSym<'r> = dyn Fn(&mut Reader<'_>, &str) -> anyhow::Result<Sym> + 'r;
+
+fn read_cell(input: &mut Reader<'_>, sym: &ReadSym<'_>) -> anyhow::Result<Cell> {
+    let tally = |input: &mut Reader<'_>| -> anyhow::Result<Tally> {
+        let n = input.count("a tally's length", 2)?;
+        let mut entries = Vec::with_capacity(Reader::reservable(n));
+        for _ in 0..n {
+            let value = sym(input, "a tallied value")?;
+            let count = u32::try_from(input.varint("a tallied count")?)?;
+            entries.push((value, count));
+        }
+        Ok(Tally::from_entries(entries))
+    };
+    let count = u32::try_from(input.varint("a count")?)?;
+    let identities = tally(input)?;
+    let user_agents = tally(input)?;
+    let error_codes = tally(input)?;
+    let resources = match input.byte("a resource flag")? {
+        0 => None,
+        _ => Some(Box::new(tally(input)?)),
+    };
+    Ok(Cell {
+        count,
+        identities,
+        user_agents,
+        error_codes,
+        resources,
+    })
+}
+
+/// One day's event IDs in layout 3 and 4: the day's distinct API fingerprints, then the IDs
+/// ascending as gaps, each with its minute of the day and its API's position in the list.
+fn write_ids(out: &mut Writer<'_>, ids: &FxHashMap<u64, SeenEvent>) {
+    let mut ids: Vec<(u64, SeenEvent)> = ids.iter().map(|(id, seen)| (*id, *seen)).collect();
+    ids.sort_unstable_by_key(|(id, _)| *id);
+    let mut apis: Vec<u32> = ids.iter().map(|(_, seen)| seen.api).collect();
+    apis.sort_unstable();
+    apis.dedup();
+    out.varint(apis.len() as u64);
+    for api in &apis {
+        out.bytes.extend_from_slice(&api.to_le_bytes());
+        out.spill();
+    }
+    out.varint(ids.len() as u64);
+    let mut previous = 0;
+    for (id, seen) in ids {
+        out.varint(id - previous);
+        previous = id;
+        out.varint(u64::from(seen.minute_of_day));
+        let api = apis.binary_search(&seen.api).unwrap_or_default();
+        out.varint(api as u64);
+        out.spill();
     }
 }
 
@@ -714,5 +1026,154 @@ mod tests {
                 (Err(e), None) => panic!("{case}: {e:#}"),
             }
         }
+    }
+
+    /// An object of one record per (event ID, `YYYY-MM-DDTHH:MM`), one API and identity.
+    fn object(records: &[(u32, &str)]) -> crate::decode::DecodedObject {
+        use crate::decode::{DecodeOptions, decode_object};
+        use crate::model::{DayRange, EventSelection, Window, parse_day};
+        let records: Vec<String> = records
+            .iter()
+            .map(|(id, time)| {
+                format!(
+                    r#"{{"eventTime":"{time}:10Z","eventSource":"ec2.amazonaws.com",
+                    "eventName":"RunInstances","awsRegion":"us-east-1",
+                    "recipientAccountId":"123456789012",
+                    "eventID":"00000000-0000-0000-0000-{id:012}","readOnly":false,
+                    "userAgent":"cli","userIdentity":{{"arn":"arn:aws:iam::1:user/u{id}"}}}}"#
+                )
+            })
+            .collect();
+        let options = DecodeOptions {
+            window: Window::for_days(DayRange::new(
+                parse_day("2019-11-05").unwrap(),
+                parse_day("2019-11-09").unwrap(),
+            )),
+            filter: Default::default(),
+            max_object_bytes: 1 << 20,
+            selection: EventSelection::default(),
+        };
+        let json = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        decode_object(
+            json.as_bytes(),
+            "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/f.json",
+            &options,
+        )
+        .unwrap()
+    }
+
+    fn day_of(date: &str) -> i64 {
+        Minute::start_of_day(crate::model::parse_day(date).unwrap()).0 / MINUTES_PER_DAY
+    }
+
+    /// The counts written as coverage and one segment a day, and read back.
+    fn through_segments(agg: &Aggregator) -> (Aggregator, Vec<Vec<u8>>) {
+        let mut coverage = Writer::default();
+        agg.write_coverage(&mut coverage);
+        let mut restored = Aggregator::new();
+        restored
+            .read_coverage(&mut Reader::new(&coverage.bytes))
+            .unwrap();
+        let days = agg.day_segments();
+        let mut segments = Vec::new();
+        for day in agg.days() {
+            let mut out = Writer::default();
+            assert!(days.write(day, &mut out));
+            {
+                let mut input = Reader::new(&out.bytes);
+                restored.read_day(day, &mut input).unwrap();
+                assert!(input.is_done().unwrap());
+            }
+            segments.push(out.bytes);
+        }
+        (restored, segments)
+    }
+
+    /// Day segments hold the counts whole, one day each, and a save plan names the days that
+    /// changed since the counts were loaded or saved: where cells or IDs were added, or a day
+    /// pruned in part; the days before a prune are dropped whole.
+    #[test]
+    fn day_segments_round_trip_and_the_plan_follows_the_changes() {
+        let (d6, d7, d8) = (
+            day_of("2019-11-06"),
+            day_of("2019-11-07"),
+            day_of("2019-11-08"),
+        );
+        let mut agg = Aggregator::new();
+        agg.add(&object(&[
+            (1, "2019-11-06T23:59"),
+            (2, "2019-11-07T00:00"),
+            (3, "2019-11-07T00:00"),
+            (4, "2019-11-08T10:30"),
+        ]));
+        let all = SavePlan {
+            write: vec![d6, d7, d8],
+            keep_from: None,
+        };
+        assert_eq!(agg.save_plan(), all);
+        let (mut restored, segments) = through_segments(&agg);
+        assert_eq!(restored.to_state(), agg.to_state());
+        // The same counts give the same bytes, whatever the string numbers.
+        assert_eq!(through_segments(&restored).1, segments);
+        // A day without counts has no segment.
+        assert!(!agg.day_segments().write(d8 + 1, &mut Writer::default()));
+
+        restored.mark_saved();
+        let plan = |write: Vec<i64>, keep_from: i64| SavePlan {
+            write,
+            keep_from: Some(keep_from),
+        };
+        assert_eq!(restored.save_plan(), plan(vec![], i64::MIN));
+        restored.add(&object(&[(5, "2019-11-07T12:00"), (2, "2019-11-07T00:00")]));
+        assert_eq!(restored.save_plan(), plan(vec![d7], i64::MIN));
+        restored.prune_before(Minute(d7 * MINUTES_PER_DAY));
+        assert_eq!(restored.save_plan(), plan(vec![d7], d7));
+        restored.mark_saved();
+        restored.prune_before(Minute(d8 * MINUTES_PER_DAY + 600));
+        assert_eq!(restored.save_plan(), plan(vec![d8], d8));
+        // What is left reads back the same from its segments.
+        let (again, _) = through_segments(&restored);
+        assert_eq!(again.to_state(), restored.to_state());
+    }
+
+    /// A damaged segment is an error naming what is wrong, never a panic or a partial read.
+    #[test]
+    fn damaged_day_segments_are_errors() {
+        let d7 = day_of("2019-11-07");
+        let mut agg = Aggregator::new();
+        agg.add(&object(&[(1, "2019-11-07T10:00"), (2, "2019-11-07T10:05")]));
+        let mut out = Writer::default();
+        assert!(agg.day_segments().write(d7, &mut out));
+        let bytes = out.bytes;
+        let read = |day: i64, bytes: &[u8]| {
+            let mut input = Reader::new(bytes);
+            Aggregator::new()
+                .read_day(day, &mut input)
+                .and_then(|()| {
+                    anyhow::ensure!(input.is_done()?, "bytes after");
+                    Ok(())
+                })
+                .map_err(|e| format!("{e:#}"))
+        };
+        assert_eq!(read(d7, &bytes), Ok(()));
+        let cases: [(&str, i64, Vec<u8>, &str); 3] = [
+            ("another day", d7 + 1, bytes.clone(), "outside its day"),
+            (
+                "cut short",
+                d7,
+                bytes[..bytes.len() - 2].to_vec(),
+                "cut short",
+            ),
+            ("empty", d7, Vec::new(), "cut short"),
+        ];
+        for (case, day, bytes, expected) in cases {
+            let err = read(day, &bytes).unwrap_err();
+            assert!(err.contains(expected), "{case}: {err}");
+        }
+        // The same day read twice into one aggregator is refused.
+        let mut twice = Aggregator::new();
+        twice.read_day(d7, &mut Reader::new(&bytes)).unwrap();
+        let err = twice.read_day(d7, &mut Reader::new(&bytes)).unwrap_err();
+        assert!(format!("{err:#}").contains("out of order"), "{err:#}");
     }
 }

@@ -437,8 +437,12 @@ fn nightly_s3(server: &S3Server, source: &Path, out: &Path, night: usize) -> Run
     )
 }
 
-/// The five nights with a local state: the reference output and state bytes after each night.
-fn local_nights(tree: &Tree) -> (BTreeMap<String, Vec<u8>>, Vec<Vec<u8>>) {
+/// Files by path.
+type Files = BTreeMap<String, Vec<u8>>;
+
+/// The five nights with a local state: the reference output, the state's manifest bytes after
+/// each night, and every file of the state at the end (its manifest and day segments).
+fn local_nights(tree: &Tree) -> (Files, Vec<Vec<u8>>, Files) {
     let (out, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut states = Vec::new();
     for (night, day) in NIGHTS.iter().enumerate() {
@@ -452,7 +456,16 @@ fn local_nights(tree: &Tree) -> (BTreeMap<String, Vec<u8>>, Vec<Vec<u8>>) {
         assert_eq!(run.code, 0, "{day}: {}", run.stderr);
         states.push(std::fs::read(state.path().join("trailsight-state.bin.gz")).unwrap());
     }
-    (visible(out.path()), states)
+    (visible(out.path()), states, visible(state.path()))
+}
+
+/// The state objects in S3 (the lock left out), named relative to the state's prefix.
+fn s3_state_files(server: &S3Server) -> BTreeMap<String, Vec<u8>> {
+    server
+        .objects(STATE_BUCKET, STATE_PREFIX)
+        .into_iter()
+        .filter(|(key, _)| !key.ends_with(".lock"))
+        .collect()
 }
 
 fn s3_state(server: &S3Server) -> Option<Vec<u8>> {
@@ -483,9 +496,10 @@ fn is_state_request(seen: &Seen, key: &str) -> bool {
 #[test]
 fn nightly_runs_with_the_state_in_s3_equal_local_state_runs_byte_for_byte() {
     let tree = midnight_tree();
-    let (expected, states) = local_nights(&tree);
+    let (expected, states, state_files) = local_nights(&tree);
     let server = S3Server::start(&[STATE_BUCKET]);
     let out = tempfile::tempdir().unwrap();
+    let mut segments_written = 0;
     for night in 0..NIGHTS.len() {
         let run = nightly_s3(&server, tree.path(), out.path(), night);
         assert_eq!(run.code, 0, "{}: {}", NIGHTS[night], run.stderr);
@@ -516,6 +530,20 @@ fn nightly_runs_with_the_state_in_s3_equal_local_state_runs_byte_for_byte() {
                 .count(),
             1
         );
+        // Each day segment is created only if absent, never replacing one.
+        let segment_puts: Vec<&Seen> = seen
+            .iter()
+            .filter(|s| s.method == "PUT" && s.path.contains("/trailsight-state.days/"))
+            .collect();
+        segments_written += segment_puts.len();
+        for put in segment_puts {
+            assert_eq!(
+                put.headers.get("if-none-match").map(String::as_str),
+                Some("*"),
+                "{}",
+                put.path
+            );
+        }
         // The state: compare-and-swap, from nothing on the first save, then on the ETag.
         let saves: Vec<&Seen> = seen
             .iter()
@@ -536,13 +564,96 @@ fn nightly_runs_with_the_state_in_s3_equal_local_state_runs_byte_for_byte() {
             }
         }
     }
+    assert!(segments_written > NIGHTS.len(), "{segments_written}");
     assert_eq!(visible(out.path()), expected);
-    // The state prefix holds the state and nothing else.
-    let keys: Vec<String> = server
-        .objects(STATE_BUCKET, STATE_PREFIX)
-        .into_keys()
+    // The state prefix holds the state and nothing else: its manifest and one segment a day of
+    // the window, the same objects as the local state's.
+    let files = server.objects(STATE_BUCKET, STATE_PREFIX);
+    assert_eq!(files, state_files);
+    let mut days: Vec<&str> = files
+        .keys()
+        .filter_map(|key| key.strip_prefix("trailsight-state.days/"))
+        .map(|name| &name[..10])
         .collect();
-    assert_eq!(keys, ["trailsight-state.bin.gz"]);
+    assert_eq!(days.len() + 1, files.len(), "{:?}", files.keys());
+    let segments = days.len();
+    days.dedup();
+    assert_eq!(days.len(), segments, "one segment a day: {days:?}");
+}
+
+/// A night killed after writing its day segments but before replacing the manifest leaves the
+/// previous state whole (the manifest and every segment it lists, untouched); the next runs
+/// continue to the same output and state as runs never killed. Writes whose answers were lost
+/// on the way back (a segment's create, the manifest's compare-and-swap) are recognised as
+/// done by reading the object back, not failed.
+#[test]
+fn a_run_killed_between_its_segments_and_its_manifest_leaves_the_previous_s3_state() {
+    let tree = midnight_tree();
+    let (expected, states, state_files) = local_nights(&tree);
+    let (server, out) = first_night_with_s3_state(&tree);
+    let before = s3_state_files(&server);
+
+    // The second night is killed while its manifest PUT is held, its segments written.
+    server.fault(
+        "PUT",
+        &format!("/{STATE_BUCKET}/{STATE_KEY}"),
+        Fault::Delay(Duration::from_secs(120)),
+        1,
+    );
+    let as_of = format!("{}T01:30:00Z", NIGHTS[1]);
+    server.take_seen();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args(nightly_args(tree.path(), out.path(), 1, &as_of))
+        .envs(server.env())
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let holder = wait_for_lock(&server);
+    let saving = |s: &Seen| s.method == "PUT" && is_state_request(s, STATE_KEY);
+    assert!(server.wait_for(Duration::from_secs(60), saving));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let after = s3_state_files(&server);
+    for (key, bytes) in &before {
+        assert_eq!(after.get(key), Some(bytes), "{key} is untouched");
+    }
+    let written: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    assert!(
+        !written.is_empty() && written.iter().all(|k| k.contains(".days/")),
+        "the killed run wrote its segments only: {written:?}"
+    );
+    trailsight::state::RunState::decode(&after["trailsight-state.bin.gz"], STATE_KEY)
+        .expect("the state is readable");
+
+    // Its lock aged past the TTL; the next nights lose the answers to a segment's create and
+    // to the manifest's compare-and-swap (both land).
+    let taken_at: u64 = holder.lines().nth(1).unwrap().parse().unwrap();
+    let stale = holder.replacen(
+        &taken_at.to_string(),
+        &(taken_at - trailsight::state::LOCK_TTL_SECS - 60).to_string(),
+        1,
+    );
+    server.replace_object(STATE_BUCKET, LOCK_KEY, stale.as_bytes());
+    server.fault("PUT", "/trailsight-state.days/", Fault::LoseAnswer, 1);
+    server.fault(
+        "PUT",
+        &format!("/{STATE_BUCKET}/{STATE_KEY}"),
+        Fault::LoseAnswer,
+        1,
+    );
+    for night in 1..NIGHTS.len() {
+        let run = nightly_s3(&server, tree.path(), out.path(), night);
+        assert_eq!(run.code, 0, "{}: {}", NIGHTS[night], run.stderr);
+        assert_eq!(s3_state(&server).as_ref(), Some(&states[night]));
+    }
+    assert_eq!(
+        server.faults_applied(),
+        3,
+        "the held PUT and both lost answers"
+    );
+    assert_eq!(visible(out.path()), expected);
+    assert_eq!(s3_state_files(&server), state_files);
 }
 
 /// A test S3 server holding the state of a first, successful night over `tree`, and the local
@@ -591,7 +702,7 @@ fn a_second_run_against_an_s3_state_is_refused_naming_the_lock_and_its_holder() 
 #[test]
 fn a_killed_run_leaves_the_s3_state_readable_and_its_stale_lock_is_taken_over() {
     let tree = midnight_tree();
-    let (expected, states) = local_nights(&tree);
+    let (expected, states, _) = local_nights(&tree);
     let (server, out) = first_night_with_s3_state(&tree);
     let before = s3_state(&server).unwrap();
 
@@ -768,8 +879,13 @@ fn a_layout_1_state_continues_to_the_same_bytes() {
 
     assert_eq!(visible(migrated_out.path()), visible(out.path()));
     assert_eq!(visible(migrated.path()), visible(state.path()));
-    assert_eq!(
-        visible(migrated.path()).into_keys().collect::<Vec<_>>(),
-        ["trailsight-state.bin.gz"]
+    let keys: Vec<String> = visible(migrated.path()).into_keys().collect();
+    assert_eq!(keys[0], "trailsight-state.bin.gz");
+    assert!(
+        keys.len() > 1
+            && keys[1..]
+                .iter()
+                .all(|k| k.starts_with("trailsight-state.days/")),
+        "{keys:?}"
     );
 }

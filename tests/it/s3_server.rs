@@ -77,6 +77,9 @@ pub enum Fault {
     /// Forward, then send the body followed by this many more bytes, in 64 KiB chunks and
     /// without a Content-Length: a server sending more than the object it listed.
     Inflate(usize),
+    /// Forward (the request takes effect), then close the connection without answering: an
+    /// answer lost on the way back.
+    LoseAnswer,
 }
 
 /// Apply `fault` to the next `times` requests whose method is `method` and whose path and query
@@ -403,7 +406,7 @@ async fn handle(
         }
         Some(Fault::Drop) => return Err(std::io::Error::other("injected: connection dropped")),
         Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
-        Some(Fault::CutBody | Fault::Inflate(_)) | None => {}
+        Some(Fault::CutBody | Fault::Inflate(_) | Fault::LoseAnswer) | None => {}
     }
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = format!("http://{server}{path_and_query}").parse().unwrap();
@@ -420,6 +423,9 @@ async fn handle(
         .map_err(std::io::Error::other)?
         .to_bytes();
     parts.headers.remove(hyper::header::TRANSFER_ENCODING);
+    if matches!(fault, Some(Fault::LoseAnswer)) {
+        return Err(std::io::Error::other("injected: the answer is lost"));
+    }
     if let Some((path, start)) = get {
         let end = Instant::now();
         state
