@@ -5,28 +5,47 @@
 //! detection must be redone (the start of the oldest episode still open), and which objects of
 //! the last, partly read, day folder were already counted.
 //!
-//! Layout 3 (this one) is a gzip stream of: the line `TRAILSIGHT STATE`, the layout version
-//! (a varint), a JSON header with everything but the counts (source, shard, days, stuck
-//! partitions, delivery counts: any tool can read it after the magic line), the objects already
-//! read in the last folder as 128-bit hashes of their keys (`object_key_hash`), and the counts
-//! in the aggregator's compact binary form (`aggregate::saved`), event IDs as 64-bit hashes
-//! (`aggregate::event_id_hash`) in about 10 bytes each. Layout 2 was the same with every event
-//! ID in 16 bytes and its minute and API in 6 more; it is read (the IDs hashed) and the next
-//! save writes layout 3 over it. Layout 1 was gzip-compressed JSON throughout, the counts
-//! included, with every event ID in hex and every object key in full; it cost seconds a night
-//! to read and write at organisation scale. A layout-1 state is read and migrated (the next
-//! save writes layout 3 under the new name, then removes the old file); any other version is
-//! refused, not misread. The state is encoded straight into its
-//! gzip encoder and decoded from a capped streaming gzip decoder straight into the aggregator,
-//! so neither its uncompressed form nor a second copy of its compressed bytes sits beside the
-//! counts (a save whose answer was lost compares what is there by SHA-1).
+//! Layout 4 (this one) is a manifest and one segment per UTC day of the window, so a save
+//! costs what changed, not the window:
+//! - the manifest, `trailsight-state[-shard-I-of-N].bin.gz`, is a gzip stream of the line
+//!   `TRAILSIGHT STATE`, the layout version (a varint), a JSON header with everything but the
+//!   counts (source, shard, days, stuck partitions, delivery counts: any tool can read it after
+//!   the magic line), the objects already read in the last folder as 128-bit hashes of their
+//!   keys (`object_key_hash`), each account and region's first minute (the coverage), the
+//!   series directory (each series' key and cell count, so loading sizes its vectors once),
+//!   and the segments: each one's day, object name, size and digest (`content_digest`), by day;
+//! - a segment, `trailsight-state[...].days/YYYY-MM-DD-DIGEST.bin.gz`, is a gzip stream of the
+//!   line `TRAILSIGHT STATE DAY`, the version, the day, and that day's counts and event IDs in
+//!   the aggregator's compact binary form (`aggregate::saved`: the day's own string table, the
+//!   series with cells in the day and those cells, the IDs as 64-bit hashes in about 10 bytes
+//!   each). Its name ends with the digest of its bytes: the same counts give the same object,
+//!   and an object a manifest lists is never written again.
 //!
-//! The state lives in a store (a local directory or an S3 prefix, `store::Store`) as
-//! `trailsight-state[-shard-I-of-N].bin.gz` (layout 1: `.json.gz`) beside a lock `trailsight-state[...].lock` whose
-//! body names the holder, the time it was taken and a random nonce. The same rules hold for
+//! The aggregator notes the days where a cell or an event ID was added, or that were pruned in
+//! part, since the state was read (`Aggregator::save_plan`). A save encodes and writes those
+//! days' segments one at a time (a day left empty gets none), keeps the manifest's other
+//! segments of the days still in the window, writes the manifest, and then removes the
+//! segments no manifest lists. Loading reads the manifest, then the segments one at a time,
+//! each checked against its size and digest in the manifest and added to the counts: one
+//! segment's bytes are held at a time, never the whole state's. A missing or damaged segment
+//! is an error naming it and the manifest, never a partial state.
+//!
+//! Layout 3 was a single file, the manifest's header and object hashes followed by all the
+//! counts; layout 2 was the same with every event ID in 16 bytes and its minute and API in 6
+//! more; layout 1 was gzip-compressed JSON throughout, under `.json.gz`, with every event ID
+//! in hex and every object key in full. Each is read (layout 2's IDs hashed, layout 1's keys
+//! hashed) and migrated: the next save writes layout 4 (a `.json.gz` is then removed); any
+//! other version is refused, not misread. Everything is encoded straight into its gzip encoder
+//! and decoded from a capped streaming gzip decoder straight into the aggregator, so no
+//! uncompressed form sits beside the counts (a save whose answer was lost compares what is
+//! there by digest).
+//!
+//! The state lives in a store (a local directory or an S3 prefix, `store::Store`) beside a
+//! lock `trailsight-state[...].lock` whose body names the holder, the time it was taken and a
+//! random nonce. The same rules hold for
 //! both kinds, built on the store's conditional writes:
-//! - the state is written last in a run (after each day's outputs), so a run that fails or is
-//!   killed leaves the previous state intact and the next run redoes the work;
+//! - the state is written last in a run's step (after each day's outputs), so a run that fails
+//!   or is killed leaves the previous state intact and the next run redoes the work;
 //! - a run holds an exclusive lock for its whole duration, so two runs against the same state
 //!   cannot interleave; a second run is refused with a message naming the lock and its holder;
 //!   a lock older than `LOCK_TTL_SECS` (`--lock-ttl-secs`; a run that was killed) is taken over
@@ -36,14 +55,20 @@
 //!   a complete temporary file), so it exists whole or not at all and of two runs only one gets
 //!   it; an abandoned lock is replaced with `put_if(Matches(etag read))`, so of two runs taking
 //!   it over at once only one wins;
-//! - the state is saved with a compare-and-swap: `Matches` the ETag read at the start of the
-//!   run (or of the previous save), or `Absent` when there was none. A run that lost its lock
-//!   (it outlived `LOCK_TTL_SECS` and was taken over) therefore cannot overwrite the newer
-//!   run's state: its save fails and says so. Each save replaces the whole object atomically;
+//! - the manifest is saved with a compare-and-swap: `Matches` the ETag read at the start of
+//!   the run (or of the previous save), or `Absent` when there was none. A run that lost its
+//!   lock (it outlived `LOCK_TTL_SECS` and was taken over) therefore cannot overwrite the newer
+//!   run's state: its save fails and says so. Each save replaces the manifest atomically, after
+//!   every segment it lists is written (`put_if(Absent)`, under a name no listed segment has):
+//!   a run killed in between leaves the previous manifest and its segments whole, and segments
+//!   nothing lists, which the next successful save removes (only after its own manifest is in
+//!   place, so a run that lost its lock cannot have its segments removed under a manifest it
+//!   could still write);
 //! - the lock is released by reading it back and deleting it only if it is still this run's.
 //!
 //! A condition that fails because an earlier attempt of the same request landed (only its
-//! answer was lost) is recognised by reading the object back and finding this run's bytes.
+//! answer was lost) is recognised by reading the object back and finding this run's bytes
+//! (compared by digest).
 
 use crate::aggregate::{AggregateState, Aggregator, DaySegments, IdentityFilter, Reader, Writer};
 use crate::decode::gzip;
@@ -212,9 +237,15 @@ pub enum Decoded {
 
 impl RunState {
     /// The layout-4 manifest: gzip of the magic line, the version, the JSON header, the object
-    /// hashes, the coverage (`Aggregator::write_coverage`) and the segments (count, then each
-    /// day, name, size and 16-byte digest), in ascending order of day.
-    pub fn encode_manifest(&self, counts: &Aggregator, segments: &[SegmentRef]) -> Vec<u8> {
+    /// hashes, the coverage (`Aggregator::write_coverage`), the series directory
+    /// (`DaySegments::write_directory`) and the segments (count, then each day, name, size and
+    /// 16-byte digest), in ascending order of day.
+    pub fn encode_manifest(
+        &self,
+        counts: &Aggregator,
+        days: &DaySegments<'_>,
+        segments: &[SegmentRef],
+    ) -> Vec<u8> {
         let mut gz = GzBuilder::new()
             .mtime(0)
             .write(Vec::new(), Compression::fast());
@@ -229,6 +260,7 @@ impl RunState {
             out.spill();
         }
         counts.write_coverage(&mut out);
+        days.write_directory(&mut out);
         out.varint(segments.len() as u64);
         for segment in segments {
             out.signed(segment.day);
@@ -321,6 +353,7 @@ impl RunState {
         let decoded = if version == u64::from(STATE_VERSION) {
             let mut counts = Aggregator::with_excluded_identities(excluded);
             counts.read_coverage(input)?;
+            counts.read_directory(input)?;
             let n = input.count("the number of day segments", 19)?;
             let mut segments: Vec<SegmentRef> = Vec::with_capacity(Reader::reservable(n));
             for _ in 0..n {
@@ -787,7 +820,7 @@ impl StateStore {
                     segments,
                 } => {
                     self.read_segments(&mut counts, &segments).await?;
-                    counts.mark_saved();
+                    counts.finish_loading();
                     self.set_segments(segments);
                     Ok(Some((state, counts)))
                 }
@@ -897,7 +930,7 @@ impl StateStore {
                 .cloned()
                 .collect(),
         };
-        {
+        let bytes = {
             let days = counts.day_segments();
             for &day in &plan.write {
                 let Some(bytes) = encode_segment(day, &days) else {
@@ -909,9 +942,9 @@ impl StateStore {
                 }
                 segments.push(segment);
             }
-        }
-        segments.sort_unstable_by_key(|s| s.day);
-        let bytes = state.encode_manifest(counts, &segments);
+            segments.sort_unstable_by_key(|s| s.day);
+            state.encode_manifest(counts, &days, &segments)
+        };
         self.write_manifest(bytes).await?;
         counts.mark_saved();
         self.set_segments(segments);

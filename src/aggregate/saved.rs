@@ -1,24 +1,36 @@
-//! The aggregator's saved form (state layouts 2 and 3): a compact binary encoding written and
+//! The aggregator's saved form (state layouts 2 to 4): a compact binary encoding written and
 //! read straight from and into the aggregator's own tables, with no intermediate copy of every
 //! string and ID (layout 1, `AggregateState`, spelled each event ID as 32 hex digits in JSON).
 //!
 //! Integers are LEB128 varints (signed ones zigzag-encoded); a symbol is written as `sym + 1`,
-//! `0` standing for `NO_SYM`. In order:
-//! - the strings still referenced: count, then each as length and UTF-8 bytes (symbols below
-//!   are positions in this list);
-//! - the series: count, then each as its five key symbols (account, region, eventSource,
-//!   eventName, errorCode), a data flag byte, its cell count and its cells: the minute (the
-//!   first absolute, the others as the gap from the one before), count, the identity,
-//!   user-agent and error-code tallies (length, then (symbol, count) pairs), and a resource
-//!   tally behind a presence byte;
-//! - the coverage: count, then (account, region, first minute);
-//! - the event IDs by UTC day of the event: day count, then each day number and its IDs.
-//!   Layout 3 (written): the day's distinct API fingerprints (count, then each as 4 bytes
-//!   little-endian), its ID count, then each ID's 64-bit hash (`event_id_hash`) in ascending
-//!   order as the gap from the one before (the first from 0), its minute of the day, and its
-//!   API as a position in the day's list; about 10 bytes an ID (7 of gap at 360 k IDs a day).
-//!   Layout 2 (read, and migrated): the day's ID count, then each ID as 16 bytes little-endian
-//!   (hashed when read), 2 of minute of the day and 4 of API fingerprint, 22 bytes an ID.
+//! `0` standing for `NO_SYM`. A cell (`write_cell`) is its count, the identity, user-agent and
+//! error-code tallies (length, then (symbol, count) pairs), and a resource tally behind a
+//! presence byte. A day's event IDs (`write_ids`) are the day's distinct API fingerprints
+//! (count, then each as 4 bytes little-endian), its ID count, then each ID's 64-bit hash
+//! (`event_id_hash`) in ascending order as the gap from the one before (the first from 0), its
+//! minute of the day, and its API as a position in the day's list; about 10 bytes an ID (7 of
+//! gap at 360 k IDs a day).
+//!
+//! Layout 4 keeps the counts in one segment per UTC day (`DaySegments::write`, read back with
+//! `Aggregator::read_day`, days in ascending order): the strings the day's series and cells
+//! name (count, then each as length and UTF-8 bytes: the segment's own table, so the
+//! aggregator's renumbering never invalidates a saved segment), the series with cells in the
+//! day (count, then each as its five key symbols, a data flag byte, its cell count and its
+//! cells, each after its minute: the first absolute, the others as the gap from the one
+//! before), and the day's event IDs. The coverage (each account and region's first minute, the
+//! names spelled out) is written once, in the state's manifest (`write_coverage`). What changed
+//! since the counts were saved or loaded is noted as they change (`Unsaved`), so a save writes
+//! the segments of those days only (`Aggregator::save_plan`). The manifest also holds a series
+//! directory (`DaySegments::write_directory`: each series' key and cell count in the window),
+//! so loading makes each series' vectors their final size once instead of growing them a day
+//! at a time.
+//!
+//! Layouts 2 and 3 (read, and migrated; `write_saved` still writes layout 3, for tests) held
+//! all the counts in one form: the strings still referenced, the series (key, flag, cells),
+//! the coverage (count, then (account, region, first minute) as symbols), and the event IDs by
+//! UTC day of the event (day count, then each day number and its IDs). Layout 3's IDs are as
+//! above; layout 2 wrote each ID as 16 bytes little-endian (hashed when read), 2 of minute of
+//! the day and 4 of API fingerprint, 22 bytes an ID.
 //!
 //! Both directions stream: `Writer::streaming` hands the bytes to a sink (the state's gzip
 //! encoder) in 64 KiB chunks, and `Reader::streaming` reads them from a source (a capped gzip
@@ -38,7 +50,8 @@ use std::io::{Read, Write};
 
 /// How many bytes a `Writer` gathers before handing them to its sink.
 const CHUNK: usize = 64 << 10;
-/// The layout `Aggregator::write_saved` writes (`Aggregator::read_saved` reads it and 2).
+/// The layout `Aggregator::write_saved` writes (`Aggregator::read_saved` reads it and 2); the
+/// state's layout 4 is made of day segments instead (`DaySegments`).
 pub const SAVED_LAYOUT: u32 = 3;
 /// Most items a count read from a stream reserves room for at once: a damaged count (the
 /// stream's checksum is only checked at its end) cannot allocate more before its items are
@@ -502,7 +515,8 @@ pub(super) struct Unsaved {
     days: BTreeSet<i64>,
     /// The day last added to `days` (most events of an object fall in one day).
     last: Option<i64>,
-    /// The minutes before this one were pruned: the days before its day are gone whole.
+    /// The latest minute pruned before (the most of them): the segments saved for the days
+    /// before its day are gone whole.
     pruned_before: Option<Minute>,
 }
 
@@ -614,7 +628,104 @@ impl DaySegments<'_> {
     }
 }
 
+impl DaySegments<'_> {
+    /// Append the series directory of the state's manifest to `out`: the strings the series
+    /// keys name (count, then each), then each series' key and its number of cells in the
+    /// window (count, then the five key symbols, the data flag byte and the cell count), in key
+    /// order. Loading makes each series' vectors that large before reading the days
+    /// (`Aggregator::read_directory`), so they are not grown a day at a time.
+    pub fn write_directory(&self, out: &mut Writer<'_>) {
+        let strings = self.aggregator.symbols.strings();
+        let mut remap: FxHashMap<Sym, Sym> = FxHashMap::default();
+        let mut kept: Vec<Sym> = Vec::new();
+        for (id, _) in &self.series {
+            for sym in id.symbols() {
+                if sym != NO_SYM {
+                    remap.entry(sym).or_insert_with(|| {
+                        kept.push(sym);
+                        (kept.len() - 1) as Sym
+                    });
+                }
+            }
+        }
+        out.varint(kept.len() as u64);
+        for sym in &kept {
+            out.text(&strings[*sym]);
+            out.spill();
+        }
+        out.varint(self.series.len() as u64);
+        for (id, data) in &self.series {
+            for sym in id.symbols() {
+                out.sym(if sym == NO_SYM { NO_SYM } else { remap[&sym] });
+            }
+            out.bytes.push(u8::from(id.data));
+            out.varint(data.minutes.len() as u64);
+            out.spill();
+        }
+    }
+}
+
 impl Aggregator {
+    /// Read the series directory `DaySegments::write_directory` wrote: each series is made with
+    /// room for its cells (at most what the rest of the input could hold).
+    pub fn read_directory(&mut self, input: &mut Reader<'_>) -> anyhow::Result<()> {
+        let symbols = input.count("the number of strings", 1)?;
+        let mut global: Vec<Sym> = Vec::with_capacity(Reader::reservable(symbols));
+        for _ in 0..symbols {
+            global.push(self.symbols.intern(input.text("a string")?));
+        }
+        let series = input.count("the number of series", 7)?;
+        self.series.reserve(Reader::reservable(series));
+        for _ in 0..series {
+            let mut key = [NO_SYM; 5];
+            for slot in &mut key {
+                *slot = match input.varint("a series key")? {
+                    0 => NO_SYM,
+                    n => global.get((n - 1) as usize).copied().ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "the saved state refers to string {} (a series key), but holds only {}",
+                            n - 1,
+                            global.len()
+                        )
+                    })?,
+                };
+            }
+            let [account, region, event_source, event_name, error_code] = key;
+            let id = SeriesId {
+                account,
+                region,
+                event_source,
+                event_name,
+                error_code,
+                data: input.byte("a series' data flag")? != 0,
+            };
+            // A hint: a damaged count reserves no more than the input could hold cells for.
+            let cells = Reader::reservable(usize::try_from(input.varint("a cell count")?)?);
+            let data = Minutes {
+                minutes: Vec::with_capacity(cells),
+                cells: Vec::with_capacity(cells),
+            };
+            if self.series.insert(id, data).is_some() {
+                anyhow::bail!("the saved state holds a series twice");
+            }
+        }
+        Ok(())
+    }
+
+    /// After the days are read: drop a series the directory named but no day held, and the
+    /// room a directory's count left unused (a state whose parts disagree); the counts are now
+    /// those of the state (`mark_saved`).
+    pub fn finish_loading(&mut self) {
+        self.series.retain(|_, data| !data.minutes.is_empty());
+        for data in self.series.values_mut() {
+            if data.minutes.capacity() > data.minutes.len() {
+                data.minutes.shrink_to_fit();
+                data.cells.shrink_to_fit();
+            }
+        }
+        self.mark_saved();
+    }
+
     /// The series in key order, to write day segments from.
     pub fn day_segments(&self) -> DaySegments<'_> {
         DaySegments {
@@ -635,8 +746,10 @@ impl Aggregator {
             .unsaved
             .pruned_before
             .map_or(i64::MIN, |m| m.0.div_euclid(MINUTES_PER_DAY));
+        // Every day noted, also one before the prune (counted after it: a day with nothing
+        // left gets no segment).
         SavePlan {
-            write: self.unsaved.days.range(first..).copied().collect(),
+            write: self.unsaved.days.iter().copied().collect(),
             keep_from: Some(first),
         }
     }
@@ -1068,13 +1181,15 @@ mod tests {
 
     /// The counts written as coverage and one segment a day, and read back.
     fn through_segments(agg: &Aggregator) -> (Aggregator, Vec<Vec<u8>>) {
-        let mut coverage = Writer::default();
-        agg.write_coverage(&mut coverage);
-        let mut restored = Aggregator::new();
-        restored
-            .read_coverage(&mut Reader::new(&coverage.bytes))
-            .unwrap();
         let days = agg.day_segments();
+        let mut head = Writer::default();
+        agg.write_coverage(&mut head);
+        days.write_directory(&mut head);
+        let mut restored = Aggregator::new();
+        let mut input = Reader::new(&head.bytes);
+        restored.read_coverage(&mut input).unwrap();
+        restored.read_directory(&mut input).unwrap();
+        assert!(input.is_done().unwrap());
         let mut segments = Vec::new();
         for day in agg.days() {
             let mut out = Writer::default();
@@ -1086,6 +1201,7 @@ mod tests {
             }
             segments.push(out.bytes);
         }
+        restored.finish_loading();
         (restored, segments)
     }
 
@@ -1113,12 +1229,15 @@ mod tests {
         assert_eq!(agg.save_plan(), all);
         let (mut restored, segments) = through_segments(&agg);
         assert_eq!(restored.to_state(), agg.to_state());
+        assert!(restored.series.values().all(|data| {
+            data.minutes.capacity() == data.minutes.len()
+                && data.cells.capacity() == data.cells.len()
+        }));
         // The same counts give the same bytes, whatever the string numbers.
         assert_eq!(through_segments(&restored).1, segments);
         // A day without counts has no segment.
         assert!(!agg.day_segments().write(d8 + 1, &mut Writer::default()));
 
-        restored.mark_saved();
         let plan = |write: Vec<i64>, keep_from: i64| SavePlan {
             write,
             keep_from: Some(keep_from),
