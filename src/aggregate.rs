@@ -450,6 +450,8 @@ pub struct Aggregator {
     symbols_kept: usize,
     /// The days changed since the counts were last saved or loaded (`saved::Unsaved`).
     unsaved: saved::Unsaved,
+    /// The series directory while a saved state is read (`saved::Loading`); else empty.
+    loading: saved::Loading,
     pub stats: AggregateStats,
 }
 

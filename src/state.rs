@@ -13,7 +13,8 @@
 //!   the magic line), the objects already read in the last folder as 128-bit hashes of their
 //!   keys (`object_key_hash`), each account and region's first minute (the coverage), the
 //!   series directory (each series' key and cell count, so loading sizes its vectors once),
-//!   and the segments: each one's day, object name, size and digest (`content_digest`), by day;
+//!   and the segments: each one's day, object name, size and gzip trailer (the CRC-32 and size
+//!   of what it holds), by day;
 //! - a segment, `trailsight-state[...].days/YYYY-MM-DD-DIGEST.bin.gz`, is a gzip stream of the
 //!   line `TRAILSIGHT STATE DAY`, the version, the day, and that day's counts and event IDs in
 //!   the aggregator's compact binary form (`aggregate::saved`: the day's own string table, the
@@ -26,7 +27,8 @@
 //! days' segments one at a time (a day left empty gets none), keeps the manifest's other
 //! segments of the days still in the window, writes the manifest, and then removes the
 //! segments no manifest lists. Loading reads the manifest, then the segments one at a time,
-//! each checked against its size and digest in the manifest and added to the counts: one
+//! each checked against its size and gzip trailer in the manifest (the decoder then checks the
+//! CRC-32 of what it holds) and added to the counts: one
 //! segment's bytes are held at a time, never the whole state's. A missing or damaged segment
 //! is an error naming it and the manifest, never a partial state.
 //!
@@ -198,8 +200,13 @@ pub struct SegmentRef {
     pub name: String,
     /// Its size in bytes.
     pub size: u64,
-    /// `content_digest` of its bytes (its name ends with it).
-    pub digest: uuid::Uuid,
+    /// Its last 8 bytes: the gzip trailer, the CRC-32 and size of what it holds, which the
+    /// decoder checks as it reads; so a segment read is the one the manifest lists, whole,
+    /// without a digest of its bytes computed on every load.
+    pub trailer: [u8; 8],
+    /// `content_digest` of its bytes, which its name ends with (not kept in the manifest: nil
+    /// for a segment read from one).
+    digest: uuid::Uuid,
 }
 
 impl SegmentRef {
@@ -211,9 +218,18 @@ impl SegmentRef {
             day,
             name: format!("{}-{}.bin.gz", day_label(day), digest.simple()),
             size: bytes.len() as u64,
+            trailer: trailer(bytes),
             digest,
         }
     }
+}
+
+/// The last 8 bytes of `bytes` (a gzip stream's CRC-32 and size), zeros before if shorter.
+fn trailer(bytes: &[u8]) -> [u8; 8] {
+    let mut last = [0u8; 8];
+    let tail = &bytes[bytes.len().saturating_sub(8)..];
+    last[8 - tail.len()..].copy_from_slice(tail);
+    last
 }
 
 /// `YYYY-MM-DD` of a day number (days since 1970-01-01), or `day-N` out of chrono's range.
@@ -239,7 +255,7 @@ impl RunState {
     /// The layout-4 manifest: gzip of the magic line, the version, the JSON header, the object
     /// hashes, the coverage (`Aggregator::write_coverage`), the series directory
     /// (`DaySegments::write_directory`) and the segments (count, then each day, name, size and
-    /// 16-byte digest), in ascending order of day.
+    /// 8-byte gzip trailer), in ascending order of day.
     pub fn encode_manifest(
         &self,
         counts: &Aggregator,
@@ -266,7 +282,7 @@ impl RunState {
             out.signed(segment.day);
             out.text(&segment.name);
             out.varint(segment.size);
-            out.bytes.extend_from_slice(segment.digest.as_bytes());
+            out.bytes.extend_from_slice(&segment.trailer);
             out.spill();
         }
         out.finish().expect("compressing the state into memory");
@@ -354,13 +370,13 @@ impl RunState {
             let mut counts = Aggregator::with_excluded_identities(excluded);
             counts.read_coverage(input)?;
             counts.read_directory(input)?;
-            let n = input.count("the number of day segments", 19)?;
+            let n = input.count("the number of day segments", 11)?;
             let mut segments: Vec<SegmentRef> = Vec::with_capacity(Reader::reservable(n));
             for _ in 0..n {
                 let day = input.signed("a segment's day")?;
                 let name = input.text("a segment's name")?.to_owned();
                 let size = input.varint("a segment's size")?;
-                let digest = uuid::Uuid::from_slice(input.take(16, "a segment's digest")?)?;
+                let trailer: [u8; 8] = input.take(8, "a segment's trailer")?.try_into()?;
                 anyhow::ensure!(
                     segments.last().is_none_or(|last| last.day < day),
                     "the state lists its day segments out of order"
@@ -373,7 +389,8 @@ impl RunState {
                     day,
                     name,
                     size,
-                    digest,
+                    trailer,
+                    digest: uuid::Uuid::nil(),
                 });
             }
             Decoded::Manifest {
@@ -460,7 +477,7 @@ pub fn decode_segment(
     location: &str,
     counts: &mut Aggregator,
 ) -> anyhow::Result<()> {
-    if bytes.len() as u64 != segment.size || content_digest(bytes) != segment.digest {
+    if bytes.len() as u64 != segment.size || trailer(bytes) != segment.trailer {
         anyhow::bail!(
             "the state segment {location} is damaged: it is {} bytes and not the {} bytes its \
              manifest lists (or its checksum differs); restore it from a copy, or start a new \
@@ -820,7 +837,9 @@ impl StateStore {
                     segments,
                 } => {
                     self.read_segments(&mut counts, &segments).await?;
-                    counts.finish_loading();
+                    counts
+                        .finish_loading()
+                        .map_err(|e| anyhow::anyhow!("state {}: {e:#}", self.describe()))?;
                     self.set_segments(segments);
                     Ok(Some((state, counts)))
                 }
@@ -864,17 +883,17 @@ impl StateStore {
             let location = self.store.display(&key);
             let got = self
                 .store
-                .get(&key, MAX_STATE_BYTES)
+                .get_bytes(&key, MAX_STATE_BYTES)
                 .await
                 .map_err(|e| failure("read the state segment", e))?;
-            let Some(tagged) = got else {
+            let Some(bytes) = got else {
                 anyhow::bail!(
                     "the state {} lists the day segment {location}, which is missing; restore \
                      it from a copy, or start a new state directory (a backfill rebuilds it)",
                     self.describe()
                 );
             };
-            decode_segment(&tagged.bytes, segment, &location, counts)?;
+            decode_segment(&bytes, segment, &location, counts)?;
         }
         Ok(())
     }

@@ -539,6 +539,13 @@ impl Unsaved {
     }
 }
 
+/// The series directory of a state being loaded (`Aggregator::read_directory`): each series
+/// in key order, its number of cells in the window, and its minutes as the days are read.
+#[derive(Debug, Default)]
+pub(super) struct Loading {
+    series: Vec<(SeriesId, usize, Minutes)>,
+}
+
 /// What a save of day segments writes (`Aggregator::save_plan`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavePlan {
@@ -666,8 +673,10 @@ impl DaySegments<'_> {
 }
 
 impl Aggregator {
-    /// Read the series directory `DaySegments::write_directory` wrote: each series is made with
-    /// room for its cells (at most what the rest of the input could hold).
+    /// Read the series directory `DaySegments::write_directory` wrote, for the days read next
+    /// (`read_day`): each series' vectors are made with room for all its cells when its first
+    /// day is read, and a day's series are found by walking the directory in step with them
+    /// (both in key order), not looked up.
     pub fn read_directory(&mut self, input: &mut Reader<'_>) -> anyhow::Result<()> {
         let symbols = input.count("the number of strings", 1)?;
         let mut global: Vec<Sym> = Vec::with_capacity(Reader::reservable(symbols));
@@ -699,31 +708,34 @@ impl Aggregator {
                 error_code,
                 data: input.byte("a series' data flag")? != 0,
             };
-            // A hint: a damaged count reserves no more than the input could hold cells for.
+            // A hint: a damaged count reserves no more than `RESERVE_CAP` cells.
             let cells = Reader::reservable(usize::try_from(input.varint("a cell count")?)?);
-            let data = Minutes {
-                minutes: Vec::with_capacity(cells),
-                cells: Vec::with_capacity(cells),
-            };
-            if self.series.insert(id, data).is_some() {
-                anyhow::bail!("the saved state holds a series twice");
-            }
+            self.loading.series.push((id, cells, Minutes::default()));
         }
         Ok(())
     }
 
-    /// After the days are read: drop a series the directory named but no day held, and the
-    /// room a directory's count left unused (a state whose parts disagree); the counts are now
-    /// those of the state (`mark_saved`).
-    pub fn finish_loading(&mut self) {
-        self.series.retain(|_, data| !data.minutes.is_empty());
-        for data in self.series.values_mut() {
+    /// After the days are read: the series read into the directory's order join the counts
+    /// (a series the directory named but no day held is dropped, and the room a directory's
+    /// count left unused given back: a state whose parts disagree); the counts are now those of
+    /// the state (`mark_saved`).
+    pub fn finish_loading(&mut self) -> anyhow::Result<()> {
+        let listed = std::mem::take(&mut self.loading.series);
+        self.series.reserve(listed.len());
+        for (id, _, mut data) in listed {
+            if data.minutes.is_empty() {
+                continue;
+            }
             if data.minutes.capacity() > data.minutes.len() {
                 data.minutes.shrink_to_fit();
                 data.cells.shrink_to_fit();
             }
+            if self.series.insert(id, data).is_some() {
+                anyhow::bail!("the saved state's series directory names a series twice");
+            }
         }
         self.mark_saved();
+        Ok(())
     }
 
     /// The series in key order, to write day segments from.
@@ -842,6 +854,7 @@ impl Aggregator {
             }
         };
         let series = input.count("the number of series", 7)?;
+        let mut cursor = 0;
         for _ in 0..series {
             let mut key = [NO_SYM; 5];
             for slot in &mut key {
@@ -858,9 +871,34 @@ impl Aggregator {
             };
             let cells = input.count("a series' minute count", 6)?;
             anyhow::ensure!(cells > 0, "the saved state holds a series without minutes");
-            let data = self.series.entry(id).or_default();
-            data.minutes.reserve_exact(Reader::reservable(cells));
-            data.cells.reserve_exact(Reader::reservable(cells));
+            let (data, room) = if self.loading.series.is_empty() {
+                (self.series.entry(id).or_default(), cells)
+            } else {
+                // The directory and the day both list their series in key order.
+                let listed = &mut self.loading.series;
+                while listed
+                    .get(cursor)
+                    .is_some_and(|(listed, _, _)| *listed != id)
+                {
+                    cursor += 1;
+                }
+                let Some((_, room, data)) = listed.get_mut(cursor) else {
+                    anyhow::bail!(
+                        "the saved state holds a series in a day that its series directory does \
+                         not list (or not in the same order)"
+                    );
+                };
+                (data, *room)
+            };
+            if data.minutes.capacity() - data.minutes.len() < cells {
+                let room = if data.minutes.is_empty() {
+                    room.max(cells)
+                } else {
+                    cells
+                };
+                data.minutes.reserve_exact(Reader::reservable(room));
+                data.cells.reserve_exact(Reader::reservable(room));
+            }
             let mut previous: Option<Minute> = None;
             for _ in 0..cells {
                 let minute = match previous {
@@ -1201,7 +1239,7 @@ mod tests {
             }
             segments.push(out.bytes);
         }
-        restored.finish_loading();
+        restored.finish_loading().unwrap();
         (restored, segments)
     }
 
@@ -1289,6 +1327,28 @@ mod tests {
             let err = read(day, &bytes).unwrap_err();
             assert!(err.contains(expected), "{case}: {err}");
         }
+        // A day holding a series the directory does not list is refused.
+        let mut directory = Writer::default();
+        directory.varint(4);
+        for text in [
+            "123456789012",
+            "us-east-1",
+            "ec2.amazonaws.com",
+            "StopInstances",
+        ] {
+            directory.text(text);
+        }
+        for n in [1, 1, 2, 3, 4, 0] {
+            directory.varint(n);
+        }
+        directory.bytes.push(0);
+        directory.varint(1);
+        let mut listed = Aggregator::new();
+        listed
+            .read_directory(&mut Reader::new(&directory.bytes))
+            .unwrap();
+        let err = listed.read_day(d7, &mut Reader::new(&bytes)).unwrap_err();
+        assert!(format!("{err:#}").contains("does not list"), "{err:#}");
         // The same day read twice into one aggregator is refused.
         let mut twice = Aggregator::new();
         twice.read_day(d7, &mut Reader::new(&bytes)).unwrap();

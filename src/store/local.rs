@@ -150,6 +150,14 @@ impl LocalDir {
     }
 
     pub fn get(&self, key: &str, cap: u64) -> Result<Option<Tagged>, StoreError> {
+        Ok(self.get_bytes(key, cap)?.map(|bytes| {
+            let etag = Some(digest(&bytes));
+            Tagged { bytes, etag }
+        }))
+    }
+
+    /// `get` without the ETag (no digest of the bytes computed).
+    pub fn get_bytes(&self, key: &str, cap: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let (folder, name) = split_key(key);
         let Some(dir) = self.open_folder(&folder, false)? else {
             return Ok(None);
@@ -163,9 +171,8 @@ impl LocalDir {
             Err(e) if is_not_plain(&e) => return Err(self.not_plain(key, SYMBOLIC_LINK)),
             Err(e) => return Err(self.io_error(key, e)),
         };
-        let bytes = self.read_capped(std::fs::File::from(fd), key, cap)?;
-        let etag = Some(digest(&bytes));
-        Ok(Some(Tagged { bytes, etag }))
+        self.read_capped(std::fs::File::from(fd), key, cap)
+            .map(Some)
     }
 
     fn read_capped(&self, file: std::fs::File, key: &str, cap: u64) -> Result<Vec<u8>, StoreError> {

@@ -8,7 +8,7 @@
 //!   disk, the entries that are neither, such as links and FIFOs, named so callers can report
 //!   them; they are never followed or opened);
 //! - `get(key, cap)`: the whole object and its ETag, never more than `cap` bytes held;
-//!   `None` when there is none;
+//!   `None` when there is none (`get_bytes`: the same without the ETag);
 //! - `put(key, bytes)`: atomic replace (a reader sees the old object or the new one);
 //! - `put_if(key, bytes, precondition)`: created only if absent, or replaced only if unchanged;
 //! - `delete(key)`: removes it if present and says whether it was.
@@ -172,6 +172,19 @@ impl Store {
                 blocking(dir, move |dir| dir.get(&key, cap)).await
             }
             Store::S3(s3) => s3.get(key, cap).await,
+        }
+    }
+
+    /// The object at `key` without its ETag (locally, no digest of its bytes is computed), or
+    /// `None` if there is none; never more than `cap` bytes are held.
+    pub async fn get_bytes(&self, key: &str, cap: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        check_key(key, false).map_err(|()| self.bad_key(key))?;
+        match self {
+            Store::Local(dir) => {
+                let key = key.to_owned();
+                blocking(dir, move |dir| dir.get_bytes(&key, cap)).await
+            }
+            Store::S3(s3) => Ok(s3.get(key, cap).await?.map(|tagged| tagged.bytes)),
         }
     }
 
