@@ -12,7 +12,8 @@
 //!   counts (source, shard, days, stuck partitions, delivery counts: any tool can read it after
 //!   the magic line), the objects already read in the last folder as 128-bit hashes of their
 //!   keys (`object_key_hash`), each account and region's first minute (the coverage), the
-//!   series directory (each series' key and cell count, so loading sizes its vectors once),
+//!   series directory (every series' key, in key order: loading finds a day's series by
+//!   walking it in step with the day's, not by a lookup each),
 //!   and the segments: each one's day, object name, size and gzip trailer (the CRC-32 and size
 //!   of what it holds), by day;
 //! - a segment, `trailsight-state[...].days/YYYY-MM-DD-DIGEST.bin.gz`, is a gzip stream of the
