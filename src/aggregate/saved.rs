@@ -29,7 +29,10 @@
 //! its compressed size can inflate to) and reserves room for at most `RESERVE_CAP` items ahead
 //! of reading them: a damaged state is an error naming what is wrong, never a panic.
 
-use super::{Aggregator, Cell, IdentityFilter, Minutes, SeenEvent, SeriesId, Tally, event_id_hash};
+use super::{
+    Aggregator, CellParts, IdentityFilter, Minutes, SeenEvent, SeriesId, Tallies, Tally,
+    event_id_hash,
+};
 use crate::decode::{NO_SYM, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
 use rustc_hash::FxHashMap;
@@ -331,9 +334,7 @@ impl Aggregator {
         };
         for (id, data) in &series {
             id.symbols().into_iter().for_each(&mut keep);
-            for cell in &data.cells {
-                cell.each_symbol(&mut keep);
-            }
+            data.each_symbol(&mut keep);
         }
         for ((account, region), _) in &coverage {
             keep(*account);
@@ -362,13 +363,6 @@ impl Aggregator {
             out.spill();
         }
         out.varint(series.len() as u64);
-        let tally = |out: &mut Writer, tally: &Tally| {
-            out.varint(tally.len() as u64);
-            for (sym, n) in tally.entries() {
-                out.sym(new(*sym));
-                out.varint(u64::from(*n));
-            }
-        };
         for (id, data) in series {
             for sym in [
                 id.account,
@@ -388,17 +382,7 @@ impl Aggregator {
                     Some(Minute(p)) => out.varint((minute.0 - p) as u64),
                 }
                 previous = Some(*minute);
-                out.varint(u64::from(cell.count));
-                tally(out, &cell.identities);
-                tally(out, &cell.user_agents);
-                tally(out, &cell.error_codes);
-                match &cell.resources {
-                    None => out.bytes.push(0),
-                    Some(resources) => {
-                        out.bytes.push(1);
-                        tally(out, resources);
-                    }
-                }
+                write_cell(out, cell.count, cell.tallies(&data.spills), &new);
                 out.spill();
             }
         }
@@ -469,18 +453,9 @@ impl Aggregator {
                 }),
             }
         };
-        let tally = |input: &mut Reader<'_>| -> anyhow::Result<Tally> {
-            let n = input.count("a tally's length", 2)?;
-            let mut entries = Vec::with_capacity(Reader::reservable(n));
-            for _ in 0..n {
-                let value = sym(input, "a tallied value")?;
-                let count = u32::try_from(input.varint("a tallied count")?)?;
-                entries.push((value, count));
-            }
-            Ok(Tally::from_entries(entries))
-        };
         let series = input.count("the number of series", 7)?;
         aggregator.series.reserve(Reader::reservable(series));
+        let mut parts = CellParts::default();
         for _ in 0..series {
             let mut key = [NO_SYM; 5];
             for slot in &mut key {
@@ -499,6 +474,7 @@ impl Aggregator {
             let mut data = Minutes {
                 minutes: Vec::with_capacity(Reader::reservable(cells)),
                 cells: Vec::with_capacity(Reader::reservable(cells)),
+                spills: Vec::new(),
             };
             for _ in 0..cells {
                 let minute = match data.minutes.last() {
@@ -509,22 +485,8 @@ impl Aggregator {
                         Minute(p + gap)
                     }
                 };
-                let count = u32::try_from(input.varint("a count")?)?;
-                let identities = tally(input)?;
-                let user_agents = tally(input)?;
-                let error_codes = tally(input)?;
-                let resources = match input.byte("a resource flag")? {
-                    0 => None,
-                    _ => Some(Box::new(tally(input)?)),
-                };
-                data.minutes.push(minute);
-                data.cells.push(Cell {
-                    count,
-                    identities,
-                    user_agents,
-                    error_codes,
-                    resources,
-                });
+                read_cell(input, &sym, &mut parts)?;
+                data.push(minute, &parts);
             }
             if aggregator.series.insert(id, data).is_some() {
                 anyhow::bail!("the saved state holds a series twice");
@@ -548,6 +510,57 @@ impl Aggregator {
         }
         Ok(aggregator)
     }
+}
+
+/// One cell after its minute: its count, its identity, user-agent and error-code tallies, and
+/// its resource tally behind a presence byte (symbols renumbered by `new`).
+fn write_cell(out: &mut Writer<'_>, count: u32, tallies: Tallies<'_>, new: &impl Fn(Sym) -> Sym) {
+    let tally = |out: &mut Writer, tally: Tally| {
+        out.varint(tally.len() as u64);
+        for (sym, n) in tally.iter() {
+            out.sym(new(sym));
+            out.varint(u64::from(n));
+        }
+    };
+    out.varint(u64::from(count));
+    tally(out, tallies.identities);
+    tally(out, tallies.user_agents);
+    tally(out, tallies.error_codes);
+    match tallies.resources {
+        None => out.bytes.push(0),
+        Some(resources) => {
+            out.bytes.push(1);
+            tally(out, resources);
+        }
+    }
+}
+
+/// One cell as `write_cell` wrote it, into `parts` (cleared first); `sym` reads a symbol.
+fn read_cell(
+    input: &mut Reader<'_>,
+    sym: &impl Fn(&mut Reader<'_>, &str) -> anyhow::Result<Sym>,
+    parts: &mut CellParts,
+) -> anyhow::Result<()> {
+    let tally = |input: &mut Reader<'_>, entries: &mut Vec<(Sym, u32)>| -> anyhow::Result<()> {
+        let n = input.count("a tally's length", 2)?;
+        entries.reserve(Reader::reservable(n));
+        for _ in 0..n {
+            let value = sym(input, "a tallied value")?;
+            let count = u32::try_from(input.varint("a tallied count")?)?;
+            entries.push((value, count));
+        }
+        Ok(())
+    };
+    parts.clear();
+    parts.count = u32::try_from(input.varint("a count")?)?;
+    for entries in &mut parts.tallies {
+        tally(input, entries)?;
+    }
+    parts.has_resources = input.byte("a resource flag")? != 0;
+    if parts.has_resources {
+        tally(input, &mut parts.resources)?;
+    }
+    Ok(())
 }
 
 /// A minute of the day read from a state, checked.
@@ -651,6 +664,62 @@ mod tests {
             IdentityFilter::default(),
         );
         assert!(format!("{:#}", err.unwrap_err()).contains("cut short"));
+    }
+
+    /// One cell's bytes, as the module doc spells them: count, the three tallies (length, then
+    /// symbol + 1 and count each), and the resource tally behind a presence byte; read back
+    /// into the same parts.
+    #[test]
+    fn a_cell_is_written_as_the_layout_says() {
+        let parts =
+            |count, tallies: [&[(Sym, u32)]; 3], resources: Option<&[(Sym, u32)]>| CellParts {
+                count,
+                tallies: tallies.map(<[_]>::to_vec),
+                has_resources: resources.is_some(),
+                resources: resources.unwrap_or_default().to_vec(),
+            };
+        let cases: [(CellParts, &[u8]); 4] = [
+            (
+                parts(3, [&[(1, 3)], &[(2, 3)], &[(NO_SYM, 3)]], None),
+                &[3, 1, 2, 3, 1, 3, 3, 1, 0, 3, 0],
+            ),
+            (
+                parts(2, [&[(1, 1), (4, 1)], &[(2, 2)], &[]], Some(&[])),
+                &[2, 2, 2, 1, 5, 1, 1, 3, 2, 0, 1, 0],
+            ),
+            (
+                parts(
+                    1,
+                    [&[(1, 1)], &[(2, 1)], &[(NO_SYM, 1)]],
+                    Some(&[(200, 1), (7, 300)]),
+                ),
+                &[1, 1, 2, 1, 1, 3, 1, 1, 0, 1, 1, 2, 201, 1, 1, 8, 172, 2],
+            ),
+            (parts(0, [&[], &[], &[]], None), &[0, 0, 0, 0, 0]),
+        ];
+        for (cell, bytes) in cases {
+            let mut data = Minutes::default();
+            data.push(Minute(0), &cell);
+            let mut out = Writer::default();
+            write_cell(
+                &mut out,
+                cell.count,
+                data.cells[0].tallies(&data.spills),
+                &|s| s,
+            );
+            assert_eq!(out.bytes, bytes, "{cell:?}");
+            let sym = |input: &mut Reader<'_>, what: &str| -> anyhow::Result<Sym> {
+                Ok(match input.varint(what)? {
+                    0 => NO_SYM,
+                    n => (n - 1) as Sym,
+                })
+            };
+            let mut read = parts(9, [&[(5, 5)], &[], &[]], Some(&[(6, 6)]));
+            let mut input = Reader::new(&out.bytes);
+            read_cell(&mut input, &sym, &mut read).unwrap();
+            assert!(input.is_done().unwrap());
+            assert_eq!(read, cell);
+        }
     }
 
     /// Damaged event IDs of layout 3 are errors naming what is wrong.
