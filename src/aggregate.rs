@@ -27,113 +27,11 @@ use std::collections::btree_map;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
+mod cells;
 mod saved;
+pub use cells::{Cell, Spill, Tallies, Tally};
+use cells::{CellParts, Minutes};
 pub use saved::{DaySegments, Reader, SAVED_LAYOUT, SavePlan, Writer};
-
-/// Counts per value of one attribute within one minute: a short list, almost always of one
-/// value (one caller, one user agent, one outcome), which is kept inline: the window holds three
-/// tallies for every active minute of every series, and a heap list each would triple its memory.
-/// A longer list is behind one pointer, so a tally is 16 bytes, not the 24 of a `Vec` inline
-/// (a cell 64 bytes instead of 88: most of an organization's memory is cells).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Tally {
-    #[default]
-    Empty,
-    One((Sym, u32)),
-    Many(Box<Vec<(Sym, u32)>>),
-}
-
-/// The room a resource tally's list starts with when it holds a second ARN: a data event
-/// names its object and its bucket, so a minute with two events already holds three.
-const RESOURCE_ROOM: usize = 4;
-
-impl Tally {
-    fn add(&mut self, value: Sym) {
-        self.add_with_room(value, 2);
-    }
-
-    /// `add`, starting a list with room for `room` values when a second value comes.
-    fn add_with_room(&mut self, value: Sym, room: usize) {
-        match self {
-            Tally::Empty => *self = Tally::One((value, 1)),
-            Tally::One((v, n)) if *v == value => *n += 1,
-            Tally::One(first) => {
-                let mut entries = Vec::with_capacity(room.max(2));
-                entries.extend([*first, (value, 1)]);
-                *self = Tally::Many(Box::new(entries));
-            }
-            Tally::Many(entries) => match entries.iter_mut().find(|(v, _)| *v == value) {
-                Some((_, n)) => *n += 1,
-                None => entries.push((value, 1)),
-            },
-        }
-    }
-
-    /// Each value renumbered by `new`, its count and place kept.
-    fn renumber(&mut self, new: impl Fn(Sym) -> Sym) {
-        match self {
-            Tally::Empty => {}
-            Tally::One((sym, _)) => *sym = new(*sym),
-            Tally::Many(entries) => entries.iter_mut().for_each(|(sym, _)| *sym = new(*sym)),
-        }
-    }
-
-    /// The values and their counts, in the order first seen.
-    pub fn entries(&self) -> &[(Sym, u32)] {
-        match self {
-            Tally::Empty => &[],
-            Tally::One(entry) => std::slice::from_ref(entry),
-            Tally::Many(entries) => entries.as_slice(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.entries().len()
-    }
-
-    fn from_entries(mut entries: Vec<(Sym, u32)>) -> Tally {
-        match entries.len() {
-            0 => Tally::Empty,
-            1 => Tally::One(entries.remove(0)),
-            _ => Tally::Many(Box::new(entries)),
-        }
-    }
-}
-
-/// One minute of one series.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Cell {
-    pub count: u32,
-    pub identities: Tally,
-    pub user_agents: Tally,
-    /// Only for call-rate series; `NO_SYM` stands for success (AWS's `"null"`).
-    pub error_codes: Tally,
-    /// Only for data-event series: `resources[].ARN`, at most `MAX_RESOURCES_PER_MINUTE`.
-    /// Boxed: management series never have one, and their cells stay small.
-    pub resources: Option<Box<Tally>>,
-}
-
-impl Cell {
-    /// Every symbol the cell's tallies name.
-    fn each_symbol(&self, mut f: impl FnMut(Sym)) {
-        let tallies = [&self.identities, &self.user_agents, &self.error_codes];
-        for tally in tallies.into_iter().chain(self.resources.as_deref()) {
-            tally.entries().iter().for_each(|&(sym, _)| f(sym));
-        }
-    }
-
-    /// Every symbol the cell's tallies name, renumbered by `new` (their order kept).
-    fn renumber(&mut self, new: impl Fn(Sym) -> Sym) {
-        let tallies = [
-            &mut self.identities,
-            &mut self.user_agents,
-            &mut self.error_codes,
-        ];
-        for tally in tallies.into_iter().chain(self.resources.as_deref_mut()) {
-            tally.renumber(&new);
-        }
-    }
-}
 
 /// Distinct resource ARNs kept per minute of a data-event series. Five are reported; a few more
 /// keep the top five right when the busiest ARNs are not the first seen in a minute.
@@ -148,6 +46,15 @@ pub struct Series<'a> {
     pub history_from: Minute,
     pub minutes: Cow<'a, [Minute]>,
     pub cells: Cow<'a, [Cell]>,
+    /// What of the cells' tallies does not fit in them (see `Cell::tallies`).
+    pub spills: Cow<'a, [Spill]>,
+}
+
+impl Series<'_> {
+    /// The tallies of the cell at `at`.
+    pub fn tallies(&self, at: usize) -> Tallies<'_> {
+        self.cells[at].tallies(&self.spills)
+    }
 }
 
 /// Everything the detect stage needs: the series and the strings their tallies point to.
@@ -160,48 +67,6 @@ pub struct Aggregated<'a> {
 impl Aggregated<'_> {
     pub fn symbol(&self, sym: Sym) -> Option<&str> {
         self.symbols.get(sym)
-    }
-}
-
-/// One series' active minutes, ascending, and their cells: kept in order as they are counted
-/// (records arrive nearly in time order, so a minute is almost always the last one or new at
-/// the end), so detection can read them in place.
-#[derive(Debug, Clone, Default)]
-struct Minutes {
-    minutes: Vec<Minute>,
-    cells: Vec<Cell>,
-}
-
-impl Minutes {
-    fn cell(&mut self, minute: Minute) -> &mut Cell {
-        let at = match self.minutes.last() {
-            Some(last) if *last < minute => self.minutes.len(),
-            Some(last) if *last == minute => self.minutes.len() - 1,
-            _ => self.minutes.partition_point(|m| *m < minute),
-        };
-        if self.minutes.get(at) != Some(&minute) {
-            // Grown by a quarter, not doubled: an organization's series are many and short, and
-            // the room doubling leaves in each (up to half its cells) is held through the day.
-            if self.cells.len() == self.cells.capacity() {
-                let more = self.cells.len() / 4 + 4;
-                self.cells.reserve_exact(more);
-                self.minutes.reserve_exact(more);
-            }
-            self.minutes.insert(at, minute);
-            self.cells.insert(at, Cell::default());
-        }
-        &mut self.cells[at]
-    }
-
-    /// Drop the minutes before `minute`, and the room a longer window needed: memory follows
-    /// the window, not the longest window the run has seen.
-    fn prune_before(&mut self, minute: Minute) {
-        let gone = self.minutes.partition_point(|m| *m < minute);
-        self.minutes.drain(..gone);
-        self.cells.drain(..gone);
-        let room = self.minutes.len() + self.minutes.len() / 4;
-        self.minutes.shrink_to(room);
-        self.cells.shrink_to(room);
     }
 }
 
@@ -290,12 +155,11 @@ enum Sighting {
 /// once known (`NO_SYM` before).
 fn attribute_resources(
     symbols: &mut Interner,
-    cell: &mut Cell,
+    tally: &mut Spill,
     arns: &[(u32, Sym)],
     object: &DecodedObject,
     arn_map: &mut [Sym],
 ) {
-    let tally = cell.resources.get_or_insert_with(Box::default);
     for &(_, arn) in arns {
         let text = &object.resource_symbols[arn];
         let hash = || {
@@ -306,8 +170,8 @@ fn attribute_resources(
             NO_SYM => symbols.find_hashed(text, hash()),
             sym => Some(sym),
         };
-        let kept = known.is_some_and(|sym| tally.entries().iter().any(|(s, _)| *s == sym));
-        if !kept && tally.len() >= MAX_RESOURCES_PER_MINUTE {
+        let kept = known.is_some_and(|sym| tally.arns().iter().any(|(s, _)| *s == sym));
+        if !kept && tally.arns().len() >= MAX_RESOURCES_PER_MINUTE {
             continue;
         }
         let sym = match known {
@@ -315,7 +179,7 @@ fn attribute_resources(
             None => symbols.intern_hashed(text, hash()),
         };
         arn_map[arn as usize] = sym;
-        tally.add_with_room(sym, RESOURCE_ROOM);
+        tally.add_arn(sym);
     }
 }
 
@@ -549,13 +413,12 @@ impl Aggregator {
                 global(event.error_code),
             );
             if event.flags & flags::CALL != 0 {
-                let cell = self.series.entry(id).or_default().cell(event.minute);
-                cell.count += 1;
-                cell.identities.add(identity);
-                cell.user_agents.add(agent);
-                cell.error_codes.add(error);
+                let data = self.series.entry(id).or_default();
+                let at = data.at(event.minute);
+                data.count(at, [Some(identity), Some(agent), Some(error)]);
                 if id.data {
-                    attribute_resources(&mut self.symbols, cell, arns, object, &mut arn_map);
+                    let tally = data.resources(at);
+                    attribute_resources(&mut self.symbols, tally, arns, object, &mut arn_map);
                 }
             }
             if event.flags & flags::ERROR != 0 {
@@ -563,12 +426,12 @@ impl Aggregator {
                     error_code: error,
                     ..id
                 };
-                let cell = self.series.entry(id).or_default().cell(event.minute);
-                cell.count += 1;
-                cell.identities.add(identity);
-                cell.user_agents.add(agent);
+                let data = self.series.entry(id).or_default();
+                let at = data.at(event.minute);
+                data.count(at, [Some(identity), Some(agent), None]);
                 if id.data {
-                    attribute_resources(&mut self.symbols, cell, arns, object, &mut arn_map);
+                    let tally = data.resources(at);
+                    attribute_resources(&mut self.symbols, tally, arns, object, &mut arn_map);
                 }
             }
         }
@@ -616,6 +479,7 @@ impl Aggregator {
                 .map(|s| Series {
                     minutes: Cow::Owned(s.minutes.into_owned()),
                     cells: Cow::Owned(s.cells.into_owned()),
+                    spills: Cow::Owned(s.spills.into_owned()),
                     ..s
                 })
                 .collect(),
@@ -717,6 +581,7 @@ impl Aggregator {
                     history_from: Minute::start_of_day(first_seen.day()).max(history_floor),
                     minutes: Cow::Borrowed(&data.minutes),
                     cells: Cow::Borrowed(&data.cells),
+                    spills: Cow::Borrowed(&data.spills),
                 }
             })
             .collect();
@@ -733,7 +598,7 @@ impl Aggregator {
         for data in self.series.values_mut() {
             data.prune_before(minute);
         }
-        self.series.retain(|_, data| !data.minutes.is_empty());
+        self.series.retain(|_, data| !data.is_empty());
         self.seen.forget_before(minute);
         let strings = self.symbols.strings().len();
         if strings > self.symbols_kept + self.symbols_kept / 4 + Self::COMPACT_SLACK {
@@ -760,9 +625,7 @@ impl Aggregator {
         };
         for (id, data) in &self.series {
             id.symbols().into_iter().for_each(&mut mark);
-            for cell in &data.cells {
-                cell.each_symbol(&mut mark);
-            }
+            data.each_symbol(&mut mark);
         }
         for &(account, region) in self.coverage.keys() {
             mark(account);
@@ -783,9 +646,7 @@ impl Aggregator {
         self.series = std::mem::take(&mut self.series)
             .into_iter()
             .map(|(id, mut data)| {
-                for cell in &mut data.cells {
-                    cell.renumber(new);
-                }
+                data.renumber(new);
                 let id = SeriesId {
                     account: new(id.account),
                     region: new(id.region),
@@ -845,17 +706,17 @@ impl Aggregator {
             let mut resources = Vec::new();
             let cells = (data.minutes.iter().zip(&data.cells))
                 .map(|(m, c)| {
-                    let mut tally =
-                        |t: &Tally| t.entries().iter().map(|(s, n)| (remap(*s), *n)).collect();
-                    if let Some(arns) = &c.resources {
+                    let mut tally = |t: Tally| t.iter().map(|(s, n)| (remap(s), n)).collect();
+                    let tallies = c.tallies(&data.spills);
+                    if let Some(arns) = tallies.resources {
                         resources.push((m.0, tally(arns)));
                     }
                     CellState(
                         m.0,
                         c.count,
-                        tally(&c.identities),
-                        tally(&c.user_agents),
-                        tally(&c.error_codes),
+                        tally(tallies.identities),
+                        tally(tallies.user_agents),
+                        tally(tallies.error_codes),
                     )
                 })
                 .collect();
@@ -907,6 +768,9 @@ impl Aggregator {
         for symbol in &state.symbols {
             aggregator.intern(symbol);
         }
+        // Each series' cells by minute: a minute (or a series) listed twice is its last
+        // listing, resources apart.
+        let mut by_id: FxHashMap<SeriesId, BTreeMap<i64, CellParts>> = FxHashMap::default();
         for series in state.series {
             let [account, region, event_source, event_name, error_code] = series.key;
             let id = SeriesId {
@@ -917,24 +781,28 @@ impl Aggregator {
                 error_code: check(error_code)?,
                 data: series.data,
             };
-            let entry = aggregator.series.entry(id).or_default();
-            let tally = |t: Vec<(Sym, u32)>| -> anyhow::Result<Tally> {
-                t.into_iter()
-                    .map(|(s, n)| Ok((check(s)?, n)))
-                    .collect::<anyhow::Result<_>>()
-                    .map(Tally::from_entries)
+            let tally = |t: Vec<(Sym, u32)>| -> anyhow::Result<Vec<(Sym, u32)>> {
+                t.into_iter().map(|(s, n)| Ok((check(s)?, n))).collect()
             };
+            let cells = by_id.entry(id).or_default();
             for CellState(minute, count, identities, agents, errors) in series.cells {
-                *entry.cell(Minute(minute)) = Cell {
+                let parts = CellParts {
                     count,
-                    identities: tally(identities)?,
-                    user_agents: tally(agents)?,
-                    error_codes: tally(errors)?,
-                    resources: None,
+                    tallies: [tally(identities)?, tally(agents)?, tally(errors)?],
+                    ..CellParts::default()
                 };
+                cells.insert(minute, parts);
             }
             for (minute, arns) in series.resources {
-                entry.cell(Minute(minute)).resources = Some(Box::new(tally(arns)?));
+                let parts = cells.entry(minute).or_default();
+                parts.has_resources = true;
+                parts.resources = tally(arns)?;
+            }
+        }
+        for (id, cells) in by_id {
+            let data = aggregator.series.entry(id).or_default();
+            for (minute, parts) in &cells {
+                data.push(Minute(*minute), parts);
             }
         }
         for (account, region, minute) in state.coverage {
@@ -1004,20 +872,6 @@ pub struct CellState(
 mod tests {
     use super::*;
 
-    /// A cell is held for every active minute of every series in the window: its tallies stay
-    /// 16 bytes (one value inline, more behind one pointer) and keep their values in order.
-    #[test]
-    fn a_cell_stays_small_and_its_tallies_count_in_order() {
-        assert_eq!(std::mem::size_of::<Tally>(), 16);
-        assert_eq!(std::mem::size_of::<Cell>(), 64);
-        let mut t = Tally::default();
-        for v in [3, 3, 5, 3, 7] {
-            t.add(v);
-        }
-        assert_eq!(t.entries(), [(3, 3), (5, 1), (7, 1)]);
-        assert_eq!(Tally::from_entries(t.entries().to_vec()), t);
-        assert_eq!(Tally::from_entries(vec![(4, 2)]), Tally::One((4, 2)));
-    }
     use crate::decode::{DecodeOptions, decode_object};
     use crate::model::{DayRange, Window, parse_day};
     use crate::source::layout::PartitionFilter;
@@ -1151,18 +1005,15 @@ mod tests {
         assert_eq!(calls.key.kind, InsightKind::CallRate);
         let counts: Vec<u32> = calls.cells.iter().map(|c| c.count).collect();
         assert_eq!(counts, vec![3, 1]);
-        let identities = calls.cells[0].identities.entries();
+        let identities = calls.tallies(0).identities.to_vec();
         assert_eq!(identities.len(), 1);
         assert_eq!(
             out.symbol(identities[0].0),
             Some("arn:aws:sts::123456789012:assumed-role/Dev")
         );
         assert_eq!(identities[0].1, 3);
-        let errors: Vec<_> = calls.cells[0]
-            .error_codes
-            .entries()
-            .iter()
-            .map(|(s, n)| (out.symbol(*s), *n))
+        let errors: Vec<_> = (calls.tallies(0).error_codes.iter())
+            .map(|(s, n)| (out.symbol(s), n))
             .collect();
         assert_eq!(errors, vec![(None, 2), (Some("AccessDenied"), 1)]);
         let failures = &out.series[1];
@@ -1431,9 +1282,8 @@ mod tests {
             [EventCategory::Management, EventCategory::Data],
             "one management write, twenty data reads of the same API"
         );
-        let data = &out.series[1].cells[0];
-        assert_eq!(data.count, 20);
-        let tally = data.resources.as_ref().unwrap().entries();
+        assert_eq!(out.series[1].cells[0].count, 20);
+        let tally = out.series[1].tallies(0).resources.unwrap().to_vec();
         assert_eq!(tally.len(), MAX_RESOURCES_PER_MINUTE);
         let counted: Vec<(&str, u32)> = tally
             .iter()
@@ -1441,9 +1291,133 @@ mod tests {
             .collect();
         assert_eq!(counted[0], ("arn:aws:s3:::b/o0", 1));
         assert_eq!(counted[1], ("arn:aws:s3:::b", 20), "{counted:?}");
-        assert!(out.series[0].cells[0].resources.is_none());
+        assert!(out.series[0].tallies(0).resources.is_none());
         // Only the ARNs kept were interned.
         assert!(out.symbols.iter().all(|s| s != "arn:aws:s3:::b/o19"));
+    }
+
+    /// Every shape a cell's tallies take survives the saved state (both layouts, the same bytes
+    /// again), pruning (which frees the spills of the minutes it drops) and compaction: one value
+    /// counted as often as its cell (held in the cell), one counted less often, several, a
+    /// value repeated, resource tallies (an empty one too) and a minute with resources only.
+    #[test]
+    fn cells_of_every_shape_survive_the_saved_state_pruning_and_compaction() {
+        let m = 26_206_560;
+        let names = [
+            "123456789012",
+            "us-east-1",
+            "s3.amazonaws.com",
+            "GetObject",
+            "arn:a",
+        ];
+        let names = names
+            .iter()
+            .chain(&["arn:b", "cli", "arn:aws:s3:::b", "AccessDenied"]);
+        type Tallied = Vec<(Sym, u32)>;
+        // (minute offset, count, identities, user agents, error codes), as `CellState`.
+        let cells: [(i64, u32, Tallied, Tallied, Tallied); 6] = [
+            (0, 3, vec![(4, 3)], vec![(6, 3)], vec![(NO_SYM, 3)]),
+            (1, 3, vec![(4, 2)], vec![(6, 3)], vec![]),
+            (
+                2,
+                5,
+                vec![(4, 2), (5, 3)],
+                vec![(6, 5)],
+                vec![(NO_SYM, 4), (8, 1)],
+            ),
+            (
+                3,
+                2,
+                vec![(4, 1), (4, 1)],
+                vec![(NO_SYM, 2)],
+                vec![(NO_SYM, 2)],
+            ),
+            (4, 0, vec![], vec![], vec![]),
+            (5, 1, vec![(NO_SYM, 1)], vec![(6, 1)], vec![(8, 1)]),
+        ];
+        let series = |data: bool| SeriesState {
+            key: [0, 1, 2, 3, NO_SYM],
+            cells: (cells.iter().cloned())
+                .map(|(at, n, ids, agents, errors)| CellState(m + at, n, ids, agents, errors))
+                .collect(),
+            data,
+            resources: match data {
+                true => vec![
+                    (m, vec![(7, 3)]),
+                    (m + 1, vec![]),
+                    (m + 4, vec![(7, 1), (6, 2)]),
+                ],
+                false => Vec::new(),
+            },
+        };
+        let state = AggregateState {
+            symbols: names.map(|s| s.to_string()).collect(),
+            series: vec![series(false), series(true)],
+            coverage: vec![(0, 1, m)],
+            ..AggregateState::default()
+        };
+        let agg = Aggregator::from_state(state.clone(), IdentityFilter::default()).unwrap();
+        let restored = through_both_layouts(&agg);
+        // Each tally and resource list reads back as the state spelled it.
+        let spelled = |agg: &Aggregator| {
+            let view = agg.view(Minute(0));
+            let text = |t: Tally| -> Vec<(Option<String>, u32)> {
+                t.iter()
+                    .map(|(s, n)| (view.symbol(s).map(str::to_owned), n))
+                    .collect()
+            };
+            (view.series.iter())
+                .flat_map(|s| (0..s.cells.len()).map(move |i| (s, i)))
+                .map(|(s, i)| {
+                    let t = s.tallies(i);
+                    let tallies = [t.identities, t.user_agents, t.error_codes];
+                    (
+                        s.minutes[i].0 - m,
+                        s.cells[i].count,
+                        tallies.map(text),
+                        t.resources.map(text),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let text = |t: &Tallied| -> Vec<(Option<String>, u32)> {
+            t.iter()
+                .map(|(s, n)| (state.symbols.get(*s as usize).cloned(), *n))
+                .collect()
+        };
+        let mut expected = Vec::new();
+        for data in [false, true] {
+            for (at, n, ids, agents, errors) in &cells {
+                let resources = (state.series[1].resources.iter())
+                    .find(|(minute, _)| data && *minute == m + at)
+                    .map(|(_, arns)| text(arns));
+                expected.push((*at, *n, [text(ids), text(agents), text(errors)], resources));
+            }
+        }
+        assert_eq!(spelled(&agg), expected);
+        assert_eq!(spelled(&restored), expected);
+        // Only the cells that need one have a spill: the management series' three whose tallies
+        // do not fit, and the data series' cells with resources.
+        let spills = |agg: &Aggregator| {
+            let mut by_kind: Vec<(bool, usize)> = (agg.series.iter())
+                .map(|(id, d)| (id.data, d.spills.len()))
+                .collect();
+            by_kind.sort();
+            by_kind
+        };
+        assert_eq!(spills(&agg), [(false, 3), (true, 5)]);
+        // Pruning the first three minutes frees their spills; compaction keeps the rest's names.
+        let mut pruned = restored;
+        pruned.prune_before(Minute(m + 3));
+        assert_eq!(spills(&pruned), [(false, 1), (true, 2)]);
+        let before = spelled(&pruned);
+        pruned.compact_symbols();
+        assert_eq!(spelled(&pruned), before);
+        assert!(
+            pruned.symbols.find("arn:b").is_none(),
+            "named only by pruned minutes"
+        );
+        through_both_layouts(&pruned);
     }
 
     /// An event ID is forgotten with its minute: a copy seen after the prune is counted again

@@ -153,8 +153,11 @@ async fn analyze_locked(
         Some(done) => (done + Duration::days(1)).max(days.first),
         None => days.first,
     };
-    run.advance_through(&mut progress, DayRange::new(first, days.last), lock)
-        .await
+    let result = run
+        .advance_through(&mut progress, DayRange::new(first, days.last), lock)
+        .await;
+    free_aside(progress);
+    result
 }
 
 /// The nightly run: read only what is new since the last run (kept in the state), analyse every
@@ -229,8 +232,38 @@ async fn nightly_locked(
         tracing::info!("already analysed through {last}: nothing new to do");
         return Ok(());
     }
-    run.advance_through(&mut progress, DayRange::new(first, last), lock)
-        .await
+    let result = run
+        .advance_through(&mut progress, DayRange::new(first, last), lock)
+        .await;
+    free_aside(progress);
+    result
+}
+
+/// Whether `object` may lie in the day folder of `day`: not when its folder's name ends in
+/// another day. The objects already read (`Progress::processed`) are all of one folder, so an
+/// object of another folder is not hashed to be looked up among them (a SHA-1 an object).
+fn may_be_in_folder(object: &ObjectRef, day: Option<NaiveDate>) -> bool {
+    let folder = &object.folder().key;
+    let named = folder
+        .strip_suffix('/')
+        .and_then(|f| f.len().checked_sub(10).and_then(|at| f.get(at..)))
+        .and_then(|ymd| {
+            crate::source::layout::parse_folder_day(ymd.get(..4)?, ymd.get(5..7)?, ymd.get(8..)?)
+        });
+    match (named, day) {
+        (Some(named), Some(day)) => named == day,
+        _ => true,
+    }
+}
+
+/// Drop the run's counts on a thread of their own: freeing a backfill's millions of cells and
+/// IDs one by one is work nobody waits for, after the last output was written (and if the
+/// process ends first, it frees them all at once). Without a thread, they are dropped here.
+fn free_aside(progress: Progress) {
+    let spawned = std::thread::Builder::new()
+        .name("trailsight-free".into())
+        .spawn(move || drop(progress));
+    drop(spawned);
 }
 
 /// Give the state lock up, whether the run succeeded or not.
@@ -713,7 +746,13 @@ impl<'c> Run<'c> {
         }
         self.check_partition_deliveries(progress, day);
         let mut new = listed;
-        new.retain(|o| !progress.processed.contains(&object_key_hash(&o.key())));
+        if !progress.processed.is_empty() {
+            let folder = progress.folders_read_through;
+            new.retain(|o| {
+                !(may_be_in_folder(o, folder)
+                    && progress.processed.contains(&object_key_hash(&o.key())))
+            });
+        }
         self.summary.timed(Stage::List, started);
         self.summary.objects_listed += new.len() as u64;
         telemetry::progress::listed(&new);
@@ -1244,5 +1283,21 @@ mod tests {
         );
         // Everything already listed: nothing.
         assert_eq!(folders_to_list(step, Some(day("2024-03-11"))), None);
+    }
+
+    #[test]
+    fn only_objects_of_the_read_folder_may_have_been_read() {
+        let object = |key: &str| ObjectRef::single(key, key, 1);
+        let read = Some(day("2024-03-10"));
+        let of_the_10th =
+            object("p/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/10/a.json.gz");
+        let of_the_11th =
+            object("p/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/11/a.json.gz");
+        assert!(may_be_in_folder(&of_the_10th, read));
+        assert!(!may_be_in_folder(&of_the_11th, read));
+        // A folder whose name does not end in a day, or no folder read yet: looked up.
+        assert!(may_be_in_folder(&object("elsewhere/a.json.gz"), read));
+        assert!(may_be_in_folder(&object("a.json.gz"), read));
+        assert!(may_be_in_folder(&of_the_11th, None));
     }
 }

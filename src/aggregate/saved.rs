@@ -40,7 +40,10 @@
 //! its compressed size can inflate to) and reserves room for at most `RESERVE_CAP` items ahead
 //! of reading them: a damaged state is an error naming what is wrong, never a panic.
 
-use super::{Aggregator, Cell, IdentityFilter, Minutes, SeenEvent, SeriesId, Tally, event_id_hash};
+use super::{
+    Aggregator, Cell, CellParts, IdentityFilter, Minutes, SeenEvent, SeriesId, Spill, Tallies,
+    Tally, event_id_hash,
+};
 use crate::decode::{NO_SYM, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
 use rustc_hash::FxHashMap;
@@ -344,9 +347,7 @@ impl Aggregator {
         };
         for (id, data) in &series {
             id.symbols().into_iter().for_each(&mut keep);
-            for cell in &data.cells {
-                cell.each_symbol(&mut keep);
-            }
+            data.each_symbol(&mut keep);
         }
         for ((account, region), _) in &coverage {
             keep(*account);
@@ -394,7 +395,7 @@ impl Aggregator {
                     Some(Minute(p)) => out.varint((minute.0 - p) as u64),
                 }
                 previous = Some(*minute);
-                write_cell(out, cell, &new);
+                write_cell(out, cell.count, cell.tallies(&data.spills), &new);
                 out.spill();
             }
         }
@@ -447,6 +448,7 @@ impl Aggregator {
         };
         let series = input.count("the number of series", 7)?;
         aggregator.series.reserve(Reader::reservable(series));
+        let mut parts = CellParts::default();
         for _ in 0..series {
             let mut key = [NO_SYM; 5];
             for slot in &mut key {
@@ -465,6 +467,7 @@ impl Aggregator {
             let mut data = Minutes {
                 minutes: Vec::with_capacity(Reader::reservable(cells)),
                 cells: Vec::with_capacity(Reader::reservable(cells)),
+                spills: Vec::new(),
             };
             for _ in 0..cells {
                 let minute = match data.minutes.last() {
@@ -475,8 +478,8 @@ impl Aggregator {
                         Minute(p + gap)
                     }
                 };
-                data.minutes.push(minute);
-                data.cells.push(read_cell(input, &sym)?);
+                read_cell(input, &sym, &mut parts)?;
+                data.push(minute, &parts);
             }
             if aggregator.series.insert(id, data).is_some() {
                 anyhow::bail!("the saved state holds a series twice");
@@ -555,6 +558,9 @@ pub struct SavePlan {
     pub keep_from: Option<i64>,
 }
 
+/// One series' part of a day: its key, the day's minutes and cells, and the series' spills.
+type DaySeries<'a> = (&'a SeriesId, &'a [Minute], &'a [Cell], &'a [Spill]);
+
 /// The aggregator's series in key order, for writing day segments one at a time
 /// (`Aggregator::day_segments`).
 pub struct DaySegments<'a> {
@@ -573,13 +579,16 @@ impl DaySegments<'_> {
             Minute(day * MINUTES_PER_DAY),
             Minute((day + 1) * MINUTES_PER_DAY),
         );
-        let in_day: Vec<(&SeriesId, &[Minute], &[Cell])> = self
+        let in_day: Vec<DaySeries<'_>> = self
             .series
             .iter()
             .filter_map(|(id, data)| {
                 let start = data.minutes.partition_point(|m| *m < from);
                 let end = start + data.minutes[start..].partition_point(|m| *m < to);
-                (start < end).then(|| (*id, &data.minutes[start..end], &data.cells[start..end]))
+                (start < end).then(|| {
+                    let (minutes, cells) = (&data.minutes[start..end], &data.cells[start..end]);
+                    (*id, minutes, cells, data.spills.as_slice())
+                })
             })
             .collect();
         let ids = self.aggregator.seen.by_day.get(&day);
@@ -597,10 +606,10 @@ impl DaySegments<'_> {
                 });
             }
         };
-        for (id, _, cells) in &in_day {
+        for (id, _, cells, spills) in &in_day {
             id.symbols().into_iter().for_each(&mut keep);
             for cell in *cells {
-                cell.each_symbol(&mut keep);
+                cell.tallies(spills).each_symbol(&mut keep);
             }
         }
         let new = |sym: Sym| {
@@ -612,7 +621,7 @@ impl DaySegments<'_> {
             out.spill();
         }
         out.varint(in_day.len() as u64);
-        for (id, minutes, cells) in in_day {
+        for (id, minutes, cells, spills) in in_day {
             for sym in id.symbols() {
                 out.sym(new(sym));
             }
@@ -625,7 +634,7 @@ impl DaySegments<'_> {
                     Some(Minute(p)) => out.varint((minute.0 - p) as u64),
                 }
                 previous = Some(*minute);
-                write_cell(out, cell, &new);
+                write_cell(out, cell.count, cell.tallies(spills), &new);
                 out.spill();
             }
         }
@@ -845,6 +854,7 @@ impl Aggregator {
         };
         let series = input.count("the number of series", 7)?;
         let mut cursor = 0;
+        let mut parts = CellParts::default();
         for _ in 0..series {
             let mut key = [NO_SYM; 5];
             for slot in &mut key {
@@ -901,8 +911,8 @@ impl Aggregator {
                     "the saved state holds a series' minutes out of order (or a series twice)"
                 );
                 previous = Some(minute);
-                data.minutes.push(minute);
-                data.cells.push(read_cell(input, &sym)?);
+                read_cell(input, &sym, &mut parts)?;
+                data.push(minute, &parts);
             }
         }
         let ids = read_ids(input)?;
@@ -916,22 +926,21 @@ impl Aggregator {
     }
 }
 
-/// One cell of a series (its minute written before it): count, the identity, user-agent and
-/// error-code tallies (length, then (symbol, count) pairs), and a resource tally behind a
-/// presence byte. `new` renumbers a symbol into the written string table.
-fn write_cell(out: &mut Writer<'_>, cell: &Cell, new: &dyn Fn(Sym) -> Sym) {
-    let tally = |out: &mut Writer, tally: &Tally| {
+/// One cell after its minute: its count, its identity, user-agent and error-code tallies, and
+/// its resource tally behind a presence byte (symbols renumbered by `new`).
+fn write_cell(out: &mut Writer<'_>, count: u32, tallies: Tallies<'_>, new: &impl Fn(Sym) -> Sym) {
+    let tally = |out: &mut Writer, tally: Tally| {
         out.varint(tally.len() as u64);
-        for (sym, n) in tally.entries() {
-            out.sym(new(*sym));
-            out.varint(u64::from(*n));
+        for (sym, n) in tally.iter() {
+            out.sym(new(sym));
+            out.varint(u64::from(n));
         }
     };
-    out.varint(u64::from(cell.count));
-    tally(out, &cell.identities);
-    tally(out, &cell.user_agents);
-    tally(out, &cell.error_codes);
-    match &cell.resources {
+    out.varint(u64::from(count));
+    tally(out, tallies.identities);
+    tally(out, tallies.user_agents);
+    tally(out, tallies.error_codes);
+    match tallies.resources {
         None => out.bytes.push(0),
         Some(resources) => {
             out.bytes.push(1);
@@ -940,35 +949,32 @@ fn write_cell(out: &mut Writer<'_>, cell: &Cell, new: &dyn Fn(Sym) -> Sym) {
     }
 }
 
-/// One cell as `write_cell` wrote it; `sym` reads a symbol of the string table.
-type ReadSym<'r> = dyn Fn(&mut Reader<'_>, &str) -> anyhow::Result<Sym> + 'r;
-
-fn read_cell(input: &mut Reader<'_>, sym: &ReadSym<'_>) -> anyhow::Result<Cell> {
-    let tally = |input: &mut Reader<'_>| -> anyhow::Result<Tally> {
+/// One cell as `write_cell` wrote it, into `parts` (cleared first); `sym` reads a symbol.
+fn read_cell(
+    input: &mut Reader<'_>,
+    sym: &impl Fn(&mut Reader<'_>, &str) -> anyhow::Result<Sym>,
+    parts: &mut CellParts,
+) -> anyhow::Result<()> {
+    let tally = |input: &mut Reader<'_>, entries: &mut Vec<(Sym, u32)>| -> anyhow::Result<()> {
         let n = input.count("a tally's length", 2)?;
-        let mut entries = Vec::with_capacity(Reader::reservable(n));
+        entries.reserve(Reader::reservable(n));
         for _ in 0..n {
             let value = sym(input, "a tallied value")?;
             let count = u32::try_from(input.varint("a tallied count")?)?;
             entries.push((value, count));
         }
-        Ok(Tally::from_entries(entries))
+        Ok(())
     };
-    let count = u32::try_from(input.varint("a count")?)?;
-    let identities = tally(input)?;
-    let user_agents = tally(input)?;
-    let error_codes = tally(input)?;
-    let resources = match input.byte("a resource flag")? {
-        0 => None,
-        _ => Some(Box::new(tally(input)?)),
-    };
-    Ok(Cell {
-        count,
-        identities,
-        user_agents,
-        error_codes,
-        resources,
-    })
+    parts.clear();
+    parts.count = u32::try_from(input.varint("a count")?)?;
+    for entries in &mut parts.tallies {
+        tally(input, entries)?;
+    }
+    parts.has_resources = input.byte("a resource flag")? != 0;
+    if parts.has_resources {
+        tally(input, &mut parts.resources)?;
+    }
+    Ok(())
 }
 
 /// One day's event IDs in layout 3 and 4: the day's distinct API fingerprints, then the IDs
@@ -1097,6 +1103,62 @@ mod tests {
             IdentityFilter::default(),
         );
         assert!(format!("{:#}", err.unwrap_err()).contains("cut short"));
+    }
+
+    /// One cell's bytes, as the module doc spells them: count, the three tallies (length, then
+    /// symbol + 1 and count each), and the resource tally behind a presence byte; read back
+    /// into the same parts.
+    #[test]
+    fn a_cell_is_written_as_the_layout_says() {
+        let parts =
+            |count, tallies: [&[(Sym, u32)]; 3], resources: Option<&[(Sym, u32)]>| CellParts {
+                count,
+                tallies: tallies.map(<[_]>::to_vec),
+                has_resources: resources.is_some(),
+                resources: resources.unwrap_or_default().to_vec(),
+            };
+        let cases: [(CellParts, &[u8]); 4] = [
+            (
+                parts(3, [&[(1, 3)], &[(2, 3)], &[(NO_SYM, 3)]], None),
+                &[3, 1, 2, 3, 1, 3, 3, 1, 0, 3, 0],
+            ),
+            (
+                parts(2, [&[(1, 1), (4, 1)], &[(2, 2)], &[]], Some(&[])),
+                &[2, 2, 2, 1, 5, 1, 1, 3, 2, 0, 1, 0],
+            ),
+            (
+                parts(
+                    1,
+                    [&[(1, 1)], &[(2, 1)], &[(NO_SYM, 1)]],
+                    Some(&[(200, 1), (7, 300)]),
+                ),
+                &[1, 1, 2, 1, 1, 3, 1, 1, 0, 1, 1, 2, 201, 1, 1, 8, 172, 2],
+            ),
+            (parts(0, [&[], &[], &[]], None), &[0, 0, 0, 0, 0]),
+        ];
+        for (cell, bytes) in cases {
+            let mut data = Minutes::default();
+            data.push(Minute(0), &cell);
+            let mut out = Writer::default();
+            write_cell(
+                &mut out,
+                cell.count,
+                data.cells[0].tallies(&data.spills),
+                &|s| s,
+            );
+            assert_eq!(out.bytes, bytes, "{cell:?}");
+            let sym = |input: &mut Reader<'_>, what: &str| -> anyhow::Result<Sym> {
+                Ok(match input.varint(what)? {
+                    0 => NO_SYM,
+                    n => (n - 1) as Sym,
+                })
+            };
+            let mut read = parts(9, [&[(5, 5)], &[], &[]], Some(&[(6, 6)]));
+            let mut input = Reader::new(&out.bytes);
+            read_cell(&mut input, &sym, &mut read).unwrap();
+            assert!(input.is_done().unwrap());
+            assert_eq!(read, cell);
+        }
     }
 
     /// Damaged event IDs of layout 3 are errors naming what is wrong.

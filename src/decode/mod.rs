@@ -236,7 +236,7 @@ fn decode_with(
     buffer: &mut Vec<u8>,
 ) -> Result<DecodedObject, DecodeError> {
     let json = open_json(bytes, key, options.max_object_bytes, buffer)?;
-    let folder = crate::source::layout::parse_log_key(key).ok();
+    let folder = crate::source::layout::parse_log_key_parts(key).ok();
     let new_builder = || ObjectBuilder::new(options, folder.as_ref());
     let (shape, builder) = record::walk_log_file(json, new_builder).map_err(DecodeError::Json)?;
     match shape {
@@ -344,12 +344,15 @@ impl SizeHint {
 }
 
 impl<'o> ObjectBuilder<'o> {
-    fn new(options: &'o DecodeOptions, folder: Option<&'o crate::source::layout::LogKey>) -> Self {
+    fn new(
+        options: &'o DecodeOptions,
+        folder: Option<&crate::source::layout::LogKeyParts<'o>>,
+    ) -> Self {
         let hint = SizeHint::get();
         ObjectBuilder {
             options,
-            folder_account: folder.map(|k| k.partition.account.as_str()),
-            folder_region: folder.map(|k| k.partition.region.as_str()),
+            folder_account: folder.map(|k| k.account),
+            folder_region: folder.map(|k| k.region),
             interner: Interner::with_capacity(OBJECT_STRINGS),
             events: Vec::with_capacity(hint.events),
             coverage: Vec::new(),

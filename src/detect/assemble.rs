@@ -17,7 +17,7 @@
 
 use super::baseline::BLOCK_HOURS;
 use super::{Direction, Episode};
-use crate::aggregate::{Aggregated, Cell, Series, Tally};
+use crate::aggregate::{Aggregated, Series, Tallies, Tally};
 use crate::decode::{NO_SYM, Sym};
 use crate::model::explanation::Explanation;
 use crate::model::insight::{
@@ -149,22 +149,22 @@ impl Window {
             ..Window::default()
         };
         for cell in &series.cells[a..b] {
-            window.add(cell);
+            window.add(cell.count, cell.tallies(&series.spills));
         }
         window
     }
 
-    fn add(&mut self, cell: &Cell) {
-        self.calls += u64::from(cell.count);
-        let merge = |into: &mut HashMap<Sym, u64>, tally: &Tally| {
-            for &(sym, n) in tally.entries() {
+    fn add(&mut self, count: u32, tallies: Tallies) {
+        self.calls += u64::from(count);
+        let merge = |into: &mut HashMap<Sym, u64>, tally: Tally| {
+            for (sym, n) in tally.iter() {
                 *into.entry(sym).or_default() += u64::from(n);
             }
         };
-        merge(&mut self.identities, &cell.identities);
-        merge(&mut self.user_agents, &cell.user_agents);
-        merge(&mut self.error_codes, &cell.error_codes);
-        if let Some(resources) = &cell.resources {
+        merge(&mut self.identities, tallies.identities);
+        merge(&mut self.user_agents, tallies.user_agents);
+        merge(&mut self.error_codes, tallies.error_codes);
+        if let Some(resources) = tallies.resources {
             merge(&mut self.resources, resources);
         }
     }

@@ -43,13 +43,8 @@ pub(super) fn series_from(
         },
         history_from: day0,
         minutes: merged.iter().map(|(m, _)| day0.plus(*m)).collect(),
-        cells: merged
-            .iter()
-            .map(|(_, c)| Cell {
-                count: *c,
-                ..Cell::default()
-            })
-            .collect(),
+        cells: merged.iter().map(|(_, c)| Cell::with_count(*c)).collect(),
+        spills: Default::default(),
     }
 }
 

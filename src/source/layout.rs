@@ -95,29 +95,66 @@ pub enum KeyProblem {
     NotALogFile(String),
 }
 
+/// A log object key's parts, borrowed from the key: what every object read needs (its folder's
+/// account and region) without the allocations of an owned `LogKey`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogKeyParts<'k> {
+    /// Everything before `AWSLogs/` (empty or ending in `/`).
+    pub prefix: &'k str,
+    pub org_id: Option<&'k str>,
+    pub account: &'k str,
+    pub region: &'k str,
+    pub day: NaiveDate,
+    pub file_name: &'k str,
+}
+
 /// Parse a key relative to the source root. The prefix before `AWSLogs/` may have any depth.
 pub fn parse_log_key(key: &str) -> Result<LogKey, KeyProblem> {
-    let segments: Vec<&str> = key.split('/').collect();
-    let at = segments
-        .iter()
-        .position(|s| *s == AWSLOGS)
+    let parts = parse_log_key_parts(key)?;
+    Ok(LogKey {
+        partition: Partition {
+            prefix: parts.prefix.to_string(),
+            org_id: parts.org_id.map(str::to_string),
+            account: parts.account.to_string(),
+            region: parts.region.to_string(),
+        },
+        day: parts.day,
+        file_name: parts.file_name.to_string(),
+    })
+}
+
+/// `parse_log_key`, borrowing the parts from `key`.
+pub fn parse_log_key_parts(key: &str) -> Result<LogKeyParts<'_>, KeyProblem> {
+    let at = aws_logs_offset(key).ok_or(KeyProblem::NotCloudTrailLayout)?;
+    let prefix = &key[..at];
+    let rest = key[at + AWSLOGS.len()..]
+        .strip_prefix('/')
         .ok_or(KeyProblem::NotCloudTrailLayout)?;
-    let prefix: String = segments[..at].iter().map(|s| format!("{s}/")).collect();
-    let mut rest = &segments[at + 1..];
-    let org_id = match rest.first() {
+    // At most eight segments follow `AWSLogs`: the organization, then the seven below.
+    let mut segments = [""; 8];
+    let mut count = 0;
+    for segment in rest.split('/') {
+        *segments
+            .get_mut(count)
+            .ok_or(KeyProblem::NotCloudTrailLayout)? = segment;
+        count += 1;
+    }
+    let mut segments = &segments[..count];
+    let org_id = match segments.first() {
         Some(s) if is_org_id(s) => {
-            rest = &rest[1..];
-            Some(s.to_string())
+            let org_id = *s;
+            segments = &segments[1..];
+            Some(org_id)
         }
         _ => None,
     };
-    let [account, service, region, year, month, day, file_name] = rest else {
+    let &[account, service, region, year, month, day, file_name] = segments else {
         return Err(KeyProblem::NotCloudTrailLayout);
     };
     if !is_account(account) || !is_region(region) {
         return Err(KeyProblem::NotCloudTrailLayout);
     }
-    if *service != CLOUDTRAIL {
+    if service != CLOUDTRAIL {
         return Err(KeyProblem::SiblingService(service.to_string()));
     }
     let day = parse_folder_day(year, month, day).ok_or(KeyProblem::NotCloudTrailLayout)?;
@@ -130,16 +167,26 @@ pub fn parse_log_key(key: &str) -> Result<LogKey, KeyProblem> {
             ));
         }
     }
-    Ok(LogKey {
-        partition: Partition {
-            prefix,
-            org_id,
-            account: account.to_string(),
-            region: region.to_string(),
-        },
+    Ok(LogKeyParts {
+        prefix,
+        org_id,
+        account,
+        region,
         day,
-        file_name: file_name.to_string(),
+        file_name,
     })
+}
+
+/// Where the first segment that is exactly `AWSLogs` starts in `key`.
+fn aws_logs_offset(key: &str) -> Option<usize> {
+    let mut start = 0;
+    for segment in key.split('/') {
+        if segment == AWSLOGS {
+            return Some(start);
+        }
+        start += segment.len() + 1;
+    }
+    None
 }
 
 /// `YYYY`, `MM`, `DD` folder names to a date.

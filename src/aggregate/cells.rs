@@ -1,0 +1,629 @@
+//! A series' active minutes and their cells, compact: most of an organization's memory.
+//!
+//! The window holds a cell for every active minute of every series (about 2.5 M at the issue's
+//! organization of 960 partitions), and almost every one counts calls of one caller, with one
+//! user agent and one outcome. So a `Cell` is 20 bytes: the count, and for each of its three
+//! tallies (identities, user agents, error codes) the one value it holds when that value was
+//! counted as often as the cell itself (`Tally::One`). The rest (a tally of two or more values,
+//! or one counted less often than the cell, and a data-event minute's resource ARNs) is a
+//! `Spill`, in a table beside the series' cells that the cell points into. With its minute
+//! (8 bytes in the series' `minutes`, which detection reads as a slice) an active minute
+//! costs 28 bytes, where a cell of three inline tallies and a boxed resource tally cost 72.
+//!
+//! Cells and spills grow by a quarter rather than doubling (the room doubling leaves in each of
+//! many short series is held through the day), and pruning drops the spills of the minutes it
+//! drops, so memory follows the window.
+
+use crate::decode::Sym;
+use crate::model::Minute;
+
+/// `Cell::one`'s mark for a tally that holds nothing.
+const EMPTY: Sym = Sym::MAX - 1;
+/// `Cell::one`'s mark for a tally held in the cell's spill.
+const SPILLED: Sym = Sym::MAX - 2;
+/// `Cell::spill` for a cell without one.
+const NO_SPILL: u32 = u32::MAX;
+
+/// Whether a slot of `Cell::one` holds a value (`NO_SYM` is one: a missing caller or agent, a
+/// success). The aggregator's string table never reaches the two marks above `NO_SYM`: four
+/// billion strings would need over 64 GB of offsets and hashes alone.
+fn is_value(one: Sym) -> bool {
+    one != EMPTY && one != SPILLED
+}
+
+/// The tallies a cell keeps, in the order they are saved and read.
+const IDENTITIES: usize = 0;
+const USER_AGENTS: usize = 1;
+const ERROR_CODES: usize = 2;
+/// A spill's resource ARNs come after the three tallies.
+const RESOURCES: usize = 3;
+
+/// One minute of one series: its count and its tallies (read with `Cell::tallies`, given the
+/// series' spills).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cell {
+    pub count: u32,
+    /// Identities, user agents and error codes: each the one value its tally holds, counted
+    /// `count` times; `EMPTY`; or `SPILLED` (the tally is in the spill).
+    one: [Sym; 3],
+    /// The cell's place in its series' spills, or `NO_SPILL`.
+    spill: u32,
+}
+
+impl Default for Cell {
+    fn default() -> Cell {
+        Cell::with_count(0)
+    }
+}
+
+impl Cell {
+    /// A cell counting `count` calls, with empty tallies.
+    pub fn with_count(count: u32) -> Cell {
+        Cell {
+            count,
+            one: [EMPTY; 3],
+            spill: NO_SPILL,
+        }
+    }
+
+    /// The cell's tallies; `spills` are its series' (`Series::spills`).
+    pub fn tallies<'a>(&self, spills: &'a [Spill]) -> Tallies<'a> {
+        let spill = spills.get(self.spill as usize);
+        let tally = |k: usize| match self.one[k] {
+            EMPTY => Tally::List(&[]),
+            SPILLED => Tally::List(spill.map_or(&[], |s| s.tally(k))),
+            value => Tally::One(value, self.count),
+        };
+        Tallies {
+            identities: tally(IDENTITIES),
+            user_agents: tally(USER_AGENTS),
+            error_codes: tally(ERROR_CODES),
+            resources: spill.and_then(Spill::resources).map(Tally::List),
+        }
+    }
+}
+
+/// A cell's tallies that do not fit in it: the entries of each spilled tally one after the
+/// other (identities, user agents, error codes), then the resource ARNs'.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spill {
+    entries: Vec<(Sym, u32)>,
+    /// How many entries each of the three tallies has here (0 for one the cell holds).
+    lens: [u32; 3],
+    /// Whether the cell has a resource tally (a data-event series' cell), even an empty one.
+    resources: bool,
+}
+
+impl Spill {
+    /// Where tally `k`'s entries start.
+    fn start(&self, k: usize) -> usize {
+        self.lens[..k].iter().map(|n| *n as usize).sum()
+    }
+
+    fn tally(&self, k: usize) -> &[(Sym, u32)] {
+        let start = self.start(k);
+        &self.entries[start..start + self.lens[k] as usize]
+    }
+
+    fn resources(&self) -> Option<&[(Sym, u32)]> {
+        self.resources.then(|| self.arns())
+    }
+
+    /// Count `value` `count` times more in tally `k` (or the resources): a new value goes last.
+    fn add(&mut self, k: usize, value: Sym, count: u32) {
+        let start = self.start(k);
+        let end = match self.lens.get(k) {
+            Some(len) => start + *len as usize,
+            None => self.entries.len(),
+        };
+        match self.entries[start..end]
+            .iter_mut()
+            .find(|(v, _)| *v == value)
+        {
+            Some((_, n)) => *n += count,
+            None => {
+                self.entries.insert(end, (value, count));
+                if let Some(len) = self.lens.get_mut(k) {
+                    *len += 1;
+                }
+            }
+        }
+    }
+
+    /// The resource ARNs counted so far.
+    pub(super) fn arns(&self) -> &[(Sym, u32)] {
+        &self.entries[self.start(RESOURCES)..]
+    }
+
+    /// Count the resource ARN `arn` once more.
+    pub(super) fn add_arn(&mut self, arn: Sym) {
+        self.add(RESOURCES, arn, 1);
+    }
+}
+
+/// One tally of a cell: its values and their counts, in the order first seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally<'a> {
+    One(Sym, u32),
+    List(&'a [(Sym, u32)]),
+}
+
+impl<'a> Tally<'a> {
+    pub fn iter(self) -> impl Iterator<Item = (Sym, u32)> + 'a {
+        let (one, list) = match self {
+            Tally::One(value, n) => (Some((value, n)), &[][..]),
+            Tally::List(list) => (None, list),
+        };
+        one.into_iter().chain(list.iter().copied())
+    }
+
+    pub fn len(self) -> usize {
+        match self {
+            Tally::One(..) => 1,
+            Tally::List(list) => list.len(),
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn to_vec(self) -> Vec<(Sym, u32)> {
+        self.iter().collect()
+    }
+}
+
+/// A cell's tallies, read through `Cell::tallies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tallies<'a> {
+    pub identities: Tally<'a>,
+    pub user_agents: Tally<'a>,
+    /// Only for call-rate series; `NO_SYM` stands for success (AWS's `"null"`).
+    pub error_codes: Tally<'a>,
+    /// Only for data-event series: `resources[].ARN`, at most `MAX_RESOURCES_PER_MINUTE`.
+    pub resources: Option<Tally<'a>>,
+}
+
+impl Tallies<'_> {
+    /// Every symbol the tallies name, in order (identities, user agents, error codes,
+    /// resources).
+    pub fn each_symbol(&self, mut f: impl FnMut(Sym)) {
+        let tallies = [self.identities, self.user_agents, self.error_codes];
+        for tally in tallies.into_iter().chain(self.resources) {
+            tally.iter().for_each(|(sym, _)| f(sym));
+        }
+    }
+}
+
+/// A cell spelled out, as a saved state holds it: what `Minutes::push` stores.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CellParts {
+    pub count: u32,
+    /// Identities, user agents, error codes.
+    pub tallies: [Vec<(Sym, u32)>; 3],
+    /// Whether the cell has a resource tally, and its entries.
+    pub has_resources: bool,
+    pub resources: Vec<(Sym, u32)>,
+}
+
+impl CellParts {
+    /// Empty, keeping the room its lists have (one is reused for every cell read).
+    pub fn clear(&mut self) {
+        self.count = 0;
+        self.tallies.iter_mut().for_each(Vec::clear);
+        self.has_resources = false;
+        self.resources.clear();
+    }
+}
+
+/// One series' active minutes, ascending, their cells, and the cells' spills: kept in order as
+/// they are counted (records arrive nearly in time order, so a minute is almost always the last
+/// one or new at the end), so detection can read them in place.
+#[derive(Debug, Clone, Default)]
+pub struct Minutes {
+    pub minutes: Vec<Minute>,
+    pub cells: Vec<Cell>,
+    pub spills: Vec<Spill>,
+}
+
+/// Room for a quarter more, not double: see the module doc.
+fn grow<T>(list: &mut Vec<T>) {
+    if list.len() == list.capacity() {
+        list.reserve_exact(list.len() / 4 + 4);
+    }
+}
+
+impl Minutes {
+    /// The position of `minute`'s cell, made (empty) if the minute is new.
+    pub fn at(&mut self, minute: Minute) -> usize {
+        let at = match self.minutes.last() {
+            Some(last) if *last < minute => self.minutes.len(),
+            Some(last) if *last == minute => self.minutes.len() - 1,
+            _ => self.minutes.partition_point(|m| *m < minute),
+        };
+        if self.minutes.get(at) != Some(&minute) {
+            if self.cells.len() == self.cells.capacity() {
+                grow(&mut self.cells);
+                self.minutes
+                    .reserve_exact(self.cells.capacity() - self.minutes.len());
+            }
+            self.minutes.insert(at, minute);
+            self.cells.insert(at, Cell::default());
+        }
+        at
+    }
+
+    /// Count one call in the cell at `at`: its identity, user agent and error code (`None`:
+    /// the tally is not kept for this series, an error-rate series' error codes).
+    pub fn count(&mut self, at: usize, values: [Option<Sym>; 3]) {
+        let before = self.cells[at].count;
+        self.cells[at].count += 1;
+        for (k, value) in values.into_iter().enumerate() {
+            let one = self.cells[at].one[k];
+            match value {
+                // Still one value, counted as often as the cell.
+                Some(value) if value == one => {}
+                Some(value) if one == EMPTY && before == 0 => self.cells[at].one[k] = value,
+                None if !is_value(one) => {}
+                _ => self.spill_and_count(at, k, before, value),
+            }
+        }
+    }
+
+    /// `count`'s rare case: tally `k` of the cell at `at` no longer fits in the cell (it gains
+    /// a second value, or its one value falls behind the cell's count).
+    #[cold]
+    fn spill_and_count(&mut self, at: usize, k: usize, before: u32, value: Option<Sym>) {
+        let one = self.cells[at].one[k];
+        self.cells[at].one[k] = SPILLED;
+        let spill = self.spill(at);
+        if is_value(one) {
+            spill.add(k, one, before);
+        }
+        if let Some(value) = value {
+            spill.add(k, value, 1);
+        }
+    }
+
+    /// The spill of the cell at `at`, made if it has none.
+    fn spill(&mut self, at: usize) -> &mut Spill {
+        let cell = &mut self.cells[at];
+        if cell.spill == NO_SPILL {
+            grow(&mut self.spills);
+            cell.spill = self.spills.len() as u32;
+            self.spills.push(Spill::default());
+        }
+        &mut self.spills[cell.spill as usize]
+    }
+
+    /// The resource tally of the cell at `at` (a data-event series' cell), made if it has none.
+    pub fn resources(&mut self, at: usize) -> &mut Spill {
+        let spill = self.spill(at);
+        spill.resources = true;
+        spill
+    }
+
+    /// Append the cell `parts` spells out at `minute`, after every minute held.
+    pub fn push(&mut self, minute: Minute, parts: &CellParts) {
+        let mut cell = Cell::with_count(parts.count);
+        let mut spill = Spill {
+            resources: parts.has_resources,
+            ..Spill::default()
+        };
+        for (k, tally) in parts.tallies.iter().enumerate() {
+            cell.one[k] = match tally.as_slice() {
+                [] => EMPTY,
+                [(value, n)] if *n == parts.count => *value,
+                list => {
+                    spill.lens[k] = list.len() as u32;
+                    SPILLED
+                }
+            };
+        }
+        if spill.resources || spill.lens != [0; 3] {
+            let spilled = spill.lens.iter().map(|n| *n as usize).sum::<usize>();
+            spill.entries.reserve_exact(spilled + parts.resources.len());
+            for (k, tally) in parts.tallies.iter().enumerate() {
+                if cell.one[k] == SPILLED {
+                    spill.entries.extend_from_slice(tally);
+                }
+            }
+            spill.entries.extend_from_slice(&parts.resources);
+            cell.spill = self.spills.len() as u32;
+            self.spills.push(spill);
+        }
+        self.minutes.push(minute);
+        self.cells.push(cell);
+    }
+
+    /// Every symbol the cells' tallies name, cell by cell in order.
+    pub fn each_symbol(&self, mut f: impl FnMut(Sym)) {
+        for cell in &self.cells {
+            cell.tallies(&self.spills).each_symbol(&mut f);
+        }
+    }
+
+    /// Every symbol the cells' tallies name, renumbered by `new` (their order kept).
+    pub fn renumber(&mut self, new: impl Fn(Sym) -> Sym) {
+        for one in self.cells.iter_mut().flat_map(|cell| &mut cell.one) {
+            if is_value(*one) {
+                *one = new(*one);
+            }
+        }
+        for (sym, _) in self.spills.iter_mut().flat_map(|spill| &mut spill.entries) {
+            *sym = new(*sym);
+        }
+    }
+
+    /// Drop the minutes before `minute`, their spills, and the room a longer window needed:
+    /// memory follows the window, not the longest window the run has seen.
+    pub fn prune_before(&mut self, minute: Minute) {
+        let gone = self.minutes.partition_point(|m| *m < minute);
+        let spills_gone = self.cells[..gone].iter().any(|c| c.spill != NO_SPILL);
+        self.minutes.drain(..gone);
+        self.cells.drain(..gone);
+        if spills_gone {
+            self.keep_only_used_spills();
+        }
+        let room = self.minutes.len() + self.minutes.len() / 4;
+        self.minutes.shrink_to(room);
+        self.cells.shrink_to(room);
+    }
+
+    /// The spills the cells still point to, moved into a table of their own size, in the
+    /// cells' order.
+    fn keep_only_used_spills(&mut self) {
+        let mut old = std::mem::take(&mut self.spills);
+        let used = self.cells.iter().filter(|c| c.spill != NO_SPILL).count();
+        self.spills = Vec::with_capacity(used);
+        for cell in self.cells.iter_mut().filter(|c| c.spill != NO_SPILL) {
+            let spill = std::mem::take(&mut old[cell.spill as usize]);
+            cell.spill = self.spills.len() as u32;
+            self.spills.push(spill);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.minutes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::NO_SYM;
+
+    /// The tallies of a cell, spelled out.
+    fn spelled(data: &Minutes, at: usize) -> [Option<Vec<(Sym, u32)>>; 4] {
+        let t = data.cells[at].tallies(&data.spills);
+        [
+            Some(t.identities.to_vec()),
+            Some(t.user_agents.to_vec()),
+            Some(t.error_codes.to_vec()),
+            t.resources.map(Tally::to_vec),
+        ]
+    }
+
+    /// A cell is held for every active minute of every series in the window.
+    #[test]
+    fn a_cell_is_20_bytes() {
+        assert_eq!(std::mem::size_of::<Cell>(), 20);
+        assert_eq!(std::mem::size_of::<Spill>(), 40);
+    }
+
+    /// Calls counted one by one: (identity, user agent, error code or None) each; the tallies
+    /// read back in the order first seen, whether they stay in the cell or spill.
+    #[test]
+    fn tallies_count_in_order_in_the_cell_or_spilled() {
+        type Case<'a> = (&'a str, &'a [[Option<Sym>; 3]], [&'a [(Sym, u32)]; 3], bool);
+        let cases: [Case; 6] = [
+            (
+                "one caller",
+                &[[Some(1), Some(2), Some(NO_SYM)]; 3],
+                [&[(1, 3)], &[(2, 3)], &[(NO_SYM, 3)]],
+                false,
+            ),
+            (
+                "no error code kept",
+                &[[Some(1), Some(2), None]; 2],
+                [&[(1, 2)], &[(2, 2)], &[]],
+                false,
+            ),
+            (
+                "a second caller",
+                &[
+                    [Some(1), Some(2), Some(NO_SYM)],
+                    [Some(3), Some(2), Some(NO_SYM)],
+                    [Some(1), Some(2), Some(NO_SYM)],
+                ],
+                [&[(1, 2), (3, 1)], &[(2, 3)], &[(NO_SYM, 3)]],
+                true,
+            ),
+            (
+                "three of each",
+                &[
+                    [Some(1), Some(4), Some(7)],
+                    [Some(2), Some(5), Some(8)],
+                    [Some(3), Some(6), Some(9)],
+                    [Some(2), Some(6), Some(7)],
+                ],
+                [
+                    &[(1, 1), (2, 2), (3, 1)],
+                    &[(4, 1), (5, 1), (6, 2)],
+                    &[(7, 2), (8, 1), (9, 1)],
+                ],
+                true,
+            ),
+            (
+                "an error code only later",
+                &[[Some(1), Some(2), None], [Some(1), Some(2), Some(5)]],
+                [&[(1, 2)], &[(2, 2)], &[(5, 1)]],
+                true,
+            ),
+            (
+                "an error code only at first",
+                &[[Some(1), Some(2), Some(5)], [Some(1), Some(2), None]],
+                [&[(1, 2)], &[(2, 2)], &[(5, 1)]],
+                true,
+            ),
+        ];
+        for (case, calls, expected, spills) in cases {
+            let mut data = Minutes::default();
+            for values in calls {
+                let at = data.at(Minute(10));
+                data.count(at, *values);
+            }
+            assert_eq!(data.cells[0].count, calls.len() as u32, "{case}");
+            let want = expected.map(|t| Some(t.to_vec()));
+            assert_eq!(
+                spelled(&data, 0),
+                [want[0].clone(), want[1].clone(), want[2].clone(), None],
+                "{case}"
+            );
+            assert_eq!(data.spills.len(), usize::from(spills), "{case}");
+        }
+    }
+
+    /// Resource ARNs go to the spill after the spilled tallies, which can still grow.
+    #[test]
+    fn resource_arns_follow_the_spilled_tallies() {
+        let mut data = Minutes::default();
+        let at = data.at(Minute(3));
+        data.count(at, [Some(1), Some(2), Some(NO_SYM)]);
+        data.resources(at).add_arn(10);
+        data.resources(at).add_arn(11);
+        data.resources(at).add_arn(10);
+        data.count(at, [Some(4), Some(2), Some(NO_SYM)]);
+        data.resources(at).add_arn(12);
+        assert_eq!(
+            spelled(&data, at),
+            [
+                Some(vec![(1, 1), (4, 1)]),
+                Some(vec![(2, 2)]),
+                Some(vec![(NO_SYM, 2)]),
+                Some(vec![(10, 2), (11, 1), (12, 1)])
+            ]
+        );
+        assert_eq!(data.spills[0].arns(), [(10, 2), (11, 1), (12, 1)]);
+        // A data-event cell without ARNs still has its (empty) resource tally.
+        let empty = data.at(Minute(4));
+        data.count(empty, [Some(1), Some(2), Some(NO_SYM)]);
+        data.resources(empty);
+        assert_eq!(spelled(&data, empty)[3], Some(vec![]));
+    }
+
+    /// Cells pushed from their parts read back the same, one value inline only when it was
+    /// counted as often as the cell.
+    #[test]
+    fn pushed_cells_read_back_their_parts() {
+        let parts =
+            |count, tallies: [&[(Sym, u32)]; 3], resources: Option<&[(Sym, u32)]>| CellParts {
+                count,
+                tallies: tallies.map(<[_]>::to_vec),
+                has_resources: resources.is_some(),
+                resources: resources.unwrap_or_default().to_vec(),
+            };
+        let cases = [
+            (
+                parts(3, [&[(1, 3)], &[(2, 3)], &[(NO_SYM, 3)]], None),
+                false,
+            ),
+            (parts(3, [&[(1, 2)], &[(2, 3)], &[]], None), true),
+            (parts(3, [&[(1, 2), (1, 1)], &[], &[(2, 3)]], None), true),
+            (parts(0, [&[], &[], &[]], Some(&[])), true),
+            (
+                parts(
+                    2,
+                    [&[(1, 2)], &[(2, 1), (3, 1)], &[(NO_SYM, 2)]],
+                    Some(&[(9, 2), (8, 1)]),
+                ),
+                true,
+            ),
+        ];
+        let mut data = Minutes::default();
+        for (i, (cell, spills)) in cases.iter().enumerate() {
+            let before = data.spills.len();
+            data.push(Minute(i as i64), cell);
+            assert_eq!(data.spills.len() - before, usize::from(*spills), "{cell:?}");
+            let read = spelled(&data, i);
+            let want = [
+                Some(cell.tallies[0].clone()),
+                Some(cell.tallies[1].clone()),
+                Some(cell.tallies[2].clone()),
+                cell.has_resources.then(|| cell.resources.clone()),
+            ];
+            assert_eq!(read, want, "{cell:?}");
+            assert_eq!(data.cells[i].count, cell.count);
+        }
+    }
+
+    /// Renumbering changes every value, inline or spilled, and no mark.
+    #[test]
+    fn renumbering_reaches_inline_and_spilled_values() {
+        let mut data = Minutes::default();
+        let at = data.at(Minute(0));
+        data.count(at, [Some(1), Some(2), None]);
+        data.count(at, [Some(3), Some(2), None]);
+        data.resources(at).add_arn(4);
+        let second = data.at(Minute(1));
+        data.count(second, [Some(NO_SYM), Some(2), Some(NO_SYM)]);
+        data.renumber(|s| if s == NO_SYM { NO_SYM } else { s * 10 });
+        assert_eq!(
+            spelled(&data, at),
+            [
+                Some(vec![(10, 1), (30, 1)]),
+                Some(vec![(20, 2)]),
+                Some(vec![]),
+                Some(vec![(40, 1)])
+            ]
+        );
+        assert_eq!(
+            spelled(&data, second),
+            [
+                Some(vec![(NO_SYM, 1)]),
+                Some(vec![(20, 1)]),
+                Some(vec![(NO_SYM, 1)]),
+                None
+            ]
+        );
+        let mut seen = Vec::new();
+        data.each_symbol(|s| seen.push(s));
+        assert_eq!(seen, [10, 30, 20, 40, NO_SYM, 20, NO_SYM]);
+    }
+
+    /// Pruning frees the spills of the minutes it drops and keeps the others' right, also when
+    /// a late minute spilled before earlier ones.
+    #[test]
+    fn pruning_frees_the_spills_of_dropped_minutes() {
+        let mut data = Minutes::default();
+        for minute in [5, 1, 3, 2, 4] {
+            let at = data.at(Minute(minute));
+            data.count(at, [Some(1), Some(2), None]);
+            data.resources(at).add_arn(100 + minute as Sym);
+        }
+        let second = data.at(Minute(2));
+        data.count(second, [Some(7), Some(2), None]);
+        assert_eq!(data.spills.len(), 5);
+        data.prune_before(Minute(3));
+        assert_eq!(data.minutes, [Minute(3), Minute(4), Minute(5)]);
+        assert_eq!(
+            data.spills.len(),
+            3,
+            "the dropped minutes' spills are freed"
+        );
+        for (at, minute) in [(0, 3), (1, 4), (2, 5)] {
+            assert_eq!(spelled(&data, at)[3], Some(vec![(100 + minute, 1)]));
+        }
+        // A prune that drops no spilled minute keeps the table as it is.
+        let mut plain = Minutes::default();
+        for minute in 0..4 {
+            let at = plain.at(Minute(minute));
+            plain.count(at, [Some(1), Some(2), None]);
+        }
+        plain.prune_before(Minute(2));
+        assert_eq!(plain.minutes, [Minute(2), Minute(3)]);
+        assert!(plain.spills.is_empty());
+        data.prune_before(Minute(6));
+        assert!(data.is_empty() && data.spills.is_empty());
+    }
+}
