@@ -528,7 +528,9 @@ impl Aggregator {
             )
         };
         let mut ids: Vec<(&SeriesId, &Minutes)> = self.series.iter().collect();
-        ids.sort_unstable_by_key(|(id, _)| order(id));
+        // Each key's ranks looked up once, not at every comparison (five hash lookups a side:
+        // most of a night's sorting at 100 k series). Keys are distinct, so the order is the same.
+        ids.sort_by_cached_key(|(id, _)| order(id));
         ids
     }
 
