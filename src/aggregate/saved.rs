@@ -44,7 +44,7 @@ use super::{
     Aggregator, Cell, CellParts, IdentityFilter, Minutes, SeenEvent, SeriesId, Spill, Tallies,
     Tally, event_id_hash,
 };
-use crate::decode::{NO_SYM, Sym};
+use crate::decode::{Interner, NO_SYM, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
@@ -429,23 +429,8 @@ impl Aggregator {
             "the counts of layout {layout} cannot be read"
         );
         let mut aggregator = Aggregator::with_excluded_identities(excluded);
-        let symbols = input.count("the number of strings", 1)?;
-        let mut global: Vec<Sym> = Vec::with_capacity(Reader::reservable(symbols));
-        for _ in 0..symbols {
-            global.push(aggregator.symbols.intern(input.text("a string")?));
-        }
-        let sym = |input: &mut Reader<'_>, what: &str| -> anyhow::Result<Sym> {
-            match input.varint(what)? {
-                0 => Ok(NO_SYM),
-                n => global.get((n - 1) as usize).copied().ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "the saved state refers to string {} ({what}), but holds only {}",
-                        n - 1,
-                        global.len()
-                    )
-                }),
-            }
-        };
+        let strings = SavedStrings::read(input, &mut aggregator.symbols)?;
+        let sym = |input: &mut Reader<'_>, what: &str| strings.sym(input, what);
         let series = input.count("the number of series", 7)?;
         aggregator.series.reserve(Reader::reservable(series));
         let mut parts = CellParts::default();
@@ -684,26 +669,13 @@ impl Aggregator {
     /// in key order), not looked up, and join the counts once every day is read
     /// (`finish_loading`).
     pub fn read_directory(&mut self, input: &mut Reader<'_>) -> anyhow::Result<()> {
-        let symbols = input.count("the number of strings", 1)?;
-        let mut global: Vec<Sym> = Vec::with_capacity(Reader::reservable(symbols));
-        for _ in 0..symbols {
-            global.push(self.symbols.intern(input.text("a string")?));
-        }
+        let strings = SavedStrings::read(input, &mut self.symbols)?;
         let series = input.count("the number of series", 6)?;
         self.loading.series.reserve(Reader::reservable(series));
         for _ in 0..series {
             let mut key = [NO_SYM; 5];
             for slot in &mut key {
-                *slot = match input.varint("a series key")? {
-                    0 => NO_SYM,
-                    n => global.get((n - 1) as usize).copied().ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "the saved state refers to string {} (a series key), but holds only {}",
-                            n - 1,
-                            global.len()
-                        )
-                    })?,
-                };
+                *slot = strings.sym(input, "a series key")?;
             }
             let [account, region, event_source, event_name, error_code] = key;
             let id = SeriesId {
@@ -835,23 +807,8 @@ impl Aggregator {
             Minute(day * MINUTES_PER_DAY),
             Minute((day + 1) * MINUTES_PER_DAY),
         );
-        let symbols = input.count("the number of strings", 1)?;
-        let mut global: Vec<Sym> = Vec::with_capacity(Reader::reservable(symbols));
-        for _ in 0..symbols {
-            global.push(self.symbols.intern(input.text("a string")?));
-        }
-        let sym = |input: &mut Reader<'_>, what: &str| -> anyhow::Result<Sym> {
-            match input.varint(what)? {
-                0 => Ok(NO_SYM),
-                n => global.get((n - 1) as usize).copied().ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "the saved state refers to string {} ({what}), but holds only {}",
-                        n - 1,
-                        global.len()
-                    )
-                }),
-            }
-        };
+        let strings = SavedStrings::read(input, &mut self.symbols)?;
+        let sym = |input: &mut Reader<'_>, what: &str| strings.sym(input, what);
         let series = input.count("the number of series", 7)?;
         let mut cursor = 0;
         let mut parts = CellParts::default();
@@ -945,6 +902,35 @@ fn write_cell(out: &mut Writer<'_>, count: u32, tallies: Tallies<'_>, new: &impl
         Some(resources) => {
             out.bytes.push(1);
             tally(out, resources);
+        }
+    }
+}
+
+/// A saved string table, interned: the symbol each of its positions stands for.
+struct SavedStrings(Vec<Sym>);
+
+impl SavedStrings {
+    /// The table (its count, then each string) interned into `symbols`.
+    fn read(input: &mut Reader<'_>, symbols: &mut Interner) -> anyhow::Result<SavedStrings> {
+        let n = input.count("the number of strings", 1)?;
+        let mut table = Vec::with_capacity(Reader::reservable(n));
+        for _ in 0..n {
+            table.push(symbols.intern(input.text("a string")?));
+        }
+        Ok(SavedStrings(table))
+    }
+
+    /// A symbol as written (`sym + 1`, `0` for `NO_SYM`), checked against the table.
+    fn sym(&self, input: &mut Reader<'_>, what: &str) -> anyhow::Result<Sym> {
+        match input.varint(what)? {
+            0 => Ok(NO_SYM),
+            n => self.0.get((n - 1) as usize).copied().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the saved state refers to string {} ({what}), but holds only {}",
+                    n - 1,
+                    self.0.len()
+                )
+            }),
         }
     }
 }
