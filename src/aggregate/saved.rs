@@ -44,7 +44,7 @@ use super::{
     Aggregator, Cell, CellParts, IdentityFilter, Minutes, SeenEvent, SeriesId, Spill, Tallies,
     Tally, event_id_hash,
 };
-use crate::decode::{Interner, NO_SYM, Sym};
+use crate::decode::{Interner, NO_SYM, Strings, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
@@ -337,56 +337,30 @@ impl Aggregator {
         coverage.sort_unstable_by(|((a1, r1), _), ((a2, r2), _)| {
             (text(*a1), text(*r1)).cmp(&(text(*a2), text(*r2)))
         });
-        let mut remap: Vec<Sym> = vec![NO_SYM; strings.len()];
-        let mut kept: Vec<Sym> = Vec::new();
-        let mut keep = |sym: Sym| {
-            if sym != NO_SYM && remap[sym as usize] == NO_SYM {
-                remap[sym as usize] = kept.len() as Sym;
-                kept.push(sym);
-            }
-        };
+        let mut table = StringsOut::default();
         for (id, data) in &series {
-            id.symbols().into_iter().for_each(&mut keep);
-            data.each_symbol(&mut keep);
+            id.symbols().into_iter().for_each(|sym| table.keep(sym));
+            data.each_symbol(|sym| table.keep(sym));
         }
         for ((account, region), _) in &coverage {
-            keep(*account);
-            keep(*region);
+            table.keep(*account);
+            table.keep(*region);
         }
-        let new = |sym: Sym| {
-            if sym == NO_SYM {
-                NO_SYM
-            } else {
-                remap[sym as usize]
-            }
-        };
+        let new = |sym: Sym| table.new_sym(sym);
         if !out.is_streaming() {
             // Room for the whole form at once (about 10 bytes a cell, 22 an ID), rather than
             // doubling into twice what it needs. (A state is saved streaming, never whole.)
             let cells: usize = series.iter().map(|(_, data)| data.cells.len()).sum();
             let ids: usize = self.seen.by_day.values().map(|ids| ids.len()).sum();
-            let text_bytes: usize = kept.iter().map(|sym| strings[*sym].len() + 2).sum();
+            let text_bytes: usize = table.kept.iter().map(|sym| strings[*sym].len() + 2).sum();
             out.bytes.reserve(
                 text_bytes + series.len() * 8 + cells * 10 + ids * 12 + coverage.len() * 8 + 64,
             );
         }
-        out.varint(kept.len() as u64);
-        for sym in &kept {
-            out.text(&strings[*sym]);
-            out.spill();
-        }
+        table.write(out, strings);
         out.varint(series.len() as u64);
         for (id, data) in series {
-            for sym in [
-                id.account,
-                id.region,
-                id.event_source,
-                id.event_name,
-                id.error_code,
-            ] {
-                out.sym(new(sym));
-            }
-            out.bytes.push(u8::from(id.data));
+            write_series_id(out, id, &new);
             out.varint(data.minutes.len() as u64);
             let mut previous = None;
             for (minute, cell) in data.minutes.iter().zip(&data.cells) {
@@ -435,19 +409,7 @@ impl Aggregator {
         aggregator.series.reserve(Reader::reservable(series));
         let mut parts = CellParts::default();
         for _ in 0..series {
-            let mut key = [NO_SYM; 5];
-            for slot in &mut key {
-                *slot = sym(input, "a series key")?;
-            }
-            let [account, region, event_source, event_name, error_code] = key;
-            let id = SeriesId {
-                account,
-                region,
-                event_source,
-                event_name,
-                error_code,
-                data: input.byte("a series' data flag")? != 0,
-            };
+            let id = strings.series_id(input)?;
             let cells = input.count("a series' minute count", 6)?;
             let mut data = Minutes {
                 minutes: Vec::with_capacity(Reader::reservable(cells)),
@@ -581,36 +543,18 @@ impl DaySegments<'_> {
             return false;
         }
         let strings = self.aggregator.symbols.strings();
-        let mut remap: FxHashMap<Sym, Sym> = FxHashMap::default();
-        let mut kept: Vec<Sym> = Vec::new();
-        let mut keep = |sym: Sym| {
-            if sym != NO_SYM {
-                remap.entry(sym).or_insert_with(|| {
-                    kept.push(sym);
-                    (kept.len() - 1) as Sym
-                });
-            }
-        };
+        let mut table = StringsOut::default();
         for (id, _, cells, spills) in &in_day {
-            id.symbols().into_iter().for_each(&mut keep);
+            id.symbols().into_iter().for_each(|sym| table.keep(sym));
             for cell in *cells {
-                cell.tallies(spills).each_symbol(&mut keep);
+                cell.tallies(spills).each_symbol(|sym| table.keep(sym));
             }
         }
-        let new = |sym: Sym| {
-            if sym == NO_SYM { NO_SYM } else { remap[&sym] }
-        };
-        out.varint(kept.len() as u64);
-        for sym in &kept {
-            out.text(&strings[*sym]);
-            out.spill();
-        }
+        let new = |sym: Sym| table.new_sym(sym);
+        table.write(out, strings);
         out.varint(in_day.len() as u64);
         for (id, minutes, cells, spills) in in_day {
-            for sym in id.symbols() {
-                out.sym(new(sym));
-            }
-            out.bytes.push(u8::from(id.data));
+            write_series_id(out, id, &new);
             out.varint(minutes.len() as u64);
             let mut previous = None;
             for (minute, cell) in minutes.iter().zip(cells) {
@@ -634,30 +578,14 @@ impl DaySegments<'_> {
     /// and the data flag byte), in key order. Loading finds each day's series by walking it in
     /// step with the day's (`Aggregator::read_directory`), not by a lookup each.
     pub fn write_directory(&self, out: &mut Writer<'_>) {
-        let strings = self.aggregator.symbols.strings();
-        let mut remap: FxHashMap<Sym, Sym> = FxHashMap::default();
-        let mut kept: Vec<Sym> = Vec::new();
+        let mut table = StringsOut::default();
         for (id, _) in &self.series {
-            for sym in id.symbols() {
-                if sym != NO_SYM {
-                    remap.entry(sym).or_insert_with(|| {
-                        kept.push(sym);
-                        (kept.len() - 1) as Sym
-                    });
-                }
-            }
+            id.symbols().into_iter().for_each(|sym| table.keep(sym));
         }
-        out.varint(kept.len() as u64);
-        for sym in &kept {
-            out.text(&strings[*sym]);
-            out.spill();
-        }
+        table.write(out, self.aggregator.symbols.strings());
         out.varint(self.series.len() as u64);
         for (id, _) in &self.series {
-            for sym in id.symbols() {
-                out.sym(if sym == NO_SYM { NO_SYM } else { remap[&sym] });
-            }
-            out.bytes.push(u8::from(id.data));
+            write_series_id(out, id, &|sym| table.new_sym(sym));
             out.spill();
         }
     }
@@ -673,19 +601,7 @@ impl Aggregator {
         let series = input.count("the number of series", 6)?;
         self.loading.series.reserve(Reader::reservable(series));
         for _ in 0..series {
-            let mut key = [NO_SYM; 5];
-            for slot in &mut key {
-                *slot = strings.sym(input, "a series key")?;
-            }
-            let [account, region, event_source, event_name, error_code] = key;
-            let id = SeriesId {
-                account,
-                region,
-                event_source,
-                event_name,
-                error_code,
-                data: input.byte("a series' data flag")? != 0,
-            };
+            let id = strings.series_id(input)?;
             self.loading.series.push((id, Minutes::default()));
         }
         Ok(())
@@ -813,19 +729,7 @@ impl Aggregator {
         let mut cursor = 0;
         let mut parts = CellParts::default();
         for _ in 0..series {
-            let mut key = [NO_SYM; 5];
-            for slot in &mut key {
-                *slot = sym(input, "a series key")?;
-            }
-            let [account, region, event_source, event_name, error_code] = key;
-            let id = SeriesId {
-                account,
-                region,
-                event_source,
-                event_name,
-                error_code,
-                data: input.byte("a series' data flag")? != 0,
-            };
+            let id = strings.series_id(input)?;
             let cells = input.count("a series' minute count", 6)?;
             anyhow::ensure!(cells > 0, "the saved state holds a series without minutes");
             let data = if self.loading.series.is_empty() {
@@ -933,6 +837,70 @@ impl SavedStrings {
             }),
         }
     }
+
+    /// A series' key as `write_series_id` wrote it.
+    fn series_id(&self, input: &mut Reader<'_>) -> anyhow::Result<SeriesId> {
+        let mut key = [NO_SYM; 5];
+        for slot in &mut key {
+            *slot = self.sym(input, "a series key")?;
+        }
+        let [account, region, event_source, event_name, error_code] = key;
+        Ok(SeriesId {
+            account,
+            region,
+            event_source,
+            event_name,
+            error_code,
+            data: input.byte("a series' data flag")? != 0,
+        })
+    }
+}
+
+/// The strings a saved table names, numbered by first use (`keep` each, then `write` the table
+/// and each symbol as `new_sym` of it), so the bytes follow what is counted, not the order the
+/// aggregator's own table was filled in.
+#[derive(Default)]
+struct StringsOut {
+    numbers: FxHashMap<Sym, Sym>,
+    kept: Vec<Sym>,
+}
+
+impl StringsOut {
+    fn keep(&mut self, sym: Sym) {
+        if sym != NO_SYM {
+            let next = self.kept.len() as Sym;
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.numbers.entry(sym) {
+                slot.insert(next);
+                self.kept.push(sym);
+            }
+        }
+    }
+
+    /// `sym`'s number in the table (`keep` it first); `NO_SYM` stays itself.
+    fn new_sym(&self, sym: Sym) -> Sym {
+        if sym == NO_SYM {
+            NO_SYM
+        } else {
+            self.numbers[&sym]
+        }
+    }
+
+    /// The table: its count, then each string.
+    fn write(&self, out: &mut Writer<'_>, strings: &Strings) {
+        out.varint(self.kept.len() as u64);
+        for sym in &self.kept {
+            out.text(&strings[*sym]);
+            out.spill();
+        }
+    }
+}
+
+/// A series' key: its five symbols (renumbered by `new`) and its data flag.
+fn write_series_id(out: &mut Writer<'_>, id: &SeriesId, new: &impl Fn(Sym) -> Sym) {
+    for sym in id.symbols() {
+        out.sym(new(sym));
+    }
+    out.bytes.push(u8::from(id.data));
 }
 
 /// One cell as `write_cell` wrote it, into `parts` (cleared first); `sym` reads a symbol.
