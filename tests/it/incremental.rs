@@ -481,6 +481,24 @@ fn lock_path(server: &S3Server) -> std::path::PathBuf {
     server.object_path(STATE_BUCKET, LOCK_KEY)
 }
 
+/// The second night against the S3 state, as a process a test can kill (the requests seen so
+/// far forgotten, so the test watches this night's alone).
+fn spawn_second_night(
+    tree: &Tree,
+    out: &tempfile::TempDir,
+    server: &S3Server,
+) -> std::process::Child {
+    let as_of = format!("{}T01:30:00Z", NIGHTS[1]);
+    server.take_seen();
+    std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args(nightly_args(tree.path(), out.path(), 1, &as_of))
+        .envs(server.env())
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Wait until the lock object exists (a run has taken it); its body.
 fn wait_for_lock(server: &S3Server) -> String {
     for _ in 0..400 {
@@ -605,15 +623,7 @@ fn a_run_killed_between_its_segments_and_its_manifest_leaves_the_previous_s3_sta
         Fault::Delay(Duration::from_secs(120)),
         1,
     );
-    let as_of = format!("{}T01:30:00Z", NIGHTS[1]);
-    server.take_seen();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
-        .args(nightly_args(tree.path(), out.path(), 1, &as_of))
-        .envs(server.env())
-        .env("RUST_LOG", "error")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_second_night(&tree, &out, &server);
     let holder = wait_for_lock(&server);
     let saving = |s: &Seen| s.method == "PUT" && is_state_request(s, STATE_KEY);
     assert!(server.wait_for(Duration::from_secs(60), saving));
@@ -718,15 +728,7 @@ fn a_killed_run_leaves_the_s3_state_readable_and_its_stale_lock_is_taken_over() 
         Fault::Delay(Duration::from_secs(30)),
         1,
     );
-    let as_of = format!("{}T01:30:00Z", NIGHTS[1]);
-    server.take_seen();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailsight"))
-        .args(nightly_args(tree.path(), out.path(), 1, &as_of))
-        .envs(server.env())
-        .env("RUST_LOG", "error")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_second_night(&tree, &out, &server);
     let holder = wait_for_lock(&server);
     // Killed once its lock PUT was answered (it then asks for the state, which hangs): s3s-fs
     // writes an object's bytes and its checksum in two steps, and a PUT cut off between them
