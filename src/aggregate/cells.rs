@@ -207,6 +207,21 @@ pub struct CellParts {
 }
 
 impl CellParts {
+    /// Parts spelled out in tests: a count, three tallies, and resources if any.
+    #[cfg(test)]
+    pub fn of(
+        count: u32,
+        tallies: [&[(Sym, u32)]; 3],
+        resources: Option<&[(Sym, u32)]>,
+    ) -> CellParts {
+        CellParts {
+            count,
+            tallies: tallies.map(<[_]>::to_vec),
+            has_resources: resources.is_some(),
+            resources: resources.unwrap_or_default().to_vec(),
+        }
+    }
+
     /// Empty, keeping the room its lists have (one is reused for every cell read).
     pub fn clear(&mut self) {
         self.count = 0;
@@ -516,13 +531,7 @@ mod tests {
     /// counted as often as the cell.
     #[test]
     fn pushed_cells_read_back_their_parts() {
-        let parts =
-            |count, tallies: [&[(Sym, u32)]; 3], resources: Option<&[(Sym, u32)]>| CellParts {
-                count,
-                tallies: tallies.map(<[_]>::to_vec),
-                has_resources: resources.is_some(),
-                resources: resources.unwrap_or_default().to_vec(),
-            };
+        let parts = CellParts::of;
         let cases = [
             (
                 parts(3, [&[(1, 3)], &[(2, 3)], &[(NO_SYM, 3)]], None),

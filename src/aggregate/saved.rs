@@ -1064,13 +1064,7 @@ mod tests {
     /// into the same parts.
     #[test]
     fn a_cell_is_written_as_the_layout_says() {
-        let parts =
-            |count, tallies: [&[(Sym, u32)]; 3], resources: Option<&[(Sym, u32)]>| CellParts {
-                count,
-                tallies: tallies.map(<[_]>::to_vec),
-                has_resources: resources.is_some(),
-                resources: resources.unwrap_or_default().to_vec(),
-            };
+        let parts = CellParts::of;
         let cases: [(CellParts, &[u8]); 4] = [
             (
                 parts(3, [&[(1, 3)], &[(2, 3)], &[(NO_SYM, 3)]], None),
