@@ -263,9 +263,7 @@ impl RunState {
         days: &DaySegments<'_>,
         segments: &[SegmentRef],
     ) -> Vec<u8> {
-        let mut gz = GzBuilder::new()
-            .mtime(0)
-            .write(Vec::new(), Compression::fast());
+        let mut gz = state_gzip();
         let mut out = Writer::streaming(&mut gz);
         out.bytes.extend_from_slice(MAGIC);
         out.varint(u64::from(STATE_VERSION));
@@ -294,9 +292,7 @@ impl RunState {
     /// release before layout 4 wrote it: for the migration tests.
     #[cfg(test)]
     pub fn encode_layout_3(&self, counts: &Aggregator) -> Vec<u8> {
-        let mut gz = GzBuilder::new()
-            .mtime(0)
-            .write(Vec::new(), Compression::fast());
+        let mut gz = state_gzip();
         let mut out = Writer::streaming(&mut gz);
         out.bytes.extend_from_slice(MAGIC);
         out.varint(3);
@@ -451,13 +447,19 @@ fn plain_segment_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
+/// The gzip encoder every state object is written through: fast, and with no time in its
+/// header, so the same counts are the same bytes.
+fn state_gzip() -> flate2::write::GzEncoder<Vec<u8>> {
+    GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::fast())
+}
+
 /// Layout 4's segment of `day`: gzip of the segment's magic line, the version, the day and
 /// the day's counts and event IDs (`DaySegments::write`), encoded in 64 KiB chunks. `None`
 /// when the day holds nothing.
 pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
-    let mut gz = GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::fast());
+    let mut gz = state_gzip();
     let mut out = Writer::streaming(&mut gz);
     out.bytes.extend_from_slice(SEGMENT_MAGIC);
     out.varint(u64::from(STATE_VERSION));
