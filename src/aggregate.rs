@@ -23,15 +23,15 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::collections::btree_map;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 mod cells;
 mod saved;
+mod seen;
 pub use cells::{Cell, Spill, Tallies, Tally};
 use cells::{CellParts, Minutes};
 pub use saved::{DaySegments, Reader, SAVED_LAYOUT, SavePlan, Writer};
+use seen::{SeenIds, Sighting};
 
 /// Distinct resource ARNs kept per minute of a data-event series. Five are reported; a few more
 /// keep the top five right when the busiest ARNs are not the first seen in a minute.
@@ -128,27 +128,6 @@ impl IdentityFilter {
     }
 }
 
-/// What is kept beside a counted event's ID hash: enough to tell a copy from a different event
-/// with the same ID, in the 8 bytes beside a 64-bit key (an entry is 16 bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SeenEvent {
-    /// The event's minute within its UTC day (the table is the day's).
-    minute_of_day: u16,
-    /// `api_fingerprint` of its `eventSource` and `eventName`; 0 when not known (an ID restored
-    /// from a state saved before fingerprints were kept: only its minute is compared).
-    api: u32,
-}
-
-/// What `SeenIds::insert` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sighting {
-    New,
-    /// The same ID, minute and API: a copy, dropped.
-    Copy,
-    /// The same ID with another minute or API: counted, and reported.
-    Conflict,
-}
-
 /// Tally one data event's resource ARNs (`arns`, symbols of `object`'s resource table) in its
 /// cell: an ARN already kept is counted; a new one only while the minute has room, and only
 /// then interned in `symbols`. `arn_map` holds the global symbol of each of the object's ARNs
@@ -223,80 +202,6 @@ pub fn event_id_hash(bits: u128) -> u64 {
         x ^ (x >> 33)
     }
     mix((bits >> 64) as u64 ^ mix(bits as u64))
-}
-
-/// The analysed events' ID hashes with their minute and API, one table per day of the events' time. A
-/// copy of an event (the same event delivered by an organization trail and an account trail, or
-/// a file delivered twice) has the event's own `eventTime`, so it is looked up in its day's table
-/// only; forgetting a day drops its table whole, with no pass over the others.
-#[derive(Debug, Default)]
-struct SeenIds {
-    by_day: BTreeMap<i64, FxHashMap<u64, SeenEvent>>,
-    /// The most IDs a day's table has held.
-    largest_day: usize,
-}
-
-impl SeenIds {
-    /// Remember the ID hashed `id` (`event_id_hash`) at `minute` for the API fingerprinted
-    /// `api`, unless it is already known.
-    fn insert(&mut self, id: u64, minute: Minute, api: u32) -> Sighting {
-        let day = minute.0.div_euclid(MINUTES_PER_DAY);
-        let seen = SeenEvent {
-            minute_of_day: minute.0.rem_euclid(MINUTES_PER_DAY) as u16,
-            api,
-        };
-        let ids = match self.by_day.entry(day) {
-            btree_map::Entry::Occupied(ids) => ids.into_mut(),
-            // A new day's table starts at the size of the largest day's (the day before, in a
-            // backfill) instead of growing to it.
-            btree_map::Entry::Vacant(slot) => {
-                let room = self.largest_day;
-                slot.insert(FxHashMap::with_capacity_and_hasher(
-                    room,
-                    Default::default(),
-                ))
-            }
-        };
-        let sighting = match ids.entry(id) {
-            Entry::Occupied(first) => {
-                let first = first.get();
-                let same_api = first.api == api || first.api == 0 || api == 0;
-                if first.minute_of_day == seen.minute_of_day && same_api {
-                    Sighting::Copy
-                } else {
-                    Sighting::Conflict
-                }
-            }
-            Entry::Vacant(new) => {
-                new.insert(seen);
-                Sighting::New
-            }
-        };
-        self.largest_day = self.largest_day.max(ids.len());
-        sighting
-    }
-
-    /// Forget the IDs of events before `minute`.
-    fn forget_before(&mut self, minute: Minute) {
-        let day = minute.0.div_euclid(MINUTES_PER_DAY);
-        self.by_day = self.by_day.split_off(&day);
-        let minute_of_day = minute.0.rem_euclid(MINUTES_PER_DAY);
-        if let Some(first) = self.by_day.get_mut(&day)
-            && minute_of_day > 0
-        {
-            first.retain(|_, seen| i64::from(seen.minute_of_day) >= minute_of_day);
-        }
-    }
-
-    /// Every ID hash with its minute and API fingerprint.
-    fn iter(&self) -> impl Iterator<Item = (u64, Minute, u32)> + '_ {
-        self.by_day.iter().flat_map(|(day, ids)| {
-            ids.iter().map(move |(id, seen)| {
-                let minute = Minute(day * MINUTES_PER_DAY + i64::from(seen.minute_of_day));
-                (*id, minute, seen.api)
-            })
-        })
-    }
 }
 
 #[derive(Debug, Default)]
@@ -602,6 +507,7 @@ impl Aggregator {
         }
         self.series.retain(|_, data| !data.is_empty());
         self.seen.forget_before(minute);
+        self.seen.freeze();
         let strings = self.symbols.strings().len();
         if strings > self.symbols_kept + self.symbols_kept / 4 + Self::COMPACT_SLACK {
             self.compact_symbols();
@@ -1164,8 +1070,8 @@ mod tests {
                 );
             }
         }
-        // An ID's table entry: its hash and what is kept beside it, 16 bytes.
-        assert_eq!(std::mem::size_of::<(u64, SeenEvent)>(), 16);
+        // An ID's entry in a fresh table: its hash and what is kept beside it, 16 bytes.
+        assert_eq!(std::mem::size_of::<(u64, seen::SeenEvent)>(), 16);
         assert_eq!(
             api_fingerprint("ec2.amazonaws.com", "RunInstances"),
             combine_api(

@@ -40,9 +40,10 @@
 //! its compressed size can inflate to) and reserves room for at most `RESERVE_CAP` items ahead
 //! of reading them: a damaged state is an error naming what is wrong, never a panic.
 
+use super::seen::{DayIds, SeenEvent};
 use super::{
-    Aggregator, Cell, CellParts, IdentityFilter, Minutes, SeenEvent, SeriesId, Spill, Tallies,
-    Tally, event_id_hash,
+    Aggregator, Cell, CellParts, IdentityFilter, Minutes, SeriesId, Spill, Tallies, Tally,
+    event_id_hash,
 };
 use crate::decode::{Interner, NO_SYM, Strings, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
@@ -262,6 +263,17 @@ impl<'a> Reader<'a> {
     }
 
     pub fn varint(&mut self, what: &str) -> anyhow::Result<u64> {
+        // Most numbers are read here, with the longest a number can be already in the window.
+        if let Some(ahead) = self.window.get(self.at..self.at + 10) {
+            let mut value = 0u64;
+            for (i, byte) in ahead.iter().enumerate() {
+                value |= u64::from(byte & 0x7f) << (7 * i);
+                if byte & 0x80 == 0 {
+                    self.at += i + 1;
+                    return Ok(value);
+                }
+            }
+        }
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte(what)?;
@@ -351,7 +363,7 @@ impl Aggregator {
             // Room for the whole form at once (about 10 bytes a cell, 22 an ID), rather than
             // doubling into twice what it needs. (A state is saved streaming, never whole.)
             let cells: usize = series.iter().map(|(_, data)| data.cells.len()).sum();
-            let ids: usize = self.seen.by_day.values().map(|ids| ids.len()).sum();
+            let ids = self.seen.len();
             let text_bytes: usize = table.kept.iter().map(|sym| strings[*sym].len() + 2).sum();
             out.bytes.reserve(
                 text_bytes + series.len() * 8 + cells * 10 + ids * 12 + coverage.len() * 8 + 64,
@@ -384,10 +396,10 @@ impl Aggregator {
 
     /// The event IDs' part of layout 3 (see the module doc).
     fn write_saved_ids(&self, out: &mut Writer<'_>) {
-        out.varint(self.seen.by_day.len() as u64);
-        for (day, ids) in &self.seen.by_day {
-            out.signed(*day);
-            write_ids(out, ids);
+        out.varint(self.seen.days().count() as u64);
+        for (day, ids) in self.seen.days() {
+            out.signed(day);
+            write_ids(out, Some(ids));
         }
     }
 
@@ -446,7 +458,7 @@ impl Aggregator {
                 2 => read_ids_layout_2(input)?,
                 _ => read_ids(input)?,
             };
-            aggregator.seen.by_day.insert(day, ids);
+            aggregator.seen.restore_day(day, ids)?;
         }
         Ok(aggregator)
     }
@@ -538,7 +550,7 @@ impl DaySegments<'_> {
                 })
             })
             .collect();
-        let ids = self.aggregator.seen.by_day.get(&day);
+        let ids = self.aggregator.seen.day(day);
         if in_day.is_empty() && ids.is_none_or(|ids| ids.is_empty()) {
             return false;
         }
@@ -567,7 +579,7 @@ impl DaySegments<'_> {
                 out.spill();
             }
         }
-        write_ids(out, ids.unwrap_or(&FxHashMap::default()));
+        write_ids(out, ids);
         true
     }
 }
@@ -657,10 +669,9 @@ impl Aggregator {
     pub fn days(&self) -> BTreeSet<i64> {
         let mut days: BTreeSet<i64> = self
             .seen
-            .by_day
-            .iter()
+            .days()
             .filter(|(_, ids)| !ids.is_empty())
-            .map(|(day, _)| *day)
+            .map(|(day, _)| day)
             .collect();
         for data in self.series.values() {
             let mut last = None;
@@ -778,10 +789,7 @@ impl Aggregator {
         }
         let ids = read_ids(input)?;
         if !ids.is_empty() {
-            self.seen.largest_day = self.seen.largest_day.max(ids.len());
-            if self.seen.by_day.insert(day, ids).is_some() {
-                anyhow::bail!("the saved state holds the event IDs of a day twice");
-            }
+            self.seen.restore_day(day, ids)?;
         }
         Ok(())
     }
@@ -933,10 +941,13 @@ fn read_cell(
 
 /// One day's event IDs in layout 3 and 4: the day's distinct API fingerprints, then the IDs
 /// ascending as gaps, each with its minute of the day and its API's position in the list.
-fn write_ids(out: &mut Writer<'_>, ids: &FxHashMap<u64, SeenEvent>) {
-    let mut ids: Vec<(u64, SeenEvent)> = ids.iter().map(|(id, seen)| (*id, *seen)).collect();
-    ids.sort_unstable_by_key(|(id, _)| *id);
-    let mut apis: Vec<u32> = ids.iter().map(|(_, seen)| seen.api).collect();
+fn write_ids(out: &mut Writer<'_>, ids: Option<&DayIds>) {
+    let Some(ids) = ids else {
+        out.varint(0);
+        out.varint(0);
+        return;
+    };
+    let mut apis: Vec<u32> = ids.apis().collect();
     apis.sort_unstable();
     apis.dedup();
     out.varint(apis.len() as u64);
@@ -946,7 +957,7 @@ fn write_ids(out: &mut Writer<'_>, ids: &FxHashMap<u64, SeenEvent>) {
     }
     out.varint(ids.len() as u64);
     let mut previous = 0;
-    for (id, seen) in ids {
+    for (id, seen) in ids.ascending() {
         out.varint(id - previous);
         previous = id;
         out.varint(u64::from(seen.minute_of_day));
@@ -967,15 +978,19 @@ fn minute_of_day(minute: u64) -> anyhow::Result<u16> {
 }
 
 /// One day's event IDs in layout 3: API list, then (hash gap, minute, API position) each.
-fn read_ids(input: &mut Reader<'_>) -> anyhow::Result<FxHashMap<u64, SeenEvent>> {
+fn read_ids(input: &mut Reader<'_>) -> anyhow::Result<DayIds> {
     let n = input.count("a day's API count", 4)?;
     let mut apis = Vec::with_capacity(Reader::reservable(n));
     for _ in 0..n {
         apis.push(u32::from_le_bytes(input.take(4, "an API")?.try_into()?));
     }
     let n = input.count("a day's ID count", 3)?;
-    let mut ids: FxHashMap<u64, SeenEvent> = FxHashMap::default();
-    ids.reserve(Reader::reservable(n));
+    let room = Reader::reservable(n);
+    let (mut ids, mut minutes, mut day_apis) = (
+        Vec::with_capacity(room),
+        Vec::with_capacity(room),
+        Vec::with_capacity(room),
+    );
     let mut id = 0u64;
     for i in 0..n {
         let gap = input.varint("an event ID")?;
@@ -998,24 +1013,25 @@ fn read_ids(input: &mut Reader<'_>) -> anyhow::Result<FxHashMap<u64, SeenEvent>>
                     apis.len()
                 )
             })?;
-        ids.insert(id, SeenEvent { minute_of_day, api });
+        ids.push(id);
+        minutes.push(minute_of_day);
+        day_apis.push(api);
     }
-    Ok(ids)
+    Ok(DayIds::frozen(ids, minutes, day_apis))
 }
 
 /// One day's event IDs in layout 2: (128-bit ID, minute, API) in 22 bytes each, the IDs hashed.
-fn read_ids_layout_2(input: &mut Reader<'_>) -> anyhow::Result<FxHashMap<u64, SeenEvent>> {
+fn read_ids_layout_2(input: &mut Reader<'_>) -> anyhow::Result<DayIds> {
     let n = input.count("a day's ID count", 22)?;
-    let mut ids: FxHashMap<u64, SeenEvent> = FxHashMap::default();
-    ids.reserve(Reader::reservable(n));
+    let mut ids = Vec::with_capacity(Reader::reservable(n));
     for _ in 0..n {
         let raw = input.take(22, "an event ID")?;
         let id = event_id_hash(u128::from_le_bytes(raw[..16].try_into()?));
         let minute_of_day = minute_of_day(u64::from(u16::from_le_bytes(raw[16..18].try_into()?)))?;
         let api = u32::from_le_bytes(raw[18..22].try_into()?);
-        ids.insert(id, SeenEvent { minute_of_day, api });
+        ids.push((id, SeenEvent { minute_of_day, api }));
     }
-    Ok(ids)
+    Ok(DayIds::from_unsorted(ids))
 }
 
 #[cfg(test)]
@@ -1038,6 +1054,15 @@ mod tests {
         }
         assert_eq!(input.text("t").unwrap(), "héllo");
         assert!(input.is_done().unwrap());
+        // A number longer than 10 bytes is malformed, with room after it or without.
+        for len in [10, 11, 20] {
+            let long = vec![0xffu8; len];
+            let err = Reader::new(&long).varint("u").unwrap_err();
+            assert!(
+                format!("{err:#}").contains("malformed number"),
+                "{len}: {err:#}"
+            );
+        }
         // Cut anywhere, the aggregator's form fails cleanly.
         let mut saved = Writer::default();
         Aggregator::new().write_saved(&mut saved);
