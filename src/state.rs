@@ -38,10 +38,11 @@
 //! more; layout 1 was gzip-compressed JSON throughout, under `.json.gz`, with every event ID
 //! in hex and every object key in full. Each is read (layout 2's IDs hashed, layout 1's keys
 //! hashed) and migrated: the next save writes layout 4 (a `.json.gz` is then removed); any
-//! other version is refused, not misread. Everything is encoded straight into its gzip encoder
-//! and decoded from a capped streaming gzip decoder straight into the aggregator, so no
-//! uncompressed form sits beside the counts (a save whose answer was lost compares what is
-//! there by digest).
+//! other version is refused, not misread. Everything is encoded straight into its gzip encoder;
+//! a day segment is inflated whole (capped) into a buffer reused from one segment to the next,
+//! and any other state object is decoded from a capped streaming gzip decoder, straight into
+//! the aggregator, so at most one day's uncompressed form sits beside the counts (a save whose
+//! answer was lost compares what is there by digest).
 //!
 //! The state lives in a store (a local directory or an S3 prefix, `store::Store`) beside a
 //! lock `trailsight-state[...].lock` whose body names the holder, the time it was taken and a
@@ -473,12 +474,27 @@ pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
 }
 
 /// Add the segment `segment` (its bytes, `location` for messages) to `counts`, after checking
-/// that they are the bytes the manifest names.
+/// that they are the bytes the manifest names. The segment is inflated whole (libdeflate, about
+/// twice as fast as streaming) into `buffer`, which the caller keeps from one segment to the
+/// next: one day's uncompressed form is held at a time, never the window's.
 pub fn decode_segment(
     bytes: &[u8],
     segment: &SegmentRef,
     location: &str,
     counts: &mut Aggregator,
+    buffer: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    decode_segment_capped(bytes, segment, location, counts, buffer, MAX_STATE_BYTES)
+}
+
+/// `decode_segment`, refusing a segment that inflates to more than `cap` bytes.
+fn decode_segment_capped(
+    bytes: &[u8],
+    segment: &SegmentRef,
+    location: &str,
+    counts: &mut Aggregator,
+    buffer: &mut Vec<u8>,
+    cap: u64,
 ) -> anyhow::Result<()> {
     if bytes.len() as u64 != segment.size || trailer(bytes) != segment.trailer {
         anyhow::bail!(
@@ -489,9 +505,14 @@ pub fn decode_segment(
             segment.size
         );
     }
-    let inflated = gzip::gunzip_capped_reader(bytes, MAX_STATE_BYTES);
-    let mut input = Reader::streaming(inflated, inflated_bound(bytes.len(), MAX_STATE_BYTES));
     let read = (|| {
+        let inflated = gzip::gunzip_capped_into(bytes, cap, buffer).map_err(|e| match e {
+            gzip::GzipError::TooLarge { cap } => {
+                anyhow::anyhow!("it inflates to more than {cap} bytes")
+            }
+            other => anyhow::anyhow!("{other}"),
+        })?;
+        let mut input = Reader::new(inflated);
         anyhow::ensure!(
             input.take(SEGMENT_MAGIC.len(), "the magic line")? == SEGMENT_MAGIC,
             "not a trailsight state segment"
@@ -881,6 +902,7 @@ impl StateStore {
         counts: &mut Aggregator,
         segments: &[SegmentRef],
     ) -> anyhow::Result<()> {
+        let mut buffer = Vec::new();
         for segment in segments {
             let key = self.segment_key(segment);
             let location = self.store.display(&key);
@@ -896,7 +918,7 @@ impl StateStore {
                     self.describe()
                 );
             };
-            decode_segment(&bytes, segment, &location, counts)?;
+            decode_segment(&bytes, segment, &location, counts, &mut buffer)?;
         }
         Ok(())
     }
@@ -1495,6 +1517,78 @@ mod tests {
         assert_eq!(loaded.to_state(), two_days().to_state());
         block_on(other_store.save(&state, &mut loaded, &lock)).unwrap();
         assert_eq!(segment_files(dir.path(), &store), listed);
+    }
+
+    /// A segment that is the one its manifest lists (size and trailer) but whose gzip stream is
+    /// damaged (cut, its checksum or a byte inside changed, or inflating past the cap) is an
+    /// error naming it and what is wrong, whatever the reused buffer held before.
+    #[test]
+    fn a_damaged_segment_is_named_with_what_is_wrong() {
+        let day = 26_206_560 / 1440;
+        let written = two_days();
+        let whole = encode_segment(day, &written.day_segments()).unwrap();
+        let flipped = |at: usize| {
+            let mut bytes = whole.clone();
+            bytes[at] ^= 0x55;
+            bytes
+        };
+        let cases: [(&str, Vec<u8>, u64, &str); 6] = [
+            ("whole", whole.clone(), MAX_STATE_BYTES, ""),
+            (
+                "cut",
+                whole[..whole.len() - 12].to_vec(),
+                MAX_STATE_BYTES,
+                "truncated gzip",
+            ),
+            (
+                "header only",
+                whole[..10].to_vec(),
+                MAX_STATE_BYTES,
+                "truncated gzip",
+            ),
+            (
+                "wrong checksum",
+                flipped(whole.len() - 8),
+                MAX_STATE_BYTES,
+                "corrupt gzip",
+            ),
+            (
+                "byte flipped inside",
+                flipped(whole.len() / 2),
+                MAX_STATE_BYTES,
+                "corrupt gzip",
+            ),
+            (
+                "over the cap",
+                whole.clone(),
+                100,
+                "inflates to more than 100 bytes",
+            ),
+        ];
+        for (case, bytes, cap, expected) in cases {
+            let segment = SegmentRef::of(day, &bytes);
+            let mut counts = Aggregator::new();
+            let mut buffer = vec![0xaa; 1 << 16];
+            let read = decode_segment_capped(
+                &bytes,
+                &segment,
+                "days/x.bin.gz",
+                &mut counts,
+                &mut buffer,
+                cap,
+            );
+            if expected.is_empty() {
+                read.unwrap();
+                continue;
+            }
+            let err = format!("{:#}", read.unwrap_err());
+            assert!(
+                err.starts_with("state segment days/x.bin.gz: ")
+                    && err.contains(expected)
+                    && err.contains("restore it from a copy"),
+                "{case}: {err}"
+            );
+        }
     }
 
     #[test]
