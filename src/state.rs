@@ -76,6 +76,7 @@
 
 use crate::aggregate::{AggregateState, Aggregator, DaySegments, IdentityFilter, Reader, Writer};
 use crate::decode::gzip;
+use crate::model::ObjectRef;
 use crate::store::{Precondition, Put, Store, StoreError, random_token};
 use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
@@ -174,8 +175,18 @@ struct RunStateV1 {
 /// A stable 128-bit name of an object key (its UUIDv5, SHA-1 based, in a namespace of ours):
 /// what the state keeps of an object already read, 16 bytes instead of a ~150-byte key.
 pub fn object_key_hash(key: &str) -> u128 {
+    key_hash(&[key.as_bytes()])
+}
+
+/// `object_key_hash` of `object`'s key, without building the key.
+pub fn object_hash(object: &ObjectRef) -> u128 {
+    key_hash(&object.key_parts().map(str::as_bytes))
+}
+
+/// `object_key_hash` of the key made of `parts`.
+fn key_hash(parts: &[&[u8]]) -> u128 {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7f1c_2b9a_5e4d_4c1b_9a3e_2d6f_0b8c_4e51);
-    uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()).as_u128()
+    crate::model::uuid_v5(&NAMESPACE, parts).as_u128()
 }
 
 /// The most bytes `compressed` bytes of deflate can inflate to (at most 1032 to 1), within `cap`.
@@ -190,7 +201,7 @@ fn inflated_bound(compressed: usize, cap: u64) -> u64 {
 /// rather than a second copy of its bytes.
 fn content_digest(bytes: &[u8]) -> uuid::Uuid {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2d0e_61c4_93a7_4f58_b1c6_7e3a_95d2_0f84);
-    uuid::Uuid::new_v5(&NAMESPACE, bytes)
+    crate::model::uuid_v5(&NAMESPACE, &[bytes])
 }
 
 /// One day's segment of a layout-4 state, as its manifest lists it.
@@ -1517,6 +1528,39 @@ mod tests {
         assert_eq!(loaded.to_state(), two_days().to_state());
         block_on(other_store.save(&state, &mut loaded, &lock)).unwrap();
         assert_eq!(segment_files(dir.path(), &store), listed);
+    }
+
+    /// An object's hash is the hash of its key, built or not, and the same as in every earlier
+    /// release (saved states list these hashes): UUIDv5 in our namespace, as Python's
+    /// `uuid.uuid5` computes it.
+    #[test]
+    fn an_objects_hash_is_the_saved_hash_of_its_key() {
+        let folder = "AWSLogs/111122223333/CloudTrail/us-east-1/2019/11/08/";
+        let key =
+            format!("{folder}111122223333_CloudTrail_us-east-1_20191108T0005Z_abcd1234.json.gz");
+        assert_eq!(
+            object_key_hash(&key),
+            0x8f7b_acf8_4ffa_5ee4_99a4_7a55_f434_be1e
+        );
+        let mut listed = crate::model::ObjectFolder::builder(folder.into(), folder.into());
+        for name in [
+            "111122223333_CloudTrail_us-east-1_20191108T0005Z_abcd1234.json.gz",
+            "111122223333_CloudTrail_us-east-1_20191108T0010Z_ef567890.json.gz",
+            "111122223333_CloudTrail_us-east-1_20191108T2355Z_00000000.json.gz",
+            "x",
+        ] {
+            listed.push(name, 1);
+        }
+        for object in listed.finish() {
+            assert_eq!(
+                object_hash(&object),
+                object_key_hash(&object.key()),
+                "{}",
+                object.key()
+            );
+        }
+        let single = ObjectRef::single(&key, &key, 1);
+        assert_eq!(object_hash(&single), object_key_hash(&key));
     }
 
     /// A segment that is the one its manifest lists (size and trailer) but whose gzip stream is
