@@ -38,11 +38,12 @@
 //! more; layout 1 was gzip-compressed JSON throughout, under `.json.gz`, with every event ID
 //! in hex and every object key in full. Each is read (layout 2's IDs hashed, layout 1's keys
 //! hashed) and migrated: the next save writes layout 4 (a `.json.gz` is then removed); any
-//! other version is refused, not misread. Everything is encoded straight into its gzip encoder;
-//! a day segment is inflated whole (capped) into a buffer reused from one segment to the next,
-//! and any other state object is decoded from a capped streaming gzip decoder, straight into
-//! the aggregator, so at most one day's uncompressed form sits beside the counts (a save whose
-//! answer was lost compares what is there by digest).
+//! other version is refused, not misread. A state object is encoded whole and compressed whole
+//! (libdeflate's fastest level, one gzip member); a day segment is inflated whole (capped) into
+//! a buffer reused from one segment to the next, and any other state object is decoded from a
+//! capped streaming gzip decoder, straight into the aggregator: at most one day's (or the
+//! manifest's) uncompressed form is held beside the counts (a save whose answer was lost
+//! compares what is there by digest).
 //!
 //! The state lives in a store (a local directory or an S3 prefix, `store::Store`) beside a
 //! lock `trailsight-state[...].lock` whose body names the holder, the time it was taken and a
@@ -78,7 +79,6 @@ use crate::aggregate::{AggregateState, Aggregator, DaySegments, IdentityFilter, 
 use crate::decode::gzip;
 use crate::model::ObjectRef;
 use crate::store::{Precondition, Put, Store, StoreError, random_token};
-use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
@@ -275,8 +275,7 @@ impl RunState {
         days: &DaySegments<'_>,
         segments: &[SegmentRef],
     ) -> Vec<u8> {
-        let mut gz = state_gzip();
-        let mut out = Writer::streaming(&mut gz);
+        let mut out = Writer::default();
         out.bytes.extend_from_slice(MAGIC);
         out.varint(u64::from(STATE_VERSION));
         let header = serde_json::to_string(self).expect("serialising the state header");
@@ -284,7 +283,6 @@ impl RunState {
         out.varint(self.processed.len() as u64);
         for hash in &self.processed {
             out.bytes.extend_from_slice(&hash.to_le_bytes());
-            out.spill();
         }
         counts.write_coverage(&mut out);
         days.write_directory(&mut out);
@@ -294,18 +292,15 @@ impl RunState {
             out.text(&segment.name);
             out.varint(segment.size);
             out.bytes.extend_from_slice(&segment.trailer);
-            out.spill();
         }
-        out.finish().expect("compressing the state into memory");
-        gz.finish().expect("finishing a gzip stream in memory")
+        gzip::gzip_fast(&out.bytes)
     }
 
     /// Layout 3 (a single file: the header, the object hashes and all the counts), as the
     /// release before layout 4 wrote it: for the migration tests.
     #[cfg(test)]
     pub fn encode_layout_3(&self, counts: &Aggregator) -> Vec<u8> {
-        let mut gz = state_gzip();
-        let mut out = Writer::streaming(&mut gz);
+        let mut out = Writer::default();
         out.bytes.extend_from_slice(MAGIC);
         out.varint(3);
         out.text(&serde_json::to_string(self).expect("serialising the state header"));
@@ -314,8 +309,7 @@ impl RunState {
             out.bytes.extend_from_slice(&hash.to_le_bytes());
         }
         counts.write_saved(&mut out);
-        out.finish().expect("compressing the state into memory");
-        gz.finish().expect("finishing a gzip stream in memory")
+        gzip::gzip_fast(&out.bytes)
     }
 
     /// The header of a state object of any layout (for a layout-4 manifest, without reading
@@ -459,29 +453,19 @@ fn plain_segment_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
-/// The gzip encoder every state object is written through: fast, and with no time in its
-/// header, so the same counts are the same bytes.
-fn state_gzip() -> flate2::write::GzEncoder<Vec<u8>> {
-    GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::fast())
-}
-
 /// Layout 4's segment of `day`: gzip of the segment's magic line, the version, the day and
-/// the day's counts and event IDs (`DaySegments::write`), encoded in 64 KiB chunks. `None`
-/// when the day holds nothing.
+/// the day's counts and event IDs (`DaySegments::write`), encoded whole (one day's) and then
+/// compressed whole (`gzip::gzip_fast`: no time in its header, so the same counts are the same
+/// bytes). `None` when the day holds nothing.
 pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
-    let mut gz = state_gzip();
-    let mut out = Writer::streaming(&mut gz);
+    let mut out = Writer::default();
     out.bytes.extend_from_slice(SEGMENT_MAGIC);
     out.varint(u64::from(STATE_VERSION));
     out.signed(day);
     if !days.write(day, &mut out) {
         return None;
     }
-    out.finish()
-        .expect("compressing a state segment into memory");
-    Some(gz.finish().expect("finishing a gzip stream in memory"))
+    Some(gzip::gzip_fast(&out.bytes))
 }
 
 /// Add the segment `segment` (its bytes, `location` for messages) to `counts`, after checking
@@ -1113,6 +1097,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flate2::{Compression, GzBuilder};
     use std::io::Write;
 
     fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
