@@ -36,7 +36,7 @@ use crate::source::Source;
 use crate::source::layout::{PartitionFilter, Shard};
 use crate::state::{
     PartitionDeliveries, RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition,
-    object_key_hash,
+    object_hash,
 };
 use crate::telemetry::{self, DeliveryGap, RunSummary, ShardCounts, Stage};
 use anyhow::{Context, bail};
@@ -342,7 +342,7 @@ struct Progress {
     redetect_from: Option<NaiveDate>,
     /// The latest delivery-day folder read, perhaps only in part.
     folders_read_through: Option<NaiveDate>,
-    /// Objects of that folder already read, by `object_key_hash`.
+    /// Objects of that folder already read, by `object_key_hash` (`object_hash`).
     processed: BTreeSet<u128>,
     /// Partitions some of whose logs could not be read, by (account, region).
     stuck: BTreeMap<PartitionId, Stuck>,
@@ -745,14 +745,28 @@ impl<'c> Run<'c> {
             self.check_delivered(day);
         }
         self.check_partition_deliveries(progress, day);
+        // One pass hashes each listed key that needs it once: an object of the folder read in
+        // part is dropped if already read, and one of the next day's folder is remembered as
+        // read (below).
         let mut new = listed;
-        if !progress.processed.is_empty() {
-            let folder = progress.folders_read_through;
-            new.retain(|o| {
-                !(may_be_in_folder(o, folder)
-                    && progress.processed.contains(&object_key_hash(&o.key())))
-            });
-        }
+        let (processed, folder) = (&progress.processed, progress.folders_read_through);
+        let in_next = self.in_folder_of(next);
+        let mut in_next_folder = Vec::new();
+        new.retain(|o| {
+            let maybe_read = !processed.is_empty() && may_be_in_folder(o, folder);
+            let remembered = in_next(o);
+            if !maybe_read && !remembered {
+                return true;
+            }
+            let hash = object_hash(o);
+            if maybe_read && processed.contains(&hash) {
+                return false;
+            }
+            if remembered {
+                in_next_folder.push(hash);
+            }
+            true
+        });
         self.summary.timed(Stage::List, started);
         self.summary.objects_listed += new.len() as u64;
         telemetry::progress::listed(&new);
@@ -769,7 +783,6 @@ impl<'c> Run<'c> {
         if first_folder < next {
             progress.processed.clear();
         }
-        let in_next_folder = self.keys_in_folder_of(next, &new);
         if progress.processed.is_empty() {
             progress.processed = in_next_folder.into_iter().collect();
         } else {
@@ -901,22 +914,18 @@ impl<'c> Run<'c> {
         Ok(())
     }
 
-    /// The key hashes of `objects` in the delivery folder of `day` (remembered as read, so the next
-    /// step does not read them again). Prefix lookups by length (a few distinct lengths), not a
-    /// scan of every partition.
-    fn keys_in_folder_of(&self, day: NaiveDate, objects: &[ObjectRef]) -> Vec<u128> {
+    /// Whether an object is in the delivery folder of `day` (what the step reads of it is
+    /// remembered as read, so the next step does not read it again). Prefix lookups by length
+    /// (a few distinct lengths), not a scan of every partition.
+    fn in_folder_of(&self, day: NaiveDate) -> impl Fn(&ObjectRef) -> bool + use<> {
         let folders: HashSet<String> = self.partitions.iter().map(|p| p.day_prefix(day)).collect();
         let lengths: BTreeSet<usize> = folders.iter().map(String::len).collect();
-        let in_folder = |key: &str| {
+        move |object: &ObjectRef| {
+            let key = &object.folder().key;
             lengths
                 .iter()
                 .any(|&n| key.get(..n).is_some_and(|p| folders.contains(p)))
-        };
-        objects
-            .iter()
-            .filter(|o| in_folder(&o.folder().key))
-            .map(|o| object_key_hash(&o.key()))
-            .collect()
+        }
     }
 
     /// List the day folders of every partition, in parallel, returning objects in key order.

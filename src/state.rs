@@ -38,10 +38,12 @@
 //! more; layout 1 was gzip-compressed JSON throughout, under `.json.gz`, with every event ID
 //! in hex and every object key in full. Each is read (layout 2's IDs hashed, layout 1's keys
 //! hashed) and migrated: the next save writes layout 4 (a `.json.gz` is then removed); any
-//! other version is refused, not misread. Everything is encoded straight into its gzip encoder
-//! and decoded from a capped streaming gzip decoder straight into the aggregator, so no
-//! uncompressed form sits beside the counts (a save whose answer was lost compares what is
-//! there by digest).
+//! other version is refused, not misread. A state object is encoded whole and compressed whole
+//! (libdeflate's fastest level, one gzip member); a day segment is inflated whole (capped) into
+//! a buffer reused from one segment to the next, and any other state object is decoded from a
+//! capped streaming gzip decoder, straight into the aggregator: at most one day's (or the
+//! manifest's) uncompressed form is held beside the counts (a save whose answer was lost
+//! compares what is there by digest).
 //!
 //! The state lives in a store (a local directory or an S3 prefix, `store::Store`) beside a
 //! lock `trailsight-state[...].lock` whose body names the holder, the time it was taken and a
@@ -75,8 +77,8 @@
 
 use crate::aggregate::{AggregateState, Aggregator, DaySegments, IdentityFilter, Reader, Writer};
 use crate::decode::gzip;
+use crate::model::ObjectRef;
 use crate::store::{Precondition, Put, Store, StoreError, random_token};
-use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
@@ -173,8 +175,18 @@ struct RunStateV1 {
 /// A stable 128-bit name of an object key (its UUIDv5, SHA-1 based, in a namespace of ours):
 /// what the state keeps of an object already read, 16 bytes instead of a ~150-byte key.
 pub fn object_key_hash(key: &str) -> u128 {
+    key_hash(&[key.as_bytes()])
+}
+
+/// `object_key_hash` of `object`'s key, without building the key.
+pub fn object_hash(object: &ObjectRef) -> u128 {
+    key_hash(&object.key_parts().map(str::as_bytes))
+}
+
+/// `object_key_hash` of the key made of `parts`.
+fn key_hash(parts: &[&[u8]]) -> u128 {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7f1c_2b9a_5e4d_4c1b_9a3e_2d6f_0b8c_4e51);
-    uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()).as_u128()
+    crate::model::uuid_v5(&NAMESPACE, parts).as_u128()
 }
 
 /// The most bytes `compressed` bytes of deflate can inflate to (at most 1032 to 1), within `cap`.
@@ -189,7 +201,7 @@ fn inflated_bound(compressed: usize, cap: u64) -> u64 {
 /// rather than a second copy of its bytes.
 fn content_digest(bytes: &[u8]) -> uuid::Uuid {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2d0e_61c4_93a7_4f58_b1c6_7e3a_95d2_0f84);
-    uuid::Uuid::new_v5(&NAMESPACE, bytes)
+    crate::model::uuid_v5(&NAMESPACE, &[bytes])
 }
 
 /// One day's segment of a layout-4 state, as its manifest lists it.
@@ -263,8 +275,7 @@ impl RunState {
         days: &DaySegments<'_>,
         segments: &[SegmentRef],
     ) -> Vec<u8> {
-        let mut gz = state_gzip();
-        let mut out = Writer::streaming(&mut gz);
+        let mut out = Writer::default();
         out.bytes.extend_from_slice(MAGIC);
         out.varint(u64::from(STATE_VERSION));
         let header = serde_json::to_string(self).expect("serialising the state header");
@@ -272,7 +283,6 @@ impl RunState {
         out.varint(self.processed.len() as u64);
         for hash in &self.processed {
             out.bytes.extend_from_slice(&hash.to_le_bytes());
-            out.spill();
         }
         counts.write_coverage(&mut out);
         days.write_directory(&mut out);
@@ -282,18 +292,15 @@ impl RunState {
             out.text(&segment.name);
             out.varint(segment.size);
             out.bytes.extend_from_slice(&segment.trailer);
-            out.spill();
         }
-        out.finish().expect("compressing the state into memory");
-        gz.finish().expect("finishing a gzip stream in memory")
+        gzip::gzip_fast(&out.bytes)
     }
 
     /// Layout 3 (a single file: the header, the object hashes and all the counts), as the
     /// release before layout 4 wrote it: for the migration tests.
     #[cfg(test)]
     pub fn encode_layout_3(&self, counts: &Aggregator) -> Vec<u8> {
-        let mut gz = state_gzip();
-        let mut out = Writer::streaming(&mut gz);
+        let mut out = Writer::default();
         out.bytes.extend_from_slice(MAGIC);
         out.varint(3);
         out.text(&serde_json::to_string(self).expect("serialising the state header"));
@@ -302,8 +309,7 @@ impl RunState {
             out.bytes.extend_from_slice(&hash.to_le_bytes());
         }
         counts.write_saved(&mut out);
-        out.finish().expect("compressing the state into memory");
-        gz.finish().expect("finishing a gzip stream in memory")
+        gzip::gzip_fast(&out.bytes)
     }
 
     /// The header of a state object of any layout (for a layout-4 manifest, without reading
@@ -447,38 +453,43 @@ fn plain_segment_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
-/// The gzip encoder every state object is written through: fast, and with no time in its
-/// header, so the same counts are the same bytes.
-fn state_gzip() -> flate2::write::GzEncoder<Vec<u8>> {
-    GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::fast())
-}
-
 /// Layout 4's segment of `day`: gzip of the segment's magic line, the version, the day and
-/// the day's counts and event IDs (`DaySegments::write`), encoded in 64 KiB chunks. `None`
-/// when the day holds nothing.
+/// the day's counts and event IDs (`DaySegments::write`), encoded whole (one day's) and then
+/// compressed whole (`gzip::gzip_fast`: no time in its header, so the same counts are the same
+/// bytes). `None` when the day holds nothing.
 pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
-    let mut gz = state_gzip();
-    let mut out = Writer::streaming(&mut gz);
+    let mut out = Writer::default();
     out.bytes.extend_from_slice(SEGMENT_MAGIC);
     out.varint(u64::from(STATE_VERSION));
     out.signed(day);
     if !days.write(day, &mut out) {
         return None;
     }
-    out.finish()
-        .expect("compressing a state segment into memory");
-    Some(gz.finish().expect("finishing a gzip stream in memory"))
+    Some(gzip::gzip_fast(&out.bytes))
 }
 
 /// Add the segment `segment` (its bytes, `location` for messages) to `counts`, after checking
-/// that they are the bytes the manifest names.
+/// that they are the bytes the manifest names. The segment is inflated whole (libdeflate, about
+/// twice as fast as streaming) into `buffer`, which the caller keeps from one segment to the
+/// next: one day's uncompressed form is held at a time, never the window's.
 pub fn decode_segment(
     bytes: &[u8],
     segment: &SegmentRef,
     location: &str,
     counts: &mut Aggregator,
+    buffer: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    decode_segment_capped(bytes, segment, location, counts, buffer, MAX_STATE_BYTES)
+}
+
+/// `decode_segment`, refusing a segment that inflates to more than `cap` bytes.
+fn decode_segment_capped(
+    bytes: &[u8],
+    segment: &SegmentRef,
+    location: &str,
+    counts: &mut Aggregator,
+    buffer: &mut Vec<u8>,
+    cap: u64,
 ) -> anyhow::Result<()> {
     if bytes.len() as u64 != segment.size || trailer(bytes) != segment.trailer {
         anyhow::bail!(
@@ -489,9 +500,14 @@ pub fn decode_segment(
             segment.size
         );
     }
-    let inflated = gzip::gunzip_capped_reader(bytes, MAX_STATE_BYTES);
-    let mut input = Reader::streaming(inflated, inflated_bound(bytes.len(), MAX_STATE_BYTES));
     let read = (|| {
+        let inflated = gzip::gunzip_capped_into(bytes, cap, buffer).map_err(|e| match e {
+            gzip::GzipError::TooLarge { cap } => {
+                anyhow::anyhow!("it inflates to more than {cap} bytes")
+            }
+            other => anyhow::anyhow!("{other}"),
+        })?;
+        let mut input = Reader::new(inflated);
         anyhow::ensure!(
             input.take(SEGMENT_MAGIC.len(), "the magic line")? == SEGMENT_MAGIC,
             "not a trailsight state segment"
@@ -881,6 +897,7 @@ impl StateStore {
         counts: &mut Aggregator,
         segments: &[SegmentRef],
     ) -> anyhow::Result<()> {
+        let mut buffer = Vec::new();
         for segment in segments {
             let key = self.segment_key(segment);
             let location = self.store.display(&key);
@@ -896,7 +913,7 @@ impl StateStore {
                     self.describe()
                 );
             };
-            decode_segment(&bytes, segment, &location, counts)?;
+            decode_segment(&bytes, segment, &location, counts, &mut buffer)?;
         }
         Ok(())
     }
@@ -1080,6 +1097,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flate2::{Compression, GzBuilder};
     use std::io::Write;
 
     fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
@@ -1495,6 +1513,111 @@ mod tests {
         assert_eq!(loaded.to_state(), two_days().to_state());
         block_on(other_store.save(&state, &mut loaded, &lock)).unwrap();
         assert_eq!(segment_files(dir.path(), &store), listed);
+    }
+
+    /// An object's hash is the hash of its key, built or not, and the same as in every earlier
+    /// release (saved states list these hashes): UUIDv5 in our namespace, as Python's
+    /// `uuid.uuid5` computes it.
+    #[test]
+    fn an_objects_hash_is_the_saved_hash_of_its_key() {
+        let folder = "AWSLogs/111122223333/CloudTrail/us-east-1/2019/11/08/";
+        let key =
+            format!("{folder}111122223333_CloudTrail_us-east-1_20191108T0005Z_abcd1234.json.gz");
+        assert_eq!(
+            object_key_hash(&key),
+            0x8f7b_acf8_4ffa_5ee4_99a4_7a55_f434_be1e
+        );
+        let mut listed = crate::model::ObjectFolder::builder(folder.into(), folder.into());
+        for name in [
+            "111122223333_CloudTrail_us-east-1_20191108T0005Z_abcd1234.json.gz",
+            "111122223333_CloudTrail_us-east-1_20191108T0010Z_ef567890.json.gz",
+            "111122223333_CloudTrail_us-east-1_20191108T2355Z_00000000.json.gz",
+            "x",
+        ] {
+            listed.push(name, 1);
+        }
+        for object in listed.finish() {
+            assert_eq!(
+                object_hash(&object),
+                object_key_hash(&object.key()),
+                "{}",
+                object.key()
+            );
+        }
+        let single = ObjectRef::single(&key, &key, 1);
+        assert_eq!(object_hash(&single), object_key_hash(&key));
+    }
+
+    /// A segment that is the one its manifest lists (size and trailer) but whose gzip stream is
+    /// damaged (cut, its checksum or a byte inside changed, or inflating past the cap) is an
+    /// error naming it and what is wrong, whatever the reused buffer held before.
+    #[test]
+    fn a_damaged_segment_is_named_with_what_is_wrong() {
+        let day = 26_206_560 / 1440;
+        let written = two_days();
+        let whole = encode_segment(day, &written.day_segments()).unwrap();
+        let flipped = |at: usize| {
+            let mut bytes = whole.clone();
+            bytes[at] ^= 0x55;
+            bytes
+        };
+        let cases: [(&str, Vec<u8>, u64, &str); 6] = [
+            ("whole", whole.clone(), MAX_STATE_BYTES, ""),
+            (
+                "cut",
+                whole[..whole.len() - 12].to_vec(),
+                MAX_STATE_BYTES,
+                "truncated gzip",
+            ),
+            (
+                "header only",
+                whole[..10].to_vec(),
+                MAX_STATE_BYTES,
+                "truncated gzip",
+            ),
+            (
+                "wrong checksum",
+                flipped(whole.len() - 8),
+                MAX_STATE_BYTES,
+                "corrupt gzip",
+            ),
+            (
+                "byte flipped inside",
+                flipped(whole.len() / 2),
+                MAX_STATE_BYTES,
+                "corrupt gzip",
+            ),
+            (
+                "over the cap",
+                whole.clone(),
+                100,
+                "inflates to more than 100 bytes",
+            ),
+        ];
+        for (case, bytes, cap, expected) in cases {
+            let segment = SegmentRef::of(day, &bytes);
+            let mut counts = Aggregator::new();
+            let mut buffer = vec![0xaa; 1 << 16];
+            let read = decode_segment_capped(
+                &bytes,
+                &segment,
+                "days/x.bin.gz",
+                &mut counts,
+                &mut buffer,
+                cap,
+            );
+            if expected.is_empty() {
+                read.unwrap();
+                continue;
+            }
+            let err = format!("{:#}", read.unwrap_err());
+            assert!(
+                err.starts_with("state segment days/x.bin.gz: ")
+                    && err.contains(expected)
+                    && err.contains("restore it from a copy"),
+                "{case}: {err}"
+            );
+        }
     }
 
     #[test]

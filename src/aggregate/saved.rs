@@ -31,10 +31,11 @@
 //! above; layout 2 wrote each ID as 16 bytes little-endian (hashed when read), 2 of minute of
 //! the day and 4 of API fingerprint, 22 bytes an ID.
 //!
-//! Both directions stream: `Writer::streaming` hands the bytes to a sink (the state's gzip
-//! encoder) in 64 KiB chunks, and `Reader::streaming` reads them from a source (a capped gzip
-//! decoder) through a window of about as much, so the uncompressed form is never held whole
-//! beside the counts.
+//! Both directions can stream: `Writer::streaming` hands the bytes to a sink in 64 KiB chunks,
+//! and `Reader::streaming` reads them from a source (a capped gzip decoder) through a window of
+//! about as much, so an uncompressed form need not be held whole beside the counts. (The state
+//! writes each object, one day's or its manifest, whole and compresses it at once, and inflates
+//! each day's segment whole: `state`.)
 //!
 //! Reading checks every length and symbol against what the input can hold (for a stream, what
 //! its compressed size can inflate to) and reserves room for at most `RESERVE_CAP` items ahead

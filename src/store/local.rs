@@ -366,7 +366,7 @@ pub fn is_temporary_name(name: &str) -> bool {
 
 /// A digest of an object's bytes, its local ETag.
 fn digest(bytes: &[u8]) -> String {
-    uuid::Uuid::new_v5(&crate::model::ID_NAMESPACE, bytes)
+    crate::model::uuid_v5(&crate::model::ID_NAMESPACE, &[bytes])
         .simple()
         .to_string()
 }
