@@ -12,10 +12,11 @@
 //!
 //! Duplicates are copies: an event whose `eventID` was already counted is dropped only when it
 //! also has the same `eventTime` minute, `eventSource` and `eventName` (kept beside the ID as a
-//! 16-bit minute of the day and a 32-bit fingerprint of the API, 16 bytes a table entry). An ID seen again with another time or API is a conflict: both events count, and the
-//! conflict is counted (`AggregateStats::id_conflicts`), so a forged record cannot hide a real
-//! event by borrowing its ID. IDs are compared per UTC day of the event's time; an ID reused on
-//! another day is never dropped, and not reported as a conflict either.
+//! 16-bit minute of the day and a 32-bit fingerprint of the API: 14 bytes an ID once its day is
+//! frozen, `seen`). An ID seen again with another time or API is a conflict: both events count,
+//! and the conflict is counted (`AggregateStats::id_conflicts`), so a forged record cannot hide
+//! a real event by borrowing its ID. IDs are compared per UTC day of the event's time; an ID
+//! reused on another day is never dropped, and not reported as a conflict either.
 
 use crate::decode::{DecodedObject, Interner, NO_SYM, Strings, Sym, flags};
 use crate::model::{EventCategory, InsightKind, MINUTES_PER_DAY, Minute, SeriesKey};
