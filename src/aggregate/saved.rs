@@ -48,7 +48,6 @@ use super::{
 };
 use crate::decode::{Interner, NO_SYM, Strings, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
-use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
@@ -870,18 +869,25 @@ impl SavedStrings {
 /// aggregator's own table was filled in.
 #[derive(Default)]
 struct StringsOut {
-    numbers: FxHashMap<Sym, Sym>,
+    /// Each symbol's number in the table, indexed by the symbol (symbols are dense: an array
+    /// lookup, not a hash, for the millions of symbols a day's cells name); `NO_SYM` where not
+    /// kept.
+    numbers: Vec<Sym>,
     kept: Vec<Sym>,
 }
 
 impl StringsOut {
     fn keep(&mut self, sym: Sym) {
-        if sym != NO_SYM {
-            let next = self.kept.len() as Sym;
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.numbers.entry(sym) {
-                slot.insert(next);
-                self.kept.push(sym);
-            }
+        if sym == NO_SYM {
+            return;
+        }
+        let at = sym as usize;
+        if at >= self.numbers.len() {
+            self.numbers.resize(at + 1, NO_SYM);
+        }
+        if self.numbers[at] == NO_SYM {
+            self.numbers[at] = self.kept.len() as Sym;
+            self.kept.push(sym);
         }
     }
 
@@ -890,7 +896,9 @@ impl StringsOut {
         if sym == NO_SYM {
             NO_SYM
         } else {
-            self.numbers[&sym]
+            let number = self.numbers[sym as usize];
+            assert!(number != NO_SYM, "a symbol written before it was kept");
+            number
         }
     }
 
