@@ -732,18 +732,8 @@ impl StateStore {
         };
         let folder = self.name.rsplit_once('/').map_or("", |(f, _)| f);
         let segments = self.segment_folder();
-        for folder in [folder, segments.trim_end_matches('/')] {
-            match dir.remove_stale_temporaries(folder, min_age) {
-                Ok(removed) => {
-                    for name in removed {
-                        tracing::info!(
-                            "removed {}: a temporary file an earlier run left",
-                            dir.root().join(folder).join(name).display()
-                        );
-                    }
-                }
-                Err(e) => tracing::warn!("could not clean temporary files of the state: {e}"),
-            }
+        for folder in [folder, &segments] {
+            dir.sweep_stale_temporaries(folder, min_age);
         }
     }
 

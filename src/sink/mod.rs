@@ -310,17 +310,7 @@ impl Sink {
         if !first {
             return;
         }
-        match dir.remove_stale_temporaries(folder, STALE_TEMPORARY_AGE) {
-            Ok(removed) => {
-                for name in removed {
-                    tracing::info!(
-                        "removed {}: a temporary file an earlier run left",
-                        dir.root().join(folder).join(name).display()
-                    );
-                }
-            }
-            Err(e) => tracing::warn!("could not clean temporary files of {folder}: {e}"),
-        }
+        dir.sweep_stale_temporaries(folder, STALE_TEMPORARY_AGE);
     }
 
     /// Write the record of a run that started at `started` (`runs`): its summary, exit code

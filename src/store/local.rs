@@ -311,6 +311,26 @@ impl LocalDir {
         Ok(removed)
     }
 
+    /// `remove_stale_temporaries`, with each file removed logged and a failure warned of (a
+    /// leftover temporary costs only disk space: never an error of the run).
+    pub fn sweep_stale_temporaries(&self, folder: &str, min_age: std::time::Duration) {
+        let folder = folder.trim_end_matches('/');
+        match self.remove_stale_temporaries(folder, min_age) {
+            Ok(removed) => {
+                for name in removed {
+                    tracing::info!(
+                        "removed {}: a temporary file an earlier run left",
+                        self.root.join(folder).join(name).display()
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(
+                "could not clean temporary files of {}: {e}",
+                self.root.join(folder).display()
+            ),
+        }
+    }
+
     /// The folder of a key to be written, created if missing.
     fn writable_folder(&self, folder: &[&str], key: &str) -> Result<OwnedFd, StoreError> {
         self.open_folder(folder, true)?
