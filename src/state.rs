@@ -5,15 +5,16 @@
 //! detection must be redone (the start of the oldest episode still open), and which objects of
 //! the last, partly read, day folder were already counted.
 //!
-//! Layout 4 (this one) is a manifest and one segment per UTC day of the window, so a save
+//! Layout 5 (this one) is a manifest and one segment per UTC day of the window, so a save
 //! costs what changed, not the window:
 //! - the manifest, `trailsight-state[-shard-I-of-N].bin.gz`, is a gzip stream of the line
 //!   `TRAILSIGHT STATE`, the layout version (a varint), a JSON header with everything but the
 //!   counts (source, shard, days, stuck partitions, delivery counts: any tool can read it after
 //!   the magic line), the objects already read in the last folder as 128-bit hashes of their
 //!   keys (`object_key_hash`), each account and region's first minute (the coverage), the
-//!   series directory (every series' key, in key order: loading finds a day's series by
-//!   walking it in step with the day's, not by a lookup each),
+//!   series directory (every series' key and number of cells, in key order: loading finds a
+//!   day's series by walking it in step with the day's, not by a lookup each, and makes each
+//!   series' tables once, not day by day),
 //!   and the segments: each one's day, object name, size and gzip trailer (the CRC-32 and size
 //!   of what it holds), by day;
 //! - a segment, `trailsight-state[...].days/YYYY-MM-DD-DIGEST.bin.gz`, is a gzip stream of the
@@ -33,17 +34,18 @@
 //! segment's bytes are held at a time, never the whole state's. A missing or damaged segment
 //! is an error naming it and the manifest, never a partial state.
 //!
-//! Layout 3 was a single file, the manifest's header and object hashes followed by all the
-//! counts; layout 2 was the same with every event ID in 16 bytes and its minute and API in 6
-//! more; layout 1 was gzip-compressed JSON throughout, under `.json.gz`, with every event ID
-//! in hex and every object key in full. Each is read (layout 2's IDs hashed, layout 1's keys
-//! hashed) and migrated: the next save writes layout 4 (a `.json.gz` is then removed); any
+//! Layout 4 was the same, its series directory without the cells' numbers (its segments are layout
+//! 5's: a segment still says 4). Layout 3 was a single file, the manifest's header and object
+//! hashes followed by all the counts; layout 2 was the same with every event ID in 16 bytes and its
+//! minute and API in 6 more; layout 1 was gzip-compressed JSON throughout, under `.json.gz`, with
+//! every event ID in hex and every object key in full. Each is read (layout 2's IDs hashed, layout
+//! 1's keys hashed) and migrated: the next save writes layout 5 (a `.json.gz` is then removed); any
 //! other version is refused, not misread. A state object is encoded whole and compressed whole
-//! (libdeflate's fastest level, one gzip member); a day segment is inflated whole (capped) into
-//! a buffer reused from one segment to the next, and any other state object is decoded from a
-//! capped streaming gzip decoder, straight into the aggregator: at most one day's (or the
-//! manifest's) uncompressed form is held beside the counts (a save whose answer was lost
-//! compares what is there by digest).
+//! (libdeflate's fastest level, one gzip member); a day segment is inflated whole (capped) into a
+//! buffer reused from one segment to the next, and any other state object is decoded from a capped
+//! streaming gzip decoder, straight into the aggregator: at most one day's (or the manifest's)
+//! uncompressed form is held beside the counts (a save whose answer was lost compares what is there
+//! by digest).
 //!
 //! The state lives in a store (a local directory or an S3 prefix, `store::Store`) beside a
 //! lock `trailsight-state[...].lock` whose body names the holder, the time it was taken and a
@@ -83,11 +85,15 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
 /// The layout version of the state (a manifest and day segments); layouts 1 to 3 (a single
-/// file) are migrated, any other refused.
-pub const STATE_VERSION: u32 = 4;
-/// The first line of a layout-2 (or later) state, or of a layout-4 manifest, after gunzip.
+/// file) and 4 (a manifest whose series directory has no cell counts) are migrated, any other
+/// refused.
+pub const STATE_VERSION: u32 = 5;
+/// The layout version of a day segment: unchanged since layout 4, so a migrated state's
+/// segments (named by the digest of their bytes) are kept, not written again.
+const SEGMENT_VERSION: u32 = 4;
+/// The first line of a layout-2 (or later) state, or of a manifest (layouts 4 and 5), after gunzip.
 const MAGIC: &[u8] = b"TRAILSIGHT STATE\n";
-/// The first line of a layout-4 day segment, after gunzip.
+/// The first line of a day segment (layouts 4 and 5), after gunzip.
 const SEGMENT_MAGIC: &[u8] = b"TRAILSIGHT STATE DAY\n";
 /// A lock older than this is considered abandoned.
 pub const LOCK_TTL_SECS: u64 = 6 * 3600;
@@ -204,7 +210,7 @@ fn content_digest(bytes: &[u8]) -> uuid::Uuid {
     crate::model::uuid_v5(&NAMESPACE, &[bytes])
 }
 
-/// One day's segment of a layout-4 state, as its manifest lists it.
+/// One day's segment of a state of day segments (layouts 4 and 5), as its manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentRef {
     /// The UTC day (days since 1970-01-01) whose counts and event IDs it holds.
@@ -235,6 +241,20 @@ impl SegmentRef {
             digest,
         }
     }
+
+    /// The most it can inflate to: its trailer's size (the size modulo 2^32), plus as many
+    /// 4 GiB as the cap and deflate's largest ratio (1032:1) allow.
+    fn inflated_size(&self) -> u64 {
+        const WRAP: u64 = 1 << 32;
+        let listed = u64::from(u32::from_le_bytes([
+            self.trailer[4],
+            self.trailer[5],
+            self.trailer[6],
+            self.trailer[7],
+        ]));
+        let most = MAX_STATE_BYTES.min(self.size.saturating_mul(1032));
+        listed + most.saturating_sub(listed) / WRAP * WRAP
+    }
 }
 
 /// The last 8 bytes of `bytes` (a gzip stream's CRC-32 and size), zeros before if shorter.
@@ -253,7 +273,7 @@ fn day_label(day: i64) -> String {
 }
 
 /// A state object as read: a single-file state (layouts 1 to 3) with its counts, or a
-/// layout-4 manifest, its counts (the coverage so far) to be completed from its segments.
+/// manifest (layout 4 or 5), its counts (the coverage so far) to be completed from its segments.
 #[derive(Debug)]
 pub enum Decoded {
     Whole(RunState, Aggregator),
@@ -265,7 +285,7 @@ pub enum Decoded {
 }
 
 impl RunState {
-    /// The layout-4 manifest: gzip of the magic line, the version, the JSON header, the object
+    /// The layout-5 manifest: gzip of the magic line, the version, the JSON header, the object
     /// hashes, the coverage (`Aggregator::write_coverage`), the series directory
     /// (`DaySegments::write_directory`) and the segments (count, then each day, name, size and
     /// 8-byte gzip trailer), in ascending order of day.
@@ -275,9 +295,21 @@ impl RunState {
         days: &DaySegments<'_>,
         segments: &[SegmentRef],
     ) -> Vec<u8> {
+        self.encode_manifest_of_layout(STATE_VERSION, counts, days, segments)
+    }
+
+    /// A manifest of layout 5, or of layout 4 (its series directory without cell counts), as
+    /// the release before layout 5 wrote it: for the migration tests.
+    fn encode_manifest_of_layout(
+        &self,
+        layout: u32,
+        counts: &Aggregator,
+        days: &DaySegments<'_>,
+        segments: &[SegmentRef],
+    ) -> Vec<u8> {
         let mut out = Writer::default();
         out.bytes.extend_from_slice(MAGIC);
-        out.varint(u64::from(STATE_VERSION));
+        out.varint(u64::from(layout));
         let header = serde_json::to_string(self).expect("serialising the state header");
         out.text(&header);
         out.varint(self.processed.len() as u64);
@@ -285,7 +317,7 @@ impl RunState {
             out.bytes.extend_from_slice(&hash.to_le_bytes());
         }
         counts.write_coverage(&mut out);
-        days.write_directory(&mut out);
+        days.write_directory(&mut out, layout >= 5);
         out.varint(segments.len() as u64);
         for segment in segments {
             out.signed(segment.day);
@@ -312,7 +344,7 @@ impl RunState {
         gzip::gzip_fast(&out.bytes)
     }
 
-    /// The header of a state object of any layout (for a layout-4 manifest, without reading
+    /// The header of a state object of any layout (for a manifest of day segments, without reading
     /// its segments; for older layouts, its counts read, checked and dropped).
     pub fn decode(bytes: &[u8], location: &str) -> anyhow::Result<RunState> {
         Ok(
@@ -322,7 +354,7 @@ impl RunState {
         )
     }
 
-    /// A state object: a manifest of layout 4, or a single-file state of layout 3, or 1 or 2
+    /// A state object: a manifest of layout 5 or 4, or a single-file state of layout 3, or 1 or 2
     /// migrated to it, with its counts (an aggregator excluding `excluded`). A binary layout is
     /// read through a streaming, capped gzip decoder straight into the aggregator, so its
     /// uncompressed form is never held whole.
@@ -369,10 +401,10 @@ impl RunState {
             processed.push(u128::from_le_bytes(raw.try_into()?));
         }
         state.processed = processed;
-        let decoded = if version == u64::from(STATE_VERSION) {
+        let decoded = if version >= 4 {
             let mut counts = Aggregator::with_excluded_identities(excluded);
             counts.read_coverage(input)?;
-            counts.read_directory(input)?;
+            counts.read_directory(input, version >= 5)?;
             let n = input.count("the number of day segments", 11)?;
             let mut segments: Vec<SegmentRef> = Vec::with_capacity(Reader::reservable(n));
             for _ in 0..n {
@@ -396,6 +428,8 @@ impl RunState {
                     digest: uuid::Uuid::nil(),
                 });
             }
+            let inflated: u64 = segments.iter().map(SegmentRef::inflated_size).sum();
+            counts.check_directory_cells(inflated)?;
             Decoded::Manifest {
                 state,
                 counts,
@@ -460,7 +494,7 @@ fn plain_segment_name(name: &str) -> bool {
 pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
     let mut out = Writer::default();
     out.bytes.extend_from_slice(SEGMENT_MAGIC);
-    out.varint(u64::from(STATE_VERSION));
+    out.varint(u64::from(SEGMENT_VERSION));
     out.signed(day);
     if !days.write(day, &mut out) {
         return None;
@@ -514,8 +548,8 @@ fn decode_segment_capped(
         );
         let version = input.varint("the layout version")?;
         anyhow::ensure!(
-            version == u64::from(STATE_VERSION),
-            "a segment of layout version {version}, this trailsight reads {STATE_VERSION}"
+            version == u64::from(SEGMENT_VERSION),
+            "a segment of layout version {version}, this trailsight reads {SEGMENT_VERSION}"
         );
         let day = input.signed("the day")?;
         anyhow::ensure!(
@@ -714,7 +748,7 @@ impl StateStore {
         format!("{}.json.gz", self.name)
     }
 
-    /// The folder of the day segments (layout 4), ending in `/`.
+    /// The folder of the day segments (layouts 4 and 5), ending in `/`.
     fn segment_folder(&self) -> String {
         format!("{}.days/", self.name)
     }
@@ -816,10 +850,10 @@ impl StateStore {
 
     /// The saved state, if any. Existence is asked first with `exists` (in S3 a listing of the
     /// key itself), so a first run gets a clean "none" where the role may not read what is
-    /// absent. A layout-4 manifest's day segments are then read one at a time, each checked
+    /// absent. A manifest's day segments are then read one at a time, each checked
     /// against the manifest and added to the counts (one segment's bytes held at a time).
     /// A single-file state (layout 3, 2, or layout 1 under its old name) is read and migrated
-    /// (`RunState::decode_object`): the first save writes layout 4 over it (a layout-1 file is
+    /// (`RunState::decode_object`): the first save writes layout 5 over it (a layout-1 file is
     /// then removed).
     pub async fn load(
         &self,
@@ -1255,7 +1289,7 @@ mod tests {
     }
 
     /// A layout-2 or layout-3 state (a single file) reads as the same state (layout 2's event
-    /// IDs hashed, the rest unchanged), and the next save writes layout 4 over it: a manifest
+    /// IDs hashed, the rest unchanged), and the next save writes layout 5 over it: a manifest
     /// under the same name, and a segment for the one day of counts.
     #[test]
     fn a_layout_2_or_3_state_is_migrated() {
@@ -1392,6 +1426,60 @@ mod tests {
     }
 
     /// `counts()` spread over two days: its second minute and second event ID a day later.
+    /// A layout-4 state (a manifest whose series directory has no cell counts) reads as the
+    /// same counts; the next save writes a layout-5 manifest and keeps its segments, which are
+    /// unchanged. A layout-5 directory that counts more cells than its segments can hold is
+    /// refused before any table is sized by it.
+    #[test]
+    fn a_layout_4_manifest_is_migrated_and_its_segments_kept() {
+        let default = IdentityFilter::default;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
+        let lock = block_on(store.lock("test", 1000)).unwrap();
+        let mut written = two_days();
+        block_on(store.save(&state(), &mut written, &lock)).unwrap();
+        let segments_5 = segment_files(dir.path(), &store);
+        let manifest_5 = std::fs::read(dir.path().join(store.file())).unwrap();
+        let (state_5, loaded_5) = block_on(store.load(default())).unwrap().unwrap();
+        let listed = store.segments.lock().unwrap().clone();
+        assert_eq!(listed.len(), 2);
+
+        let days = written.day_segments();
+        let manifest_4 = state_5.encode_manifest_of_layout(4, &written, &days, &listed);
+        drop(days);
+        let inflated = |bytes: &[u8]| gzip::gunzip_capped(bytes, 1 << 20).unwrap();
+        let (raw_4, raw_5) = (inflated(&manifest_4), inflated(&manifest_5));
+        assert_eq!((raw_4[MAGIC.len()], raw_5[MAGIC.len()]), (4, 5));
+        assert!(raw_4.len() < raw_5.len());
+        std::fs::write(dir.path().join(store.file()), &manifest_4).unwrap();
+        let (state_4, mut loaded_4) = block_on(store.load(default())).unwrap().unwrap();
+        assert_eq!(state_4, state_5);
+        assert_eq!(loaded_4.to_state(), loaded_5.to_state());
+        assert_eq!(loaded_4.save_plan().write, Vec::<i64>::new());
+        block_on(store.save(&state_4, &mut loaded_4, &lock)).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join(store.file())).unwrap(),
+            manifest_5
+        );
+        assert_eq!(segment_files(dir.path(), &store), segments_5);
+
+        // A directory counting more cells than two small segments can hold.
+        let mut more = two_days();
+        let mut counts = more.to_state();
+        for _ in 0..400 {
+            let mut cell = counts.series[0].cells.last().unwrap().clone();
+            cell.0 += 1;
+            counts.series[0].cells.push(cell);
+        }
+        more = Aggregator::from_state(counts, default()).unwrap();
+        let days = more.day_segments();
+        let lying = state_5.encode_manifest_of_layout(5, &more, &days, &listed);
+        drop(days);
+        std::fs::write(dir.path().join(store.file()), &lying).unwrap();
+        let err = format!("{:#}", block_on(store.load(default())).unwrap_err());
+        assert!(err.contains("series directory counts"), "{err}");
+    }
+
     fn two_days() -> Aggregator {
         let mut counts = counts();
         counts.series[0].cells[1].0 += 1440;

@@ -244,8 +244,13 @@ pub struct Minutes {
 /// Room for a quarter more, not double: see the module doc.
 fn grow<T>(list: &mut Vec<T>) {
     if list.len() == list.capacity() {
-        list.reserve_exact(list.len() / 4 + 4);
+        list.reserve_exact(grown(list.len()) - list.len());
     }
+}
+
+/// The room a full list of `n` grows to: a quarter more (and a few).
+pub fn grown(n: usize) -> usize {
+    n + n / 4 + 4
 }
 
 impl Minutes {

@@ -11,7 +11,7 @@
 //! minute of the day, and its API as a position in the day's list; about 10 bytes an ID (7 of
 //! gap at 360 k IDs a day).
 //!
-//! Layout 4 keeps the counts in one segment per UTC day (`DaySegments::write`, read back with
+//! Layouts 4 and 5 keep the counts in one segment per UTC day (`DaySegments::write`, read back with
 //! `Aggregator::read_day`, days in ascending order): the strings the day's series and cells
 //! name (count, then each as length and UTF-8 bytes: the segment's own table, so the
 //! aggregator's renumbering never invalidates a saved segment), the series with cells in the
@@ -21,8 +21,9 @@
 //! names spelled out) is written once, in the state's manifest (`write_coverage`). What changed
 //! since the counts were saved or loaded is noted as they change (`Unsaved`), so a save writes
 //! the segments of those days only (`Aggregator::save_plan`). The manifest also holds a series
-//! directory (`DaySegments::write_directory`: every series' key, in key order), so loading
-//! finds a day's series by walking it in step with the day's, not by a lookup each.
+//! directory (`DaySegments::write_directory`: every series' key, in key order, and from
+//! layout 5 on its number of cells), so loading finds a day's series by walking it in step with
+//! the day's, not by a lookup each, and makes each series' tables once.
 //!
 //! Layouts 2 and 3 (read, and migrated; `write_saved` still writes layout 3, for tests) held
 //! all the counts in one form: the strings still referenced, the series (key, flag, cells),
@@ -54,7 +55,7 @@ use std::io::{Read, Write};
 /// How many bytes a `Writer` gathers before handing them to its sink.
 const CHUNK: usize = 64 << 10;
 /// The layout `Aggregator::write_saved` writes (`Aggregator::read_saved` reads it and 2); the
-/// state's layout 4 is made of day segments instead (`DaySegments`).
+/// state's layouts 4 and 5 are made of day segments instead (`DaySegments`).
 pub const SAVED_LAYOUT: u32 = 3;
 /// Most items a count read from a stream reserves room for at once: a damaged count (the
 /// stream's checksum is only checked at its end) cannot allocate more before its items are
@@ -465,8 +466,8 @@ impl Aggregator {
 }
 
 /// What changed in the counts since they were last saved, or loaded, as day segments (state
-/// layout 4): the UTC days a save must write again, and from which day on the segments saved
-/// before stay valid.
+/// layouts 4 and 5): the UTC days a save must write again, and from which day on the segments
+/// saved before stay valid.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Unsaved {
     /// Whether the counts are those of the last segments saved or loaded but for `days`;
@@ -501,11 +502,19 @@ impl Unsaved {
 }
 
 /// The series directory of a state being loaded (`Aggregator::read_directory`): each series
-/// in key order, and its minutes as the days are read.
+/// in key order, and its minutes as the days are read; and, from layout 5 on, how many cells
+/// each series had when saved, so its tables are made at their size once (`cells`, beside
+/// `series`; empty when the directory does not say).
 #[derive(Debug, Default)]
 pub(super) struct Loading {
     series: Vec<(SeriesId, Minutes)>,
+    cells: Vec<u32>,
 }
+
+/// The fewest bytes a cell takes in a day segment (its minute, count, three tally lengths and
+/// resource byte): a directory that counts more cells than its segments hold at this size is
+/// damaged, and its counts are not used to size anything.
+const MIN_CELL_BYTES: u64 = 6;
 
 /// What a save of day segments writes (`Aggregator::save_plan`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -528,10 +537,10 @@ pub struct DaySegments<'a> {
 }
 
 impl DaySegments<'_> {
-    /// Append the body of `day`'s segment (layout 4) to `out`: the strings its series and cells
-    /// name, the series with cells in the day and those cells, and the day's event IDs. Returns
-    /// whether the day holds anything (if not, what was written is of no use). The bytes depend
-    /// only on the day's counts: series in key order, strings numbered by first use, IDs
+    /// Append the body of `day`'s segment (layouts 4 and 5) to `out`: the strings its series and
+    /// cells name, the series with cells in the day and those cells, and the day's event IDs.
+    /// Returns whether the day holds anything (if not, what was written is of no use). The bytes
+    /// depend only on the day's counts: series in key order, strings numbered by first use, IDs
     /// ascending.
     pub fn write(&self, day: i64, out: &mut Writer<'_>) -> bool {
         let (from, to) = (
@@ -587,17 +596,22 @@ impl DaySegments<'_> {
 impl DaySegments<'_> {
     /// Append the series directory of the state's manifest to `out`: the strings the series
     /// keys name (count, then each), then each series' key (count, then the five key symbols
-    /// and the data flag byte), in key order. Loading finds each day's series by walking it in
-    /// step with the day's (`Aggregator::read_directory`), not by a lookup each.
-    pub fn write_directory(&self, out: &mut Writer<'_>) {
+    /// and the data flag byte), in key order, each followed by its number of cells when
+    /// `with_cells` (layout 5; layout 4 had none). Loading finds each day's series by walking it
+    /// in step with the day's (`Aggregator::read_directory`), not by a lookup each, and makes
+    /// its tables at their size once instead of growing them day by day.
+    pub fn write_directory(&self, out: &mut Writer<'_>, with_cells: bool) {
         let mut table = StringsOut::default();
         for (id, _) in &self.series {
             id.symbols().into_iter().for_each(|sym| table.keep(sym));
         }
         table.write(out, self.aggregator.symbols.strings());
         out.varint(self.series.len() as u64);
-        for (id, _) in &self.series {
+        for (id, data) in &self.series {
             write_series_id(out, id, &|sym| table.new_sym(sym));
+            if with_cells {
+                out.varint(data.minutes.len() as u64);
+            }
             out.spill();
         }
     }
@@ -608,14 +622,44 @@ impl Aggregator {
     /// (`read_day`): a day's series are found by walking the directory in step with them (both
     /// in key order), not looked up, and join the counts once every day is read
     /// (`finish_loading`).
-    pub fn read_directory(&mut self, input: &mut Reader<'_>) -> anyhow::Result<()> {
+    ///
+    /// `with_cells` (layout 5): each key is followed by the series' number of cells, kept to
+    /// size its tables when its first day is read; `check_directory_cells` must then be given
+    /// what the segments can hold before any day is read.
+    pub fn read_directory(
+        &mut self,
+        input: &mut Reader<'_>,
+        with_cells: bool,
+    ) -> anyhow::Result<()> {
         let strings = SavedStrings::read(input, &mut self.symbols)?;
         let series = input.count("the number of series", 6)?;
         self.loading.series.reserve(Reader::reservable(series));
+        if with_cells {
+            self.loading.cells.reserve(Reader::reservable(series));
+        }
         for _ in 0..series {
             let id = strings.series_id(input)?;
             self.loading.series.push((id, Minutes::default()));
+            if with_cells {
+                let cells = input.varint("a series' cell count")?;
+                self.loading
+                    .cells
+                    .push(u32::try_from(cells).unwrap_or(u32::MAX));
+            }
         }
+        Ok(())
+    }
+
+    /// The directory's cell counts against what the day segments about to be read can hold
+    /// (`inflated_bytes`, the sum of their uncompressed sizes): counts that cannot be right are
+    /// an error, so a damaged manifest never sizes a table past what its segments can fill.
+    pub fn check_directory_cells(&self, inflated_bytes: u64) -> anyhow::Result<()> {
+        let counted: u64 = self.loading.cells.iter().map(|n| u64::from(*n)).sum();
+        anyhow::ensure!(
+            counted <= inflated_bytes / MIN_CELL_BYTES,
+            "the saved state's series directory counts {counted} cells, more than its day \
+             segments ({inflated_bytes} bytes) can hold"
+        );
         Ok(())
     }
 
@@ -624,6 +668,7 @@ impl Aggregator {
     /// the counts are now those of the state (`mark_saved`).
     pub fn finish_loading(&mut self) -> anyhow::Result<()> {
         let listed = std::mem::take(&mut self.loading.series);
+        self.loading.cells = Vec::new();
         self.series.reserve(listed.len());
         for (id, data) in listed {
             if data.minutes.is_empty() {
@@ -743,8 +788,8 @@ impl Aggregator {
             let id = strings.series_id(input)?;
             let cells = input.count("a series' minute count", 6)?;
             anyhow::ensure!(cells > 0, "the saved state holds a series without minutes");
-            let data = if self.loading.series.is_empty() {
-                self.series.entry(id).or_default()
+            let (data, saved_cells) = if self.loading.series.is_empty() {
+                (self.series.entry(id).or_default(), None)
             } else {
                 // The directory and the day both list their series in key order.
                 let listed = &mut self.loading.series;
@@ -757,13 +802,23 @@ impl Aggregator {
                          not list (or not in the same order)"
                     );
                 };
-                data
+                (data, self.loading.cells.get(cursor))
             };
-            // Grown by the day's cells, exactly. (Made at the window's size at a series' first
-            // day instead, a night's peak RSS was 40 MiB higher at the issue's scale, for 0.1 s
-            // less loading.)
-            data.minutes.reserve_exact(Reader::reservable(cells));
-            data.cells.reserve_exact(Reader::reservable(cells));
+            // Made once at the series' first day (layout 5), at its saved size and the quarter
+            // more its first new cell would grow it by: growing every series day by day cost a
+            // quarter of a night's loading in reallocation, and made at the exact size, every
+            // series the night adds to moved, which raised a night's peak RSS by 10 MiB at the
+            // issue's scale (the quarter lowered it by 6). Without the directory's counts
+            // (layout 4): grown by the day's cells, exactly (made at the window's size instead,
+            // a night's peak RSS was 40 MiB higher).
+            let room = match saved_cells {
+                Some(saved) if data.cells.capacity() == 0 => {
+                    super::cells::grown((*saved as usize).max(cells))
+                }
+                _ => Reader::reservable(cells),
+            };
+            data.minutes.reserve_exact(room);
+            data.cells.reserve_exact(room);
             let mut previous: Option<Minute> = None;
             for _ in 0..cells {
                 let minute = match previous {
@@ -1249,11 +1304,11 @@ mod tests {
         let days = agg.day_segments();
         let mut head = Writer::default();
         agg.write_coverage(&mut head);
-        days.write_directory(&mut head);
+        days.write_directory(&mut head, true);
         let mut restored = Aggregator::new();
         let mut input = Reader::new(&head.bytes);
         restored.read_coverage(&mut input).unwrap();
-        restored.read_directory(&mut input).unwrap();
+        restored.read_directory(&mut input, true).unwrap();
         assert!(input.is_done().unwrap());
         let mut segments = Vec::new();
         for day in agg.days() {
@@ -1294,9 +1349,10 @@ mod tests {
         assert_eq!(agg.save_plan(), all);
         let (mut restored, segments) = through_segments(&agg);
         assert_eq!(restored.to_state(), agg.to_state());
+        // Each series' tables made once, with the quarter more its next cell would add.
         assert!(restored.series.values().all(|data| {
-            data.minutes.capacity() == data.minutes.len()
-                && data.cells.capacity() == data.cells.len()
+            let room = super::super::cells::grown(data.cells.len());
+            data.minutes.capacity() == room && data.cells.capacity() == room
         }));
         assert!(restored.loading.series.is_empty());
         // The same counts give the same bytes, whatever the string numbers.
@@ -1372,7 +1428,7 @@ mod tests {
         directory.bytes.push(0);
         let mut listed = Aggregator::new();
         listed
-            .read_directory(&mut Reader::new(&directory.bytes))
+            .read_directory(&mut Reader::new(&directory.bytes), false)
             .unwrap();
         let err = listed.read_day(d7, &mut Reader::new(&bytes)).unwrap_err();
         assert!(format!("{err:#}").contains("does not list"), "{err:#}");
