@@ -263,7 +263,21 @@ impl<'a> Reader<'a> {
         )
     }
 
+    /// Inlined for the one-byte numbers most of the state is (counts, gaps, lengths, most
+    /// symbols); longer ones are read out of line.
+    #[inline(always)]
     pub fn varint(&mut self, what: &str) -> anyhow::Result<u64> {
+        if let Some(&byte) = self.window.get(self.at)
+            && byte < 0x80
+        {
+            self.at += 1;
+            return Ok(u64::from(byte));
+        }
+        self.varint_long(what)
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self, what: &str) -> anyhow::Result<u64> {
         // Most numbers are read here, with the longest a number can be already in the window.
         if let Some(ahead) = self.window.get(self.at..self.at + 10) {
             let mut value = 0u64;
@@ -298,9 +312,11 @@ impl<'a> Reader<'a> {
     /// hold is refused before anything is allocated for them.
     pub fn count(&mut self, what: &str, min_bytes: usize) -> anyhow::Result<usize> {
         let n = self.varint(what)?;
-        let room = self.bound.saturating_sub(self.position()) / min_bytes.max(1) as u64;
+        // `n * min_bytes <= rest`, not `n <= rest / min_bytes`: the same answer without a
+        // division for each of the millions of tallies a state holds.
+        let rest = self.bound.saturating_sub(self.position());
         match usize::try_from(n) {
-            Ok(n) if n as u64 <= room => Ok(n),
+            Ok(n) if (n as u64).saturating_mul(min_bytes.max(1) as u64) <= rest => Ok(n),
             _ => Err(self.truncated(what)),
         }
     }
