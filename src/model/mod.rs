@@ -512,7 +512,7 @@ impl ObjectRef {
     }
 
     /// The parts of the name: the folder's head, this object's own bytes, the folder's tail.
-    fn name_parts(&self) -> [&str; 3] {
+    pub fn name_parts(&self) -> [&str; 3] {
         let f = &*self.folder;
         let start = self.start as usize;
         [&f.head, &f.names[start..start + self.len as usize], &f.tail]

@@ -130,8 +130,8 @@ fn read_one(
     bytes: &mut Vec<u8>,
 ) -> Outcome {
     let read = || {
-        let path = source.local_path(object).unwrap_or_default();
-        match folder.read(&path, options.max_object_bytes, bytes) {
+        let root = source.local_root().unwrap_or(std::path::Path::new(""));
+        match folder.read_listed(root, object, options.max_object_bytes, bytes) {
             Ok(()) => decode_outcome(decode_object(bytes, &object.key(), options), bytes),
             Err(e) => Err(ReadFailure {
                 reason: e.reason(),

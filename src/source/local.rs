@@ -292,55 +292,88 @@ fn open_object(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Reads objects one after another on one thread, as `read_object` does, but keeps the last
 /// object's folder open and opens each file relative to it (a day folder's objects come one
-/// after another), so the kernel looks up one name per object, not every folder of the path.
+/// after another), so the kernel looks up one name per object, not every folder of the path,
+/// and a listed object is read without building its path (`read_listed`).
 #[derive(Default)]
 pub struct FolderReader {
-    folder: Option<(PathBuf, std::os::fd::OwnedFd)>,
+    /// The open folder: its root and its key below the root (compared as bytes), and its
+    /// descriptor.
+    folder: Option<(PathBuf, String, std::os::fd::OwnedFd)>,
     name: Vec<u8>,
 }
 
 impl FolderReader {
     /// The object at `path`, into `bytes` (replacing what they held), at most `cap` of them.
     pub fn read(&mut self, path: &Path, cap: u64, bytes: &mut Vec<u8>) -> Result<(), ReadError> {
-        let in_folder = match (path.parent(), path.file_name()) {
-            (Some(folder), Some(name)) => self.open_folder(folder).map(|fd| (fd, name)),
-            _ => None,
-        };
-        let file = match in_folder {
-            Some((folder, name)) => open_in(folder, name, &mut self.name)?,
-            None => open_object(path)?,
+        use std::os::unix::ffi::OsStrExt;
+        match (path.parent(), path.file_name()) {
+            (Some(folder), Some(name)) => self.read_in(folder, "", &[name.as_bytes()], cap, bytes),
+            _ => read_open_file(open_object(path)?, cap, bytes),
+        }
+    }
+
+    /// A listed object of the local archive at `root` (`LocalSource`), into `bytes` as `read`
+    /// does.
+    pub fn read_listed(
+        &mut self,
+        root: &Path,
+        object: &ObjectRef,
+        cap: u64,
+        bytes: &mut Vec<u8>,
+    ) -> Result<(), ReadError> {
+        let name = object.name_parts().map(str::as_bytes);
+        self.read_in(root, &object.folder().key, &name, cap, bytes)
+    }
+
+    /// The object named by the concatenated `name` in the folder `key` below `root`.
+    fn read_in(
+        &mut self,
+        root: &Path,
+        key: &str,
+        name: &[&[u8]],
+        cap: u64,
+        bytes: &mut Vec<u8>,
+    ) -> Result<(), ReadError> {
+        let file = match self.open_folder(root, key) {
+            Some(folder) => open_in(folder, name, &mut self.name)?,
+            None => {
+                let name = String::from_utf8_lossy(&name.concat()).into_owned();
+                open_object(&root.join(key).join(name))?
+            }
         };
         read_open_file(file, cap, bytes)
     }
 
     /// The open folder, opened now unless it is the last one; `None` if it cannot be opened
     /// (the object is then opened by its whole path, which names the error).
-    fn open_folder(&mut self, folder: &Path) -> Option<std::os::fd::RawFd> {
+    fn open_folder(&mut self, root: &Path, key: &str) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
-        if self.folder.as_ref().is_none_or(|(open, _)| open != folder) {
+        let is_open = |(open_root, open_key, _): &(PathBuf, String, _)| {
+            open_key == key && open_root.as_os_str() == root.as_os_str()
+        };
+        if !self.folder.as_ref().is_some_and(is_open) {
             self.folder = None;
             let opened = std::fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_DIRECTORY)
-                .open(folder)
+                .open(root.join(key))
                 .ok()?;
-            self.folder = Some((folder.to_owned(), opened.into()));
+            self.folder = Some((root.to_owned(), key.to_owned(), opened.into()));
         }
-        self.folder.as_ref().map(|(_, fd)| fd.as_raw_fd())
+        self.folder.as_ref().map(|(_, _, fd)| fd.as_raw_fd())
     }
 }
 
-/// `openat(folder, name)` with `open_object`'s flags.
+/// `openat(folder, name)` (the parts of `name` joined) with `open_object`'s flags.
 fn open_in(
     folder: std::os::fd::RawFd,
-    name: &std::ffi::OsStr,
+    name: &[&[u8]],
     buffer: &mut Vec<u8>,
 ) -> std::io::Result<std::fs::File> {
     use std::os::fd::FromRawFd;
-    use std::os::unix::ffi::OsStrExt;
     buffer.clear();
-    buffer.extend_from_slice(name.as_bytes());
+    name.iter().for_each(|part| buffer.extend_from_slice(part));
     buffer.push(0);
     let name = std::ffi::CStr::from_bytes_with_nul(buffer)
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
@@ -491,6 +524,43 @@ mod tests {
                 Err(ReadError::Io(_))
             ));
         }
+    }
+
+    /// Listed objects (names held in parts by their folder) are read by their folder's key and
+    /// their name, from folder to folder and back; one removed since it was listed is an error.
+    #[test]
+    fn a_folder_reader_reads_listed_objects_by_key_and_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut listings = Vec::new();
+        for (folder, names) in [
+            (
+                "AWSLogs/1/CloudTrail/r/2019/11/07",
+                ["1_CT_r_0005Z_a.json.gz", "1_CT_r_0010Z_b.json.gz"],
+            ),
+            (
+                "AWSLogs/1/CloudTrail/r/2019/11/08",
+                ["1_CT_r_0005Z_c.json.gz", "1_CT_r_\u{65e5}.json.gz"],
+            ),
+        ] {
+            let path = dir.path().join(folder);
+            std::fs::create_dir_all(&path).unwrap();
+            for name in names {
+                std::fs::write(path.join(name), format!("{folder}/{name}")).unwrap();
+            }
+            listings.push(list_folder(&path, &format!("{folder}/")).unwrap().objects);
+        }
+        let (first, second) = (&listings[0], &listings[1]);
+        let mut reader = FolderReader::default();
+        let mut bytes = Vec::new();
+        for object in [&first[0], &second[0], &second[1], &first[1]] {
+            reader
+                .read_listed(dir.path(), object, 100, &mut bytes)
+                .unwrap();
+            assert_eq!(bytes, object.key().as_bytes());
+        }
+        std::fs::remove_file(dir.path().join(first[0].key())).unwrap();
+        let err = reader.read_listed(dir.path(), &first[0], 100, &mut bytes);
+        assert!(matches!(err, Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound));
     }
 
     #[test]

@@ -185,9 +185,10 @@ impl Source {
 
     /// For an object on this machine, its path: the pipeline then reads it on the same blocking
     /// thread that decodes it, instead of handing it between threads.
-    pub fn local_path(&self, object: &ObjectRef) -> Option<std::path::PathBuf> {
+    /// The root of a local archive (`None` from S3).
+    pub fn local_root(&self) -> Option<&std::path::Path> {
         match self {
-            Source::Local(local) => Some(local.path(object)),
+            Source::Local(local) => Some(local.root()),
             Source::S3(_) => None,
         }
     }
