@@ -366,10 +366,10 @@ impl<'o> ObjectBuilder<'o> {
 }
 
 impl<'de> record::RecordSink<'de> for ObjectBuilder<'_> {
-    fn record(&mut self, slot: RecordSlot<'de>) {
+    fn record(&mut self, slot: &RecordSlot<'de>) {
         self.stats.records += 1;
         let outcome = match slot {
-            RecordSlot::Record(record) => self.classify(&record),
+            RecordSlot::Record(record) => self.classify(record),
             RecordSlot::NotAnObject => Err(Skip::Bad("record is not a JSON object")),
         };
         match outcome {
@@ -409,8 +409,8 @@ impl ObjectBuilder<'_> {
         // The last record's account and region, already checked and interned, are almost
         // always this one's too.
         let place = self.last_place.filter(|&(a, r)| {
-            self.interner.strings.bytes(a) == account.as_bytes()
-                && self.interner.strings.bytes(r) == region.as_bytes()
+            same_bytes(self.interner.strings.bytes(a), account.as_bytes())
+                && same_bytes(self.interner.strings.bytes(r), region.as_bytes())
         });
         if place.is_none() {
             if !crate::source::layout::is_account(account) {
@@ -698,7 +698,7 @@ impl Interner {
     /// then names: a field whose value repeats from record to record costs one compare, no
     /// hash.
     pub fn intern_again(&mut self, last: &mut Sym, s: &str) -> Sym {
-        if *last != NO_SYM && self.strings.bytes(*last) == s.as_bytes() {
+        if *last != NO_SYM && same_bytes(self.strings.bytes(*last), s.as_bytes()) {
             return *last;
         }
         *last = self.intern(s);
@@ -717,6 +717,26 @@ impl Interner {
     /// The strings and their hashes (`Interner::hash`), by symbol.
     pub fn into_parts(self) -> (Strings, Vec<u64>) {
         (self.strings, self.hashes)
+    }
+}
+
+/// `a == b`, for the short strings compared once per record (an account ID, a region, the
+/// previous record's eventSource and eventName): up to 32 bytes by two overlapping loads of
+/// each, without a call to `memcmp` (2% of the decoder's time when it was one).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn ends<const N: usize>(s: &[u8]) -> Option<(&[u8; N], &[u8; N])> {
+        Some((s.first_chunk::<N>()?, s.last_chunk::<N>()?))
+    }
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0..4 => a == b,
+        4..8 => ends::<4>(a) == ends::<4>(b),
+        8..16 => ends::<8>(a) == ends::<8>(b),
+        16..=32 => ends::<16>(a) == ends::<16>(b),
+        _ => a == b,
     }
 }
 

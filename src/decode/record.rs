@@ -190,6 +190,18 @@ pub struct RawRecord<'a> {
     pub resources: Vec<Scalar<'a>>,
 }
 
+impl RawRecord<'_> {
+    /// Every field absent again, keeping the allocation of `resources`.
+    fn clear(&mut self) {
+        let mut resources = std::mem::take(&mut self.resources);
+        resources.clear();
+        *self = RawRecord {
+            resources,
+            ..RawRecord::default()
+        };
+    }
+}
+
 /// `resources`: the `ARN` of each element that is an object; anything else gives nothing.
 struct ResourcesVisitor;
 
@@ -408,7 +420,7 @@ fn each_record<'de, A: SeqAccess<'de>, F: RecordSink<'de>>(
         resources: on_record.wants_resources(),
     };
     while let Some(slot) = seq.next_element_seed(seed)? {
-        on_record.record(slot);
+        on_record.record(&slot);
     }
     Ok(())
 }
@@ -450,7 +462,9 @@ impl<'de, F: RecordSink<'de>> Visitor<'de> for RecordsVisitor<'_, F> {
 
 /// Where the walkers hand each element of `Records`, in order.
 pub trait RecordSink<'de> {
-    fn record(&mut self, slot: RecordSlot<'de>);
+    /// One element of `Records`, lent for the call: the fast walker fills the same record
+    /// again for the next element (no copy of it, no drop per record).
+    fn record(&mut self, slot: &RecordSlot<'de>);
 
     /// Whether records should carry `resources[].ARN` (read only for data events: most
     /// records' `resources` are skipped unread otherwise).
@@ -460,8 +474,8 @@ pub trait RecordSink<'de> {
 }
 
 impl<'de> RecordSink<'de> for Vec<RecordSlot<'de>> {
-    fn record(&mut self, slot: RecordSlot<'de>) {
-        self.push(slot);
+    fn record(&mut self, slot: &RecordSlot<'de>) {
+        self.push(slot.clone());
     }
 }
 
@@ -470,8 +484,8 @@ impl<'de> RecordSink<'de> for Vec<RecordSlot<'de>> {
 pub struct WithResources<'de>(pub Vec<RecordSlot<'de>>);
 
 impl<'de> RecordSink<'de> for WithResources<'de> {
-    fn record(&mut self, slot: RecordSlot<'de>) {
-        self.0.push(slot);
+    fn record(&mut self, slot: &RecordSlot<'de>) {
+        self.0.push(slot.clone());
     }
 
     fn wants_resources(&self) -> bool {
@@ -661,18 +675,25 @@ mod fast {
                 return Some(());
             }
             let resources = sink.wants_resources();
+            // One record, filled again for each element and lent to the sink: no copy of it
+            // per record, and its `resources` keep their allocation.
+            let mut slot = RecordSlot::Record(RawRecord::default());
             loop {
                 self.eat(b'{')?;
-                sink.record(RecordSlot::Record(self.record(resources)?));
+                if let RecordSlot::Record(r) = &mut slot {
+                    r.clear();
+                    self.record(r, resources)?;
+                }
+                sink.record(&slot);
                 if !self.next_member(b']')? {
                     return Some(());
                 }
             }
         }
 
-        /// `{` was read: one record's members (`resources[].ARN` too when `resources`).
-        fn record(&mut self, resources: bool) -> Option<RawRecord<'de>> {
-            let mut r = RawRecord::default();
+        /// `{` was read: one record's members (`resources[].ARN` too when `resources`) into
+        /// `r`, which is empty.
+        fn record(&mut self, r: &mut RawRecord<'de>, resources: bool) -> Option<()> {
             self.members(|w, key| {
                 let slot = match Field::of(key.as_bytes()) {
                     Field::EventTime => &mut r.event_time,
@@ -693,14 +714,14 @@ mod fast {
                         return Some(());
                     }
                     Field::Resources if resources => {
-                        r.resources = w.resources()?;
-                        return Some(());
+                        // A repeated key: the last one counts, as in serde_json.
+                        r.resources.clear();
+                        return w.resources(&mut r.resources);
                     }
                     Field::Resources | Field::Other => return w.skip_value(),
                 };
                 w.scalar_into(slot)
-            })?;
-            Some(r)
+            })
         }
 
         /// `{` was read: the `userIdentity` members used for attribution.
@@ -719,16 +740,14 @@ mod fast {
 
         /// The `resources` value: the `ARN` of each element that is an object (the last one
         /// when repeated); a value that is not an array gives none.
-        fn resources(&mut self) -> Option<Vec<Scalar<'de>>> {
-            let mut arns = Vec::new();
+        fn resources(&mut self, arns: &mut Vec<Scalar<'de>>) -> Option<()> {
             if self.peek()? != b'[' {
-                self.skip_visited()?;
-                return Some(arns);
+                return self.skip_visited();
             }
             self.i += 1;
             if self.peek()? == b']' {
                 self.i += 1;
-                return Some(arns);
+                return Some(());
             }
             loop {
                 if self.peek()? == b'{' {
@@ -746,7 +765,7 @@ mod fast {
                     self.skip_visited()?;
                 }
                 if !self.next_member(b']')? {
-                    return Some(arns);
+                    return Some(());
                 }
             }
         }
