@@ -604,8 +604,19 @@ mod fast {
     }
 
     impl<'de> Walker<'de> {
-        /// The next byte after JSON whitespace, not consumed; `None` at the end.
+        /// The next byte after JSON whitespace, not consumed; `None` at the end. CloudTrail
+        /// writes compact JSON, so the first byte is tested alone first.
+        #[inline(always)]
         fn peek(&mut self) -> Option<u8> {
+            let c = *self.b.get(self.i)?;
+            if c > b' ' {
+                return Some(c);
+            }
+            self.peek_past_whitespace()
+        }
+
+        #[cold]
+        fn peek_past_whitespace(&mut self) -> Option<u8> {
             while let Some(&c) = self.b.get(self.i) {
                 if !matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
                     return Some(c);
