@@ -827,6 +827,7 @@ mod fast {
         }
 
         /// The rest of a string after its `"`, when it has no escape and is valid UTF-8.
+        #[inline(always)]
         fn plain_string(&mut self) -> Option<&'de str> {
             let start = self.i;
             let (end, ascii) = string_stop(self.b, start);
