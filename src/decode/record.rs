@@ -797,6 +797,7 @@ mod fast {
         }
 
         /// A member's key and its `:`. Keys with escapes are left to serde_json.
+        #[inline(always)]
         fn key(&mut self) -> Option<&'de str> {
             self.eat(b'"')?;
             let key = self.plain_string()?;
