@@ -853,6 +853,7 @@ mod fast {
         /// value (escapes and control characters, literals, number syntax; not UTF-8, which
         /// serde_json does not check in ignored strings either); objects and arrays are
         /// skipped by their strings and brackets alone (`structure`), 64 bytes at a time.
+        #[inline(always)]
         fn skip_value(&mut self) -> Option<()> {
             match self.peek()? {
                 b'"' => {
