@@ -191,14 +191,28 @@ pub struct RawRecord<'a> {
 }
 
 impl RawRecord<'_> {
-    /// Every field absent again, keeping the allocation of `resources`.
+    /// Every field absent again, keeping the allocation of `resources`. Field by field: a
+    /// field the fast walker wrote borrows its text, so each costs a test, not a call.
+    #[inline(always)]
     fn clear(&mut self) {
-        let mut resources = std::mem::take(&mut self.resources);
-        resources.clear();
-        *self = RawRecord {
-            resources,
-            ..RawRecord::default()
-        };
+        for field in [
+            &mut self.event_time,
+            &mut self.event_source,
+            &mut self.event_name,
+            &mut self.aws_region,
+            &mut self.recipient_account_id,
+            &mut self.event_id,
+            &mut self.event_type,
+            &mut self.event_category,
+            &mut self.management_event,
+            &mut self.read_only,
+            &mut self.error_code,
+            &mut self.user_agent,
+        ] {
+            *field = None;
+        }
+        self.user_identity = None;
+        self.resources.clear();
     }
 }
 
