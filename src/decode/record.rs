@@ -750,6 +750,7 @@ mod fast {
         }
 
         /// `{` was read: the `userIdentity` members used for attribution.
+        #[inline(always)]
         fn identity(&mut self) -> Option<Identity<'de>> {
             let mut identity = Identity::default();
             self.members(|w, key| {

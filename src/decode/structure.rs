@@ -65,6 +65,7 @@ pub fn skip_container(b: &[u8], open: usize) -> Option<usize> {
 }
 
 /// `skip_container` with the masks of a given level.
+#[inline(always)]
 pub fn skip_container_with(level: Level, b: &[u8], open: usize) -> Option<usize> {
     match level {
         Level::Portable => scan(b, open, portable::classify),
