@@ -885,6 +885,24 @@ fn hex_bits<'a>(digits: impl Iterator<Item = &'a u8>, invalid: &mut u8) -> u64 {
 mod tests {
     use super::*;
 
+    /// `same_bytes` answers as `==` for every length up to 40 (each of its load widths and the
+    /// fallback), with a difference at every position and with a shorter string.
+    #[test]
+    fn same_bytes_agrees_with_eq() {
+        for len in 0..40u8 {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + i % 26).collect();
+            assert!(same_bytes(&a, &a.clone()), "{len}");
+            for at in 0..a.len() {
+                let mut b = a.clone();
+                b[at] ^= 1;
+                assert!(!same_bytes(&a, &b), "{len} at {at}");
+            }
+            if let Some((_, shorter)) = a.split_last() {
+                assert!(!same_bytes(&a, shorter), "{len}");
+            }
+        }
+    }
+
     #[test]
     fn a_string_table_holds_each_string_once_and_names_it_by_position() {
         let mut interner = Interner::default();

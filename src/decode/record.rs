@@ -540,6 +540,14 @@ fn serde_walk<'de, F: RecordSink<'de>>(
 /// The fast walker: a byte scanner for the common shape of a CloudTrail file. `None` means
 /// "not sure": the caller then lets serde_json decide, so this walker only has to be right
 /// when it answers, and it answers only for input serde_json accepts with the same result.
+///
+/// What it costs is a chain: one token's end is the next one's start, so a record is read as
+/// some fifty short string scans in a row, each waiting on the one before. What shortens the
+/// chain (issue 23, session 11; `docs/benchmarks.md`): the member loops keep the position in a
+/// register (the key reader, `plain_string`, `skip_value`, `userIdentity`'s loop and a skipped
+/// string without escapes are inlined into them; escapes and whitespace are read out of line,
+/// since CloudTrail writes compact JSON), and one record is lent to the sink and filled again
+/// for the next element, not built, moved and dropped per element.
 mod fast {
     use super::{FileShape, Identity, RawRecord, RecordSink, RecordSlot, Scalar};
     use std::borrow::Cow;

@@ -6,7 +6,9 @@
 //! bit masks (quotes, backslashes, opening and closing brackets, control bytes), the strings'
 //! interiors are found by bit arithmetic (escaped quotes removed, then a prefix XOR of the
 //! quotes), and only the brackets outside strings are counted: a block whose closing brackets
-//! cannot reach the value's end costs a handful of instructions.
+//! cannot reach the value's end costs a handful of instructions. Which control bytes are JSON
+//! whitespace (`\t`, `\n`, `\r`, allowed outside strings) is looked at only in a block that has
+//! control bytes: compact JSON has none.
 //!
 //! What is checked inside a skipped value: every string is closed, holds no control byte, and
 //! has only valid escapes (`\uXXXX` with four hex digits); no backslash or control byte other
