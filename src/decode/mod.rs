@@ -296,6 +296,8 @@ struct ObjectBuilder<'o> {
     /// The last symbol of each of eventSource, eventName, the caller and the user agent
     /// (`Interner::intern_again`).
     last: [Sym; 4],
+    /// The date of the last eventTime read and its day (`record::parse_event_time_after`).
+    last_day: Option<([u8; 10], i64)>,
 }
 
 /// Why a record is not used.
@@ -361,6 +363,7 @@ impl<'o> ObjectBuilder<'o> {
             stats: RecordStats::default(),
             last_place: None,
             last: [NO_SYM; 4],
+            last_day: None,
         }
     }
 }
@@ -396,7 +399,8 @@ impl ObjectBuilder<'_> {
             .ok_or(Skip::Bad("record has no eventTime"))?
             .as_str()
             .ok_or(Skip::Bad("eventTime is not a string"))?;
-        let seconds = record::parse_event_time(time).map_err(Skip::Bad)?;
+        let seconds =
+            record::parse_event_time_after(time, &mut self.last_day).map_err(Skip::Bad)?;
         let minute = Minute::from_unix_seconds(seconds);
         let event_source = text(&r.event_source).ok_or(Skip::Bad("record has no eventSource"))?;
         let event_name = text(&r.event_name).ok_or(Skip::Bad("record has no eventName"))?;

@@ -1072,26 +1072,69 @@ pub fn parse_event_time(text: &str) -> Result<i64, &'static str> {
     }
 }
 
+/// `parse_event_time`, remembering the day of the last plain UTC time read (`last_day`: its
+/// `YYYY-MM-DD` and its day number): a file's records share a date or two, so most times have
+/// only their hour, minute and second read. The same answer as `parse_event_time`.
+pub fn parse_event_time_after(
+    text: &str,
+    last_day: &mut Option<([u8; 10], i64)>,
+) -> Result<i64, &'static str> {
+    let b = text.as_bytes();
+    if let Some(date) = b.first_chunk::<10>()
+        && b.len() == 20
+        && b[19] == b'Z'
+        && b[10] == b'T'
+    {
+        let day = match *last_day {
+            Some((last, day)) if last == *date => Some(day),
+            _ => plain_day(b),
+        };
+        if let Some(day) = day
+            && let Some(seconds) = plain_second_of_day(b)
+        {
+            *last_day = Some((*date, day));
+            return Ok(day * 86_400 + seconds);
+        }
+    }
+    parse_event_time(text)
+}
+
+/// The digits of `b[range]` as a number, if they are all digits.
+fn plain_number(b: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
+    b[range].iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
 /// The fast path for `YYYY-MM-DDTHH:MM:SSZ`.
 fn parse_plain_utc(b: &[u8]) -> Option<i64> {
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        b[range].iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    if b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+    Some(plain_day(b)? * 86_400 + plain_second_of_day(b)?)
+}
+
+/// The day number (days since 1970-01-01) of `YYYY-MM-DD` at the start of `b`.
+fn plain_day(b: &[u8]) -> Option<i64> {
+    if b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let (year, month, day) = (i64::from(num(0..4)?), num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let year = i64::from(plain_number(b, 0..4)?);
+    let (month, day) = (plain_number(b, 5..7)?, plain_number(b, 8..10)?);
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
+    Some(days_from_civil(year, month, day))
+}
+
+/// The second of the day of `HH:MM:SS` at `b[11..19]`.
+fn plain_second_of_day(b: &[u8]) -> Option<i64> {
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hour, minute) = (plain_number(b, 11..13)?, plain_number(b, 14..16)?);
+    let second = plain_number(b, 17..19)?;
     if hour > 23 || minute > 59 || second > 59 {
         return None; // a leap second (:60) is left to chrono
     }
-    let seconds = (hour * 3600 + minute * 60 + second) as i64;
-    Some(days_from_civil(year, month, day) * 86_400 + seconds)
+    Some(i64::from(hour * 3600 + minute * 60 + second))
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {
@@ -1441,6 +1484,46 @@ mod tests {
         ] {
             let chrono = chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp());
             assert_eq!(parse_event_time(text).ok(), chrono.ok(), "{text}");
+        }
+    }
+
+    /// With the last date remembered, every time reads as on its own: a run of times on one
+    /// date, dates changing, and bad times after good ones on the same date.
+    #[test]
+    fn a_remembered_date_reads_as_parse_event_time() {
+        let mut last_day = None;
+        let mut times = Vec::new();
+        for date in [
+            "2019-11-07",
+            "2019-11-08",
+            "2020-02-29",
+            "2019-02-29",
+            "2019-1a-07",
+        ] {
+            for time in [
+                "13:25:41Z",
+                "00:00:00Z",
+                "23:59:59Z",
+                "24:00:00Z",
+                "23:60:00Z",
+                "23:59:60Z",
+                "1a:00:00Z",
+                "13-25:41Z",
+                "13:25:41.123Z",
+                "13:25:41",
+            ] {
+                times.push(format!("{date}T{time}"));
+            }
+            times.push(format!("{date} 13:25:41Z"));
+        }
+        times.push("redacted".to_string());
+        times.push("2019-11-07T13:25:41Z".to_string());
+        for text in &times {
+            assert_eq!(
+                parse_event_time_after(text, &mut last_day),
+                parse_event_time(text),
+                "{text}"
+            );
         }
     }
 
