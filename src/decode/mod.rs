@@ -369,6 +369,7 @@ impl<'o> ObjectBuilder<'o> {
 }
 
 impl<'de> record::RecordSink<'de> for ObjectBuilder<'_> {
+    #[inline(always)]
     fn record(&mut self, slot: &RecordSlot<'de>) {
         self.stats.records += 1;
         let outcome = match slot {
