@@ -296,6 +296,8 @@ struct ObjectBuilder<'o> {
     /// The last symbol of each of eventSource, eventName, the caller and the user agent
     /// (`Interner::intern_again`).
     last: [Sym; 4],
+    /// The date of the last eventTime read and its day (`record::parse_event_time_after`).
+    last_day: Option<([u8; 10], i64)>,
 }
 
 /// Why a record is not used.
@@ -361,15 +363,17 @@ impl<'o> ObjectBuilder<'o> {
             stats: RecordStats::default(),
             last_place: None,
             last: [NO_SYM; 4],
+            last_day: None,
         }
     }
 }
 
 impl<'de> record::RecordSink<'de> for ObjectBuilder<'_> {
-    fn record(&mut self, slot: RecordSlot<'de>) {
+    #[inline(always)]
+    fn record(&mut self, slot: &RecordSlot<'de>) {
         self.stats.records += 1;
         let outcome = match slot {
-            RecordSlot::Record(record) => self.classify(&record),
+            RecordSlot::Record(record) => self.classify(record),
             RecordSlot::NotAnObject => Err(Skip::Bad("record is not a JSON object")),
         };
         match outcome {
@@ -396,7 +400,8 @@ impl ObjectBuilder<'_> {
             .ok_or(Skip::Bad("record has no eventTime"))?
             .as_str()
             .ok_or(Skip::Bad("eventTime is not a string"))?;
-        let seconds = record::parse_event_time(time).map_err(Skip::Bad)?;
+        let seconds =
+            record::parse_event_time_after(time, &mut self.last_day).map_err(Skip::Bad)?;
         let minute = Minute::from_unix_seconds(seconds);
         let event_source = text(&r.event_source).ok_or(Skip::Bad("record has no eventSource"))?;
         let event_name = text(&r.event_name).ok_or(Skip::Bad("record has no eventName"))?;
@@ -409,8 +414,8 @@ impl ObjectBuilder<'_> {
         // The last record's account and region, already checked and interned, are almost
         // always this one's too.
         let place = self.last_place.filter(|&(a, r)| {
-            self.interner.strings.bytes(a) == account.as_bytes()
-                && self.interner.strings.bytes(r) == region.as_bytes()
+            same_bytes(self.interner.strings.bytes(a), account.as_bytes())
+                && same_bytes(self.interner.strings.bytes(r), region.as_bytes())
         });
         if place.is_none() {
             if !crate::source::layout::is_account(account) {
@@ -698,7 +703,7 @@ impl Interner {
     /// then names: a field whose value repeats from record to record costs one compare, no
     /// hash.
     pub fn intern_again(&mut self, last: &mut Sym, s: &str) -> Sym {
-        if *last != NO_SYM && self.strings.bytes(*last) == s.as_bytes() {
+        if *last != NO_SYM && same_bytes(self.strings.bytes(*last), s.as_bytes()) {
             return *last;
         }
         *last = self.intern(s);
@@ -717,6 +722,26 @@ impl Interner {
     /// The strings and their hashes (`Interner::hash`), by symbol.
     pub fn into_parts(self) -> (Strings, Vec<u64>) {
         (self.strings, self.hashes)
+    }
+}
+
+/// `a == b`, for the short strings compared once per record (an account ID, a region, the
+/// previous record's eventSource and eventName): up to 32 bytes by two overlapping loads of
+/// each, without a call to `memcmp` (2% of the decoder's time when it was one).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn ends<const N: usize>(s: &[u8]) -> Option<(&[u8; N], &[u8; N])> {
+        Some((s.first_chunk::<N>()?, s.last_chunk::<N>()?))
+    }
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0..4 => a == b,
+        4..8 => ends::<4>(a) == ends::<4>(b),
+        8..16 => ends::<8>(a) == ends::<8>(b),
+        16..=32 => ends::<16>(a) == ends::<16>(b),
+        _ => a == b,
     }
 }
 
@@ -864,6 +889,24 @@ fn hex_bits<'a>(digits: impl Iterator<Item = &'a u8>, invalid: &mut u8) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `same_bytes` answers as `==` for every length up to 40 (each of its load widths and the
+    /// fallback), with a difference at every position and with a shorter string.
+    #[test]
+    fn same_bytes_agrees_with_eq() {
+        for len in 0..40u8 {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + i % 26).collect();
+            assert!(same_bytes(&a, &a.clone()), "{len}");
+            for at in 0..a.len() {
+                let mut b = a.clone();
+                b[at] ^= 1;
+                assert!(!same_bytes(&a, &b), "{len} at {at}");
+            }
+            if let Some((_, shorter)) = a.split_last() {
+                assert!(!same_bytes(&a, shorter), "{len}");
+            }
+        }
+    }
 
     #[test]
     fn a_string_table_holds_each_string_once_and_names_it_by_position() {

@@ -190,6 +190,32 @@ pub struct RawRecord<'a> {
     pub resources: Vec<Scalar<'a>>,
 }
 
+impl RawRecord<'_> {
+    /// Every field absent again, keeping the allocation of `resources`. Field by field: a
+    /// field the fast walker wrote borrows its text, so each costs a test, not a call.
+    #[inline(always)]
+    fn clear(&mut self) {
+        for field in [
+            &mut self.event_time,
+            &mut self.event_source,
+            &mut self.event_name,
+            &mut self.aws_region,
+            &mut self.recipient_account_id,
+            &mut self.event_id,
+            &mut self.event_type,
+            &mut self.event_category,
+            &mut self.management_event,
+            &mut self.read_only,
+            &mut self.error_code,
+            &mut self.user_agent,
+        ] {
+            *field = None;
+        }
+        self.user_identity = None;
+        self.resources.clear();
+    }
+}
+
 /// `resources`: the `ARN` of each element that is an object; anything else gives nothing.
 struct ResourcesVisitor;
 
@@ -408,7 +434,7 @@ fn each_record<'de, A: SeqAccess<'de>, F: RecordSink<'de>>(
         resources: on_record.wants_resources(),
     };
     while let Some(slot) = seq.next_element_seed(seed)? {
-        on_record.record(slot);
+        on_record.record(&slot);
     }
     Ok(())
 }
@@ -450,7 +476,9 @@ impl<'de, F: RecordSink<'de>> Visitor<'de> for RecordsVisitor<'_, F> {
 
 /// Where the walkers hand each element of `Records`, in order.
 pub trait RecordSink<'de> {
-    fn record(&mut self, slot: RecordSlot<'de>);
+    /// One element of `Records`, lent for the call: the fast walker fills the same record
+    /// again for the next element (no copy of it, no drop per record).
+    fn record(&mut self, slot: &RecordSlot<'de>);
 
     /// Whether records should carry `resources[].ARN` (read only for data events: most
     /// records' `resources` are skipped unread otherwise).
@@ -460,8 +488,8 @@ pub trait RecordSink<'de> {
 }
 
 impl<'de> RecordSink<'de> for Vec<RecordSlot<'de>> {
-    fn record(&mut self, slot: RecordSlot<'de>) {
-        self.push(slot);
+    fn record(&mut self, slot: &RecordSlot<'de>) {
+        self.push(slot.clone());
     }
 }
 
@@ -470,8 +498,8 @@ impl<'de> RecordSink<'de> for Vec<RecordSlot<'de>> {
 pub struct WithResources<'de>(pub Vec<RecordSlot<'de>>);
 
 impl<'de> RecordSink<'de> for WithResources<'de> {
-    fn record(&mut self, slot: RecordSlot<'de>) {
-        self.0.push(slot);
+    fn record(&mut self, slot: &RecordSlot<'de>) {
+        self.0.push(slot.clone());
     }
 
     fn wants_resources(&self) -> bool {
@@ -512,6 +540,14 @@ fn serde_walk<'de, F: RecordSink<'de>>(
 /// The fast walker: a byte scanner for the common shape of a CloudTrail file. `None` means
 /// "not sure": the caller then lets serde_json decide, so this walker only has to be right
 /// when it answers, and it answers only for input serde_json accepts with the same result.
+///
+/// What it costs is a chain: one token's end is the next one's start, so a record is read as
+/// some fifty short string scans in a row, each waiting on the one before. What shortens the
+/// chain (issue 23, session 11; `docs/benchmarks.md`): the member loops keep the position in a
+/// register (the key reader, `plain_string`, `skip_value`, `userIdentity`'s loop and a skipped
+/// string without escapes are inlined into them; escapes and whitespace are read out of line,
+/// since CloudTrail writes compact JSON), and one record is lent to the sink and filled again
+/// for the next element, not built, moved and dropped per element.
 mod fast {
     use super::{FileShape, Identity, RawRecord, RecordSink, RecordSlot, Scalar};
     use std::borrow::Cow;
@@ -590,8 +626,19 @@ mod fast {
     }
 
     impl<'de> Walker<'de> {
-        /// The next byte after JSON whitespace, not consumed; `None` at the end.
+        /// The next byte after JSON whitespace, not consumed; `None` at the end. CloudTrail
+        /// writes compact JSON, so the first byte is tested alone first.
+        #[inline(always)]
         fn peek(&mut self) -> Option<u8> {
+            let c = *self.b.get(self.i)?;
+            if c > b' ' {
+                return Some(c);
+            }
+            self.peek_past_whitespace()
+        }
+
+        #[cold]
+        fn peek_past_whitespace(&mut self) -> Option<u8> {
             while let Some(&c) = self.b.get(self.i) {
                 if !matches!(c, b' ' | b'\n' | b'\t' | b'\r') {
                     return Some(c);
@@ -661,18 +708,25 @@ mod fast {
                 return Some(());
             }
             let resources = sink.wants_resources();
+            // One record, filled again for each element and lent to the sink: no copy of it
+            // per record, and its `resources` keep their allocation.
+            let mut slot = RecordSlot::Record(RawRecord::default());
             loop {
                 self.eat(b'{')?;
-                sink.record(RecordSlot::Record(self.record(resources)?));
+                if let RecordSlot::Record(r) = &mut slot {
+                    r.clear();
+                    self.record(r, resources)?;
+                }
+                sink.record(&slot);
                 if !self.next_member(b']')? {
                     return Some(());
                 }
             }
         }
 
-        /// `{` was read: one record's members (`resources[].ARN` too when `resources`).
-        fn record(&mut self, resources: bool) -> Option<RawRecord<'de>> {
-            let mut r = RawRecord::default();
+        /// `{` was read: one record's members (`resources[].ARN` too when `resources`) into
+        /// `r`, which is empty.
+        fn record(&mut self, r: &mut RawRecord<'de>, resources: bool) -> Option<()> {
             self.members(|w, key| {
                 let slot = match Field::of(key.as_bytes()) {
                     Field::EventTime => &mut r.event_time,
@@ -693,17 +747,18 @@ mod fast {
                         return Some(());
                     }
                     Field::Resources if resources => {
-                        r.resources = w.resources()?;
-                        return Some(());
+                        // A repeated key: the last one counts, as in serde_json.
+                        r.resources.clear();
+                        return w.resources(&mut r.resources);
                     }
                     Field::Resources | Field::Other => return w.skip_value(),
                 };
                 w.scalar_into(slot)
-            })?;
-            Some(r)
+            })
         }
 
         /// `{` was read: the `userIdentity` members used for attribution.
+        #[inline(always)]
         fn identity(&mut self) -> Option<Identity<'de>> {
             let mut identity = Identity::default();
             self.members(|w, key| {
@@ -719,16 +774,14 @@ mod fast {
 
         /// The `resources` value: the `ARN` of each element that is an object (the last one
         /// when repeated); a value that is not an array gives none.
-        fn resources(&mut self) -> Option<Vec<Scalar<'de>>> {
-            let mut arns = Vec::new();
+        fn resources(&mut self, arns: &mut Vec<Scalar<'de>>) -> Option<()> {
             if self.peek()? != b'[' {
-                self.skip_visited()?;
-                return Some(arns);
+                return self.skip_visited();
             }
             self.i += 1;
             if self.peek()? == b']' {
                 self.i += 1;
-                return Some(arns);
+                return Some(());
             }
             loop {
                 if self.peek()? == b'{' {
@@ -746,7 +799,7 @@ mod fast {
                     self.skip_visited()?;
                 }
                 if !self.next_member(b']')? {
-                    return Some(arns);
+                    return Some(());
                 }
             }
         }
@@ -767,6 +820,7 @@ mod fast {
         }
 
         /// A member's key and its `:`. Keys with escapes are left to serde_json.
+        #[inline(always)]
         fn key(&mut self) -> Option<&'de str> {
             self.eat(b'"')?;
             let key = self.plain_string()?;
@@ -797,6 +851,7 @@ mod fast {
         }
 
         /// The rest of a string after its `"`, when it has no escape and is valid UTF-8.
+        #[inline(always)]
         fn plain_string(&mut self) -> Option<&'de str> {
             let start = self.i;
             let (end, ascii) = string_stop(self.b, start);
@@ -821,6 +876,7 @@ mod fast {
         /// value (escapes and control characters, literals, number syntax; not UTF-8, which
         /// serde_json does not check in ignored strings either); objects and arrays are
         /// skipped by their strings and brackets alone (`structure`), 64 bytes at a time.
+        #[inline(always)]
         fn skip_value(&mut self) -> Option<()> {
             match self.peek()? {
                 b'"' => {
@@ -839,8 +895,21 @@ mod fast {
             }
         }
 
-        /// The rest of a string after its `"`: valid escapes, no control characters.
+        /// The rest of a string after its `"`: valid escapes, no control characters. A
+        /// string without an escape (nearly all) costs one scan, inlined; escapes are read
+        /// out of line.
+        #[inline(always)]
         fn skip_string(&mut self) -> Option<()> {
+            let stop = string_stop(self.b, self.i).0;
+            if self.b.get(stop) == Some(&b'"') {
+                self.i = stop + 1;
+                return Some(());
+            }
+            self.skip_string_with_escapes()
+        }
+
+        #[cold]
+        fn skip_string_with_escapes(&mut self) -> Option<()> {
             loop {
                 self.i = string_stop(self.b, self.i).0;
                 match *self.b.get(self.i)? {
@@ -1003,26 +1072,69 @@ pub fn parse_event_time(text: &str) -> Result<i64, &'static str> {
     }
 }
 
+/// `parse_event_time`, remembering the day of the last plain UTC time read (`last_day`: its
+/// `YYYY-MM-DD` and its day number): a file's records share a date or two, so most times have
+/// only their hour, minute and second read. The same answer as `parse_event_time`.
+pub fn parse_event_time_after(
+    text: &str,
+    last_day: &mut Option<([u8; 10], i64)>,
+) -> Result<i64, &'static str> {
+    let b = text.as_bytes();
+    if let Some(date) = b.first_chunk::<10>()
+        && b.len() == 20
+        && b[19] == b'Z'
+        && b[10] == b'T'
+    {
+        let day = match *last_day {
+            Some((last, day)) if last == *date => Some(day),
+            _ => plain_day(b),
+        };
+        if let Some(day) = day
+            && let Some(seconds) = plain_second_of_day(b)
+        {
+            *last_day = Some((*date, day));
+            return Ok(day * 86_400 + seconds);
+        }
+    }
+    parse_event_time(text)
+}
+
+/// The digits of `b[range]` as a number, if they are all digits.
+fn plain_number(b: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
+    b[range].iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
 /// The fast path for `YYYY-MM-DDTHH:MM:SSZ`.
 fn parse_plain_utc(b: &[u8]) -> Option<i64> {
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        b[range].iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    if b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+    Some(plain_day(b)? * 86_400 + plain_second_of_day(b)?)
+}
+
+/// The day number (days since 1970-01-01) of `YYYY-MM-DD` at the start of `b`.
+fn plain_day(b: &[u8]) -> Option<i64> {
+    if b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let (year, month, day) = (i64::from(num(0..4)?), num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let year = i64::from(plain_number(b, 0..4)?);
+    let (month, day) = (plain_number(b, 5..7)?, plain_number(b, 8..10)?);
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
+    Some(days_from_civil(year, month, day))
+}
+
+/// The second of the day of `HH:MM:SS` at `b[11..19]`.
+fn plain_second_of_day(b: &[u8]) -> Option<i64> {
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hour, minute) = (plain_number(b, 11..13)?, plain_number(b, 14..16)?);
+    let second = plain_number(b, 17..19)?;
     if hour > 23 || minute > 59 || second > 59 {
         return None; // a leap second (:60) is left to chrono
     }
-    let seconds = (hour * 3600 + minute * 60 + second) as i64;
-    Some(days_from_civil(year, month, day) * 86_400 + seconds)
+    Some(i64::from(hour * 3600 + minute * 60 + second))
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {
@@ -1372,6 +1484,46 @@ mod tests {
         ] {
             let chrono = chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp());
             assert_eq!(parse_event_time(text).ok(), chrono.ok(), "{text}");
+        }
+    }
+
+    /// With the last date remembered, every time reads as on its own: a run of times on one
+    /// date, dates changing, and bad times after good ones on the same date.
+    #[test]
+    fn a_remembered_date_reads_as_parse_event_time() {
+        let mut last_day = None;
+        let mut times = Vec::new();
+        for date in [
+            "2019-11-07",
+            "2019-11-08",
+            "2020-02-29",
+            "2019-02-29",
+            "2019-1a-07",
+        ] {
+            for time in [
+                "13:25:41Z",
+                "00:00:00Z",
+                "23:59:59Z",
+                "24:00:00Z",
+                "23:60:00Z",
+                "23:59:60Z",
+                "1a:00:00Z",
+                "13-25:41Z",
+                "13:25:41.123Z",
+                "13:25:41",
+            ] {
+                times.push(format!("{date}T{time}"));
+            }
+            times.push(format!("{date} 13:25:41Z"));
+        }
+        times.push("redacted".to_string());
+        times.push("2019-11-07T13:25:41Z".to_string());
+        for text in &times {
+            assert_eq!(
+                parse_event_time_after(text, &mut last_day),
+                parse_event_time(text),
+                "{text}"
+            );
         }
     }
 

@@ -6,7 +6,9 @@
 //! bit masks (quotes, backslashes, opening and closing brackets, control bytes), the strings'
 //! interiors are found by bit arithmetic (escaped quotes removed, then a prefix XOR of the
 //! quotes), and only the brackets outside strings are counted: a block whose closing brackets
-//! cannot reach the value's end costs a handful of instructions.
+//! cannot reach the value's end costs a handful of instructions. Which control bytes are JSON
+//! whitespace (`\t`, `\n`, `\r`, allowed outside strings) is looked at only in a block that has
+//! control bytes: compact JSON has none.
 //!
 //! What is checked inside a skipped value: every string is closed, holds no control byte, and
 //! has only valid escapes (`\uXXXX` with four hex digits); no backslash or control byte other
@@ -65,6 +67,7 @@ pub fn skip_container(b: &[u8], open: usize) -> Option<usize> {
 }
 
 /// `skip_container` with the masks of a given level.
+#[inline(always)]
 pub fn skip_container_with(level: Level, b: &[u8], open: usize) -> Option<usize> {
     match level {
         Level::Portable => scan(b, open, portable::classify),
@@ -93,42 +96,47 @@ pub struct Masks {
     pub open: u64,
     /// `}` and `]`.
     pub close: u64,
-    /// Bytes below 0x20.
+    /// Bytes below 0x20 (`whitespace_among` tells which are JSON whitespace: compact JSON has
+    /// none, so that is not computed for every block).
     pub control: u64,
-    /// `\t`, `\n` and `\r`: the control bytes allowed outside strings.
-    pub whitespace_control: u64,
 }
 
 impl Masks {
-    /// A part of the block's bits (quote, backslash, open, close, control, whitespace control:
-    /// each a movemask of the part's bytes), placed at bit `shift`.
+    /// A part of the block's bits (quote, backslash, open, close, control: each a movemask of
+    /// the part's bytes), placed at bit `shift`.
     #[inline(always)]
-    fn add_part(&mut self, shift: usize, bits: [u64; 6]) {
-        let [quote, backslash, open, close, control, whitespace_control] = bits;
+    fn add_part(&mut self, shift: usize, bits: [u64; 5]) {
+        let [quote, backslash, open, close, control] = bits;
         self.quote |= quote << shift;
         self.backslash |= backslash << shift;
         self.open |= open << shift;
         self.close |= close << shift;
         self.control |= control << shift;
-        self.whitespace_control |= whitespace_control << shift;
     }
 }
 
-/// One part's six masks, in `Masks::add_part`'s order, from its byte tests: `is(c)` (bytes equal
+/// One part's five masks, in `Masks::add_part`'s order, from its byte tests: `is(c)` (bytes equal
 /// to `c`), `is_folded(c)` (bytes equal to `c` with bit 0x20 cleared: a bracket of either
 /// kind) and the part's control bytes.
 #[inline(always)]
-fn part_bits(is: impl Fn(u8) -> u64, is_folded: impl Fn(u8) -> u64, control: u64) -> [u64; 6] {
-    let whitespace_control = is(b'\t') | is(b'\n') | is(b'\r');
+fn part_bits(is: impl Fn(u8) -> u64, is_folded: impl Fn(u8) -> u64, control: u64) -> [u64; 5] {
     let brackets = (is_folded(b'['), is_folded(b']'));
-    [
-        is(b'"'),
-        is(b'\\'),
-        brackets.0,
-        brackets.1,
-        control,
-        whitespace_control,
-    ]
+    [is(b'"'), is(b'\\'), brackets.0, brackets.1, control]
+}
+
+/// Of the block's control bytes (`control`, not empty), the JSON whitespace ones: `\t`, `\n`
+/// and `\r`, the control bytes allowed outside strings. Out of line: compact JSON has none.
+#[cold]
+fn whitespace_among(block: &[u8; 64], mut control: u64) -> u64 {
+    let mut whitespace = 0;
+    while control != 0 {
+        let i = control.trailing_zeros();
+        control &= control - 1;
+        if matches!(block[i as usize], b'\t' | b'\n' | b'\r') {
+            whitespace |= 1 << i;
+        }
+    }
+    whitespace
 }
 
 /// The scan itself, generic over how a block is classified (inlined into each level's
@@ -159,8 +167,11 @@ fn scan(b: &[u8], open: usize, classify: impl Fn(&[u8; 64]) -> Masks) -> Option<
         let in_string = prefix_xor(quotes) ^ in_string_carry;
         in_string_carry = ((in_string as i64) >> 63) as u64;
         let outside = !in_string & !quotes;
-        let unsound =
-            (m.control & (in_string | !m.whitespace_control)) | (m.backslash & outside & !escaped);
+        let unsound_control = match m.control {
+            0 => 0,
+            control => control & (in_string | !whitespace_among(block, control)),
+        };
+        let unsound = unsound_control | (m.backslash & outside & !escaped);
         if unsound != 0 {
             return None;
         }
@@ -305,10 +316,6 @@ mod portable {
                 b'\\' => m.backslash |= bit,
                 b'{' | b'[' => m.open |= bit,
                 b'}' | b']' => m.close |= bit,
-                b'\t' | b'\n' | b'\r' => {
-                    m.control |= bit;
-                    m.whitespace_control |= bit;
-                }
                 0..=0x1f => m.control |= bit,
                 _ => {}
             }
