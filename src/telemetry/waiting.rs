@@ -5,8 +5,10 @@
 //! until it is answered; the run itself goes on (or stops cleanly on SIGTERM).
 //!
 //! Registering is a short lock and a map insert per object (CloudTrail objects take tens of
-//! microseconds each to decode), and costs nothing more unless the watch is on.
+//! microseconds each to decode), holding the object itself (a shared reference to its listing),
+//! not its name: the name is spelled out only when the log names it.
 
+use crate::model::ObjectRef;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_STALL_WARN_SECS: u64 = 120;
 
 struct Waited {
-    object: String,
+    object: ObjectRef,
     since: Instant,
     /// When the log last named it.
     warned: Option<Instant>,
@@ -40,12 +42,12 @@ impl Drop for Waiting {
 }
 
 /// The run waits for `object` (its display name, as in the summary) from now on.
-pub fn on(object: impl std::fmt::Display) -> Waiting {
+pub fn on(object: &ObjectRef) -> Waiting {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     waiting().insert(
         id,
         Waited {
-            object: object.to_string(),
+            object: object.clone(),
             since: Instant::now(),
             warned: None,
         },
@@ -65,7 +67,7 @@ fn overdue(now: Instant, stall: Duration) -> Vec<(String, Duration)> {
         })
         .map(|w| {
             w.warned = Some(now);
-            (w.object.clone(), now.duration_since(w.since))
+            (w.object.to_string(), now.duration_since(w.since))
         })
         .collect()
 }
@@ -103,7 +105,12 @@ mod tests {
     #[test]
     fn an_object_waited_on_past_the_stall_is_named_once_per_stall_until_answered() {
         let stall = Duration::from_secs(60);
-        let waited = on("s3://bucket/a-test-object-of-waiting");
+        let object = ObjectRef::single(
+            "a-test-object-of-waiting",
+            "s3://bucket/a-test-object-of-waiting",
+            1,
+        );
+        let waited = on(&object);
         let is_ours = |o: &Vec<(String, Duration)>| {
             o.iter()
                 .any(|(name, _)| name == "s3://bucket/a-test-object-of-waiting")
