@@ -69,60 +69,91 @@ struct BinIndex {
 }
 
 impl BinIndex {
-    fn new(blocks: &[(Minute, u64)]) -> BinIndex {
+    /// The index of the blocks whose seasonal bins are `bins` and calls `calls` (in order).
+    fn new(bins: &[u8], calls: &[u64]) -> BinIndex {
         let mut offsets = [0usize; BINS + 1];
-        for (minute, _) in blocks {
-            offsets[bin_of(*minute) + 1] += 1;
+        for &bin in bins {
+            offsets[usize::from(bin) + 1] += 1;
         }
         for k in 0..BINS {
             offsets[k + 1] += offsets[k];
         }
-        let mut positions = vec![0; blocks.len()];
-        let mut calls = vec![0; blocks.len() + BINS];
-        let mut squares = vec![0.0; blocks.len() + BINS];
+        let mut positions = vec![0; bins.len()];
+        let mut sums = vec![0; bins.len() + BINS];
+        let mut squares = vec![0.0; bins.len() + BINS];
         let mut next = offsets;
-        for (i, &(minute, c)) in blocks.iter().enumerate() {
-            let bin = bin_of(minute);
+        for (i, (&bin, &c)) in bins.iter().zip(calls).enumerate() {
+            let bin = usize::from(bin);
             let at = next[bin];
             next[bin] += 1;
             positions[at] = i;
             // Prefix entry `at - offsets[bin] + 1` of the bin, after its leading 0.
             let sum = at + bin + 1;
-            calls[sum] = calls[sum - 1] + c;
+            sums[sum] = sums[sum - 1] + c;
             squares[sum] = squares[sum - 1] + (c as f64) * (c as f64);
         }
         BinIndex {
             offsets,
             positions,
-            calls,
+            calls: sums,
             squares,
         }
     }
 }
 
 impl BaselineIndex {
+    /// The index of `series` in blocks of `block` minutes. One pass over the active minutes
+    /// (a detection builds an index per window length for each series and day it analyses):
+    /// a block's start is computed only where a minute passes the end of the last block, and
+    /// its seasonal bin only where a block passes the end of the last bin's 4-hour span.
     pub fn new(series: &Series, block: i64) -> BaselineIndex {
         let block = block.max(1);
-        let mut blocks: Vec<(Minute, u64)> = Vec::with_capacity(series.cells.len());
+        let active = series.minutes.len();
+        let mut minutes: Vec<Minute> = Vec::with_capacity(active);
+        let mut counts: Vec<u64> = Vec::with_capacity(active);
+        let mut bins: Vec<u8> = Vec::with_capacity(active);
+        let (mut block_end, mut bin_end, mut bin) = (i64::MIN, i64::MIN, 0u8);
+        let span = BLOCK_HOURS * 60;
         for (minute, cell) in series.minutes.iter().zip(series.cells.iter()) {
-            let start = Minute(minute.0.div_euclid(block) * block);
-            match blocks.last_mut() {
-                Some((last, n)) if *last == start => *n += u64::from(cell.count),
-                _ => blocks.push((start, u64::from(cell.count))),
+            let count = u64::from(cell.count);
+            // Minutes ascend: one before the last block's end is in that block.
+            if minute.0 < block_end
+                && let Some(last) = counts.last_mut()
+            {
+                *last += count;
+                continue;
             }
+            let start = if block == 1 {
+                minute.0
+            } else {
+                minute.0.div_euclid(block) * block
+            };
+            block_end = start + block;
+            // Block starts ascend too: one before the end of the 4-hour span the last bin was
+            // found for starts in that span, and so has its bin.
+            if start >= bin_end {
+                bin = bin_of(Minute(start)) as u8;
+                bin_end = (start.div_euclid(span) + 1) * span;
+            }
+            minutes.push(Minute(start));
+            counts.push(count);
+            bins.push(bin);
         }
-        let mut calls = Vec::with_capacity(blocks.len() + 1);
-        let mut squares = Vec::with_capacity(blocks.len() + 1);
-        calls.push(0);
-        squares.push(0.0);
-        for (i, &(_, c)) in blocks.iter().enumerate() {
-            calls.push(calls[i] + c);
-            squares.push(squares[i] + (c as f64) * (c as f64));
+        let mut calls = Vec::with_capacity(counts.len() + 1);
+        let mut squares = Vec::with_capacity(counts.len() + 1);
+        let (mut sum, mut square_sum) = (0u64, 0.0f64);
+        calls.push(sum);
+        squares.push(square_sum);
+        for &c in &counts {
+            sum += c;
+            square_sum += (c as f64) * (c as f64);
+            calls.push(sum);
+            squares.push(square_sum);
         }
         BaselineIndex {
             block,
-            bins: BinIndex::new(&blocks),
-            minutes: blocks.into_iter().map(|(m, _)| m).collect(),
+            bins: BinIndex::new(&bins, &counts),
+            minutes,
             calls,
             squares,
         }
@@ -145,6 +176,17 @@ impl BaselineIndex {
     /// Calls in `[from, to)`.
     pub fn calls(&self, from: Minute, to: Minute) -> u64 {
         self.sums(from, to).calls
+    }
+
+    /// Calls from `from` through the active block at position `last` (its first minute is
+    /// `minutes[last]`): [`calls`](Self::calls) for a window ending at a known block, without
+    /// a search of the whole index (the window's other end is found among the blocks that fit
+    /// between `from` and that block).
+    pub fn calls_through(&self, from: Minute, last: usize) -> u64 {
+        let span = (self.minutes[last].0 - from.0).max(0) / self.block + 1;
+        let earliest = last + 1 - (span.min(last as i64 + 1) as usize);
+        let a = earliest + self.minutes[earliest..=last].partition_point(|m| *m < from);
+        self.calls[last + 1] - self.calls[a]
     }
 
     /// The most calls in a window `[s, s + length)` over the starts `earliest <= s <= latest`
