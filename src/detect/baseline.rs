@@ -12,6 +12,7 @@
 use super::model::{CountModel, OVERDISPERSION_MARGIN, PRIOR_CALLS, WindowSums};
 use crate::aggregate::Series;
 use crate::model::{MINUTES_PER_DAY, Minute};
+use std::cell::OnceCell;
 
 /// Hours per seasonal block.
 pub const BLOCK_HOURS: i64 = 4;
@@ -48,14 +49,22 @@ fn minutes_per_bin(from: Minute, to: Minute) -> [i64; BINS] {
 
 /// Prefix sums of a series' counts aggregated into blocks of `block` minutes (aligned to UTC
 /// multiples of the block), overall and per bin. With `block == 1` the counts are per minute.
+/// The calls are summed when the index is built; the squares and the per-bin sums only when a
+/// model is first fitted on it (`fit_sums`): most per-minute indexes only count calls.
 pub struct BaselineIndex {
     block: i64,
     /// The first minute of each active block, ascending.
     minutes: Vec<Minute>,
     calls: Vec<u64>,
+    /// What fitting a model reads beyond the calls, made once on first use.
+    fit_sums: OnceCell<FitSums>,
+}
+
+/// The squares' prefix sums, and per bin, the positions (into `minutes`) of its active blocks
+/// and their prefix sums, all bins in one allocation each (a detection builds several indexes
+/// per series per day).
+struct FitSums {
     squares: Vec<f64>,
-    /// Per bin, the positions (into `minutes`) of its active blocks and their prefix sums, all
-    /// bins in one allocation each (a detection builds several indexes per series per day).
     bins: BinIndex,
 }
 
@@ -103,24 +112,23 @@ impl BinIndex {
 
 impl BaselineIndex {
     /// The index of `series` in blocks of `block` minutes. One pass over the active minutes
-    /// (a detection builds an index per window length for each series and day it analyses):
-    /// a block's start is computed only where a minute passes the end of the last block, and
-    /// its seasonal bin only where a block passes the end of the last bin's 4-hour span.
+    /// (a detection builds an index per window length for each series and day it analyses): a
+    /// block's start is computed only where a minute passes the end of the last block.
     pub fn new(series: &Series, block: i64) -> BaselineIndex {
         let block = block.max(1);
         let active = series.minutes.len();
         let mut minutes: Vec<Minute> = Vec::with_capacity(active);
-        let mut counts: Vec<u64> = Vec::with_capacity(active);
-        let mut bins: Vec<u8> = Vec::with_capacity(active);
-        let (mut block_end, mut bin_end, mut bin) = (i64::MIN, i64::MIN, 0u8);
-        let span = BLOCK_HOURS * 60;
+        let mut calls: Vec<u64> = Vec::with_capacity(active + 1);
+        calls.push(0);
+        let mut block_end = i64::MIN;
+        let mut sum = 0u64;
         for (minute, cell) in series.minutes.iter().zip(series.cells.iter()) {
-            let count = u64::from(cell.count);
+            sum += u64::from(cell.count);
             // Minutes ascend: one before the last block's end is in that block.
             if minute.0 < block_end
-                && let Some(last) = counts.last_mut()
+                && let Some(last) = calls.last_mut()
             {
-                *last += count;
+                *last = sum;
                 continue;
             }
             let start = if block == 1 {
@@ -129,34 +137,47 @@ impl BaselineIndex {
                 minute.0.div_euclid(block) * block
             };
             block_end = start + block;
-            // Block starts ascend too: one before the end of the 4-hour span the last bin was
-            // found for starts in that span, and so has its bin.
-            if start >= bin_end {
-                bin = bin_of(Minute(start)) as u8;
-                bin_end = (start.div_euclid(span) + 1) * span;
-            }
             minutes.push(Minute(start));
-            counts.push(count);
-            bins.push(bin);
-        }
-        let mut calls = Vec::with_capacity(counts.len() + 1);
-        let mut squares = Vec::with_capacity(counts.len() + 1);
-        let (mut sum, mut square_sum) = (0u64, 0.0f64);
-        calls.push(sum);
-        squares.push(square_sum);
-        for &c in &counts {
-            sum += c;
-            square_sum += (c as f64) * (c as f64);
             calls.push(sum);
-            squares.push(square_sum);
         }
         BaselineIndex {
             block,
-            bins: BinIndex::new(&bins, &counts),
             minutes,
             calls,
-            squares,
+            fit_sums: OnceCell::new(),
         }
+    }
+
+    /// The squares and per-bin sums, made on first use: one pass over the blocks, each block's
+    /// seasonal bin found only where it passes the end of the last bin's 4-hour span.
+    fn fit_sums(&self) -> &FitSums {
+        self.fit_sums.get_or_init(|| {
+            let blocks = self.minutes.len();
+            let mut counts = Vec::with_capacity(blocks);
+            let mut bins: Vec<u8> = Vec::with_capacity(blocks);
+            let mut squares = Vec::with_capacity(blocks + 1);
+            let mut square_sum = 0.0f64;
+            squares.push(square_sum);
+            let (mut bin_end, mut bin) = (i64::MIN, 0u8);
+            let span = BLOCK_HOURS * 60;
+            for (i, minute) in self.minutes.iter().enumerate() {
+                let c = self.calls[i + 1] - self.calls[i];
+                // Block starts ascend: one before the end of the 4-hour span the last bin
+                // was found for starts in that span, and so has its bin.
+                if minute.0 >= bin_end {
+                    bin = bin_of(*minute) as u8;
+                    bin_end = (minute.0.div_euclid(span) + 1) * span;
+                }
+                square_sum += (c as f64) * (c as f64);
+                squares.push(square_sum);
+                counts.push(c);
+                bins.push(bin);
+            }
+            FitSums {
+                squares,
+                bins: BinIndex::new(&bins, &counts),
+            }
+        })
     }
 
     fn position(&self, minute: Minute) -> usize {
@@ -166,16 +187,18 @@ impl BaselineIndex {
     /// Sums over the blocks starting in `[from, to)`; `minutes` counts blocks.
     pub fn sums(&self, from: Minute, to: Minute) -> WindowSums {
         let (a, b) = (self.position(from), self.position(to));
+        let squares = &self.fit_sums().squares;
         WindowSums {
             calls: self.calls[b] - self.calls[a],
-            squares: self.squares[b] - self.squares[a],
+            squares: squares[b] - squares[a],
             minutes: (to.0 - from.0).max(0) / self.block,
         }
     }
 
     /// Calls in `[from, to)`.
     pub fn calls(&self, from: Minute, to: Minute) -> u64 {
-        self.sums(from, to).calls
+        let (a, b) = (self.position(from), self.position(to));
+        self.calls[b] - self.calls[a]
     }
 
     /// Calls from `from` through the active block at position `last` (its first minute is
@@ -244,7 +267,7 @@ impl BaselineIndex {
     fn bin_sums(&self, from: Minute, to: Minute) -> [WindowSums; BINS] {
         let (a, b) = (self.position(from), self.position(to));
         let minutes = minutes_per_bin(from, to).map(|m| m / self.block);
-        let bins = &self.bins;
+        let bins = &self.fit_sums().bins;
         std::array::from_fn(|k| {
             let positions = &bins.positions[bins.offsets[k]..bins.offsets[k + 1]];
             let sums = bins.offsets[k] + k;
