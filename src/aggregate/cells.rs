@@ -369,7 +369,11 @@ impl Minutes {
     /// tallies as `each_symbol` does for the orders that are saved.
     pub fn each_symbol_unordered(&self, mut f: impl FnMut(Sym)) {
         for cell in &self.cells {
-            cell.one.iter().copied().filter(|s| is_value(*s)).for_each(&mut f);
+            cell.one
+                .iter()
+                .copied()
+                .filter(|s| is_value(*s))
+                .for_each(&mut f);
         }
         for spill in &self.spills {
             spill.entries.iter().for_each(|(sym, _)| f(*sym));

@@ -8,6 +8,10 @@
 //! keeps essentially a flat rate while a busy API with office hours gets a day and a night rate. Dispersion is estimated
 //! from the residuals around those seasonal rates, so the day/night swing itself does not
 //! count as burstiness.
+//!
+//! An index is built for each series and day analysed, so it is built cheaply: one pass over
+//! the active minutes for the calls, and the squares and per-bin sums only when a model is
+//! first fitted (`fit_sums`); every sum is the same whenever it is made.
 
 use super::model::{CountModel, OVERDISPERSION_MARGIN, PRIOR_CALLS, WindowSums};
 use crate::aggregate::Series;

@@ -36,6 +36,15 @@
 //!    window. (Excluded identities are dropped before counting, in `aggregate`.)
 //!
 //! Defaults and what each trades are on `DetectorConfig`; `docs/detector.md` has the reasoning.
+//!
+//! # Cost
+//!
+//! Every series of a day is asked first whether any window could hold enough calls to open
+//! anything (`may_open_spike`); most cannot, and cost one pass over their minutes. For the
+//! rest, the per-minute index (`baseline::BaselineIndex`) counts calls; the index of a longer
+//! window, and the squares and per-bin sums a model is fitted from, are made only when a window
+//! first has enough calls to be fitted, and the windows that share a block share its fit. None
+//! of this changes a result: the sums are the same sums, made later or once.
 
 pub mod assemble;
 pub mod baseline;
@@ -494,15 +503,11 @@ impl<'a> Detector<'a> {
     }
 
     /// The shortest window ending at the active minute `t` (the series' `i`th) that opens an
-    /// episode, with the episode's first minute. Windows never reach back past `resume_at`, and a window whose
-    /// baseline (which ends at the block boundary before it) would miss minutes of the previous
-    /// episode, ended at `last_end`, is not tested: those minutes must count as baseline.
-    fn opening(
-        &self,
-        i: usize,
-        resume_at: Minute,
-        last_end: Minute,
-    ) -> Option<(Minute, Evidence)> {
+    /// episode, with the episode's first minute. Windows never reach back past `resume_at`, and
+    /// a window whose baseline (which ends at the block boundary before it) would miss minutes
+    /// of the previous episode, ended at `last_end`, is not tested: those minutes must count as
+    /// baseline.
+    fn opening(&self, i: usize, resume_at: Minute, last_end: Minute) -> Option<(Minute, Evidence)> {
         let t = self.series.minutes[i];
         let tests = self.per_window.len().max(1) as f64;
         let fewest = self
