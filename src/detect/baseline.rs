@@ -16,6 +16,7 @@
 use super::model::{CountModel, OVERDISPERSION_MARGIN, PRIOR_CALLS, WindowSums};
 use crate::aggregate::Series;
 use crate::model::{MINUTES_PER_DAY, Minute};
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 /// Hours per seasonal block.
@@ -55,10 +56,11 @@ fn minutes_per_bin(from: Minute, to: Minute) -> [i64; BINS] {
 /// multiples of the block), overall and per bin. With `block == 1` the counts are per minute.
 /// The calls are summed when the index is built; the squares and the per-bin sums only when a
 /// model is first fitted on it (`fit_sums`): most per-minute indexes only count calls.
-pub struct BaselineIndex {
+pub struct BaselineIndex<'a> {
     block: i64,
-    /// The first minute of each active block, ascending.
-    minutes: Vec<Minute>,
+    /// The first minute of each active block, ascending: the series' own minutes when blocks
+    /// are minutes.
+    minutes: Cow<'a, [Minute]>,
     calls: Vec<u64>,
     /// What fitting a model reads beyond the calls, made once on first use.
     fit_sums: OnceCell<FitSums>,
@@ -114,18 +116,30 @@ impl BinIndex {
     }
 }
 
-impl BaselineIndex {
+impl<'a> BaselineIndex<'a> {
     /// The index of `series` in blocks of `block` minutes. One pass over the active minutes
     /// (a detection builds an index per window length for each series and day it analyses): a
     /// block's start is computed only where a minute passes the end of the last block.
-    pub fn new(series: &Series, block: i64) -> BaselineIndex {
+    pub fn new(series: &'a Series<'_>, block: i64) -> BaselineIndex<'a> {
         let block = block.max(1);
         let active = series.minutes.len();
-        let mut minutes: Vec<Minute> = Vec::with_capacity(active);
         let mut calls: Vec<u64> = Vec::with_capacity(active + 1);
         calls.push(0);
-        let mut block_end = i64::MIN;
         let mut sum = 0u64;
+        if block == 1 {
+            for cell in series.cells.iter() {
+                sum += u64::from(cell.count);
+                calls.push(sum);
+            }
+            return BaselineIndex {
+                block,
+                minutes: Cow::Borrowed(&series.minutes[..]),
+                calls,
+                fit_sums: OnceCell::new(),
+            };
+        }
+        let mut minutes: Vec<Minute> = Vec::with_capacity(active);
+        let mut block_end = i64::MIN;
         for (minute, cell) in series.minutes.iter().zip(series.cells.iter()) {
             sum += u64::from(cell.count);
             // Minutes ascend: one before the last block's end is in that block.
@@ -135,18 +149,14 @@ impl BaselineIndex {
                 *last = sum;
                 continue;
             }
-            let start = if block == 1 {
-                minute.0
-            } else {
-                minute.0.div_euclid(block) * block
-            };
+            let start = minute.0.div_euclid(block) * block;
             block_end = start + block;
             minutes.push(Minute(start));
             calls.push(sum);
         }
         BaselineIndex {
             block,
-            minutes,
+            minutes: Cow::Owned(minutes),
             calls,
             fit_sums: OnceCell::new(),
         }
@@ -397,7 +407,8 @@ mod tests {
         let mut points = vec![(10, 3), (11, 4), (20, 6)];
         points.extend((30..50).map(|m| (m, 1)));
         points.extend([(60, 2), (61, 2), (62, 2)]);
-        let index = BaselineIndex::new(&series(&points), 1);
+        let s = series(&points);
+        let index = BaselineIndex::new(&s, 1);
         let day0 = index.minutes[0].plus(-10);
         let at = |m: i64| day0.plus(m);
         // (earliest, latest, longest run, fewest calls a minute, most calls of one run

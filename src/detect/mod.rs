@@ -359,11 +359,11 @@ fn may_open_spike(series: &Series, span: Span, config: &DetectorConfig) -> bool 
 struct Detector<'a> {
     series: &'a Series<'a>,
     config: &'a DetectorConfig,
-    per_minute: BaselineIndex,
+    per_minute: BaselineIndex<'a>,
     /// The index of each scan window length, built the first time a window of that length has
     /// enough calls to be tested against its baseline (most windows of most series never do);
     /// the 1-minute window's is `per_minute`.
-    per_window: Vec<(i64, OnceCell<BaselineIndex>)>,
+    per_window: Vec<(i64, OnceCell<BaselineIndex<'a>>)>,
     /// Per block length and model window start: the habits' runs the seasonal fit leaves
     /// out (`habit::habitual_blocks`), computed once per analysed day.
     habitual: RefCell<Vec<(i64, Minute, habit::HabitualBlocks)>>,
@@ -395,7 +395,11 @@ impl<'a> Detector<'a> {
     }
 
     /// The index of the window length `w` (one of `per_window`'s cells).
-    fn window_index<'s>(&'s self, w: i64, cell: &'s OnceCell<BaselineIndex>) -> &'s BaselineIndex {
+    fn window_index<'s>(
+        &'s self,
+        w: i64,
+        cell: &'s OnceCell<BaselineIndex<'a>>,
+    ) -> &'s BaselineIndex<'a> {
         if w == 1 {
             return &self.per_minute;
         }
