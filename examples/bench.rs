@@ -13,12 +13,21 @@
 //! (default 200) megabytes of JSON into memory, then times `decode::decode_object` over them on
 //! one thread, five times, and prints the fastest pass in MB/s. With `data`, data events are
 //! analysed too (`--event-categories management,data`).
+//!
+//! `bench after DIR [data]`: the job's work after the decoder, for profiling it (issues 23 and
+//! 18). Decodes every object into memory (all cores), then times, on one thread, the
+//! aggregation of all of them in listing order (`aggregate::Aggregator::add`) and the detection
+//! of every series for each day of the data (`detect::detect_series` with the default
+//! detector), five times each, and prints the fastest pass of each in CPU seconds with the
+//! episodes found (the same on every build that gives the same output).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use trailsight::aggregate::Aggregator;
 use trailsight::decode::{self, DecodeOptions, flags};
+use trailsight::detect::{self, DetectorConfig};
 use trailsight::model::{DayRange, Minute, Window, parse_day};
 
 fn main() -> anyhow::Result<()> {
@@ -28,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         _ => anyhow::bail!("usage: bench gunzip|counts|decode DIR [THREADS|MB]"),
     };
     let threads = match args.get(2) {
-        Some(_) if mode == "decode" => 1,
+        Some(_) if mode == "decode" || mode == "after" => 1,
         Some(n) => n.parse()?,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
@@ -43,7 +52,8 @@ fn main() -> anyhow::Result<()> {
             args.get(2).map_or(Ok(200), |mb| mb.parse())?,
             args.get(3).is_some_and(|what| what == "data"),
         ),
-        _ => anyhow::bail!("unknown mode {mode}: gunzip or counts"),
+        "after" => after_decode(&objects, args.get(2).is_some_and(|what| what == "data")),
+        _ => anyhow::bail!("unknown mode {mode}: gunzip, counts, decode or after"),
     }
 }
 
@@ -207,6 +217,58 @@ fn decode_only(objects: &[PathBuf], megabytes: u64, data: bool) -> anyhow::Resul
         total as f64 / 1e6 / fastest,
         fastest_cpu,
         total as f64 / 1e6 / fastest_cpu
+    );
+    Ok(())
+}
+
+fn after_decode(objects: &[PathBuf], data: bool) -> anyhow::Result<()> {
+    let mut options = every_record(decode::DEFAULT_MAX_OBJECT_BYTES);
+    options.selection.data = data;
+    let decoded = Mutex::new(Vec::new());
+    each_object(
+        objects,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        || (),
+        |(), path, bytes| {
+            let object = decode::decode_object(bytes, &log_key(path), &options)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (decoded.lock().expect("no poisoned lock")).push((path.to_path_buf(), object));
+        },
+    );
+    let mut decoded = decoded.into_inner().expect("no poisoned lock");
+    decoded.sort_by(|a, b| a.0.cmp(&b.0));
+    let (mut add_cpu, mut detect_cpu, mut episodes) = (f64::MAX, f64::MAX, 0);
+    for _ in 0..5 {
+        let cpu = thread_cpu_seconds();
+        let mut aggregator = Aggregator::new();
+        for (_, object) in &decoded {
+            aggregator.add(object);
+        }
+        add_cpu = add_cpu.min(thread_cpu_seconds() - cpu);
+        let floor = Minute(i64::MIN / 2);
+        let view = aggregator.view(floor);
+        let minutes = view.series.iter().flat_map(|s| s.minutes.iter().copied());
+        let (first, last) = minutes.fold((Minute(i64::MAX), Minute(i64::MIN)), |(a, b), m| {
+            (a.min(m), b.max(m))
+        });
+        let config = DetectorConfig::default();
+        let cpu = thread_cpu_seconds();
+        episodes = 0;
+        let mut day = first.day();
+        while first <= last && day <= last.day() {
+            let next = day.succ_opt().expect("a next day");
+            let (from, until) = (Minute::start_of_day(day), Minute::start_of_day(next));
+            for series in &view.series {
+                episodes += detect::detect_series(series, from, until, &config).len();
+            }
+            day = next;
+        }
+        detect_cpu = detect_cpu.min(thread_cpu_seconds() - cpu);
+    }
+    println!(
+        "{} objects, {} events: aggregate CPU {add_cpu:.3} s; detect CPU {detect_cpu:.3} s, {episodes} episodes",
+        decoded.len(),
+        decoded.iter().map(|(_, o)| o.events.len()).sum::<usize>(),
     );
     Ok(())
 }

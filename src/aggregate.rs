@@ -534,7 +534,7 @@ impl Aggregator {
         };
         for (id, data) in &self.series {
             id.symbols().into_iter().for_each(&mut mark);
-            data.each_symbol(&mut mark);
+            data.each_symbol_unordered(&mut mark);
         }
         for &(account, region) in self.coverage.keys() {
             mark(account);

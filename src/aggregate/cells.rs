@@ -363,6 +363,23 @@ impl Minutes {
         }
     }
 
+    /// Every symbol the cells' tallies name, in no particular order and some more than once:
+    /// what marking the strings in use needs (`Aggregator::compact_symbols`), read straight
+    /// from the cells' own values and the spills' entries, without spelling out each cell's
+    /// tallies as `each_symbol` does for the orders that are saved.
+    pub fn each_symbol_unordered(&self, mut f: impl FnMut(Sym)) {
+        for cell in &self.cells {
+            cell.one
+                .iter()
+                .copied()
+                .filter(|s| is_value(*s))
+                .for_each(&mut f);
+        }
+        for spill in &self.spills {
+            spill.entries.iter().for_each(|(sym, _)| f(*sym));
+        }
+    }
+
     /// Every symbol the cells' tallies name, renumbered by `new` (their order kept).
     pub fn renumber(&mut self, new: impl Fn(Sym) -> Sym) {
         for one in self.cells.iter_mut().flat_map(|cell| &mut cell.one) {
@@ -603,6 +620,13 @@ mod tests {
         let mut seen = Vec::new();
         data.each_symbol(|s| seen.push(s));
         assert_eq!(seen, [10, 30, 20, 40, NO_SYM, 20, NO_SYM]);
+        let mut unordered = Vec::new();
+        data.each_symbol_unordered(|s| unordered.push(s));
+        unordered.sort_unstable();
+        unordered.dedup();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(unordered, seen);
     }
 
     /// Pruning frees the spills of the minutes it drops and keeps the others' right, also when

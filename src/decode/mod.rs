@@ -425,7 +425,10 @@ impl ObjectBuilder<'_> {
                 return Err(Skip::Bad("awsRegion is not a region name"));
             }
         }
-        if !self.options.window.holds(minute) || !self.options.filter.wants(account, region) {
+        // The last record's place passed the filter (it is remembered only then).
+        if !self.options.window.holds(minute)
+            || (place.is_none() && !self.options.filter.wants(account, region))
+        {
             return Err(Skip::OutOfScope);
         }
         let (account, region) = match place {

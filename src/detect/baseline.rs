@@ -8,10 +8,16 @@
 //! keeps essentially a flat rate while a busy API with office hours gets a day and a night rate. Dispersion is estimated
 //! from the residuals around those seasonal rates, so the day/night swing itself does not
 //! count as burstiness.
+//!
+//! An index is built for each series and day analysed, so it is built cheaply: one pass over
+//! the active minutes for the calls, and the squares and per-bin sums only when a model is
+//! first fitted (`fit_sums`); every sum is the same whenever it is made.
 
 use super::model::{CountModel, OVERDISPERSION_MARGIN, PRIOR_CALLS, WindowSums};
 use crate::aggregate::Series;
 use crate::model::{MINUTES_PER_DAY, Minute};
+use std::borrow::Cow;
+use std::cell::OnceCell;
 
 /// Hours per seasonal block.
 pub const BLOCK_HOURS: i64 = 4;
@@ -48,14 +54,23 @@ fn minutes_per_bin(from: Minute, to: Minute) -> [i64; BINS] {
 
 /// Prefix sums of a series' counts aggregated into blocks of `block` minutes (aligned to UTC
 /// multiples of the block), overall and per bin. With `block == 1` the counts are per minute.
-pub struct BaselineIndex {
+/// The calls are summed when the index is built; the squares and the per-bin sums only when a
+/// model is first fitted on it (`fit_sums`): most per-minute indexes only count calls.
+pub struct BaselineIndex<'a> {
     block: i64,
-    /// The first minute of each active block, ascending.
-    minutes: Vec<Minute>,
+    /// The first minute of each active block, ascending: the series' own minutes when blocks
+    /// are minutes.
+    minutes: Cow<'a, [Minute]>,
     calls: Vec<u64>,
+    /// What fitting a model reads beyond the calls, made once on first use.
+    fit_sums: OnceCell<FitSums>,
+}
+
+/// The squares' prefix sums, and per bin, the positions (into `minutes`) of its active blocks
+/// and their prefix sums, all bins in one allocation each (a detection builds several indexes
+/// per series per day).
+struct FitSums {
     squares: Vec<f64>,
-    /// Per bin, the positions (into `minutes`) of its active blocks and their prefix sums, all
-    /// bins in one allocation each (a detection builds several indexes per series per day).
     bins: BinIndex,
 }
 
@@ -69,63 +84,114 @@ struct BinIndex {
 }
 
 impl BinIndex {
-    fn new(blocks: &[(Minute, u64)]) -> BinIndex {
+    /// The index of the blocks whose seasonal bins are `bins` and calls `calls` (in order).
+    fn new(bins: &[u8], calls: &[u64]) -> BinIndex {
         let mut offsets = [0usize; BINS + 1];
-        for (minute, _) in blocks {
-            offsets[bin_of(*minute) + 1] += 1;
+        for &bin in bins {
+            offsets[usize::from(bin) + 1] += 1;
         }
         for k in 0..BINS {
             offsets[k + 1] += offsets[k];
         }
-        let mut positions = vec![0; blocks.len()];
-        let mut calls = vec![0; blocks.len() + BINS];
-        let mut squares = vec![0.0; blocks.len() + BINS];
+        let mut positions = vec![0; bins.len()];
+        let mut sums = vec![0; bins.len() + BINS];
+        let mut squares = vec![0.0; bins.len() + BINS];
         let mut next = offsets;
-        for (i, &(minute, c)) in blocks.iter().enumerate() {
-            let bin = bin_of(minute);
+        for (i, (&bin, &c)) in bins.iter().zip(calls).enumerate() {
+            let bin = usize::from(bin);
             let at = next[bin];
             next[bin] += 1;
             positions[at] = i;
             // Prefix entry `at - offsets[bin] + 1` of the bin, after its leading 0.
             let sum = at + bin + 1;
-            calls[sum] = calls[sum - 1] + c;
+            sums[sum] = sums[sum - 1] + c;
             squares[sum] = squares[sum - 1] + (c as f64) * (c as f64);
         }
         BinIndex {
             offsets,
             positions,
-            calls,
+            calls: sums,
             squares,
         }
     }
 }
 
-impl BaselineIndex {
-    pub fn new(series: &Series, block: i64) -> BaselineIndex {
+impl<'a> BaselineIndex<'a> {
+    /// The index of `series` in blocks of `block` minutes. One pass over the active minutes
+    /// (a detection builds an index per window length for each series and day it analyses): a
+    /// block's start is computed only where a minute passes the end of the last block.
+    pub fn new(series: &'a Series<'_>, block: i64) -> BaselineIndex<'a> {
         let block = block.max(1);
-        let mut blocks: Vec<(Minute, u64)> = Vec::with_capacity(series.cells.len());
-        for (minute, cell) in series.minutes.iter().zip(series.cells.iter()) {
-            let start = Minute(minute.0.div_euclid(block) * block);
-            match blocks.last_mut() {
-                Some((last, n)) if *last == start => *n += u64::from(cell.count),
-                _ => blocks.push((start, u64::from(cell.count))),
-            }
-        }
-        let mut calls = Vec::with_capacity(blocks.len() + 1);
-        let mut squares = Vec::with_capacity(blocks.len() + 1);
+        let active = series.minutes.len();
+        let mut calls: Vec<u64> = Vec::with_capacity(active + 1);
         calls.push(0);
-        squares.push(0.0);
-        for (i, &(_, c)) in blocks.iter().enumerate() {
-            calls.push(calls[i] + c);
-            squares.push(squares[i] + (c as f64) * (c as f64));
+        let mut sum = 0u64;
+        if block == 1 {
+            for cell in series.cells.iter() {
+                sum += u64::from(cell.count);
+                calls.push(sum);
+            }
+            return BaselineIndex {
+                block,
+                minutes: Cow::Borrowed(&series.minutes[..]),
+                calls,
+                fit_sums: OnceCell::new(),
+            };
+        }
+        let mut minutes: Vec<Minute> = Vec::with_capacity(active);
+        let mut block_end = i64::MIN;
+        for (minute, cell) in series.minutes.iter().zip(series.cells.iter()) {
+            sum += u64::from(cell.count);
+            // Minutes ascend: one before the last block's end is in that block.
+            if minute.0 < block_end
+                && let Some(last) = calls.last_mut()
+            {
+                *last = sum;
+                continue;
+            }
+            let start = minute.0.div_euclid(block) * block;
+            block_end = start + block;
+            minutes.push(Minute(start));
+            calls.push(sum);
         }
         BaselineIndex {
             block,
-            bins: BinIndex::new(&blocks),
-            minutes: blocks.into_iter().map(|(m, _)| m).collect(),
+            minutes: Cow::Owned(minutes),
             calls,
-            squares,
+            fit_sums: OnceCell::new(),
         }
+    }
+
+    /// The squares and per-bin sums, made on first use: one pass over the blocks, each block's
+    /// seasonal bin found only where it passes the end of the last bin's 4-hour span.
+    fn fit_sums(&self) -> &FitSums {
+        self.fit_sums.get_or_init(|| {
+            let blocks = self.minutes.len();
+            let mut counts = Vec::with_capacity(blocks);
+            let mut bins: Vec<u8> = Vec::with_capacity(blocks);
+            let mut squares = Vec::with_capacity(blocks + 1);
+            let mut square_sum = 0.0f64;
+            squares.push(square_sum);
+            let (mut bin_end, mut bin) = (i64::MIN, 0u8);
+            let span = BLOCK_HOURS * 60;
+            for (i, minute) in self.minutes.iter().enumerate() {
+                let c = self.calls[i + 1] - self.calls[i];
+                // Block starts ascend: one before the end of the 4-hour span the last bin
+                // was found for starts in that span, and so has its bin.
+                if minute.0 >= bin_end {
+                    bin = bin_of(*minute) as u8;
+                    bin_end = (minute.0.div_euclid(span) + 1) * span;
+                }
+                square_sum += (c as f64) * (c as f64);
+                squares.push(square_sum);
+                counts.push(c);
+                bins.push(bin);
+            }
+            FitSums {
+                squares,
+                bins: BinIndex::new(&bins, &counts),
+            }
+        })
     }
 
     fn position(&self, minute: Minute) -> usize {
@@ -135,16 +201,29 @@ impl BaselineIndex {
     /// Sums over the blocks starting in `[from, to)`; `minutes` counts blocks.
     pub fn sums(&self, from: Minute, to: Minute) -> WindowSums {
         let (a, b) = (self.position(from), self.position(to));
+        let squares = &self.fit_sums().squares;
         WindowSums {
             calls: self.calls[b] - self.calls[a],
-            squares: self.squares[b] - self.squares[a],
+            squares: squares[b] - squares[a],
             minutes: (to.0 - from.0).max(0) / self.block,
         }
     }
 
     /// Calls in `[from, to)`.
     pub fn calls(&self, from: Minute, to: Minute) -> u64 {
-        self.sums(from, to).calls
+        let (a, b) = (self.position(from), self.position(to));
+        self.calls[b] - self.calls[a]
+    }
+
+    /// Calls from `from` through the active block at position `last` (its first minute is
+    /// `minutes[last]`): [`calls`](Self::calls) for a window ending at a known block, without
+    /// a search of the whole index (the window's other end is found among the blocks that fit
+    /// between `from` and that block).
+    pub fn calls_through(&self, from: Minute, last: usize) -> u64 {
+        let span = (self.minutes[last].0 - from.0).max(0) / self.block + 1;
+        let earliest = last + 1 - (span.min(last as i64 + 1) as usize);
+        let a = earliest + self.minutes[earliest..=last].partition_point(|m| *m < from);
+        self.calls[last + 1] - self.calls[a]
     }
 
     /// The most calls in a window `[s, s + length)` over the starts `earliest <= s <= latest`
@@ -202,7 +281,7 @@ impl BaselineIndex {
     fn bin_sums(&self, from: Minute, to: Minute) -> [WindowSums; BINS] {
         let (a, b) = (self.position(from), self.position(to));
         let minutes = minutes_per_bin(from, to).map(|m| m / self.block);
-        let bins = &self.bins;
+        let bins = &self.fit_sums().bins;
         std::array::from_fn(|k| {
             let positions = &bins.positions[bins.offsets[k]..bins.offsets[k + 1]];
             let sums = bins.offsets[k] + k;
@@ -328,7 +407,8 @@ mod tests {
         let mut points = vec![(10, 3), (11, 4), (20, 6)];
         points.extend((30..50).map(|m| (m, 1)));
         points.extend([(60, 2), (61, 2), (62, 2)]);
-        let index = BaselineIndex::new(&series(&points), 1);
+        let s = series(&points);
+        let index = BaselineIndex::new(&s, 1);
         let day0 = index.minutes[0].plus(-10);
         let at = |m: i64| day0.plus(m);
         // (earliest, latest, longest run, fewest calls a minute, most calls of one run

@@ -36,6 +36,15 @@
 //!    window. (Excluded identities are dropped before counting, in `aggregate`.)
 //!
 //! Defaults and what each trades are on `DetectorConfig`; `docs/detector.md` has the reasoning.
+//!
+//! # Cost
+//!
+//! Every series of a day is asked first whether any window could hold enough calls to open
+//! anything (`may_open_spike`); most cannot, and cost one pass over their minutes. For the
+//! rest, the per-minute index (`baseline::BaselineIndex`) counts calls; the index of a longer
+//! window, and the squares and per-bin sums a model is fitted from, are made only when a window
+//! first has enough calls to be fitted, and the windows that share a block share its fit. None
+//! of this changes a result: the sums are the same sums, made later or once.
 
 pub mod assemble;
 pub mod baseline;
@@ -49,7 +58,7 @@ use baseline::{BaselineIndex, Fit, bin_of};
 use chrono::{Datelike, Weekday};
 use habit::Habit;
 use model::CountModel;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 
 /// The detector's knobs.
 #[derive(Debug, Clone, PartialEq)]
@@ -350,14 +359,20 @@ fn may_open_spike(series: &Series, span: Span, config: &DetectorConfig) -> bool 
 struct Detector<'a> {
     series: &'a Series<'a>,
     config: &'a DetectorConfig,
-    per_minute: BaselineIndex,
-    per_window: Vec<(i64, BaselineIndex)>,
+    per_minute: BaselineIndex<'a>,
+    /// The index of each scan window length, built the first time a window of that length has
+    /// enough calls to be tested against its baseline (most windows of most series never do);
+    /// the 1-minute window's is `per_minute`.
+    per_window: Vec<(i64, OnceCell<BaselineIndex<'a>>)>,
     /// Per block length and model window start: the habits' runs the seasonal fit leaves
     /// out (`habit::habitual_blocks`), computed once per analysed day.
     habitual: RefCell<Vec<(i64, Minute, habit::HabitualBlocks)>>,
     /// Per window length and model window start: each previous day's largest window outside
     /// the habits' runs (`clump::daily_peaks`), computed once per analysed day.
     peaks: RefCell<Vec<(i64, Minute, clump::Peaks)>>,
+    /// Per block length, the last fit (`fit`) and the block it was fitted for: the windows
+    /// ending at consecutive active minutes share their block, and so their fit.
+    last_fit: RefCell<Vec<(i64, Minute, Fit)>>,
 }
 
 impl<'a> Detector<'a> {
@@ -366,7 +381,7 @@ impl<'a> Detector<'a> {
             .scan_windows
             .iter()
             .filter(|w| **w >= 1)
-            .map(|w| (*w, BaselineIndex::new(series, *w)))
+            .map(|w| (*w, OnceCell::new()))
             .collect();
         Detector {
             series,
@@ -375,15 +390,41 @@ impl<'a> Detector<'a> {
             per_window,
             habitual: RefCell::new(Vec::new()),
             peaks: RefCell::new(Vec::new()),
+            last_fit: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The index of the window length `w` (one of `per_window`'s cells).
+    fn window_index<'s>(
+        &'s self,
+        w: i64,
+        cell: &'s OnceCell<BaselineIndex<'a>>,
+    ) -> &'s BaselineIndex<'a> {
+        if w == 1 {
+            return &self.per_minute;
+        }
+        cell.get_or_init(|| BaselineIndex::new(self.series, w))
     }
 
     /// The seasonal model of one block of `index` starting at `at`, fitted on the model
     /// window before it without the runs of habits found in the whole days of that window
     /// (so the same for every window of a day, and never reading past `at`).
     fn fit(&self, index: &BaselineIndex, at: Minute) -> Fit {
+        let block = index.block();
+        let cached = (self.last_fit.borrow().iter())
+            .find(|(b, a, _)| (*b, *a) == (block, at))
+            .map(|(_, _, fit)| *fit);
+        if let Some(fit) = cached {
+            return fit;
+        }
         let removed = self.with_habitual(index, at, |blocks| blocks.until(at));
-        index.fit_without(self.model_from(at), at, &removed)
+        let fit = index.fit_without(self.model_from(at), at, &removed);
+        let mut last = self.last_fit.borrow_mut();
+        match last.iter_mut().find(|(b, _, _)| *b == block) {
+            Some(entry) => *entry = (block, at, fit),
+            None => last.push((block, at, fit)),
+        }
+        fit
     }
 
     /// `f` of the habits' runs of `index`'s block length in the model window of the minute
@@ -444,7 +485,7 @@ impl<'a> Detector<'a> {
             if t < resume_at || t >= span.detect_until || !self.warmed_up(t) {
                 continue;
             }
-            let Some((start, evidence)) = self.opening(t, resume_at, last_end) else {
+            let Some((start, evidence)) = self.opening(i, resume_at, last_end) else {
                 continue;
             };
             let frozen = self.fit(&self.per_minute, start).model;
@@ -465,31 +506,29 @@ impl<'a> Detector<'a> {
         episodes
     }
 
-    /// The shortest window ending at the active minute `t` that opens an episode, with the
-    /// episode's first minute. Windows never reach back past `resume_at`, and a window whose
-    /// baseline (which ends at the block boundary before it) would miss minutes of the previous
-    /// episode, ended at `last_end`, is not tested: those minutes must count as baseline.
-    fn opening(
-        &self,
-        t: Minute,
-        resume_at: Minute,
-        last_end: Minute,
-    ) -> Option<(Minute, Evidence)> {
+    /// The shortest window ending at the active minute `t` (the series' `i`th) that opens an
+    /// episode, with the episode's first minute. Windows never reach back past `resume_at`, and
+    /// a window whose baseline (which ends at the block boundary before it) would miss minutes
+    /// of the previous episode, ended at `last_end`, is not tested: those minutes must count as
+    /// baseline.
+    fn opening(&self, i: usize, resume_at: Minute, last_end: Minute) -> Option<(Minute, Evidence)> {
+        let t = self.series.minutes[i];
         let tests = self.per_window.len().max(1) as f64;
         let fewest = self
             .config
             .min_start_count
             .min(self.config.min_new_api_count);
-        for (w, index) in &self.per_window {
+        for (w, cell) in &self.per_window {
             let first = Minute(t.0 - w + 1).max(resume_at);
             let block_start = Minute(first.0.div_euclid(*w) * w);
             if block_start < last_end {
                 continue;
             }
-            let observed = self.per_minute.calls(first, t.plus(1));
+            let observed = self.per_minute.calls_through(first, i);
             if observed < u64::from(fewest) {
                 continue; // too few calls whatever the baseline: not worth fitting it
             }
+            let index = self.window_index(*w, cell);
             let fit = self.fit(index, block_start);
             let new_api = fit.baseline_calls == 0;
             let min_count = if new_api {
