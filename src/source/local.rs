@@ -337,8 +337,9 @@ impl FolderReader {
         let file = match self.open_folder(root, key) {
             Some(folder) => open_in(folder, name, &mut self.name)?,
             None => {
-                let name = String::from_utf8_lossy(&name.concat()).into_owned();
-                open_object(&root.join(key).join(name))?
+                use std::os::unix::ffi::OsStrExt;
+                let name = name.concat();
+                open_object(&root.join(key).join(std::ffi::OsStr::from_bytes(&name)))?
             }
         };
         read_open_file(file, cap, bytes)
