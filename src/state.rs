@@ -1425,7 +1425,6 @@ mod tests {
         assert!(inflated_bound(bomb.len(), u64::MAX) >= 1 << 20);
     }
 
-    /// `counts()` spread over two days: its second minute and second event ID a day later.
     /// A layout-4 state (a manifest whose series directory has no cell counts) reads as the
     /// same counts; the next save writes a layout-5 manifest and keeps its segments, which are
     /// unchanged. A layout-5 directory that counts more cells than its segments can hold is
@@ -1480,6 +1479,7 @@ mod tests {
         assert!(err.contains("series directory counts"), "{err}");
     }
 
+    /// `counts()` spread over two days: its second minute and second event ID a day later.
     fn two_days() -> Aggregator {
         let mut counts = counts();
         counts.series[0].cells[1].0 += 1440;

@@ -12,18 +12,18 @@
 //! gap at 360 k IDs a day).
 //!
 //! Layouts 4 and 5 keep the counts in one segment per UTC day (`DaySegments::write`, read back with
-//! `Aggregator::read_day`, days in ascending order): the strings the day's series and cells
-//! name (count, then each as length and UTF-8 bytes: the segment's own table, so the
-//! aggregator's renumbering never invalidates a saved segment), the series with cells in the
-//! day (count, then each as its five key symbols, a data flag byte, its cell count and its
-//! cells, each after its minute: the first absolute, the others as the gap from the one
-//! before), and the day's event IDs. The coverage (each account and region's first minute, the
-//! names spelled out) is written once, in the state's manifest (`write_coverage`). What changed
-//! since the counts were saved or loaded is noted as they change (`Unsaved`), so a save writes
-//! the segments of those days only (`Aggregator::save_plan`). The manifest also holds a series
-//! directory (`DaySegments::write_directory`: every series' key, in key order, and from
-//! layout 5 on its number of cells), so loading finds a day's series by walking it in step with
-//! the day's, not by a lookup each, and makes each series' tables once.
+//! `Aggregator::read_day`, days in ascending order): the strings the day's series and cells name
+//! (count, then each as length and UTF-8 bytes: the segment's own table, so the aggregator's
+//! renumbering never invalidates a saved segment), the series with cells in the day (count, then
+//! each as its five key symbols, a data flag byte, its cell count and its cells, each after its
+//! minute: the first absolute, the others as the gap from the one before), and the day's event IDs.
+//! The coverage (each account and region's first minute, the names spelled out) is written once, in
+//! the state's manifest (`write_coverage`). What changed since the counts were saved or loaded is
+//! noted as they change (`Unsaved`), so a save writes the segments of those days only
+//! (`Aggregator::save_plan`). The manifest also holds a series directory
+//! (`DaySegments::write_directory`: every series' key, in key order, and from layout 5 on its
+//! number of cells), so loading finds a day's series by walking it in step with the day's, not by a
+//! lookup each, and makes each series' tables once.
 //!
 //! Layouts 2 and 3 (read, and migrated; `write_saved` still writes layout 3, for tests) held
 //! all the counts in one form: the strings still referenced, the series (key, flag, cells),
