@@ -1037,13 +1037,17 @@ impl<'c> Run<'c> {
                 telemetry::progress::object_done(size, decoded.stats.records);
                 self.summary.objects_read += 1;
                 self.summary.bytes_read += size;
-                let display = object.display();
-                self.summary.add_object_records(&display, &decoded.stats);
+                self.summary
+                    .add_object_records(|| object.display(), &decoded.stats);
                 let conflicts = aggregator.stats.id_conflicts;
                 aggregator.add(&decoded);
                 let conflicts = aggregator.stats.id_conflicts - conflicts;
-                self.summary
-                    .id_conflicts(&display, conflicts, aggregator.stats.last_conflict);
+                self.summary.id_conflicts(
+                    || object.display(),
+                    conflicts,
+                    aggregator.stats.last_conflict,
+                );
+                decoded.recycle();
             }
             Err(ReadFailure { reason, detail }) => {
                 telemetry::progress::object_done(object.size, 0);

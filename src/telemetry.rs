@@ -370,12 +370,14 @@ impl RunSummary {
         self.ignored.clear();
     }
 
-    /// Add the counts of one object that was read; one warning names it if it held bad records.
-    pub fn add_object_records(&mut self, object: &str, stats: &RecordStats) {
+    /// Add the counts of one object that was read; one warning names it (`object` spells its
+    /// name: only then) if it held bad records.
+    pub fn add_object_records(&mut self, object: impl FnOnce() -> String, stats: &RecordStats) {
         self.add_records(stats);
         if stats.bad_total() == 0 {
             return;
         }
+        let object = object();
         let bad_records: BTreeMap<String, u64> = stats
             .bad_records
             .iter()
@@ -413,10 +415,16 @@ impl RunSummary {
 
     /// Count the events of one object whose `eventID` had been counted for another event (other
     /// time or API), and name the object once; `example` is one such ID's bits.
-    pub fn id_conflicts(&mut self, object: &str, events: u64, example: Option<u128>) {
+    pub fn id_conflicts(
+        &mut self,
+        object: impl FnOnce() -> String,
+        events: u64,
+        example: Option<u128>,
+    ) {
         if events == 0 {
             return;
         }
+        let object = object();
         self.event_id_conflicts += events;
         let example = example
             .map(|id| format!(" (e.g. eventID {})", uuid::Uuid::from_u128(id)))
@@ -863,10 +871,10 @@ mod tests {
             records: 5,
             ..RecordStats::default()
         };
-        summary.add_object_records("a/clean.json.gz", &stats);
+        summary.add_object_records(|| "a/clean.json.gz".to_owned(), &stats);
         assert!(summary.bad_record_objects.is_empty());
         stats.bad_records.insert("record has no eventTime", 2);
-        summary.add_object_records("a/bad.json.gz", &stats);
+        summary.add_object_records(|| "a/bad.json.gz".to_owned(), &stats);
         assert_eq!(summary.objects_with_bad_records, 1);
         assert_eq!(summary.bad_record_objects[0].object, "a/bad.json.gz");
         assert_eq!(summary.bad_record_objects[0].records, 5);

@@ -523,6 +523,16 @@ impl ObjectRef {
         self.key_parts().concat()
     }
 
+    /// The key into `buffer` (replacing what it held): `key` without a new string, for what
+    /// needs it for each of many objects.
+    pub fn key_into<'b>(&self, buffer: &'b mut String) -> &'b str {
+        buffer.clear();
+        self.key_parts()
+            .iter()
+            .for_each(|part| buffer.push_str(part));
+        buffer
+    }
+
     /// The key in the four parts it is held in (the folder's key, then the name's parts), for
     /// what reads it once without needing it whole (a hash of it).
     pub fn key_parts(&self) -> [&str; 4] {

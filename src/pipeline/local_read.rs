@@ -89,6 +89,7 @@ fn reader(
 ) {
     let mut folder = local::FolderReader::default();
     let mut bytes = Vec::new();
+    let mut key = String::new();
     loop {
         let (batch, fill) = {
             let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -106,7 +107,7 @@ fn reader(
             .into_iter()
             .map(|object| {
                 let waiting = crate::telemetry::waiting::on(&object);
-                let outcome = read_one(source, &object, options, &mut folder, &mut bytes);
+                let outcome = read_one(source, &object, options, &mut folder, &mut bytes, &mut key);
                 drop(waiting);
                 if bytes.capacity() > KEPT_READ_BUFFER {
                     bytes = Vec::new(); // not held for the rest of the run after a large object
@@ -128,11 +129,15 @@ fn read_one(
     options: &DecodeOptions,
     folder: &mut local::FolderReader,
     bytes: &mut Vec<u8>,
+    key: &mut String,
 ) -> Outcome {
     let read = || {
         let root = source.local_root().unwrap_or(std::path::Path::new(""));
         match folder.read_listed(root, object, options.max_object_bytes, bytes) {
-            Ok(()) => decode_outcome(decode_object(bytes, &object.key(), options), bytes),
+            Ok(()) => {
+                let key = object.key_into(key);
+                decode_outcome(decode_object(bytes, key, options), bytes)
+            }
             Err(e) => Err(ReadFailure {
                 reason: e.reason(),
                 detail: e.to_string(),

@@ -113,7 +113,7 @@ mod tests {
             ..RecordStats::default()
         };
         stats.bad_records.insert("record has no eventTime", 1);
-        summary.add_object_records("/logs/c.json.gz", &stats);
+        summary.add_object_records(|| "/logs/c.json.gz".to_owned(), &stats);
         summary.ignore("/logs/notes.txt", "not a .json.gz or .json file");
         let (_, bytes) = build(&summary.source, day, summary.problems_since(marks));
         let report: serde_json::Value = serde_json::from_slice(&bytes.unwrap()).unwrap();
