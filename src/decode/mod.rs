@@ -225,7 +225,7 @@ thread_local! {
     /// The hashes and index of the last object's table decoded on this thread (they do not
     /// leave it with the object).
     static OBJECT_INDEX: std::cell::Cell<(Vec<u64>, hashbrown::HashTable<Sym>)> =
-        std::cell::Cell::new((Vec::new(), hashbrown::HashTable::new()));
+        const { std::cell::Cell::new((Vec::new(), hashbrown::HashTable::new())) };
 }
 
 /// Counted objects kept for their tables (`DecodedObject::recycle`).
@@ -1269,8 +1269,18 @@ mod tests {
         };
         let shown = |object: &DecodedObject| {
             // The IDs differ from decode to decode (`record` numbers them).
-            let events: Vec<_> = object.events.iter().map(|e| Event { id: None, ..*e }).collect();
-            format!("{:?}", DecodedObject { events, ..object.clone() })
+            let events: Vec<_> = object
+                .events
+                .iter()
+                .map(|e| Event { id: None, ..*e })
+                .collect();
+            format!(
+                "{:?}",
+                DecodedObject {
+                    events,
+                    ..object.clone()
+                }
+            )
         };
         let fresh = shown(&next());
         for n in [1, 40, 300] {
