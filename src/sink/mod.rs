@@ -281,17 +281,16 @@ impl Sink {
     /// Remove each key if present; counts the Insight files (not explanations or activities)
     /// removed.
     async fn remove_all(&self, keys: Vec<(String, FileKind)>) -> Result<u64, SinkError> {
-        let removed: Vec<bool> = stream::iter(&keys)
-            .map(|(key, kind)| async move {
-                let removed = self.store.delete(key).await?;
-                Ok::<_, StoreError>(
-                    removed && !matches!(kind, FileKind::Explanations | FileKind::Activities),
-                )
+        let (keys, kinds): (Vec<String>, Vec<FileKind>) = keys.into_iter().unzip();
+        let removed = self.store.delete_all(keys, self.concurrency).await?;
+        let insight_files = removed
+            .into_iter()
+            .zip(kinds)
+            .filter(|(removed, kind)| {
+                *removed && !matches!(kind, FileKind::Explanations | FileKind::Activities)
             })
-            .buffer_unordered(self.concurrency)
-            .try_collect()
-            .await?;
-        Ok(removed.into_iter().filter(|r| *r).count() as u64)
+            .count();
+        Ok(insight_files as u64)
     }
 
     /// The first time this run writes into the local folder of `key`: remove the temporary
