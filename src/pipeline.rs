@@ -943,11 +943,31 @@ impl<'c> Run<'c> {
             .flat_map(|(i, p)| folders.days().map(move |d| (i, p, d)))
             .collect();
         let source = &self.source;
-        let listings: Vec<_> = stream::iter(requests)
-            .map(|(i, p, d)| async move { (i, p.clone(), d, source.objects(p, d).await) })
-            .buffered(self.config.list_concurrency)
-            .collect()
-            .await;
+        let listings: Vec<_> =
+            match source.as_ref() {
+                // On disk, folders are listed in groups, one blocking call a group.
+                Source::Local(local) => {
+                    stream::iter(requests.chunks(LOCAL_FOLDERS_A_CALL))
+                        .map(|group| async move {
+                            let folders: Vec<_> = group.iter().map(|&(_, p, d)| (p, d)).collect();
+                            let listed = local.objects_of(&folders).await;
+                            group
+                                .iter()
+                                .zip(listed)
+                                .map(|(&(i, p, d), listing)| (i, p.clone(), d, listing))
+                                .collect::<Vec<_>>()
+                        })
+                        .buffered(self.config.list_concurrency)
+                        .flat_map(stream::iter)
+                        .collect()
+                        .await
+                }
+                Source::S3(_) => stream::iter(requests)
+                    .map(|(i, p, d)| async move { (i, p.clone(), d, source.objects(p, d).await) })
+                    .buffered(self.config.list_concurrency)
+                    .collect()
+                    .await,
+            };
         self.searched = Some(match self.searched {
             Some(s) => DayRange::new(s.first.min(folders.first), s.last.max(folders.last)),
             None => folders,
@@ -1059,6 +1079,11 @@ impl<'c> Run<'c> {
         }
     }
 }
+
+/// Local day folders listed in one blocking call (`LocalSource::objects_of`): enough that the
+/// thread handoffs cost little beside the listing, few enough that the groups spread over the
+/// cores.
+const LOCAL_FOLDERS_A_CALL: usize = 32;
 
 /// `future`'s output, or `None` once a stop was asked for first.
 async fn until_stopped<T>(future: impl std::future::Future<Output = T>) -> Option<T> {

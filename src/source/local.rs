@@ -89,11 +89,34 @@ impl LocalSource {
         partition: &Partition,
         day: NaiveDate,
     ) -> Result<Listing, SourceError> {
-        let prefix = partition.day_prefix(day);
-        let dir = self.root.join(&prefix);
-        tokio::task::spawn_blocking(move || list_folder(&dir, &prefix))
-            .await
-            .map_err(|e| SourceError::list(String::new(), std::io::Error::other(e)))?
+        let mut listed = self.objects_of(&[(partition, day)]).await;
+        listed.pop().unwrap_or_else(|| Ok(Listing::default()))
+    }
+
+    /// `objects` of each of `folders` (a partition and a day), in their order, in one blocking
+    /// call: an organization's day is a thousand folders of a few dozen files, and a thread
+    /// handoff for each cost as much as listing it.
+    pub async fn objects_of(
+        &self,
+        folders: &[(&Partition, NaiveDate)],
+    ) -> Vec<Result<Listing, SourceError>> {
+        let dirs: Vec<(PathBuf, String)> = folders
+            .iter()
+            .map(|(partition, day)| {
+                let prefix = partition.day_prefix(*day);
+                (self.root.join(&prefix), prefix)
+            })
+            .collect();
+        let count = dirs.len();
+        let listed = tokio::task::spawn_blocking(move || {
+            dirs.iter()
+                .map(|(dir, prefix)| list_folder(dir, prefix))
+                .collect()
+        });
+        listed.await.unwrap_or_else(|e| {
+            let failed = || SourceError::list(String::new(), std::io::Error::other(e.to_string()));
+            (0..count).map(|_| Err(failed())).collect()
+        })
     }
 
     /// The path of an object, for reading it on a blocking thread with its decoding.
@@ -469,6 +492,46 @@ mod tests {
         }
         want.sort();
         assert_eq!(reasons, want);
+    }
+
+    /// Folders listed together come back each with its own files, in the order asked: a
+    /// missing folder is an empty day, one that cannot be read an error of its own.
+    #[tokio::test]
+    async fn folders_listed_together_keep_their_order_and_their_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = |account: &str| Partition {
+            prefix: String::new(),
+            org_id: None,
+            account: account.to_owned(),
+            region: "us-east-1".to_owned(),
+        };
+        let (a, b, c) = (
+            partition("111111111111"),
+            partition("222222222222"),
+            partition("333333333333"),
+        );
+        let day = crate::model::parse_day("2019-11-07").unwrap();
+        let folder = |p: &Partition| dir.path().join(p.day_prefix(day).trim_end_matches('/'));
+        std::fs::create_dir_all(folder(&a)).unwrap();
+        std::fs::write(folder(&a).join("x.json.gz"), b"x").unwrap();
+        std::fs::write(folder(&a).join("y.json.gz"), b"xy").unwrap();
+        // `c`'s day folder is a file.
+        std::fs::create_dir_all(folder(&c).parent().unwrap()).unwrap();
+        std::fs::write(folder(&c), b"not a folder").unwrap();
+        let source = LocalSource::new(dir.path().to_owned());
+        let listed = source.objects_of(&[(&c, day), (&a, day), (&b, day)]).await;
+        assert_eq!(listed.len(), 3);
+        assert!(listed[0].is_err(), "{:?}", listed[0]);
+        let names = |l: &Result<Listing, SourceError>| -> Vec<(String, u64)> {
+            let listing = l.as_ref().unwrap();
+            listing.objects.iter().map(|o| (o.name(), o.size)).collect()
+        };
+        assert_eq!(
+            names(&listed[1]),
+            [("x.json.gz".into(), 1), ("y.json.gz".into(), 2)]
+        );
+        assert_eq!(names(&listed[2]), []);
+        assert_eq!(names(&source.objects(&a, day).await), names(&listed[1]));
     }
 
     #[test]
