@@ -110,7 +110,10 @@ impl LocalSource {
         let count = dirs.len();
         let listed = tokio::task::spawn_blocking(move || {
             dirs.iter()
-                .map(|(dir, prefix)| list_folder(dir, prefix))
+                .map(|(dir, prefix)| {
+                    let _waiting = crate::telemetry::waiting::on_folder(dir);
+                    list_folder(dir, prefix)
+                })
                 .collect()
         });
         listed.await.unwrap_or_else(|e| {

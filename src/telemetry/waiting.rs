@@ -1,6 +1,7 @@
-//! What the run is waiting for: every object being fetched or read is registered here while it
-//! is, so that a run that hangs on one (a file system that stopped answering, a connection that
-//! keeps its retries going) says which, in the log, instead of going silent. A watch thread
+//! What the run is waiting for: every object being fetched or read, and every local folder
+//! being listed, is registered here while it is, so that a run that hangs on one (a file system
+//! that stopped answering, a connection that keeps its retries going) says which, in the log,
+//! instead of going silent. A watch thread
 //! warns about each object waited on longer than the stall time, again each time that passes,
 //! until it is answered; the run itself goes on (or stops cleanly on SIGTERM).
 //!
@@ -17,8 +18,24 @@ use std::time::{Duration, Instant};
 /// Seconds waited on one object before the log says so, unless `--stall-warn-secs`.
 pub const DEFAULT_STALL_WARN_SECS: u64 = 120;
 
+/// What is waited on.
+enum What {
+    Object(ObjectRef),
+    /// The listing of a local folder (its path).
+    Folder(std::path::PathBuf),
+}
+
+impl std::fmt::Display for What {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            What::Object(object) => object.fmt(f),
+            What::Folder(path) => write!(f, "the listing of {}", path.display()),
+        }
+    }
+}
+
 struct Waited {
-    object: ObjectRef,
+    what: What,
     since: Instant,
     /// When the log last named it.
     warned: Option<Instant>,
@@ -43,11 +60,20 @@ impl Drop for Waiting {
 
 /// The run waits for `object` (its display name, as in the summary) from now on.
 pub fn on(object: &ObjectRef) -> Waiting {
+    register(What::Object(object.clone()))
+}
+
+/// The run waits for the listing of the local folder at `path` from now on.
+pub fn on_folder(path: &std::path::Path) -> Waiting {
+    register(What::Folder(path.to_owned()))
+}
+
+fn register(what: What) -> Waiting {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     waiting().insert(
         id,
         Waited {
-            object: object.clone(),
+            what,
             since: Instant::now(),
             warned: None,
         },
@@ -67,7 +93,7 @@ fn overdue(now: Instant, stall: Duration) -> Vec<(String, Duration)> {
         })
         .map(|w| {
             w.warned = Some(now);
-            (w.object.to_string(), now.duration_since(w.since))
+            (w.what.to_string(), now.duration_since(w.since))
         })
         .collect()
 }
@@ -123,5 +149,24 @@ mod tests {
         assert!(is_ours(&overdue(start + Duration::from_secs(122), stall)));
         drop(waited);
         assert!(!is_ours(&overdue(start + Duration::from_secs(999), stall)));
+    }
+
+    #[test]
+    fn a_folder_listed_past_the_stall_is_named() {
+        let stall = Duration::from_secs(60);
+        let path = std::path::Path::new("/archive/a-test-folder-of-waiting/2019/11/07");
+        let waited = on_folder(path);
+        let start = Instant::now();
+        let named = |at: u64| {
+            overdue(start + Duration::from_secs(at), stall)
+                .iter()
+                .any(|(name, _)| {
+                    name == "the listing of /archive/a-test-folder-of-waiting/2019/11/07"
+                })
+        };
+        assert!(!named(59));
+        assert!(named(61));
+        drop(waited);
+        assert!(!named(999));
     }
 }
