@@ -833,20 +833,19 @@ mod fast {
         /// a store-forwarding stall per field.
         #[inline(always)]
         fn scalar_into(&mut self, slot: &mut Option<Scalar<'de>>) -> Option<()> {
-            let (word, value) = match self.peek()? {
+            let value = match self.peek()? {
                 b'"' => {
                     self.i += 1;
                     let text = self.plain_string()?;
                     *slot = Some(Scalar::Str(Cow::Borrowed(text)));
                     return Some(());
                 }
-                b't' => (b"true".as_slice(), Scalar::Bool(true)),
-                b'f' => (b"false".as_slice(), Scalar::Bool(false)),
-                b'n' => (b"null".as_slice(), Scalar::Null),
-                _ => return None,
+                b't' => self.literal(b"true").map(|()| Scalar::Bool(true)),
+                b'f' => self.literal(b"false").map(|()| Scalar::Bool(false)),
+                b'n' => self.literal(b"null").map(|()| Scalar::Null),
+                _ => None,
             };
-            self.literal(word)?;
-            *slot = Some(value);
+            *slot = Some(value?);
             Some(())
         }
 
@@ -867,9 +866,12 @@ mod fast {
             std::str::from_utf8(bytes).ok()
         }
 
-        fn literal(&mut self, word: &[u8]) -> Option<()> {
+        /// `true`, `false` or `null`: a fixed-size compare (a slice of either length was a call
+        /// to `memcmp` for each of a record's bools).
+        #[inline(always)]
+        fn literal<const N: usize>(&mut self, word: &[u8; N]) -> Option<()> {
             let rest = self.b.get(self.i..)?;
-            rest.starts_with(word).then(|| self.i += word.len())
+            (rest.first_chunk::<N>()? == word).then(|| self.i += N)
         }
 
         /// Skip one value. Strings and scalars are checked as serde_json checks an ignored

@@ -3,7 +3,8 @@
 //! Most of a CloudTrail record's bytes are nested values nobody counts (`requestParameters`,
 //! `responseElements`, `userIdentity.sessionContext`, `tlsDetails`). Walking them token by token
 //! costs as much as reading the fields that matter. Here each 64-byte block is classified into
-//! bit masks (quotes, backslashes, opening and closing brackets, control bytes), the strings'
+//! three bit masks (quotes; brackets; backslashes and control bytes together, told apart only
+//! in a block that has any: CloudTrail's skipped values rarely do), the strings'
 //! interiors are found by bit arithmetic (escaped quotes removed, then a prefix XOR of the
 //! quotes), and only the brackets outside strings are counted: a block whose closing brackets
 //! cannot reach the value's end costs a handful of instructions. Which control bytes are JSON
@@ -87,41 +88,45 @@ pub fn skip_container_with(level: Level, b: &[u8], open: usize) -> Option<usize>
     }
 }
 
-/// One block's bytes, by kind: bit `i` stands for byte `i` of the block.
+/// One block's bytes, by kind: bit `i` stands for byte `i` of the block. Three masks (three
+/// movemasks a vector): which bracket is open or closing, and which special byte is a backslash
+/// or a control byte, are read from the few bytes concerned (`split_special`, `Brackets::apply`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Masks {
     pub quote: u64,
-    pub backslash: u64,
-    /// `{` and `[`.
-    pub open: u64,
-    /// `}` and `]`.
-    pub close: u64,
-    /// Bytes below 0x20 (`whitespace_among` tells which are JSON whitespace: compact JSON has
-    /// none, so that is not computed for every block).
-    pub control: u64,
+    /// Backslashes and bytes below 0x20 (none in most blocks: compact JSON without escapes).
+    pub special: u64,
+    /// `{`, `[`, `}` and `]`.
+    pub bracket: u64,
 }
 
 impl Masks {
-    /// A part of the block's bits (quote, backslash, open, close, control: each a movemask of
-    /// the part's bytes), placed at bit `shift`.
+    /// A part of the block's bits (quote, special, bracket: each a movemask of the part's
+    /// bytes), placed at bit `shift`.
     #[inline(always)]
-    fn add_part(&mut self, shift: usize, bits: [u64; 5]) {
-        let [quote, backslash, open, close, control] = bits;
+    fn add_part(&mut self, shift: usize, [quote, special, bracket]: [u64; 3]) {
         self.quote |= quote << shift;
-        self.backslash |= backslash << shift;
-        self.open |= open << shift;
-        self.close |= close << shift;
-        self.control |= control << shift;
+        self.special |= special << shift;
+        self.bracket |= bracket << shift;
     }
 }
 
-/// One part's five masks, in `Masks::add_part`'s order, from its byte tests: `is(c)` (bytes equal
-/// to `c`), `is_folded(c)` (bytes equal to `c` with bit 0x20 cleared: a bracket of either
-/// kind) and the part's control bytes.
-#[inline(always)]
-fn part_bits(is: impl Fn(u8) -> u64, is_folded: impl Fn(u8) -> u64, control: u64) -> [u64; 5] {
-    let brackets = (is_folded(b'['), is_folded(b']'));
-    [is(b'"'), is(b'\\'), brackets.0, brackets.1, control]
+/// Of the block's special bytes (`special`, not empty), the backslashes and the control bytes.
+/// Out of line: CloudTrail's skipped values rarely hold either.
+#[cold]
+#[inline(never)]
+fn split_special(block: &[u8; 64], mut special: u64) -> (u64, u64) {
+    let (mut backslash, mut control) = (0, 0);
+    while special != 0 {
+        let i = special.trailing_zeros();
+        special &= special - 1;
+        if block[i as usize] == b'\\' {
+            backslash |= 1 << i;
+        } else {
+            control |= 1 << i;
+        }
+    }
+    (backslash, control)
 }
 
 /// Of the block's control bytes (`control`, not empty), the JSON whitespace ones: `\t`, `\n`
@@ -161,27 +166,30 @@ fn scan(b: &[u8], open: usize, classify: impl Fn(&[u8; 64]) -> Masks) -> Option<
             }
         };
         let m = classify(block);
-        let escaped = escaped_bytes(m.backslash, &mut escape_carry);
+        let (backslash, control) = match m.special {
+            0 => (0, 0),
+            special => split_special(block, special),
+        };
+        let escaped = escaped_bytes(backslash, &mut escape_carry);
         let quotes = m.quote & !escaped;
         // Bit i set: byte i is inside a string (its opening quote included, its closing not).
         let in_string = prefix_xor(quotes) ^ in_string_carry;
         in_string_carry = ((in_string as i64) >> 63) as u64;
         let outside = !in_string & !quotes;
-        let unsound_control = match m.control {
+        let unsound_control = match control {
             0 => 0,
             control => control & (in_string | !whitespace_among(block, control)),
         };
-        let unsound = unsound_control | (m.backslash & outside & !escaped);
+        let unsound = unsound_control | (backslash & outside & !escaped);
         if unsound != 0 {
             return None;
         }
         if escaped != 0 && !escapes_are_valid(b, at, escaped) {
             return None;
         }
-        let opens = m.open & outside;
-        let closes = m.close & outside;
-        if opens | closes != 0
-            && let Some(end) = stack.apply(block, opens, closes).ok()?
+        let brackets = m.bracket & outside;
+        if brackets != 0
+            && let Some(end) = stack.apply(block, brackets).ok()?
         {
             return Some(at + end + 1);
         }
@@ -207,17 +215,18 @@ impl Brackets {
         }
     }
 
-    /// Count this block's brackets, each checked against the one it closes: `Err` when one
+    /// Count this block's brackets (outside strings), each checked against the one it closes: `Err` when one
     /// closes the wrong kind, else the index in the block of the one that closes the value.
     /// (Brackets are few beside the other bytes: a block without any costs one test.)
     #[inline(always)]
-    fn apply(&mut self, block: &[u8; 64], opens: u64, closes: u64) -> Result<Option<usize>, ()> {
-        let mut brackets = opens | closes;
+    fn apply(&mut self, block: &[u8; 64], mut brackets: u64) -> Result<Option<usize>, ()> {
         while brackets != 0 {
             let i = brackets.trailing_zeros() as usize;
             brackets &= brackets - 1;
-            let is_object = block[i] & 0x20 != 0; // `{` `}` are 0x7b 0x7d; `[` `]` 0x5b 0x5d
-            if opens & (1 << i) != 0 {
+            // `{` `}` are 0x7b 0x7d, `[` `]` 0x5b 0x5d: bit 0x20 tells the kind, bit 0x02 an
+            // opening bracket from a closing one.
+            let is_object = block[i] & 0x20 != 0;
+            if block[i] & 0x02 != 0 {
                 self.push(is_object);
             } else {
                 if self.pop() != is_object {
@@ -313,10 +322,8 @@ mod portable {
             let bit = 1u64 << i;
             match c {
                 b'"' => m.quote |= bit,
-                b'\\' => m.backslash |= bit,
-                b'{' | b'[' => m.open |= bit,
-                b'}' | b']' => m.close |= bit,
-                0..=0x1f => m.control |= bit,
+                b'\\' | 0..=0x1f => m.special |= bit,
+                b'{' | b'[' | b'}' | b']' => m.bracket |= bit,
                 _ => {}
             }
         }
@@ -326,7 +333,7 @@ mod portable {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Masks, part_bits, scan};
+    use super::{Masks, scan};
     use std::arch::x86_64::*;
 
     /// # Safety
@@ -356,17 +363,21 @@ mod x86 {
         for part in 0..4 {
             // SAFETY: bytes 16*part..16*part+16 are within the block; unaligned load.
             let v = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * part).cast::<__m128i>()) };
-            let is =
-                |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u16 as u64;
+            let is = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
             // `{` 0x7b / `[` 0x5b and `}` 0x7d / `]` 0x5d differ only in bit 0x20.
             let folded = _mm_andnot_si128(_mm_set1_epi8(0x20), v);
-            let is_folded = |c: u8| {
-                _mm_movemask_epi8(_mm_cmpeq_epi8(folded, _mm_set1_epi8(c as i8))) as u16 as u64
-            };
+            let is_folded = |c: u8| _mm_cmpeq_epi8(folded, _mm_set1_epi8(c as i8));
             let limit = _mm_set1_epi8(0x1f);
-            let control =
-                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit)) as u16 as u64;
-            m.add_part(16 * part, part_bits(is, is_folded, control));
+            let control = _mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit);
+            let bits = |x: __m128i| _mm_movemask_epi8(x) as u16 as u64;
+            m.add_part(
+                16 * part,
+                [
+                    bits(is(b'"')),
+                    bits(_mm_or_si128(is(b'\\'), control)),
+                    bits(_mm_or_si128(is_folded(b'['), is_folded(b']'))),
+                ],
+            );
         }
         m
     }
@@ -378,18 +389,20 @@ mod x86 {
         for part in 0..2 {
             // SAFETY: bytes 32*part..32*part+32 are within the block; unaligned load.
             let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * part).cast::<__m256i>()) };
-            let is = |c: u8| {
-                _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8))) as u32 as u64
-            };
+            let is = |c: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8));
             let folded = _mm256_andnot_si256(_mm256_set1_epi8(0x20), v);
-            let is_folded = |c: u8| {
-                _mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, _mm256_set1_epi8(c as i8))) as u32
-                    as u64
-            };
+            let is_folded = |c: u8| _mm256_cmpeq_epi8(folded, _mm256_set1_epi8(c as i8));
             let limit = _mm256_set1_epi8(0x1f);
-            let control = _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(v, limit), limit))
-                as u32 as u64;
-            m.add_part(32 * part, part_bits(is, is_folded, control));
+            let control = _mm256_cmpeq_epi8(_mm256_max_epu8(v, limit), limit);
+            let bits = |x: __m256i| _mm256_movemask_epi8(x) as u32 as u64;
+            m.add_part(
+                32 * part,
+                [
+                    bits(is(b'"')),
+                    bits(_mm256_or_si256(is(b'\\'), control)),
+                    bits(_mm256_or_si256(is_folded(b'['), is_folded(b']'))),
+                ],
+            );
         }
         m
     }
