@@ -293,9 +293,9 @@ struct ObjectBuilder<'o> {
     /// The last analysed record's (account, region) symbols: checked and interned once for the
     /// run of records that share them.
     last_place: Option<(Sym, Sym)>,
-    /// The last symbol of each of eventSource, eventName, the caller and the user agent
-    /// (`Interner::intern_again`).
-    last: [Sym; 4],
+    /// The symbols of the eventSource, eventName, caller and user agent values met lately
+    /// (`Interner::intern_recent`).
+    recent: Recent,
     /// The date of the last eventTime read and its day (`record::parse_event_time_after`).
     last_day: Option<([u8; 10], i64)>,
 }
@@ -362,7 +362,7 @@ impl<'o> ObjectBuilder<'o> {
             resource_interner: Interner::with_sizes(hint.arns, hint.arn_bytes),
             stats: RecordStats::default(),
             last_place: None,
-            last: [NO_SYM; 4],
+            recent: Recent::default(),
             last_day: None,
         }
     }
@@ -496,12 +496,12 @@ impl ObjectBuilder<'_> {
             minute,
             account,
             region,
-            event_source: self.interner.intern_again(&mut self.last[0], event_source),
-            event_name: self.interner.intern_again(&mut self.last[1], event_name),
+            event_source: self.interner.intern_recent(&mut self.recent, event_source),
+            event_name: self.interner.intern_recent(&mut self.recent, event_name),
             error_code: self.interner.intern_opt(error_code),
-            identity: identity.map_or(NO_SYM, |s| self.interner.intern_again(&mut self.last[2], s)),
+            identity: identity.map_or(NO_SYM, |s| self.interner.intern_recent(&mut self.recent, s)),
             user_agent: (text(&r.user_agent))
-                .map_or(NO_SYM, |s| self.interner.intern_again(&mut self.last[3], s)),
+                .map_or(NO_SYM, |s| self.interner.intern_recent(&mut self.recent, s)),
             flags: event_flags,
         };
         self.events.push(event);
@@ -702,15 +702,16 @@ impl Interner {
             .copied()
     }
 
-    /// `intern`, first comparing `s` with the string `last` names (`NO_SYM`: none), which it
-    /// then names: a field whose value repeats from record to record costs one compare, no
-    /// hash.
-    pub fn intern_again(&mut self, last: &mut Sym, s: &str) -> Sym {
-        if *last != NO_SYM && same_bytes(self.strings.bytes(*last), s.as_bytes()) {
-            return *last;
+    /// `intern`, first comparing `s` with the string in its slot of `recent`, which it then
+    /// names: a value met lately (an object's few APIs, callers and user agents, in turn) costs
+    /// one compare, no hash.
+    pub fn intern_recent(&mut self, recent: &mut Recent, s: &str) -> Sym {
+        let slot = &mut recent.slots[Recent::slot(s.as_bytes())];
+        if *slot != NO_SYM && same_bytes(self.strings.bytes(*slot), s.as_bytes()) {
+            return *slot;
         }
-        *last = self.intern(s);
-        *last
+        *slot = self.intern(s);
+        *slot
     }
 
     pub fn intern_opt(&mut self, s: Option<&str>) -> Sym {
@@ -725,6 +726,38 @@ impl Interner {
     /// The strings and their hashes (`Interner::hash`), by symbol.
     pub fn into_parts(self) -> (Strings, Vec<u64>) {
         (self.strings, self.hashes)
+    }
+}
+
+/// Symbols of one interner, each in a slot chosen by its string's length and end bytes: what
+/// `Interner::intern_recent` looks at before hashing. The values of one field mostly differ in
+/// length or at an end (`GetObject` and `PutObject`, user agents of different lengths), so the
+/// few values of an object's fields rarely share a slot; when two do, each takes the slot in
+/// turn and is hashed as without it.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    slots: [Sym; Recent::SLOTS],
+}
+
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent {
+            slots: [NO_SYM; Recent::SLOTS],
+        }
+    }
+}
+
+impl Recent {
+    const SLOTS: usize = 128;
+
+    /// A slot by the string's length, first, middle and last bytes, mixed by a multiply.
+    fn slot(s: &[u8]) -> usize {
+        let byte = |at: usize| u64::from(s.get(at).copied().unwrap_or(0));
+        let key = (s.len() as u64) << 24
+            ^ byte(0)
+            ^ byte(s.len() / 2) << 8
+            ^ byte(s.len().wrapping_sub(1)) << 16;
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::SLOTS.trailing_zeros())) as usize
     }
 }
 
@@ -933,8 +966,12 @@ mod tests {
         );
         assert_eq!(interner.find("y"), None);
         assert_eq!(interner.intern_hashed("y", Interner::hash("y")), 4);
-        // `intern_again` names the same symbols as `intern`, whatever the last one was.
-        let mut last = NO_SYM;
+        // `intern_recent` names the same symbols as `intern`, whatever its slots hold: "ab" and
+        // "ao" share a slot, as do "x" and the string of 70 "x".
+        let mut recent = Recent::default();
+        assert_eq!(Recent::slot(b"ab"), Recent::slot(b"ao"));
+        let long = "x".repeat(70);
+        assert_eq!(Recent::slot(b"x"), Recent::slot(long.as_bytes()));
         for (word, want) in [
             ("x", 3),
             ("x", 3),
@@ -942,9 +979,16 @@ mod tests {
             ("z", 5),
             ("us-east-1", 0),
             ("z", 5),
+            ("ab", 6),
+            ("ao", 7),
+            ("ab", 6),
+            ("ab", 6),
+            (&long, 8),
+            ("x", 3),
+            (&long, 8),
         ] {
-            assert_eq!(interner.intern_again(&mut last, word), want, "{word:?}");
-            assert_eq!(last, want);
+            assert_eq!(interner.intern_recent(&mut recent, word), want, "{word:?}");
+            assert_eq!(recent.slots[Recent::slot(word.as_bytes())], want);
         }
         let (strings, hashes) = interner.into_parts();
         let want: Vec<u64> = strings.iter().map(Interner::hash).collect();
