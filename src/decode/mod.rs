@@ -631,10 +631,14 @@ impl Interner {
 
     /// Keep only the strings `keep` marks (by symbol), renumbered in their order, in place: the
     /// kept text moves toward the front of its buffer (no second copy of the table), and the
-    /// index is rebuilt from the kept hashes. The new symbol of each old one (`NO_SYM` for one
-    /// dropped).
+    /// index is rebuilt from the kept hashes. The table keeps room for as many strings and bytes
+    /// as it held before (a table compacted as it grows, as the aggregator's is after each day,
+    /// fills again to about that size: with the room kept it does so without moving its text or
+    /// rebuilding its index on the way, and never holds more than at its last peak). The new
+    /// symbol of each old one (`NO_SYM` for one dropped).
     pub fn retain(&mut self, keep: &[bool]) -> Vec<Sym> {
         let strings = &mut self.strings;
+        let (held, held_bytes) = (strings.ends.len(), strings.text.len());
         let mut renumbered = vec![NO_SYM; strings.ends.len()];
         let (mut kept, mut written, mut start) = (0usize, 0usize, 0usize);
         // SAFETY: whole strings move to earlier positions and the text is cut after the last
@@ -653,13 +657,13 @@ impl Interner {
             start = end;
         }
         text.truncate(written);
-        text.shrink_to(written + written / 4);
+        text.shrink_to(held_bytes);
         strings.ends.truncate(kept);
-        strings.ends.shrink_to(kept + kept / 4);
+        strings.ends.shrink_to(held);
         self.hashes.truncate(kept);
-        self.hashes.shrink_to(kept + kept / 4);
+        self.hashes.shrink_to(held);
         let hashes = &self.hashes;
-        self.index = hashbrown::HashTable::with_capacity(kept);
+        self.index = hashbrown::HashTable::with_capacity(held);
         for sym in 0..kept as Sym {
             self.index
                 .insert_unique(hashes[sym as usize], sym, |&s| hashes[s as usize]);
