@@ -858,21 +858,45 @@ pub fn attributed_identity<'r>(identity: &'r record::Identity<'_>) -> Option<&'r
 }
 
 /// `arn:aws:sts::ACCT:assumed-role/Role/Session` -> `arn:aws:sts::ACCT:assumed-role/Role`.
-/// The mark is found by one searcher built once for the run (every event's caller is looked
-/// at, and a byte-by-byte scan for each `:` cost more than the rest of the caller's handling).
+/// The mark is looked for at each `:` (an ARN has about five), found eight bytes at a time
+/// (`colons`): every event's caller goes through here.
 pub fn strip_session_name(arn: &str) -> &str {
     const MARK: &[u8] = b":assumed-role/";
-    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(MARK));
     let b = arn.as_bytes();
-    let Some(at) = FINDER.find(b) else {
+    let mut at = None;
+    for start in (0..b.len()).step_by(8) {
+        let mut chunk = [0u8; 8];
+        let end = b.len().min(start + 8);
+        chunk[..end - start].copy_from_slice(&b[start..end]);
+        let mut candidates = colons(u64::from_le_bytes(chunk));
+        while candidates != 0 {
+            let i = start + (candidates.trailing_zeros() / 8) as usize;
+            if b[i..].starts_with(MARK) {
+                at = Some(i);
+                break;
+            }
+            candidates &= candidates - 1;
+        }
+        if at.is_some() {
+            break;
+        }
+    }
+    let Some(at) = at else {
         return arn;
     };
     let role_start = at + MARK.len();
-    match memchr::memchr(b'/', &b[role_start..]) {
+    match b[role_start..].iter().position(|&c| c == b'/') {
         Some(slash) => &arn[..role_start + slash],
         None => arn,
     }
+}
+
+/// The high bit of each byte of `word` that may be a `:` (every `:` byte's, and perhaps some
+/// bytes' after one: the caller checks each candidate).
+fn colons(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = word ^ (u64::from(b':') * ONES);
+    x.wrapping_sub(ONES) & !x & (0x80 * ONES)
 }
 
 /// 128 bits for de-duplication, one-to-one with the string CloudTrail wrote: a UUID in its
@@ -1303,6 +1327,18 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(strip_session_name(arn), want);
+        }
+        // The mark and the colons before it at every place of the 8-byte words read, beside
+        // `;` (a colon's neighbour, which the word test may take for one).
+        for pad in 0..20 {
+            for filler in ["x", ":", ";", "é"] {
+                let head = filler.repeat(pad);
+                let arn = format!("{head};:assumed-role/Role/session");
+                let want = format!("{head};:assumed-role/Role");
+                assert_eq!(strip_session_name(&arn), want, "{arn}");
+                let partial = format!("{head}:assumed-rol");
+                assert_eq!(strip_session_name(&partial), partial);
+            }
         }
     }
 
