@@ -915,11 +915,20 @@ fn canonical_uuid(b: &[u8]) -> Option<u128> {
     if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    let word = |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-    let half = |at: usize| u64::from(u32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes")));
-    let high = u64::from(hex_word(word(0))?) << 32 | u64::from(hex_word(half(9) << 32 | half(14))?);
-    let low = u64::from(hex_word(half(19) << 32 | half(24))?) << 32 | u64::from(hex_word(word(28))?);
-    Some(u128::from(high) << 64 | u128::from(low))
+    // The digits' bytes, eight to a word, the first digit in the word's highest byte.
+    let eight = |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let four = |at: usize| u64::from(u32::from_be_bytes(b[at..at + 4].try_into().expect("4")));
+    let words = [
+        eight(0),
+        four(9) << 32 | four(14),
+        four(19) << 32 | four(24),
+        eight(28),
+    ];
+    let mut bits = 0u128;
+    for word in words {
+        bits = bits << 32 | u128::from(hex_word(word)?);
+    }
+    Some(bits)
 }
 
 /// Eight lower-case hex digits, the first in the word's highest byte, as a 32-bit number; `None`
