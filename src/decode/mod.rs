@@ -865,10 +865,15 @@ pub fn strip_session_name(arn: &str) -> &str {
     let b = arn.as_bytes();
     let mut at = None;
     for start in (0..b.len()).step_by(8) {
-        let mut chunk = [0u8; 8];
-        let end = b.len().min(start + 8);
-        chunk[..end - start].copy_from_slice(&b[start..end]);
-        let mut candidates = colons(u64::from_le_bytes(chunk));
+        let word = match b.get(start..start + 8) {
+            Some(eight) => u64::from_le_bytes(eight.try_into().expect("8 bytes")),
+            None => {
+                let mut tail = [0u8; 8];
+                tail[..b.len() - start].copy_from_slice(&b[start..]);
+                u64::from_le_bytes(tail)
+            }
+        };
+        let mut candidates = colons(word);
         while candidates != 0 {
             let i = start + (candidates.trailing_zeros() / 8) as usize;
             if b[i..].starts_with(MARK) {
