@@ -146,20 +146,20 @@ fn attribute_resources(
             (object.resource_hashes.get(arn as usize).copied())
                 .unwrap_or_else(|| Interner::hash(text))
         };
-        let known = match arn_map[arn as usize] {
-            NO_SYM => symbols.find_hashed(text, hash()),
-            sym => Some(sym),
-        };
-        let kept = known.is_some_and(|sym| tally.arns().iter().any(|(s, _)| *s == sym));
-        if !kept && tally.arns().len() >= MAX_RESOURCES_PER_MINUTE {
-            continue;
-        }
-        let sym = match known {
-            Some(sym) => sym,
-            None => symbols.intern_hashed(text, hash()),
+        let room = tally.arns().len() < MAX_RESOURCES_PER_MINUTE;
+        let sym = match arn_map[arn as usize] {
+            NO_SYM if room => symbols.intern_hashed(text, hash()),
+            NO_SYM => match symbols.find_hashed(text, hash()) {
+                Some(sym) => sym,
+                // Not in the table, so not kept in this full minute: not attributed.
+                None => continue,
+            },
+            sym => sym,
         };
         arn_map[arn as usize] = sym;
-        tally.add_arn(sym);
+        if room || tally.arns().iter().any(|(s, _)| *s == sym) {
+            tally.add_arn(sym);
+        }
     }
 }
 
@@ -356,6 +356,15 @@ impl Aggregator {
     /// `string_hash` of the string named `sym` (0 for none), kept by symbol; 0 in the list
     /// stands for not yet computed.
     fn string_hash_of(&mut self, sym: Sym) -> u32 {
+        match self.string_hashes.get(sym as usize) {
+            Some(&hash) if hash != 0 => hash,
+            _ => self.new_string_hash(sym),
+        }
+    }
+
+    /// `string_hash_of` the first time: the string is read and hashed.
+    #[cold]
+    fn new_string_hash(&mut self, sym: Sym) -> u32 {
         let strings = self.symbols.strings();
         let Some(text) = strings.get(sym) else {
             return 0;
@@ -363,11 +372,9 @@ impl Aggregator {
         if self.string_hashes.len() <= sym as usize {
             self.string_hashes.resize(strings.len(), 0);
         }
-        let hash = &mut self.string_hashes[sym as usize];
-        if *hash == 0 {
-            *hash = string_hash(text);
-        }
-        *hash
+        let hash = string_hash(text);
+        self.string_hashes[sym as usize] = hash;
+        hash
     }
 
     fn intern(&mut self, s: &str) -> Sym {

@@ -363,9 +363,9 @@ struct ObjectBuilder<'o> {
     /// The last analysed record's (account, region) symbols: checked and interned once for the
     /// run of records that share them.
     last_place: Option<(Sym, Sym)>,
-    /// The last symbol of each of eventSource, eventName, the caller and the user agent
-    /// (`Interner::intern_again`).
-    last: [Sym; 4],
+    /// The symbols of the eventSource, eventName, caller and user agent values met lately
+    /// (`Interner::intern_recent`).
+    recent: Recent,
     /// The date of the last eventTime read and its day (`record::parse_event_time_after`).
     last_day: Option<([u8; 10], i64)>,
 }
@@ -451,7 +451,7 @@ impl<'o> ObjectBuilder<'o> {
             ),
             stats: RecordStats::default(),
             last_place: None,
-            last: [NO_SYM; 4],
+            recent: Recent::default(),
             last_day: None,
         }
     }
@@ -585,12 +585,12 @@ impl ObjectBuilder<'_> {
             minute,
             account,
             region,
-            event_source: self.interner.intern_again(&mut self.last[0], event_source),
-            event_name: self.interner.intern_again(&mut self.last[1], event_name),
+            event_source: self.interner.intern_recent(&mut self.recent, event_source),
+            event_name: self.interner.intern_recent(&mut self.recent, event_name),
             error_code: self.interner.intern_opt(error_code),
-            identity: identity.map_or(NO_SYM, |s| self.interner.intern_again(&mut self.last[2], s)),
+            identity: identity.map_or(NO_SYM, |s| self.interner.intern_recent(&mut self.recent, s)),
             user_agent: (text(&r.user_agent))
-                .map_or(NO_SYM, |s| self.interner.intern_again(&mut self.last[3], s)),
+                .map_or(NO_SYM, |s| self.interner.intern_recent(&mut self.recent, s)),
             flags: event_flags,
         };
         self.events.push(event);
@@ -773,10 +773,14 @@ impl Interner {
 
     /// Keep only the strings `keep` marks (by symbol), renumbered in their order, in place: the
     /// kept text moves toward the front of its buffer (no second copy of the table), and the
-    /// index is rebuilt from the kept hashes. The new symbol of each old one (`NO_SYM` for one
-    /// dropped).
+    /// index is rebuilt from the kept hashes. The table keeps room for as many strings and bytes
+    /// as it held before (a table compacted as it grows, as the aggregator's is after each day,
+    /// fills again to about that size: with the room kept it does so without moving its text or
+    /// rebuilding its index on the way, and never holds more than at its last peak). The new
+    /// symbol of each old one (`NO_SYM` for one dropped).
     pub fn retain(&mut self, keep: &[bool]) -> Vec<Sym> {
         let strings = &mut self.strings;
+        let (held, held_bytes) = (strings.ends.len(), strings.text.len());
         let mut renumbered = vec![NO_SYM; strings.ends.len()];
         let (mut kept, mut written, mut start) = (0usize, 0usize, 0usize);
         // SAFETY: whole strings move to earlier positions and the text is cut after the last
@@ -795,13 +799,13 @@ impl Interner {
             start = end;
         }
         text.truncate(written);
-        text.shrink_to(written + written / 4);
+        text.shrink_to(held_bytes);
         strings.ends.truncate(kept);
-        strings.ends.shrink_to(kept + kept / 4);
+        strings.ends.shrink_to(held);
         self.hashes.truncate(kept);
-        self.hashes.shrink_to(kept + kept / 4);
+        self.hashes.shrink_to(held);
         let hashes = &self.hashes;
-        self.index = hashbrown::HashTable::with_capacity(kept);
+        self.index = hashbrown::HashTable::with_capacity(held);
         for sym in 0..kept as Sym {
             self.index
                 .insert_unique(hashes[sym as usize], sym, |&s| hashes[s as usize]);
@@ -844,15 +848,16 @@ impl Interner {
             .copied()
     }
 
-    /// `intern`, first comparing `s` with the string `last` names (`NO_SYM`: none), which it
-    /// then names: a field whose value repeats from record to record costs one compare, no
-    /// hash.
-    pub fn intern_again(&mut self, last: &mut Sym, s: &str) -> Sym {
-        if *last != NO_SYM && same_bytes(self.strings.bytes(*last), s.as_bytes()) {
-            return *last;
+    /// `intern`, first comparing `s` with the string in its slot of `recent`, which it then
+    /// names: a value met lately (an object's few APIs, callers and user agents, in turn) costs
+    /// one compare, no hash.
+    pub fn intern_recent(&mut self, recent: &mut Recent, s: &str) -> Sym {
+        let slot = &mut recent.slots[Recent::slot(s.as_bytes())];
+        if *slot != NO_SYM && same_bytes(self.strings.bytes(*slot), s.as_bytes()) {
+            return *slot;
         }
-        *last = self.intern(s);
-        *last
+        *slot = self.intern(s);
+        *slot
     }
 
     pub fn intern_opt(&mut self, s: Option<&str>) -> Sym {
@@ -867,6 +872,38 @@ impl Interner {
     /// The strings and their hashes (`Interner::hash`), by symbol.
     pub fn into_parts(self) -> (Strings, Vec<u64>) {
         (self.strings, self.hashes)
+    }
+}
+
+/// Symbols of one interner, each in a slot chosen by its string's length and end bytes: what
+/// `Interner::intern_recent` looks at before hashing. The values of one field mostly differ in
+/// length or at an end (`GetObject` and `PutObject`, user agents of different lengths), so the
+/// few values of an object's fields rarely share a slot; when two do, each takes the slot in
+/// turn and is hashed as without it.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    slots: [Sym; Recent::SLOTS],
+}
+
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent {
+            slots: [NO_SYM; Recent::SLOTS],
+        }
+    }
+}
+
+impl Recent {
+    const SLOTS: usize = 128;
+
+    /// A slot by the string's length, first, middle and last bytes, mixed by a multiply.
+    fn slot(s: &[u8]) -> usize {
+        let byte = |at: usize| u64::from(s.get(at).copied().unwrap_or(0));
+        let key = (s.len() as u64) << 24
+            ^ byte(0)
+            ^ byte(s.len() / 2) << 8
+            ^ byte(s.len().wrapping_sub(1)) << 16;
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::SLOTS.trailing_zeros())) as usize
     }
 }
 
@@ -963,12 +1000,35 @@ pub fn attributed_identity<'r>(identity: &'r record::Identity<'_>) -> Option<&'r
 }
 
 /// `arn:aws:sts::ACCT:assumed-role/Role/Session` -> `arn:aws:sts::ACCT:assumed-role/Role`.
-/// The mark is looked for from each `:` (an ARN has about five): no substring searcher built
-/// per record.
+/// The mark is looked for at each `:` (an ARN has about five), found eight bytes at a time
+/// (`colons`): every event's caller goes through here.
 pub fn strip_session_name(arn: &str) -> &str {
     const MARK: &[u8] = b":assumed-role/";
     let b = arn.as_bytes();
-    let Some(at) = (0..b.len()).find(|&i| b[i] == b':' && b[i..].starts_with(MARK)) else {
+    let mut at = None;
+    for start in (0..b.len()).step_by(8) {
+        let word = match b.get(start..start + 8) {
+            Some(eight) => u64::from_le_bytes(eight.try_into().expect("8 bytes")),
+            None => {
+                let mut tail = [0u8; 8];
+                tail[..b.len() - start].copy_from_slice(&b[start..]);
+                u64::from_le_bytes(tail)
+            }
+        };
+        let mut candidates = colons(word);
+        while candidates != 0 {
+            let i = start + (candidates.trailing_zeros() / 8) as usize;
+            if b[i..].starts_with(MARK) {
+                at = Some(i);
+                break;
+            }
+            candidates &= candidates - 1;
+        }
+        if at.is_some() {
+            break;
+        }
+    }
+    let Some(at) = at else {
         return arn;
     };
     let role_start = at + MARK.len();
@@ -976,6 +1036,14 @@ pub fn strip_session_name(arn: &str) -> &str {
         Some(slash) => &arn[..role_start + slash],
         None => arn,
     }
+}
+
+/// The high bit of each byte of `word` that may be a `:` (every `:` byte's, and perhaps some
+/// bytes' after one: the caller checks each candidate).
+fn colons(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = word ^ (u64::from(b':') * ONES);
+    x.wrapping_sub(ONES) & !x & (0x80 * ONES)
 }
 
 /// 128 bits for de-duplication, one-to-one with the string CloudTrail wrote: a UUID in its
@@ -987,48 +1055,49 @@ pub fn event_id_bits(id: &str) -> u128 {
         .unwrap_or_else(|| uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id.as_bytes()).as_u128())
 }
 
-/// The value of each lower-case hex digit; `INVALID` for every other byte.
-const HEX_DIGITS: [u8; 256] = {
-    let mut table = [INVALID; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
-const INVALID: u8 = 0x10;
-
-/// The bits of a canonical UUID (`8-4-4-4-12` lower-case hex digits), read in one pass: every
-/// event has one, so the digits go through a table into two 64-bit halves, and one test at
-/// the end (any digit's `INVALID` bit) refuses the rest.
+/// The bits of a canonical UUID (`8-4-4-4-12` lower-case hex digits). Every event has one, so
+/// its 32 digits are read eight at a time, as the bytes of a 64-bit word (`hex_word`).
 fn canonical_uuid(b: &[u8]) -> Option<u128> {
     let b: &[u8; 36] = b.try_into().ok()?;
     if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    let mut invalid = 0u8;
-    let high = hex_bits(
-        b[0..8].iter().chain(&b[9..13]).chain(&b[14..18]),
-        &mut invalid,
-    );
-    let low = hex_bits(b[19..23].iter().chain(&b[24..36]), &mut invalid);
-    (invalid & INVALID == 0).then_some(u128::from(high) << 64 | u128::from(low))
+    // The digits' bytes, eight to a word, the first digit in the word's highest byte.
+    let eight = |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let four = |at: usize| u64::from(u32::from_be_bytes(b[at..at + 4].try_into().expect("4")));
+    let words = [
+        eight(0),
+        four(9) << 32 | four(14),
+        four(19) << 32 | four(24),
+        eight(28),
+    ];
+    let mut bits = 0u128;
+    for word in words {
+        bits = bits << 32 | u128::from(hex_word(word)?);
+    }
+    Some(bits)
 }
 
-/// Up to 16 hex digits as one number; any byte that is not a lower-case hex digit sets
-/// `INVALID` in `invalid`.
-fn hex_bits<'a>(digits: impl Iterator<Item = &'a u8>, invalid: &mut u8) -> u64 {
-    digits.fold(0u64, |bits, &c| {
-        let digit = HEX_DIGITS[usize::from(c)];
-        *invalid |= digit;
-        bits << 4 | u64::from(digit & 0x0f)
-    })
+/// Eight lower-case hex digits, the first in the word's highest byte, as a 32-bit number; `None`
+/// if any byte is not one (`0-9`, `a-f`). Each byte is tested and converted in place: for a byte
+/// below 0x80, adding `0x80 - bound` sets its high bit exactly when it is at least `bound`,
+/// without a carry into the next byte.
+fn hex_word(word: u64) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x80 * ONES;
+    let at_least = |bound: u64| word.wrapping_add((0x80 - bound) * ONES) & HIGH;
+    let digit = at_least(b'0' as u64) & !at_least(b'9' as u64 + 1);
+    let letter = at_least(b'a' as u64) & !at_least(b'f' as u64 + 1);
+    if word & HIGH != 0 || digit | letter != HIGH {
+        return None;
+    }
+    // '0'-'9' are 0x30-0x39 and 'a'-'f' 0x61-0x66: the low nibble, plus 9 for a letter.
+    let mut v = (word & (0x0f * ONES)) + (letter >> 7) * 9;
+    // Each byte's nibble packed next to its neighbour's, in order: 8 nibbles, 32 bits.
+    v = (v | v >> 4) & 0x00ff_00ff_00ff_00ff;
+    v = (v | v >> 8) & 0x0000_ffff_0000_ffff;
+    v = (v | v >> 16) & 0x0000_0000_ffff_ffff;
+    Some(v as u32)
 }
 
 #[cfg(test)]
@@ -1081,8 +1150,12 @@ mod tests {
         );
         assert_eq!(interner.find("y"), None);
         assert_eq!(interner.intern_hashed("y", Interner::hash("y")), 4);
-        // `intern_again` names the same symbols as `intern`, whatever the last one was.
-        let mut last = NO_SYM;
+        // `intern_recent` names the same symbols as `intern`, whatever its slots hold: "ab" and
+        // "ao" share a slot, as do "x" and the string of 70 "x".
+        let mut recent = Recent::default();
+        assert_eq!(Recent::slot(b"ab"), Recent::slot(b"ao"));
+        let long = "x".repeat(70);
+        assert_eq!(Recent::slot(b"x"), Recent::slot(long.as_bytes()));
         for (word, want) in [
             ("x", 3),
             ("x", 3),
@@ -1090,9 +1163,16 @@ mod tests {
             ("z", 5),
             ("us-east-1", 0),
             ("z", 5),
+            ("ab", 6),
+            ("ao", 7),
+            ("ab", 6),
+            ("ab", 6),
+            (&long, 8),
+            ("x", 3),
+            (&long, 8),
         ] {
-            assert_eq!(interner.intern_again(&mut last, word), want, "{word:?}");
-            assert_eq!(last, want);
+            assert_eq!(interner.intern_recent(&mut recent, word), want, "{word:?}");
+            assert_eq!(recent.slots[Recent::slot(word.as_bytes())], want);
         }
         let (strings, hashes) = interner.into_parts();
         let want: Vec<u64> = strings.iter().map(Interner::hash).collect();
@@ -1462,6 +1542,18 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(strip_session_name(arn), want);
+        }
+        // The mark and the colons before it at every place of the 8-byte words read, beside
+        // `;` (a colon's neighbour, which the word test may take for one).
+        for pad in 0..20 {
+            for filler in ["x", ":", ";", "é"] {
+                let head = filler.repeat(pad);
+                let arn = format!("{head};:assumed-role/Role/session");
+                let want = format!("{head};:assumed-role/Role");
+                assert_eq!(strip_session_name(&arn), want, "{arn}");
+                let partial = format!("{head}:assumed-rol");
+                assert_eq!(strip_session_name(&partial), partial);
+            }
         }
     }
 
