@@ -443,9 +443,10 @@ impl<'o> ObjectBuilder<'o> {
             events,
             coverage,
             resources,
-            resource_interner: Interner::reusing_with(
+            resource_interner: Interner::emptied(
                 resource_symbols,
                 resource_hashes,
+                hashbrown::HashTable::new(),
                 hint.arns,
                 hint.arn_bytes,
             ),
@@ -707,23 +708,6 @@ pub struct Interner {
 }
 
 impl Interner {
-    /// A table with room for `strings` strings of typical length.
-    pub fn with_capacity(strings: usize) -> Interner {
-        Interner::with_sizes(strings, strings * 32)
-    }
-
-    /// A table with room for `strings` strings of `bytes` bytes in all.
-    pub fn with_sizes(strings: usize, bytes: usize) -> Interner {
-        Interner {
-            strings: Strings {
-                text: String::with_capacity(bytes),
-                ends: Vec::with_capacity(strings),
-            },
-            hashes: Vec::with_capacity(strings),
-            index: hashbrown::HashTable::with_capacity(strings),
-        }
-    }
-
     /// An object's table in `table`'s buffers (a spent object's), its hashes and index those
     /// the last object decoded on this thread had (they stay on the thread), with room for
     /// `strings` strings of `bytes` bytes in all.
@@ -737,13 +721,8 @@ impl Interner {
         Interner::emptied(table, hashes, index, strings, bytes)
     }
 
-    /// An empty table in `table`'s and `hashes`' buffers, with room for `strings` strings of
-    /// `bytes` bytes in all.
-    fn reusing_with(table: Strings, hashes: Vec<u64>, strings: usize, bytes: usize) -> Interner {
-        let index = hashbrown::HashTable::with_capacity(strings);
-        Interner::emptied(table, hashes, index, strings, bytes)
-    }
-
+    /// An empty table in the buffers `table`, `hashes` and `index` (whatever they held), with
+    /// room for `strings` strings of `bytes` bytes in all.
     fn emptied(
         mut table: Strings,
         mut hashes: Vec<u64>,
