@@ -306,7 +306,7 @@ fn decode_with(
     buffer: &mut Vec<u8>,
 ) -> Result<DecodedObject, DecodeError> {
     let json = open_json(bytes, key, options.max_object_bytes, buffer)?;
-    let folder = crate::source::layout::parse_log_key_parts(key).ok();
+    let folder = crate::source::layout::parse_log_key_parts_in_turn(key).ok();
     let new_builder = || ObjectBuilder::new(options, folder.as_ref());
     let (shape, builder) = record::walk_log_file(json, new_builder).map_err(DecodeError::Json)?;
     match shape {

@@ -64,11 +64,14 @@ pub fn is_trail_companion(reason: &str) -> bool {
 }
 
 pub fn classify_file_name(name: &str) -> FileKind {
-    if name.contains("_CloudTrail-Digest_") {
-        return FileKind::Foreign(DIGEST_FILE);
-    }
-    if name.contains("_CloudTrail-Insight_") {
-        return FileKind::Foreign(INSIGHT_FILE);
+    // One search for what both companions' names hold (a log file's name has neither).
+    if name.contains("_CloudTrail-") {
+        if name.contains("_CloudTrail-Digest_") {
+            return FileKind::Foreign(DIGEST_FILE);
+        }
+        if name.contains("_CloudTrail-Insight_") {
+            return FileKind::Foreign(INSIGHT_FILE);
+        }
     }
     if name.ends_with(".json.gz") || name.ends_with(".json") {
         FileKind::Log
@@ -158,15 +161,7 @@ pub fn parse_log_key_parts(key: &str) -> Result<LogKeyParts<'_>, KeyProblem> {
         return Err(KeyProblem::SiblingService(service.to_string()));
     }
     let day = parse_folder_day(year, month, day).ok_or(KeyProblem::NotCloudTrailLayout)?;
-    match classify_file_name(file_name) {
-        FileKind::Log => {}
-        FileKind::Foreign(why) => return Err(KeyProblem::NotALogFile(why.to_string())),
-        FileKind::Other => {
-            return Err(KeyProblem::NotALogFile(
-                "not a .json.gz or .json file".to_string(),
-            ));
-        }
-    }
+    check_log_file_name(file_name)?;
     Ok(LogKeyParts {
         prefix,
         org_id,
@@ -175,6 +170,66 @@ pub fn parse_log_key_parts(key: &str) -> Result<LogKeyParts<'_>, KeyProblem> {
         day,
         file_name,
     })
+}
+
+/// A log file's name, or why it is not one.
+fn check_log_file_name(name: &str) -> Result<(), KeyProblem> {
+    match classify_file_name(name) {
+        FileKind::Log => Ok(()),
+        FileKind::Foreign(why) => Err(KeyProblem::NotALogFile(why.to_string())),
+        FileKind::Other => Err(KeyProblem::NotALogFile(
+            "not a .json.gz or .json file".to_string(),
+        )),
+    }
+}
+
+/// `parse_log_key_parts` for keys read one after another on a thread, most in the folder of
+/// the key before (a reading thread takes a day folder's objects in turn): the folder's part of
+/// the last key parsed here is remembered, so a key in the same folder costs a comparison and
+/// the check of its file name instead of a parse of every segment.
+pub fn parse_log_key_parts_in_turn(key: &str) -> Result<LogKeyParts<'_>, KeyProblem> {
+    /// Where a folder's parts lie in its keys, and its day.
+    struct Folder {
+        folder: String,
+        prefix_len: usize,
+        org_id: Option<std::ops::Range<usize>>,
+        account: std::ops::Range<usize>,
+        region: std::ops::Range<usize>,
+        day: NaiveDate,
+    }
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<Folder>> = const { std::cell::RefCell::new(None) };
+    }
+    let folder_len = key.rfind('/').map_or(0, |slash| slash + 1);
+    let (folder, file_name) = key.split_at(folder_len);
+    let remembered = LAST.with_borrow(|last| {
+        let last = last.as_ref().filter(|last| last.folder == folder)?;
+        Some(LogKeyParts {
+            prefix: &key[..last.prefix_len],
+            org_id: last.org_id.clone().map(|r| &key[r]),
+            account: &key[last.account.clone()],
+            region: &key[last.region.clone()],
+            day: last.day,
+            file_name,
+        })
+    });
+    if let Some(parts) = remembered {
+        return check_log_file_name(file_name).map(|()| parts);
+    }
+    let parts = parse_log_key_parts(key)?;
+    let range = |part: &str| {
+        let start = part.as_ptr() as usize - key.as_ptr() as usize;
+        start..start + part.len()
+    };
+    LAST.set(Some(Folder {
+        folder: folder.to_owned(),
+        prefix_len: parts.prefix.len(),
+        org_id: parts.org_id.map(range),
+        account: range(parts.account),
+        region: range(parts.region),
+        day: parts.day,
+    }));
+    Ok(parts)
 }
 
 /// Where the first segment that is exactly `AWSLogs` starts in `key`.
@@ -318,6 +373,44 @@ mod tests {
         ];
         for (key, want) in cases {
             assert_eq!(parse_log_key(key), Err(want), "{key}");
+        }
+    }
+
+    /// Keys parsed in turn read exactly as parsed alone, whether their folder is the last one
+    /// parsed on the thread or not, whatever their file names.
+    #[test]
+    fn keys_parsed_in_turn_read_as_keys_parsed_alone() {
+        let folders = [
+            "AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/",
+            "my/AWSLogs.old/AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/eu-west-1/2019/11/07/",
+            "o-fxozgwu6rc/AWSLogs/o-fxozgwu6rc/123456789016/CloudTrail/ca-central-1/2020/08/30/",
+            "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/",
+            "AWSLogs/111122223333/CloudTrail/us-east-2/2015/13/17/",
+            "AWSLogs/1111/CloudTrail/us-east-2/2015/08/17/",
+            "random/",
+            "",
+        ];
+        let names = [
+            "111122223333_CloudTrail_us-east-2_20150801T0210Z_Mu0KsOhtH1ar15ZZ.json.gz",
+            "x.json",
+            "111122223333_CloudTrail-Digest_us-east-2_t.json.gz",
+            "111122223333_CloudTrail-Insight_us-east-2_t.json.gz",
+            "notes.txt",
+            "",
+            "y.json.gz",
+        ];
+        let keys: Vec<String> = folders
+            .iter()
+            .flat_map(|f| names.iter().map(move |n| format!("{f}{n}")))
+            .collect();
+        // Each folder's keys in turn, then every key after every other one.
+        let order = keys.iter().chain(keys.iter().rev().step_by(3));
+        for key in order {
+            assert_eq!(
+                parse_log_key_parts_in_turn(key),
+                parse_log_key_parts(key),
+                "{key}"
+            );
         }
     }
 

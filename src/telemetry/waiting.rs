@@ -5,13 +5,12 @@
 //! warns about each object waited on longer than the stall time, again each time that passes,
 //! until it is answered; the run itself goes on (or stops cleanly on SIGTERM).
 //!
-//! Registering is a short lock and a map insert per object (CloudTrail objects take tens of
-//! microseconds each to decode), holding the object itself (a shared reference to its listing),
-//! not its name: the name is spelled out only when the log names it.
+//! Registering is a short lock and a slot of a table taken per object (CloudTrail objects take
+//! tens of microseconds each to decode; slots are reused, so a registration allocates nothing),
+//! holding the object itself (a shared reference to its listing), not its name: the name is
+//! spelled out only when the log names it.
 
 use crate::model::ObjectRef;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -41,20 +40,37 @@ struct Waited {
     warned: Option<Instant>,
 }
 
-static WAITING: Mutex<BTreeMap<u64, Waited>> = Mutex::new(BTreeMap::new());
-static NEXT: AtomicU64 = AtomicU64::new(0);
+/// Everything waited on, each in a slot of its own until it is answered; free slots are taken
+/// again first.
+struct Table {
+    slots: Vec<Option<Waited>>,
+    free: Vec<usize>,
+}
 
-fn waiting() -> std::sync::MutexGuard<'static, BTreeMap<u64, Waited>> {
+static WAITING: Mutex<Table> = Mutex::new(Table {
+    slots: Vec::new(),
+    free: Vec::new(),
+});
+
+fn waiting() -> std::sync::MutexGuard<'static, Table> {
     WAITING.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Registration of one object waited on; dropping it (answered, failed or abandoned) ends it.
 #[must_use]
-pub struct Waiting(u64);
+pub struct Waiting(usize);
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        waiting().remove(&self.0);
+        let mut table = waiting();
+        if let Some(slot) = table.slots.get_mut(self.0) {
+            // Its object is dropped after the lock is let go: the last reference to a listing
+            // frees it.
+            let waited = slot.take();
+            table.free.push(self.0);
+            drop(table);
+            drop(waited);
+        }
     }
 }
 
@@ -69,24 +85,31 @@ pub fn on_folder(path: &std::path::Path) -> Waiting {
 }
 
 fn register(what: What) -> Waiting {
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    waiting().insert(
-        id,
-        Waited {
-            what,
-            since: Instant::now(),
-            warned: None,
-        },
-    );
-    Waiting(id)
+    let waited = Waited {
+        what,
+        since: Instant::now(),
+        warned: None,
+    };
+    let mut table = waiting();
+    let slot = match table.free.pop() {
+        Some(slot) => slot,
+        None => {
+            table.slots.push(None);
+            table.slots.len() - 1
+        }
+    };
+    table.slots[slot] = Some(waited);
+    Waiting(slot)
 }
 
 /// The objects waited on for `stall` or longer and not named in the last `stall`, with how
-/// long each has been waited on; they count as named from `now`.
+/// long each has been waited on, the longest first; they count as named from `now`.
 fn overdue(now: Instant, stall: Duration) -> Vec<(String, Duration)> {
-    let mut waiting = waiting();
-    waiting
-        .values_mut()
+    let mut table = waiting();
+    let mut overdue: Vec<(String, Duration)> = table
+        .slots
+        .iter_mut()
+        .flatten()
         .filter(|w| {
             now.duration_since(w.since) >= stall
                 && w.warned.is_none_or(|at| now.duration_since(at) >= stall)
@@ -95,7 +118,10 @@ fn overdue(now: Instant, stall: Duration) -> Vec<(String, Duration)> {
             w.warned = Some(now);
             (w.what.to_string(), now.duration_since(w.since))
         })
-        .collect()
+        .collect();
+    drop(table);
+    overdue.sort_by_key(|(_, waited)| std::cmp::Reverse(*waited));
+    overdue
 }
 
 /// Watch for stalls from now on, on a thread of its own, for the rest of the process: each
@@ -149,6 +175,19 @@ mod tests {
         assert!(is_ours(&overdue(start + Duration::from_secs(122), stall)));
         drop(waited);
         assert!(!is_ours(&overdue(start + Duration::from_secs(999), stall)));
+    }
+
+    /// A run registers every object it reads: the table holds what is waited on at once, not
+    /// everything ever waited on.
+    #[test]
+    fn slots_are_taken_again() {
+        let object = |name: &str| ObjectRef::single(name, name, 1);
+        for n in 0..10_000 {
+            drop(on(&object(&format!("a-test-object-read-{n}"))));
+        }
+        // Other tests may hold a few slots at the same time.
+        let slots = waiting().slots.len();
+        assert!(slots < 100, "{slots}");
     }
 
     #[test]
