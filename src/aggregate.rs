@@ -121,6 +121,11 @@ impl IdentityFilter {
         IdentityFilter { patterns }
     }
 
+    /// Whether no caller is excluded.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
     pub fn excludes(&self, identity: &str) -> bool {
         self.patterns.iter().any(|p| match p.strip_suffix('*') {
             Some(prefix) => identity.starts_with(prefix),
@@ -205,6 +210,16 @@ pub fn event_id_hash(bits: u128) -> u64 {
     mix((bits >> 64) as u64 ^ mix(bits as u64))
 }
 
+/// What `Aggregator::add` works out for one object, by the object's own symbols: whether each
+/// string is an excluded caller (empty when none is), its symbol in the aggregator's table,
+/// and each resource ARN's (`NO_SYM` until known).
+#[derive(Debug, Default)]
+struct Scratch {
+    excluded: Vec<bool>,
+    map: Vec<Sym>,
+    arn_map: Vec<Sym>,
+}
+
 #[derive(Debug, Default)]
 pub struct Aggregator {
     symbols: Interner,
@@ -220,6 +235,8 @@ pub struct Aggregator {
     symbols_kept: usize,
     /// The days changed since the counts were last saved or loaded (`saved::Unsaved`).
     unsaved: saved::Unsaved,
+    /// `add`'s lists for one object, kept for the next.
+    scratch: Scratch,
     /// The series directory while a saved state is read (`saved::Loading`); else empty.
     loading: saved::Loading,
     pub stats: AggregateStats,
@@ -242,12 +259,20 @@ impl Aggregator {
         for event in &object.events {
             self.unsaved.note(event.minute);
         }
-        let excluded: Vec<bool> = object
-            .symbols
-            .iter()
-            .map(|s| self.excluded_identities.excludes(s))
-            .collect();
-        let map: Vec<Sym> = object.symbols.iter().map(|s| self.intern(s)).collect();
+        // The object's scratch lists, in buffers kept from the last object (taken out of `self`
+        // while they are filled from it, and put back at the end).
+        let Scratch {
+            mut excluded,
+            mut map,
+            mut arn_map,
+        } = std::mem::take(&mut self.scratch);
+        excluded.clear();
+        if !self.excluded_identities.is_empty() {
+            let filter = &self.excluded_identities;
+            excluded.extend(object.symbols.iter().map(|s| filter.excludes(s)));
+        }
+        map.clear();
+        map.extend(object.symbols.iter().map(|s| self.symbols.intern(s)));
         let global = |sym: Sym| {
             if sym == NO_SYM {
                 NO_SYM
@@ -261,7 +286,8 @@ impl Aggregator {
         let mut next_arn = 0;
         // Each of the object's ARNs' global symbol, once it is known: an ARN many of its
         // events name (their bucket) is looked up once.
-        let mut arn_map = vec![NO_SYM; object.resource_symbols.len()];
+        arn_map.clear();
+        arn_map.resize(object.resource_symbols.len(), NO_SYM);
         for &((account, region), minute) in &object.coverage {
             let first = self
                 .coverage
@@ -301,7 +327,7 @@ impl Aggregator {
                 }
                 None => self.stats.events_without_id += 1,
             }
-            if event.identity != NO_SYM && excluded[event.identity as usize] {
+            if event.identity != NO_SYM && excluded.get(event.identity as usize) == Some(&true) {
                 self.stats.excluded += 1;
                 continue;
             }
@@ -341,6 +367,11 @@ impl Aggregator {
                 }
             }
         }
+        self.scratch = Scratch {
+            excluded,
+            map,
+            arn_map,
+        };
     }
 
     /// The API fingerprint of an event's (global) source and name symbols: `api_fingerprint`,
@@ -518,7 +549,17 @@ impl Aggregator {
         self.seen.freeze();
         let strings = self.symbols.strings().len();
         if strings > self.symbols_kept + self.symbols_kept / 4 + Self::COMPACT_SLACK {
-            self.compact_symbols();
+            let used = self.symbols_in_use();
+            let unused = used.iter().filter(|u| !**u).count();
+            if unused >= strings / Self::COMPACT_SHARE {
+                self.compact_symbols_with(used);
+            } else {
+                // Too few strings to free for the cost of moving every kept one and renumbering
+                // every cell (a run shorter than its window prunes no minute, and its table
+                // holds only strings in use): the table is taken as compacted at its size, so
+                // it is looked at again only after it grows by a quarter more.
+                self.symbols_kept = strings;
+            }
         }
     }
 
@@ -526,13 +567,19 @@ impl Aggregator {
     /// compacted.
     const COMPACT_SLACK: usize = 4096;
 
-    /// Drop the strings no series, cell or coverage entry names any more, and renumber the rest
-    /// in their order, in place (`Interner::retain`). A data-event backfill keeps up to eight
-    /// ARNs a minute of every series, nearly all distinct: without this the table held every
-    /// ARN of every day the run had passed, and its memory grew with the backfill's length.
-    /// Nothing outside the aggregator holds its symbols across days (a day's detection reads
-    /// them through `view` and resolves them to text), and no output depends on their numbers.
+    /// A table is compacted only if at least this share of its strings (one in so many) is
+    /// unused: at most an eighth of it is then held for nothing, until it grows by a quarter.
+    const COMPACT_SHARE: usize = 8;
+
+    /// `compact_symbols_with` the strings in use, however few are not.
+    #[cfg(test)]
     fn compact_symbols(&mut self) {
+        let used = self.symbols_in_use();
+        self.compact_symbols_with(used);
+    }
+
+    /// Which strings of the table a series key, a cell or a coverage entry names, by symbol.
+    fn symbols_in_use(&self) -> Vec<bool> {
         let mut used = vec![false; self.symbols.strings().len()];
         let mut mark = |sym: Sym| {
             if let Some(u) = used.get_mut(sym as usize) {
@@ -547,6 +594,17 @@ impl Aggregator {
             mark(account);
             mark(region);
         }
+        used
+    }
+
+    /// Drop the strings not `used` (no series, cell or coverage entry names them any more), and
+    /// renumber the rest in their order, in place (`Interner::retain`). A data-event backfill
+    /// keeps up to eight ARNs a minute of every series, nearly all distinct: without this the
+    /// table held every ARN of every day the run had passed, and its memory grew with the
+    /// backfill's length. Nothing outside the aggregator holds its symbols across days (a day's
+    /// detection reads them through `view` and resolves them to text), and no output depends on
+    /// their numbers.
+    fn compact_symbols_with(&mut self, used: Vec<bool>) {
         let renumbered = self.symbols.retain(&used);
         let new = |sym: Sym| match sym {
             NO_SYM => NO_SYM,
@@ -1151,6 +1209,73 @@ mod tests {
         // New strings after compacting are numbered after the kept ones, and counted as before.
         agg.add(&object);
         assert_eq!(agg.symbols.strings().len(), strings_before);
+    }
+
+    /// Pruning compacts the string table only when enough of it is unused: a prune that drops
+    /// no minute (a run shorter than its window) leaves the table as it is, and takes it as
+    /// compacted at its size; a prune that frees most of it compacts it. The counts read the
+    /// same either way.
+    #[test]
+    fn pruning_compacts_the_strings_only_when_enough_are_unused() {
+        let day = parse_day("2019-11-07").unwrap();
+        let options = DecodeOptions {
+            max_object_bytes: 16 << 20,
+            ..data_event_options(day)
+        };
+        // Each minute of an hour, ten error codes, eight distinct ARNs each: 4,800 ARNs, every
+        // one kept by its error-rate series' minute, more than the table's slack.
+        let mut records = Vec::new();
+        for minute in 0..60 {
+            for code in 0..10 {
+                for n in 0..8 {
+                    let id = records.len() as u32;
+                    let extra = format!(
+                        r#","managementEvent":false,"eventCategory":"Data","errorCode":"E{code}","resources":[{{"ARN":"arn:aws:s3:::b/{minute}/{code}/{n}"}}]"#
+                    );
+                    records.push(record(id, &format!("{minute:02}"), &extra));
+                }
+            }
+        }
+        let json = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07/f.json";
+        let object = decode_object(json.as_bytes(), key, &options).unwrap();
+        let at = |hh_mm: (u32, u32)| {
+            let time = day.and_hms_opt(hh_mm.0, hh_mm.1, 0).unwrap();
+            Minute::from_unix_seconds(time.and_utc().timestamp())
+        };
+        // Account, region, event source and name, ten error codes, the caller, the user agent.
+        let others = 16;
+        // (cut, the strings the table holds after). Pruning 5 minutes of the 60 frees 400 of
+        // the 4,816 strings, fewer than an eighth: kept; 8 minutes free 640: compacted.
+        let cases = [
+            (at((12, 0)), 60 * 10 * 8 + others),
+            (at((13, 0)), 60 * 10 * 8 + others),
+            (at((13, 5)), 60 * 10 * 8 + others),
+            (at((13, 8)), 52 * 10 * 8 + others),
+            (at((13, 50)), 10 * 10 * 8 + others),
+        ];
+        for (cut, held) in cases {
+            let mut agg = Aggregator::new();
+            agg.add(&object);
+            let before = agg.symbols.strings().len();
+            assert_eq!(before, 60 * 10 * 8 + others);
+            agg.prune_before(cut);
+            assert_eq!(agg.symbols.strings().len(), held, "cut {cut:?}");
+            assert_eq!(agg.symbols_kept, held, "cut {cut:?}");
+            // The same counts as a table compacted whatever it held.
+            let mut compacted = Aggregator::new();
+            compacted.add(&object);
+            compacted.prune_before(cut);
+            compacted.compact_symbols();
+            assert_eq!(agg.to_state(), compacted.to_state(), "cut {cut:?}");
+            // And the same saved bytes: only the strings in use are written.
+            let saved = |agg: &Aggregator| {
+                let mut out = Writer::default();
+                agg.write_saved(&mut out);
+                out.bytes
+            };
+            assert_eq!(saved(&agg), saved(&compacted), "cut {cut:?}");
+        }
     }
 
     /// Data events count in series of their own, with their resource ARNs (at most
