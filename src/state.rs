@@ -87,10 +87,12 @@ use std::sync::{Arc, Mutex};
 /// The layout version of the state (a manifest and day segments); layouts 1 to 3 (a single
 /// file) and 4 (a manifest whose series directory has no cell counts) are migrated, any other
 /// refused.
-pub const STATE_VERSION: u32 = 5;
-/// The layout version of a day segment: unchanged since layout 4, so a migrated state's
-/// segments (named by the digest of their bytes) are kept, not written again.
-const SEGMENT_VERSION: u32 = 4;
+pub const STATE_VERSION: u32 = 6;
+/// The layout version of a day segment (5: its event IDs packed in a stored gzip member before
+/// its cells); segments of layout 4 (the IDs as gaps after the cells, one member) are read too,
+/// so a migrated state's segments (named by the digest of their bytes) are kept, not written
+/// again.
+const SEGMENT_VERSION: u32 = 5;
 /// The first line of a layout-2 (or later) state, or of a manifest (layouts 4 and 5), after gunzip.
 const MAGIC: &[u8] = b"TRAILSIGHT STATE\n";
 /// The first line of a day segment (layouts 4 and 5), after gunzip.
@@ -487,16 +489,36 @@ fn plain_segment_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
-/// Layout 4's segment of `day`: gzip of the segment's magic line, the version, the day and
-/// the day's counts and event IDs (`DaySegments::write`), encoded whole (one day's) and then
-/// compressed whole (`gzip::gzip_fast`: no time in its header, so the same counts are the same
-/// bytes). `None` when the day holds nothing.
+/// The segment of `day` (segment layout 5): two gzip members, the first stored (not
+/// compressed) holding the segment's magic line, the version, the day and the day's event IDs
+/// packed in fixed-width columns (random hashes, which deflate barely shrinks), the second
+/// compressed whole (`gzip::gzip_fast`) holding the day's strings, series and cells
+/// (`DaySegments::write`). No time in either header, so the same counts are the same bytes;
+/// the cells' member last, so the manifest's copy of the segment's gzip trailer (the size of
+/// the last member) bounds what its cells can inflate to. `None` when the day holds nothing.
 pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
+    let (mut head, mut cells) = (Writer::default(), Writer::default());
+    head.bytes.extend_from_slice(SEGMENT_MAGIC);
+    head.varint(u64::from(SEGMENT_VERSION));
+    head.signed(day);
+    if !days.write(day, &mut head, &mut cells) {
+        return None;
+    }
+    let mut bytes = gzip::gzip_stored(&head.bytes);
+    bytes.extend_from_slice(&gzip::gzip_fast(&cells.bytes));
+    Some(bytes)
+}
+
+/// A segment of layout 4 (one gzip member: the magic line, version 4, the day, the cells and
+/// then the IDs as gaps), as the releases before segment layout 5 wrote it: for the migration
+/// tests.
+#[cfg(test)]
+fn encode_segment_layout_4(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
     let mut out = Writer::default();
     out.bytes.extend_from_slice(SEGMENT_MAGIC);
-    out.varint(u64::from(SEGMENT_VERSION));
+    out.varint(4);
     out.signed(day);
-    if !days.write(day, &mut out) {
+    if !days.write_layout_4(day, &mut out) {
         return None;
     }
     Some(gzip::gzip_fast(&out.bytes))
@@ -548,8 +570,8 @@ fn decode_segment_capped(
         );
         let version = input.varint("the layout version")?;
         anyhow::ensure!(
-            version == u64::from(SEGMENT_VERSION),
-            "a segment of layout version {version}, this trailsight reads {SEGMENT_VERSION}"
+            version == 4 || version == u64::from(SEGMENT_VERSION),
+            "a segment of layout version {version}, this trailsight reads 4 and {SEGMENT_VERSION}"
         );
         let day = input.signed("the day")?;
         anyhow::ensure!(
@@ -558,7 +580,11 @@ fn decode_segment_capped(
             day_label(day),
             day_label(segment.day)
         );
-        counts.read_day(day, &mut input)?;
+        if version == 4 {
+            counts.read_day(day, &mut input)?;
+        } else {
+            counts.read_day_packed(day, &mut input)?;
+        }
         anyhow::ensure!(input.is_done()?, "the segment has bytes after its counts");
         Ok(())
     })();
@@ -1448,7 +1474,7 @@ mod tests {
         drop(days);
         let inflated = |bytes: &[u8]| gzip::gunzip_capped(bytes, 1 << 20).unwrap();
         let (raw_4, raw_5) = (inflated(&manifest_4), inflated(&manifest_5));
-        assert_eq!((raw_4[MAGIC.len()], raw_5[MAGIC.len()]), (4, 5));
+        assert_eq!((raw_4[MAGIC.len()], raw_5[MAGIC.len()]), (4, 6));
         assert!(raw_4.len() < raw_5.len());
         std::fs::write(dir.path().join(store.file()), &manifest_4).unwrap();
         let (state_4, mut loaded_4) = block_on(store.load(default())).unwrap().unwrap();
@@ -1472,11 +1498,67 @@ mod tests {
         }
         more = Aggregator::from_state(counts, default()).unwrap();
         let days = more.day_segments();
-        let lying = state_5.encode_manifest_of_layout(5, &more, &days, &listed);
+        let lying = state_5.encode_manifest(&more, &days, &listed);
         drop(days);
         std::fs::write(dir.path().join(store.file()), &lying).unwrap();
         let err = format!("{:#}", block_on(store.load(default())).unwrap_err());
         assert!(err.contains("series directory counts"), "{err}");
+    }
+
+    /// A layout-5 state (a manifest whose segments are of segment layout 4: one gzip member,
+    /// the IDs as gaps after the cells) reads as the same counts. A save keeps the segment of a
+    /// day that did not change as it is, writes the changed day's in segment layout 5 (the IDs
+    /// packed in a stored member before the cells' member) and the manifest in layout 6; what it
+    /// wrote reads back the same.
+    #[test]
+    fn a_layout_5_state_keeps_its_layout_4_segments_until_their_day_changes() {
+        use crate::aggregate::CellState;
+        let default = IdentityFilter::default;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
+        let lock = block_on(store.lock("test", 1000)).unwrap();
+        let (d0, d1) = (26_206_560 / 1440, 26_206_560 / 1440 + 1);
+        let mut spread = counts();
+        spread.series[0].cells[1].0 += 1440;
+        let third = CellState(26_206_565, 2, vec![(4, 2)], vec![], vec![]);
+        spread.series[0].cells.insert(1, third);
+        spread.seen[1].1 += 1440;
+        let written = Aggregator::from_state(spread, default()).unwrap();
+        let days = written.day_segments();
+        let folder = dir.path().join(store.segment_folder());
+        std::fs::create_dir_all(&folder).unwrap();
+        let listed: Vec<SegmentRef> = [d0, d1]
+            .map(|day| {
+                let bytes = encode_segment_layout_4(day, &days).unwrap();
+                let segment = SegmentRef::of(day, &bytes);
+                std::fs::write(folder.join(&segment.name), &bytes).unwrap();
+                segment
+            })
+            .into();
+        let manifest = state().encode_manifest_of_layout(5, &written, &days, &listed);
+        drop(days);
+        std::fs::write(dir.path().join(store.file()), &manifest).unwrap();
+        let (loaded_state, mut loaded) = block_on(store.load(default())).unwrap().unwrap();
+        assert_eq!(loaded.to_state(), written.to_state());
+
+        // Pruned in part, the first day changes; the second does not.
+        loaded.prune_before(crate::model::Minute(26_206_561));
+        block_on(store.save(&loaded_state, &mut loaded, &lock)).unwrap();
+        let inflated = |bytes: &[u8]| gzip::gunzip_capped(bytes, 1 << 20).unwrap();
+        let files = segment_files(dir.path(), &store);
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files.contains(&listed[1].name), "{files:?}");
+        assert!(!files.contains(&listed[0].name), "{files:?}");
+        for name in &files {
+            let raw = inflated(&std::fs::read(folder.join(name)).unwrap());
+            let want = if *name == listed[1].name { 4 } else { 5 };
+            assert_eq!(raw[SEGMENT_MAGIC.len()], want, "{name}");
+        }
+        let raw = inflated(&std::fs::read(dir.path().join(store.file())).unwrap());
+        assert_eq!(raw[MAGIC.len()], 6);
+        let (_, again) = block_on(store.load(default())).unwrap().unwrap();
+        assert_eq!(again.to_state(), loaded.to_state());
+        assert_eq!(again.to_state().series[0].cells.len(), 2);
     }
 
     /// `counts()` spread over two days: its second minute and second event ID a day later.

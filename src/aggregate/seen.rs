@@ -10,6 +10,7 @@
 
 use super::{MINUTES_PER_DAY, Minute};
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 use std::collections::hash_map::Entry;
@@ -120,6 +121,31 @@ impl DayIds {
     pub fn ascending(&self) -> impl Iterator<Item = (u64, SeenEvent)> + '_ {
         let frozen = (0..self.ids.len()).map(|at| (self.ids[at], self.frozen_at(at)));
         merge_ascending(frozen, self.fresh_ascending().into_iter())
+    }
+
+    /// Every ID ascending, with its minute and API beside it, as three columns: the frozen
+    /// arrays themselves when nothing was added since the day was frozen (a saved day is
+    /// written from them without a copy), else a merged copy.
+    pub fn columns(&self) -> (Cow<'_, [u64]>, Cow<'_, [u16]>, Cow<'_, [u32]>) {
+        if self.fresh.is_empty() {
+            return (
+                Cow::Borrowed(&self.ids),
+                Cow::Borrowed(&self.minutes),
+                Cow::Borrowed(&self.apis),
+            );
+        }
+        let n = self.len();
+        let (mut ids, mut minutes, mut apis) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (id, seen) in self.ascending() {
+            ids.push(id);
+            minutes.push(seen.minute_of_day);
+            apis.push(seen.api);
+        }
+        (Cow::Owned(ids), Cow::Owned(minutes), Cow::Owned(apis))
     }
 
     /// The API fingerprint of every ID, in no order.
