@@ -5,7 +5,7 @@
 //! detection must be redone (the start of the oldest episode still open), and which objects of
 //! the last, partly read, day folder were already counted.
 //!
-//! Layout 5 (this one) is a manifest and one segment per UTC day of the window, so a save
+//! Layout 6 (this one) is a manifest and one segment per UTC day of the window, so a save
 //! costs what changed, not the window:
 //! - the manifest, `trailsight-state[-shard-I-of-N].bin.gz`, is a gzip stream of the line
 //!   `TRAILSIGHT STATE`, the layout version (a varint), a JSON header with everything but the
@@ -17,12 +17,14 @@
 //!   series' tables once, not day by day),
 //!   and the segments: each one's day, object name, size and gzip trailer (the CRC-32 and size
 //!   of what it holds), by day;
-//! - a segment, `trailsight-state[...].days/YYYY-MM-DD-DIGEST.bin.gz`, is a gzip stream of the
-//!   line `TRAILSIGHT STATE DAY`, the version, the day, and that day's counts and event IDs in
-//!   the aggregator's compact binary form (`aggregate::saved`: the day's own string table, the
-//!   series with cells in the day and those cells, the IDs as 64-bit hashes in about 10 bytes
-//!   each). Its name ends with the digest of its bytes: the same counts give the same object,
-//!   and an object a manifest lists is never written again.
+//! - a segment, `trailsight-state[...].days/YYYY-MM-DD-DIGEST.bin.gz` (segment layout 5), is two
+//!   gzip members: the first stored, not compressed, holding the line `TRAILSIGHT STATE DAY`, the
+//!   version, the day and the day's event IDs as 64-bit hashes packed in fixed-width columns
+//!   (about 9 bytes each: random hashes, which deflate barely shrank, read back without decoding
+//!   each), the second compressed, holding that day's counts in the aggregator's compact binary
+//!   form (`aggregate::saved`: the day's own string table, the series with cells in the day and
+//!   those cells). `zcat` reads it whole. Its name ends with the digest of its bytes: the same
+//!   counts give the same object, and an object a manifest lists is never written again.
 //!
 //! The aggregator notes the days where a cell or an event ID was added, or that were pruned in
 //! part, since the state was read (`Aggregator::save_plan`). A save encodes and writes those
@@ -34,12 +36,14 @@
 //! segment's bytes are held at a time, never the whole state's. A missing or damaged segment
 //! is an error naming it and the manifest, never a partial state.
 //!
-//! Layout 4 was the same, its series directory without the cells' numbers (its segments are layout
-//! 5's: a segment still says 4). Layout 3 was a single file, the manifest's header and object
+//! Layout 5 was the same with segments of segment layout 4 (one gzip member: the magic line, the
+//! version, the day, the cells, then the IDs as gaps of about 10 bytes each), which layout 6 still
+//! reads and keeps until their day changes. Layout 4 was layout 5 with a series directory without
+//! the cells' numbers. Layout 3 was a single file, the manifest's header and object
 //! hashes followed by all the counts; layout 2 was the same with every event ID in 16 bytes and its
 //! minute and API in 6 more; layout 1 was gzip-compressed JSON throughout, under `.json.gz`, with
 //! every event ID in hex and every object key in full. Each is read (layout 2's IDs hashed, layout
-//! 1's keys hashed) and migrated: the next save writes layout 5 (a `.json.gz` is then removed); any
+//! 1's keys hashed) and migrated: the next save writes layout 6 (a `.json.gz` is then removed); any
 //! other version is refused, not misread. A state object is encoded whole and compressed whole
 //! (libdeflate's fastest level, one gzip member); a day segment is inflated whole (capped) into a
 //! buffer reused from one segment to the next, and any other state object is decoded from a capped
@@ -85,17 +89,17 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
 /// The layout version of the state (a manifest and day segments); layouts 1 to 3 (a single
-/// file) and 4 (a manifest whose series directory has no cell counts) are migrated, any other
-/// refused.
+/// file), 4 (a manifest whose series directory has no cell counts) and 5 (the same as 6, but
+/// only segments of segment layout 4) are migrated, any other refused.
 pub const STATE_VERSION: u32 = 6;
 /// The layout version of a day segment (5: its event IDs packed in a stored gzip member before
 /// its cells); segments of layout 4 (the IDs as gaps after the cells, one member) are read too,
 /// so a migrated state's segments (named by the digest of their bytes) are kept, not written
 /// again.
 const SEGMENT_VERSION: u32 = 5;
-/// The first line of a layout-2 (or later) state, or of a manifest (layouts 4 and 5), after gunzip.
+/// The first line of a layout-2 (or later) state, or of a manifest (layouts 4 to 6), after gunzip.
 const MAGIC: &[u8] = b"TRAILSIGHT STATE\n";
-/// The first line of a day segment (layouts 4 and 5), after gunzip.
+/// The first line of a day segment (state layouts 4 to 6), after gunzip.
 const SEGMENT_MAGIC: &[u8] = b"TRAILSIGHT STATE DAY\n";
 /// A lock older than this is considered abandoned.
 pub const LOCK_TTL_SECS: u64 = 6 * 3600;
@@ -300,8 +304,8 @@ impl RunState {
         self.encode_manifest_of_layout(STATE_VERSION, counts, days, segments)
     }
 
-    /// A manifest of layout 5, or of layout 4 (its series directory without cell counts), as
-    /// the release before layout 5 wrote it: for the migration tests.
+    /// A manifest of layout 6 or 5, or of layout 4 (its series directory without cell counts), as
+    /// the releases before wrote it: for the migration tests.
     fn encode_manifest_of_layout(
         &self,
         layout: u32,
@@ -356,7 +360,7 @@ impl RunState {
         )
     }
 
-    /// A state object: a manifest of layout 5 or 4, or a single-file state of layout 3, or 1 or 2
+    /// A state object: a manifest of layout 6, 5 or 4, or a single-file state of layout 3, or 1 or 2
     /// migrated to it, with its counts (an aggregator excluding `excluded`). A binary layout is
     /// read through a streaming, capped gzip decoder straight into the aggregator, so its
     /// uncompressed form is never held whole.
@@ -879,7 +883,7 @@ impl StateStore {
     /// absent. A manifest's day segments are then read one at a time, each checked
     /// against the manifest and added to the counts (one segment's bytes held at a time).
     /// A single-file state (layout 3, 2, or layout 1 under its old name) is read and migrated
-    /// (`RunState::decode_object`): the first save writes layout 5 over it (a layout-1 file is
+    /// (`RunState::decode_object`): the first save writes layout 6 over it (a layout-1 file is
     /// then removed).
     pub async fn load(
         &self,
@@ -1315,7 +1319,7 @@ mod tests {
     }
 
     /// A layout-2 or layout-3 state (a single file) reads as the same state (layout 2's event
-    /// IDs hashed, the rest unchanged), and the next save writes layout 5 over it: a manifest
+    /// IDs hashed, the rest unchanged), and the next save writes layout 6 over it: a manifest
     /// under the same name, and a segment for the one day of counts.
     #[test]
     fn a_layout_2_or_3_state_is_migrated() {

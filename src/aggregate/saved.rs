@@ -379,7 +379,7 @@ impl Aggregator {
             table.keep(*account);
             table.keep(*region);
         }
-        let new = |sym: Sym| table.new_sym(sym);
+        let mut new = |sym: Sym| table.new_sym(sym);
         if !out.is_streaming() {
             // Room for the whole form at once (about 10 bytes a cell, 22 an ID), rather than
             // doubling into twice what it needs. (A state is saved streaming, never whole.)
@@ -393,7 +393,7 @@ impl Aggregator {
         table.write(out, strings);
         out.varint(series.len() as u64);
         for (id, data) in series {
-            write_series_id(out, id, &new);
+            write_series_id(out, id, &mut new);
             out.varint(data.minutes.len() as u64);
             let mut previous = None;
             for (minute, cell) in data.minutes.iter().zip(&data.cells) {
@@ -402,7 +402,7 @@ impl Aggregator {
                     Some(Minute(p)) => out.varint((minute.0 - p) as u64),
                 }
                 previous = Some(*minute);
-                write_cell(out, cell.count, cell.tallies(&data.spills), &new);
+                write_cell(out, cell.count, cell.tallies(&data.spills), &mut new);
                 out.spill();
             }
         }
@@ -612,31 +612,29 @@ impl DaySegments<'_> {
         if in_day.is_empty() && ids.is_none_or(|ids| ids.is_empty()) {
             return false;
         }
-        let strings = self.aggregator.symbols.strings();
+        // The series and cells are written first, beside the table, numbering each string
+        // at its first use as they go (one pass over the cells, not one to number them and
+        // one to write them); then the table, and the series and cells after it.
         let mut table = StringsOut::default();
-        for (id, _, cells, spills) in &in_day {
-            id.symbols().into_iter().for_each(|sym| table.keep(sym));
-            for cell in *cells {
-                cell.tallies(spills).each_symbol(|sym| table.keep(sym));
-            }
-        }
-        let new = |sym: Sym| table.new_sym(sym);
-        table.write(out, strings);
-        out.varint(in_day.len() as u64);
+        let mut body = Writer::default();
+        let mut new = |sym: Sym| table.number(sym);
+        body.varint(in_day.len() as u64);
         for (id, minutes, cells, spills) in in_day {
-            write_series_id(out, id, &new);
-            out.varint(minutes.len() as u64);
+            write_series_id(&mut body, id, &mut new);
+            body.varint(minutes.len() as u64);
             let mut previous = None;
             for (minute, cell) in minutes.iter().zip(cells) {
                 match previous {
-                    None => out.signed(minute.0),
-                    Some(Minute(p)) => out.varint((minute.0 - p) as u64),
+                    None => body.signed(minute.0),
+                    Some(Minute(p)) => body.varint((minute.0 - p) as u64),
                 }
                 previous = Some(*minute);
-                write_cell(out, cell.count, cell.tallies(spills), &new);
-                out.spill();
+                write_cell(&mut body, cell.count, cell.tallies(spills), &mut new);
             }
         }
+        table.write(out, self.aggregator.symbols.strings());
+        out.bytes.extend_from_slice(&body.bytes);
+        out.spill();
         true
     }
 }
@@ -649,19 +647,19 @@ impl DaySegments<'_> {
     /// in step with the day's (`Aggregator::read_directory`), not by a lookup each, and makes
     /// its tables at their size once instead of growing them day by day.
     pub fn write_directory(&self, out: &mut Writer<'_>, with_cells: bool) {
+        // Written beside the table, numbering strings as they come (see `write_cells`).
         let mut table = StringsOut::default();
-        for (id, _) in &self.series {
-            id.symbols().into_iter().for_each(|sym| table.keep(sym));
+        let mut body = Writer::default();
+        body.varint(self.series.len() as u64);
+        for (id, data) in &self.series {
+            write_series_id(&mut body, id, &mut |sym| table.number(sym));
+            if with_cells {
+                body.varint(data.minutes.len() as u64);
+            }
         }
         table.write(out, self.aggregator.symbols.strings());
-        out.varint(self.series.len() as u64);
-        for (id, data) in &self.series {
-            write_series_id(out, id, &|sym| table.new_sym(sym));
-            if with_cells {
-                out.varint(data.minutes.len() as u64);
-            }
-            out.spill();
-        }
+        out.bytes.extend_from_slice(&body.bytes);
+        out.spill();
     }
 }
 
@@ -908,7 +906,9 @@ impl Aggregator {
                     "the saved state holds a series' minutes out of order (or a series twice)"
                 );
                 previous = Some(minute);
-                read_cell(input, &sym, &mut parts)?;
+                if read_plain_cell(input, &strings, &mut parts).is_none() {
+                    read_cell(input, &sym, &mut parts)?;
+                }
                 data.push(minute, &parts);
             }
         }
@@ -916,10 +916,71 @@ impl Aggregator {
     }
 }
 
+/// A number of at most three bytes at `bytes[*at..]` (past it after), without a check that
+/// names anything: `None` if longer or cut short.
+#[inline(always)]
+fn small_number(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value = 0;
+    for shift in [0, 7, 14] {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Most cells read in one go, into `parts`: a count and tallies of at most one value counted
+/// as often as the cell, no resources (what `write_cell` writes for a cell whose values were
+/// all the same in its minute), each number at most three bytes, each symbol in the table.
+/// `None`, with nothing read, for any other cell: `read_cell` reads it (and names what is wrong
+/// with it), so both read the same cells the same way.
+#[inline]
+fn read_plain_cell(
+    input: &mut Reader<'_>,
+    strings: &SavedStrings,
+    parts: &mut CellParts,
+) -> Option<()> {
+    let bytes = input.window.get(input.at..)?;
+    let mut at = 0;
+    let count = small_number(bytes, &mut at)?;
+    parts.clear();
+    parts.count = count as u32;
+    for entries in &mut parts.tallies {
+        match *bytes.get(at)? {
+            0 => at += 1,
+            1 => {
+                at += 1;
+                let value = match small_number(bytes, &mut at)? {
+                    0 => NO_SYM,
+                    n => *strings.0.get(n as usize - 1)?,
+                };
+                if small_number(bytes, &mut at)? != count {
+                    return None;
+                }
+                entries.push((value, count as u32));
+            }
+            _ => return None,
+        }
+    }
+    if *bytes.get(at)? != 0 {
+        return None;
+    }
+    input.at += at + 1;
+    Some(())
+}
+
 /// One cell after its minute: its count, its identity, user-agent and error-code tallies, and
 /// its resource tally behind a presence byte (symbols renumbered by `new`).
-fn write_cell(out: &mut Writer<'_>, count: u32, tallies: Tallies<'_>, new: &impl Fn(Sym) -> Sym) {
-    let tally = |out: &mut Writer, tally: Tally| {
+fn write_cell(
+    out: &mut Writer<'_>,
+    count: u32,
+    tallies: Tallies<'_>,
+    new: &mut impl FnMut(Sym) -> Sym,
+) {
+    let mut tally = |out: &mut Writer, tally: Tally| {
         out.varint(tally.len() as u64);
         for (sym, n) in tally.iter() {
             out.sym(new(sym));
@@ -1012,6 +1073,17 @@ impl StringsOut {
         }
     }
 
+    /// `sym`'s number in the table, numbered now if it is not yet kept: for a table written
+    /// after what names it. `NO_SYM` stays itself.
+    #[inline]
+    fn number(&mut self, sym: Sym) -> Sym {
+        if sym == NO_SYM {
+            return NO_SYM;
+        }
+        self.keep(sym);
+        self.numbers[sym as usize]
+    }
+
     /// `sym`'s number in the table (`keep` it first); `NO_SYM` stays itself.
     fn new_sym(&self, sym: Sym) -> Sym {
         if sym == NO_SYM {
@@ -1034,7 +1106,7 @@ impl StringsOut {
 }
 
 /// A series' key: its five symbols (renumbered by `new`) and its data flag.
-fn write_series_id(out: &mut Writer<'_>, id: &SeriesId, new: &impl Fn(Sym) -> Sym) {
+fn write_series_id(out: &mut Writer<'_>, id: &SeriesId, new: &mut impl FnMut(Sym) -> Sym) {
     for sym in id.symbols() {
         out.sym(new(sym));
     }
@@ -1520,7 +1592,11 @@ mod tests {
     #[test]
     fn a_cell_is_written_as_the_layout_says() {
         let parts = CellParts::of;
-        let cases: [(CellParts, &[u8]); 4] = [
+        let cases: [(CellParts, &[u8]); 5] = [
+            (
+                parts(130, [&[(200, 130)], &[], &[(NO_SYM, 130)]], None),
+                &[0x82, 1, 1, 0xc9, 1, 0x82, 1, 0, 1, 0, 0x82, 1, 0],
+            ),
             (
                 parts(3, [&[(1, 3)], &[(2, 3)], &[(NO_SYM, 3)]], None),
                 &[3, 1, 2, 3, 1, 3, 3, 1, 0, 3, 0],
@@ -1547,7 +1623,7 @@ mod tests {
                 &mut out,
                 cell.count,
                 data.cells[0].tallies(&data.spills),
-                &|s| s,
+                &mut |s| s,
             );
             assert_eq!(out.bytes, bytes, "{cell:?}");
             let sym = |input: &mut Reader<'_>, what: &str| -> anyhow::Result<Sym> {
@@ -1561,6 +1637,23 @@ mod tests {
             read_cell(&mut input, &sym, &mut read).unwrap();
             assert!(input.is_done().unwrap());
             assert_eq!(read, cell);
+            // The quick reading takes the cells whose tallies hold one value counted as often
+            // as the cell, and reads them the same; it leaves the others untouched.
+            let table = SavedStrings((0..300).collect());
+            let mut input = Reader::new(&out.bytes);
+            let plain = cell.tallies.iter().all(|t| match t.as_slice() {
+                [] => true,
+                [(_, n)] => *n == cell.count,
+                _ => false,
+            }) && !cell.has_resources;
+            let quick = read_plain_cell(&mut input, &table, &mut read);
+            assert_eq!(quick.is_some(), plain, "{cell:?}");
+            if plain {
+                assert!(input.is_done().unwrap());
+                assert_eq!(read, cell);
+            } else {
+                assert_eq!(input.position(), 0);
+            }
         }
     }
 
