@@ -590,10 +590,20 @@ impl DaySegments<'_> {
             Minute(day * MINUTES_PER_DAY),
             Minute((day + 1) * MINUTES_PER_DAY),
         );
-        let in_day: Vec<DaySeries<'_>> = self
-            .series
-            .iter()
-            .filter_map(|(id, data)| {
+        let series = &self.series;
+        let in_day: Vec<DaySeries<'_>> = (series.iter().enumerate())
+            .filter_map(|(at, (id, data))| {
+                // Each series' tables, and their minutes, are allocations of their own: those a
+                // few series ahead are fetched into the cache while these are read (waiting for
+                // them was most of this pass).
+                if let Some((key, ahead)) = series.get(at + 8) {
+                    prefetch(*key as *const SeriesId);
+                    prefetch(*ahead as *const Minutes);
+                }
+                if let Some((_, ahead)) = series.get(at + 4) {
+                    prefetch(ahead.minutes.as_ptr());
+                    prefetch(ahead.minutes.as_ptr_range().end.wrapping_sub(1));
+                }
                 // Most series end before a recent day or start after an old one: two
                 // comparisons instead of two searches.
                 if data.minutes.last().is_none_or(|last| *last < from)
@@ -619,7 +629,10 @@ impl DaySegments<'_> {
         let mut body = Writer::default();
         let mut new = |sym: Sym| table.number(sym);
         body.varint(in_day.len() as u64);
-        for (id, minutes, cells, spills) in in_day {
+        for (at, &(id, minutes, cells, spills)) in in_day.iter().enumerate() {
+            if let Some((_, _, ahead, _)) = in_day.get(at + 2) {
+                prefetch(ahead.as_ptr());
+            }
             write_series_id(&mut body, id, &mut new);
             body.varint(minutes.len() as u64);
             let mut previous = None;
@@ -651,7 +664,11 @@ impl DaySegments<'_> {
         let mut table = StringsOut::default();
         let mut body = Writer::default();
         body.varint(self.series.len() as u64);
-        for (id, data) in &self.series {
+        for (at, (id, data)) in self.series.iter().enumerate() {
+            if let Some((key, ahead)) = self.series.get(at + 8) {
+                prefetch(*key as *const SeriesId);
+                prefetch(*ahead as *const Minutes);
+            }
             write_series_id(&mut body, id, &mut |sym| table.number(sym));
             if with_cells {
                 body.varint(data.minutes.len() as u64);
