@@ -630,7 +630,8 @@ impl DaySegments<'_> {
         let mut new = |sym: Sym| table.number(sym);
         body.varint(in_day.len() as u64);
         for (at, &(id, minutes, cells, spills)) in in_day.iter().enumerate() {
-            if let Some((_, _, ahead, _)) = in_day.get(at + 2) {
+            if let Some((key, _, ahead, _)) = in_day.get(at + 2) {
+                prefetch(*key as *const SeriesId);
                 prefetch(ahead.as_ptr());
             }
             write_series_id(&mut body, id, &mut new);
