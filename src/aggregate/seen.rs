@@ -48,6 +48,9 @@ pub(super) enum Sighting {
     Conflict,
 }
 
+/// A day's IDs ascending, their minutes and their APIs, side by side (`DayIds::columns`).
+pub(super) type Columns<'a> = (Cow<'a, [u64]>, Cow<'a, [u16]>, Cow<'a, [u32]>);
+
 /// One day's IDs: the frozen part ascending (`ids`, with `minutes` and `apis` beside them) and
 /// the IDs added since it was frozen.
 #[derive(Debug, Default)]
@@ -126,7 +129,7 @@ impl DayIds {
     /// Every ID ascending, with its minute and API beside it, as three columns: the frozen
     /// arrays themselves when nothing was added since the day was frozen (a saved day is
     /// written from them without a copy), else a merged copy.
-    pub fn columns(&self) -> (Cow<'_, [u64]>, Cow<'_, [u16]>, Cow<'_, [u32]>) {
+    pub fn columns(&self) -> Columns<'_> {
         if self.fresh.is_empty() {
             return (
                 Cow::Borrowed(&self.ids),
