@@ -5,7 +5,7 @@
 //! detection must be redone (the start of the oldest episode still open), and which objects of
 //! the last, partly read, day folder were already counted.
 //!
-//! Layout 5 (this one) is a manifest and one segment per UTC day of the window, so a save
+//! Layout 6 (this one) is a manifest and one segment per UTC day of the window, so a save
 //! costs what changed, not the window:
 //! - the manifest, `trailsight-state[-shard-I-of-N].bin.gz`, is a gzip stream of the line
 //!   `TRAILSIGHT STATE`, the layout version (a varint), a JSON header with everything but the
@@ -17,12 +17,14 @@
 //!   series' tables once, not day by day),
 //!   and the segments: each one's day, object name, size and gzip trailer (the CRC-32 and size
 //!   of what it holds), by day;
-//! - a segment, `trailsight-state[...].days/YYYY-MM-DD-DIGEST.bin.gz`, is a gzip stream of the
-//!   line `TRAILSIGHT STATE DAY`, the version, the day, and that day's counts and event IDs in
-//!   the aggregator's compact binary form (`aggregate::saved`: the day's own string table, the
-//!   series with cells in the day and those cells, the IDs as 64-bit hashes in about 10 bytes
-//!   each). Its name ends with the digest of its bytes: the same counts give the same object,
-//!   and an object a manifest lists is never written again.
+//! - a segment, `trailsight-state[...].days/YYYY-MM-DD-DIGEST.bin.gz` (segment layout 5), is two
+//!   gzip members: the first stored, not compressed, holding the line `TRAILSIGHT STATE DAY`, the
+//!   version, the day and the day's event IDs as 64-bit hashes packed in fixed-width columns
+//!   (about 9 bytes each: random hashes, which deflate barely shrank, read back without decoding
+//!   each), the second compressed, holding that day's counts in the aggregator's compact binary
+//!   form (`aggregate::saved`: the day's own string table, the series with cells in the day and
+//!   those cells). `zcat` reads it whole. Its name ends with the digest of its bytes: the same
+//!   counts give the same object, and an object a manifest lists is never written again.
 //!
 //! The aggregator notes the days where a cell or an event ID was added, or that were pruned in
 //! part, since the state was read (`Aggregator::save_plan`). A save encodes and writes those
@@ -34,12 +36,14 @@
 //! segment's bytes are held at a time, never the whole state's. A missing or damaged segment
 //! is an error naming it and the manifest, never a partial state.
 //!
-//! Layout 4 was the same, its series directory without the cells' numbers (its segments are layout
-//! 5's: a segment still says 4). Layout 3 was a single file, the manifest's header and object
+//! Layout 5 was the same with segments of segment layout 4 (one gzip member: the magic line, the
+//! version, the day, the cells, then the IDs as gaps of about 10 bytes each), which layout 6 still
+//! reads and keeps until their day changes. Layout 4 was layout 5 with a series directory without
+//! the cells' numbers. Layout 3 was a single file, the manifest's header and object
 //! hashes followed by all the counts; layout 2 was the same with every event ID in 16 bytes and its
 //! minute and API in 6 more; layout 1 was gzip-compressed JSON throughout, under `.json.gz`, with
 //! every event ID in hex and every object key in full. Each is read (layout 2's IDs hashed, layout
-//! 1's keys hashed) and migrated: the next save writes layout 5 (a `.json.gz` is then removed); any
+//! 1's keys hashed) and migrated: the next save writes layout 6 (a `.json.gz` is then removed); any
 //! other version is refused, not misread. A state object is encoded whole and compressed whole
 //! (libdeflate's fastest level, one gzip member); a day segment is inflated whole (capped) into a
 //! buffer reused from one segment to the next, and any other state object is decoded from a capped
@@ -85,15 +89,17 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
 /// The layout version of the state (a manifest and day segments); layouts 1 to 3 (a single
-/// file) and 4 (a manifest whose series directory has no cell counts) are migrated, any other
-/// refused.
-pub const STATE_VERSION: u32 = 5;
-/// The layout version of a day segment: unchanged since layout 4, so a migrated state's
-/// segments (named by the digest of their bytes) are kept, not written again.
-const SEGMENT_VERSION: u32 = 4;
-/// The first line of a layout-2 (or later) state, or of a manifest (layouts 4 and 5), after gunzip.
+/// file), 4 (a manifest whose series directory has no cell counts) and 5 (the same as 6, but
+/// only segments of segment layout 4) are migrated, any other refused.
+pub const STATE_VERSION: u32 = 6;
+/// The layout version of a day segment (5: its event IDs packed in a stored gzip member before
+/// its cells); segments of layout 4 (the IDs as gaps after the cells, one member) are read too,
+/// so a migrated state's segments (named by the digest of their bytes) are kept, not written
+/// again.
+const SEGMENT_VERSION: u32 = 5;
+/// The first line of a layout-2 (or later) state, or of a manifest (layouts 4 to 6), after gunzip.
 const MAGIC: &[u8] = b"TRAILSIGHT STATE\n";
-/// The first line of a day segment (layouts 4 and 5), after gunzip.
+/// The first line of a day segment (state layouts 4 to 6), after gunzip.
 const SEGMENT_MAGIC: &[u8] = b"TRAILSIGHT STATE DAY\n";
 /// A lock older than this is considered abandoned.
 pub const LOCK_TTL_SECS: u64 = 6 * 3600;
@@ -298,8 +304,8 @@ impl RunState {
         self.encode_manifest_of_layout(STATE_VERSION, counts, days, segments)
     }
 
-    /// A manifest of layout 5, or of layout 4 (its series directory without cell counts), as
-    /// the release before layout 5 wrote it: for the migration tests.
+    /// A manifest of layout 6 or 5, or of layout 4 (its series directory without cell counts), as
+    /// the releases before wrote it: for the migration tests.
     fn encode_manifest_of_layout(
         &self,
         layout: u32,
@@ -354,7 +360,7 @@ impl RunState {
         )
     }
 
-    /// A state object: a manifest of layout 5 or 4, or a single-file state of layout 3, or 1 or 2
+    /// A state object: a manifest of layout 6, 5 or 4, or a single-file state of layout 3, or 1 or 2
     /// migrated to it, with its counts (an aggregator excluding `excluded`). A binary layout is
     /// read through a streaming, capped gzip decoder straight into the aggregator, so its
     /// uncompressed form is never held whole.
@@ -487,16 +493,36 @@ fn plain_segment_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
-/// Layout 4's segment of `day`: gzip of the segment's magic line, the version, the day and
-/// the day's counts and event IDs (`DaySegments::write`), encoded whole (one day's) and then
-/// compressed whole (`gzip::gzip_fast`: no time in its header, so the same counts are the same
-/// bytes). `None` when the day holds nothing.
+/// The segment of `day` (segment layout 5): two gzip members, the first stored (not
+/// compressed) holding the segment's magic line, the version, the day and the day's event IDs
+/// packed in fixed-width columns (random hashes, which deflate barely shrinks), the second
+/// compressed whole (`gzip::gzip_fast`) holding the day's strings, series and cells
+/// (`DaySegments::write`). No time in either header, so the same counts are the same bytes;
+/// the cells' member last, so the manifest's copy of the segment's gzip trailer (the size of
+/// the last member) bounds what its cells can inflate to. `None` when the day holds nothing.
 pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
+    let (mut head, mut cells) = (Writer::default(), Writer::default());
+    head.bytes.extend_from_slice(SEGMENT_MAGIC);
+    head.varint(u64::from(SEGMENT_VERSION));
+    head.signed(day);
+    if !days.write(day, &mut head, &mut cells) {
+        return None;
+    }
+    let mut bytes = gzip::gzip_stored(&head.bytes);
+    bytes.extend_from_slice(&gzip::gzip_fast(&cells.bytes));
+    Some(bytes)
+}
+
+/// A segment of layout 4 (one gzip member: the magic line, version 4, the day, the cells and
+/// then the IDs as gaps), as the releases before segment layout 5 wrote it: for the migration
+/// tests.
+#[cfg(test)]
+fn encode_segment_layout_4(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
     let mut out = Writer::default();
     out.bytes.extend_from_slice(SEGMENT_MAGIC);
-    out.varint(u64::from(SEGMENT_VERSION));
+    out.varint(4);
     out.signed(day);
-    if !days.write(day, &mut out) {
+    if !days.write_layout_4(day, &mut out) {
         return None;
     }
     Some(gzip::gzip_fast(&out.bytes))
@@ -548,8 +574,8 @@ fn decode_segment_capped(
         );
         let version = input.varint("the layout version")?;
         anyhow::ensure!(
-            version == u64::from(SEGMENT_VERSION),
-            "a segment of layout version {version}, this trailsight reads {SEGMENT_VERSION}"
+            version == 4 || version == u64::from(SEGMENT_VERSION),
+            "a segment of layout version {version}, this trailsight reads 4 and {SEGMENT_VERSION}"
         );
         let day = input.signed("the day")?;
         anyhow::ensure!(
@@ -558,7 +584,11 @@ fn decode_segment_capped(
             day_label(day),
             day_label(segment.day)
         );
-        counts.read_day(day, &mut input)?;
+        if version == 4 {
+            counts.read_day(day, &mut input)?;
+        } else {
+            counts.read_day_packed(day, &mut input)?;
+        }
         anyhow::ensure!(input.is_done()?, "the segment has bytes after its counts");
         Ok(())
     })();
@@ -853,7 +883,7 @@ impl StateStore {
     /// absent. A manifest's day segments are then read one at a time, each checked
     /// against the manifest and added to the counts (one segment's bytes held at a time).
     /// A single-file state (layout 3, 2, or layout 1 under its old name) is read and migrated
-    /// (`RunState::decode_object`): the first save writes layout 5 over it (a layout-1 file is
+    /// (`RunState::decode_object`): the first save writes layout 6 over it (a layout-1 file is
     /// then removed).
     pub async fn load(
         &self,
@@ -1289,7 +1319,7 @@ mod tests {
     }
 
     /// A layout-2 or layout-3 state (a single file) reads as the same state (layout 2's event
-    /// IDs hashed, the rest unchanged), and the next save writes layout 5 over it: a manifest
+    /// IDs hashed, the rest unchanged), and the next save writes layout 6 over it: a manifest
     /// under the same name, and a segment for the one day of counts.
     #[test]
     fn a_layout_2_or_3_state_is_migrated() {
@@ -1448,7 +1478,7 @@ mod tests {
         drop(days);
         let inflated = |bytes: &[u8]| gzip::gunzip_capped(bytes, 1 << 20).unwrap();
         let (raw_4, raw_5) = (inflated(&manifest_4), inflated(&manifest_5));
-        assert_eq!((raw_4[MAGIC.len()], raw_5[MAGIC.len()]), (4, 5));
+        assert_eq!((raw_4[MAGIC.len()], raw_5[MAGIC.len()]), (4, 6));
         assert!(raw_4.len() < raw_5.len());
         std::fs::write(dir.path().join(store.file()), &manifest_4).unwrap();
         let (state_4, mut loaded_4) = block_on(store.load(default())).unwrap().unwrap();
@@ -1472,11 +1502,67 @@ mod tests {
         }
         more = Aggregator::from_state(counts, default()).unwrap();
         let days = more.day_segments();
-        let lying = state_5.encode_manifest_of_layout(5, &more, &days, &listed);
+        let lying = state_5.encode_manifest(&more, &days, &listed);
         drop(days);
         std::fs::write(dir.path().join(store.file()), &lying).unwrap();
         let err = format!("{:#}", block_on(store.load(default())).unwrap_err());
         assert!(err.contains("series directory counts"), "{err}");
+    }
+
+    /// A layout-5 state (a manifest whose segments are of segment layout 4: one gzip member,
+    /// the IDs as gaps after the cells) reads as the same counts. A save keeps the segment of a
+    /// day that did not change as it is, writes the changed day's in segment layout 5 (the IDs
+    /// packed in a stored member before the cells' member) and the manifest in layout 6; what it
+    /// wrote reads back the same.
+    #[test]
+    fn a_layout_5_state_keeps_its_layout_4_segments_until_their_day_changes() {
+        use crate::aggregate::CellState;
+        let default = IdentityFilter::default;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
+        let lock = block_on(store.lock("test", 1000)).unwrap();
+        let (d0, d1) = (26_206_560 / 1440, 26_206_560 / 1440 + 1);
+        let mut spread = counts();
+        spread.series[0].cells[1].0 += 1440;
+        let third = CellState(26_206_565, 2, vec![(4, 2)], vec![], vec![]);
+        spread.series[0].cells.insert(1, third);
+        spread.seen[1].1 += 1440;
+        let written = Aggregator::from_state(spread, default()).unwrap();
+        let days = written.day_segments();
+        let folder = dir.path().join(store.segment_folder());
+        std::fs::create_dir_all(&folder).unwrap();
+        let listed: Vec<SegmentRef> = [d0, d1]
+            .map(|day| {
+                let bytes = encode_segment_layout_4(day, &days).unwrap();
+                let segment = SegmentRef::of(day, &bytes);
+                std::fs::write(folder.join(&segment.name), &bytes).unwrap();
+                segment
+            })
+            .into();
+        let manifest = state().encode_manifest_of_layout(5, &written, &days, &listed);
+        drop(days);
+        std::fs::write(dir.path().join(store.file()), &manifest).unwrap();
+        let (loaded_state, mut loaded) = block_on(store.load(default())).unwrap().unwrap();
+        assert_eq!(loaded.to_state(), written.to_state());
+
+        // Pruned in part, the first day changes; the second does not.
+        loaded.prune_before(crate::model::Minute(26_206_561));
+        block_on(store.save(&loaded_state, &mut loaded, &lock)).unwrap();
+        let inflated = |bytes: &[u8]| gzip::gunzip_capped(bytes, 1 << 20).unwrap();
+        let files = segment_files(dir.path(), &store);
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files.contains(&listed[1].name), "{files:?}");
+        assert!(!files.contains(&listed[0].name), "{files:?}");
+        for name in &files {
+            let raw = inflated(&std::fs::read(folder.join(name)).unwrap());
+            let want = if *name == listed[1].name { 4 } else { 5 };
+            assert_eq!(raw[SEGMENT_MAGIC.len()], want, "{name}");
+        }
+        let raw = inflated(&std::fs::read(dir.path().join(store.file())).unwrap());
+        assert_eq!(raw[MAGIC.len()], 6);
+        let (_, again) = block_on(store.load(default())).unwrap().unwrap();
+        assert_eq!(again.to_state(), loaded.to_state());
+        assert_eq!(again.to_state().series[0].cells.len(), 2);
     }
 
     /// `counts()` spread over two days: its second minute and second event ID a day later.

@@ -10,6 +10,7 @@
 
 use super::{MINUTES_PER_DAY, Minute};
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 use std::collections::hash_map::Entry;
@@ -46,6 +47,9 @@ pub(super) enum Sighting {
     /// The same ID with another minute or API: counted, and reported.
     Conflict,
 }
+
+/// A day's IDs ascending, their minutes and their APIs, side by side (`DayIds::columns`).
+pub(super) type Columns<'a> = (Cow<'a, [u64]>, Cow<'a, [u16]>, Cow<'a, [u32]>);
 
 /// One day's IDs: the frozen part ascending (`ids`, with `minutes` and `apis` beside them) and
 /// the IDs added since it was frozen.
@@ -120,6 +124,31 @@ impl DayIds {
     pub fn ascending(&self) -> impl Iterator<Item = (u64, SeenEvent)> + '_ {
         let frozen = (0..self.ids.len()).map(|at| (self.ids[at], self.frozen_at(at)));
         merge_ascending(frozen, self.fresh_ascending().into_iter())
+    }
+
+    /// Every ID ascending, with its minute and API beside it, as three columns: the frozen
+    /// arrays themselves when nothing was added since the day was frozen (a saved day is
+    /// written from them without a copy), else a merged copy.
+    pub fn columns(&self) -> Columns<'_> {
+        if self.fresh.is_empty() {
+            return (
+                Cow::Borrowed(&self.ids),
+                Cow::Borrowed(&self.minutes),
+                Cow::Borrowed(&self.apis),
+            );
+        }
+        let n = self.len();
+        let (mut ids, mut minutes, mut apis) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (id, seen) in self.ascending() {
+            ids.push(id);
+            minutes.push(seen.minute_of_day);
+            apis.push(seen.api);
+        }
+        (Cow::Owned(ids), Cow::Owned(minutes), Cow::Owned(apis))
     }
 
     /// The API fingerprint of every ID, in no order.

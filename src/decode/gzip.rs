@@ -280,6 +280,15 @@ pub fn gzip_fast(bytes: &[u8]) -> Vec<u8> {
         .gzip(bytes)
 }
 
+/// `bytes` as one gzip member of stored (uncompressed) deflate blocks, by libdeflate: for
+/// what trailsight writes itself that deflate would barely shrink (a state's event ID hashes),
+/// framed and checksummed as any gzip member, at the cost of a copy.
+pub fn gzip_stored(bytes: &[u8]) -> Vec<u8> {
+    libdeflate::Compressor::new(0)
+        .expect("allocating libdeflate's compressor (out of memory)")
+        .gzip(bytes)
+}
+
 /// A reader that fails once more than `left` bytes come out of `inner` (a gzip bomb, or a
 /// state over `MAX_STATE_BYTES`), instead of handing them on.
 pub struct Capped<R> {
