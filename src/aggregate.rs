@@ -71,6 +71,93 @@ impl Aggregated<'_> {
     }
 }
 
+/// The series of an aggregator in `SeriesKey` order, made on demand (`Aggregator::series_view`).
+pub struct SeriesView<'a> {
+    strings: &'a Strings,
+    coverage: &'a FxHashMap<(Sym, Sym), Minute>,
+    order: Vec<(&'a SeriesId, &'a Minutes)>,
+    history_floor: Minute,
+}
+
+/// The names series' keys use, each spelt out once and shared by every series made with it
+/// that names it. A map of the names keys use, not a slot per string: the table also holds every
+/// kept ARN of a data-event trail, millions of strings no key names. One for each thread that
+/// makes series: a name shared between threads would have its count bounce between their caches
+/// at every series made and dropped.
+#[derive(Default)]
+pub struct Names(FxHashMap<Sym, Arc<str>>);
+
+impl<'a> SeriesView<'a> {
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The strings the series' tallies point to, without the series: what an Insight's
+    /// attributions are spelt with.
+    pub fn symbols(&self) -> Aggregated<'a> {
+        Aggregated {
+            symbols: Cow::Borrowed(self.strings),
+            series: Vec::new(),
+        }
+    }
+
+    /// The series at `range` of the order (clamped to it), made now with `names`.
+    pub fn series<'v>(
+        &'v self,
+        range: std::ops::Range<usize>,
+        names: &'v mut Names,
+    ) -> impl Iterator<Item = Series<'a>> + use<'v, 'a> {
+        let range = range.start.min(self.len())..range.end.min(self.len());
+        self.order[range]
+            .iter()
+            .map(move |(id, data)| self.make(id, data, names))
+    }
+
+    fn make(&self, id: &SeriesId, data: &'a Minutes, names: &mut Names) -> Series<'a> {
+        let mut name = |sym: Sym| {
+            let text = || Arc::from(self.strings.get(sym).unwrap_or_default());
+            names.0.entry(sym).or_insert_with(text).clone()
+        };
+        let first_seen = self
+            .coverage
+            .get(&(id.account, id.region))
+            .copied()
+            .unwrap_or(self.history_floor);
+        Series {
+            key: SeriesKey {
+                account: name(id.account),
+                region: name(id.region),
+                event_source: name(id.event_source),
+                event_name: name(id.event_name),
+                kind: if id.error_code == NO_SYM {
+                    InsightKind::CallRate
+                } else {
+                    InsightKind::ErrorRate {
+                        error_code: self
+                            .strings
+                            .get(id.error_code)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    }
+                },
+                category: if id.data {
+                    EventCategory::Data
+                } else {
+                    EventCategory::Management
+                },
+            },
+            history_from: Minute::start_of_day(first_seen.day()).max(self.history_floor),
+            minutes: Cow::Borrowed(&data.minutes),
+            cells: Cow::Borrowed(&data.cells),
+            spills: Cow::Borrowed(&data.spills),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct SeriesId {
     account: Sym,
@@ -478,62 +565,30 @@ impl Aggregator {
         ids
     }
 
-    /// The series in a stable order (`SeriesKey`'s), borrowing their minutes. `history_floor` is
-    /// the first minute the run read; a series' history starts at the later of it and the start
-    /// of the first day with any record of its account and region (history is counted in whole
-    /// days).
-    /// Each key is spelled out once, after the sort (`series_in_order`).
+    /// The series in a stable order (`SeriesKey`'s), borrowing their minutes: `series_view`
+    /// with every series made.
     pub fn view(&self, history_floor: Minute) -> Aggregated<'_> {
-        let strings = self.symbols.strings();
-        let text = |sym: Sym| strings.get(sym).unwrap_or_default();
-        let ids = self.series_in_order();
-        // Each distinct name spelled out once and shared by every series that names it.
-        // A map of the names keys use, not a slot per string: the table also holds every kept
-        // ARN of a data-event trail, millions of strings no key names.
-        let mut names: FxHashMap<Sym, Arc<str>> = FxHashMap::default();
-        let mut name = |sym: Sym| -> Arc<str> {
-            names
-                .entry(sym)
-                .or_insert_with(|| Arc::from(text(sym)))
-                .clone()
-        };
-        let series = ids
-            .into_iter()
-            .map(|(id, data)| {
-                let first_seen = self
-                    .coverage
-                    .get(&(id.account, id.region))
-                    .copied()
-                    .unwrap_or(history_floor);
-                Series {
-                    key: SeriesKey {
-                        account: name(id.account),
-                        region: name(id.region),
-                        event_source: name(id.event_source),
-                        event_name: name(id.event_name),
-                        kind: if id.error_code == NO_SYM {
-                            InsightKind::CallRate
-                        } else {
-                            InsightKind::ErrorRate {
-                                error_code: text(id.error_code).to_owned(),
-                            }
-                        },
-                        category: if id.data {
-                            EventCategory::Data
-                        } else {
-                            EventCategory::Management
-                        },
-                    },
-                    history_from: Minute::start_of_day(first_seen.day()).max(history_floor),
-                    minutes: Cow::Borrowed(&data.minutes),
-                    cells: Cow::Borrowed(&data.cells),
-                    spills: Cow::Borrowed(&data.spills),
-                }
-            })
-            .collect();
+        let view = self.series_view(history_floor);
+        let mut names = Names::default();
         Aggregated {
-            symbols: Cow::Borrowed(strings),
-            series,
+            symbols: Cow::Borrowed(view.strings),
+            series: view.series(0..view.len(), &mut names).collect(),
+        }
+    }
+
+    /// The series in a stable order (`SeriesKey`'s), each made (its key spelt out, its minutes
+    /// borrowed) only when asked for (`SeriesView::series`): detection makes a few at a time, so
+    /// the day's view never holds every series' key at once (at 100 k series, 17 MB the day's
+    /// peak held). `history_floor` is the first minute the run read; a series' history starts at
+    /// the later of it and the start of the first day with any record of its account and
+    /// region (history is counted in whole days). The keys are sorted once, before
+    /// (`series_in_order`).
+    pub fn series_view(&self, history_floor: Minute) -> SeriesView<'_> {
+        SeriesView {
+            strings: self.symbols.strings(),
+            coverage: &self.coverage,
+            order: self.series_in_order(),
+            history_floor,
         }
     }
 
@@ -1047,6 +1102,27 @@ mod tests {
         sorted.sort();
         assert_eq!(keys.len(), 20, "{keys:#?}");
         assert_eq!(keys, sorted);
+        // Made a few at a time (as detection takes them), the series are the same, in the same
+        // order; a range past the end is cut to it.
+        let whole = agg.view(Minute(0)).series;
+        let view = agg.series_view(Minute(0));
+        for chunk in [1, 3, 7, 20, 32] {
+            let mut names = Names::default();
+            let made: Vec<Series> = (0..view.len().div_ceil(chunk))
+                .flat_map(|at| {
+                    let range = at * chunk..(at + 1) * chunk;
+                    view.series(range, &mut names).collect::<Vec<_>>()
+                })
+                .collect();
+            assert_eq!(
+                format!("{made:?}"),
+                format!("{whole:?}"),
+                "chunks of {chunk}"
+            );
+        }
+        let mut names = Names::default();
+        assert_eq!(view.series(19..40, &mut names).count(), 1);
+        assert_eq!(view.series(25..40, &mut names).count(), 0);
     }
 
     /// A record that borrows a counted event's ID with another time or API is not a copy: both

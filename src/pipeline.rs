@@ -20,7 +20,7 @@
 //! `report` is driven from here too (`report`): it reads the output through `sink`, the logs
 //! through `source` and `fetch`, and hands them to the `report` module's pure stages.
 
-use crate::aggregate::{Aggregated, Aggregator, IdentityFilter, Series};
+use crate::aggregate::{Aggregated, Aggregator, IdentityFilter, Names, Series, SeriesView};
 use crate::config::{AnalyzeConfig, NightlyPlan};
 use crate::decode::DecodeOptions;
 use crate::detect::{self, assemble};
@@ -812,9 +812,9 @@ impl<'c> Run<'c> {
             folders,
         };
         let started = Instant::now();
-        let aggregated = progress.aggregator.view(progress.history_floor);
+        let view = progress.aggregator.series_view(progress.history_floor);
         self.summary.timed(Stage::Series, started);
-        self.summary.series = self.summary.series.max(aggregated.series.len() as u64);
+        self.summary.series = self.summary.series.max(view.len() as u64);
         telemetry::progress::doing("detecting");
         let started = Instant::now();
         let threads = self.config.decode_threads;
@@ -833,8 +833,8 @@ impl<'c> Run<'c> {
                 !stuck.contains_key(&(account.to_owned(), region.to_owned()))
             },
         };
-        let detected = detect_all(&aggregated, &plan, &self.config.detector, threads)?;
-        drop(aggregated);
+        let detected = detect_all(&view, &plan, &self.config.detector, threads)?;
+        drop(view);
         self.summary.timed(Stage::Detect, started);
         let insight_records = detected.records.len();
         for episode in &detected.episodes {
@@ -1205,30 +1205,34 @@ struct DetectPlan<'a> {
 /// Detect episodes in every series and assemble their records and explanations, in series
 /// order. The window is read in place (borrowed from the aggregator), so detection runs on
 /// `threads` scoped threads taking chunks of series in turn while this task waits: nothing
-/// else runs during detection, and the whole window is never copied.
+/// else runs during detection, the whole window is never copied, and each chunk's series are
+/// made (their keys spelt out) by the thread that takes it and dropped after.
 fn detect_all(
-    data: &Aggregated<'_>,
+    view: &SeriesView<'_>,
     plan: &DetectPlan<'_>,
     config: &detect::DetectorConfig,
     threads: usize,
 ) -> anyhow::Result<Detected> {
-    let chunks: Vec<&[Series<'_>]> = data.series.chunks(DETECT_CHUNK).collect();
+    let data = view.symbols();
+    let chunks = view.len().div_ceil(DETECT_CHUNK);
     let next = AtomicUsize::new(0);
     let work = || {
         let mut done = Vec::new();
+        let mut names = Names::default();
         loop {
             let at = next.fetch_add(1, Ordering::Relaxed);
-            let Some(chunk) = chunks.get(at) else {
+            if at >= chunks {
                 return done;
-            };
+            }
             let mut detected = Detected::default();
-            for series in *chunk {
-                detect_one(series, data, plan, config, &mut detected);
+            let range = at * DETECT_CHUNK..(at + 1) * DETECT_CHUNK;
+            for series in view.series(range, &mut names) {
+                detect_one(&series, &data, plan, config, &mut detected);
             }
             done.push((at, detected));
         }
     };
-    let threads = threads.clamp(1, chunks.len().max(1));
+    let threads = threads.clamp(1, chunks.max(1));
     let mut parts = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
         workers
