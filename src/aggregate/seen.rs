@@ -137,6 +137,12 @@ impl DayIds {
                 Cow::Borrowed(&self.apis),
             );
         }
+        let (ids, minutes, apis) = self.merged();
+        (Cow::Owned(ids), Cow::Owned(minutes), Cow::Owned(apis))
+    }
+
+    /// The frozen and the fresh IDs together, ascending, with their minutes and APIs beside.
+    fn merged(&self) -> (Vec<u64>, Vec<u16>, Vec<u32>) {
         let n = self.len();
         let (mut ids, mut minutes, mut apis) = (
             Vec::with_capacity(n),
@@ -148,7 +154,7 @@ impl DayIds {
             minutes.push(seen.minute_of_day);
             apis.push(seen.api);
         }
-        (Cow::Owned(ids), Cow::Owned(minutes), Cow::Owned(apis))
+        (ids, minutes, apis)
     }
 
     /// The API fingerprint of every ID, in no order.
@@ -162,17 +168,7 @@ impl DayIds {
         if self.fresh.is_empty() {
             return;
         }
-        let n = self.len();
-        let (mut ids, mut minutes, mut apis) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for (id, seen) in self.ascending() {
-            ids.push(id);
-            minutes.push(seen.minute_of_day);
-            apis.push(seen.api);
-        }
+        let (ids, minutes, apis) = self.merged();
         *self = DayIds::frozen(ids, minutes, apis);
     }
 
