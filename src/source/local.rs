@@ -455,7 +455,7 @@ fn read_open_file(
         });
     }
     bytes.reserve((meta.len() as usize).saturating_sub(bytes.len()));
-    let left = (cap + 1).saturating_sub(bytes.len() as u64);
+    let left = cap.saturating_add(1).saturating_sub(bytes.len() as u64);
     file.take(left).read_to_end(bytes)?;
     if bytes.len() as u64 > cap {
         return Err(ReadError::TooLarge {
