@@ -96,13 +96,9 @@ impl<'a> SeriesView<'a> {
         self.order.is_empty()
     }
 
-    /// The strings the series' tallies point to, without the series: what an Insight's
-    /// attributions are spelt with.
-    pub fn symbols(&self) -> Aggregated<'a> {
-        Aggregated {
-            symbols: Cow::Borrowed(self.strings),
-            series: Vec::new(),
-        }
+    /// The strings the series' tallies point to: what an Insight's attributions are spelt with.
+    pub fn strings(&self) -> &'a Strings {
+        self.strings
     }
 
     /// The series at `range` of the order (clamped to it), made now with `names`.

@@ -20,9 +20,9 @@
 //! `report` is driven from here too (`report`): it reads the output through `sink`, the logs
 //! through `source` and `fetch`, and hands them to the `report` module's pure stages.
 
-use crate::aggregate::{Aggregated, Aggregator, IdentityFilter, Names, Series, SeriesView};
+use crate::aggregate::{Aggregator, IdentityFilter, Names, Series, SeriesView};
 use crate::config::{AnalyzeConfig, NightlyPlan};
-use crate::decode::DecodeOptions;
+use crate::decode::{DecodeOptions, Strings};
 use crate::detect::{self, assemble};
 use crate::model::explanation::Explanation;
 use crate::model::insight::InsightRecord;
@@ -1213,7 +1213,7 @@ fn detect_all(
     config: &detect::DetectorConfig,
     threads: usize,
 ) -> anyhow::Result<Detected> {
-    let data = view.symbols();
+    let symbols = view.strings();
     let chunks = view.len().div_ceil(DETECT_CHUNK);
     let next = AtomicUsize::new(0);
     let work = || {
@@ -1227,7 +1227,7 @@ fn detect_all(
             let mut detected = Detected::default();
             let range = at * DETECT_CHUNK..(at + 1) * DETECT_CHUNK;
             for series in view.series(range, &mut names) {
-                detect_one(&series, &data, plan, config, &mut detected);
+                detect_one(&series, symbols, plan, config, &mut detected);
             }
             done.push((at, detected));
         }
@@ -1261,7 +1261,7 @@ fn detect_all(
 /// Detect the episodes of one series into `detected`.
 fn detect_one(
     series: &Series<'_>,
-    data: &Aggregated<'_>,
+    symbols: &Strings,
     plan: &DetectPlan<'_>,
     config: &detect::DetectorConfig,
     detected: &mut Detected,
@@ -1287,7 +1287,7 @@ fn detect_one(
             insight_type: kind,
             open,
         });
-        let records = assemble::episode_records(&episode, series, data);
+        let records = assemble::episode_records(&episode, series, symbols);
         detected.records.extend(records);
         detected.explanations.push(explanation);
     }

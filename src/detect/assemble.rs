@@ -17,8 +17,8 @@
 
 use super::baseline::BLOCK_HOURS;
 use super::{Direction, Episode};
-use crate::aggregate::{Aggregated, Series, Tallies, Tally};
-use crate::decode::{NO_SYM, Sym};
+use crate::aggregate::{Series, Tallies, Tally};
+use crate::decode::{NO_SYM, Strings, Sym};
 use crate::model::explanation::Explanation;
 use crate::model::insight::{
     AttributedValue, Attribution, Average, EVENT_CATEGORY, EVENT_TYPE, EVENT_VERSION,
@@ -33,7 +33,7 @@ use uuid::Uuid;
 pub fn episode_records(
     episode: &Episode,
     series: &Series,
-    data: &Aggregated,
+    symbols: &Strings,
 ) -> Vec<InsightRecord> {
     let shared_id = shared_event_id(episode);
     let baseline_window = (episode.start.plus(-episode.baseline.minutes), episode.start);
@@ -45,7 +45,7 @@ pub fn episode_records(
         (episode.start, episode.confirmed_at),
         &baseline,
         series,
-        data,
+        symbols,
         &shared_id,
     )];
     if let Some(end) = episode.end {
@@ -56,7 +56,7 @@ pub fn episode_records(
             (episode.start, end),
             &baseline,
             series,
-            data,
+            symbols,
             &shared_id,
         ));
     }
@@ -90,7 +90,7 @@ fn record(
     insight_window: (Minute, Minute),
     baseline: &Window,
     series: &Series,
-    data: &Aggregated,
+    symbols: &Strings,
     shared_id: &str,
 ) -> InsightRecord {
     let key = &episode.key;
@@ -122,7 +122,7 @@ fn record(
                     insight_duration: insight.minutes,
                     baseline_duration: baseline.minutes,
                 },
-                attributions: attributions(&key.kind, key.category, &insight, baseline, data),
+                attributions: attributions(&key.kind, key.category, &insight, baseline, symbols),
             },
         },
         event_category: EVENT_CATEGORY.into(),
@@ -186,9 +186,9 @@ fn attributions(
     category: EventCategory,
     insight: &Window,
     baseline: &Window,
-    data: &Aggregated,
+    symbols: &Strings,
 ) -> Vec<Attribution> {
-    let named = |sym: Sym| data.symbol(sym).map(str::to_owned);
+    let named = |sym: Sym| symbols.get(sym).map(str::to_owned);
     let error_name = |sym: Sym| {
         if sym == NO_SYM {
             Some(NO_ERROR.to_owned())
