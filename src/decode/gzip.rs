@@ -275,16 +275,19 @@ mod libdeflate {
 /// sixth smaller than zlib's fastest, and quicker), with no name and no time in the header: the
 /// same bytes always give the same stream. For what trailsight writes itself (the state).
 pub fn gzip_fast(bytes: &[u8]) -> Vec<u8> {
-    libdeflate::Compressor::new(1)
-        .expect("allocating libdeflate's compressor (out of memory)")
-        .gzip(bytes)
+    gzip_at(1, bytes)
 }
 
 /// `bytes` as one gzip member of stored (uncompressed) deflate blocks, by libdeflate: for
 /// what trailsight writes itself that deflate would barely shrink (a state's event ID hashes),
 /// framed and checksummed as any gzip member, at the cost of a copy.
 pub fn gzip_stored(bytes: &[u8]) -> Vec<u8> {
-    libdeflate::Compressor::new(0)
+    gzip_at(0, bytes)
+}
+
+/// `bytes` as one gzip member by libdeflate at `level` (0 to 12).
+fn gzip_at(level: i32, bytes: &[u8]) -> Vec<u8> {
+    libdeflate::Compressor::new(level)
         .expect("allocating libdeflate's compressor (out of memory)")
         .gzip(bytes)
 }
