@@ -16,7 +16,9 @@
 //! frozen, `seen`). An ID seen again with another time or API is a conflict: both events count,
 //! and the conflict is counted (`AggregateStats::id_conflicts`), so a forged record cannot hide
 //! a real event by borrowing its ID. IDs are compared per UTC day of the event's time; an ID
-//! reused on another day is never dropped, and not reported as a conflict either.
+//! reused on another day is never dropped, and not reported as a conflict either. The IDs of a
+//! day can be forgotten before its counts (`forget_ids_before`): the pipeline keeps them only
+//! for the days around what it detects next.
 
 use crate::decode::{DecodedObject, Interner, NO_SYM, Strings, Sym, flags};
 use crate::model::{EventCategory, InsightKind, MINUTES_PER_DAY, Minute, SeriesKey};
@@ -586,6 +588,24 @@ impl Aggregator {
             order: self.series_in_order(),
             history_floor,
         }
+    }
+
+    /// Forget the event IDs of the days before `minute`'s day, and keep their counts: a copy of
+    /// one of their events that arrives later is counted again (how long IDs are kept is the
+    /// pipeline's choice). Every day whose IDs go is saved again, without them. The IDs left
+    /// are frozen (`SeenIds::freeze_all`): this is called when none is looked up for a while.
+    pub fn forget_ids_before(&mut self, minute: Minute) {
+        let day = minute.0.div_euclid(MINUTES_PER_DAY);
+        for (old, ids) in self.seen.days() {
+            if old >= day {
+                break;
+            }
+            if !ids.is_empty() {
+                self.unsaved.note(Minute(old * MINUTES_PER_DAY));
+            }
+        }
+        self.seen.forget_before(Minute(day * MINUTES_PER_DAY));
+        self.seen.freeze_all();
     }
 
     /// Forget minutes (and event IDs) before `minute`: an incremental run keeps only the window

@@ -332,6 +332,14 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
         .map(Some)
 }
 
+/// Days before the oldest day detection may still redo whose event IDs are kept, so a copy of
+/// an event is dropped when it arrives within about this many days of the original (CloudTrail
+/// delivers an event within minutes; a copy comes in the same or a close delivery, or from a
+/// second trail writing the same events). A later copy counts again, in a baseline day only:
+/// no Insight already written can change, and the IDs of the rest of the 7-day window (more
+/// than half the aggregator's memory, and of the state) are not kept for it.
+const ID_DAYS: i64 = 2;
+
 /// What the day-by-day analysis carries from one day to the next and, saved, between runs.
 struct Progress {
     aggregator: Aggregator,
@@ -393,15 +401,27 @@ impl Progress {
     fn kept_from(&self) -> Minute {
         let baseline_of =
             |day: NaiveDate| Minute::start_of_day(day - Duration::days(BASELINE_DAYS));
-        let oldest = self
-            .stuck
-            .values()
-            .map(|s| s.redetect_from)
-            .chain(self.redetect_from)
-            .min();
-        oldest.map_or(self.history_floor, |day| {
+        self.oldest_redetect().map_or(self.history_floor, |day| {
             baseline_of(day).max(self.history_floor)
         })
+    }
+
+    /// The oldest day detection may still redo: the next day's, or a stuck partition's.
+    fn oldest_redetect(&self) -> Option<NaiveDate> {
+        (self.stuck.values().map(|s| s.redetect_from))
+            .chain(self.redetect_from)
+            .min()
+    }
+
+    /// Forget the event IDs of the days more than `ID_DAYS` before the oldest day detection may
+    /// still redo (`detecting` for the detection about to run, or the next), and pack the rest:
+    /// once a step has read its objects no ID is looked up until the next step reads.
+    fn forget_ids(&mut self, detecting: NaiveDate) {
+        let oldest = self
+            .oldest_redetect()
+            .map_or(detecting, |d| d.min(detecting));
+        let first = Minute::start_of_day(oldest - Duration::days(ID_DAYS));
+        self.aggregator.forget_ids_before(first);
     }
 
     /// The progress `state` holds, with its counts (read with the run's excluded identities).
@@ -410,7 +430,7 @@ impl Progress {
             parse_day(text)
                 .ok_or_else(|| anyhow::anyhow!("the state holds a malformed day {text:?}"))
         };
-        Ok(Progress {
+        let mut progress = Progress {
             aggregator: counts,
             history_floor: Minute(state.history_floor),
             analysed_through: Some(day(&state.analysed_through)?),
@@ -443,7 +463,12 @@ impl Progress {
                     Ok(((s.account, s.region), stuck))
                 })
                 .collect::<anyhow::Result<_>>()?,
-        })
+        };
+        // A state saved by an earlier build holds the IDs of its whole window: the run goes on
+        // with those a run of this build would have kept.
+        let redetect = day(&state.redetect_from)?;
+        progress.forget_ids(redetect);
+        Ok(progress)
     }
 
     fn to_state(&self, source: &str, config: &AnalyzeConfig) -> Option<RunState> {
@@ -805,6 +830,8 @@ impl<'c> Run<'c> {
 
         let redetect_from = progress.redetect_from.unwrap_or(day).min(day);
         self.stick_failures(progress, day, redetect_from);
+        // Before detection's peak: the IDs are of no use to it.
+        progress.forget_ids(redetect_from);
         let window = Window {
             history_from: progress.history_floor,
             detect_from: Minute::start_of_day(redetect_from),
@@ -910,6 +937,7 @@ impl<'c> Run<'c> {
         progress.analysed_through = Some(day);
         let kept_from = progress.kept_from();
         progress.aggregator.prune_before(kept_from);
+        progress.forget_ids(next);
         tracing::info!(%day, insights = insight_records, "analysed {day}");
         Ok(())
     }

@@ -1880,6 +1880,35 @@ mod tests {
         assert_eq!(again.to_state(), restored.to_state());
     }
 
+    /// Forgetting the event IDs of the days before one keeps those days' counts and plans
+    /// their segments again, saved without the IDs; a copy of one of their events then counts
+    /// again, and a copy of a later day's is still dropped.
+    #[test]
+    fn forgotten_ids_keep_their_days_counts_and_are_saved_without_them() {
+        let (d6, d7) = (day_of("2019-11-06"), day_of("2019-11-07"));
+        let mut agg = Aggregator::new();
+        agg.add(&object(&[(1, "2019-11-06T10:00"), (2, "2019-11-07T10:00")]));
+        let (mut restored, _) = through_segments(&agg);
+        restored.forget_ids_before(Minute(d7 * MINUTES_PER_DAY));
+        let plan = SavePlan {
+            write: vec![d6],
+            keep_from: Some(i64::MIN),
+        };
+        assert_eq!(restored.save_plan(), plan);
+        let (kept, forgotten) = (restored.to_state(), agg.to_state());
+        assert_eq!(kept.series, forgotten.series);
+        assert_eq!(kept.seen.len(), 1);
+        assert_eq!(through_segments(&restored).0.to_state(), kept);
+        restored.add(&object(&[(1, "2019-11-06T10:00"), (2, "2019-11-07T10:00")]));
+        assert_eq!(restored.stats.duplicates, 1);
+        let counts: Vec<u32> = restored.view(Minute(0)).series[0]
+            .cells
+            .iter()
+            .map(|c| c.count)
+            .collect();
+        assert_eq!(counts, [2, 1]);
+    }
+
     /// Every one-byte change and every cut of a day segment of layout 5 (packed IDs, then cells
     /// of every kind: plain ones, read in one go, and spilled ones) reads as an error or as
     /// counts, never a panic: a state on disk is input like any other.

@@ -343,6 +343,13 @@ impl SeenIds {
         }
     }
 
+    /// Freeze every day's table, the newest too: when no ID is looked up for a while (while a
+    /// day is detected), the packed arrays hold an ID in 14 bytes where the hash table took
+    /// 19-39.
+    pub fn freeze_all(&mut self) {
+        self.by_day.values_mut().for_each(DayIds::freeze);
+    }
+
     /// The table of `day`, restored from a saved state; an error if the day already has one.
     pub fn restore_day(&mut self, day: i64, ids: DayIds) -> anyhow::Result<()> {
         self.largest_day = self.largest_day.max(ids.len());

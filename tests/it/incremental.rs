@@ -391,6 +391,62 @@ fn a_record_delivered_after_its_window_is_out_of_scope_not_counted_twice() {
     assert_eq!(out_of_scope[3], 2, "{out_of_scope:?}");
 }
 
+#[test]
+fn a_copy_within_two_days_of_its_event_is_dropped_and_a_later_one_counts_in_its_baseline_day() {
+    let tree = midnight_tree();
+    // `midnight_tree`'s ordinary records of 2019-11-05 and 2019-11-06 at 03:07 (IDs 33 and 37).
+    let of_day = |day: &str, id: u64| {
+        call(
+            ACCOUNT,
+            "us-east-1",
+            &at(day, 3 * 60 + 7, 0),
+            "CreateTags",
+            id,
+        )
+    };
+    tree.write_log(
+        &log_key("", None, ACCOUNT, "us-east-1", "2019-11-06", "copy-soon"),
+        &[of_day("2019-11-05", 33)],
+    );
+    // Read by the step of 2019-11-08, which keeps the IDs from 2019-11-06 on: the copy of
+    // 2019-11-06's event is dropped, the one of 2019-11-05's (four days on) counts again.
+    tree.write_log(
+        &log_key("", None, ACCOUNT, "us-east-1", "2019-11-09", "copy-late"),
+        &[of_day("2019-11-05", 33), of_day("2019-11-06", 37)],
+    );
+    let backfill = tempfile::tempdir().unwrap();
+    let run = analyze(
+        tree.path(),
+        backfill.path(),
+        &["--from", "2019-11-05", "--to", "2019-11-08"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary["duplicates_dropped"], 2, "{:#}", run.summary);
+    let (out, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut dropped = 0;
+    for (night, as_of) in ["2019-11-06", "2019-11-07", "2019-11-08", "2019-11-09"]
+        .iter()
+        .enumerate()
+    {
+        let first: &[&str] = if night == 0 {
+            &["--first-day", "2019-11-05"]
+        } else {
+            &[]
+        };
+        let run = nightly(
+            tree.path(),
+            out.path(),
+            state.path(),
+            &format!("{as_of}T02:00:00Z"),
+            first,
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        dropped += run.summary["duplicates_dropped"].as_u64().unwrap();
+    }
+    assert_eq!(dropped, 2);
+    assert_eq!(visible(out.path()), visible(backfill.path()));
+}
+
 // The state in S3: the same bytes as a local state, a lock taken with `If-None-Match: *`, a
 // compare-and-swap save, and a killed run's lock taken over with `If-Match` once stale.
 
