@@ -143,18 +143,7 @@ impl DayIds {
 
     /// The frozen and the fresh IDs together, ascending, with their minutes and APIs beside.
     fn merged(&self) -> (Vec<u64>, Vec<u16>, Vec<u32>) {
-        let n = self.len();
-        let (mut ids, mut minutes, mut apis) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for (id, seen) in self.ascending() {
-            ids.push(id);
-            minutes.push(seen.minute_of_day);
-            apis.push(seen.api);
-        }
-        (ids, minutes, apis)
+        in_columns(self.len(), self.ascending())
     }
 
     /// The API fingerprint of every ID, in no order.
@@ -163,12 +152,19 @@ impl DayIds {
         self.apis.iter().copied().chain(fresh)
     }
 
-    /// Move the fresh IDs into the frozen part.
+    /// Move the fresh IDs into the frozen part. They leave their hash table, which is freed,
+    /// before they are sorted and the arrays made: the table is the largest thing a freeze
+    /// holds (a whole day's, for the newest day), and kept to the end it made the newest day's
+    /// freeze the run's peak.
     fn freeze(&mut self) {
         if self.fresh.is_empty() {
             return;
         }
-        let (ids, minutes, apis) = self.merged();
+        let fresh: Vec<(u64, SeenEvent)> = std::mem::take(&mut self.fresh).into_iter().collect();
+        let fresh = sorted_by_hash(fresh);
+        let n = self.ids.len() + fresh.len();
+        let frozen = (0..self.ids.len()).map(|at| (self.ids[at], self.frozen_at(at)));
+        let (ids, minutes, apis) = in_columns(n, merge_ascending(frozen, fresh.into_iter()));
         *self = DayIds::frozen(ids, minutes, apis);
     }
 
@@ -189,6 +185,24 @@ impl DayIds {
         self.apis.truncate(kept);
         self.fresh.retain(|_, seen| keep(seen.minute_of_day));
     }
+}
+
+/// `n` IDs with what was seen of them, as three columns: IDs, minutes, APIs.
+fn in_columns(
+    n: usize,
+    seen: impl Iterator<Item = (u64, SeenEvent)>,
+) -> (Vec<u64>, Vec<u16>, Vec<u32>) {
+    let (mut ids, mut minutes, mut apis) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (id, seen) in seen {
+        ids.push(id);
+        minutes.push(seen.minute_of_day);
+        apis.push(seen.api);
+    }
+    (ids, minutes, apis)
 }
 
 /// The position of `id` in `ids` (ascending), or where it would go. The IDs are hashes, uniform
