@@ -592,7 +592,8 @@ impl Aggregator {
 
     /// Forget the event IDs of the days before `minute`'s day, and keep their counts: a copy of
     /// one of their events that arrives later is counted again (how long IDs are kept is the
-    /// pipeline's choice). Every day whose IDs go is saved again, without them. The IDs left
+    /// pipeline's choice). Every day whose IDs go is saved again, without them, so a state's
+    /// bytes are the same whatever runs made it (a night's save writes one day more). The IDs left
     /// are frozen (`SeenIds::freeze_all`): this is called when none is looked up for a while.
     pub fn forget_ids_before(&mut self, minute: Minute) {
         let day = minute.0.div_euclid(MINUTES_PER_DAY);

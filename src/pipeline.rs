@@ -336,8 +336,8 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
 /// an event is dropped when it arrives within about this many days of the original (CloudTrail
 /// delivers an event within minutes; a copy comes in the same or a close delivery, or from a
 /// second trail writing the same events). A later copy counts again, in a baseline day only:
-/// no Insight already written can change, and the IDs of the rest of the 7-day window (more
-/// than half the aggregator's memory, and of the state) are not kept for it.
+/// no Insight already written can change, and the IDs of the rest of the 7-day window (a quarter
+/// of the aggregator's memory, a third of the state) are not kept for it.
 const ID_DAYS: i64 = 2;
 
 /// What the day-by-day analysis carries from one day to the next and, saved, between runs.
