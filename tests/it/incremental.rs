@@ -340,6 +340,25 @@ fn now_secs() -> u64 {
 /// event of 2019-10-29 03:07, already read by the first night, and a new event of that day, both
 /// filed in the 2019-11-09 folder) is counted out of scope: it can change no Insight already
 /// written, and the duplicate is not counted twice although its ID was pruned with its minute.
+/// The nights of 2019-11-05 to 2019-11-08 (`nightly` at 02:00 the day after each, the first with
+/// `--first-day 2019-11-05`) on `tree`: each night's summary.
+fn four_nights_from_2019_11_05(tree: &Tree, out: &Path, state: &Path) -> Vec<serde_json::Value> {
+    let nights = ["2019-11-06", "2019-11-07", "2019-11-08", "2019-11-09"];
+    (nights.iter().enumerate())
+        .map(|(night, as_of)| {
+            let first: &[&str] = if night == 0 {
+                &["--first-day", "2019-11-05"]
+            } else {
+                &[]
+            };
+            let as_of = format!("{as_of}T02:00:00Z");
+            let run = nightly(tree.path(), out, state, &as_of, first);
+            assert_eq!(run.code, 0, "{as_of}: {}", run.stderr);
+            run.summary
+        })
+        .collect()
+}
+
 #[test]
 fn a_record_delivered_after_its_window_is_out_of_scope_not_counted_twice() {
     let tree = midnight_tree();
@@ -366,25 +385,9 @@ fn a_record_delivered_after_its_window_is_out_of_scope_not_counted_twice() {
     let (out, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut out_of_scope = Vec::new();
     // The first night reads the folders from 2019-10-29 (its baseline), the original included.
-    for (night, as_of) in ["2019-11-06", "2019-11-07", "2019-11-08", "2019-11-09"]
-        .iter()
-        .enumerate()
-    {
-        let first: &[&str] = if night == 0 {
-            &["--first-day", "2019-11-05"]
-        } else {
-            &[]
-        };
-        let run = nightly(
-            tree.path(),
-            out.path(),
-            state.path(),
-            &format!("{as_of}T02:00:00Z"),
-            first,
-        );
-        assert_eq!(run.code, 0, "{}", run.stderr);
-        out_of_scope.push(run.summary["records_out_of_scope"].as_u64().unwrap());
-        assert_eq!(run.summary["duplicates_dropped"], 0, "{:#}", run.summary);
+    for summary in four_nights_from_2019_11_05(&tree, out.path(), state.path()) {
+        out_of_scope.push(summary["records_out_of_scope"].as_u64().unwrap());
+        assert_eq!(summary["duplicates_dropped"], 0, "{summary:#}");
     }
     // The last night reads the 2019-11-09 folder (the day after 2019-11-08), when the window
     // starts on 2019-11-01: both stale records are out of scope, nothing else is.
@@ -423,26 +426,10 @@ fn a_copy_within_two_days_of_its_event_is_dropped_and_a_later_one_counts_in_its_
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.summary["duplicates_dropped"], 2, "{:#}", run.summary);
     let (out, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut dropped = 0;
-    for (night, as_of) in ["2019-11-06", "2019-11-07", "2019-11-08", "2019-11-09"]
+    let dropped: u64 = four_nights_from_2019_11_05(&tree, out.path(), state.path())
         .iter()
-        .enumerate()
-    {
-        let first: &[&str] = if night == 0 {
-            &["--first-day", "2019-11-05"]
-        } else {
-            &[]
-        };
-        let run = nightly(
-            tree.path(),
-            out.path(),
-            state.path(),
-            &format!("{as_of}T02:00:00Z"),
-            first,
-        );
-        assert_eq!(run.code, 0, "{}", run.stderr);
-        dropped += run.summary["duplicates_dropped"].as_u64().unwrap();
-    }
+        .map(|summary| summary["duplicates_dropped"].as_u64().unwrap())
+        .sum();
     assert_eq!(dropped, 2);
     assert_eq!(visible(out.path()), visible(backfill.path()));
 }
