@@ -831,7 +831,9 @@ impl<'c> Run<'c> {
         let redetect_from = progress.redetect_from.unwrap_or(day).min(day);
         self.stick_failures(progress, day, redetect_from);
         // Before detection's peak: the IDs are of no use to it.
+        let started = Instant::now();
         progress.forget_ids(redetect_from);
+        self.summary.timed(Stage::Series, started);
         let window = Window {
             history_from: progress.history_floor,
             detect_from: Minute::start_of_day(redetect_from),
@@ -935,9 +937,11 @@ impl<'c> Run<'c> {
 
         progress.redetect_from = Some(detected.oldest_open.unwrap_or(next));
         progress.analysed_through = Some(day);
+        let started = Instant::now();
         let kept_from = progress.kept_from();
         progress.aggregator.prune_before(kept_from);
         progress.forget_ids(next);
+        self.summary.timed(Stage::Series, started);
         tracing::info!(%day, insights = insight_records, "analysed {day}");
         Ok(())
     }

@@ -265,7 +265,8 @@ pub struct StageSeconds {
     pub list: f64,
     /// Fetching, gunzipping, parsing and counting objects.
     pub read_decode: f64,
-    /// Ordering the day's series for detection (`Aggregator::view`).
+    /// Ordering the day's series for detection (`Aggregator::series_view`), and forgetting the
+    /// minutes and event IDs the next day no longer needs (`prune_before`, `forget_ids_before`).
     pub series: f64,
     pub detect: f64,
     /// Writing Insights, explanations, reports and notifications.
