@@ -116,6 +116,7 @@ impl<'a> SeriesView<'a> {
     }
 
     fn make(&self, id: &SeriesId, data: &'a Minutes, names: &mut Names) -> Series<'a> {
+        let (minutes, cells, spills) = data.span(i64::MIN..i64::MAX).unwrap_or_default();
         let mut name = |sym: Sym| {
             let text = || Arc::from(self.strings.get(sym).unwrap_or_default());
             names.0.entry(sym).or_insert_with(text).clone()
@@ -149,9 +150,9 @@ impl<'a> SeriesView<'a> {
                 },
             },
             history_from: Minute::start_of_day(first_seen.day()).max(self.history_floor),
-            minutes: Cow::Borrowed(&data.minutes),
-            cells: Cow::Borrowed(&data.cells),
-            spills: Cow::Borrowed(&data.spills),
+            minutes,
+            cells,
+            spills,
         }
     }
 }
@@ -609,6 +610,12 @@ impl Aggregator {
         self.seen.freeze_all();
     }
 
+    /// Pack every series' minutes (`Minutes::freeze`): called once a step's objects are read,
+    /// as nothing is counted until the next step reads.
+    pub fn freeze(&mut self) {
+        self.series.values_mut().for_each(Minutes::freeze);
+    }
+
     /// Forget minutes (and event IDs) before `minute`: an incremental run keeps only the window
     /// its next detection needs. What each account and region's history reaches back to is kept.
     pub fn prune_before(&mut self, minute: Minute) {
@@ -750,6 +757,7 @@ impl Aggregator {
             ]
             .map(&mut remap);
             let mut resources = Vec::new();
+            let data = data.whole();
             let cells = (data.minutes.iter().zip(&data.cells))
                 .map(|(m, c)| {
                     let mut tally = |t: Tally| t.iter().map(|(s, n)| (remap(s), n)).collect();
@@ -1552,6 +1560,16 @@ mod tests {
             "named only by pruned minutes"
         );
         through_both_layouts(&pruned);
+        // Packed, the same cells read back, save, prune and compact the same.
+        let mut packed = through_both_layouts(&agg);
+        packed.freeze();
+        assert_eq!(spelled(&packed), expected);
+        assert_eq!(packed.to_state(), agg.to_state());
+        packed.prune_before(Minute(m + 3));
+        assert_eq!(spelled(&packed), before);
+        packed.compact_symbols();
+        assert_eq!(spelled(&packed), before);
+        assert_eq!(through_both_layouts(&packed).to_state(), packed.to_state());
     }
 
     /// An event ID is forgotten with its minute: a copy seen after the prune is counted again

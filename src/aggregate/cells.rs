@@ -12,10 +12,15 @@
 //!
 //! Cells and spills grow by a quarter rather than doubling (the room doubling leaves in each of
 //! many short series is held through the day), and pruning drops the spills of the minutes it
-//! drops, so memory follows the window.
+//! drops, so memory follows the window. Between reads every series' minutes are packed
+//! (`frozen`), at about 3 bytes an active minute: the 28 are paid only for what one step counts.
 
 use crate::decode::Sym;
 use crate::model::Minute;
+use frozen::{Frozen, day_of};
+use std::borrow::Cow;
+
+mod frozen;
 
 /// `Cell::one`'s mark for a tally that holds nothing.
 const EMPTY: Sym = Sym::MAX - 1;
@@ -233,13 +238,19 @@ impl CellParts {
 
 /// One series' active minutes, ascending, their cells, and the cells' spills: kept in order as
 /// they are counted (records arrive nearly in time order, so a minute is almost always the last
-/// one or new at the end), so detection can read them in place.
+/// one or new at the end). The minutes before those being counted into are packed (`frozen`,
+/// all earlier than `minutes`): read them through `span` or `whole`.
 #[derive(Debug, Clone, Default)]
 pub struct Minutes {
     pub minutes: Vec<Minute>,
     pub cells: Vec<Cell>,
     pub spills: Vec<Spill>,
+    frozen: Frozen,
 }
+
+/// Some minutes of a series, their cells and the spills those point to: borrowed where they
+/// are not packed, else unpacked.
+pub type Span<'a> = (Cow<'a, [Minute]>, Cow<'a, [Cell]>, Cow<'a, [Spill]>);
 
 /// Room for a quarter more, not double: see the module doc.
 fn grow<T>(list: &mut Vec<T>) {
@@ -254,8 +265,14 @@ pub fn grown(n: usize) -> usize {
 }
 
 impl Minutes {
-    /// The position of `minute`'s cell, made (empty) if the minute is new.
+    /// The position of `minute`'s cell, made (empty) if the minute is new. A minute at or
+    /// before the last packed one unpacks the series first (a late record: rare).
     pub fn at(&mut self, minute: Minute) -> usize {
+        if self.minutes.first().is_none_or(|first| minute < *first)
+            && self.frozen.last_minute().is_some_and(|last| minute <= last)
+        {
+            self.thaw();
+        }
         let at = match self.minutes.last() {
             Some(last) if *last < minute => self.minutes.len(),
             Some(last) if *last == minute => self.minutes.len() - 1,
@@ -323,6 +340,150 @@ impl Minutes {
         spill
     }
 
+    /// Pack every minute held: nothing is counted into them until the next read, and packed
+    /// they take a few bytes each instead of 28 (see `frozen`).
+    pub fn freeze(&mut self) {
+        if self.minutes.is_empty() {
+            return;
+        }
+        self.frozen.pack(&self.minutes, &self.cells, &self.spills);
+        // Their room too: most series count nothing for days.
+        self.minutes = Vec::new();
+        self.cells = Vec::new();
+        self.spills = Vec::new();
+    }
+
+    /// Hold nothing, keeping the room of the unpacked tables (one is reused for many series).
+    pub fn clear(&mut self) {
+        self.minutes.clear();
+        self.cells.clear();
+        self.spills.clear();
+        self.frozen = Frozen::default();
+    }
+
+    /// Pack the minutes of `later` (none packed) after every minute held.
+    pub fn freeze_after(&mut self, later: &Minutes) {
+        self.freeze();
+        self.frozen
+            .pack(&later.minutes, &later.cells, &later.spills);
+    }
+
+    /// Unpack the packed minutes, to count into them.
+    fn thaw(&mut self) {
+        if let Some(whole) = self.unpacked() {
+            *self = whole;
+        }
+    }
+
+    /// Every minute held, unpacked, if any is packed.
+    fn unpacked(&self) -> Option<Minutes> {
+        if self.frozen.is_empty() {
+            return None;
+        }
+        let mut whole = Minutes::default();
+        let cells = self.frozen.len() + self.minutes.len();
+        whole.minutes.reserve_exact(cells);
+        whole.cells.reserve_exact(cells);
+        self.frozen.unpack(&mut whole);
+        whole.append(&self.minutes, &self.cells, &self.spills);
+        Some(whole)
+    }
+
+    /// Every minute held, read in place if none is packed.
+    pub fn whole(&self) -> Cow<'_, Minutes> {
+        match self.unpacked() {
+            Some(whole) => Cow::Owned(whole),
+            None => Cow::Borrowed(self),
+        }
+    }
+
+    /// The minutes of the UTC days in `days` (since the epoch), with their cells and spills;
+    /// `None` if there is none.
+    pub fn span(&self, days: std::ops::Range<i64>) -> Option<Span<'_>> {
+        let minute = |day: i64| Minute(day.saturating_mul(crate::model::MINUTES_PER_DAY));
+        let start = self.minutes.partition_point(|m| *m < minute(days.start));
+        let end = start + self.minutes[start..].partition_point(|m| *m < minute(days.end));
+        let (minutes, cells) = (&self.minutes[start..end], &self.cells[start..end]);
+        if !self.frozen.holds_days(days.clone()) {
+            return (start < end).then(|| {
+                let spills = Cow::Borrowed(self.spills.as_slice());
+                (Cow::Borrowed(minutes), Cow::Borrowed(cells), spills)
+            });
+        }
+        let mut out = Minutes::default();
+        self.frozen.unpack_days(days, &mut out);
+        out.append(minutes, cells, &self.spills);
+        Some((
+            Cow::Owned(out.minutes),
+            Cow::Owned(out.cells),
+            Cow::Owned(out.spills),
+        ))
+    }
+
+    /// Append `minutes` (all later than those held) and their `cells`, and the spills of
+    /// `spills` they point to.
+    fn append(&mut self, minutes: &[Minute], cells: &[Cell], spills: &[Spill]) {
+        self.minutes.extend_from_slice(minutes);
+        self.cells.reserve_exact(cells.len());
+        for cell in cells {
+            let mut cell = *cell;
+            if let Some(spill) = spills.get(cell.spill as usize) {
+                cell.spill = self.spills.len() as u32;
+                self.spills.push(spill.clone());
+            }
+            self.cells.push(cell);
+        }
+    }
+
+    /// Whether a minute of the UTC days in `days` is held, packed or not.
+    pub fn holds_days(&self, days: std::ops::Range<i64>) -> bool {
+        let minute = |day: i64| Minute(day.saturating_mul(crate::model::MINUTES_PER_DAY));
+        let (from, to) = (minute(days.start), minute(days.end));
+        // Most series end before a recent day or start after an old one: two comparisons
+        // before a search.
+        let live = match (self.minutes.first(), self.minutes.last()) {
+            (Some(first), Some(last)) if *last >= from && *first < to => {
+                let start = self.minutes.partition_point(|m| *m < from);
+                self.minutes.get(start).is_some_and(|m| *m < to)
+            }
+            _ => false,
+        };
+        live || self.frozen.holds_days(days)
+    }
+
+    /// Ask the CPU to fetch the start of what the series holds (packed, else its minutes): each
+    /// series' is an allocation of its own, read in turn by passes over every series.
+    pub fn prefetch(&self) {
+        let at = match self.frozen.is_empty() {
+            true => self.minutes.as_ptr().cast::<u8>(),
+            false => self.frozen.as_ptr(),
+        };
+        super::saved::prefetch(at);
+    }
+
+    /// How many minutes are held, packed or not.
+    pub fn len(&self) -> usize {
+        self.frozen.len() + self.minutes.len()
+    }
+
+    /// The last minute held, packed or not.
+    pub fn last_minute(&self) -> Option<Minute> {
+        self.minutes.last().copied().or(self.frozen.last_minute())
+    }
+
+    /// Each UTC day (since the epoch) holding a minute, ascending, some more than once.
+    pub fn each_day(&self, mut f: impl FnMut(i64)) {
+        self.frozen.days().for_each(&mut f);
+        let mut last = None;
+        for minute in &self.minutes {
+            let day = day_of(*minute);
+            if last != Some(day) {
+                f(day);
+                last = Some(day);
+            }
+        }
+    }
+
     /// Append the cell `parts` spells out at `minute`, after every minute held.
     pub fn push(&mut self, minute: Minute, parts: &CellParts) {
         let mut cell = Cell::with_count(parts.count);
@@ -358,8 +519,9 @@ impl Minutes {
 
     /// Every symbol the cells' tallies name, cell by cell in order.
     pub fn each_symbol(&self, mut f: impl FnMut(Sym)) {
-        for cell in &self.cells {
-            cell.tallies(&self.spills).each_symbol(&mut f);
+        let whole = self.whole();
+        for cell in &whole.cells {
+            cell.tallies(&whole.spills).each_symbol(&mut f);
         }
     }
 
@@ -368,20 +530,34 @@ impl Minutes {
     /// from the cells' own values and the spills' entries, without spelling out each cell's
     /// tallies as `each_symbol` does for the orders that are saved.
     pub fn each_symbol_unordered(&self, mut f: impl FnMut(Sym)) {
-        for cell in &self.cells {
+        let whole = self.whole();
+        for cell in &whole.cells {
             cell.one
                 .iter()
                 .copied()
                 .filter(|s| is_value(*s))
                 .for_each(&mut f);
         }
-        for spill in &self.spills {
+        for spill in &whole.spills {
             spill.entries.iter().for_each(|(sym, _)| f(*sym));
         }
     }
 
-    /// Every symbol the cells' tallies name, renumbered by `new` (their order kept).
+    /// Every symbol the cells' tallies name, renumbered by `new` (their order kept); the
+    /// packed minutes stay packed.
     pub fn renumber(&mut self, new: impl Fn(Sym) -> Sym) {
+        if !self.frozen.is_empty() {
+            let mut packed = Minutes::default();
+            self.frozen.unpack(&mut packed);
+            packed.renumber_unpacked(&new);
+            self.frozen = Frozen::default();
+            self.frozen
+                .pack(&packed.minutes, &packed.cells, &packed.spills);
+        }
+        self.renumber_unpacked(&new);
+    }
+
+    fn renumber_unpacked(&mut self, new: &impl Fn(Sym) -> Sym) {
         for one in self.cells.iter_mut().flat_map(|cell| &mut cell.one) {
             if is_value(*one) {
                 *one = new(*one);
@@ -393,8 +569,15 @@ impl Minutes {
     }
 
     /// Drop the minutes before `minute`, their spills, and the room a longer window needed:
-    /// memory follows the window, not the longest window the run has seen.
+    /// memory follows the window, not the longest window the run has seen. Packed days go
+    /// whole (a series is unpacked first for a `minute` within one of its packed days).
     pub fn prune_before(&mut self, minute: Minute) {
+        let day = day_of(minute);
+        let whole_days = minute.0.rem_euclid(crate::model::MINUTES_PER_DAY) == 0;
+        if !whole_days && self.frozen.holds_days(day..day + 1) {
+            self.thaw();
+        }
+        self.frozen.drop_days_before(day);
         let gone = self.minutes.partition_point(|m| *m < minute);
         let spills_gone = self.cells[..gone].iter().any(|c| c.spill != NO_SPILL);
         self.minutes.drain(..gone);
@@ -421,7 +604,7 @@ impl Minutes {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.minutes.is_empty()
+        self.minutes.is_empty() && self.frozen.is_empty()
     }
 }
 
@@ -430,8 +613,11 @@ mod tests {
     use super::*;
     use crate::decode::NO_SYM;
 
+    /// A cell's four tallies spelled out (`None`: no resource tally).
+    type Spelled = [Option<Vec<(Sym, u32)>>; 4];
+
     /// The tallies of a cell, spelled out.
-    fn spelled(data: &Minutes, at: usize) -> [Option<Vec<(Sym, u32)>>; 4] {
+    fn spelled(data: &Minutes, at: usize) -> Spelled {
         let t = data.cells[at].tallies(&data.spills);
         [
             Some(t.identities.to_vec()),
@@ -663,5 +849,167 @@ mod tests {
         assert!(plain.spills.is_empty());
         data.prune_before(Minute(6));
         assert!(data.is_empty() && data.spills.is_empty());
+    }
+
+    /// Every minute held and its tallies, spelled out (packed or not).
+    fn everything(data: &Minutes) -> Vec<(Minute, u32, Spelled)> {
+        let whole = data.whole();
+        (0..whole.minutes.len())
+            .map(|at| {
+                (
+                    whole.minutes[at],
+                    whole.cells[at].count,
+                    spelled(&whole, at),
+                )
+            })
+            .collect()
+    }
+
+    const DAY: i64 = crate::model::MINUTES_PER_DAY;
+
+    /// Cells of every shape over three days: one caller, one repeated or changed from the
+    /// minute before, spilled tallies, resources, `NO_SYM`, large counts and symbols, long gaps.
+    fn cells_of_every_shape() -> Minutes {
+        let mut data = Minutes::default();
+        let big = 4_000_000_000;
+        for (minute, calls) in [
+            (DAY + 5, 1),
+            (DAY + 6, 3),
+            (DAY + 7, 200),
+            (DAY + 1439, 1),
+            (2 * DAY, 2),
+            (2 * DAY + 900, 1),
+            (3 * DAY + 17, 1),
+        ] {
+            for call in 0..calls {
+                let at = data.at(Minute(minute));
+                let caller = if minute % 3 == 0 { 1 + call % 2 } else { 1 };
+                data.count(at, [Some(caller), Some(big), Some(NO_SYM)]);
+            }
+        }
+        let at = data.at(Minute(DAY + 6));
+        data.count(at, [Some(NO_SYM), Some(big), None]);
+        data.resources(at).add_arn(77);
+        data.resources(at).add_arn(big + 1);
+        let empty = data.at(Minute(2 * DAY + 900));
+        data.resources(empty);
+        data.push(
+            Minute(3 * DAY + 600),
+            &CellParts::of(5, [&[(1, 2), (9, 3)], &[], &[(3, 4)]], Some(&[(8, 5)])),
+        );
+        data
+    }
+
+    /// Packed minutes read back as they were counted, whether packed at once or day by day,
+    /// and a series stays packed while later minutes are counted.
+    #[test]
+    fn packed_minutes_read_back_the_same() {
+        let counted = cells_of_every_shape();
+        let want = everything(&counted);
+        assert_eq!(want.len(), 8);
+        let mut at_once = counted.clone();
+        at_once.freeze();
+        assert!(at_once.minutes.capacity() == 0 && at_once.len() == 8);
+        assert_eq!(everything(&at_once), want);
+        assert_eq!(at_once.last_minute(), Some(Minute(3 * DAY + 600)));
+        let mut by_day = Minutes::default();
+        let mut day = Minutes::default();
+        for (minute, cell) in counted.minutes.iter().zip(&counted.cells) {
+            if day
+                .minutes
+                .last()
+                .is_some_and(|m| day_of(*m) != day_of(*minute))
+            {
+                by_day.freeze_after(&day);
+                day.clear();
+            }
+            let tallies = cell.tallies(&counted.spills);
+            let parts = CellParts {
+                count: cell.count,
+                tallies: [tallies.identities, tallies.user_agents, tallies.error_codes]
+                    .map(Tally::to_vec),
+                has_resources: tallies.resources.is_some(),
+                resources: tallies.resources.map(Tally::to_vec).unwrap_or_default(),
+            };
+            day.push(*minute, &parts);
+        }
+        by_day.freeze_after(&day);
+        assert_eq!(everything(&by_day), want);
+        let mut days = Vec::new();
+        by_day.each_day(|d| days.push(d));
+        assert_eq!(days, [1, 2, 3]);
+        // A later minute is counted beside the packed ones, which stay packed.
+        let at = at_once.at(Minute(3 * DAY + 601));
+        at_once.count(at, [Some(1), Some(2), Some(NO_SYM)]);
+        assert!(!at_once.frozen.is_empty() && at_once.minutes.len() == 1);
+        assert_eq!(everything(&at_once)[..8], want[..]);
+        at_once.freeze();
+        assert_eq!(everything(&at_once).len(), 9);
+    }
+
+    /// A minute at or before the last packed one unpacks its series and is counted in place.
+    #[test]
+    fn a_late_minute_unpacks_its_series() {
+        for late in [DAY + 6, DAY + 8, 3 * DAY + 600] {
+            let mut data = cells_of_every_shape();
+            let mut expected = data.clone();
+            data.freeze();
+            let at = data.at(Minute(late));
+            data.count(at, [Some(1), Some(2), Some(NO_SYM)]);
+            assert!(data.frozen.is_empty(), "{late}");
+            let at = expected.at(Minute(late));
+            expected.count(at, [Some(1), Some(2), Some(NO_SYM)]);
+            assert_eq!(everything(&data), everything(&expected), "{late}");
+        }
+    }
+
+    /// Pruning drops packed days whole (a prune within a packed day unpacks it), renumbering
+    /// reaches packed values, and a day's span joins its packed and unpacked minutes.
+    #[test]
+    fn packed_days_prune_renumber_and_span() {
+        for from in [Minute(2 * DAY), Minute(2 * DAY + 1), Minute(3 * DAY + 18)] {
+            let mut data = cells_of_every_shape();
+            let mut expected = data.clone();
+            data.freeze();
+            data.prune_before(from);
+            expected.prune_before(from);
+            assert_eq!(everything(&data), everything(&expected), "{from:?}");
+            assert_eq!(data.frozen.is_empty(), from.0 % DAY != 0, "{from:?}");
+        }
+        let mut data = cells_of_every_shape();
+        let mut expected = data.clone();
+        data.freeze();
+        let renumber = |s: Sym| if s == NO_SYM { NO_SYM } else { s / 2 + 3 };
+        data.renumber(renumber);
+        expected.renumber(renumber);
+        assert_eq!(everything(&data), everything(&expected));
+        assert!(!data.frozen.is_empty());
+        let mut symbols = (Vec::new(), Vec::new());
+        data.each_symbol(|s| symbols.0.push(s));
+        expected.each_symbol(|s| symbols.1.push(s));
+        assert_eq!(symbols.0, symbols.1);
+        // Day 3 packed in part, then counted into later.
+        let at = data.at(Minute(3 * DAY + 700));
+        data.count(at, [Some(1), Some(2), Some(NO_SYM)]);
+        let at = expected.at(Minute(3 * DAY + 700));
+        expected.count(at, [Some(1), Some(2), Some(NO_SYM)]);
+        for day in 0..5 {
+            let spelled_span = |data: &Minutes| {
+                data.span(day..day + 1).map(|(minutes, cells, spills)| {
+                    let tallies = |c: &Cell| {
+                        let t = c.tallies(&spills);
+                        let mut all = Vec::new();
+                        t.each_symbol(|s| all.push(s));
+                        (c.count, all)
+                    };
+                    (
+                        minutes.to_vec(),
+                        cells.iter().map(tallies).collect::<Vec<_>>(),
+                    )
+                })
+            };
+            assert_eq!(spelled_span(&data), spelled_span(&expected), "day {day}");
+            assert_eq!(data.holds_days(day..day + 1), (1..4).contains(&day));
+        }
     }
 }

@@ -44,8 +44,7 @@
 
 use super::seen::{DayIds, SeenEvent};
 use super::{
-    Aggregator, Cell, CellParts, IdentityFilter, Minutes, SeriesId, Spill, Tallies, Tally,
-    event_id_hash,
+    Aggregator, CellParts, IdentityFilter, Minutes, SeriesId, Tallies, Tally, event_id_hash,
 };
 use crate::decode::{Interner, NO_SYM, Strings, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
@@ -383,7 +382,7 @@ impl Aggregator {
         if !out.is_streaming() {
             // Room for the whole form at once (about 10 bytes a cell, 22 an ID), rather than
             // doubling into twice what it needs. (A state is saved streaming, never whole.)
-            let cells: usize = series.iter().map(|(_, data)| data.cells.len()).sum();
+            let cells: usize = series.iter().map(|(_, data)| data.len()).sum();
             let ids = self.seen.len();
             let text_bytes: usize = table.kept.iter().map(|sym| strings[*sym].len() + 2).sum();
             out.bytes.reserve(
@@ -394,6 +393,7 @@ impl Aggregator {
         out.varint(series.len() as u64);
         for (id, data) in series {
             write_series_id(out, id, &mut new);
+            let data = data.whole();
             out.varint(data.minutes.len() as u64);
             let mut previous = None;
             for (minute, cell) in data.minutes.iter().zip(&data.cells) {
@@ -444,11 +444,9 @@ impl Aggregator {
         for _ in 0..series {
             let id = strings.series_id(input)?;
             let cells = input.count("a series' minute count", 6)?;
-            let mut data = Minutes {
-                minutes: Vec::with_capacity(Reader::reservable(cells)),
-                cells: Vec::with_capacity(Reader::reservable(cells)),
-                spills: Vec::new(),
-            };
+            let mut data = Minutes::default();
+            data.minutes.reserve_exact(Reader::reservable(cells));
+            data.cells.reserve_exact(Reader::reservable(cells));
             for _ in 0..cells {
                 let minute = match data.minutes.last() {
                     None => Minute(input.signed("a minute")?),
@@ -529,6 +527,8 @@ impl Unsaved {
 pub(super) struct Loading {
     series: Vec<(SeriesId, Minutes)>,
     cells: Vec<u32>,
+    /// One series' cells of the day being read, before they are packed.
+    day: Minutes,
 }
 
 /// The fewest bytes a cell takes in a day segment (its minute, count, three tally lengths and
@@ -545,9 +545,6 @@ pub struct SavePlan {
     /// of them does (every day with counts is in `write`).
     pub keep_from: Option<i64>,
 }
-
-/// One series' part of a day: its key, the day's minutes and cells, and the series' spills.
-type DaySeries<'a> = (&'a SeriesId, &'a [Minute], &'a [Cell], &'a [Spill]);
 
 /// The aggregator's series in key order, for writing day segments one at a time
 /// (`Aggregator::day_segments`).
@@ -586,12 +583,8 @@ impl DaySegments<'_> {
     /// The strings, series and cells of `day` (both layouts); whether the day holds anything,
     /// cells or `ids`.
     fn write_cells(&self, day: i64, ids: Option<&DayIds>, out: &mut Writer<'_>) -> bool {
-        let (from, to) = (
-            Minute(day * MINUTES_PER_DAY),
-            Minute((day + 1) * MINUTES_PER_DAY),
-        );
         let series = &self.series;
-        let in_day: Vec<DaySeries<'_>> = (series.iter().enumerate())
+        let in_day: Vec<(&SeriesId, &Minutes)> = (series.iter().enumerate())
             .filter_map(|(at, (id, data))| {
                 // Each series' tables, and their minutes, are allocations of their own: those a
                 // few series ahead are fetched into the cache while these are read (waiting for
@@ -601,22 +594,9 @@ impl DaySegments<'_> {
                     prefetch(*ahead as *const Minutes);
                 }
                 if let Some((_, ahead)) = series.get(at + 4) {
-                    prefetch(ahead.minutes.as_ptr());
-                    prefetch(ahead.minutes.as_ptr_range().end.wrapping_sub(1));
+                    ahead.prefetch();
                 }
-                // Most series end before a recent day or start after an old one: two
-                // comparisons instead of two searches.
-                if data.minutes.last().is_none_or(|last| *last < from)
-                    || data.minutes.first().is_some_and(|first| *first >= to)
-                {
-                    return None;
-                }
-                let start = data.minutes.partition_point(|m| *m < from);
-                let end = start + data.minutes[start..].partition_point(|m| *m < to);
-                (start < end).then(|| {
-                    let (minutes, cells) = (&data.minutes[start..end], &data.cells[start..end]);
-                    (*id, minutes, cells, data.spills.as_slice())
-                })
+                data.holds_days(day..day + 1).then_some((*id, *data))
             })
             .collect();
         if in_day.is_empty() && ids.is_none_or(|ids| ids.is_empty()) {
@@ -629,21 +609,22 @@ impl DaySegments<'_> {
         let mut body = Writer::default();
         let mut new = |sym: Sym| table.number(sym);
         body.varint(in_day.len() as u64);
-        for (at, &(id, minutes, cells, spills)) in in_day.iter().enumerate() {
-            if let Some((key, _, ahead, _)) = in_day.get(at + 2) {
+        for (at, &(id, data)) in in_day.iter().enumerate() {
+            if let Some((key, ahead)) = in_day.get(at + 2) {
                 prefetch(*key as *const SeriesId);
-                prefetch(ahead.as_ptr());
+                ahead.prefetch();
             }
+            let (minutes, cells, spills) = data.span(day..day + 1).unwrap_or_default();
             write_series_id(&mut body, id, &mut new);
             body.varint(minutes.len() as u64);
             let mut previous = None;
-            for (minute, cell) in minutes.iter().zip(cells) {
+            for (minute, cell) in minutes.iter().zip(cells.iter()) {
                 match previous {
                     None => body.signed(minute.0),
                     Some(Minute(p)) => body.varint((minute.0 - p) as u64),
                 }
                 previous = Some(*minute);
-                write_cell(&mut body, cell.count, cell.tallies(spills), &mut new);
+                write_cell(&mut body, cell.count, cell.tallies(&spills), &mut new);
             }
         }
         table.write(out, self.aggregator.symbols.strings());
@@ -672,7 +653,7 @@ impl DaySegments<'_> {
             }
             write_series_id(&mut body, id, &mut |sym| table.number(sym));
             if with_cells {
-                body.varint(data.minutes.len() as u64);
+                body.varint(data.len() as u64);
             }
         }
         table.write(out, self.aggregator.symbols.strings());
@@ -732,10 +713,10 @@ impl Aggregator {
     /// the counts are now those of the state (`mark_saved`).
     pub fn finish_loading(&mut self) -> anyhow::Result<()> {
         let listed = std::mem::take(&mut self.loading.series);
-        self.loading.cells = Vec::new();
+        self.loading = Loading::default();
         self.series.reserve(listed.len());
         for (id, data) in listed {
-            if data.minutes.is_empty() {
+            if data.is_empty() {
                 continue;
             }
             if self.series.insert(id, data).is_some() {
@@ -783,14 +764,9 @@ impl Aggregator {
             .map(|(day, _)| day)
             .collect();
         for data in self.series.values() {
-            let mut last = None;
-            for minute in &data.minutes {
-                let day = minute.0.div_euclid(MINUTES_PER_DAY);
-                if last != Some(day) {
-                    days.insert(day);
-                    last = Some(day);
-                }
-            }
+            data.each_day(|day| {
+                days.insert(day);
+            });
         }
         days
     }
@@ -874,8 +850,8 @@ impl Aggregator {
             let id = strings.series_id(input)?;
             let cells = input.count("a series' minute count", 6)?;
             anyhow::ensure!(cells > 0, "the saved state holds a series without minutes");
-            let (data, saved_cells) = if self.loading.series.is_empty() {
-                (self.series.entry(id).or_default(), None)
+            let data = if self.loading.series.is_empty() {
+                self.series.entry(id).or_default()
             } else {
                 // The directory and the day both list their series in key order.
                 let listed = &mut self.loading.series;
@@ -883,12 +859,11 @@ impl Aggregator {
                     cursor += 1;
                 }
                 // The series after it in the directory are most likely the next ones read:
-                // where their next cells go is fetched into the cache now. Each series' tables
-                // are their own allocations, and waiting for them took half of this loop's time
-                // in reading a warm night's state.
+                // what they hold is fetched into the cache now. Each series' is an allocation
+                // of its own, and waiting for them took half of this loop's time in reading a
+                // warm night's state.
                 for (_, next) in listed.iter().skip(cursor + 1).take(2) {
-                    prefetch(next.minutes.as_ptr_range().end);
-                    prefetch(next.cells.as_ptr_range().end);
+                    next.prefetch();
                 }
                 let Some((_, data)) = listed.get_mut(cursor) else {
                     anyhow::bail!(
@@ -896,23 +871,17 @@ impl Aggregator {
                          not list (or not in the same order)"
                     );
                 };
-                (data, self.loading.cells.get(cursor))
+                data
             };
-            // Made once at the series' first day (layout 5), at its saved size and the quarter
-            // more its first new cell would grow it by: growing every series day by day cost a
-            // quarter of a night's loading in reallocation, and made at the exact size, every
-            // series the night adds to moved, which raised a night's peak RSS by 10 MiB at the
-            // issue's scale (the quarter lowered it by 6). Without the directory's counts
-            // (layout 4): grown by the day's cells, exactly (made at the window's size instead,
-            // a night's peak RSS was 40 MiB higher).
-            let room = match saved_cells {
-                Some(saved) if data.cells.capacity() == 0 => {
-                    super::cells::grown((*saved as usize).max(cells))
-                }
-                _ => Reader::reservable(cells),
-            };
-            data.minutes.reserve_exact(room);
-            data.cells.reserve_exact(room);
+            // The day's cells are read into a table kept from series to series, then packed
+            // after the series' earlier days (`Minutes::freeze_after`): a loaded state is
+            // packed day by day, as a run that counted it would have left it, so loading never
+            // holds the window unpacked.
+            let day_cells = &mut self.loading.day;
+            day_cells.clear();
+            day_cells.minutes.reserve(Reader::reservable(cells));
+            day_cells.cells.reserve(Reader::reservable(cells));
+            let held_until = data.last_minute();
             let mut previous: Option<Minute> = None;
             for _ in 0..cells {
                 let minute = match previous {
@@ -928,15 +897,16 @@ impl Aggregator {
                     "the saved state holds a minute outside its day"
                 );
                 anyhow::ensure!(
-                    data.minutes.last().is_none_or(|last| *last < minute),
+                    held_until.is_none_or(|last| last < minute),
                     "the saved state holds a series' minutes out of order (or a series twice)"
                 );
                 previous = Some(minute);
                 if read_plain_cell(input, &strings, &mut parts).is_none() {
                     read_cell(input, &sym, &mut parts)?;
                 }
-                data.push(minute, &parts);
+                day_cells.push(minute, &parts);
             }
+            data.freeze_after(day_cells);
         }
         Ok(())
     }
@@ -944,7 +914,7 @@ impl Aggregator {
 
 /// Ask the CPU to fetch the cache line at `at` (it need not be readable: a hint, never a read).
 #[inline(always)]
-fn prefetch<T>(at: *const T) {
+pub(super) fn prefetch<T>(at: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch never faults and reads nothing the program sees, whatever the address.
     unsafe {
@@ -1848,12 +1818,12 @@ mod tests {
         assert_eq!(agg.save_plan(), all);
         let (mut restored, segments) = through_segments(&agg);
         assert_eq!(restored.to_state(), agg.to_state());
-        // Each series' tables made once, with the quarter more its next cell would add.
+        // Loaded packed, day by day: no series holds an unpacked table, nor does loading.
         assert!(restored.series.values().all(|data| {
-            let room = super::super::cells::grown(data.cells.len());
-            data.minutes.capacity() == room && data.cells.capacity() == room
+            data.minutes.capacity() == 0 && data.cells.capacity() == 0 && !data.is_empty()
         }));
         assert!(restored.loading.series.is_empty());
+        assert_eq!(restored.loading.day.minutes.capacity(), 0);
         // The same counts give the same bytes, whatever the string numbers.
         assert_eq!(through_segments(&restored).1, segments);
         // A day without counts has no segment.

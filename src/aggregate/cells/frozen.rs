@@ -1,0 +1,329 @@
+//! A series' minutes that are no longer counted into, packed: a few bytes an active minute
+//! instead of the 28 its minute and cell take (plus their spill).
+//!
+//! Once a step has read its objects, nothing is counted until the next step reads, and what
+//! the next reads falls almost entirely after every minute held; so between reads every series'
+//! cells are packed (`Minutes::freeze`), detection and the state's writer read them unpacked
+//! one series at a time, and a record for a minute at or before the last packed one (a late
+//! delivery, a stuck partition read again) unpacks its series first (`Minutes::thaw`).
+//!
+//! The bytes: the last minute held (8 bytes, little-endian), then one block per UTC day in
+//! ascending order (a day may have more than one): its day (zigzag varint), its number of
+//! cells, its length in bytes, then its cells. A cell is its minute (the minute of the day for
+//! the block's first, else the gap from the one before), a tag byte, its count unless the tag
+//! says 1, then the values the tag announces. Each tally of the tag's three is empty, the same
+//! value the cell before in the block held inline, a new value inline, or spilled (its list
+//! follows); a tag bit announces the resource tally. Symbols are written `sym + 1`, `0` for
+//! `NO_SYM`, as in the saved state. Pruning drops whole blocks without reading their cells.
+
+use super::{Cell, EMPTY, Minutes, NO_SPILL, SPILLED, Spill, is_value};
+use crate::decode::{NO_SYM, Sym};
+use crate::model::{MINUTES_PER_DAY, Minute};
+
+/// A tally's two bits in a cell's tag.
+const MODE_EMPTY: u8 = 0;
+const MODE_SAME: u8 = 1;
+const MODE_NEW: u8 = 2;
+const MODE_SPILLED: u8 = 3;
+/// The cell has a resource tally (its list follows the spilled tallies').
+const HAS_RESOURCES: u8 = 1 << 6;
+/// The cell counts one call: no count follows.
+const COUNT_ONE: u8 = 1 << 7;
+
+/// Bytes before the first block: the last minute held.
+const HEADER: usize = 8;
+
+/// The packed minutes of one series; empty (no allocation) when none is packed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Frozen(Box<[u8]>);
+
+/// One day's block: where it starts (after `HEADER`), its day, its number of cells and their
+/// bytes.
+struct Block<'a> {
+    start: usize,
+    day: i64,
+    cells: usize,
+    bytes: &'a [u8],
+}
+
+impl Frozen {
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Where the packed bytes start (dangling when empty).
+    pub(super) fn as_ptr(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+
+    /// The last minute packed.
+    pub(super) fn last_minute(&self) -> Option<Minute> {
+        let header = self.0.get(..HEADER)?;
+        Some(Minute(i64::from_le_bytes(header.try_into().ok()?)))
+    }
+
+    fn blocks(&self) -> impl Iterator<Item = Block<'_>> {
+        let bytes = self.0.get(HEADER..).unwrap_or_default();
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if at >= bytes.len() {
+                return None;
+            }
+            let start = at;
+            let day = unzigzag(varint(bytes, &mut at));
+            let cells = varint(bytes, &mut at) as usize;
+            let len = varint(bytes, &mut at) as usize;
+            let block = Block {
+                start,
+                day,
+                cells,
+                bytes: &bytes[at..at + len],
+            };
+            at += len;
+            Some(block)
+        })
+    }
+
+    /// How many minutes are packed.
+    pub(super) fn len(&self) -> usize {
+        self.blocks().map(|b| b.cells).sum()
+    }
+
+    /// The days packed, ascending (a day once for each of its blocks).
+    pub(super) fn days(&self) -> impl Iterator<Item = i64> + '_ {
+        self.blocks().map(|b| b.day)
+    }
+
+    /// Whether a block of a day in `days` is packed.
+    pub(super) fn holds_days(&self, days: std::ops::Range<i64>) -> bool {
+        self.days().any(|day| days.contains(&day))
+    }
+
+    /// Append the packed minutes of the days in `days` to `out`, after any it holds (which
+    /// must all be earlier).
+    pub(super) fn unpack_days(&self, days: std::ops::Range<i64>, out: &mut Minutes) {
+        let blocks = || self.blocks().filter(|b| days.contains(&b.day));
+        let cells: usize = blocks().map(|b| b.cells).sum();
+        out.minutes.reserve_exact(cells);
+        out.cells.reserve_exact(cells);
+        for block in blocks() {
+            unpack_block(&block, out);
+        }
+    }
+
+    /// Append the packed minutes to `out` (see `unpack_days`).
+    pub(super) fn unpack(&self, out: &mut Minutes) {
+        self.unpack_days(i64::MIN..i64::MAX, out);
+    }
+
+    /// Pack `minutes` and their `cells` (whose spills are `spills`) after those held (every
+    /// one later than the last held).
+    pub(super) fn pack(&mut self, minutes: &[Minute], cells: &[Cell], spills: &[Spill]) {
+        let Some(last) = minutes.last() else {
+            return;
+        };
+        // The new blocks are made in buffers kept from series to series, then the packed bytes
+        // in one allocation of their exact size: packing is a pass over every series a step.
+        thread_local! {
+            static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = Default::default();
+        }
+        BUFFERS.with_borrow_mut(|(blocks, block)| {
+            blocks.clear();
+            let mut start = 0;
+            while start < minutes.len() {
+                let day = day_of(minutes[start]);
+                let end = start + minutes[start..].partition_point(|m| day_of(*m) == day);
+                block.clear();
+                pack_cells(&minutes[start..end], &cells[start..end], spills, day, block);
+                push_varint(blocks, zigzag(day));
+                push_varint(blocks, (end - start) as u64);
+                push_varint(blocks, block.len() as u64);
+                blocks.extend_from_slice(block);
+                start = end;
+            }
+            let old = self.0.get(HEADER..).unwrap_or_default();
+            let mut bytes = Vec::with_capacity(HEADER + old.len() + blocks.len());
+            bytes.extend_from_slice(&last.0.to_le_bytes());
+            bytes.extend_from_slice(old);
+            bytes.extend_from_slice(blocks);
+            self.0 = bytes.into_boxed_slice();
+        });
+    }
+
+    /// Drop the blocks of the days before `day`.
+    pub(super) fn drop_days_before(&mut self, day: i64) {
+        let Some(first_kept) = self.blocks().find(|b| b.day >= day) else {
+            self.0 = Box::default();
+            return;
+        };
+        let kept_from = HEADER + first_kept.start;
+        if kept_from == HEADER {
+            return;
+        }
+        let mut bytes = Vec::with_capacity(HEADER + self.0.len() - kept_from);
+        bytes.extend_from_slice(&self.0[..HEADER]);
+        bytes.extend_from_slice(&self.0[kept_from..]);
+        self.0 = bytes.into_boxed_slice();
+    }
+}
+
+/// The UTC day (since the epoch) of `minute`.
+pub(super) fn day_of(minute: Minute) -> i64 {
+    minute.0.div_euclid(MINUTES_PER_DAY)
+}
+
+/// Pack `minutes`, all of `day`, and their `cells` into `out` (a block's cells).
+fn pack_cells(minutes: &[Minute], cells: &[Cell], spills: &[Spill], day: i64, out: &mut Vec<u8>) {
+    let mut previous_minute = day * MINUTES_PER_DAY;
+    let mut previous = [EMPTY; 3];
+    for (minute, cell) in minutes.iter().zip(cells) {
+        push_varint(out, (minute.0 - previous_minute) as u64);
+        previous_minute = minute.0;
+        let spill = spills.get(cell.spill as usize);
+        let mut tag = 0;
+        let mut modes = [MODE_EMPTY; 3];
+        for (k, mode) in modes.iter_mut().enumerate() {
+            *mode = match cell.one[k] {
+                EMPTY => MODE_EMPTY,
+                SPILLED => MODE_SPILLED,
+                value if value == previous[k] => MODE_SAME,
+                _ => MODE_NEW,
+            };
+            tag |= *mode << (2 * k);
+        }
+        let resources = spill.and_then(Spill::resources);
+        if resources.is_some() {
+            tag |= HAS_RESOURCES;
+        }
+        if cell.count == 1 {
+            tag |= COUNT_ONE;
+        }
+        out.push(tag);
+        if cell.count != 1 {
+            push_varint(out, u64::from(cell.count));
+        }
+        for k in 0..3 {
+            if modes[k] == MODE_NEW {
+                push_sym(out, cell.one[k]);
+            }
+            if is_value(cell.one[k]) {
+                previous[k] = cell.one[k];
+            }
+        }
+        let spilled = (0..3).filter(|k| modes[*k] == MODE_SPILLED);
+        let lists = spilled.map(|k| spill.map_or(&[][..], |s| s.tally(k)));
+        for list in lists.chain(resources) {
+            push_varint(out, list.len() as u64);
+            for &(sym, n) in list {
+                push_sym(out, sym);
+                push_varint(out, u64::from(n));
+            }
+        }
+    }
+}
+
+/// Append a block's cells to `out`.
+fn unpack_block(block: &Block<'_>, out: &mut Minutes) {
+    let bytes = block.bytes;
+    let mut at = 0;
+    let mut minute = block.day * MINUTES_PER_DAY;
+    let mut previous = [EMPTY; 3];
+    for _ in 0..block.cells {
+        minute += varint(bytes, &mut at) as i64;
+        let tag = bytes[at];
+        at += 1;
+        let count = match tag & COUNT_ONE {
+            0 => varint(bytes, &mut at) as u32,
+            _ => 1,
+        };
+        let mut cell = Cell::with_count(count);
+        let mut spilled = [false; 3];
+        for k in 0..3 {
+            cell.one[k] = match (tag >> (2 * k)) & 3 {
+                MODE_EMPTY => EMPTY,
+                MODE_SAME => previous[k],
+                MODE_NEW => read_sym(bytes, &mut at),
+                _ => {
+                    spilled[k] = true;
+                    SPILLED
+                }
+            };
+            if is_value(cell.one[k]) {
+                previous[k] = cell.one[k];
+            }
+        }
+        let resources = tag & HAS_RESOURCES != 0;
+        if resources || spilled.contains(&true) {
+            let mut spill = Spill {
+                resources,
+                ..Spill::default()
+            };
+            let lists = spilled.iter().filter(|s| **s).count() + usize::from(resources);
+            let mut k = 0;
+            for _ in 0..lists {
+                while k < 3 && !spilled[k] {
+                    k += 1;
+                }
+                let len = varint(bytes, &mut at) as usize;
+                if k < 3 {
+                    spill.lens[k] = len as u32;
+                    k += 1;
+                }
+                spill.entries.reserve_exact(len);
+                for _ in 0..len {
+                    let sym = read_sym(bytes, &mut at);
+                    let n = varint(bytes, &mut at) as u32;
+                    spill.entries.push((sym, n));
+                }
+            }
+            cell.spill = out.spills.len() as u32;
+            out.spills.push(spill);
+        } else {
+            cell.spill = NO_SPILL;
+        }
+        out.minutes.push(Minute(minute));
+        out.cells.push(cell);
+    }
+}
+
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// A varint of bytes this module wrote (so never cut short).
+fn varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let mut value = 0;
+    let mut shift = 0;
+    loop {
+        let byte = bytes[*at];
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return value;
+        }
+        shift += 7;
+    }
+}
+
+fn push_sym(out: &mut Vec<u8>, sym: Sym) {
+    push_varint(out, u64::from(sym.wrapping_add(1)));
+}
+
+fn read_sym(bytes: &[u8], at: &mut usize) -> Sym {
+    match varint(bytes, at) {
+        0 => NO_SYM,
+        n => (n - 1) as Sym,
+    }
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
