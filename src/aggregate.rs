@@ -32,7 +32,7 @@ mod cells;
 mod saved;
 mod seen;
 pub use cells::{Cell, Spill, Tallies, Tally};
-use cells::{CellParts, Minutes};
+use cells::{CellParts, Minutes, SeriesMinutes};
 pub use saved::{DaySegments, Reader, SAVED_LAYOUT, SavePlan, Writer};
 use seen::{SeenIds, Sighting};
 
@@ -77,7 +77,7 @@ impl Aggregated<'_> {
 pub struct SeriesView<'a> {
     strings: &'a Strings,
     coverage: &'a FxHashMap<(Sym, Sym), Minute>,
-    order: Vec<(&'a SeriesId, &'a Minutes)>,
+    order: Vec<(&'a SeriesId, &'a SeriesMinutes)>,
     history_floor: Minute,
 }
 
@@ -115,7 +115,7 @@ impl<'a> SeriesView<'a> {
             .map(move |(id, data)| self.make(id, data, names))
     }
 
-    fn make(&self, id: &SeriesId, data: &'a Minutes, names: &mut Names) -> Series<'a> {
+    fn make(&self, id: &SeriesId, data: &'a SeriesMinutes, names: &mut Names) -> Series<'a> {
         let (minutes, cells, spills) = data.span(i64::MIN..i64::MAX).unwrap_or_default();
         let mut name = |sym: Sym| {
             let text = || Arc::from(self.strings.get(sym).unwrap_or_default());
@@ -314,7 +314,7 @@ pub struct Aggregator {
     string_hashes: Vec<u32>,
     /// The analysed events' ID hashes, with their minute (for pruning) and API (to tell copies).
     seen: SeenIds,
-    series: FxHashMap<SeriesId, Minutes>,
+    series: FxHashMap<SeriesId, SeriesMinutes>,
     coverage: FxHashMap<(Sym, Sym), Minute>,
     excluded_identities: IdentityFilter,
     /// How many strings the table held after it was last compacted (`compact_symbols`).
@@ -431,7 +431,7 @@ impl Aggregator {
                 global(event.error_code),
             );
             if event.flags & flags::CALL != 0 {
-                let data = self.series.entry(id).or_default();
+                let data = self.series.entry(id).or_default().live_for(event.minute);
                 let at = data.at(event.minute);
                 data.count(at, [Some(identity), Some(agent), Some(error)]);
                 if id.data {
@@ -444,7 +444,7 @@ impl Aggregator {
                     error_code: error,
                     ..id
                 };
-                let data = self.series.entry(id).or_default();
+                let data = self.series.entry(id).or_default().live_for(event.minute);
                 let at = data.at(event.minute);
                 data.count(at, [Some(identity), Some(agent), None]);
                 if id.data {
@@ -519,7 +519,7 @@ impl Aggregator {
     /// The series in `SeriesKey` order, found on integers: the few distinct strings that name
     /// series (accounts, regions, APIs, error codes) are ranked once, and the series sorted by
     /// their ranks.
-    fn series_in_order(&self) -> Vec<(&SeriesId, &Minutes)> {
+    fn series_in_order(&self) -> Vec<(&SeriesId, &SeriesMinutes)> {
         let strings = self.symbols.strings();
         let text = |sym: Sym| strings.get(sym).unwrap_or_default();
         let mut named: Vec<Sym> = self
@@ -557,7 +557,7 @@ impl Aggregator {
                 id.data,
             )
         };
-        let mut ids: Vec<(&SeriesId, &Minutes)> = self.series.iter().collect();
+        let mut ids: Vec<(&SeriesId, &SeriesMinutes)> = self.series.iter().collect();
         // Each key's ranks looked up once, not at every comparison (five hash lookups a side:
         // most of a night's sorting at 100 k series). Keys are distinct, so the order is the same.
         ids.sort_by_cached_key(|(id, _)| order(id));
@@ -613,7 +613,7 @@ impl Aggregator {
     /// Pack every series' minutes (`Minutes::freeze`): called once a step's objects are read,
     /// as nothing is counted until the next step reads.
     pub fn freeze(&mut self) {
-        self.series.values_mut().for_each(Minutes::freeze);
+        self.series.values_mut().for_each(SeriesMinutes::freeze);
     }
 
     /// Forget minutes (and event IDs) before `minute`: an incremental run keeps only the window
@@ -734,7 +734,7 @@ impl Aggregator {
                 (symbols.len() - 1) as Sym
             })
         };
-        let mut ids: Vec<(&SeriesId, &Minutes)> = self.series.iter().collect();
+        let mut ids: Vec<(&SeriesId, &SeriesMinutes)> = self.series.iter().collect();
         ids.sort_by_key(|(id, _)| {
             let name = |s: Sym| strings.get(s).unwrap_or_default().to_owned();
             (
@@ -1542,7 +1542,7 @@ mod tests {
         // do not fit, and the data series' cells with resources.
         let spills = |agg: &Aggregator| {
             let mut by_kind: Vec<(bool, usize)> = (agg.series.iter())
-                .map(|(id, d)| (id.data, d.spills.len()))
+                .map(|(id, d)| (id.data, d.whole().spills.len()))
                 .collect();
             by_kind.sort();
             by_kind

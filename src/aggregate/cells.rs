@@ -236,15 +236,30 @@ impl CellParts {
     }
 }
 
-/// One series' active minutes, ascending, their cells, and the cells' spills: kept in order as
+/// Active minutes of a series, ascending, their cells, and the cells' spills: kept in order as
 /// they are counted (records arrive nearly in time order, so a minute is almost always the last
-/// one or new at the end). The minutes before those being counted into are packed (`frozen`,
-/// all earlier than `minutes`): read them through `span` or `whole`.
+/// one or new at the end).
 #[derive(Debug, Clone, Default)]
 pub struct Minutes {
     pub minutes: Vec<Minute>,
     pub cells: Vec<Cell>,
     pub spills: Vec<Spill>,
+}
+
+/// Nothing held, to borrow.
+static NO_MINUTES: Minutes = Minutes {
+    minutes: Vec::new(),
+    cells: Vec::new(),
+    spills: Vec::new(),
+};
+
+/// One series' minutes as the aggregator holds them: those counted into since its minutes were
+/// last packed (`live`, none between reads), and the rest packed (`frozen`, all earlier). 24
+/// bytes in the series map, where the three tables took 72 for the few series a step counts.
+/// Read them through `span` or `whole`.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesMinutes {
+    live: Option<Box<Minutes>>,
     frozen: Frozen,
 }
 
@@ -265,14 +280,8 @@ pub fn grown(n: usize) -> usize {
 }
 
 impl Minutes {
-    /// The position of `minute`'s cell, made (empty) if the minute is new. A minute at or
-    /// before the last packed one unpacks the series first (a late record: rare).
+    /// The position of `minute`'s cell, made (empty) if the minute is new.
     pub fn at(&mut self, minute: Minute) -> usize {
-        if self.minutes.first().is_none_or(|first| minute < *first)
-            && self.frozen.last_minute().is_some_and(|last| minute <= last)
-        {
-            self.thaw();
-        }
         let at = match self.minutes.last() {
             Some(last) if *last < minute => self.minutes.len(),
             Some(last) if *last == minute => self.minutes.len() - 1,
@@ -340,84 +349,11 @@ impl Minutes {
         spill
     }
 
-    /// Pack every minute held: nothing is counted into them until the next read, and packed
-    /// they take a few bytes each instead of 28 (see `frozen`).
-    pub fn freeze(&mut self) {
-        if self.minutes.is_empty() {
-            return;
-        }
-        self.frozen.pack(&self.minutes, &self.cells, &self.spills);
-        // Their room too: most series count nothing for days.
-        self.minutes = Vec::new();
-        self.cells = Vec::new();
-        self.spills = Vec::new();
-    }
-
-    /// Hold nothing, keeping the room of the unpacked tables (one is reused for many series).
+    /// Hold nothing, keeping the room of the tables (one is reused for many series).
     pub fn clear(&mut self) {
         self.minutes.clear();
         self.cells.clear();
         self.spills.clear();
-        self.frozen = Frozen::default();
-    }
-
-    /// Pack the minutes of `later` (none packed) after every minute held.
-    pub fn freeze_after(&mut self, later: &Minutes) {
-        self.freeze();
-        self.frozen
-            .pack(&later.minutes, &later.cells, &later.spills);
-    }
-
-    /// Unpack the packed minutes, to count into them.
-    fn thaw(&mut self) {
-        if let Some(whole) = self.unpacked() {
-            *self = whole;
-        }
-    }
-
-    /// Every minute held, unpacked, if any is packed.
-    fn unpacked(&self) -> Option<Minutes> {
-        if self.frozen.is_empty() {
-            return None;
-        }
-        let mut whole = Minutes::default();
-        let cells = self.frozen.len() + self.minutes.len();
-        whole.minutes.reserve_exact(cells);
-        whole.cells.reserve_exact(cells);
-        self.frozen.unpack(&mut whole);
-        whole.append(&self.minutes, &self.cells, &self.spills);
-        Some(whole)
-    }
-
-    /// Every minute held, read in place if none is packed.
-    pub fn whole(&self) -> Cow<'_, Minutes> {
-        match self.unpacked() {
-            Some(whole) => Cow::Owned(whole),
-            None => Cow::Borrowed(self),
-        }
-    }
-
-    /// The minutes of the UTC days in `days` (since the epoch), with their cells and spills;
-    /// `None` if there is none.
-    pub fn span(&self, days: std::ops::Range<i64>) -> Option<Span<'_>> {
-        let minute = |day: i64| Minute(day.saturating_mul(crate::model::MINUTES_PER_DAY));
-        let start = self.minutes.partition_point(|m| *m < minute(days.start));
-        let end = start + self.minutes[start..].partition_point(|m| *m < minute(days.end));
-        let (minutes, cells) = (&self.minutes[start..end], &self.cells[start..end]);
-        if !self.frozen.holds_days(days.clone()) {
-            return (start < end).then(|| {
-                let spills = Cow::Borrowed(self.spills.as_slice());
-                (Cow::Borrowed(minutes), Cow::Borrowed(cells), spills)
-            });
-        }
-        let mut out = Minutes::default();
-        self.frozen.unpack_days(days, &mut out);
-        out.append(minutes, cells, &self.spills);
-        Some((
-            Cow::Owned(out.minutes),
-            Cow::Owned(out.cells),
-            Cow::Owned(out.spills),
-        ))
     }
 
     /// Append `minutes` (all later than those held) and their `cells`, and the spills of
@@ -432,55 +368,6 @@ impl Minutes {
                 self.spills.push(spill.clone());
             }
             self.cells.push(cell);
-        }
-    }
-
-    /// Whether a minute of the UTC days in `days` is held, packed or not.
-    pub fn holds_days(&self, days: std::ops::Range<i64>) -> bool {
-        let minute = |day: i64| Minute(day.saturating_mul(crate::model::MINUTES_PER_DAY));
-        let (from, to) = (minute(days.start), minute(days.end));
-        // Most series end before a recent day or start after an old one: two comparisons
-        // before a search.
-        let live = match (self.minutes.first(), self.minutes.last()) {
-            (Some(first), Some(last)) if *last >= from && *first < to => {
-                let start = self.minutes.partition_point(|m| *m < from);
-                self.minutes.get(start).is_some_and(|m| *m < to)
-            }
-            _ => false,
-        };
-        live || self.frozen.holds_days(days)
-    }
-
-    /// Ask the CPU to fetch the start of what the series holds (packed, else its minutes): each
-    /// series' is an allocation of its own, read in turn by passes over every series.
-    pub fn prefetch(&self) {
-        let at = match self.frozen.is_empty() {
-            true => self.minutes.as_ptr().cast::<u8>(),
-            false => self.frozen.as_ptr(),
-        };
-        super::saved::prefetch(at);
-    }
-
-    /// How many minutes are held, packed or not.
-    pub fn len(&self) -> usize {
-        self.frozen.len() + self.minutes.len()
-    }
-
-    /// The last minute held, packed or not.
-    pub fn last_minute(&self) -> Option<Minute> {
-        self.minutes.last().copied().or(self.frozen.last_minute())
-    }
-
-    /// Each UTC day (since the epoch) holding a minute, ascending, some more than once.
-    pub fn each_day(&self, mut f: impl FnMut(i64)) {
-        self.frozen.days().for_each(&mut f);
-        let mut last = None;
-        for minute in &self.minutes {
-            let day = day_of(*minute);
-            if last != Some(day) {
-                f(day);
-                last = Some(day);
-            }
         }
     }
 
@@ -519,9 +406,8 @@ impl Minutes {
 
     /// Every symbol the cells' tallies name, cell by cell in order.
     pub fn each_symbol(&self, mut f: impl FnMut(Sym)) {
-        let whole = self.whole();
-        for cell in &whole.cells {
-            cell.tallies(&whole.spills).each_symbol(&mut f);
+        for cell in &self.cells {
+            cell.tallies(&self.spills).each_symbol(&mut f);
         }
     }
 
@@ -530,34 +416,20 @@ impl Minutes {
     /// from the cells' own values and the spills' entries, without spelling out each cell's
     /// tallies as `each_symbol` does for the orders that are saved.
     pub fn each_symbol_unordered(&self, mut f: impl FnMut(Sym)) {
-        let whole = self.whole();
-        for cell in &whole.cells {
+        for cell in &self.cells {
             cell.one
                 .iter()
                 .copied()
                 .filter(|s| is_value(*s))
                 .for_each(&mut f);
         }
-        for spill in &whole.spills {
+        for spill in &self.spills {
             spill.entries.iter().for_each(|(sym, _)| f(*sym));
         }
     }
 
-    /// Every symbol the cells' tallies name, renumbered by `new` (their order kept); the
-    /// packed minutes stay packed.
-    pub fn renumber(&mut self, new: impl Fn(Sym) -> Sym) {
-        if !self.frozen.is_empty() {
-            let mut packed = Minutes::default();
-            self.frozen.unpack(&mut packed);
-            packed.renumber_unpacked(&new);
-            self.frozen = Frozen::default();
-            self.frozen
-                .pack(&packed.minutes, &packed.cells, &packed.spills);
-        }
-        self.renumber_unpacked(&new);
-    }
-
-    fn renumber_unpacked(&mut self, new: &impl Fn(Sym) -> Sym) {
+    /// Every symbol the cells' tallies name, renumbered by `new` (their order kept).
+    pub fn renumber(&mut self, new: &impl Fn(Sym) -> Sym) {
         for one in self.cells.iter_mut().flat_map(|cell| &mut cell.one) {
             if is_value(*one) {
                 *one = new(*one);
@@ -569,15 +441,8 @@ impl Minutes {
     }
 
     /// Drop the minutes before `minute`, their spills, and the room a longer window needed:
-    /// memory follows the window, not the longest window the run has seen. Packed days go
-    /// whole (a series is unpacked first for a `minute` within one of its packed days).
+    /// memory follows the window, not the longest window the run has seen.
     pub fn prune_before(&mut self, minute: Minute) {
-        let day = day_of(minute);
-        let whole_days = minute.0.rem_euclid(crate::model::MINUTES_PER_DAY) == 0;
-        if !whole_days && self.frozen.holds_days(day..day + 1) {
-            self.thaw();
-        }
-        self.frozen.drop_days_before(day);
         let gone = self.minutes.partition_point(|m| *m < minute);
         let spills_gone = self.cells[..gone].iter().any(|c| c.spill != NO_SPILL);
         self.minutes.drain(..gone);
@@ -604,8 +469,221 @@ impl Minutes {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.minutes.is_empty() && self.frozen.is_empty()
+        self.minutes.is_empty()
     }
+}
+
+impl SeriesMinutes {
+    /// The unpacked minutes to count `minute` into. A minute at or before the last packed one
+    /// unpacks the series first (a late record: rare).
+    pub fn live_for(&mut self, minute: Minute) -> &mut Minutes {
+        let live_from = self.live.as_ref().and_then(|live| live.minutes.first());
+        if live_from.is_none_or(|first| minute < *first)
+            && self.frozen.last_minute().is_some_and(|last| minute <= last)
+        {
+            self.thaw();
+        }
+        self.live.get_or_insert_default()
+    }
+
+    /// Append the cell `parts` spells out at `minute`, after every minute held, unpacked.
+    pub fn push(&mut self, minute: Minute, parts: &CellParts) {
+        self.live.get_or_insert_default().push(minute, parts);
+    }
+
+    /// Minutes read whole, unpacked (an older layout of the state).
+    pub fn unpacked_from(minutes: Minutes) -> SeriesMinutes {
+        SeriesMinutes {
+            live: Some(Box::new(minutes)),
+            frozen: Frozen::default(),
+        }
+    }
+
+    /// Whether every minute held is packed (none unpacked, nor their tables).
+    #[cfg(test)]
+    pub fn is_packed(&self) -> bool {
+        self.live.is_none()
+    }
+
+    fn live(&self) -> &Minutes {
+        self.live.as_deref().unwrap_or(&NO_MINUTES)
+    }
+
+    /// Pack every minute held: nothing is counted into them until the next read, and packed
+    /// they take a few bytes each instead of 28 (see `frozen`), their tables freed (most series
+    /// count nothing for days).
+    pub fn freeze(&mut self) {
+        if let Some(live) = self.live.take() {
+            self.frozen.pack(&live.minutes, &live.cells, &live.spills);
+        }
+    }
+
+    /// Pack the minutes of `later` after every minute held.
+    pub fn freeze_after(&mut self, later: &Minutes) {
+        self.freeze();
+        self.frozen
+            .pack(&later.minutes, &later.cells, &later.spills);
+    }
+
+    /// Unpack the packed minutes, to count into them.
+    fn thaw(&mut self) {
+        if let Some(whole) = self.unpacked() {
+            self.live = Some(Box::new(whole));
+            self.frozen = Frozen::default();
+        }
+    }
+
+    /// Every minute held, unpacked, if any is packed.
+    fn unpacked(&self) -> Option<Minutes> {
+        if self.frozen.is_empty() {
+            return None;
+        }
+        let live = self.live();
+        let mut whole = Minutes::default();
+        let cells = self.frozen.len() + live.minutes.len();
+        whole.minutes.reserve_exact(cells);
+        whole.cells.reserve_exact(cells);
+        self.frozen.unpack(&mut whole);
+        whole.append(&live.minutes, &live.cells, &live.spills);
+        Some(whole)
+    }
+
+    /// Every minute held, read in place if none is packed.
+    pub fn whole(&self) -> Cow<'_, Minutes> {
+        match self.unpacked() {
+            Some(whole) => Cow::Owned(whole),
+            None => Cow::Borrowed(self.live()),
+        }
+    }
+
+    /// The minutes of the UTC days in `days` (since the epoch), with their cells and spills;
+    /// `None` if there is none.
+    pub fn span(&self, days: std::ops::Range<i64>) -> Option<Span<'_>> {
+        let live = self.live();
+        let start = live
+            .minutes
+            .partition_point(|m| *m < first_minute(days.start));
+        let end = start + live.minutes[start..].partition_point(|m| *m < first_minute(days.end));
+        let (minutes, cells) = (&live.minutes[start..end], &live.cells[start..end]);
+        if !self.frozen.holds_days(days.clone()) {
+            return (start < end).then(|| {
+                let spills = Cow::Borrowed(live.spills.as_slice());
+                (Cow::Borrowed(minutes), Cow::Borrowed(cells), spills)
+            });
+        }
+        let mut out = Minutes::default();
+        self.frozen.unpack_days(days, &mut out);
+        out.append(minutes, cells, &live.spills);
+        Some((
+            Cow::Owned(out.minutes),
+            Cow::Owned(out.cells),
+            Cow::Owned(out.spills),
+        ))
+    }
+
+    /// Whether a minute of the UTC days in `days` is held, packed or not.
+    pub fn holds_days(&self, days: std::ops::Range<i64>) -> bool {
+        let live = self.live();
+        let (from, to) = (first_minute(days.start), first_minute(days.end));
+        // Most series end before a recent day or start after an old one: two comparisons
+        // before a search.
+        let in_live = match (live.minutes.first(), live.minutes.last()) {
+            (Some(first), Some(last)) if *last >= from && *first < to => {
+                let start = live.minutes.partition_point(|m| *m < from);
+                live.minutes.get(start).is_some_and(|m| *m < to)
+            }
+            _ => false,
+        };
+        in_live || self.frozen.holds_days(days)
+    }
+
+    /// Ask the CPU to fetch the start of what the series holds (packed, else its minutes): each
+    /// series' is an allocation of its own, read in turn by passes over every series.
+    pub fn prefetch(&self) {
+        match &self.live {
+            Some(live) if self.frozen.is_empty() => super::saved::prefetch(live.minutes.as_ptr()),
+            _ => super::saved::prefetch(self.frozen.as_ptr()),
+        }
+    }
+
+    /// How many minutes are held, packed or not.
+    pub fn len(&self) -> usize {
+        self.frozen.len() + self.live().minutes.len()
+    }
+
+    /// The last minute held, packed or not.
+    pub fn last_minute(&self) -> Option<Minute> {
+        self.live()
+            .minutes
+            .last()
+            .copied()
+            .or(self.frozen.last_minute())
+    }
+
+    /// Each UTC day (since the epoch) holding a minute, ascending, some more than once.
+    pub fn each_day(&self, mut f: impl FnMut(i64)) {
+        self.frozen.days().for_each(&mut f);
+        let mut last = None;
+        for minute in &self.live().minutes {
+            let day = day_of(*minute);
+            if last != Some(day) {
+                f(day);
+                last = Some(day);
+            }
+        }
+    }
+
+    /// Every symbol the cells' tallies name, cell by cell in order.
+    pub fn each_symbol(&self, f: impl FnMut(Sym)) {
+        self.whole().each_symbol(f);
+    }
+
+    /// Every symbol the cells' tallies name, in no particular order and some more than once
+    /// (see `Minutes::each_symbol_unordered`).
+    pub fn each_symbol_unordered(&self, f: impl FnMut(Sym)) {
+        self.whole().each_symbol_unordered(f);
+    }
+
+    /// Every symbol the cells' tallies name, renumbered by `new` (their order kept); the
+    /// packed minutes stay packed.
+    pub fn renumber(&mut self, new: impl Fn(Sym) -> Sym) {
+        if !self.frozen.is_empty() {
+            let mut packed = Minutes::default();
+            self.frozen.unpack(&mut packed);
+            packed.renumber(&new);
+            self.frozen = Frozen::default();
+            self.frozen
+                .pack(&packed.minutes, &packed.cells, &packed.spills);
+        }
+        if let Some(live) = &mut self.live {
+            live.renumber(&new);
+        }
+    }
+
+    /// Drop the minutes before `minute` (see `Minutes::prune_before`). Packed days go whole (a
+    /// series is unpacked first for a `minute` within one of its packed days).
+    pub fn prune_before(&mut self, minute: Minute) {
+        let day = day_of(minute);
+        if minute != first_minute(day) && self.frozen.holds_days(day..day + 1) {
+            self.thaw();
+        }
+        self.frozen.drop_days_before(day);
+        if let Some(live) = &mut self.live {
+            live.prune_before(minute);
+            if live.is_empty() {
+                self.live = None;
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live().is_empty() && self.frozen.is_empty()
+    }
+}
+
+/// The first minute of the UTC day `day` (since the epoch), saturating.
+fn first_minute(day: i64) -> Minute {
+    Minute(day.saturating_mul(crate::model::MINUTES_PER_DAY))
 }
 
 #[cfg(test)]
@@ -784,7 +862,7 @@ mod tests {
         data.resources(at).add_arn(4);
         let second = data.at(Minute(1));
         data.count(second, [Some(NO_SYM), Some(2), Some(NO_SYM)]);
-        data.renumber(|s| if s == NO_SYM { NO_SYM } else { s * 10 });
+        data.renumber(&|s| if s == NO_SYM { NO_SYM } else { s * 10 });
         assert_eq!(
             spelled(&data, at),
             [
@@ -852,7 +930,7 @@ mod tests {
     }
 
     /// Every minute held and its tallies, spelled out (packed or not).
-    fn everything(data: &Minutes) -> Vec<(Minute, u32, Spelled)> {
+    fn everything(data: &SeriesMinutes) -> Vec<(Minute, u32, Spelled)> {
         let whole = data.whole();
         (0..whole.minutes.len())
             .map(|at| {
@@ -867,10 +945,19 @@ mod tests {
 
     const DAY: i64 = crate::model::MINUTES_PER_DAY;
 
-    /// Cells of every shape over three days: one caller, one repeated or changed from the
-    /// minute before, spilled tallies, resources, `NO_SYM`, large counts and symbols, long gaps.
-    fn cells_of_every_shape() -> Minutes {
-        let mut data = Minutes::default();
+    /// Count one call at `minute` as the aggregator does.
+    fn count_at(data: &mut SeriesMinutes, minute: i64, values: [Option<Sym>; 3]) -> usize {
+        let live = data.live_for(Minute(minute));
+        let at = live.at(Minute(minute));
+        live.count(at, values);
+        at
+    }
+
+    /// Cells of every shape over three days, unpacked: one caller, one repeated or changed
+    /// from the minute before, spilled tallies, resources, `NO_SYM`, large counts and symbols,
+    /// long gaps.
+    fn cells_of_every_shape() -> SeriesMinutes {
+        let mut data = SeriesMinutes::default();
         let big = 4_000_000_000;
         for (minute, calls) in [
             (DAY + 5, 1),
@@ -882,21 +969,21 @@ mod tests {
             (3 * DAY + 17, 1),
         ] {
             for call in 0..calls {
-                let at = data.at(Minute(minute));
                 let caller = if minute % 3 == 0 { 1 + call % 2 } else { 1 };
-                data.count(at, [Some(caller), Some(big), Some(NO_SYM)]);
+                count_at(&mut data, minute, [Some(caller), Some(big), Some(NO_SYM)]);
             }
         }
-        let at = data.at(Minute(DAY + 6));
-        data.count(at, [Some(NO_SYM), Some(big), None]);
-        data.resources(at).add_arn(77);
-        data.resources(at).add_arn(big + 1);
-        let empty = data.at(Minute(2 * DAY + 900));
-        data.resources(empty);
+        let at = count_at(&mut data, DAY + 6, [Some(NO_SYM), Some(big), None]);
+        let live = data.live_for(Minute(DAY + 6));
+        live.resources(at).add_arn(77);
+        live.resources(at).add_arn(big + 1);
+        let empty = live.at(Minute(2 * DAY + 900));
+        live.resources(empty);
         data.push(
             Minute(3 * DAY + 600),
             &CellParts::of(5, [&[(1, 2), (9, 3)], &[], &[(3, 4)]], Some(&[(8, 5)])),
         );
+        assert!(data.frozen.is_empty());
         data
     }
 
@@ -909,12 +996,13 @@ mod tests {
         assert_eq!(want.len(), 8);
         let mut at_once = counted.clone();
         at_once.freeze();
-        assert!(at_once.minutes.capacity() == 0 && at_once.len() == 8);
+        assert!(at_once.live.is_none() && at_once.len() == 8);
         assert_eq!(everything(&at_once), want);
         assert_eq!(at_once.last_minute(), Some(Minute(3 * DAY + 600)));
-        let mut by_day = Minutes::default();
+        let mut by_day = SeriesMinutes::default();
         let mut day = Minutes::default();
-        for (minute, cell) in counted.minutes.iter().zip(&counted.cells) {
+        let whole = counted.whole();
+        for (minute, cell) in whole.minutes.iter().zip(&whole.cells) {
             if day
                 .minutes
                 .last()
@@ -923,7 +1011,7 @@ mod tests {
                 by_day.freeze_after(&day);
                 day.clear();
             }
-            let tallies = cell.tallies(&counted.spills);
+            let tallies = cell.tallies(&whole.spills);
             let parts = CellParts {
                 count: cell.count,
                 tallies: [tallies.identities, tallies.user_agents, tallies.error_codes]
@@ -939,9 +1027,12 @@ mod tests {
         by_day.each_day(|d| days.push(d));
         assert_eq!(days, [1, 2, 3]);
         // A later minute is counted beside the packed ones, which stay packed.
-        let at = at_once.at(Minute(3 * DAY + 601));
-        at_once.count(at, [Some(1), Some(2), Some(NO_SYM)]);
-        assert!(!at_once.frozen.is_empty() && at_once.minutes.len() == 1);
+        count_at(
+            &mut at_once,
+            3 * DAY + 601,
+            [Some(1), Some(2), Some(NO_SYM)],
+        );
+        assert!(!at_once.frozen.is_empty() && at_once.live().minutes.len() == 1);
         assert_eq!(everything(&at_once)[..8], want[..]);
         at_once.freeze();
         assert_eq!(everything(&at_once).len(), 9);
@@ -954,11 +1045,9 @@ mod tests {
             let mut data = cells_of_every_shape();
             let mut expected = data.clone();
             data.freeze();
-            let at = data.at(Minute(late));
-            data.count(at, [Some(1), Some(2), Some(NO_SYM)]);
+            count_at(&mut data, late, [Some(1), Some(2), Some(NO_SYM)]);
             assert!(data.frozen.is_empty(), "{late}");
-            let at = expected.at(Minute(late));
-            expected.count(at, [Some(1), Some(2), Some(NO_SYM)]);
+            count_at(&mut expected, late, [Some(1), Some(2), Some(NO_SYM)]);
             assert_eq!(everything(&data), everything(&expected), "{late}");
         }
     }
@@ -989,12 +1078,14 @@ mod tests {
         expected.each_symbol(|s| symbols.1.push(s));
         assert_eq!(symbols.0, symbols.1);
         // Day 3 packed in part, then counted into later.
-        let at = data.at(Minute(3 * DAY + 700));
-        data.count(at, [Some(1), Some(2), Some(NO_SYM)]);
-        let at = expected.at(Minute(3 * DAY + 700));
-        expected.count(at, [Some(1), Some(2), Some(NO_SYM)]);
+        count_at(&mut data, 3 * DAY + 700, [Some(1), Some(2), Some(NO_SYM)]);
+        count_at(
+            &mut expected,
+            3 * DAY + 700,
+            [Some(1), Some(2), Some(NO_SYM)],
+        );
         for day in 0..5 {
-            let spelled_span = |data: &Minutes| {
+            let spelled_span = |data: &SeriesMinutes| {
                 data.span(day..day + 1).map(|(minutes, cells, spills)| {
                     let tallies = |c: &Cell| {
                         let t = c.tallies(&spills);
@@ -1011,5 +1102,11 @@ mod tests {
             assert_eq!(spelled_span(&data), spelled_span(&expected), "day {day}");
             assert_eq!(data.holds_days(day..day + 1), (1..4).contains(&day));
         }
+    }
+
+    /// The series map holds a series' minutes in 24 bytes.
+    #[test]
+    fn series_minutes_are_24_bytes() {
+        assert_eq!(std::mem::size_of::<SeriesMinutes>(), 24);
     }
 }

@@ -44,7 +44,8 @@
 
 use super::seen::{DayIds, SeenEvent};
 use super::{
-    Aggregator, CellParts, IdentityFilter, Minutes, SeriesId, Tallies, Tally, event_id_hash,
+    Aggregator, CellParts, IdentityFilter, Minutes, SeriesId, SeriesMinutes, Tallies, Tally,
+    event_id_hash,
 };
 use crate::decode::{Interner, NO_SYM, Strings, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
@@ -459,7 +460,10 @@ impl Aggregator {
                 read_cell(input, &sym, &mut parts)?;
                 data.push(minute, &parts);
             }
-            if aggregator.series.insert(id, data).is_some() {
+            if (aggregator.series)
+                .insert(id, SeriesMinutes::unpacked_from(data))
+                .is_some()
+            {
                 anyhow::bail!("the saved state holds a series twice");
             }
         }
@@ -525,7 +529,7 @@ impl Unsaved {
 /// `series`; empty when the directory does not say).
 #[derive(Debug, Default)]
 pub(super) struct Loading {
-    series: Vec<(SeriesId, Minutes)>,
+    series: Vec<(SeriesId, SeriesMinutes)>,
     cells: Vec<u32>,
     /// One series' cells of the day being read, before they are packed.
     day: Minutes,
@@ -550,7 +554,7 @@ pub struct SavePlan {
 /// (`Aggregator::day_segments`).
 pub struct DaySegments<'a> {
     aggregator: &'a Aggregator,
-    series: Vec<(&'a SeriesId, &'a Minutes)>,
+    series: Vec<(&'a SeriesId, &'a SeriesMinutes)>,
 }
 
 impl DaySegments<'_> {
@@ -584,14 +588,14 @@ impl DaySegments<'_> {
     /// cells or `ids`.
     fn write_cells(&self, day: i64, ids: Option<&DayIds>, out: &mut Writer<'_>) -> bool {
         let series = &self.series;
-        let in_day: Vec<(&SeriesId, &Minutes)> = (series.iter().enumerate())
+        let in_day: Vec<(&SeriesId, &SeriesMinutes)> = (series.iter().enumerate())
             .filter_map(|(at, (id, data))| {
                 // Each series' tables, and their minutes, are allocations of their own: those a
                 // few series ahead are fetched into the cache while these are read (waiting for
                 // them was most of this pass).
                 if let Some((key, ahead)) = series.get(at + 8) {
                     prefetch(*key as *const SeriesId);
-                    prefetch(*ahead as *const Minutes);
+                    prefetch(*ahead as *const SeriesMinutes);
                 }
                 if let Some((_, ahead)) = series.get(at + 4) {
                     ahead.prefetch();
@@ -649,7 +653,7 @@ impl DaySegments<'_> {
         for (at, (id, data)) in self.series.iter().enumerate() {
             if let Some((key, ahead)) = self.series.get(at + 8) {
                 prefetch(*key as *const SeriesId);
-                prefetch(*ahead as *const Minutes);
+                prefetch(*ahead as *const SeriesMinutes);
             }
             write_series_id(&mut body, id, &mut |sym| table.number(sym));
             if with_cells {
@@ -684,7 +688,7 @@ impl Aggregator {
         }
         for _ in 0..series {
             let id = strings.series_id(input)?;
-            self.loading.series.push((id, Minutes::default()));
+            self.loading.series.push((id, SeriesMinutes::default()));
             if with_cells {
                 let cells = input.varint("a series' cell count")?;
                 self.loading
@@ -1819,9 +1823,7 @@ mod tests {
         let (mut restored, segments) = through_segments(&agg);
         assert_eq!(restored.to_state(), agg.to_state());
         // Loaded packed, day by day: no series holds an unpacked table, nor does loading.
-        assert!(restored.series.values().all(|data| {
-            data.minutes.capacity() == 0 && data.cells.capacity() == 0 && !data.is_empty()
-        }));
+        assert!((restored.series.values()).all(|data| data.is_packed() && !data.is_empty()));
         assert!(restored.loading.series.is_empty());
         assert_eq!(restored.loading.day.minutes.capacity(), 0);
         // The same counts give the same bytes, whatever the string numbers.
