@@ -616,6 +616,12 @@ impl Aggregator {
         self.series.values_mut().for_each(SeriesMinutes::freeze);
     }
 
+    /// Whether every series' minutes are packed: checked by the pipeline's tests at each step.
+    #[cfg(debug_assertions)]
+    pub fn is_packed(&self) -> bool {
+        self.series.values().all(SeriesMinutes::is_packed)
+    }
+
     /// Forget minutes (and event IDs) before `minute`: an incremental run keeps only the window
     /// its next detection needs. What each account and region's history reaches back to is kept.
     pub fn prune_before(&mut self, minute: Minute) {

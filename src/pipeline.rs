@@ -413,15 +413,17 @@ impl Progress {
             .min()
     }
 
-    /// Forget the event IDs of the days more than `ID_DAYS` before the oldest day detection may
-    /// still redo (`detecting` for the detection about to run, or the next), and pack the rest:
-    /// once a step has read its objects no ID is looked up until the next step reads.
-    fn forget_ids(&mut self, detecting: NaiveDate) {
+    /// Once a step has read its objects, no event ID is looked up and nothing is counted until
+    /// the next step reads: forget the event IDs of the days more than `ID_DAYS` before the
+    /// oldest day detection may still redo (`detecting` for the detection about to run, or the
+    /// next), and pack the rest, and every series' minutes.
+    fn between_reads(&mut self, detecting: NaiveDate) {
         let oldest = self
             .oldest_redetect()
             .map_or(detecting, |d| d.min(detecting));
         let first = Minute::start_of_day(oldest - Duration::days(ID_DAYS));
         self.aggregator.forget_ids_before(first);
+        self.aggregator.freeze();
     }
 
     /// The progress `state` holds, with its counts (read with the run's excluded identities).
@@ -465,9 +467,10 @@ impl Progress {
                 .collect::<anyhow::Result<_>>()?,
         };
         // A state saved by an earlier build holds the IDs of its whole window: the run goes on
-        // with those a run of this build would have kept.
+        // with those a run of this build would have kept (and, from a single-file layout, its
+        // minutes unpacked).
         let redetect = day(&state.redetect_from)?;
-        progress.forget_ids(redetect);
+        progress.between_reads(redetect);
         Ok(progress)
     }
 
@@ -832,7 +835,8 @@ impl<'c> Run<'c> {
         self.stick_failures(progress, day, redetect_from);
         // Before detection's peak: the IDs are of no use to it.
         let started = Instant::now();
-        progress.forget_ids(redetect_from);
+        progress.between_reads(redetect_from);
+        debug_assert!(progress.aggregator.is_packed(), "detection reads packed minutes");
         self.summary.timed(Stage::Series, started);
         let window = Window {
             history_from: progress.history_floor,
@@ -940,7 +944,7 @@ impl<'c> Run<'c> {
         let started = Instant::now();
         let kept_from = progress.kept_from();
         progress.aggregator.prune_before(kept_from);
-        progress.forget_ids(next);
+        progress.between_reads(next);
         self.summary.timed(Stage::Series, started);
         tracing::info!(%day, insights = insight_records, "analysed {day}");
         Ok(())

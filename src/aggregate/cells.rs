@@ -500,7 +500,7 @@ impl SeriesMinutes {
     }
 
     /// Whether every minute held is packed (none unpacked, nor their tables).
-    #[cfg(test)]
+    #[cfg(debug_assertions)]
     pub fn is_packed(&self) -> bool {
         self.live.is_none()
     }
