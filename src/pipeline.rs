@@ -836,7 +836,11 @@ impl<'c> Run<'c> {
         // Before detection's peak: the IDs are of no use to it.
         let started = Instant::now();
         progress.between_reads(redetect_from);
-        debug_assert!(progress.aggregator.is_packed(), "detection reads packed minutes");
+        #[cfg(debug_assertions)]
+        assert!(
+            progress.aggregator.is_packed(),
+            "detection reads packed minutes"
+        );
         self.summary.timed(Stage::Series, started);
         let window = Window {
             history_from: progress.history_floor,
