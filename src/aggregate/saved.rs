@@ -525,8 +525,9 @@ impl Unsaved {
 
 /// The series directory of a state being loaded (`Aggregator::read_directory`): each series
 /// in key order, and its minutes as the days are read; and, from layout 5 on, how many cells
-/// each series had when saved, so its tables are made at their size once (`cells`, beside
-/// `series`; empty when the directory does not say).
+/// each series had when saved (`cells`, beside `series`; empty when the directory does not
+/// say), checked against the segments' size (they sized each series' tables until loading
+/// packed the minutes day by day).
 #[derive(Debug, Default)]
 pub(super) struct Loading {
     series: Vec<(SeriesId, SeriesMinutes)>,
@@ -643,8 +644,7 @@ impl DaySegments<'_> {
     /// keys name (count, then each), then each series' key (count, then the five key symbols
     /// and the data flag byte), in key order, each followed by its number of cells when
     /// `with_cells` (layout 5; layout 4 had none). Loading finds each day's series by walking it
-    /// in step with the day's (`Aggregator::read_directory`), not by a lookup each, and makes
-    /// its tables at their size once instead of growing them day by day.
+    /// in step with the day's (`Aggregator::read_directory`), not by a lookup each.
     pub fn write_directory(&self, out: &mut Writer<'_>, with_cells: bool) {
         // Written beside the table, numbering strings as they come (see `write_cells`).
         let mut table = StringsOut::default();
@@ -672,9 +672,9 @@ impl Aggregator {
     /// in key order), not looked up, and join the counts once every day is read
     /// (`finish_loading`).
     ///
-    /// `with_cells` (layout 5): each key is followed by the series' number of cells, kept to
-    /// size its tables when its first day is read; `check_directory_cells` must then be given
-    /// what the segments can hold before any day is read.
+    /// `with_cells` (layout 5): each key is followed by the series' number of cells, kept and
+    /// checked (`check_directory_cells`, given what the segments can hold before any day is
+    /// read), so a damaged manifest is an error.
     pub fn read_directory(
         &mut self,
         input: &mut Reader<'_>,
