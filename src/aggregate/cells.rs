@@ -559,26 +559,53 @@ impl SeriesMinutes {
     /// The minutes of the UTC days in `days` (since the epoch), with their cells and spills;
     /// `None` if there is none.
     pub fn span(&self, days: std::ops::Range<i64>) -> Option<Span<'_>> {
-        let live = self.live();
-        let start = live
-            .minutes
-            .partition_point(|m| *m < first_minute(days.start));
-        let end = start + live.minutes[start..].partition_point(|m| *m < first_minute(days.end));
-        let (minutes, cells) = (&live.minutes[start..end], &live.cells[start..end]);
+        let (minutes, cells, spills) = self.live_span(days.clone());
         if !self.frozen.holds_days(days.clone()) {
-            return (start < end).then(|| {
-                let spills = Cow::Borrowed(live.spills.as_slice());
-                (Cow::Borrowed(minutes), Cow::Borrowed(cells), spills)
-            });
+            let borrowed = (Cow::Borrowed(minutes), Cow::Borrowed(cells));
+            return (!minutes.is_empty()).then_some((
+                borrowed.0,
+                borrowed.1,
+                Cow::Borrowed(spills),
+            ));
         }
         let mut out = Minutes::default();
         self.frozen.unpack_days(days, &mut out);
-        out.append(minutes, cells, &live.spills);
+        out.append(minutes, cells, spills);
         Some((
             Cow::Owned(out.minutes),
             Cow::Owned(out.cells),
             Cow::Owned(out.spills),
         ))
+    }
+
+    /// `span`, unpacked into `scratch` (cleared first, its room kept for the next series)
+    /// rather than into tables of its own; empty if there is none.
+    pub fn span_in<'s>(
+        &'s self,
+        days: std::ops::Range<i64>,
+        scratch: &'s mut Minutes,
+    ) -> (&'s [Minute], &'s [Cell], &'s [Spill]) {
+        let (minutes, cells, spills) = self.live_span(days.clone());
+        if !self.frozen.holds_days(days.clone()) {
+            return (minutes, cells, spills);
+        }
+        scratch.clear();
+        self.frozen.unpack_days(days, scratch);
+        scratch.append(minutes, cells, spills);
+        (&scratch.minutes, &scratch.cells, &scratch.spills)
+    }
+
+    /// The unpacked minutes of the UTC days in `days`, their cells, and the unpacked spills.
+    fn live_span(&self, days: std::ops::Range<i64>) -> (&[Minute], &[Cell], &[Spill]) {
+        let live = self.live();
+        let from = first_minute(days.start);
+        let start = live.minutes.partition_point(|m| *m < from);
+        let end = start + live.minutes[start..].partition_point(|m| *m < first_minute(days.end));
+        (
+            &live.minutes[start..end],
+            &live.cells[start..end],
+            &live.spills,
+        )
     }
 
     /// Whether a minute of the UTC days in `days` is held, packed or not.

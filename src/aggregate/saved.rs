@@ -614,22 +614,23 @@ impl DaySegments<'_> {
         let mut body = Writer::default();
         let mut new = |sym: Sym| table.number(sym);
         body.varint(in_day.len() as u64);
+        let mut scratch = Minutes::default();
         for (at, &(id, data)) in in_day.iter().enumerate() {
             if let Some((key, ahead)) = in_day.get(at + 2) {
                 prefetch(*key as *const SeriesId);
                 ahead.prefetch();
             }
-            let (minutes, cells, spills) = data.span(day..day + 1).unwrap_or_default();
+            let (minutes, cells, spills) = data.span_in(day..day + 1, &mut scratch);
             write_series_id(&mut body, id, &mut new);
             body.varint(minutes.len() as u64);
             let mut previous = None;
-            for (minute, cell) in minutes.iter().zip(cells.iter()) {
+            for (minute, cell) in minutes.iter().zip(cells) {
                 match previous {
                     None => body.signed(minute.0),
                     Some(Minute(p)) => body.varint((minute.0 - p) as u64),
                 }
                 previous = Some(*minute);
-                write_cell(&mut body, cell.count, cell.tallies(&spills), &mut new);
+                write_cell(&mut body, cell.count, cell.tallies(spills), &mut new);
             }
         }
         table.write(out, self.aggregator.symbols.strings());
