@@ -613,7 +613,20 @@ impl Aggregator {
     /// Pack every series' minutes (`Minutes::freeze`): called once a step's objects are read,
     /// as nothing is counted until the next step reads.
     pub fn freeze(&mut self) {
-        self.series.values_mut().for_each(SeriesMinutes::freeze);
+        // Each series' tables and packed bytes are allocations of their own, in no order the
+        // map follows: those of the series a few ahead are fetched into the cache while these
+        // are packed (the tables' place is known only once their header is fetched).
+        let mut counted: Vec<&mut SeriesMinutes> =
+            self.series.values_mut().filter(|d| d.is_counted()).collect();
+        for at in 0..counted.len() {
+            if let Some(ahead) = counted.get(at + 8) {
+                ahead.prefetch_counted();
+            }
+            if let Some(ahead) = counted.get(at + 4) {
+                ahead.prefetch_counted_tables();
+            }
+            counted[at].freeze();
+        }
     }
 
     /// Whether every series' minutes are packed: checked by the pipeline's tests at each step.
@@ -626,8 +639,13 @@ impl Aggregator {
     /// its next detection needs. What each account and region's history reaches back to is kept.
     pub fn prune_before(&mut self, minute: Minute) {
         self.unsaved.pruned(minute);
-        for data in self.series.values_mut() {
-            data.prune_before(minute);
+        let mut all: Vec<&mut SeriesMinutes> = self.series.values_mut().collect();
+        for at in 0..all.len() {
+            // What each series holds is an allocation of its own (see `freeze`).
+            if let Some(ahead) = all.get(at + 8) {
+                ahead.prefetch();
+            }
+            all[at].prune_before(minute);
         }
         self.series.retain(|_, data| !data.is_empty());
         self.seen.forget_before(minute);

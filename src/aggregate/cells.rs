@@ -633,6 +633,27 @@ impl SeriesMinutes {
         }
     }
 
+    /// Whether minutes were counted since the series was last packed.
+    pub fn is_counted(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Ask the CPU to fetch the header of the unpacked tables (then `prefetch_counted_tables`).
+    pub fn prefetch_counted(&self) {
+        if let Some(live) = &self.live {
+            super::saved::prefetch(&**live as *const Minutes);
+        }
+    }
+
+    /// Ask the CPU to fetch the unpacked tables and the packed bytes they are packed after.
+    pub fn prefetch_counted_tables(&self) {
+        if let Some(live) = &self.live {
+            super::saved::prefetch(live.minutes.as_ptr());
+            super::saved::prefetch(live.cells.as_ptr());
+        }
+        super::saved::prefetch(self.frozen.as_ptr());
+    }
+
     /// How many minutes are held, packed or not.
     pub fn len(&self) -> usize {
         self.frozen.len() + self.live().minutes.len()
