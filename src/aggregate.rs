@@ -110,9 +110,21 @@ impl<'a> SeriesView<'a> {
         names: &'v mut Names,
     ) -> impl Iterator<Item = Series<'a>> + use<'v, 'a> {
         let range = range.start.min(self.len())..range.end.min(self.len());
-        self.order[range]
+        let order = &self.order[range.start..];
+        order[..range.len()]
             .iter()
-            .map(move |(id, data)| self.make(id, data, names))
+            .enumerate()
+            .map(move |(at, (id, data))| {
+                // Each series' entry and packed bytes are in no order the view follows: those of
+                // the series a few ahead are fetched into the cache while this one is made.
+                if let Some((_, ahead)) = order.get(at + 8) {
+                    cells::prefetch_entry(ahead);
+                }
+                if let Some((_, ahead)) = order.get(at + 4) {
+                    ahead.prefetch();
+                }
+                self.make(id, data, names)
+            })
     }
 
     fn make(&self, id: &SeriesId, data: &'a SeriesMinutes, names: &mut Names) -> Series<'a> {
@@ -616,8 +628,11 @@ impl Aggregator {
         // Each series' tables and packed bytes are allocations of their own, in no order the
         // map follows: those of the series a few ahead are fetched into the cache while these
         // are packed (the tables' place is known only once their header is fetched).
-        let mut counted: Vec<&mut SeriesMinutes> =
-            self.series.values_mut().filter(|d| d.is_counted()).collect();
+        let mut counted: Vec<&mut SeriesMinutes> = self
+            .series
+            .values_mut()
+            .filter(|d| d.is_counted())
+            .collect();
         for at in 0..counted.len() {
             if let Some(ahead) = counted.get(at + 8) {
                 ahead.prefetch_counted();

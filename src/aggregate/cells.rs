@@ -729,6 +729,11 @@ impl SeriesMinutes {
     }
 }
 
+/// Ask the CPU to fetch a series' entry in the series map (then `SeriesMinutes::prefetch`).
+pub fn prefetch_entry(entry: &SeriesMinutes) {
+    super::saved::prefetch(entry as *const SeriesMinutes);
+}
+
 /// The first minute of the UTC day `day` (since the epoch), saturating.
 fn first_minute(day: i64) -> Minute {
     Minute(day.saturating_mul(crate::model::MINUTES_PER_DAY))
