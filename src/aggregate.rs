@@ -622,8 +622,8 @@ impl Aggregator {
         self.seen.freeze_all();
     }
 
-    /// Pack every series' minutes (`Minutes::freeze`): called once a step's objects are read,
-    /// as nothing is counted until the next step reads.
+    /// Pack every series' minutes (`SeriesMinutes::freeze`): called once a step's objects are
+    /// read, as nothing is counted until the next step reads.
     pub fn freeze(&mut self) {
         // Each series' tables and packed bytes are allocations of their own, in no order the
         // map follows: those of the series a few ahead are fetched into the cache while these
