@@ -475,13 +475,13 @@ impl Minutes {
 
 impl SeriesMinutes {
     /// The unpacked minutes to count `minute` into. A minute at or before the last packed one
-    /// unpacks the series first (a late record: rare).
+    /// (a late record: rare) unpacks the series' packed days from its day on first.
     pub fn live_for(&mut self, minute: Minute) -> &mut Minutes {
         let live_from = self.live.as_ref().and_then(|live| live.minutes.first());
         if live_from.is_none_or(|first| minute < *first)
             && self.frozen.last_minute().is_some_and(|last| minute <= last)
         {
-            self.thaw();
+            self.thaw_from(day_of(minute));
         }
         self.live.get_or_insert_default()
     }
@@ -527,10 +527,22 @@ impl SeriesMinutes {
 
     /// Unpack the packed minutes, to count into them.
     fn thaw(&mut self) {
-        if let Some(whole) = self.unpacked() {
-            self.live = Some(Box::new(whole));
-            self.frozen = Frozen::default();
+        self.thaw_from(i64::MIN);
+    }
+
+    /// Unpack the packed days from `day` on (those before stay packed), to count into them: a
+    /// late record around midnight unpacks a day or two of a busy series, not its window.
+    fn thaw_from(&mut self, day: i64) {
+        if !self.frozen.holds_days(day..i64::MAX) {
+            return;
         }
+        let mut live = Minutes::default();
+        self.frozen.unpack_days(day..i64::MAX, &mut live);
+        if let Some(counted) = self.live.take() {
+            live.append(&counted.minutes, &counted.cells, &counted.spills);
+        }
+        self.frozen.truncate_days_from(day);
+        self.live = Some(Box::new(live));
     }
 
     /// Every minute held, unpacked, if any is packed.
@@ -1091,17 +1103,40 @@ mod tests {
         assert_eq!(everything(&at_once).len(), 9);
     }
 
-    /// A minute at or before the last packed one unpacks its series and is counted in place.
+    /// A minute at or before the last packed one unpacks its series' packed days from its day
+    /// on, and is counted in place; the days before stay packed, all before the unpacked ones.
     #[test]
-    fn a_late_minute_unpacks_its_series() {
-        for late in [DAY + 6, DAY + 8, 3 * DAY + 600] {
+    fn a_late_minute_unpacks_its_series_from_its_day() {
+        for lates in [
+            &[DAY + 6][..],
+            &[DAY + 8],
+            &[2 * DAY + 10],
+            &[3 * DAY + 600],
+            &[3 * DAY + 600, 2 * DAY + 900, DAY + 7],
+        ] {
             let mut data = cells_of_every_shape();
             let mut expected = data.clone();
             data.freeze();
-            count_at(&mut data, late, [Some(1), Some(2), Some(NO_SYM)]);
-            assert!(data.frozen.is_empty(), "{late}");
-            count_at(&mut expected, late, [Some(1), Some(2), Some(NO_SYM)]);
-            assert_eq!(everything(&data), everything(&expected), "{late}");
+            for &late in lates {
+                count_at(&mut data, late, [Some(1), Some(2), Some(NO_SYM)]);
+                count_at(&mut expected, late, [Some(1), Some(2), Some(NO_SYM)]);
+                let first_unpacked = data.live().minutes.first().copied();
+                assert!(first_unpacked.is_some_and(|m| day_of(m) <= day_of(Minute(late))));
+                assert!(
+                    (data.frozen.last_minute()).is_none_or(|last| Some(last) < first_unpacked),
+                    "{lates:?}"
+                );
+                let packed: Vec<i64> = data.frozen.days().collect();
+                assert!(
+                    packed.iter().all(|d| *d < day_of(Minute(late))),
+                    "{lates:?}"
+                );
+                assert_eq!(everything(&data), everything(&expected), "{lates:?}");
+            }
+            let earliest = lates.iter().map(|m| day_of(Minute(*m))).min();
+            assert_eq!(data.frozen.is_empty(), earliest <= Some(1), "{lates:?}");
+            data.freeze();
+            assert_eq!(everything(&data), everything(&expected), "{lates:?}");
         }
     }
 

@@ -37,10 +37,11 @@ const HEADER: usize = 8;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Frozen(Box<[u8]>);
 
-/// One day's block: where it starts (after `HEADER`), its day, its number of cells and their
-/// bytes.
+/// One day's block: where it starts and ends (after `HEADER`), its day, its number of cells and
+/// their bytes.
 struct Block<'a> {
     start: usize,
+    end: usize,
     day: i64,
     cells: usize,
     bytes: &'a [u8],
@@ -75,6 +76,7 @@ impl Frozen {
             let len = varint(bytes, &mut at) as usize;
             let block = Block {
                 start,
+                end: at + len,
                 day,
                 cells,
                 bytes: &bytes[at..at + len],
@@ -148,6 +150,26 @@ impl Frozen {
             bytes.extend_from_slice(blocks);
             self.0 = bytes.into_boxed_slice();
         });
+    }
+
+    /// Drop the blocks of `day` and the days after (they were unpacked).
+    pub(super) fn truncate_days_from(&mut self, day: i64) {
+        let kept = {
+            let Some(last_kept) = self.blocks().take_while(|b| b.day < day).last() else {
+                self.0 = Box::default();
+                return;
+            };
+            // The new last minute held: the last of the last block kept.
+            let mut scratch = Minutes::default();
+            unpack_block(&last_kept, &mut scratch);
+            let last = scratch.minutes.last().copied().unwrap_or(Minute(i64::MIN));
+            (last, HEADER + last_kept.end)
+        };
+        let (last, end) = kept;
+        let mut bytes = Vec::with_capacity(end);
+        bytes.extend_from_slice(&last.0.to_le_bytes());
+        bytes.extend_from_slice(&self.0[HEADER..end]);
+        self.0 = bytes.into_boxed_slice();
     }
 
     /// Drop the blocks of the days before `day`.
