@@ -609,16 +609,16 @@ impl Aggregator {
     /// bytes are the same whatever runs made it (a night's save writes one day more). The IDs left
     /// are frozen (`SeenIds::freeze_all`): this is called when none is looked up for a while.
     pub fn forget_ids_before(&mut self, minute: Minute) {
-        let day = minute.0.div_euclid(MINUTES_PER_DAY);
+        let day = minute.day_number();
         for (old, ids) in self.seen.days() {
             if old >= day {
                 break;
             }
             if !ids.is_empty() {
-                self.unsaved.note(Minute(old * MINUTES_PER_DAY));
+                self.unsaved.note(Minute::start_of_day_number(old));
             }
         }
-        self.seen.forget_before(Minute(day * MINUTES_PER_DAY));
+        self.seen.forget_before(Minute::start_of_day_number(day));
         self.seen.freeze_all();
     }
 

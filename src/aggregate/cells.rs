@@ -17,7 +17,7 @@
 
 use crate::decode::Sym;
 use crate::model::Minute;
-use frozen::{Frozen, day_of};
+use frozen::Frozen;
 use std::borrow::Cow;
 
 mod frozen;
@@ -481,7 +481,7 @@ impl SeriesMinutes {
         if live_from.is_none_or(|first| minute < *first)
             && self.frozen.last_minute().is_some_and(|last| minute <= last)
         {
-            self.thaw_from(day_of(minute));
+            self.thaw_from(minute.day_number());
         }
         self.live.get_or_insert_default()
     }
@@ -610,9 +610,10 @@ impl SeriesMinutes {
     /// The unpacked minutes of the UTC days in `days`, their cells, and the unpacked spills.
     fn live_span(&self, days: std::ops::Range<i64>) -> (&[Minute], &[Cell], &[Spill]) {
         let live = self.live();
-        let from = first_minute(days.start);
+        let from = Minute::start_of_day_number(days.start);
         let start = live.minutes.partition_point(|m| *m < from);
-        let end = start + live.minutes[start..].partition_point(|m| *m < first_minute(days.end));
+        let end = start
+            + live.minutes[start..].partition_point(|m| *m < Minute::start_of_day_number(days.end));
         (
             &live.minutes[start..end],
             &live.cells[start..end],
@@ -623,7 +624,10 @@ impl SeriesMinutes {
     /// Whether a minute of the UTC days in `days` is held, packed or not.
     pub fn holds_days(&self, days: std::ops::Range<i64>) -> bool {
         let live = self.live();
-        let (from, to) = (first_minute(days.start), first_minute(days.end));
+        let (from, to) = (
+            Minute::start_of_day_number(days.start),
+            Minute::start_of_day_number(days.end),
+        );
         // Most series end before a recent day or start after an old one: two comparisons
         // before a search.
         let in_live = match (live.minutes.first(), live.minutes.last()) {
@@ -685,7 +689,7 @@ impl SeriesMinutes {
         self.frozen.days().for_each(&mut f);
         let mut last = None;
         for minute in &self.live().minutes {
-            let day = day_of(*minute);
+            let day = minute.day_number();
             if last != Some(day) {
                 f(day);
                 last = Some(day);
@@ -723,8 +727,8 @@ impl SeriesMinutes {
     /// Drop the minutes before `minute` (see `Minutes::prune_before`). Packed days go whole (a
     /// series is unpacked first for a `minute` within one of its packed days).
     pub fn prune_before(&mut self, minute: Minute) {
-        let day = day_of(minute);
-        if minute != first_minute(day) && self.frozen.holds_days(day..day + 1) {
+        let day = minute.day_number();
+        if minute != Minute::start_of_day_number(day) && self.frozen.holds_days(day..day + 1) {
             self.thaw();
         }
         self.frozen.drop_days_before(day);
@@ -744,11 +748,6 @@ impl SeriesMinutes {
 /// Ask the CPU to fetch a series' entry in the series map (then `SeriesMinutes::prefetch`).
 pub fn prefetch_entry(entry: &SeriesMinutes) {
     super::saved::prefetch(entry as *const SeriesMinutes);
-}
-
-/// The first minute of the UTC day `day` (since the epoch), saturating.
-fn first_minute(day: i64) -> Minute {
-    Minute(day.saturating_mul(crate::model::MINUTES_PER_DAY))
 }
 
 #[cfg(test)]
@@ -1071,7 +1070,7 @@ mod tests {
             if day
                 .minutes
                 .last()
-                .is_some_and(|m| day_of(*m) != day_of(*minute))
+                .is_some_and(|m| m.day_number() != minute.day_number())
             {
                 by_day.freeze_after(&day);
                 day.clear();
@@ -1121,19 +1120,21 @@ mod tests {
                 count_at(&mut data, late, [Some(1), Some(2), Some(NO_SYM)]);
                 count_at(&mut expected, late, [Some(1), Some(2), Some(NO_SYM)]);
                 let first_unpacked = data.live().minutes.first().copied();
-                assert!(first_unpacked.is_some_and(|m| day_of(m) <= day_of(Minute(late))));
+                assert!(
+                    first_unpacked.is_some_and(|m| m.day_number() <= Minute(late).day_number())
+                );
                 assert!(
                     (data.frozen.last_minute()).is_none_or(|last| Some(last) < first_unpacked),
                     "{lates:?}"
                 );
                 let packed: Vec<i64> = data.frozen.days().collect();
                 assert!(
-                    packed.iter().all(|d| *d < day_of(Minute(late))),
+                    packed.iter().all(|d| *d < Minute(late).day_number()),
                     "{lates:?}"
                 );
                 assert_eq!(everything(&data), everything(&expected), "{lates:?}");
             }
-            let earliest = lates.iter().map(|m| day_of(Minute(*m))).min();
+            let earliest = lates.iter().map(|m| Minute(*m).day_number()).min();
             assert_eq!(data.frozen.is_empty(), earliest <= Some(1), "{lates:?}");
             data.freeze();
             assert_eq!(everything(&data), everything(&expected), "{lates:?}");

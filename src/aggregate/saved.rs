@@ -507,7 +507,7 @@ pub(super) struct Unsaved {
 impl Unsaved {
     /// Something was counted (or an event ID remembered) at `minute`.
     pub(super) fn note(&mut self, minute: Minute) {
-        let day = minute.0.div_euclid(MINUTES_PER_DAY);
+        let day = minute.day_number();
         if self.last != Some(day) {
             self.days.insert(day);
             self.last = Some(day);
@@ -751,7 +751,7 @@ impl Aggregator {
         let first = self
             .unsaved
             .pruned_before
-            .map_or(i64::MIN, |m| m.0.div_euclid(MINUTES_PER_DAY));
+            .map_or(i64::MIN, Minute::day_number);
         // Every day noted, also one before the prune (counted after it: a day with nothing
         // left gets no segment).
         SavePlan {
@@ -843,8 +843,8 @@ impl Aggregator {
     /// The strings, series and cells of a day's segment body (both layouts).
     fn read_day_cells(&mut self, day: i64, input: &mut Reader<'_>) -> anyhow::Result<()> {
         let (from, to) = (
-            Minute(day * MINUTES_PER_DAY),
-            Minute((day + 1) * MINUTES_PER_DAY),
+            Minute::start_of_day_number(day),
+            Minute::start_of_day_number(day + 1),
         );
         let strings = SavedStrings::read(input, &mut self.symbols)?;
         let sym = |input: &mut Reader<'_>, what: &str| strings.sym(input, what);

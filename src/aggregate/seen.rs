@@ -314,7 +314,7 @@ impl SeenIds {
     /// Remember the ID hashed `id` (`event_id_hash`) at `minute` for the API fingerprinted
     /// `api`, unless it is already known.
     pub fn insert(&mut self, id: u64, minute: Minute, api: u32) -> Sighting {
-        let day = minute.0.div_euclid(MINUTES_PER_DAY);
+        let day = minute.day_number();
         let seen = SeenEvent {
             minute_of_day: minute.0.rem_euclid(MINUTES_PER_DAY) as u16,
             api,
@@ -335,7 +335,7 @@ impl SeenIds {
 
     /// Forget the IDs of events before `minute`.
     pub fn forget_before(&mut self, minute: Minute) {
-        let day = minute.0.div_euclid(MINUTES_PER_DAY);
+        let day = minute.day_number();
         self.by_day = self.by_day.split_off(&day);
         let minute_of_day = minute.0.rem_euclid(MINUTES_PER_DAY);
         if let Some(first) = self.by_day.get_mut(&day)

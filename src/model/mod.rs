@@ -57,7 +57,18 @@ impl Minute {
     /// The UTC day this minute belongs to.
     pub fn day(self) -> NaiveDate {
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-        epoch + Duration::days(self.0.div_euclid(MINUTES_PER_DAY))
+        epoch + Duration::days(self.day_number())
+    }
+
+    /// The UTC day this minute belongs to, as days since the epoch (what the aggregator's days
+    /// are numbered by).
+    pub fn day_number(self) -> i64 {
+        self.0.div_euclid(MINUTES_PER_DAY)
+    }
+
+    /// The first minute of the UTC day `day` (days since the epoch), saturating.
+    pub fn start_of_day_number(day: i64) -> Minute {
+        Minute(day.saturating_mul(MINUTES_PER_DAY))
     }
 
     pub fn to_datetime(self) -> DateTime<Utc> {

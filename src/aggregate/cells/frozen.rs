@@ -133,8 +133,8 @@ impl Frozen {
             blocks.clear();
             let mut start = 0;
             while start < minutes.len() {
-                let day = day_of(minutes[start]);
-                let end = start + minutes[start..].partition_point(|m| day_of(*m) == day);
+                let day = minutes[start].day_number();
+                let end = start + minutes[start..].partition_point(|m| m.day_number() == day);
                 block.clear();
                 pack_cells(&minutes[start..end], &cells[start..end], spills, day, block);
                 push_varint(blocks, zigzag(day));
@@ -187,11 +187,6 @@ impl Frozen {
         bytes.extend_from_slice(&self.0[kept_from..]);
         self.0 = bytes.into_boxed_slice();
     }
-}
-
-/// The UTC day (since the epoch) of `minute`.
-pub(super) fn day_of(minute: Minute) -> i64 {
-    minute.0.div_euclid(MINUTES_PER_DAY)
 }
 
 /// Pack `minutes`, all of `day`, and their `cells` into `out` (a block's cells).
