@@ -337,7 +337,32 @@ pub struct Aggregator {
     scratch: Scratch,
     /// The series directory while a saved state is read (`saved::Loading`); else empty.
     loading: saved::Loading,
+    /// The series counted into since their minutes were last packed (see `PACK_COUNTED`).
+    counted: Vec<SeriesId>,
     pub stats: AggregateStats,
+}
+
+/// How many series a step counts into before it packs them (`Aggregator::pack_counted`). A
+/// step reads its objects in listing order, partition by partition, so the series of the
+/// partitions read since the last pack are the ones counted, and packing them early bounds
+/// the unpacked minutes a step holds (about 200 bytes a series on top of their cells: on an
+/// organization's trail they were the largest thing its reading held) without unpacking them
+/// again: their next records are later. A trail of few partitions never reaches it.
+const PACK_COUNTED: usize = 8192;
+
+/// The unpacked minutes of series `id` to count `minute` into, made if the series is new;
+/// `counted` gains `id` if they were packed.
+fn counting<'a>(
+    series: &'a mut FxHashMap<SeriesId, SeriesMinutes>,
+    counted: &mut Vec<SeriesId>,
+    id: SeriesId,
+    minute: Minute,
+) -> &'a mut Minutes {
+    let data = series.entry(id).or_default();
+    if !data.is_counted() {
+        counted.push(id);
+    }
+    data.live_for(minute)
 }
 
 impl Aggregator {
@@ -443,7 +468,7 @@ impl Aggregator {
                 global(event.error_code),
             );
             if event.flags & flags::CALL != 0 {
-                let data = self.series.entry(id).or_default().live_for(event.minute);
+                let data = counting(&mut self.series, &mut self.counted, id, event.minute);
                 let at = data.at(event.minute);
                 data.count(at, [Some(identity), Some(agent), Some(error)]);
                 if id.data {
@@ -456,7 +481,7 @@ impl Aggregator {
                     error_code: error,
                     ..id
                 };
-                let data = self.series.entry(id).or_default().live_for(event.minute);
+                let data = counting(&mut self.series, &mut self.counted, id, event.minute);
                 let at = data.at(event.minute);
                 data.count(at, [Some(identity), Some(agent), None]);
                 if id.data {
@@ -470,6 +495,18 @@ impl Aggregator {
             map,
             arn_map,
         };
+        if self.counted.len() >= PACK_COUNTED {
+            self.pack_counted();
+        }
+    }
+
+    /// Pack the minutes of the series counted into since they were last packed.
+    fn pack_counted(&mut self) {
+        for id in self.counted.drain(..) {
+            if let Some(data) = self.series.get_mut(&id) {
+                data.freeze();
+            }
+        }
     }
 
     /// The API fingerprint of an event's (global) source and name symbols: `api_fingerprint`,
@@ -642,6 +679,7 @@ impl Aggregator {
             }
             counted[at].freeze();
         }
+        self.counted.clear();
     }
 
     /// Whether every series' minutes are packed: checked by the pipeline's tests at each step.
@@ -974,7 +1012,7 @@ mod tests {
         let options = DecodeOptions {
             window: Window::for_days(DayRange::new(day, day)),
             filter: PartitionFilter::default(),
-            max_object_bytes: 1 << 20,
+            max_object_bytes: 16 << 20,
             selection: crate::model::EventSelection::default(),
         };
         decode_object(
@@ -1038,6 +1076,43 @@ mod tests {
             "eventID":"00000000-0000-0000-0000-{id:012}","readOnly":false,"userAgent":"cli",
             "userIdentity":{{"arn":"arn:aws:sts::123456789012:assumed-role/Dev/s{id}"}}{extra}}}"#
         )
+    }
+
+    /// A step that counts into more series than `PACK_COUNTED` packs them as it goes: the
+    /// counts equal one object's holding the same events, late records (before and at the last
+    /// packed minute of their series) included, and each series is packed after the object
+    /// that passed the mark.
+    #[test]
+    fn packing_as_a_step_counts_keeps_every_count() {
+        let apis = PACK_COUNTED + 100;
+        let event = |id: usize, api: usize, minute: u32, role: usize| {
+            format!(
+                r#"{{"eventTime":"2019-11-07T13:{minute:02}:10Z","eventSource":"ec2.amazonaws.com",
+                "eventName":"Api{api}","awsRegion":"us-east-1","recipientAccountId":"123456789012",
+                "eventID":"00000000-0000-0000-0000-{id:012}","readOnly":false,"userAgent":"cli",
+                "userIdentity":{{"arn":"arn:aws:sts::123456789012:assumed-role/R{role}/s"}}}}"#
+            )
+        };
+        let first: Vec<String> = (0..apis).map(|api| event(api, api, 5, 0)).collect();
+        let mut second: Vec<String> = (0..apis)
+            .map(|api| event(apis + api, api, 6, api % 3))
+            .collect();
+        for api in (0..apis).step_by(97) {
+            second.push(event(3 * apis + api, api, 4, 1));
+            second.push(event(4 * apis + api, api, 5, 2));
+        }
+        let object =
+            |events: &[String]| decode(&format!(r#"{{"Records":[{}]}}"#, events.join(",")));
+        let mut stepwise = Aggregator::new();
+        stepwise.add(&object(&first));
+        assert!(stepwise.counted.is_empty(), "packed once past the mark");
+        #[cfg(debug_assertions)]
+        assert!(stepwise.is_packed());
+        stepwise.add(&object(&second));
+        let mut at_once = Aggregator::new();
+        at_once.add(&object(&[first, second].concat()));
+        assert_eq!(stepwise.to_state(), at_once.to_state());
+        assert_eq!(stepwise.to_state().series.len(), apis);
     }
 
     #[test]
