@@ -508,8 +508,14 @@ pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
     if !days.write(day, &mut head, &mut cells) {
         return None;
     }
-    let mut bytes = gzip::gzip_stored(&head.bytes);
-    bytes.extend_from_slice(&gzip::gzip_fast(&cells.bytes));
+    // Each part is let go once framed, and the members are written into the segment's own
+    // bytes: at the end of a night this is the run's largest holding.
+    let mut bytes = Vec::new();
+    gzip::gzip_stored_onto(&head.bytes, &mut bytes);
+    drop(head);
+    gzip::gzip_fast_onto(&cells.bytes, &mut bytes);
+    drop(cells);
+    bytes.shrink_to_fit();
     Some(bytes)
 }
 

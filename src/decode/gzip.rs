@@ -239,27 +239,42 @@ mod libdeflate {
             NonNull::new(unsafe { sys::libdeflate_alloc_compressor(level) }).map(Compressor)
         }
 
-        /// `input` as one gzip member (no name, no time in its header).
-        pub fn gzip(&mut self, input: &[u8]) -> Vec<u8> {
+        /// `input` as one gzip member (no name, no time in its header), appended to `out`.
+        /// `room` is tried first (the member's expected size); the worst case's room if that
+        /// is too little.
+        pub fn gzip_onto(&mut self, input: &[u8], room: usize, out: &mut Vec<u8>) {
             // SAFETY: the compressor is live and used by this thread only (`&mut self`).
             let bound =
                 unsafe { sys::libdeflate_gzip_compress_bound(self.0.as_ptr(), input.len()) };
-            let mut out = vec![0u8; bound];
-            // SAFETY: as above; the pointers and lengths come from live slices, and libdeflate
-            // reads at most `input.len()` bytes and writes at most `out.len()` bytes.
+            if room < bound && self.try_gzip_onto(input, room, out) {
+                return;
+            }
+            // The bound is room enough for any input.
+            assert!(
+                self.try_gzip_onto(input, bound, out),
+                "libdeflate's gzip bound was too small"
+            );
+        }
+
+        /// `gzip_onto` with `room` bytes reserved: false (`out` unchanged) if they are too few.
+        fn try_gzip_onto(&mut self, input: &[u8], room: usize, out: &mut Vec<u8>) -> bool {
+            out.reserve_exact(room);
+            let spare = &mut out.spare_capacity_mut()[..room];
+            // SAFETY: the compressor is live and used by this thread only (`&mut self`); the
+            // pointers and lengths come from a live slice and the room `out` reserved, and
+            // libdeflate reads at most `input.len()` bytes and writes at most `spare.len()`.
             let written = unsafe {
                 sys::libdeflate_gzip_compress(
                     self.0.as_ptr(),
                     input.as_ptr().cast(),
                     input.len(),
-                    out.as_mut_ptr().cast(),
-                    out.len(),
+                    spare.as_mut_ptr().cast(),
+                    spare.len(),
                 )
             };
-            // The bound is room enough for any input: 0 (no room) cannot happen.
-            assert!(written > 0, "libdeflate's gzip bound was too small");
-            out.truncate(written);
-            out
+            // SAFETY: libdeflate wrote `written` bytes (0: it did not fit) after `out`'s own.
+            unsafe { out.set_len(out.len() + written) };
+            written > 0
         }
     }
 
@@ -275,21 +290,32 @@ mod libdeflate {
 /// sixth smaller than zlib's fastest, and quicker), with no name and no time in the header: the
 /// same bytes always give the same stream. For what trailsight writes itself (the state).
 pub fn gzip_fast(bytes: &[u8]) -> Vec<u8> {
-    gzip_at(1, bytes)
+    let mut out = Vec::new();
+    gzip_fast_onto(bytes, &mut out);
+    out
 }
 
-/// `bytes` as one gzip member of stored (uncompressed) deflate blocks, by libdeflate: for
-/// what trailsight writes itself that deflate would barely shrink (a state's event ID hashes),
-/// framed and checksummed as any gzip member, at the cost of a copy.
-pub fn gzip_stored(bytes: &[u8]) -> Vec<u8> {
-    gzip_at(0, bytes)
+/// `gzip_fast`, appended to `out`: the member is written into `out`'s own room, where
+/// returning it would hold the compressor's worst-case room beside `out` (a state segment's
+/// cells: megabytes) and then copy it. Half the input's size is tried first (what trailsight
+/// writes shrinks about threefold), then the worst case's room.
+pub fn gzip_fast_onto(bytes: &[u8], out: &mut Vec<u8>) {
+    gzip_onto(1, bytes, bytes.len() / 2 + 1024, out);
 }
 
-/// `bytes` as one gzip member by libdeflate at `level` (0 to 12).
-fn gzip_at(level: i32, bytes: &[u8]) -> Vec<u8> {
+/// `bytes` as one gzip member of stored (uncompressed) deflate blocks, by libdeflate, appended
+/// to `out`: for what trailsight writes itself that deflate would barely shrink (a state's
+/// event ID hashes), framed and checksummed as any gzip member, at the cost of a copy.
+pub fn gzip_stored_onto(bytes: &[u8], out: &mut Vec<u8>) {
+    gzip_onto(0, bytes, usize::MAX, out);
+}
+
+/// `bytes` as one gzip member by libdeflate at `level` (0 to 12), appended to `out`, in
+/// `room` bytes if they are enough.
+fn gzip_onto(level: i32, bytes: &[u8], room: usize, out: &mut Vec<u8>) {
     libdeflate::Compressor::new(level)
         .expect("allocating libdeflate's compressor (out of memory)")
-        .gzip(bytes)
+        .gzip_onto(bytes, room, out);
 }
 
 /// A reader that fails once more than `left` bytes come out of `inner` (a gzip bomb, or a
@@ -359,6 +385,32 @@ mod tests {
                 .read_to_end(&mut single)
                 .unwrap();
             assert_eq!(single, bytes);
+        }
+    }
+
+    /// Members appended after bytes already held: those kept, each member read back, and
+    /// input that does not shrink (the first room tried too small) written all the same.
+    #[test]
+    fn members_appended_in_place_keep_what_was_there() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..100_000)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng as u8
+            })
+            .collect();
+        let text = b"{\"n\":1}".repeat(10_000);
+        for bytes in [&noise[..], &text, b""] {
+            let mut out = b"kept".to_vec();
+            gzip_stored_onto(bytes, &mut out);
+            let stored = out.len() - 4;
+            gzip_fast_onto(bytes, &mut out);
+            assert_eq!(&out[..4], b"kept");
+            assert_eq!(gunzip_capped(&out[4..4 + stored], u64::MAX).unwrap(), bytes);
+            assert_eq!(&out[4 + stored..], gzip_fast(bytes));
+            assert_eq!(gunzip_capped(&out[4 + stored..], u64::MAX).unwrap(), bytes);
         }
     }
 
