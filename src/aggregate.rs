@@ -343,11 +343,13 @@ pub struct Aggregator {
 }
 
 /// How many series a step counts into before it packs them (`Aggregator::pack_counted`). A
-/// step reads its objects in listing order, partition by partition, so the series of the
-/// partitions read since the last pack are the ones counted, and packing them early bounds
-/// the unpacked minutes a step holds (about 200 bytes a series on top of their cells: on an
-/// organization's trail they were the largest thing its reading held) without unpacking them
-/// again: their next records are later. A trail of few partitions never reaches it.
+/// step reads its objects in listing order, partition by partition, so the series counted
+/// are those of the partitions read since the last pack, and packing them early bounds the
+/// unpacked minutes a step holds (about 200 bytes a series on top of their cells: on an
+/// organization's trail they were the largest thing its reading held). The partition being
+/// read is left unpacked: its next objects overlap the last ones in time, and a record at or
+/// before its series' last packed minute unpacks that day again. A trail of few partitions
+/// never reaches it.
 const PACK_COUNTED: usize = 8192;
 
 /// The unpacked minutes of series `id` to count `minute` into, made if the series is new;
@@ -490,23 +492,32 @@ impl Aggregator {
                 }
             }
         }
+        if self.counted.len() >= PACK_COUNTED {
+            let reading: Vec<(Sym, Sym)> = (object.coverage.iter())
+                .map(|((account, region), _)| (global(*account), global(*region)))
+                .collect();
+            self.pack_counted(&reading);
+        }
         self.scratch = Scratch {
             excluded,
             map,
             arn_map,
         };
-        if self.counted.len() >= PACK_COUNTED {
-            self.pack_counted();
-        }
     }
 
-    /// Pack the minutes of the series counted into since they were last packed.
-    fn pack_counted(&mut self) {
-        for id in self.counted.drain(..) {
-            if let Some(data) = self.series.get_mut(&id) {
+    /// Pack the minutes of the series counted into since they were last packed, but for
+    /// those of the partitions (account, region) in `reading`.
+    fn pack_counted(&mut self, reading: &[(Sym, Sym)]) {
+        let series = &mut self.series;
+        self.counted.retain(|id| {
+            if reading.contains(&(id.account, id.region)) {
+                return true;
+            }
+            if let Some(data) = series.get_mut(id) {
                 data.freeze();
             }
-        }
+            false
+        });
     }
 
     /// The API fingerprint of an event's (global) source and name symbols: `api_fingerprint`,
@@ -1078,41 +1089,48 @@ mod tests {
         )
     }
 
-    /// A step that counts into more series than `PACK_COUNTED` packs them as it goes: the
-    /// counts equal one object's holding the same events, late records (before and at the last
-    /// packed minute of their series) included, and each series is packed after the object
-    /// that passed the mark.
+    /// A step that counts into more series than `PACK_COUNTED` packs them as it goes, but
+    /// for those of the partition it is reading: the counts equal one object's holding the
+    /// same events, late records (before and at the last packed minute of their series)
+    /// included.
     #[test]
     fn packing_as_a_step_counts_keeps_every_count() {
         let apis = PACK_COUNTED + 100;
-        let event = |id: usize, api: usize, minute: u32, role: usize| {
+        let event = |id: usize, account: u64, api: usize, minute: u32| {
             format!(
                 r#"{{"eventTime":"2019-11-07T13:{minute:02}:10Z","eventSource":"ec2.amazonaws.com",
-                "eventName":"Api{api}","awsRegion":"us-east-1","recipientAccountId":"123456789012",
+                "eventName":"Api{api}","awsRegion":"us-east-1","recipientAccountId":"{account}",
                 "eventID":"00000000-0000-0000-0000-{id:012}","readOnly":false,"userAgent":"cli",
-                "userIdentity":{{"arn":"arn:aws:sts::123456789012:assumed-role/R{role}/s"}}}}"#
+                "userIdentity":{{"arn":"arn:aws:sts::{account}:assumed-role/R{}/s"}}}}"#,
+                id % 3
             )
         };
-        let first: Vec<String> = (0..apis).map(|api| event(api, api, 5, 0)).collect();
-        let mut second: Vec<String> = (0..apis)
-            .map(|api| event(apis + api, api, 6, api % 3))
-            .collect();
+        let (a, b) = (123456789012, 210987654321);
+        let first: Vec<String> = (0..apis).map(|api| event(api, a, api, 5)).collect();
+        let mut second: Vec<String> = (0..apis).map(|api| event(apis + api, a, api, 6)).collect();
+        let other = vec![event(2 * apis, b, 0, 5), event(2 * apis + 1, b, 1, 7)];
         for api in (0..apis).step_by(97) {
-            second.push(event(3 * apis + api, api, 4, 1));
-            second.push(event(4 * apis + api, api, 5, 2));
+            second.push(event(3 * apis + api, a, api, 4));
+            second.push(event(4 * apis + api, a, api, 5));
         }
         let object =
             |events: &[String]| decode(&format!(r#"{{"Records":[{}]}}"#, events.join(",")));
         let mut stepwise = Aggregator::new();
         stepwise.add(&object(&first));
-        assert!(stepwise.counted.is_empty(), "packed once past the mark");
-        #[cfg(debug_assertions)]
-        assert!(stepwise.is_packed());
+        assert_eq!(
+            stepwise.counted.len(),
+            apis,
+            "the partition read left unpacked"
+        );
+        stepwise.add(&object(&other));
+        assert_eq!(stepwise.counted.len(), 2, "the others packed");
+        let unpacked = stepwise.series.values().filter(|s| s.is_counted()).count();
+        assert_eq!(unpacked, 2);
         stepwise.add(&object(&second));
         let mut at_once = Aggregator::new();
-        at_once.add(&object(&[first, second].concat()));
+        at_once.add(&object(&[first, other, second].concat()));
         assert_eq!(stepwise.to_state(), at_once.to_state());
-        assert_eq!(stepwise.to_state().series.len(), apis);
+        assert_eq!(stepwise.to_state().series.len(), apis + 2);
     }
 
     #[test]
