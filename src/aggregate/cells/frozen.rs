@@ -3,7 +3,8 @@
 //!
 //! Once a step has read its objects, nothing is counted until the next step reads, and what
 //! the next reads falls almost entirely after every minute held; so between reads every series'
-//! cells are packed (`Minutes::freeze`), detection and the state's writer read them unpacked
+//! cells are packed (`Minutes::freeze`), as are, while a step reads, those of the partitions it
+//! has read (`Aggregator::pack_counted`). Detection and the state's writer read them unpacked
 //! one series at a time, and a record for a minute at or before the last packed one (a late
 //! delivery, a stuck partition read again) unpacks its series first (`Minutes::thaw`).
 //!
