@@ -603,6 +603,8 @@ impl Aggregator {
             .enumerate()
             .map(|(i, sym)| (*sym, i as u32))
             .collect();
+        // Five symbols a series: let go before the sort, the peak of a day's detection.
+        drop(named);
         let order = |id: &SeriesId| {
             let kind = match id.error_code {
                 NO_SYM => (0, 0),

@@ -447,17 +447,21 @@ mod tests {
         SeenEvent { minute_of_day, api }
     }
 
+    /// Pseudo-random 64-bit values (xorshift) from `seed`: hashes, as IDs are.
+    fn hashes(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     /// Uniform keys, keys sharing their top bits, and the few that take the short way: the
     /// same order as a comparison sort, each item with its own value.
     #[test]
     fn sorted_by_hash_sorts_any_keys() {
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = hashes(0x2545_f491_4f6c_dd1d);
         let uniform: Vec<u64> = (0..10_000).map(|_| next()).collect();
         let clustered: Vec<u64> = (0..5_000).map(|_| next() >> 20).collect();
         let cases: [(&str, Vec<u64>); 4] = [
@@ -548,13 +552,7 @@ mod tests {
     /// ID still found, with its own minute and API, and the day reads back ascending.
     #[test]
     fn a_day_larger_than_the_fresh_map_is_merged_as_it_fills() {
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = hashes(0x9e37_79b9_7f4a_7c15);
         let n = 3 * FRESH_MOST + 123;
         let events: Vec<(u64, SeenEvent)> = (0..n)
             .map(|i| (next(), seen((i % 1440) as u16, (i % 7) as u32 + 1)))
