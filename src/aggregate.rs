@@ -1133,6 +1133,15 @@ mod tests {
         at_once.add(&object(&[first, other, second].concat()));
         assert_eq!(stepwise.to_state(), at_once.to_state());
         assert_eq!(stepwise.to_state().series.len(), apis + 2);
+        // Packed whole, a day of a series may be in two blocks (its minutes packed, then the
+        // later ones): the saved state holds the same as the one-object counts'.
+        stepwise.freeze();
+        let mut out = Writer::default();
+        stepwise.write_saved(&mut out);
+        let mut input = Reader::new(&out.bytes);
+        let restored =
+            Aggregator::read_saved(&mut input, SAVED_LAYOUT, IdentityFilter::default()).unwrap();
+        assert_eq!(restored.to_state(), at_once.to_state());
     }
 
     #[test]
