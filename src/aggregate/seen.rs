@@ -52,8 +52,8 @@ pub(super) enum Sighting {
 
 /// The most IDs a day's fresh map holds before they are merged into its frozen part: 7/8 of
 /// 2^16, the most a hash table of 2^16 slots (about 1.1 MB) holds. A merge moves the day's
-/// frozen IDs once (a 360 k-event day is merged six times, about 15 ms in all), and each
-/// lookup searches the frozen part before the map (a guess and a step or two: `position`).
+/// frozen IDs once (a 360 k-event day is merged six times), and each lookup searches the
+/// frozen part before the map (a guess and a step or two: `position`).
 const FRESH_MOST: usize = 57_344;
 
 /// A day's IDs ascending, their minutes and their APIs, side by side (`DayIds::columns`).
