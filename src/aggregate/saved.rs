@@ -42,14 +42,13 @@
 //! its compressed size can inflate to) and reserves room for at most `RESERVE_CAP` items ahead
 //! of reading them: a damaged state is an error naming what is wrong, never a panic.
 
-use super::seen::{DayIds, SeenEvent};
+use super::seen::{DayIds, PackedIds, Parts, SeenEvent, api_width};
 use super::{
     Aggregator, CellParts, IdentityFilter, Minutes, SeriesId, SeriesMinutes, Tallies, Tally,
     event_id_hash,
 };
 use crate::decode::{Interner, NO_SYM, Strings, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
-use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -1249,86 +1248,46 @@ fn read_ids_layout_2(input: &mut Reader<'_>) -> anyhow::Result<DayIds> {
     Ok(DayIds::from_unsorted(ids))
 }
 
-/// How many top bits of the ID hashes the packed form groups by (`write_packed_ids`): 0, 8 or
-/// 16, whole bytes, so the rest of each hash is whole bytes too; about one group for every two
-/// to four IDs once there are enough of them for the groups' counts to cost less than the byte
-/// each saves.
-fn bucket_bits(ids: usize) -> u32 {
-    match ids {
-        n if n >= 1 << 17 => 16,
-        n if n >= 1 << 9 => 8,
-        _ => 0,
-    }
-}
-
-/// The bytes a position in a day's API list takes in the packed form.
-fn api_width(apis: usize) -> usize {
-    match apis {
-        n if n <= 1 << 8 => 1,
-        n if n <= 1 << 16 => 2,
-        _ => 4,
-    }
-}
-
 /// One day's event IDs in segment layout 5, in columns of fixed width that are read back without
 /// decoding each number and are not compressed (the hashes are random: deflate gained a tenth of
 /// their bytes at most of a state's compression and inflation time): the day's distinct API
-/// fingerprints (count, then each as 4 bytes little-endian), the ID count, the number of top bits
-/// the hashes are grouped by (one byte: 0, 8 or 16, `bucket_bits`) and each group's ID count
-/// (2^bits varints, in order), then each hash ascending without its top bits (8 - bits/8 bytes,
-/// little-endian), each ID's minute of the day (2 bytes little-endian) and each ID's API as a
-/// position in the list (1, 2 or 4 bytes, `api_width`), in the hashes' order. About 9 bytes an ID
-/// at 350 k IDs a day. Written whole, not streaming.
+/// fingerprints ascending (count, then each as 4 bytes little-endian), the ID count, the number of
+/// top bits the hashes are grouped by (one byte: 0, 8 or 16, `bucket_bits`) and each group's ID
+/// count (2^bits varints, in order), then each hash ascending without its top bits (8 - bits/8
+/// bytes, little-endian), each ID's minute of the day (2 bytes little-endian) and each ID's API as
+/// a position in the list (1, 2 or 4 bytes, `api_width`), in the hashes' order. About 9 bytes an
+/// ID at 350 k IDs a day. These are the columns a frozen day holds (`PackedIds`): written whole,
+/// as copies.
 fn write_packed_ids(out: &mut Writer<'_>, ids: Option<&DayIds>) {
     let Some(ids) = ids.filter(|ids| !ids.is_empty()) else {
         out.varint(0);
         out.varint(0);
         return;
     };
-    let (hashes, minutes, day_apis) = ids.columns();
-    // A few hundred APIs among a day's hundreds of thousands of IDs: numbered through a map.
-    let mut positions: FxHashMap<u32, u32> = FxHashMap::default();
-    for api in day_apis.iter() {
-        positions.entry(*api).or_default();
-    }
-    let mut apis: Vec<u32> = positions.keys().copied().collect();
-    apis.sort_unstable();
-    for (at, api) in apis.iter().enumerate() {
-        positions.insert(*api, at as u32);
-    }
-    out.varint(apis.len() as u64);
-    for api in &apis {
+    let packed = ids.packed_ids();
+    out.varint(packed.apis().len() as u64);
+    for api in packed.apis() {
         out.bytes.extend_from_slice(&api.to_le_bytes());
     }
-    let n = hashes.len();
-    out.varint(n as u64);
-    let bits = bucket_bits(n);
-    out.bytes.push(bits as u8);
-    if bits > 0 {
-        let mut groups = vec![0u32; 1 << bits];
-        for hash in hashes.iter() {
-            groups[(hash >> (64 - bits)) as usize] += 1;
-        }
-        for count in groups {
+    out.varint(packed.len() as u64);
+    out.bytes.push(packed.bits() as u8);
+    if packed.bits() > 0 {
+        for count in packed.group_counts() {
             out.varint(u64::from(count));
         }
     }
-    let (kept, width) = (8 - bits as usize / 8, api_width(apis.len()));
-    out.bytes.reserve(n * (kept + 2 + width));
-    for hash in hashes.iter() {
-        out.bytes.extend_from_slice(&hash.to_le_bytes()[..kept]);
-    }
-    for minute in minutes.iter() {
+    let (low, positions) = (packed.low_bytes(), packed.position_bytes());
+    out.bytes
+        .reserve(low.len() + packed.len() * 2 + positions.len());
+    out.bytes.extend_from_slice(low);
+    for minute in packed.minutes() {
         out.bytes.extend_from_slice(&minute.to_le_bytes());
     }
-    for api in day_apis.iter() {
-        let at = positions[api];
-        out.bytes.extend_from_slice(&at.to_le_bytes()[..width]);
-    }
+    out.bytes.extend_from_slice(positions);
 }
 
-/// One day's event IDs as `write_packed_ids` wrote them, checked: hashes ascending and
-/// distinct, minutes within the day, API positions within the list.
+/// One day's event IDs as `write_packed_ids` wrote them, checked (`PackedIds::from_parts`):
+/// hashes ascending and distinct, minutes within the day, API positions within the list.
 fn read_packed_ids(input: &mut Reader<'_>) -> anyhow::Result<DayIds> {
     let n = input.count("a day's API count", 4)?;
     let mut apis = Vec::with_capacity(Reader::reservable(n));
@@ -1345,83 +1304,35 @@ fn read_packed_ids(input: &mut Reader<'_>) -> anyhow::Result<DayIds> {
         matches!(bits, 0 | 8 | 16),
         "the saved state groups event IDs by {bits} bits, not 0, 8 or 16"
     );
-    let mut groups = Vec::new();
+    let mut group_counts = Vec::new();
     if bits > 0 {
-        groups.reserve_exact(1 << bits);
+        group_counts.reserve_exact(1 << bits);
         let mut total = 0u64;
         for _ in 0..1u32 << bits {
             let count = input.varint("an ID group's count")?;
             total = total.saturating_add(count);
-            groups.push(count);
+            group_counts.push(u32::try_from(count).unwrap_or(u32::MAX));
         }
         anyhow::ensure!(
             total == n as u64,
             "the saved state's ID groups count {total} IDs, not the day's {n}"
         );
     } else {
-        groups.push(n as u64);
+        group_counts.push(u32::try_from(n).unwrap_or(u32::MAX));
     }
-    let kept = 8 - bits as usize / 8;
-    let low = input.take(n * kept, "the event IDs")?;
-    // Each hash's low bytes, then its group's top bits over them.
-    let mut hashes: Vec<u64> = match kept {
-        8 => low
-            .as_chunks::<8>()
-            .0
-            .iter()
-            .map(|raw| u64::from_le_bytes(*raw))
-            .collect(),
-        7 => (low.as_chunks::<7>().0.iter())
-            .map(|raw| {
-                u64::from_le_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], 0])
-            })
-            .collect(),
-        _ => (low.as_chunks::<6>().0.iter())
-            .map(|raw| u64::from_le_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], 0, 0]))
-            .collect(),
+    let (kept, width) = (8 - bits as usize / 8, api_width(apis.len()));
+    let columns = input.take(n * (kept + 2 + width), "the event IDs")?;
+    let (low, rest) = columns.split_at(n * kept);
+    let (minutes, positions) = rest.split_at(n * 2);
+    let parts = Parts {
+        apis,
+        bits,
+        group_counts,
+        low,
+        minutes,
+        positions,
     };
-    if bits > 0 {
-        let mut at = 0;
-        for (group, count) in groups.iter().enumerate() {
-            let high = (group as u64) << (64 - bits);
-            let end = at + *count as usize;
-            hashes[at..end].iter_mut().for_each(|hash| *hash |= high);
-            at = end;
-        }
-    }
-    anyhow::ensure!(
-        hashes.windows(2).all(|pair| pair[0] < pair[1]),
-        "the saved state holds event IDs out of order"
-    );
-    let minutes: Vec<u16> = (input.take(n * 2, "the event minutes")?.as_chunks::<2>().0)
-        .iter()
-        .map(|m| u16::from_le_bytes(*m))
-        .collect();
-    if let Some(late) = minutes.iter().find(|m| i64::from(**m) >= MINUTES_PER_DAY) {
-        anyhow::bail!("the saved state holds an event minute {late} past the end of its day");
-    }
-    let width = api_width(apis.len());
-    let positions = input.take(n * width, "the event APIs")?;
-    let position = |raw: &[u8]| match raw {
-        [a] => usize::from(*a),
-        [a, b] => usize::from(u16::from_le_bytes([*a, *b])),
-        _ => u32::from_le_bytes(raw.try_into().expect("4 bytes")) as usize,
-    };
-    if let Some(beyond) = positions
-        .chunks_exact(width)
-        .map(position)
-        .find(|at| *at >= apis.len())
-    {
-        anyhow::bail!(
-            "the saved state refers to API {beyond} of a day, but that day holds only {}",
-            apis.len()
-        );
-    }
-    let day_apis: Vec<u32> = positions
-        .chunks_exact(width)
-        .map(|raw| apis[position(raw)])
-        .collect();
-    Ok(DayIds::frozen(hashes, minutes, day_apis))
+    Ok(DayIds::packed(PackedIds::from_parts(parts)?))
 }
 
 #[cfg(test)]
