@@ -1193,6 +1193,33 @@ mod tests {
         }
     }
 
+    /// Days packed in steps (a day in two blocks, days apart, days far from the epoch's zero),
+    /// then the first of them pruned: each block's day, said as the days since the one before,
+    /// reads back, and the first block left says its day whole.
+    #[test]
+    fn days_packed_in_steps_and_pruned_keep_their_days() {
+        let days = [-3, 0, 20_454, 20_455, 20_455, 20_458, 20_700];
+        for prune in 0..days.len() {
+            let mut data = SeriesMinutes::default();
+            let mut expected = SeriesMinutes::default();
+            for (step, day) in days.iter().enumerate() {
+                // The fifth step counts later into the day the fourth packed.
+                let minute = day * DAY + 60 * step as i64;
+                for data in [&mut data, &mut expected] {
+                    count_at(data, minute, [Some(step as Sym), None, None]);
+                }
+                data.freeze();
+            }
+            let from = Minute(days[prune] * DAY);
+            data.prune_before(from);
+            expected.prune_before(from);
+            assert_eq!(everything(&data), everything(&expected), "from {prune}");
+            let kept: Vec<i64> = data.frozen.days().collect();
+            let want: Vec<i64> = days.into_iter().filter(|d| *d >= days[prune]).collect();
+            assert_eq!(kept, want, "from {prune}");
+        }
+    }
+
     /// The series map holds a series' minutes in 24 bytes.
     #[test]
     fn series_minutes_are_24_bytes() {

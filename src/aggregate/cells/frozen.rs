@@ -9,8 +9,9 @@
 //! delivery, a stuck partition read again) unpacks its series first (`Minutes::thaw`).
 //!
 //! The bytes: the last minute held (8 bytes, little-endian), then one block per UTC day in
-//! ascending order (a day may have more than one): its day (zigzag varint), its number of
-//! cells, its length in bytes, then its cells. A cell is its minute (the minute of the day for
+//! ascending order (a day may have more than one): its day (the first block's as a zigzag
+//! varint, each other's as the days since the block before: one byte where a day number takes
+//! three), its number of cells, its length in bytes, then its cells. A cell is its minute (the minute of the day for
 //! the block's first, else the gap from the one before), a tag byte, its count unless the tag
 //! says 1, then the values the tag announces. Each tally of the tag's three is empty, the same
 //! value the cell before in the block held inline, a new value inline, or spilled (its list
@@ -38,10 +39,11 @@ const HEADER: usize = 8;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Frozen(Box<[u8]>);
 
-/// One day's block: where it starts and ends (after `HEADER`), its day, its number of cells and
-/// their bytes.
+/// One day's block: where it starts, where its number of cells starts (after its day) and where
+/// it ends (after `HEADER`), its day, its number of cells and their bytes.
 struct Block<'a> {
     start: usize,
+    after_day: usize,
     end: usize,
     day: i64,
     cells: usize,
@@ -67,16 +69,23 @@ impl Frozen {
     fn blocks(&self) -> impl Iterator<Item = Block<'_>> {
         let bytes = self.0.get(HEADER..).unwrap_or_default();
         let mut at = 0;
+        let mut previous: Option<i64> = None;
         std::iter::from_fn(move || {
             if at >= bytes.len() {
                 return None;
             }
             let start = at;
-            let day = unzigzag(varint(bytes, &mut at));
+            let day = match previous {
+                None => unzigzag(varint(bytes, &mut at)),
+                Some(day) => day + varint(bytes, &mut at) as i64,
+            };
+            previous = Some(day);
+            let after_day = at;
             let cells = varint(bytes, &mut at) as usize;
             let len = varint(bytes, &mut at) as usize;
             let block = Block {
                 start,
+                after_day,
                 end: at + len,
                 day,
                 cells,
@@ -130,6 +139,7 @@ impl Frozen {
         thread_local! {
             static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = Default::default();
         }
+        let mut previous = self.blocks().last().map(|block| block.day);
         BUFFERS.with_borrow_mut(|(blocks, block)| {
             blocks.clear();
             let mut start = 0;
@@ -138,7 +148,8 @@ impl Frozen {
                 let end = start + minutes[start..].partition_point(|m| m.day_number() == day);
                 block.clear();
                 pack_cells(&minutes[start..end], &cells[start..end], spills, day, block);
-                push_varint(blocks, zigzag(day));
+                push_day(blocks, day, previous);
+                previous = Some(day);
                 push_varint(blocks, (end - start) as u64);
                 push_varint(blocks, block.len() as u64);
                 blocks.extend_from_slice(block);
@@ -179,13 +190,15 @@ impl Frozen {
             self.0 = Box::default();
             return;
         };
-        let kept_from = HEADER + first_kept.start;
-        if kept_from == HEADER {
+        if first_kept.start == 0 {
             return;
         }
-        let mut bytes = Vec::with_capacity(HEADER + self.0.len() - kept_from);
+        // The first block kept says its day whole; the others' stay as days since the one before.
+        let rest = HEADER + first_kept.after_day;
+        let mut bytes = Vec::with_capacity(HEADER + 4 + self.0.len() - rest);
         bytes.extend_from_slice(&self.0[..HEADER]);
-        bytes.extend_from_slice(&self.0[kept_from..]);
+        push_day(&mut bytes, first_kept.day, None);
+        bytes.extend_from_slice(&self.0[rest..]);
         self.0 = bytes.into_boxed_slice();
     }
 }
@@ -301,6 +314,14 @@ fn unpack_block(block: &Block<'_>, out: &mut Minutes) {
         }
         out.minutes.push(Minute(minute));
         out.cells.push(cell);
+    }
+}
+
+/// A block's day: whole if it is the first (no day `previous`), else the days since `previous`.
+fn push_day(out: &mut Vec<u8>, day: i64, previous: Option<i64>) {
+    match previous {
+        None => push_varint(out, zigzag(day)),
+        Some(previous) => push_varint(out, (day - previous) as u64),
     }
 }
 
