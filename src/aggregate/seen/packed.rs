@@ -113,8 +113,8 @@ impl PackedIds {
         (self.starts[group] as usize, self.starts[group + 1] as usize)
     }
 
-    /// What was seen of `id`, if the day holds it: found in its group (a few IDs) from a guess
-    /// at its place.
+    /// What was seen of `id`, if the day holds it: its group is scanned (a few IDs), or, when
+    /// large, searched from a guess at its place.
     pub fn find(&self, id: u64) -> Option<SeenEvent> {
         if self.is_empty() {
             return None;
@@ -187,7 +187,6 @@ impl PackedIds {
         }
         drop(known);
         apis.sort_unstable();
-        apis.dedup();
         let mut packed = PackedIds {
             apis,
             bits: bucket_bits(n),
