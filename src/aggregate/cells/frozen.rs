@@ -50,6 +50,45 @@ struct Block<'a> {
     bytes: &'a [u8],
 }
 
+/// The blocks of a series' packed bytes, in order (`Frozen::blocks`).
+struct Blocks<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    /// The day of the block before, if any: the others' days are the days since it.
+    previous: Option<i64>,
+}
+
+impl<'a> Iterator for Blocks<'a> {
+    type Item = Block<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Block<'a>> {
+        let (bytes, at) = (self.bytes, &mut self.at);
+        if *at >= bytes.len() {
+            return None;
+        }
+        let start = *at;
+        let day = match self.previous {
+            None => unzigzag(varint(bytes, at)),
+            Some(day) => day + varint(bytes, at) as i64,
+        };
+        self.previous = Some(day);
+        let after_day = *at;
+        let cells = varint(bytes, at) as usize;
+        let len = varint(bytes, at) as usize;
+        let block = Block {
+            start,
+            after_day,
+            end: *at + len,
+            day,
+            cells,
+            bytes: &bytes[*at..*at + len],
+        };
+        *at += len;
+        Some(block)
+    }
+}
+
 impl Frozen {
     pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -66,34 +105,12 @@ impl Frozen {
         Some(Minute(i64::from_le_bytes(header.try_into().ok()?)))
     }
 
-    fn blocks(&self) -> impl Iterator<Item = Block<'_>> {
-        let bytes = self.0.get(HEADER..).unwrap_or_default();
-        let mut at = 0;
-        let mut previous: Option<i64> = None;
-        std::iter::from_fn(move || {
-            if at >= bytes.len() {
-                return None;
-            }
-            let start = at;
-            let day = match previous {
-                None => unzigzag(varint(bytes, &mut at)),
-                Some(day) => day + varint(bytes, &mut at) as i64,
-            };
-            previous = Some(day);
-            let after_day = at;
-            let cells = varint(bytes, &mut at) as usize;
-            let len = varint(bytes, &mut at) as usize;
-            let block = Block {
-                start,
-                after_day,
-                end: at + len,
-                day,
-                cells,
-                bytes: &bytes[at..at + len],
-            };
-            at += len;
-            Some(block)
-        })
+    fn blocks(&self) -> Blocks<'_> {
+        Blocks {
+            bytes: self.0.get(HEADER..).unwrap_or_default(),
+            at: 0,
+            previous: None,
+        }
     }
 
     /// How many minutes are packed.
@@ -139,7 +156,9 @@ impl Frozen {
         thread_local! {
             static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = Default::default();
         }
-        let mut previous = self.blocks().last().map(|block| block.day);
+        // The last block's day is that of the last minute packed (no walk over the blocks).
+        let mut previous = self.last_minute().map(Minute::day_number);
+        debug_assert_eq!(previous, self.blocks().last().map(|block| block.day));
         BUFFERS.with_borrow_mut(|(blocks, block)| {
             blocks.clear();
             let mut start = 0;
