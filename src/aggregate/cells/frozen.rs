@@ -11,9 +11,9 @@
 //! The bytes: the last minute held (8 bytes, little-endian), then one block per UTC day in
 //! ascending order (a day may have more than one): its day (the first block's as a zigzag
 //! varint, each other's as the days since the block before: one byte where a day number takes
-//! three), its number of cells, its length in bytes, then its cells. A cell is its minute (the minute of the day for
-//! the block's first, else the gap from the one before), a tag byte, its count unless the tag
-//! says 1, then the values the tag announces. Each tally of the tag's three is empty, the same
+//! three), its number of cells, its length in bytes, then its cells. A cell is its minute (the
+//! minute of the day for the block's first, else the gap from the one before), a tag byte, its
+//! count unless the tag says 1, then the values the tag announces. Each tally of the tag's three is empty, the same
 //! value the cell before in the block held inline, a new value inline, or spilled (its list
 //! follows); a tag bit announces the resource tally. Symbols are written `sym + 1`, `0` for
 //! `NO_SYM`, as in the saved state. Pruning drops whole blocks without reading their cells.
