@@ -555,6 +555,8 @@ struct Run<'c> {
     searched: Option<DayRange>,
     /// A nightly run: an analysed day with no object in any partition's folder is a gap.
     nightly: bool,
+    /// The size of the local objects read lately, for the length of a batch (`local_read`).
+    recent_size: Arc<local_read::RecentSize>,
 }
 
 impl<'c> Run<'c> {
@@ -624,6 +626,7 @@ impl<'c> Run<'c> {
             found: BTreeMap::new(),
             searched: None,
             nightly: false,
+            recent_size: Arc::default(),
         })
     }
 
@@ -1049,15 +1052,17 @@ impl<'c> Run<'c> {
             selection: config.selection,
         });
         if matches!(self.source.as_ref(), Source::Local(_)) {
-            let mut slots =
-                local_read::start(self.source.clone(), objects, options, config.decode_threads);
+            let mut results = local_read::start(
+                self.source.clone(),
+                objects,
+                options,
+                config.decode_threads,
+                self.recent_size.clone(),
+            );
             // A stop leaves the rest of the day's objects, even one whose read hangs.
-            while let Some(slot) = until_stopped(slots.recv()).await.flatten() {
-                let Some(batch) = until_stopped(slot).await else {
-                    break;
-                };
-                match batch {
-                    Ok(batch) => batch.into_iter().for_each(|(o, outcome)| {
+            while let Some(outcomes) = until_stopped(results.next()).await.flatten() {
+                match outcomes {
+                    Ok(outcomes) => outcomes.into_iter().for_each(|(o, outcome)| {
                         self.count(o, outcome, aggregator);
                     }),
                     // Not expected (a reader catches decoder panics): the batch's objects are

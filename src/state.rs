@@ -160,7 +160,7 @@ pub struct StuckPartition {
     pub redetect_from: String,
     /// Its Insights are withheld from this day on.
     pub withheld_from: String,
-    /// Objects to read again: bucket-relative key and listed size.
+    /// Objects to read again: bucket-relative key and listed size (0 if listed without one).
     pub objects: Vec<StuckObject>,
     /// Day folders (YYYY-MM-DD) whose listing failed, to list again.
     pub folders: Vec<String>,

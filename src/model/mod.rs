@@ -392,6 +392,8 @@ pub struct ObjectRef {
     /// The name's bytes between the folder's `head` and `tail`: `folder.names[start..start + len]`.
     start: u32,
     len: u32,
+    /// Its size in bytes as listed; 0 if the listing did not say (a local listing does not
+    /// ask each file for its size: that is a system call an object).
     pub size: u64,
 }
 

@@ -6,6 +6,12 @@
 //! batches from one queue, in listing order, themselves; each batch's results come back through
 //! a slot of its own, and the slots reach the counting task in listing order, at most `AHEAD`
 //! batches ahead of it (so memory stays bounded however far the readers could run).
+//!
+//! A local listing does not give the files' sizes, so a batch's length is guessed from the
+//! objects read lately (`RecentSize`), and what a batch holds is bounded by what its reader has
+//! read: the results come back in chunks of about `BATCH_BYTES`, and a slot holds at most one
+//! chunk that waits to be counted (its reader waits to send the next). A bad guess (small files,
+//! then large ones) costs some reading in parallel for a batch or two, never memory.
 
 use super::fetch::{Outcome, decode_outcome};
 use crate::decode::{DecodeOptions, decode_object};
@@ -14,36 +20,101 @@ use crate::model::problem::{ReadFailure, SkipReason};
 use crate::source::{Source, local};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Batches read but not yet counted, at most.
 const AHEAD: usize = 16;
 
 /// A batch is at most this many consecutive files ...
 const BATCH_OBJECTS: usize = 32;
-/// ... and at most this many compressed bytes: one handoff per batch, not per file (CloudTrail
-/// writes many small files; a handoff per file costs as much as decoding it).
+/// ... and about this many compressed bytes: one handoff per batch, not per file (CloudTrail
+/// writes many small files; a handoff per file costs as much as decoding it). Also the most a
+/// chunk of a batch's results holds, but for its last object.
 const BATCH_BYTES: u64 = 4 << 20;
+
+/// The size taken for an object before any has been read: a run's first batches are short.
+const FIRST_GUESS: u64 = BATCH_BYTES / 8;
 
 /// The largest buffer for an object's (compressed) bytes a reading thread keeps between
 /// objects; CloudTrail's objects are far smaller.
 const KEPT_READ_BUFFER: usize = 8 << 20;
 
-/// The objects of one batch and what became of each, in listing order.
-pub(super) type BatchOutcome = Vec<(ObjectRef, Outcome)>;
+/// Consecutive objects and what became of each, in listing order.
+pub(super) type Outcomes = Vec<(ObjectRef, Outcome)>;
 
-/// Start reading `objects` on `threads` threads, in batches. The receiver yields one slot per
-/// batch, in order; every slot is filled unless the receiver is dropped first.
+/// Part of a batch's results; the `last` ends the batch.
+struct Chunk {
+    outcomes: Outcomes,
+    last: bool,
+}
+
+/// The size of the objects read lately, for the length of the next batch: an average that
+/// follows the last few objects. Kept by the run from day to day.
+#[derive(Debug)]
+pub(super) struct RecentSize(AtomicU64);
+
+impl Default for RecentSize {
+    fn default() -> RecentSize {
+        RecentSize(AtomicU64::new(FIRST_GUESS))
+    }
+}
+
+impl RecentSize {
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// An object of `size` bytes was read. Not atomic as a whole: when two readers update it at
+    /// once one update is lost, which only makes a guess a little older.
+    fn read(&self, size: u64) {
+        let recent = self.get();
+        self.0
+            .store(recent - recent / 4 + size / 4, Ordering::Relaxed);
+    }
+}
+
+/// What the counting task receives: the batches' results in listing order.
+pub(super) struct Results {
+    slots: mpsc::Receiver<mpsc::Receiver<Chunk>>,
+    batch: Option<mpsc::Receiver<Chunk>>,
+}
+
+/// A batch whose reader stopped before handing back all of its results: which of its objects
+/// were counted is unknown.
+#[derive(Debug)]
+pub(super) struct BatchLost;
+
+impl Results {
+    /// The next objects' results, in listing order; `None` once every object is; `BatchLost`
+    /// once for a batch whose reader stopped (not expected: a reader catches decoder panics).
+    /// Cancel-safe: a result is taken only when it is returned.
+    pub(super) async fn next(&mut self) -> Option<Result<Outcomes, BatchLost>> {
+        let batch = match &mut self.batch {
+            Some(batch) => batch,
+            None => self.batch.insert(self.slots.recv().await?),
+        };
+        let chunk = batch.recv().await;
+        if chunk.as_ref().is_none_or(|c| c.last) {
+            self.batch = None;
+        }
+        Some(chunk.map(|c| c.outcomes).ok_or(BatchLost))
+    }
+}
+
+/// Start reading `objects` on `threads` threads, in batches as long as `recent` guesses. Every
+/// object's result comes back unless `Results` is dropped first.
 pub(super) fn start(
     source: Arc<Source>,
     objects: Vec<ObjectRef>,
     options: Arc<DecodeOptions>,
     threads: usize,
-) -> mpsc::Receiver<oneshot::Receiver<BatchOutcome>> {
+    recent: Arc<RecentSize>,
+) -> Results {
     let (slots, ordered) = mpsc::channel(AHEAD);
     let queue = Arc::new(Mutex::new(VecDeque::from(objects)));
-    let work = move || reader(&source, &queue, &options, &slots);
+    let work = move || reader(&source, &queue, &options, &slots, &recent);
     let started = (0..threads.max(1))
         .filter(|n| {
             let spawned = std::thread::Builder::new()
@@ -59,33 +130,39 @@ pub(super) fn start(
         // No thread of our own: read on the runtime's blocking pool instead.
         drop(tokio::task::spawn_blocking(work));
     }
-    ordered
+    Results {
+        slots: ordered,
+        batch: None,
+    }
 }
 
-/// The next batch: the first objects of `queue`, at most `BATCH_OBJECTS` of them and
-/// `BATCH_BYTES` (at least one object). Taken as the readers go, so the day's objects are held
-/// once, not a second time cut into batches.
-fn next_batch(queue: &mut VecDeque<ObjectRef>) -> Option<Vec<ObjectRef>> {
+/// The next batch: the first objects of `queue`, at most `BATCH_OBJECTS` of them and about
+/// `BATCH_BYTES` (at least one object), an object counted at its listed size, or at `recent`
+/// when it was listed without one. Taken as the readers go, so the day's objects are held once,
+/// not a second time cut into batches.
+fn next_batch(queue: &mut VecDeque<ObjectRef>, recent: u64) -> Option<Vec<ObjectRef>> {
     let mut bytes = 0;
     let mut n = 0;
     for object in queue.iter() {
-        if n == BATCH_OBJECTS || (n > 0 && bytes + object.size > BATCH_BYTES) {
+        let size = if object.size > 0 { object.size } else { recent };
+        if n == BATCH_OBJECTS || (n > 0 && bytes + size > BATCH_BYTES) {
             break;
         }
-        bytes += object.size;
+        bytes += size;
         n += 1;
     }
     (n > 0).then(|| queue.drain(..n).collect())
 }
 
 /// One reading thread: takes the next batch (handing its slot on under the queue's lock, so
-/// slots keep the listing order), reads it, fills the slot; until the queue is empty or
-/// nobody counts any more.
+/// slots keep the listing order), reads it, sends its results to the slot in chunks; until the
+/// queue is empty or nobody counts any more.
 fn reader(
     source: &Source,
     queue: &Mutex<VecDeque<ObjectRef>>,
     options: &DecodeOptions,
-    slots: &mpsc::Sender<oneshot::Receiver<BatchOutcome>>,
+    slots: &mpsc::Sender<mpsc::Receiver<Chunk>>,
+    recent: &RecentSize,
 ) {
     let mut folder = local::FolderReader::default();
     let mut bytes = Vec::new();
@@ -93,30 +170,41 @@ fn reader(
     loop {
         let (batch, fill) = {
             let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(batch) = next_batch(&mut queue) else {
+            let Some(batch) = next_batch(&mut queue, recent.get()) else {
                 return;
             };
-            let (fill, slot) = oneshot::channel();
+            // One chunk waits in the slot; the reader waits with the next.
+            let (fill, slot) = mpsc::channel(1);
             // Waits while `AHEAD` batches wait to be counted.
             if slots.blocking_send(slot).is_err() {
                 return;
             }
             (batch, fill)
         };
-        let outcomes = batch
-            .into_iter()
-            .map(|object| {
-                let waiting = crate::telemetry::waiting::on(&object);
-                let outcome = read_one(source, &object, options, &mut folder, &mut bytes, &mut key);
-                drop(waiting);
-                if bytes.capacity() > KEPT_READ_BUFFER {
-                    bytes = Vec::new(); // not held for the rest of the run after a large object
+        let mut left = batch.len();
+        let mut chunk = Vec::with_capacity(left);
+        let mut chunk_bytes = 0;
+        for object in batch {
+            let waiting = crate::telemetry::waiting::on(&object);
+            let outcome = read_one(source, &object, options, &mut folder, &mut bytes, &mut key);
+            drop(waiting);
+            if bytes.capacity() > KEPT_READ_BUFFER {
+                bytes = Vec::new(); // not held for the rest of the run after a large object
+            }
+            if let Ok((_, size)) = &outcome {
+                recent.read(*size);
+                chunk_bytes += size;
+            }
+            chunk.push((object, outcome));
+            left -= 1;
+            let last = left == 0;
+            if last || chunk_bytes >= BATCH_BYTES {
+                let outcomes = std::mem::replace(&mut chunk, Vec::with_capacity(left));
+                if fill.blocking_send(Chunk { outcomes, last }).is_err() {
+                    return;
                 }
-                (object, outcome)
-            })
-            .collect();
-        if fill.send(outcomes).is_err() {
-            return;
+                chunk_bytes = 0;
+            }
         }
     }
 }
@@ -158,26 +246,51 @@ mod tests {
     use super::*;
     use crate::model::{DayRange, Window, parse_day};
 
-    /// Batches hold at most `BATCH_OBJECTS` objects and `BATCH_BYTES`, and at least one object.
+    /// Batches hold at most `BATCH_OBJECTS` objects and `BATCH_BYTES`, and at least one object;
+    /// an object listed without a size counts as large as the recent ones.
     #[test]
     fn batches_are_bounded_by_count_and_bytes() {
         const MIB: u64 = 1 << 20;
-        let cases: [(&str, Vec<u64>, Vec<usize>); 4] = [
-            ("small files", vec![10; 70], vec![32, 32, 6]),
-            ("by bytes", vec![MIB; 9], vec![4, 4, 1]),
-            ("one over the limit", vec![1, 5 * MIB, 1], vec![1, 1, 1]),
-            ("none", vec![], vec![]),
+        let cases: [(&str, Vec<u64>, u64, Vec<usize>); 7] = [
+            ("small files", vec![10; 70], MIB, vec![32, 32, 6]),
+            ("by bytes", vec![MIB; 9], 1, vec![4, 4, 1]),
+            ("one over the limit", vec![1, 5 * MIB, 1], 1, vec![1, 1, 1]),
+            ("none", vec![], 1, vec![]),
+            ("no sizes, small recent ones", vec![0; 40], 10, vec![32, 8]),
+            (
+                "no sizes, large recent ones",
+                vec![0; 9],
+                MIB,
+                vec![4, 4, 1],
+            ),
+            (
+                "no sizes, huge recent ones",
+                vec![0; 2],
+                5 * MIB,
+                vec![1, 1],
+            ),
         ];
-        for (case, sizes, want) in cases {
+        for (case, sizes, recent, want) in cases {
             let mut queue: VecDeque<ObjectRef> = sizes
                 .iter()
                 .map(|s| ObjectRef::single("k", "k", *s))
                 .collect();
-            let got: Vec<usize> = std::iter::from_fn(|| next_batch(&mut queue))
+            let got: Vec<usize> = std::iter::from_fn(|| next_batch(&mut queue, recent))
                 .map(|b| b.len())
                 .collect();
             assert_eq!(got, want, "{case}");
         }
+    }
+
+    /// The recent size follows what is read, and soon.
+    #[test]
+    fn the_recent_size_follows_the_objects_read() {
+        let recent = RecentSize::default();
+        assert_eq!(recent.get(), FIRST_GUESS);
+        (0..40).for_each(|_| recent.read(100));
+        assert!((100..110).contains(&recent.get()), "{recent:?}");
+        (0..8).for_each(|_| recent.read(4 << 20));
+        assert!(recent.get() > 3 << 20, "{recent:?}");
     }
 
     /// Slots come back in listing order whatever order the threads finish in, every object is
@@ -210,15 +323,58 @@ mod tests {
             selection: Default::default(),
         });
         let source = Arc::new(Source::Local(local::LocalSource::new(dir.path().into())));
-        let mut slots = start(source, objects, options, 4);
+        let mut results = start(source, objects, options, 4, Arc::default());
         let mut seen = Vec::new();
-        while let Some(slot) = slots.recv().await {
-            for (object, outcome) in slot.await.unwrap() {
+        while let Some(outcomes) = results.next().await {
+            for (object, outcome) in outcomes.unwrap() {
                 let bad = object.key().ends_with("f070.json");
                 assert_eq!(outcome.is_err(), bad, "{}", object.key());
                 seen.push(object.key());
             }
         }
         assert_eq!(seen, listed);
+    }
+
+    /// A batch longer than its guess (small files read lately, then large ones, listed without
+    /// sizes) comes back in chunks of `BATCH_BYTES` and one object at most, in order: its
+    /// results are never held whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_comes_back_in_chunks_of_bounded_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07";
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        const SIZE: usize = 1 << 20;
+        let mut objects = Vec::new();
+        for n in 0..10 {
+            let name = format!("f{n:02}.json");
+            let body = format!(r#"{{"Records":[{}]}}"#, " ".repeat(SIZE - 14));
+            std::fs::write(dir.path().join(folder).join(&name), &body).unwrap();
+            objects.push(ObjectRef::single(&format!("{folder}/{name}"), &name, 0));
+        }
+        let listed: Vec<String> = objects.iter().map(ObjectRef::key).collect();
+        let day = parse_day("2019-11-07").unwrap();
+        let options = Arc::new(DecodeOptions {
+            window: Window::for_days(DayRange::new(day, day)),
+            filter: Default::default(),
+            max_object_bytes: 2 << 20,
+            selection: Default::default(),
+        });
+        let source = Arc::new(Source::Local(local::LocalSource::new(dir.path().into())));
+        let recent = Arc::new(RecentSize(AtomicU64::new(1)));
+        let mut results = start(source, objects, options, 1, recent.clone());
+        let mut chunks = Vec::new();
+        let mut seen = Vec::new();
+        while let Some(outcomes) = results.next().await {
+            let outcomes = outcomes.unwrap();
+            chunks.push(outcomes.len());
+            for (object, outcome) in outcomes {
+                assert_eq!(outcome.unwrap().1, SIZE as u64, "{}", object.key());
+                seen.push(object.key());
+            }
+        }
+        assert_eq!(seen, listed);
+        // One batch of all ten (guessed at a byte each), in chunks of four 1 MiB objects.
+        assert_eq!(chunks, [4, 4, 2]);
+        assert!(recent.get() > SIZE as u64 / 2, "{recent:?}");
     }
 }

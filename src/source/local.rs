@@ -7,7 +7,9 @@
 //! only ever read, and nothing is written from its paths). Every prefix folder is visited at most
 //! once and the layout below `AWSLogs/` has a fixed depth, so a link loop cannot make the walk
 //! endless; in a day folder, a link that loops or leads nowhere, a sub-folder, a FIFO or a
-//! device is named and ignored, never opened. Objects are read with a cap on their size.
+//! device is named and ignored, never opened. A day folder's files are listed by the type its
+//! entries give, without asking each for its size (a system call an object, as much as reading
+//! a small one costs); objects are read with a cap on their size.
 
 use super::layout::{self, AWSLOGS, CLOUDTRAIL, PartitionFilter};
 use super::{Listing, ListingBuilder, SourceError};
@@ -222,7 +224,8 @@ pub const NON_UTF8_NAME: &str = "a file name that is not UTF-8";
 
 /// List one day folder (blocking). Links are followed; anything that is not a regular file
 /// (a folder, a FIFO, a device, a link that leads nowhere or in a circle) is ignored and named,
-/// never opened.
+/// never opened. A regular file is listed without its size (0: `ObjectRef::size`), from the
+/// type its entry gives; a link's target with its size, as that is looked up anyway.
 fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -241,30 +244,31 @@ fn list_folder(dir: &Path, prefix: &str) -> Result<Listing, SourceError> {
             ignore(NON_UTF8_NAME);
             continue;
         };
-        // The entry's own type and size (no lookup of the whole path), except that a link is
-        // followed to what it points to.
-        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
-        let meta = if is_link {
-            std::fs::metadata(entry.path())
-        } else {
-            entry.metadata()
-        };
-        let meta = match meta {
-            Ok(meta) => meta,
+        // The entry's own type (from the folder's listing itself on most file systems), except
+        // that a link is followed to what it points to.
+        let (file_type, size) = match entry.file_type() {
+            Ok(t) if t.is_symlink() => match std::fs::metadata(entry.path()) {
+                Ok(meta) => (meta.file_type(), meta.len()),
+                Err(_) => {
+                    ignore(BROKEN_LINK);
+                    continue;
+                }
+            },
+            Ok(t) => (t, 0),
             Err(_) => {
                 ignore(BROKEN_LINK);
                 continue;
             }
         };
-        if meta.is_dir() {
+        if file_type.is_dir() {
             ignore(DIRECTORY);
             continue;
         }
-        if !meta.is_file() {
+        if !file_type.is_file() {
             ignore(SPECIAL_FILE);
             continue;
         }
-        listing.add(&name, meta.len());
+        listing.add(&name, size);
     }
     Ok(listing.finish())
 }
@@ -303,7 +307,7 @@ impl ReadError {
 /// block. One path lookup: the type and size come from the open file.
 pub fn read_object(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::new();
-    read_open_file(open_object(path)?, cap, None, &mut bytes)?;
+    read_open_file(open_object(path)?, cap, Listed::No, &mut bytes)?;
     Ok(bytes)
 }
 
@@ -334,9 +338,9 @@ impl FolderReader {
         use std::os::unix::ffi::OsStrExt;
         match (path.parent(), path.file_name()) {
             (Some(folder), Some(name)) => {
-                self.read_in(folder, "", &[name.as_bytes()], cap, None, bytes)
+                self.read_in(folder, "", &[name.as_bytes()], cap, Listed::No, bytes)
             }
-            _ => read_open_file(open_object(path)?, cap, None, bytes),
+            _ => read_open_file(open_object(path)?, cap, Listed::No, bytes),
         }
     }
 
@@ -350,19 +354,22 @@ impl FolderReader {
         bytes: &mut Vec<u8>,
     ) -> Result<(), ReadError> {
         let name = object.name_parts().map(str::as_bytes);
-        let listed = Some(object.size);
+        let listed = match object.size {
+            0 => Listed::File,
+            size => Listed::Size(size),
+        };
         self.read_in(root, &object.folder().key, &name, cap, listed, bytes)
     }
 
-    /// The object named by the concatenated `name` in the folder `key` below `root`, listed with
-    /// `listed` bytes if it was listed.
+    /// The object named by the concatenated `name` in the folder `key` below `root`, as
+    /// `listed`.
     fn read_in(
         &mut self,
         root: &Path,
         key: &str,
         name: &[&[u8]],
         cap: u64,
-        listed: Option<u64>,
+        listed: Listed,
         bytes: &mut Vec<u8>,
     ) -> Result<(), ReadError> {
         let file = match self.open_folder(root, key) {
@@ -425,23 +432,37 @@ fn open_in(
     }
 }
 
+/// What a listing said of an object about to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    /// Listed at this many bytes.
+    Size(u64),
+    /// Listed as a regular file, its size not asked for.
+    File,
+    /// Not listed: read by its path.
+    No,
+}
+
+/// The first read of an object listed without its size asks for this many bytes at least (or
+/// as many as the reading thread's buffer holds, when more): most CloudTrail objects are
+/// smaller, so one call reads them whole.
+const FIRST_READ: usize = 256 << 10;
+
 /// Read an opened object into `bytes`: refused unless it is a regular file of at most `cap`
-/// bytes (by its size now, and by what it yields). An object `listed` with a size (at most the
-/// cap) is first read in one call: when that call ends exactly at the listed size (a short read,
-/// so the end of the file), that is the object, with no call for its type and size and none to
-/// find its end (two of the five calls a small object cost). Anything else (an error, fewer
-/// bytes, more) goes on as for an object read by path, from where the first call stopped.
+/// bytes (by its size now, and by what it yields). A listed object is first read without
+/// asking for its type and size (two of the five system calls a small object cost), and that
+/// is the object when the reads end where its end must be (`read_listed_whole`). Anything else
+/// (an error, fewer bytes, more) goes on as for an object read by path, from where those reads
+/// stopped.
 fn read_open_file(
     file: std::fs::File,
     cap: u64,
-    listed: Option<u64>,
+    listed: Listed,
     bytes: &mut Vec<u8>,
 ) -> Result<(), ReadError> {
     use std::io::Read;
     bytes.clear();
-    if let Some(size) = listed.filter(|size| *size <= cap)
-        && read_once(&file, size as usize + 1, bytes).is_ok_and(|n| n as u64 == size)
-    {
+    if read_listed_whole(&file, cap, listed, bytes) {
         return Ok(());
     }
     let meta = file.metadata()?;
@@ -464,6 +485,28 @@ fn read_open_file(
         });
     }
     Ok(())
+}
+
+/// Whether reading a listed object, at most `cap` bytes of it, got all of it into `bytes`:
+/// - listed with its size (at most the cap): one read of a byte more than that, which must end
+///   exactly there (a short read, so the end of the file);
+/// - listed as a regular file: one read of `FIRST_READ` bytes or more, which must end short of
+///   that, then one that must find the end (a short read alone does not prove it on every file
+///   system: FUSE and network mounts may return fewer bytes than asked). An empty first read
+///   is left to the type check: a FIFO put in the file's place reads as empty too.
+fn read_listed_whole(file: &std::fs::File, cap: u64, listed: Listed, bytes: &mut Vec<u8>) -> bool {
+    let room_for = |n: usize| n.min(usize::try_from(cap).unwrap_or(usize::MAX).saturating_add(1));
+    match listed {
+        Listed::Size(size) if size <= cap => {
+            read_once(file, size as usize + 1, bytes).is_ok_and(|n| n as u64 == size)
+        }
+        Listed::File => {
+            let room = room_for(bytes.capacity().max(FIRST_READ));
+            read_once(file, room, bytes).is_ok_and(|n| n > 0 && n < room)
+                && read_once(file, 1, bytes).is_ok_and(|n| n == 0)
+        }
+        Listed::Size(_) | Listed::No => false,
+    }
 }
 
 /// One `read` of at most `most` bytes, appended to `bytes` (retried if interrupted before
@@ -511,9 +554,18 @@ mod tests {
         let non_utf8 =
             <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"bad\xff.json.gz");
         std::fs::write(d.join(non_utf8), b"x").unwrap();
+        std::os::unix::fs::symlink(d.join("good.json.gz"), d.join("link.json.gz")).unwrap();
         let listing = list_folder(d, "P/").unwrap();
-        let keys: Vec<String> = listing.objects.iter().map(ObjectRef::key).collect();
-        assert_eq!(keys, ["P/a b \u{65e5}.json.gz", "P/good.json.gz"]);
+        let keys: Vec<(String, u64)> = listing.objects.iter().map(|o| (o.key(), o.size)).collect();
+        // A file without its size (not asked for); a link's target with it (looked up anyway).
+        assert_eq!(
+            keys,
+            [
+                ("P/a b \u{65e5}.json.gz".into(), 0),
+                ("P/good.json.gz".into(), 0),
+                ("P/link.json.gz".into(), 1)
+            ]
+        );
         let mut reasons: Vec<(String, &str)> = listing
             .ignored
             .iter()
@@ -575,7 +627,7 @@ mod tests {
         };
         assert_eq!(
             names(&listed[1]),
-            [("x.json.gz".into(), 1), ("y.json.gz".into(), 2)]
+            [("x.json.gz".into(), 0), ("y.json.gz".into(), 0)]
         );
         assert_eq!(names(&listed[2]), []);
         assert_eq!(names(&source.objects(&a, day).await), names(&listed[1]));
@@ -675,7 +727,8 @@ mod tests {
     }
 
     /// A listed object is read whole whatever became of it since the listing: unchanged, grown,
-    /// shrunk, emptied, grown over the cap, or replaced by a FIFO or a folder.
+    /// shrunk, emptied, grown over the cap, or replaced by a FIFO or a folder; listed with its
+    /// size or without.
     #[test]
     fn a_listed_object_is_read_as_it_is_now_not_as_listed() {
         type Change = fn(&Path);
@@ -710,10 +763,17 @@ mod tests {
             ),
             ("a FIFO", replace_by_fifo, Err("not a file")),
         ];
-        for (case, change, want) in cases {
+        for ((case, change, want), with_size) in cases
+            .into_iter()
+            .flat_map(|case| [(case, false), (case, true)])
+        {
             let dir = tempfile::tempdir().unwrap();
             write(&dir.path().join("a.json.gz"), 100);
-            let listed = list_folder(dir.path(), "").unwrap().objects;
+            let mut listed = list_folder(dir.path(), "").unwrap().objects;
+            assert_eq!(listed[0].size, 0);
+            if with_size {
+                listed[0] = ObjectRef::single("a.json.gz", "a.json.gz", 100);
+            }
             change(&dir.path().join("a.json.gz"));
             let mut bytes = b"left over".to_vec();
             let got = FolderReader::default()
@@ -741,6 +801,16 @@ mod tests {
         let mut bytes = Vec::new();
         let got = FolderReader::default().read_listed(dir.path(), &listed[0], 200, &mut bytes);
         assert!(matches!(got, Err(ReadError::NotAFile)), "{got:?}");
+        // Listed without its size and larger than one first read: read on to its end.
+        let dir = tempfile::tempdir().unwrap();
+        let large: Vec<u8> = (0..FIRST_READ * 3 + 7).map(|n| n as u8).collect();
+        std::fs::write(dir.path().join("a.json.gz"), &large).unwrap();
+        let listed = list_folder(dir.path(), "").unwrap().objects;
+        let mut bytes = Vec::new();
+        FolderReader::default()
+            .read_listed(dir.path(), &listed[0], 1 << 20, &mut bytes)
+            .unwrap();
+        assert!(bytes == large, "{} bytes of {}", bytes.len(), large.len());
     }
 
     #[test]

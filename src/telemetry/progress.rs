@@ -8,8 +8,9 @@
 //! shown. Log lines reach stderr through `StderrAroundProgress`, which lifts the bar while a
 //! line prints, so the two never garble each other.
 //!
-//! The ETA is over bytes: the bar's length is the bytes listed so far plus, for the days not
-//! listed yet, the bytes of an average day (the first listing also holds the baseline days).
+//! The ETA is over objects: the bar's length is the objects listed so far plus, for the days
+//! not listed yet, the objects of an average day (the first listing also holds the baseline
+//! days). Not over bytes: a local listing does not ask its files for their sizes.
 
 use super::LogFormat;
 use crate::model::{BASELINE_DAYS, ObjectRef};
@@ -60,13 +61,11 @@ pub fn day(day: chrono::NaiveDate) {
 /// Objects listed and about to be read.
 pub fn listed(objects: &[ObjectRef]) {
     update(|t| {
-        let bytes: u64 = objects.iter().map(|o| o.size).sum();
         if t.listings == 0 {
-            t.first_listing_bytes = bytes;
+            t.first_listing_objects = objects.len() as u64;
         }
         t.listings += 1;
         t.objects_listed += objects.len() as u64;
-        t.bytes_listed += bytes;
     });
 }
 
@@ -112,9 +111,8 @@ struct Tracker {
     days_started: u64,
     day: Option<chrono::NaiveDate>,
     listings: u64,
-    first_listing_bytes: u64,
+    first_listing_objects: u64,
     objects_listed: u64,
-    bytes_listed: u64,
     objects_read: u64,
     bytes_read: u64,
     records: u64,
@@ -130,9 +128,8 @@ impl Tracker {
             days_started: 0,
             day: None,
             listings: 0,
-            first_listing_bytes: 0,
+            first_listing_objects: 0,
             objects_listed: 0,
-            bytes_listed: 0,
             objects_read: 0,
             bytes_read: 0,
             records: 0,
@@ -141,24 +138,24 @@ impl Tracker {
     }
 
     fn redraw(&mut self) {
-        self.bar.set_length(self.estimated_total_bytes());
-        self.bar.set_position(self.bytes_read);
+        self.bar.set_length(self.estimated_total_objects());
+        self.bar.set_position(self.objects_read);
         self.bar.set_message(self.message());
     }
 
-    /// Bytes listed, plus an average day for every day not listed yet.
-    fn estimated_total_bytes(&self) -> u64 {
+    /// Objects listed, plus an average day for every day not listed yet.
+    fn estimated_total_objects(&self) -> u64 {
         let listed_days = self.days_started.min(self.days_total);
         let remaining = self.days_total - listed_days;
         if remaining == 0 || self.listings == 0 {
-            return self.bytes_listed.max(self.bytes_read).max(1);
+            return self.objects_listed.max(self.objects_read).max(1);
         }
         let per_day = if self.listings > 1 {
-            (self.bytes_listed - self.first_listing_bytes) / (self.listings - 1)
+            (self.objects_listed - self.first_listing_objects) / (self.listings - 1)
         } else {
-            self.first_listing_bytes / (BASELINE_DAYS as u64 + 2)
+            self.first_listing_objects / (BASELINE_DAYS as u64 + 2)
         };
-        self.bytes_listed + remaining * per_day
+        self.objects_listed + remaining * per_day
     }
 
     fn message(&self) -> String {
@@ -245,16 +242,16 @@ mod tests {
         // Day 1 lists its folder, the next one, and the 7 baseline days: 9 folders of 100.
         t.days_started = 1;
         t.listings = 1;
-        t.first_listing_bytes = 900;
-        t.bytes_listed = 900;
-        assert_eq!(t.estimated_total_bytes(), 900 + 2 * 100);
+        t.first_listing_objects = 900;
+        t.objects_listed = 900;
+        assert_eq!(t.estimated_total_objects(), 900 + 2 * 100);
         // Day 2 lists one new folder of 150: that is the average day now.
         t.days_started = 2;
         t.listings = 2;
-        t.bytes_listed = 1050;
-        assert_eq!(t.estimated_total_bytes(), 1050 + 150);
+        t.objects_listed = 1050;
+        assert_eq!(t.estimated_total_objects(), 1050 + 150);
         t.days_started = 3;
-        assert_eq!(t.estimated_total_bytes(), 1050);
+        assert_eq!(t.estimated_total_objects(), 1050);
     }
 
     #[test]
