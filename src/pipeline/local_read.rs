@@ -3,15 +3,17 @@
 //! A day of a local archive is thousands of small files, read in small batches. Handing every
 //! batch from the counting task to a blocking thread and back cost two cross-thread wake-ups per
 //! batch, and with them a quarter of a 2-core machine sat idle. Here `threads` threads take the
-//! batches from one queue, in listing order, themselves; each batch's results come back through
-//! a slot of its own, and the slots reach the counting task in listing order, at most `AHEAD`
-//! batches ahead of it (so memory stays bounded however far the readers could run).
+//! batches from one queue, in listing order, themselves, and each says which thread has each
+//! batch in the same order; each thread hands its results back through a channel of its own
+//! (one made a batch cost 1% of a run), so the counting task takes the batches in listing order
+//! from the thread that has each, at most `AHEAD` batches ahead of it (so memory stays bounded
+//! however far the readers could run).
 //!
 //! A local listing does not give the files' sizes, so a batch's length is guessed from the
 //! objects read lately (`RecentSize`), and what a batch holds is bounded by what its reader has
-//! read: the results come back in chunks of about `BATCH_BYTES`, and a slot holds at most one
-//! chunk that waits to be counted (its reader waits to send the next). A bad guess (small files,
-//! then large ones) costs some reading in parallel for a batch or two, never memory.
+//! read: the results come back in chunks of about `BATCH_BYTES`, and at most `AHEAD` chunks
+//! wait to be counted in all (a reader waits to send more). A bad guess (small files, then
+//! large ones) costs some reading in parallel for a batch or two, never memory.
 
 use super::fetch::{Outcome, decode_outcome};
 use crate::decode::{DecodeOptions, decode_object};
@@ -77,8 +79,12 @@ impl RecentSize {
 
 /// What the counting task receives: the batches' results in listing order.
 pub(super) struct Results {
-    slots: mpsc::Receiver<mpsc::Receiver<Chunk>>,
-    batch: Option<mpsc::Receiver<Chunk>>,
+    /// For each batch, in listing order, the reading thread that has it.
+    slots: mpsc::Receiver<usize>,
+    /// Each reading thread's results: its batches' chunks, in the order it took the batches.
+    chunks: Vec<mpsc::Receiver<Chunk>>,
+    /// The thread whose batch is being received.
+    receiving: Option<usize>,
 }
 
 /// A batch whose reader stopped before handing back all of its results: which of its objects
@@ -91,13 +97,16 @@ impl Results {
     /// once for a batch whose reader stopped (not expected: a reader catches decoder panics).
     /// Cancel-safe: a result is taken only when it is returned.
     pub(super) async fn next(&mut self) -> Option<Result<Outcomes, BatchLost>> {
-        let batch = match &mut self.batch {
-            Some(batch) => batch,
-            None => self.batch.insert(self.slots.recv().await?),
+        let thread = match self.receiving {
+            Some(thread) => thread,
+            None => *self.receiving.insert(self.slots.recv().await?),
         };
-        let chunk = batch.recv().await;
+        let chunk = match self.chunks.get_mut(thread) {
+            Some(chunks) => chunks.recv().await,
+            None => None,
+        };
         if chunk.as_ref().is_none_or(|c| c.last) {
-            self.batch = None;
+            self.receiving = None;
         }
         Some(chunk.map(|c| c.outcomes).ok_or(BatchLost))
     }
@@ -114,25 +123,32 @@ pub(super) fn start(
 ) -> Results {
     let (slots, ordered) = mpsc::channel(AHEAD);
     let queue = Arc::new(Mutex::new(VecDeque::from(objects)));
-    let work = move || reader(&source, &queue, &options, &slots, &recent);
-    let started = (0..threads.max(1))
-        .filter(|n| {
-            let spawned = std::thread::Builder::new()
-                .name(format!("trailsight-read-{n}"))
-                .spawn(work.clone());
-            if let Err(e) = &spawned {
-                tracing::warn!("cannot start a reading thread ({e}); reading with fewer");
-            }
-            spawned.is_ok()
-        })
-        .count();
-    if started == 0 {
+    let work = move |me: usize, fill: mpsc::Sender<Chunk>| {
+        reader(&source, &queue, &options, &recent, (&slots, me), &fill);
+    };
+    let mut chunks = Vec::new();
+    let room = (AHEAD / threads.max(1)).max(1);
+    for n in 0..threads.max(1) {
+        let (fill, receiver) = mpsc::channel(room);
+        let (work, me) = (work.clone(), chunks.len());
+        let spawned = std::thread::Builder::new()
+            .name(format!("trailsight-read-{n}"))
+            .spawn(move || work(me, fill));
+        match spawned {
+            Ok(_) => chunks.push(receiver),
+            Err(e) => tracing::warn!("cannot start a reading thread ({e}); reading with fewer"),
+        }
+    }
+    if chunks.is_empty() {
         // No thread of our own: read on the runtime's blocking pool instead.
-        drop(tokio::task::spawn_blocking(work));
+        let (fill, receiver) = mpsc::channel(AHEAD);
+        chunks.push(receiver);
+        drop(tokio::task::spawn_blocking(move || work(0, fill)));
     }
     Results {
         slots: ordered,
-        batch: None,
+        chunks,
+        receiving: None,
     }
 }
 
@@ -154,32 +170,31 @@ fn next_batch(queue: &mut VecDeque<ObjectRef>, recent: u64) -> Option<Vec<Object
     (n > 0).then(|| queue.drain(..n).collect())
 }
 
-/// One reading thread: takes the next batch (handing its slot on under the queue's lock, so
-/// slots keep the listing order), reads it, sends its results to the slot in chunks; until the
+/// One reading thread, thread `me`: takes the next batch (saying it has it under the queue's
+/// lock, so the slots keep the listing order), reads it, sends its results in chunks; until the
 /// queue is empty or nobody counts any more.
 fn reader(
     source: &Source,
     queue: &Mutex<VecDeque<ObjectRef>>,
     options: &DecodeOptions,
-    slots: &mpsc::Sender<mpsc::Receiver<Chunk>>,
     recent: &RecentSize,
+    (slots, me): (&mpsc::Sender<usize>, usize),
+    fill: &mpsc::Sender<Chunk>,
 ) {
     let mut folder = local::FolderReader::default();
     let mut bytes = Vec::new();
     let mut key = String::new();
     loop {
-        let (batch, fill) = {
+        let batch = {
             let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
             let Some(batch) = next_batch(&mut queue, recent.get()) else {
                 return;
             };
-            // One chunk waits in the slot; the reader waits with the next.
-            let (fill, slot) = mpsc::channel(1);
             // Waits while `AHEAD` batches wait to be counted.
-            if slots.blocking_send(slot).is_err() {
+            if slots.blocking_send(me).is_err() {
                 return;
             }
-            (batch, fill)
+            batch
         };
         let mut left = batch.len();
         let mut chunk = Vec::with_capacity(left);

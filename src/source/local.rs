@@ -446,7 +446,7 @@ enum Listed {
 /// The first read of an object listed without its size asks for this many bytes at least (or
 /// as many as the reading thread's buffer holds, when more): most CloudTrail objects are
 /// smaller, so one call reads them whole.
-const FIRST_READ: usize = 256 << 10;
+const FIRST_READ: usize = 64 << 10;
 
 /// Read an opened object into `bytes`: refused unless it is a regular file of at most `cap`
 /// bytes (by its size now, and by what it yields). A listed object is first read without
