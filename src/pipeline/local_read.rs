@@ -308,37 +308,50 @@ mod tests {
         assert!(recent.get() > 3 << 20, "{recent:?}");
     }
 
+    /// Start reading `files` (name, body, listed size) written to a day folder under `dir`, on
+    /// `threads` threads; with their keys in listing order.
+    fn read_files(
+        dir: &std::path::Path,
+        files: impl Iterator<Item = (String, String, u64)>,
+        threads: usize,
+        recent: Arc<RecentSize>,
+    ) -> (Results, Vec<String>) {
+        let folder = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07";
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        let mut objects = Vec::new();
+        for (name, body, size) in files {
+            std::fs::write(dir.join(folder).join(&name), &body).unwrap();
+            objects.push(ObjectRef::single(&format!("{folder}/{name}"), &name, size));
+        }
+        let keys = objects.iter().map(ObjectRef::key).collect();
+        let day = parse_day("2019-11-07").unwrap();
+        let options = Arc::new(DecodeOptions {
+            window: Window::for_days(DayRange::new(day, day)),
+            filter: Default::default(),
+            max_object_bytes: 4 << 20,
+            selection: Default::default(),
+        });
+        let source = Arc::new(Source::Local(local::LocalSource::new(dir.into())));
+        (start(source, objects, options, threads, recent), keys)
+    }
+
     /// Slots come back in listing order whatever order the threads finish in, every object is
     /// accounted for, and a bad object is named without stopping its batch.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn results_come_back_in_listing_order() {
         let dir = tempfile::tempdir().unwrap();
-        let folder = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07";
-        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
         // 400 files make 13 batches; larger files first, so later batches tend to finish first.
-        let mut objects = Vec::new();
-        for n in 0..400 {
-            let name = format!("f{n:03}.json");
+        let files = (0..400).map(|n| {
             let records = vec![r#"{"eventName":"x"}"#; (400 - n) * 4].join(",");
             let body = if n == 70 {
                 "not json".to_owned()
             } else {
                 format!(r#"{{"Records":[{records}]}}"#)
             };
-            std::fs::write(dir.path().join(folder).join(&name), &body).unwrap();
-            let key = format!("{folder}/{name}");
-            objects.push(ObjectRef::single(&key, &name, body.len() as u64));
-        }
-        let listed: Vec<String> = objects.iter().map(ObjectRef::key).collect();
-        let day = parse_day("2019-11-07").unwrap();
-        let options = Arc::new(DecodeOptions {
-            window: Window::for_days(DayRange::new(day, day)),
-            filter: Default::default(),
-            max_object_bytes: 1 << 20,
-            selection: Default::default(),
+            let size = body.len() as u64;
+            (format!("f{n:03}.json"), body, size)
         });
-        let source = Arc::new(Source::Local(local::LocalSource::new(dir.path().into())));
-        let mut results = start(source, objects, options, 4, Arc::default());
+        let (mut results, listed) = read_files(dir.path(), files, 4, Arc::default());
         let mut seen = Vec::new();
         while let Some(outcomes) = results.next().await {
             for (object, outcome) in outcomes.unwrap() {
@@ -356,27 +369,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_comes_back_in_chunks_of_bounded_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let folder = "AWSLogs/123456789012/CloudTrail/us-east-1/2019/11/07";
-        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
         const SIZE: usize = 1 << 20;
-        let mut objects = Vec::new();
-        for n in 0..10 {
-            let name = format!("f{n:02}.json");
+        let files = (0..10).map(|n| {
             let body = format!(r#"{{"Records":[{}]}}"#, " ".repeat(SIZE - 14));
-            std::fs::write(dir.path().join(folder).join(&name), &body).unwrap();
-            objects.push(ObjectRef::single(&format!("{folder}/{name}"), &name, 0));
-        }
-        let listed: Vec<String> = objects.iter().map(ObjectRef::key).collect();
-        let day = parse_day("2019-11-07").unwrap();
-        let options = Arc::new(DecodeOptions {
-            window: Window::for_days(DayRange::new(day, day)),
-            filter: Default::default(),
-            max_object_bytes: 2 << 20,
-            selection: Default::default(),
+            (format!("f{n:02}.json"), body, 0)
         });
-        let source = Arc::new(Source::Local(local::LocalSource::new(dir.path().into())));
         let recent = Arc::new(RecentSize(AtomicU64::new(1)));
-        let mut results = start(source, objects, options, 1, recent.clone());
+        let (mut results, listed) = read_files(dir.path(), files, 1, recent.clone());
         let mut chunks = Vec::new();
         let mut seen = Vec::new();
         while let Some(outcomes) = results.next().await {
