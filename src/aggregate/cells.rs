@@ -703,9 +703,10 @@ impl SeriesMinutes {
     }
 
     /// Every symbol the cells' tallies name, in no particular order and some more than once
-    /// (see `Minutes::each_symbol_unordered`).
-    pub fn each_symbol_unordered(&self, f: impl FnMut(Sym)) {
-        self.whole().each_symbol_unordered(f);
+    /// (see `Minutes::each_symbol_unordered`); the packed minutes read where they lie.
+    pub fn each_symbol_unordered(&self, mut f: impl FnMut(Sym)) {
+        self.frozen.each_symbol_unordered(&mut f);
+        self.live().each_symbol_unordered(f);
     }
 
     /// Every symbol the cells' tallies name, renumbered by `new` (their order kept); the
@@ -1100,6 +1101,34 @@ mod tests {
         assert_eq!(everything(&at_once)[..8], want[..]);
         at_once.freeze();
         assert_eq!(everything(&at_once).len(), 9);
+    }
+
+    /// Packed minutes name the symbols they held unpacked, read from their bytes.
+    #[test]
+    fn packed_minutes_name_the_symbols_they_hold() {
+        let symbols = |data: &SeriesMinutes| {
+            let mut named = std::collections::BTreeSet::new();
+            data.each_symbol_unordered(|sym| {
+                named.insert(sym);
+            });
+            named
+        };
+        let counted = cells_of_every_shape();
+        let mut want = std::collections::BTreeSet::new();
+        counted.whole().each_symbol_unordered(|sym| {
+            want.insert(sym);
+        });
+        assert_eq!(symbols(&counted), want);
+        assert!(want.len() >= 8, "{want:?}");
+        let mut packed = counted.clone();
+        packed.freeze();
+        assert!(packed.live.is_none());
+        assert_eq!(symbols(&packed), want);
+        // Part packed, part counted since.
+        count_at(&mut packed, 4 * DAY, [Some(123), None, Some(NO_SYM)]);
+        want.insert(123);
+        assert!(!packed.frozen.is_empty() && packed.live.is_some());
+        assert_eq!(symbols(&packed), want);
     }
 
     /// A minute at or before the last packed one unpacks its series' packed days from its day

@@ -113,6 +113,14 @@ impl Frozen {
         }
     }
 
+    /// Every symbol the packed cells' tallies name, in no particular order and some more than
+    /// once (see `Minutes::each_symbol_unordered`), read from the packed bytes: marking the
+    /// strings in use makes no cell or spill.
+    pub(super) fn each_symbol_unordered(&self, mut f: impl FnMut(Sym)) {
+        self.blocks()
+            .for_each(|block| each_block_symbol(&block, &mut f));
+    }
+
     /// How many minutes are packed.
     pub(super) fn len(&self) -> usize {
         self.blocks().map(|b| b.cells).sum()
@@ -333,6 +341,40 @@ fn unpack_block(block: &Block<'_>, out: &mut Minutes) {
         }
         out.minutes.push(Minute(minute));
         out.cells.push(cell);
+    }
+}
+
+/// The symbols `unpack_block` would put in a block's cells (a tally's value where it is
+/// given, not where a cell repeats the one before) and spills, read past everything else.
+fn each_block_symbol(block: &Block<'_>, f: &mut impl FnMut(Sym)) {
+    let bytes = block.bytes;
+    let mut at = 0;
+    for _ in 0..block.cells {
+        varint(bytes, &mut at); // the minute
+        let tag = bytes[at];
+        at += 1;
+        if tag & COUNT_ONE == 0 {
+            varint(bytes, &mut at);
+        }
+        let mut lists = usize::from(tag & HAS_RESOURCES != 0);
+        for k in 0..3 {
+            match (tag >> (2 * k)) & 3 {
+                MODE_EMPTY | MODE_SAME => {}
+                MODE_NEW => {
+                    let sym = read_sym(bytes, &mut at);
+                    if is_value(sym) {
+                        f(sym);
+                    }
+                }
+                _ => lists += 1,
+            }
+        }
+        for _ in 0..lists {
+            for _ in 0..varint(bytes, &mut at) {
+                f(read_sym(bytes, &mut at));
+                varint(bytes, &mut at); // its count
+            }
+        }
     }
 }
 
