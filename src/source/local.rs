@@ -450,8 +450,9 @@ const FIRST_READ: usize = 64 << 10;
 
 /// Read an opened object into `bytes`: refused unless it is a regular file of at most `cap`
 /// bytes (by its size now, and by what it yields). A listed object is first read without
-/// asking for its type and size (two of the five system calls a small object cost), and that
-/// is the object when the reads end where its end must be (`read_listed_whole`). Anything else
+/// asking for its type and size, and that is the object when the reads end where its end must
+/// be (`read_listed_whole`: a small object costs three system calls with its listed size, four
+/// without, where a read by path costs five). Anything else
 /// (an error, fewer bytes, more) goes on as for an object read by path, from where those reads
 /// stopped.
 fn read_open_file(
