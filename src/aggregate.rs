@@ -665,7 +665,7 @@ impl Aggregator {
                 break;
             }
             if !ids.is_empty() {
-                self.unsaved.note(Minute::start_of_day_number(old));
+                self.unsaved.ids_forgotten(old);
             }
         }
         self.seen.forget_before(Minute::start_of_day_number(day));

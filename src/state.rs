@@ -501,10 +501,7 @@ fn plain_segment_name(name: &str) -> bool {
 /// the cells' member last, so the manifest's copy of the segment's gzip trailer (the size of
 /// the last member) bounds what its cells can inflate to. `None` when the day holds nothing.
 pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
-    let (mut head, mut cells) = (Writer::default(), Writer::default());
-    head.bytes.extend_from_slice(SEGMENT_MAGIC);
-    head.varint(u64::from(SEGMENT_VERSION));
-    head.signed(day);
+    let (mut head, mut cells) = (segment_head(day), Writer::default());
     if !days.write(day, &mut head, &mut cells) {
         return None;
     }
@@ -517,6 +514,57 @@ pub fn encode_segment(day: i64, days: &DaySegments<'_>) -> Option<Vec<u8>> {
     drop(cells);
     bytes.shrink_to_fit();
     Some(bytes)
+}
+
+/// The start of `day`'s segment (layout 5), before its event IDs: the magic line, the version
+/// and the day.
+fn segment_head(day: i64) -> Writer<'static> {
+    let mut head = Writer::default();
+    head.bytes.extend_from_slice(SEGMENT_MAGIC);
+    head.varint(u64::from(SEGMENT_VERSION));
+    head.signed(day);
+    head
+}
+
+/// `day`'s segment as `encode_segment` writes it, when the day's cells are those `saved` (the
+/// day's segment saved before) holds and only its event IDs changed (`SavePlan::cells_kept`):
+/// the IDs' member made again, then `saved`'s cells member as it is, without decoding and
+/// compressing the cells again (the same cells give the same member). `None` when `saved` is
+/// not a segment of `day` of this layout (encode the day instead); `Some(None)` when the day
+/// now holds nothing.
+pub fn encode_segment_keeping_cells(
+    day: i64,
+    days: &DaySegments<'_>,
+    saved: &[u8],
+) -> Option<Option<Vec<u8>>> {
+    let mut saved_head = Vec::new();
+    let cap = usize::try_from(MAX_STATE_BYTES).unwrap_or(usize::MAX);
+    let cells_at = gzip::gunzip_first_member(saved, cap, &mut saved_head)?;
+    let same_layout = {
+        let mut input = Reader::new(&saved_head);
+        input.take(SEGMENT_MAGIC.len(), "").ok()? == SEGMENT_MAGIC
+            && input.varint("").ok()? == u64::from(SEGMENT_VERSION)
+            && input.signed("").ok()? == day
+    };
+    let cells = &saved[cells_at..];
+    // The cells member is checked whole (its checksum) before it is kept: the bytes read again
+    // are those loaded in all likelihood (the size and trailer the manifest lists), but a copy
+    // damaged since would be saved under a new name and fail every later load.
+    let whole_member = |buffer: &mut Vec<u8>| {
+        gzip::gunzip_first_member(cells, cap, buffer).is_some_and(|read| read == cells.len())
+    };
+    if !same_layout || !whole_member(&mut saved_head) {
+        return None;
+    }
+    drop(saved_head);
+    let mut head = segment_head(day);
+    if !days.write_ids(day, &mut head) && cells == gzip::gzip_fast(&DaySegments::no_cells()) {
+        return Some(None);
+    }
+    let mut bytes = Vec::with_capacity(head.bytes.len() + cells.len() + 64);
+    gzip::gzip_stored_onto(&head.bytes, &mut bytes);
+    bytes.extend_from_slice(cells);
+    Some(Some(bytes))
 }
 
 /// A segment of layout 4 (one gzip member: the magic line, version 4, the day, the cells and
@@ -1032,7 +1080,11 @@ impl StateStore {
         let bytes = {
             let days = counts.day_segments();
             for &day in &plan.write {
-                let Some(bytes) = encode_segment(day, &days) else {
+                let kept = match plan.cells_kept.binary_search(&day) {
+                    Ok(_) => self.keeping_cells(day, &current, &days).await,
+                    Err(_) => None,
+                };
+                let Some(bytes) = kept.unwrap_or_else(|| encode_segment(day, &days)) else {
                     continue;
                 };
                 let segment = SegmentRef::of(day, &bytes);
@@ -1050,6 +1102,38 @@ impl StateStore {
         self.collect_segments().await;
         self.finish_migration().await;
         Ok(())
+    }
+
+    /// `day`'s segment with the cells of its segment in `current` kept as they are
+    /// (`encode_segment_keeping_cells`), when only its event IDs changed; `None` if that
+    /// segment cannot be read as the manifest lists it (the day is then encoded whole).
+    async fn keeping_cells(
+        &self,
+        day: i64,
+        current: &[SegmentRef],
+        days: &DaySegments<'_>,
+    ) -> Option<Option<Vec<u8>>> {
+        let segment = current.iter().find(|s| s.day == day)?;
+        let key = self.segment_key(segment);
+        let saved = match self.store.get_bytes(&key, MAX_STATE_BYTES).await {
+            Ok(Some(saved)) => saved,
+            Ok(None) => return None,
+            Err(e) => {
+                let at = self.store.display(&key);
+                tracing::debug!("{at} not read again ({e}): the day is encoded whole");
+                return None;
+            }
+        };
+        if saved.len() as u64 != segment.size || trailer(&saved) != segment.trailer {
+            return None;
+        }
+        let kept = encode_segment_keeping_cells(day, days, &saved)?;
+        debug_assert_eq!(
+            kept,
+            encode_segment(day, days),
+            "a kept cells member is what encoding the day gives"
+        );
+        Some(kept)
     }
 
     /// Write a new segment: created only if absent. An object already there under its name
@@ -1683,6 +1767,80 @@ mod tests {
         assert_eq!(loaded.to_state(), two_days().to_state());
         block_on(other_store.save(&state, &mut loaded, &lock)).unwrap();
         assert_eq!(segment_files(dir.path(), &store), listed);
+    }
+
+    /// A day whose only change since it was saved is its event IDs forgotten is saved with the
+    /// cells member of its saved segment kept as it is: the bytes encoding it whole gives. A
+    /// saved segment of another day or layout, or not a whole gzip member, is not used; a day
+    /// that held event IDs only has no segment once they are forgotten.
+    #[test]
+    fn a_day_whose_ids_were_forgotten_keeps_its_saved_cells() {
+        use crate::model::Minute;
+        let default = IdentityFilter::default;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
+        let lock = block_on(store.lock("test", 1000)).unwrap();
+        let (d0, d1) = (26_206_560 / 1440, 26_206_560 / 1440 + 1);
+        // `two_days()` and an event ID alone the day before (its event not analysed).
+        let mut counts = two_days().to_state();
+        let alone = (format!("{:032x}", 2), 26_206_560 - 1440);
+        counts.seen.insert(0, alone);
+        counts.seen_apis.insert(0, 7);
+        let mut written = Aggregator::from_state(counts, default()).unwrap();
+        block_on(store.save(&state(), &mut written, &lock)).unwrap();
+        let saved = |day: i64| {
+            let segment = store.segments.lock().unwrap().clone();
+            let segment = segment.into_iter().find(|s| s.day == day).unwrap();
+            std::fs::read(dir.path().join(store.segment_key(&segment))).unwrap()
+        };
+        let (saved_before, saved_d0) = (saved(d0 - 1), saved(d0));
+
+        let (state, mut loaded) = block_on(store.load(default())).unwrap().unwrap();
+        loaded.forget_ids_before(Minute(d1 * 1440));
+        let plan = loaded.save_plan();
+        assert_eq!(
+            (plan.write, plan.cells_kept),
+            (vec![d0 - 1, d0], vec![d0 - 1, d0])
+        );
+        let days = loaded.day_segments();
+        let whole = encode_segment(d0, &days).unwrap();
+        assert_ne!(whole, saved_d0);
+        let kept = encode_segment_keeping_cells(d0, &days, &saved_d0);
+        assert_eq!(kept, Some(Some(whole.clone())));
+        let mut head = Vec::new();
+        let cells_at = gzip::gunzip_first_member(&saved_d0, 1 << 20, &mut head).unwrap();
+        assert!(whole.ends_with(&saved_d0[cells_at..]));
+        assert_eq!(encode_segment(d0 - 1, &days), None);
+        assert_eq!(
+            encode_segment_keeping_cells(d0 - 1, &days, &saved_before),
+            Some(None)
+        );
+        // Not a segment of this day and layout, or not whole: encoded instead.
+        let layout_4 = encode_segment_layout_4(d0, &days).unwrap();
+        let mut damaged = saved_d0.clone();
+        damaged[cells_at + 12] ^= 1;
+        let mut two_cells = saved_d0.clone();
+        two_cells.extend_from_slice(&saved_d0[cells_at..]);
+        for other in [
+            &saved(d1)[..],
+            &layout_4,
+            &saved_d0[..cells_at],
+            &saved_d0[..saved_d0.len() - 1],
+            &damaged,
+            &two_cells,
+            b"cut",
+        ] {
+            assert_eq!(encode_segment_keeping_cells(d0, &days, other), None);
+        }
+        drop(days);
+
+        // Saved, the day's new segment is listed and the IDs-only day has none.
+        block_on(store.save(&state, &mut loaded, &lock)).unwrap();
+        assert_eq!(saved(d0), whole);
+        assert!(store.segments.lock().unwrap().iter().all(|s| s.day >= d0));
+        let (_, again) = block_on(store.load(default())).unwrap().unwrap();
+        assert_eq!(again.to_state(), loaded.to_state());
+        assert_eq!(again.to_state().seen.len(), 1);
     }
 
     /// An object's hash is the hash of its key, built or not, and the same as in every earlier

@@ -498,6 +498,9 @@ pub(super) struct Unsaved {
     days: BTreeSet<i64>,
     /// The day last added to `days` (most events of an object fall in one day).
     last: Option<i64>,
+    /// Days whose event IDs were forgotten (`Aggregator::forget_ids_before`): written again,
+    /// without them; their cells are those saved unless the day is also in `days`.
+    ids_forgotten: BTreeSet<i64>,
     /// The latest minute pruned before (the most of them): the segments saved for the days
     /// before its day are gone whole.
     pruned_before: Option<Minute>,
@@ -511,6 +514,11 @@ impl Unsaved {
             self.days.insert(day);
             self.last = Some(day);
         }
+    }
+
+    /// The event IDs of `day` were forgotten, and nothing else of the day changed.
+    pub(super) fn ids_forgotten(&mut self, day: i64) {
+        self.ids_forgotten.insert(day);
     }
 
     /// Everything before `minute` was forgotten.
@@ -548,6 +556,10 @@ pub struct SavePlan {
     /// The segments saved before stay valid for the other days from this one on; `None`: none
     /// of them does (every day with counts is in `write`).
     pub keep_from: Option<i64>,
+    /// The days of `write` whose cells are those of their segment saved before: only their
+    /// event IDs changed (were forgotten), so that segment's cells member can be kept as it is
+    /// (`state::encode_segment_keeping_cells`), the bytes encoding them would give.
+    pub cells_kept: Vec<i64>,
 }
 
 /// The aggregator's series in key order, for writing day segments one at a time
@@ -570,6 +582,24 @@ impl DaySegments<'_> {
         }
         write_packed_ids(ids, day_ids);
         true
+    }
+
+    /// Append `day`'s event IDs, the first part of its segment body (see `write`), to `ids`;
+    /// whether it holds any.
+    pub fn write_ids(&self, day: i64, ids: &mut Writer<'_>) -> bool {
+        let day_ids = self.aggregator.seen.day(day);
+        write_packed_ids(ids, day_ids);
+        day_ids.is_some_and(|ids| !ids.is_empty())
+    }
+
+    /// The cells part of the body of a day with no series (see `write`): it has a segment only
+    /// when it holds event IDs.
+    pub fn no_cells() -> Vec<u8> {
+        let mut out = Writer::default();
+        StringsOut::default().write(&mut out, &Strings::default());
+        out.varint(0);
+        out.spill();
+        out.bytes
     }
 
     /// The body of `day`'s segment as layout 4 wrote it (the cells, then the IDs as gaps):
@@ -745,17 +775,25 @@ impl Aggregator {
             return SavePlan {
                 write: self.days().into_iter().collect(),
                 keep_from: None,
+                cells_kept: Vec::new(),
             };
         }
-        let first = self
-            .unsaved
-            .pruned_before
-            .map_or(i64::MIN, Minute::day_number);
+        let unsaved = &self.unsaved;
+        let first = unsaved.pruned_before.map_or(i64::MIN, Minute::day_number);
         // Every day noted, also one before the prune (counted after it: a day with nothing
-        // left gets no segment).
+        // left gets no segment). A day pruned whole or in part has lost cells: it is noted, or
+        // before `first`.
+        let cells_kept = (unsaved.ids_forgotten.iter().copied())
+            .filter(|day| *day >= first && !unsaved.days.contains(day))
+            .collect();
         SavePlan {
-            write: self.unsaved.days.iter().copied().collect(),
+            write: unsaved
+                .days
+                .union(&unsaved.ids_forgotten)
+                .copied()
+                .collect(),
             keep_from: Some(first),
+            cells_kept,
         }
     }
 
@@ -1730,6 +1768,7 @@ mod tests {
         let all = SavePlan {
             write: vec![d6, d7, d8],
             keep_from: None,
+            cells_kept: vec![],
         };
         assert_eq!(agg.save_plan(), all);
         let (mut restored, segments) = through_segments(&agg);
@@ -1750,6 +1789,7 @@ mod tests {
         let plan = |write: Vec<i64>, keep_from: i64| SavePlan {
             write,
             keep_from: Some(keep_from),
+            cells_kept: vec![],
         };
         assert_eq!(restored.save_plan(), plan(vec![], i64::MIN));
         restored.add(&object(&[(5, "2019-11-07T12:00"), (2, "2019-11-07T00:00")]));
@@ -1765,32 +1805,52 @@ mod tests {
     }
 
     /// Forgetting the event IDs of the days before one keeps those days' counts and plans
-    /// their segments again, saved without the IDs; a copy of one of their events then counts
-    /// again, and a copy of a later day's is still dropped.
+    /// their segments again, saved without the IDs, their cells as saved (until a cell of the
+    /// day changes); a copy of one of their events then counts again, and a copy of a later
+    /// day's is still dropped.
     #[test]
     fn forgotten_ids_keep_their_days_counts_and_are_saved_without_them() {
-        let (d6, d7) = (day_of("2019-11-06"), day_of("2019-11-07"));
+        let (d5, d6, d7) = (
+            day_of("2019-11-05"),
+            day_of("2019-11-06"),
+            day_of("2019-11-07"),
+        );
         let mut agg = Aggregator::new();
-        agg.add(&object(&[(1, "2019-11-06T10:00"), (2, "2019-11-07T10:00")]));
+        agg.add(&object(&[
+            (0, "2019-11-05T10:00"),
+            (1, "2019-11-06T10:00"),
+            (2, "2019-11-07T10:00"),
+        ]));
         let (mut restored, _) = through_segments(&agg);
         restored.forget_ids_before(Minute(d7 * MINUTES_PER_DAY));
         let plan = SavePlan {
-            write: vec![d6],
+            write: vec![d5, d6],
             keep_from: Some(i64::MIN),
+            cells_kept: vec![d5, d6],
         };
         assert_eq!(restored.save_plan(), plan);
+        // A day pruned (whole or in part) has not kept its cells.
+        let pruned_before = |minute: Minute| {
+            let (mut pruned, _) = through_segments(&agg);
+            pruned.forget_ids_before(Minute(d7 * MINUTES_PER_DAY));
+            pruned.prune_before(minute);
+            pruned.save_plan().cells_kept
+        };
+        assert!(pruned_before(Minute(d6 * MINUTES_PER_DAY + 60)).is_empty());
+        assert_eq!(pruned_before(Minute(d6 * MINUTES_PER_DAY)), [d6]);
         let (kept, forgotten) = (restored.to_state(), agg.to_state());
         assert_eq!(kept.series, forgotten.series);
         assert_eq!(kept.seen.len(), 1);
         assert_eq!(through_segments(&restored).0.to_state(), kept);
         restored.add(&object(&[(1, "2019-11-06T10:00"), (2, "2019-11-07T10:00")]));
         assert_eq!(restored.stats.duplicates, 1);
+        assert_eq!(restored.save_plan().cells_kept, [d5]);
         let counts: Vec<u32> = restored.view(Minute(0)).series[0]
             .cells
             .iter()
             .map(|c| c.count)
             .collect();
-        assert_eq!(counts, [2, 1]);
+        assert_eq!(counts, [1, 2, 1]);
     }
 
     /// Every one-byte change and every cut of a day segment of layout 5 (packed IDs, then cells

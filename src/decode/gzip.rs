@@ -150,6 +150,33 @@ fn gunzip_whole(bytes: &[u8], cap: u64, out: &mut Vec<u8>) -> Whole {
     })
 }
 
+/// Inflate the first gzip member of `bytes` (libdeflate, its CRC and size checked) into `out`,
+/// replacing what it held: how many bytes of `bytes` the member takes, or `None` if they do not
+/// start with a whole valid member (without a header CRC) of at most `cap` bytes inflated.
+pub fn gunzip_first_member(bytes: &[u8], cap: usize, out: &mut Vec<u8>) -> Option<usize> {
+    if has_header_crc(bytes) {
+        return None;
+    }
+    DECOMPRESSOR.with_borrow_mut(|decompressor| {
+        let decompressor = decompressor.as_mut()?;
+        out.clear();
+        // A member's own size is in its trailer, which is found only by inflating it.
+        out.resize(bytes.len().saturating_add(64 << 10).min(cap), 0);
+        loop {
+            match decompressor.member(bytes, out) {
+                libdeflate::Member::Done { read, wrote } => {
+                    out.truncate(wrote);
+                    return Some(read);
+                }
+                libdeflate::Member::NoRoom if out.len() < cap => {
+                    out.resize(out.len().saturating_mul(2).min(cap), 0);
+                }
+                libdeflate::Member::NoRoom | libdeflate::Member::Bad => return None,
+            }
+        }
+    })
+}
+
 /// A member whose header carries its own CRC16 (FHCRC): rare, and libdeflate skips it unchecked.
 fn has_header_crc(member: &[u8]) -> bool {
     const FHCRC: u8 = 0x02;
