@@ -537,26 +537,18 @@ pub fn encode_segment_keeping_cells(
     days: &DaySegments<'_>,
     saved: &[u8],
 ) -> Option<Option<Vec<u8>>> {
-    let mut saved_head = Vec::new();
-    let cap = usize::try_from(MAX_STATE_BYTES).unwrap_or(usize::MAX);
-    let cells_at = gzip::gunzip_first_member(saved, cap, &mut saved_head)?;
-    let same_layout = {
-        let mut input = Reader::new(&saved_head);
-        input.take(SEGMENT_MAGIC.len(), "").ok()? == SEGMENT_MAGIC
-            && input.varint("").ok()? == u64::from(SEGMENT_VERSION)
-            && input.signed("").ok()? == day
-    };
-    let cells = &saved[cells_at..];
-    // The cells member is checked whole (its checksum) before it is kept: the bytes read again
-    // are those loaded in all likelihood (the size and trailer the manifest lists), but a copy
+    let (cells_at, start) = gzip::stored_member(saved, SEGMENT_MAGIC.len() + 20)?;
+    let mut input = Reader::new(&start);
+    let same_layout = input.take(SEGMENT_MAGIC.len(), "").ok()? == SEGMENT_MAGIC
+        && input.varint("").ok()? == u64::from(SEGMENT_VERSION)
+        && input.signed("").ok()? == day;
+    // The cells member is checked whole (its CRC) before it is kept: the bytes read again are
+    // in all likelihood those loaded (the size and trailer the manifest lists), but a copy
     // damaged since would be saved under a new name and fail every later load.
-    let whole_member = |buffer: &mut Vec<u8>| {
-        gzip::gunzip_first_member(cells, cap, buffer).is_some_and(|read| read == cells.len())
-    };
-    if !same_layout || !whole_member(&mut saved_head) {
+    let cells = &saved[cells_at..];
+    if !same_layout || !gzip::is_one_member(cells, MAX_STATE_BYTES) {
         return None;
     }
-    drop(saved_head);
     let mut head = segment_head(day);
     if !days.write_ids(day, &mut head) && cells == gzip::gzip_fast(&DaySegments::no_cells()) {
         return Some(None);
@@ -1807,8 +1799,7 @@ mod tests {
         assert_ne!(whole, saved_d0);
         let kept = encode_segment_keeping_cells(d0, &days, &saved_d0);
         assert_eq!(kept, Some(Some(whole.clone())));
-        let mut head = Vec::new();
-        let cells_at = gzip::gunzip_first_member(&saved_d0, 1 << 20, &mut head).unwrap();
+        let (cells_at, _) = gzip::stored_member(&saved_d0, 0).unwrap();
         assert!(whole.ends_with(&saved_d0[cells_at..]));
         assert_eq!(encode_segment(d0 - 1, &days), None);
         assert_eq!(

@@ -150,31 +150,48 @@ fn gunzip_whole(bytes: &[u8], cap: u64, out: &mut Vec<u8>) -> Whole {
     })
 }
 
-/// Inflate the first gzip member of `bytes` (libdeflate, its CRC and size checked) into `out`,
-/// replacing what it held: how many bytes of `bytes` the member takes, or `None` if they do not
-/// start with a whole valid member (without a header CRC) of at most `cap` bytes inflated.
-pub fn gunzip_first_member(bytes: &[u8], cap: usize, out: &mut Vec<u8>) -> Option<usize> {
-    if has_header_crc(bytes) {
+/// The gzip member of stored (uncompressed) deflate blocks at the start of `bytes`, as
+/// `gzip_stored_onto` writes it (a header with no optional fields), walked without copying or
+/// checking its CRC: how many bytes it takes, and the first `prefix` bytes it holds (fewer if
+/// it holds fewer). `None` if `bytes` do not start with such a member.
+pub fn stored_member(bytes: &[u8], prefix: usize) -> Option<(usize, Vec<u8>)> {
+    const HEADER: usize = 10;
+    const TRAILER: usize = 8;
+    let header = bytes.get(..HEADER)?;
+    // ID1 ID2, deflate, no flags (no name, comment, extra field or header CRC).
+    if header[..4] != [0x1f, 0x8b, 8, 0] {
         return None;
     }
-    DECOMPRESSOR.with_borrow_mut(|decompressor| {
-        let decompressor = decompressor.as_mut()?;
-        out.clear();
-        // A member's own size is in its trailer, which is found only by inflating it.
-        out.resize(bytes.len().saturating_add(64 << 10).min(cap), 0);
-        loop {
-            match decompressor.member(bytes, out) {
-                libdeflate::Member::Done { read, wrote } => {
-                    out.truncate(wrote);
-                    return Some(read);
-                }
-                libdeflate::Member::NoRoom if out.len() < cap => {
-                    out.resize(out.len().saturating_mul(2).min(cap), 0);
-                }
-                libdeflate::Member::NoRoom | libdeflate::Member::Bad => return None,
-            }
+    let (mut at, mut held) = (HEADER, Vec::with_capacity(prefix));
+    loop {
+        // A stored block: BFINAL in bit 0 and BTYPE 00 in bits 1-2 of a byte whose other bits
+        // pad to the byte's end, then LEN and its complement NLEN, then LEN bytes.
+        let block = bytes.get(at..at + 5)?;
+        if block[0] & 0b110 != 0 {
+            return None;
         }
-    })
+        let len = u16::from_le_bytes([block[1], block[2]]);
+        if u16::from_le_bytes([block[3], block[4]]) != !len {
+            return None;
+        }
+        let data = bytes.get(at + 5..at + 5 + usize::from(len))?;
+        let wanted = prefix - held.len();
+        held.extend_from_slice(&data[..data.len().min(wanted)]);
+        at += 5 + usize::from(len);
+        if block[0] & 1 == 1 {
+            break;
+        }
+    }
+    bytes.get(at..at + TRAILER)?;
+    Some((at + TRAILER, held))
+}
+
+/// Whether `bytes` are exactly one whole gzip member whose data inflates to at most `cap`
+/// bytes (its CRC and size checked), inflated a buffer at a time and dropped.
+pub fn is_one_member(bytes: &[u8], cap: u64) -> bool {
+    let mut decoder = flate2::bufread::GzDecoder::new(bytes).take(cap.saturating_add(1));
+    let inflated = std::io::copy(&mut decoder, &mut std::io::sink());
+    inflated.is_ok_and(|n| n <= cap) && decoder.into_inner().into_inner().is_empty()
 }
 
 /// A member whose header carries its own CRC16 (FHCRC): rare, and libdeflate skips it unchecked.
@@ -391,6 +408,41 @@ mod tests {
         let mut e = GzEncoder::new(Vec::new(), Compression::default());
         e.write_all(data).unwrap();
         e.finish().unwrap()
+    }
+
+    /// A stored member is walked to its end whatever its number of blocks, giving the start
+    /// of what it holds; anything else, or a cut one, is not taken for one. A member is one
+    /// member only when nothing follows it and it is whole and within the cap.
+    #[test]
+    fn stored_members_are_walked_and_single_members_checked() {
+        for len in [0, 1, 40, 65_535, 65_536, 200_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut bytes = Vec::new();
+            gzip_stored_onto(&data, &mut bytes);
+            let member = bytes.len();
+            gzip_fast_onto(&data, &mut bytes);
+            let (end, start) = stored_member(&bytes, 30).unwrap();
+            assert_eq!((end, &start[..]), (member, &data[..len.min(30)]), "{len}");
+            assert!(is_one_member(&bytes[member..], len as u64));
+            if len > 0 {
+                assert!(
+                    !is_one_member(&bytes[member..], len as u64 - 1),
+                    "over the cap"
+                );
+            }
+            assert!(!is_one_member(&bytes, u64::MAX), "two members");
+            assert!(!is_one_member(&bytes[member..bytes.len() - 1], u64::MAX));
+            if len >= 1000 {
+                assert_eq!(stored_member(&bytes[member..], 30), None, "compressed");
+            }
+            for cut in [5, 12, member - 9, member - 1] {
+                assert_eq!(stored_member(&bytes[..cut], 30), None, "{len} cut at {cut}");
+            }
+        }
+        let mut flagged = Vec::new();
+        gzip_stored_onto(b"x", &mut flagged);
+        flagged[3] = 0x08;
+        assert_eq!(stored_member(&flagged, 1), None, "a name in the header");
     }
 
     /// What `gzip_fast` writes is a plain gzip stream: read back whole by both decoders (and
