@@ -636,11 +636,13 @@ impl DaySegments<'_> {
         if in_day.is_empty() && ids.is_none_or(|ids| ids.is_empty()) {
             return false;
         }
-        // The series and cells are written first, beside the table, numbering each string
-        // at its first use as they go (one pass over the cells, not one to number them and
-        // one to write them); then the table, and the series and cells after it.
+        // The series and cells are written first, numbering each string at its first use as
+        // they go (one pass over the cells, not one to number them and one to write them);
+        // then the table, moved before them in place (a copy of the day's cells beside them
+        // was most of a save's peak memory).
+        let start = out.bytes.len();
         let mut table = StringsOut::default();
-        let mut body = Writer::default();
+        let body = &mut *out;
         let mut new = |sym: Sym| table.number(sym);
         body.varint(in_day.len() as u64);
         let mut scratch = Minutes::default();
@@ -650,7 +652,7 @@ impl DaySegments<'_> {
                 ahead.prefetch();
             }
             let (minutes, cells, spills) = data.span_in(day..day + 1, &mut scratch);
-            write_series_id(&mut body, id, &mut new);
+            write_series_id(body, id, &mut new);
             body.varint(minutes.len() as u64);
             let mut previous = None;
             for (minute, cell) in minutes.iter().zip(cells) {
@@ -659,11 +661,13 @@ impl DaySegments<'_> {
                     Some(Minute(p)) => body.varint((minute.0 - p) as u64),
                 }
                 previous = Some(*minute);
-                write_cell(&mut body, cell.count, cell.tallies(spills), &mut new);
+                write_cell(body, cell.count, cell.tallies(spills), &mut new);
             }
         }
-        table.write(out, self.aggregator.symbols.strings());
-        out.bytes.extend_from_slice(&body.bytes);
+        let mut strings = Writer::default();
+        table.write(&mut strings, self.aggregator.symbols.strings());
+        out.bytes.extend_from_slice(&strings.bytes);
+        out.bytes[start..].rotate_right(strings.bytes.len());
         out.spill();
         true
     }
