@@ -256,6 +256,24 @@ fn may_be_in_folder(object: &ObjectRef, day: Option<NaiveDate>) -> bool {
     }
 }
 
+/// `test` of an object's folder, run once for each run of objects in the same folder (a
+/// listing is in key order, a folder's objects together): a night lists tens of thousands of
+/// objects in a thousand folders.
+fn once_a_folder<T: Copy>(mut test: impl FnMut(&ObjectRef) -> T) -> impl FnMut(&ObjectRef) -> T {
+    let mut last: Option<(String, T)> = None;
+    move |object| {
+        let key = &object.folder().key;
+        match &last {
+            Some((folder, found)) if folder == key => *found,
+            _ => {
+                let found = test(object);
+                last = Some((key.clone(), found));
+                found
+            }
+        }
+    }
+}
+
 /// Drop the run's counts on a thread of their own: freeing a backfill's millions of cells and
 /// IDs one by one is work nobody waits for, after the last output was written (and if the
 /// process ends first, it frees them all at once). Without a thread, they are dropped here.
@@ -782,10 +800,13 @@ impl<'c> Run<'c> {
         let mut new = listed;
         let (processed, folder) = (&progress.processed, progress.folders_read_through);
         let in_next = self.in_folder_of(next);
+        let mut folder_of = once_a_folder(|o| {
+            let maybe_read = !processed.is_empty() && may_be_in_folder(o, folder);
+            (maybe_read, in_next(o))
+        });
         let mut in_next_folder = Vec::new();
         new.retain(|o| {
-            let maybe_read = !processed.is_empty() && may_be_in_folder(o, folder);
-            let remembered = in_next(o);
+            let (maybe_read, remembered) = folder_of(o);
             if !maybe_read && !remembered {
                 return true;
             }
@@ -798,6 +819,7 @@ impl<'c> Run<'c> {
             }
             true
         });
+        drop(folder_of);
         self.summary.timed(Stage::List, started);
         self.summary.objects_listed += new.len() as u64;
         telemetry::progress::listed(&new);
@@ -1386,5 +1408,22 @@ mod tests {
         assert!(may_be_in_folder(&object("elsewhere/a.json.gz"), read));
         assert!(may_be_in_folder(&object("a.json.gz"), read));
         assert!(may_be_in_folder(&of_the_11th, None));
+    }
+
+    /// A folder's test runs once for each run of its objects, and answers as it would for
+    /// each of them.
+    #[test]
+    fn a_folder_is_tested_once_for_a_run_of_its_objects() {
+        let keys = ["a/1", "a/2", "b/1", "b/2", "b/3", "a/3"];
+        let objects: Vec<ObjectRef> = keys.iter().map(|k| ObjectRef::single(k, k, 1)).collect();
+        let mut tested = Vec::new();
+        let mut test = once_a_folder(|o: &ObjectRef| {
+            tested.push(o.key());
+            o.folder().key.starts_with('b')
+        });
+        let found: Vec<bool> = objects.iter().map(&mut test).collect();
+        drop(test);
+        assert_eq!(found, [false, false, true, true, true, false]);
+        assert_eq!(tested, ["a/1", "b/1", "a/3"]);
     }
 }
