@@ -1544,9 +1544,7 @@ mod tests {
     #[test]
     fn a_layout_4_manifest_is_migrated_and_its_segments_kept() {
         let default = IdentityFilter::default;
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
-        let lock = block_on(store.lock("test", 1000)).unwrap();
+        let (dir, store, lock) = locked_local_state();
         let mut written = two_days();
         block_on(store.save(&state(), &mut written, &lock)).unwrap();
         let segments_5 = segment_files(dir.path(), &store);
@@ -1600,10 +1598,8 @@ mod tests {
     fn a_layout_5_state_keeps_its_layout_4_segments_until_their_day_changes() {
         use crate::aggregate::CellState;
         let default = IdentityFilter::default;
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
-        let lock = block_on(store.lock("test", 1000)).unwrap();
-        let (d0, d1) = (26_206_560 / 1440, 26_206_560 / 1440 + 1);
+        let (dir, store, lock) = locked_local_state();
+        let (d0, d1) = TWO_DAYS;
         let mut spread = counts();
         spread.series[0].cells[1].0 += 1440;
         let third = CellState(26_206_565, 2, vec![(4, 2)], vec![], vec![]);
@@ -1647,6 +1643,18 @@ mod tests {
         assert_eq!(again.to_state().series[0].cells.len(), 2);
     }
 
+    /// The days of `two_days()`.
+    const TWO_DAYS: (i64, i64) = (26_206_560 / 1440, 26_206_560 / 1440 + 1);
+
+    /// A state in a new local folder, and its lock taken: the folder (removed when dropped),
+    /// the state's store and the lock.
+    fn locked_local_state() -> (tempfile::TempDir, StateStore, StateLock) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
+        let lock = block_on(store.lock("test", 1000)).unwrap();
+        (dir, store, lock)
+    }
+
     /// `counts()` spread over two days: its second minute and second event ID a day later.
     fn two_days() -> Aggregator {
         let mut counts = counts();
@@ -1663,10 +1671,8 @@ mod tests {
     #[test]
     fn segments_are_written_when_their_day_changed_and_collected_when_unlisted() {
         let default = IdentityFilter::default;
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
-        let lock = block_on(store.lock("test", 1000)).unwrap();
-        let (d0, d1) = (26_206_560 / 1440, 26_206_560 / 1440 + 1);
+        let (dir, store, lock) = locked_local_state();
+        let (d0, d1) = TWO_DAYS;
         let mut written = two_days();
         // What an earlier attempt left: the first day's segment whole, the second's damaged.
         let days = written.day_segments();
@@ -1769,10 +1775,8 @@ mod tests {
     fn a_day_whose_ids_were_forgotten_keeps_its_saved_cells() {
         use crate::model::Minute;
         let default = IdentityFilter::default;
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(Store::local(dir.path().to_owned()), None);
-        let lock = block_on(store.lock("test", 1000)).unwrap();
-        let (d0, d1) = (26_206_560 / 1440, 26_206_560 / 1440 + 1);
+        let (dir, store, lock) = locked_local_state();
+        let (d0, d1) = TWO_DAYS;
         // `two_days()` and an event ID alone the day before (its event not analysed).
         let mut counts = two_days().to_state();
         let alone = (format!("{:032x}", 2), 26_206_560 - 1440);
