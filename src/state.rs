@@ -248,6 +248,12 @@ impl SegmentRef {
         }
     }
 
+    /// Whether `bytes` are the segment the manifest lists: its size, and its trailer, which the
+    /// inflating checks the cells against.
+    fn is_listed_as(&self, bytes: &[u8]) -> bool {
+        bytes.len() as u64 == self.size && trailer(bytes) == self.trailer
+    }
+
     /// The most it can inflate to: its trailer's size (the size modulo 2^32), plus as many
     /// 4 GiB as the cap and deflate's largest ratio (1032:1) allow.
     fn inflated_size(&self) -> u64 {
@@ -597,7 +603,7 @@ fn decode_segment_capped(
     buffer: &mut Vec<u8>,
     cap: u64,
 ) -> anyhow::Result<()> {
-    if bytes.len() as u64 != segment.size || trailer(bytes) != segment.trailer {
+    if !segment.is_listed_as(bytes) {
         anyhow::bail!(
             "the state segment {location} is damaged: it is {} bytes and not the {} bytes its \
              manifest lists (or its checksum differs); restore it from a copy, or start a new \
@@ -1116,7 +1122,7 @@ impl StateStore {
                 return None;
             }
         };
-        if saved.len() as u64 != segment.size || trailer(&saved) != segment.trailer {
+        if !segment.is_listed_as(&saved) {
             return None;
         }
         let kept = encode_segment_keeping_cells(day, days, &saved)?;
