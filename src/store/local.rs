@@ -74,34 +74,47 @@ impl LocalDir {
         let Some(mut fd) = self.open_root(create)? else {
             return Ok(None);
         };
-        for (i, segment) in segments.iter().enumerate() {
-            let here = segments[..=i].join("/");
-            let name = c_name(segment).map_err(|e| self.io_error(&here, e))?;
-            let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-            let mut opened = openat(&fd, &name, flags, 0);
-            if create && matches!(&opened, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
-                // SAFETY: `fd` is an open folder and `name` NUL-terminated.
-                let made = cvt_unit(unsafe { libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o755) });
-                if let Err(e) = made
-                    && e.kind() != std::io::ErrorKind::AlreadyExists
-                {
-                    return Err(self.io_error(&here, e));
-                }
-                opened = openat(&fd, &name, flags, 0);
+        for i in 0..segments.len() {
+            match self.open_child(&fd, &segments[..=i], create)? {
+                Some(next) => fd = next,
+                None => return Ok(None),
             }
-            fd = match opened {
-                Ok(next) => next,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) if is_not_plain(&e) => {
-                    return Err(StoreError::NotPlain {
-                        location: self.root.join(&here).display().to_string(),
-                        what: entry_kind(&fd, &name).unwrap_or(SYMBOLIC_LINK),
-                    });
-                }
-                Err(e) => return Err(self.io_error(&here, e)),
-            };
         }
         Ok(Some(fd))
+    }
+
+    /// The last of `segments` opened in `parent` (the folder of the others) without following
+    /// a link; created when missing and `create`, else `None`.
+    fn open_child(
+        &self,
+        parent: &OwnedFd,
+        segments: &[&str],
+        create: bool,
+    ) -> Result<Option<OwnedFd>, StoreError> {
+        let here = || segments.join("/");
+        let segment = segments.last().copied().unwrap_or_default();
+        let name = c_name(segment).map_err(|e| self.io_error(&here(), e))?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let mut opened = openat(parent, &name, flags, 0);
+        if create && matches!(&opened, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+            // SAFETY: `parent` is an open folder and `name` NUL-terminated.
+            let made = cvt_unit(unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) });
+            if let Err(e) = made
+                && e.kind() != std::io::ErrorKind::AlreadyExists
+            {
+                return Err(self.io_error(&here(), e));
+            }
+            opened = openat(parent, &name, flags, 0);
+        }
+        match opened {
+            Ok(next) => Ok(Some(next)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if is_not_plain(&e) => Err(StoreError::NotPlain {
+                location: self.root.join(here()).display().to_string(),
+                what: entry_kind(parent, &name).unwrap_or(SYMBOLIC_LINK),
+            }),
+            Err(e) => Err(self.io_error(&here(), e)),
+        }
     }
 
     pub fn list(&self, folder: &str) -> Result<Folder, StoreError> {
@@ -271,6 +284,32 @@ impl LocalDir {
         let Some(dir) = self.open_folder(&folder, false)? else {
             return Ok(false);
         };
+        self.unlink(&dir, name, key)
+    }
+
+    /// Remove each of `keys` if present; whether each was, in their order. A run's cleanup
+    /// names thousands of keys, most of them in folders that do not exist: keys are taken in
+    /// key order, each folder is opened once for all the keys below it, and nothing below a
+    /// folder found missing is looked up again.
+    pub fn delete_each(&self, keys: &[String]) -> Result<Vec<bool>, StoreError> {
+        let mut removed = vec![false; keys.len()];
+        let Some(root) = self.open_root(false)? else {
+            return Ok(removed);
+        };
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|a, b| keys[*a].cmp(&keys[*b]));
+        let mut walked = WalkedFolders::default();
+        for at in order {
+            let (folder, name) = split_key(&keys[at]);
+            if let Some(dir) = walked.open(self, &root, &folder)? {
+                removed[at] = self.unlink(dir, name, &keys[at])?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Remove `name` from the open folder `dir`; whether it was there.
+    fn unlink(&self, dir: &OwnedFd, name: &str, key: &str) -> Result<bool, StoreError> {
         let c = c_name(name).map_err(|e| self.io_error(key, e))?;
         // SAFETY: `dir` is an open folder and `c` NUL-terminated.
         match cvt_unit(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) }) {
@@ -414,6 +453,45 @@ impl Drop for FolderLock {
     fn drop(&mut self) {
         // SAFETY: `fd` is an open descriptor.
         unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// The folders of the last key's path that `LocalDir::delete_each` walked, kept for the next
+/// key: each opened, except a last one found missing.
+#[derive(Default)]
+struct WalkedFolders {
+    names: Vec<String>,
+    opened: Vec<OwnedFd>,
+}
+
+impl WalkedFolders {
+    /// The folder of `segments` below `root`, opening only what the last path did not share;
+    /// `None` if it (or a folder above it) does not exist.
+    fn open<'w>(
+        &'w mut self,
+        dir: &LocalDir,
+        root: &'w OwnedFd,
+        segments: &[&str],
+    ) -> Result<Option<&'w OwnedFd>, StoreError> {
+        let shared = (self.names.iter().zip(segments))
+            .take_while(|(walked, segment)| walked == segment)
+            .count();
+        let missing_above = self.opened.len() < self.names.len() && shared == self.names.len();
+        if missing_above {
+            return Ok(None);
+        }
+        self.names.truncate(shared);
+        self.opened.truncate(shared);
+        for i in shared..segments.len() {
+            let parent = self.opened.last().unwrap_or(root);
+            let child = dir.open_child(parent, &segments[..=i], false)?;
+            self.names.push(segments[i].to_owned());
+            match child {
+                Some(fd) => self.opened.push(fd),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(self.opened.last().unwrap_or(root)))
     }
 }
 
@@ -603,6 +681,67 @@ mod tests {
         assert!(!s.delete("x/y.json").unwrap());
         // No temporary file is left behind.
         assert_eq!(s.list("a/b/").unwrap().objects.len(), 1);
+    }
+
+    #[test]
+    fn delete_each_answers_as_delete_does_in_the_keys_order() {
+        let (dir, s) = store();
+        assert_eq!(s.delete_each(&["a/b.json".to_owned()]).unwrap(), [false]);
+        for key in [
+            "a/b/1.json",
+            "a/b/2.json",
+            "a/c/3.json",
+            "top.json",
+            "z/y/x/4.json",
+        ] {
+            s.put(key, b"x").unwrap();
+        }
+        let keys = [
+            "z/y/x/4.json",
+            "a/b/2.json",
+            "a/missing/deeper/5.json",
+            "a/b/1.json",
+            "a/missing/6.json",
+            "a/b/1.json",
+            "a/bb/7.json",
+            "top.json",
+            "a/c/3.json",
+            "a/c/nothing.json",
+            "z/y/8.json",
+        ]
+        .map(str::to_owned);
+        let fresh = tempfile::tempdir().unwrap();
+        let one_by_one = LocalDir::new(fresh.path().to_owned());
+        for key in [
+            "a/b/1.json",
+            "a/b/2.json",
+            "a/c/3.json",
+            "top.json",
+            "z/y/x/4.json",
+        ] {
+            one_by_one.put(key, b"x").unwrap();
+        }
+        let expected: Vec<bool> = (keys.iter())
+            .map(|key| one_by_one.delete(key).unwrap())
+            .collect();
+        // Each key as `delete` answers it, a key named twice removed once, whatever the order.
+        let removed = s.delete_each(&keys).unwrap();
+        assert_eq!(removed, expected);
+        assert_eq!(removed.iter().filter(|r| **r).count(), 5);
+        assert!(s.list("a/b/").unwrap().objects.is_empty());
+        // A link on the way is refused by its name, as by `delete`; its target is untouched.
+        let victim = dir.path().join("victim");
+        std::fs::create_dir(&victim).unwrap();
+        std::fs::write(victim.join("v.json"), b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, s.root().join("l")).unwrap();
+        let err = s
+            .delete_each(&["a/x.json".to_owned(), "l/v.json".to_owned()])
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotPlain { what: SYMBOLIC_LINK, location } if location.ends_with("/l")),
+            "{err}"
+        );
+        assert!(victim.join("v.json").exists());
     }
 
     #[test]

@@ -256,12 +256,7 @@ impl Store {
             check_key(key, false).map_err(|()| self.bad_key(key))?;
         }
         match self {
-            Store::Local(dir) => {
-                blocking(dir, move |dir| {
-                    keys.iter().map(|key| dir.delete(key)).collect()
-                })
-                .await
-            }
+            Store::Local(dir) => blocking(dir, move |dir| dir.delete_each(&keys)).await,
             Store::S3(s3) => {
                 futures::stream::iter(&keys)
                     .map(|key| s3.delete(key))
