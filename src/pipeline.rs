@@ -345,9 +345,11 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
             state.shard
         );
     }
-    Progress::from_state(state, counts)
-        .with_context(|| format!("state {}", store.describe()))
-        .map(Some)
+    let progress = Progress::from_state(state, counts)
+        .with_context(|| format!("state {}", store.describe()))?;
+    // Loading freed each segment's inflated bytes and each day's cells once packed.
+    release_free_heap_pages();
+    Ok(Some(progress))
 }
 
 /// Days before the oldest day detection may still redo whose event IDs are kept, so a copy of
@@ -357,6 +359,20 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
 /// no Insight already written can change, and the IDs of the rest of the 7-day window (a quarter
 /// of the aggregator's memory, a third of the state) are not kept for it.
 const ID_DAYS: i64 = 2;
+
+/// Give the allocator's free pages back to the system. Packing a day's minutes (or loading a
+/// saved one) frees every series' earlier bytes a few at a time, and glibc keeps those pages
+/// resident for reuse unless told otherwise (its automatic trim only releases the top of the
+/// heap), so the next day read on top of them peaked 3-4 MiB higher on the organization set
+/// (`docs/benchmarks.md`, session 21). A walk of the free lists once a day; a no-op where the
+/// allocator is not glibc's.
+fn release_free_heap_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free memory to the system; it takes no pointer.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 /// What the day-by-day analysis carries from one day to the next and, saved, between runs.
 struct Progress {
@@ -434,7 +450,8 @@ impl Progress {
     /// Once a step has read its objects, no event ID is looked up and nothing is counted until
     /// the next step reads: forget the event IDs of the days more than `ID_DAYS` before the
     /// oldest day detection may still redo (`detecting` for the detection about to run, or the
-    /// next), and pack the rest, and every series' minutes.
+    /// next), and pack the rest, and every series' minutes; free what decoding kept for the
+    /// next objects, and give the free pages back.
     fn between_reads(&mut self, detecting: NaiveDate) {
         let oldest = self
             .oldest_redetect()
@@ -442,6 +459,8 @@ impl Progress {
         let first = Minute::start_of_day(oldest - Duration::days(ID_DAYS));
         self.aggregator.forget_ids_before(first);
         self.aggregator.freeze();
+        crate::decode::release_spares();
+        release_free_heap_pages();
     }
 
     /// The progress `state` holds, with its counts (read with the run's excluded identities).
