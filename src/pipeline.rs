@@ -1103,9 +1103,12 @@ impl<'c> Run<'c> {
             // A stop leaves the rest of the day's objects, even one whose read hangs.
             while let Some(outcomes) = until_stopped(results.next()).await.flatten() {
                 match outcomes {
-                    Ok(outcomes) => outcomes.into_iter().for_each(|(o, outcome)| {
-                        self.count(o, outcome, aggregator);
-                    }),
+                    Ok(mut outcomes) => {
+                        for (o, outcome) in outcomes.drain(..) {
+                            self.count(o, outcome, aggregator);
+                        }
+                        results.give_back(outcomes);
+                    }
                     // Not expected (a reader catches decoder panics): the batch's objects are
                     // unknown here, so the day counts as not fully read and the state stays
                     // before it (the next run reads it again).
