@@ -32,7 +32,7 @@ mod cells;
 mod saved;
 mod seen;
 pub use cells::{Cell, Spill, Tallies, Tally};
-use cells::{CellParts, Minutes, SeriesMinutes};
+use cells::{CellParts, DayBlock, DayBlocks, Minutes, SeriesMinutes, Stitcher};
 pub use saved::{DaySegments, Reader, SAVED_LAYOUT, SavePlan, Writer};
 use seen::{SeenIds, Sighting};
 

@@ -18,6 +18,7 @@
 use crate::decode::Sym;
 use crate::model::Minute;
 use frozen::Frozen;
+pub use frozen::{DayBlock, DayBlocks, Stitcher};
 use std::borrow::Cow;
 
 mod frozen;
@@ -34,6 +35,16 @@ const NO_SPILL: u32 = u32::MAX;
 /// billion strings would need over 64 GB of offsets and hashes alone.
 fn is_value(one: Sym) -> bool {
     one != EMPTY && one != SPILLED
+}
+
+/// What `Cell::one` holds for a tally of `entries` in a cell counting `count` calls: nothing,
+/// its one value if counted as often as the cell, else `SPILLED`.
+fn inline_value(entries: &[(Sym, u32)], count: u32) -> Sym {
+    match entries {
+        [] => EMPTY,
+        [(value, n)] if *n == count => *value,
+        _ => SPILLED,
+    }
 }
 
 /// The tallies a cell keeps, in the order they are saved and read.
@@ -379,14 +390,10 @@ impl Minutes {
             ..Spill::default()
         };
         for (k, tally) in parts.tallies.iter().enumerate() {
-            cell.one[k] = match tally.as_slice() {
-                [] => EMPTY,
-                [(value, n)] if *n == parts.count => *value,
-                list => {
-                    spill.lens[k] = list.len() as u32;
-                    SPILLED
-                }
-            };
+            cell.one[k] = inline_value(tally, parts.count);
+            if cell.one[k] == SPILLED {
+                spill.lens[k] = tally.len() as u32;
+            }
         }
         if spill.resources || spill.lens != [0; 3] {
             let spilled = spill.lens.iter().map(|n| *n as usize).sum::<usize>();
@@ -518,11 +525,10 @@ impl SeriesMinutes {
         }
     }
 
-    /// Pack the minutes of `later` after every minute held.
-    pub fn freeze_after(&mut self, later: &Minutes) {
+    /// Pack `block` (of a day after every minute held) after the minutes held.
+    pub fn append_day(&mut self, block: &DayBlock) {
         self.freeze();
-        self.frozen
-            .pack(&later.minutes, &later.cells, &later.spills);
+        self.frozen.append_block(block);
     }
 
     /// Unpack the packed minutes, to count into them.
@@ -1064,17 +1070,21 @@ mod tests {
         assert!(at_once.live.is_none() && at_once.len() == 8);
         assert_eq!(everything(&at_once), want);
         assert_eq!(at_once.last_minute(), Some(Minute(3 * DAY + 600)));
+        // Packed as a saved state's days are read: each day's cells packed as read, appended
+        // day by day, or stitched once every day is read; the same bytes either way.
         let mut by_day = SeriesMinutes::default();
-        let mut day = Minutes::default();
+        let mut block = DayBlock::default();
+        let mut days: Vec<DayBlocks> = Vec::new();
         let whole = counted.whole();
         for (minute, cell) in whole.minutes.iter().zip(&whole.cells) {
-            if day
-                .minutes
-                .last()
-                .is_some_and(|m| m.day_number() != minute.day_number())
-            {
-                by_day.freeze_after(&day);
-                day.clear();
+            let day = minute.day_number();
+            if days.last().is_none_or(|d| d.day() != day) {
+                if let Some(read) = days.last_mut() {
+                    read.add(1, &block);
+                    by_day.append_day(&block);
+                }
+                days.push(DayBlocks::new(day));
+                block.start(day);
             }
             let tallies = cell.tallies(&whole.spills);
             let parts = CellParts {
@@ -1084,10 +1094,18 @@ mod tests {
                 has_resources: tallies.resources.is_some(),
                 resources: tallies.resources.map(Tally::to_vec).unwrap_or_default(),
             };
-            day.push(*minute, &parts);
+            block.push(*minute, &parts);
         }
-        by_day.freeze_after(&day);
+        days.last_mut().unwrap().add(1, &block);
+        by_day.append_day(&block);
+        assert_eq!(by_day.frozen, at_once.frozen);
         assert_eq!(everything(&by_day), want);
+        // Stitched: the series at place 1 (none at 0 or 2).
+        let mut stitcher = Stitcher::new(days);
+        assert!(stitcher.series(0).is_empty());
+        let stitched = stitcher.series(1);
+        assert!(stitched.live.is_none() && stitched.frozen == at_once.frozen);
+        assert!(stitcher.series(2).is_empty());
         let mut days = Vec::new();
         by_day.each_day(|d| days.push(d));
         assert_eq!(days, [1, 2, 3]);

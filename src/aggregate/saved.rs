@@ -44,8 +44,8 @@
 
 use super::seen::{DayIds, PackedIds, Parts, SeenEvent, api_width};
 use super::{
-    Aggregator, CellParts, IdentityFilter, Minutes, SeriesId, SeriesMinutes, Tallies, Tally,
-    event_id_hash,
+    Aggregator, CellParts, DayBlock, DayBlocks, IdentityFilter, Minutes, SeriesId, SeriesMinutes,
+    Stitcher, Tallies, Tally, event_id_hash,
 };
 use crate::decode::{Interner, NO_SYM, Strings, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
@@ -531,16 +531,17 @@ impl Unsaved {
 }
 
 /// The series directory of a state being loaded (`Aggregator::read_directory`): each series
-/// in key order, and its minutes as the days are read; and, from layout 5 on, how many cells
-/// each series had when saved (`cells`, beside `series`; empty when the directory does not
-/// say), checked against the segments' size (they sized each series' tables until loading
-/// packed the minutes day by day).
+/// in key order; from layout 5 on, how many cells each series had when saved (`cells`, beside
+/// `series`; empty when the directory does not say), checked against the segments' size; and
+/// the listed series' blocks of each day read, stitched into their packed minutes once every
+/// day is read (`finish_loading`).
 #[derive(Debug, Default)]
 pub(super) struct Loading {
-    series: Vec<(SeriesId, SeriesMinutes)>,
+    series: Vec<SeriesId>,
     cells: Vec<u32>,
-    /// One series' cells of the day being read, before they are packed.
-    day: Minutes,
+    days: Vec<DayBlocks>,
+    /// One series' cells of the day being read, packed as they are read.
+    block: DayBlock,
 }
 
 /// The fewest bytes a cell takes in a day segment (its minute, count, three tally lengths and
@@ -722,7 +723,7 @@ impl Aggregator {
         }
         for _ in 0..series {
             let id = strings.series_id(input)?;
-            self.loading.series.push((id, SeriesMinutes::default()));
+            self.loading.series.push(id);
             if with_cells {
                 let cells = input.varint("a series' cell count")?;
                 self.loading
@@ -746,14 +747,16 @@ impl Aggregator {
         Ok(())
     }
 
-    /// After the days are read: the series read in the directory's order join the counts (a
-    /// series the directory named but no day held, a state whose parts disagree, is dropped);
-    /// the counts are now those of the state (`mark_saved`).
+    /// After the days are read: the series read in the directory's order join the counts,
+    /// each series' days stitched into its packed minutes (a series the directory named but no
+    /// day held, a state whose parts disagree, is dropped); the counts are now those of the
+    /// state (`mark_saved`).
     pub fn finish_loading(&mut self) -> anyhow::Result<()> {
-        let listed = std::mem::take(&mut self.loading.series);
-        self.loading = Loading::default();
-        self.series.reserve(listed.len());
-        for (id, data) in listed {
+        let loading = std::mem::take(&mut self.loading);
+        let mut days = Stitcher::new(loading.days);
+        self.series.reserve(loading.series.len());
+        for (place, id) in loading.series.into_iter().enumerate() {
+            let data = days.series(place);
             if data.is_empty() {
                 continue;
             }
@@ -881,7 +884,10 @@ impl Aggregator {
         self.seen.restore_day(day, ids)
     }
 
-    /// The strings, series and cells of a day's segment body (both layouts).
+    /// The strings, series and cells of a day's segment body (both layouts). The cells are
+    /// packed as they are read (`DayBlock`), a loaded state held packed day by day as a run
+    /// that counted it would have left it, so loading never holds the window unpacked: for the
+    /// series of a directory, kept aside per day until every day is read (`finish_loading`).
     fn read_day_cells(&mut self, day: i64, input: &mut Reader<'_>) -> anyhow::Result<()> {
         let (from, to) = (
             Minute::start_of_day_number(day),
@@ -890,44 +896,42 @@ impl Aggregator {
         let strings = SavedStrings::read(input, &mut self.symbols)?;
         let sym = |input: &mut Reader<'_>, what: &str| strings.sym(input, what);
         let series = input.count("the number of series", 7)?;
+        let listed = !self.loading.series.is_empty();
+        if listed {
+            anyhow::ensure!(
+                self.loading.days.last().is_none_or(|read| read.day() < day),
+                "the saved state holds a day twice, or its days out of order"
+            );
+            self.loading.days.push(DayBlocks::new(day));
+        }
+        let mut block = std::mem::take(&mut self.loading.block);
         let mut cursor = 0;
         let mut parts = CellParts::default();
         for _ in 0..series {
             let id = strings.series_id(input)?;
             let cells = input.count("a series' minute count", 6)?;
             anyhow::ensure!(cells > 0, "the saved state holds a series without minutes");
-            let data = if self.loading.series.is_empty() {
-                self.series.entry(id).or_default()
-            } else {
-                // The directory and the day both list their series in key order.
-                let listed = &mut self.loading.series;
-                while listed.get(cursor).is_some_and(|(listed, _)| *listed != id) {
+            // The directory and the day both list their series in key order, each once.
+            let place = if listed {
+                let listed = &self.loading.series;
+                while listed.get(cursor).is_some_and(|listed| *listed != id) {
                     cursor += 1;
                 }
-                // The series after it in the directory are most likely the next ones read:
-                // what they hold is fetched into the cache now. Each series' is an allocation
-                // of its own, and waiting for them took half of this loop's time in reading a
-                // warm night's state.
-                for (_, next) in listed.iter().skip(cursor + 1).take(2) {
-                    next.prefetch();
-                }
-                let Some((_, data)) = listed.get_mut(cursor) else {
-                    anyhow::bail!(
-                        "the saved state holds a series in a day that its series directory does \
-                         not list (or not in the same order)"
-                    );
-                };
-                data
+                anyhow::ensure!(
+                    cursor < listed.len(),
+                    "the saved state holds a series in a day that its series directory does \
+                     not list (or not in the same order, or twice)"
+                );
+                cursor += 1;
+                Some(cursor - 1)
+            } else {
+                None
             };
-            // The day's cells are read into a table kept from series to series, then packed
-            // after the series' earlier days (`Minutes::freeze_after`): a loaded state is
-            // packed day by day, as a run that counted it would have left it, so loading never
-            // holds the window unpacked.
-            let day_cells = &mut self.loading.day;
-            day_cells.clear();
-            day_cells.minutes.reserve(Reader::reservable(cells));
-            day_cells.cells.reserve(Reader::reservable(cells));
-            let held_until = data.last_minute();
+            let held_until = match place {
+                Some(_) => None,
+                None => self.series.get(&id).and_then(SeriesMinutes::last_minute),
+            };
+            block.start(day);
             let mut previous: Option<Minute> = None;
             for _ in 0..cells {
                 let minute = match previous {
@@ -950,10 +954,14 @@ impl Aggregator {
                 if read_plain_cell(input, &strings, &mut parts).is_none() {
                     read_cell(input, &sym, &mut parts)?;
                 }
-                day_cells.push(minute, &parts);
+                block.push(minute, &parts);
             }
-            data.freeze_after(day_cells);
+            match (place, self.loading.days.last_mut()) {
+                (Some(place), Some(read)) => read.add(place, &block),
+                _ => self.series.entry(id).or_default().append_day(&block),
+            }
         }
+        self.loading.block = block;
         Ok(())
     }
 }
@@ -1779,8 +1787,7 @@ mod tests {
         assert_eq!(restored.to_state(), agg.to_state());
         // Loaded packed, day by day: no series holds an unpacked table, nor does loading.
         assert!((restored.series.values()).all(|data| data.is_packed() && !data.is_empty()));
-        assert!(restored.loading.series.is_empty());
-        assert_eq!(restored.loading.day.minutes.capacity(), 0);
+        assert!(restored.loading.series.is_empty() && restored.loading.days.is_empty());
         // The same counts give the same bytes, whatever the string numbers.
         assert_eq!(through_segments(&restored).1, segments);
         // A day without counts has no segment.
@@ -1967,5 +1974,47 @@ mod tests {
         twice.read_day(d7, &mut Reader::new(&bytes)).unwrap();
         let err = twice.read_day(d7, &mut Reader::new(&bytes)).unwrap_err();
         assert!(format!("{err:#}").contains("out of order"), "{err:#}");
+        // So is it with a directory (whose series are kept aside until every day is read),
+        // and so is a day before the one read last.
+        let mut directory = Writer::default();
+        agg.day_segments().write_directory(&mut directory, true);
+        for (first, then) in [(d7, d7), (d7, d7 - 1)] {
+            let mut twice = Aggregator::new();
+            (twice.read_directory(&mut Reader::new(&directory.bytes), true)).unwrap();
+            twice.read_day(first, &mut Reader::new(&bytes)).unwrap();
+            let err = twice.read_day(then, &mut Reader::new(&bytes)).unwrap_err();
+            assert!(format!("{err:#}").contains("day twice"), "{err:#}");
+        }
+        // A day naming a listed series twice is refused.
+        let texts = [
+            "123456789012",
+            "us-east-1",
+            "ec2.amazonaws.com",
+            "StopInstances",
+        ];
+        let mut directory = Writer::default();
+        directory.varint(4);
+        texts.iter().for_each(|text| directory.text(text));
+        directory.varint(1);
+        [1, 2, 3, 4, 0].iter().for_each(|n| directory.varint(*n));
+        directory.bytes.push(0);
+        let mut day = Writer::default();
+        day.varint(4);
+        texts.iter().for_each(|text| day.text(text));
+        day.varint(2);
+        for minute in [0, 5] {
+            [1, 2, 3, 4, 0].iter().for_each(|n| day.varint(*n));
+            day.bytes.push(0);
+            day.varint(1);
+            day.signed(d7 * MINUTES_PER_DAY + minute);
+            day.bytes.extend_from_slice(&[1, 0, 0, 0, 0]);
+        }
+        write_ids(&mut day, None);
+        let mut listed = Aggregator::new();
+        (listed.read_directory(&mut Reader::new(&directory.bytes), false)).unwrap();
+        let err = listed
+            .read_day(d7, &mut Reader::new(&day.bytes))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("twice"), "{err:#}");
     }
 }

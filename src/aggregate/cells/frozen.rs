@@ -6,7 +6,9 @@
 //! cells are packed (`Minutes::freeze`), as are, while a step reads, those of the partitions it
 //! has read (`Aggregator::pack_counted`). Detection and the state's writer read them unpacked
 //! one series at a time, and a record for a minute at or before the last packed one (a late
-//! delivery, a stuck partition read again) unpacks its series first (`Minutes::thaw`).
+//! delivery, a stuck partition read again) unpacks its series first (`Minutes::thaw`). A saved
+//! state's cells are packed as they are read (`DayBlock`), and each series' days stitched once
+//! every day is read (`Stitcher`).
 //!
 //! The bytes: the last minute held (8 bytes, little-endian), then one block per UTC day in
 //! ascending order (a day may have more than one): its day (the first block's as a zigzag
@@ -18,7 +20,10 @@
 //! follows); a tag bit announces the resource tally. Symbols are written `sym + 1`, `0` for
 //! `NO_SYM`, as in the saved state. Pruning drops whole blocks without reading their cells.
 
-use super::{Cell, EMPTY, Minutes, NO_SPILL, SPILLED, Spill, is_value};
+use super::{
+    Cell, CellParts, EMPTY, Minutes, NO_SPILL, SPILLED, SeriesMinutes, Spill, inline_value,
+    is_value,
+};
 use crate::decode::{NO_SYM, Sym};
 use crate::model::{MINUTES_PER_DAY, Minute};
 
@@ -133,6 +138,14 @@ impl Frozen {
 
     /// Whether a block of a day in `days` is packed.
     pub(super) fn holds_days(&self, days: std::ops::Range<i64>) -> bool {
+        // The last block is the last minute's day: a save asks this of every series for each
+        // recent day it writes, and most answer without a walk over their blocks.
+        let Some(last_day) = self.last_minute().map(Minute::day_number) else {
+            return false;
+        };
+        if last_day < days.start || days.contains(&last_day) {
+            return days.contains(&last_day);
+        }
         self.days().any(|day| days.contains(&day))
     }
 
@@ -175,11 +188,8 @@ impl Frozen {
                 let end = start + minutes[start..].partition_point(|m| m.day_number() == day);
                 block.clear();
                 pack_cells(&minutes[start..end], &cells[start..end], spills, day, block);
-                push_day(blocks, day, previous);
+                push_block(blocks, day, previous, end - start, block);
                 previous = Some(day);
-                push_varint(blocks, (end - start) as u64);
-                push_varint(blocks, block.len() as u64);
-                blocks.extend_from_slice(block);
                 start = end;
             }
             let old = self.0.get(HEADER..).unwrap_or_default();
@@ -189,6 +199,20 @@ impl Frozen {
             bytes.extend_from_slice(blocks);
             self.0 = bytes.into_boxed_slice();
         });
+    }
+
+    /// Append `block` (of a day after every one held) after the blocks held.
+    pub(super) fn append_block(&mut self, block: &DayBlock) {
+        if block.is_empty() {
+            return;
+        }
+        let previous = self.last_minute().map(Minute::day_number);
+        let old = self.0.get(HEADER..).unwrap_or_default();
+        let mut bytes = Vec::with_capacity(HEADER + old.len() + 12 + block.bytes.len());
+        bytes.extend_from_slice(&block.last.to_le_bytes());
+        bytes.extend_from_slice(old);
+        push_block(&mut bytes, block.day, previous, block.cells, &block.bytes);
+        self.0 = bytes.into_boxed_slice();
     }
 
     /// Drop the blocks of `day` and the days after (they were unpacked).
@@ -230,18 +254,204 @@ impl Frozen {
     }
 }
 
+/// One series' cells of one day packed as they are read (a saved day being loaded), with no
+/// table of cells and spills between: the block `pack` would make of the cells
+/// `Minutes::push` makes of the same parts.
+#[derive(Debug, Default)]
+pub struct DayBlock {
+    day: i64,
+    cells: usize,
+    /// The last minute pushed (the start of the block's day before any).
+    last: i64,
+    /// The values the cells pushed held inline, the last of each tally (see `PackedCell`).
+    previous: [Sym; 3],
+    bytes: Vec<u8>,
+}
+
+impl DayBlock {
+    /// Start the block of `day`, empty (keeping the room of the one before).
+    pub fn start(&mut self, day: i64) {
+        self.day = day;
+        self.cells = 0;
+        self.last = day * MINUTES_PER_DAY;
+        self.previous = [EMPTY; 3];
+        self.bytes.clear();
+    }
+
+    /// Append the cell `parts` spells out at `minute`: of the block's day, after every minute
+    /// pushed (the caller checks both).
+    pub fn push(&mut self, minute: Minute, parts: &CellParts) {
+        debug_assert!(minute.day_number() == self.day && (self.cells == 0 || minute.0 > self.last));
+        let cell = PackedCell {
+            gap: (minute.0 - self.last) as u64,
+            count: parts.count,
+            one: parts
+                .tallies
+                .each_ref()
+                .map(|t| inline_value(t, parts.count)),
+            spilled: |k| &parts.tallies[k][..],
+            resources: parts.has_resources.then_some(&parts.resources[..]),
+        };
+        cell.write(&mut self.previous, &mut self.bytes);
+        self.cells += 1;
+        self.last = minute.0;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells == 0
+    }
+}
+
+/// The blocks of one saved day for the series a directory lists (in its order), kept until
+/// every day is read, then stitched into each series' packed bytes at once (`Stitcher`):
+/// appending each day's block as it was read copied a series' earlier days once for each day
+/// after (most of a night's loading was that copy and its allocations). Each is the series'
+/// place in the directory (the gap from the one before), its last minute of the day, its
+/// number of cells, their length, and the cells' bytes.
+#[derive(Debug)]
+pub struct DayBlocks {
+    day: i64,
+    /// The place after the last series added.
+    next: usize,
+    bytes: Vec<u8>,
+}
+
+impl DayBlocks {
+    pub fn new(day: i64) -> DayBlocks {
+        DayBlocks {
+            day,
+            next: 0,
+            bytes: Vec::new(),
+        }
+    }
+
+    pub fn day(&self) -> i64 {
+        self.day
+    }
+
+    /// Add the block of the series at `place` in the directory: after every place added.
+    pub fn add(&mut self, place: usize, block: &DayBlock) {
+        debug_assert!(place >= self.next && block.day == self.day);
+        if block.is_empty() {
+            return;
+        }
+        push_varint(&mut self.bytes, (place - self.next) as u64);
+        self.next = place + 1;
+        push_varint(
+            &mut self.bytes,
+            (block.last - self.day * MINUTES_PER_DAY) as u64,
+        );
+        push_varint(&mut self.bytes, block.cells as u64);
+        push_varint(&mut self.bytes, block.bytes.len() as u64);
+        self.bytes.extend_from_slice(&block.bytes);
+    }
+}
+
+/// Each listed series' packed bytes, made from the days' blocks (`DayBlocks`, days ascending)
+/// in the directory's order.
+pub struct Stitcher {
+    days: Vec<DayBlocks>,
+    /// For each day, where its next block starts and the place of its series (`None`: none
+    /// left).
+    next: Vec<(usize, Option<usize>)>,
+    scratch: Vec<u8>,
+}
+
+impl Stitcher {
+    pub fn new(days: Vec<DayBlocks>) -> Stitcher {
+        let mut next = Vec::with_capacity(days.len());
+        for day in &days {
+            let mut at = 0;
+            let place = DayBlocks::place_at(&day.bytes, &mut at, 0);
+            next.push((at, place));
+        }
+        Stitcher {
+            days,
+            next,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The minutes of the series at `place` (asked in ascending order), packed: empty if no
+    /// day holds it.
+    pub fn series(&mut self, place: usize) -> SeriesMinutes {
+        let out = &mut self.scratch;
+        out.clear();
+        out.extend_from_slice(&[0; HEADER]);
+        let mut previous = None;
+        let mut last = None;
+        for (day, (at, next)) in self.days.iter().zip(&mut self.next) {
+            if *next != Some(place) {
+                continue;
+            }
+            let bytes = &day.bytes;
+            let last_of_day = varint(bytes, at) as i64;
+            let cells = varint(bytes, at) as usize;
+            let len = varint(bytes, at) as usize;
+            push_block(out, day.day, previous, cells, &bytes[*at..*at + len]);
+            *at += len;
+            previous = Some(day.day);
+            last = Some(day.day * MINUTES_PER_DAY + last_of_day);
+            *next = DayBlocks::place_at(bytes, at, place + 1);
+        }
+        let frozen = match last {
+            None => Frozen::default(),
+            Some(last) => {
+                out[..HEADER].copy_from_slice(&last.to_le_bytes());
+                Frozen(Box::from(&out[..]))
+            }
+        };
+        SeriesMinutes { live: None, frozen }
+    }
+}
+
+impl DayBlocks {
+    /// The place of the series whose block starts at `at` (past its place after), `after` the
+    /// place of the one before plus one; `None` at the end.
+    fn place_at(bytes: &[u8], at: &mut usize, after: usize) -> Option<usize> {
+        (*at < bytes.len()).then(|| after + varint(bytes, at) as usize)
+    }
+}
+
 /// Pack `minutes`, all of `day`, and their `cells` into `out` (a block's cells).
 fn pack_cells(minutes: &[Minute], cells: &[Cell], spills: &[Spill], day: i64, out: &mut Vec<u8>) {
     let mut previous_minute = day * MINUTES_PER_DAY;
     let mut previous = [EMPTY; 3];
     for (minute, cell) in minutes.iter().zip(cells) {
-        push_varint(out, (minute.0 - previous_minute) as u64);
-        previous_minute = minute.0;
         let spill = spills.get(cell.spill as usize);
+        let packed = PackedCell {
+            gap: (minute.0 - previous_minute) as u64,
+            count: cell.count,
+            one: cell.one,
+            spilled: |k| spill.map_or(&[][..], |s| s.tally(k)),
+            resources: spill.and_then(Spill::resources),
+        };
+        packed.write(&mut previous, out);
+        previous_minute = minute.0;
+    }
+}
+
+/// One cell as a block holds it: its minute (the gap from the one before, or from the block's
+/// day), its count, the values its tallies hold inline (`Cell::one`), the lists of those
+/// spilled, and its resource tally if it has one.
+struct PackedCell<'a, F: Fn(usize) -> &'a [(Sym, u32)]> {
+    gap: u64,
+    count: u32,
+    one: [Sym; 3],
+    spilled: F,
+    resources: Option<&'a [(Sym, u32)]>,
+}
+
+impl<'a, F: Fn(usize) -> &'a [(Sym, u32)]> PackedCell<'a, F> {
+    /// Append the cell to `out`; `previous` holds the values the cells before it in the block
+    /// held inline (a tally repeating one is written as the same).
+    #[inline]
+    fn write(&self, previous: &mut [Sym; 3], out: &mut Vec<u8>) {
+        push_varint(out, self.gap);
         let mut tag = 0;
         let mut modes = [MODE_EMPTY; 3];
         for (k, mode) in modes.iter_mut().enumerate() {
-            *mode = match cell.one[k] {
+            *mode = match self.one[k] {
                 EMPTY => MODE_EMPTY,
                 SPILLED => MODE_SPILLED,
                 value if value == previous[k] => MODE_SAME,
@@ -249,28 +459,27 @@ fn pack_cells(minutes: &[Minute], cells: &[Cell], spills: &[Spill], day: i64, ou
             };
             tag |= *mode << (2 * k);
         }
-        let resources = spill.and_then(Spill::resources);
-        if resources.is_some() {
+        if self.resources.is_some() {
             tag |= HAS_RESOURCES;
         }
-        if cell.count == 1 {
+        if self.count == 1 {
             tag |= COUNT_ONE;
         }
         out.push(tag);
-        if cell.count != 1 {
-            push_varint(out, u64::from(cell.count));
+        if self.count != 1 {
+            push_varint(out, u64::from(self.count));
         }
         for k in 0..3 {
             if modes[k] == MODE_NEW {
-                push_sym(out, cell.one[k]);
+                push_sym(out, self.one[k]);
             }
-            if is_value(cell.one[k]) {
-                previous[k] = cell.one[k];
+            if is_value(self.one[k]) {
+                previous[k] = self.one[k];
             }
         }
         let spilled = (0..3).filter(|k| modes[*k] == MODE_SPILLED);
-        let lists = spilled.map(|k| spill.map_or(&[][..], |s| s.tally(k)));
-        for list in lists.chain(resources) {
+        let lists = spilled.map(|k| (self.spilled)(k));
+        for list in lists.chain(self.resources) {
             push_varint(out, list.len() as u64);
             for &(sym, n) in list {
                 push_sym(out, sym);
@@ -376,6 +585,15 @@ fn each_block_symbol(block: &Block<'_>, f: &mut impl FnMut(Sym)) {
             }
         }
     }
+}
+
+/// A block of `day` (after a block of day `previous`, if any): its day, its number of
+/// `cells`, its length, and the cells' `bytes`.
+fn push_block(out: &mut Vec<u8>, day: i64, previous: Option<i64>, cells: usize, bytes: &[u8]) {
+    push_day(out, day, previous);
+    push_varint(out, cells as u64);
+    push_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
 }
 
 /// A block's day: whole if it is the first (no day `previous`), else the days since `previous`.
