@@ -1070,6 +1070,18 @@ mod tests {
         assert!(at_once.live.is_none() && at_once.len() == 8);
         assert_eq!(everything(&at_once), want);
         assert_eq!(at_once.last_minute(), Some(Minute(3 * DAY + 600)));
+        // Packed days 1 to 3: asked of the last day, before, within, after and empty ranges.
+        for (days, held) in [
+            (3..4, true),
+            (2..3, true),
+            (0..2, true),
+            (0..1, false),
+            (4..9, false),
+            (0..9, true),
+            (2..2, false),
+        ] {
+            assert_eq!(at_once.frozen.holds_days(days.clone()), held, "{days:?}");
+        }
         // Packed as a saved state's days are read: each day's cells packed as read, appended
         // day by day, or stitched once every day is read; the same bytes either way.
         let mut by_day = SeriesMinutes::default();

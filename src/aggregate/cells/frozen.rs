@@ -143,8 +143,11 @@ impl Frozen {
         let Some(last_day) = self.last_minute().map(Minute::day_number) else {
             return false;
         };
-        if last_day < days.start || days.contains(&last_day) {
-            return days.contains(&last_day);
+        if days.contains(&last_day) {
+            return true;
+        }
+        if last_day < days.start {
+            return false;
         }
         self.days().any(|day| days.contains(&day))
     }
