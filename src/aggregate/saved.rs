@@ -690,6 +690,10 @@ impl DaySegments<'_> {
                 prefetch(*key as *const SeriesId);
                 prefetch(*ahead as *const SeriesMinutes);
             }
+            // Counting the cells walks the packed bytes' block headers, an allocation a series.
+            if let Some((_, ahead)) = self.series.get(at + 4).filter(|_| with_cells) {
+                ahead.prefetch();
+            }
             write_series_id(&mut body, id, &mut |sym| table.number(sym));
             if with_cells {
                 body.varint(data.len() as u64);
