@@ -195,13 +195,21 @@ impl Frozen {
                 previous = Some(day);
                 start = end;
             }
-            let old = self.0.get(HEADER..).unwrap_or_default();
-            let mut bytes = Vec::with_capacity(HEADER + old.len() + blocks.len());
-            bytes.extend_from_slice(&last.0.to_le_bytes());
-            bytes.extend_from_slice(old);
-            bytes.extend_from_slice(blocks);
-            self.0 = bytes.into_boxed_slice();
+            self.append(last.0, blocks.len(), |bytes| {
+                bytes.extend_from_slice(blocks)
+            });
         });
+    }
+
+    /// Replace the packed bytes with those held followed by what `write` appends (about
+    /// `len` bytes), `last` the new last minute held: one allocation of their size.
+    fn append(&mut self, last: i64, len: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        let old = self.0.get(HEADER..).unwrap_or_default();
+        let mut bytes = Vec::with_capacity(HEADER + old.len() + len);
+        bytes.extend_from_slice(&last.to_le_bytes());
+        bytes.extend_from_slice(old);
+        write(&mut bytes);
+        self.0 = bytes.into_boxed_slice();
     }
 
     /// Append `block` (of a day after every one held) after the blocks held.
@@ -210,12 +218,10 @@ impl Frozen {
             return;
         }
         let previous = self.last_minute().map(Minute::day_number);
-        let old = self.0.get(HEADER..).unwrap_or_default();
-        let mut bytes = Vec::with_capacity(HEADER + old.len() + 12 + block.bytes.len());
-        bytes.extend_from_slice(&block.last.to_le_bytes());
-        bytes.extend_from_slice(old);
-        push_block(&mut bytes, block.day, previous, block.cells, &block.bytes);
-        self.0 = bytes.into_boxed_slice();
+        // A block's header (its day, cell count and length) is a few bytes beside its cells.
+        self.append(block.last, 16 + block.bytes.len(), |bytes| {
+            push_block(bytes, block.day, previous, block.cells, &block.bytes);
+        });
     }
 
     /// Drop the blocks of `day` and the days after (they were unpacked).
