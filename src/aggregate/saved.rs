@@ -23,7 +23,7 @@
 //! (`Aggregator::save_plan`). The manifest also holds a series directory
 //! (`DaySegments::write_directory`: every series' key, in key order, and from layout 5 on its
 //! number of cells), so loading finds a day's series by walking it in step with the day's, not by a
-//! lookup each, and makes each series' tables once.
+//! lookup each, and makes each series' packed bytes once.
 //!
 //! Layouts 2 and 3 (read, and migrated; `write_saved` still writes layout 3, for tests) held
 //! all the counts in one form: the strings still referenced, the series (key, flag, cells),
