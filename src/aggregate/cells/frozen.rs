@@ -317,20 +317,29 @@ impl DayBlock {
 /// after (most of a night's loading was that copy and its allocations). Each is the series'
 /// place in the directory (the gap from the one before), its last minute of the day, its
 /// number of cells, their length, and the cells' bytes.
+///
+/// The blocks are held in chunks of about `CHUNK` bytes (a block never spans two), each freed
+/// once stitching has passed it: the days' blocks and the series stitched from them are never
+/// both held whole, so loading peaks at about the packed minutes' size, not twice it.
 #[derive(Debug)]
 pub struct DayBlocks {
     day: i64,
     /// The place after the last series added.
     next: usize,
-    bytes: Vec<u8>,
+    chunks: Vec<Vec<u8>>,
 }
+
+/// The size of a `DayBlocks` chunk (one holding a larger block is that block's size).
+const CHUNK: usize = 256 << 10;
+/// The most bytes a block's four numbers before its cells take.
+const BLOCK_NUMBERS: usize = 4 * 10;
 
 impl DayBlocks {
     pub fn new(day: i64) -> DayBlocks {
         DayBlocks {
             day,
             next: 0,
-            bytes: Vec::new(),
+            chunks: Vec::new(),
         }
     }
 
@@ -344,39 +353,71 @@ impl DayBlocks {
         if block.is_empty() {
             return;
         }
-        push_varint(&mut self.bytes, (place - self.next) as u64);
+        let size = BLOCK_NUMBERS + block.bytes.len();
+        let chunk = match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() + size <= chunk.capacity() => chunk,
+            _ => {
+                self.chunks.push(Vec::with_capacity(size.max(CHUNK)));
+                self.chunks.last_mut().expect("just pushed")
+            }
+        };
+        push_varint(chunk, (place - self.next) as u64);
         self.next = place + 1;
-        push_varint(
-            &mut self.bytes,
-            (block.last - self.day * MINUTES_PER_DAY) as u64,
-        );
-        push_varint(&mut self.bytes, block.cells as u64);
-        push_varint(&mut self.bytes, block.bytes.len() as u64);
-        self.bytes.extend_from_slice(&block.bytes);
+        push_varint(chunk, (block.last - self.day * MINUTES_PER_DAY) as u64);
+        push_varint(chunk, block.cells as u64);
+        push_varint(chunk, block.bytes.len() as u64);
+        chunk.extend_from_slice(&block.bytes);
     }
 }
 
 /// Each listed series' packed bytes, made from the days' blocks (`DayBlocks`, days ascending)
 /// in the directory's order.
 pub struct Stitcher {
-    days: Vec<DayBlocks>,
-    /// For each day, where its next block starts and the place of its series (`None`: none
-    /// left).
-    next: Vec<(usize, Option<usize>)>,
+    days: Vec<DayCursor>,
     scratch: Vec<u8>,
+}
+
+/// Where stitching is in one day's blocks: the chunk and the place in it of the next block,
+/// and the place of its series in the directory (`None`: no block left).
+struct DayCursor {
+    blocks: DayBlocks,
+    chunk: usize,
+    at: usize,
+    place: Option<usize>,
+}
+
+impl DayCursor {
+    /// Move to the next block, of a series at `after` or later, freeing each chunk passed.
+    fn advance(&mut self, after: usize) {
+        let chunks = &mut self.blocks.chunks;
+        while chunks.get(self.chunk).is_some_and(|c| self.at >= c.len()) {
+            chunks[self.chunk] = Vec::new();
+            self.chunk += 1;
+            self.at = 0;
+        }
+        self.place = chunks
+            .get(self.chunk)
+            .map(|chunk| after + varint(chunk, &mut self.at) as usize);
+    }
 }
 
 impl Stitcher {
     pub fn new(days: Vec<DayBlocks>) -> Stitcher {
-        let mut next = Vec::with_capacity(days.len());
-        for day in &days {
-            let mut at = 0;
-            let place = DayBlocks::place_at(&day.bytes, &mut at, 0);
-            next.push((at, place));
-        }
+        let days = days
+            .into_iter()
+            .map(|blocks| {
+                let mut cursor = DayCursor {
+                    blocks,
+                    chunk: 0,
+                    at: 0,
+                    place: None,
+                };
+                cursor.advance(0);
+                cursor
+            })
+            .collect();
         Stitcher {
             days,
-            next,
             scratch: Vec::new(),
         }
     }
@@ -389,19 +430,20 @@ impl Stitcher {
         out.extend_from_slice(&[0; HEADER]);
         let mut previous = None;
         let mut last = None;
-        for (day, (at, next)) in self.days.iter().zip(&mut self.next) {
-            if *next != Some(place) {
+        for cursor in &mut self.days {
+            if cursor.place != Some(place) {
                 continue;
             }
-            let bytes = &day.bytes;
+            let day = cursor.blocks.day;
+            let (bytes, at) = (&cursor.blocks.chunks[cursor.chunk], &mut cursor.at);
             let last_of_day = varint(bytes, at) as i64;
             let cells = varint(bytes, at) as usize;
             let len = varint(bytes, at) as usize;
-            push_block(out, day.day, previous, cells, &bytes[*at..*at + len]);
+            push_block(out, day, previous, cells, &bytes[*at..*at + len]);
             *at += len;
-            previous = Some(day.day);
-            last = Some(day.day * MINUTES_PER_DAY + last_of_day);
-            *next = DayBlocks::place_at(bytes, at, place + 1);
+            previous = Some(day);
+            last = Some(day * MINUTES_PER_DAY + last_of_day);
+            cursor.advance(place + 1);
         }
         let frozen = match last {
             None => Frozen::default(),
@@ -411,14 +453,6 @@ impl Stitcher {
             }
         };
         SeriesMinutes { live: None, frozen }
-    }
-}
-
-impl DayBlocks {
-    /// The place of the series whose block starts at `at` (past its place after), `after` the
-    /// place of the one before plus one; `None` at the end.
-    fn place_at(bytes: &[u8], at: &mut usize, after: usize) -> Option<usize> {
-        (*at < bytes.len()).then(|| after + varint(bytes, at) as usize)
     }
 }
 
@@ -653,4 +687,76 @@ fn zigzag(value: i64) -> u64 {
 
 fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cells of the series at `place` on `day` (none on some days; one series' block far
+    /// larger than a chunk, by its resource tallies).
+    fn block_of(place: usize, day: i64, block: &mut DayBlock) {
+        block.start(day);
+        if (place as i64 + day) % 3 == 0 {
+            return;
+        }
+        let huge = place == 1235 && day == 11;
+        let cells = if huge { 200 } else { 1 + place % 7 };
+        for i in 0..cells {
+            let sym = (place % 50 + i % 3) as Sym;
+            let parts = CellParts {
+                count: 1 + (i % 2) as u32,
+                tallies: [
+                    vec![(sym, 1 + (i % 2) as u32)],
+                    vec![(7, 1), (8, 1)],
+                    vec![],
+                ],
+                has_resources: huge,
+                resources: if huge {
+                    (0..1000).map(|r| (100_000 + r as Sym, 1)).collect()
+                } else {
+                    Vec::new()
+                },
+            };
+            block.push(Minute(day * MINUTES_PER_DAY + 3 * i as i64), &parts);
+        }
+    }
+
+    /// Stitching many series over several chunks a day gives each the bytes its days appended
+    /// one by one give, and frees every chunk it has passed.
+    #[test]
+    fn stitching_across_chunks_gives_the_appended_bytes_and_frees_what_it_passed() {
+        let (series, days) = (60_000, [10, 11, 12]);
+        let mut block = DayBlock::default();
+        let mut read: Vec<DayBlocks> = Vec::new();
+        let mut expected = vec![Frozen::default(); series];
+        for day in days {
+            let mut blocks = DayBlocks::new(day);
+            for (place, want) in expected.iter_mut().enumerate() {
+                block_of(place, day, &mut block);
+                blocks.add(place, &block);
+                want.append_block(&block);
+            }
+            read.push(blocks);
+        }
+        let chunks: Vec<usize> = read.iter().map(|day| day.chunks.len()).collect();
+        assert!(
+            chunks.iter().all(|n| *n > 2),
+            "several chunks a day: {chunks:?}"
+        );
+        let mut stitcher = Stitcher::new(read);
+        for (place, want) in expected.iter().enumerate() {
+            let stitched = stitcher.series(place);
+            assert!(stitched.live.is_none());
+            assert_eq!(stitched.frozen, *want, "series {place}");
+            if place == series / 2 {
+                let freed = |c: &DayCursor| c.blocks.chunks.iter().any(|b| b.capacity() == 0);
+                assert!(stitcher.days.iter().all(freed), "chunks passed are freed");
+            }
+        }
+        for cursor in &stitcher.days {
+            assert!(cursor.place.is_none());
+            assert!(cursor.blocks.chunks.iter().all(|c| c.capacity() == 0));
+        }
+    }
 }
