@@ -136,7 +136,7 @@ async fn analyze_locked(
     lock: Option<&StateLock>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let loaded = load_state(config, &run.summary.source).await?;
+    let loaded = load_state(config, &run.summary.source, lock).await?;
     run.summary.timed(Stage::StateLoad, started);
     let mut progress = match loaded {
         Some(progress) => progress,
@@ -213,7 +213,7 @@ async fn nightly_locked(
 ) -> anyhow::Result<()> {
     let last = plan.last_complete_day();
     let started = Instant::now();
-    let loaded = load_state(config, &run.summary.source).await?;
+    let loaded = load_state(config, &run.summary.source, lock).await?;
     run.summary.timed(Stage::StateLoad, started);
     let mut progress = match loaded {
         Some(progress) => progress,
@@ -310,12 +310,17 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "unknown host".into())
 }
 
-async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Option<Progress>> {
-    let Some(store) = &config.state else {
+async fn load_state(
+    config: &AnalyzeConfig,
+    source: &str,
+    lock: Option<&StateLock>,
+) -> anyhow::Result<Option<Progress>> {
+    let (Some(store), Some(lock)) = (&config.state, lock) else {
         return Ok(None);
     };
     let excluded = IdentityFilter::new(config.excluded_identities.clone());
     let Some((state, counts)) = store.load(excluded).await? else {
+        store.remove_leftovers(lock).await;
         return Ok(None);
     };
     if state.source != source {
@@ -347,6 +352,7 @@ async fn load_state(config: &AnalyzeConfig, source: &str) -> anyhow::Result<Opti
     }
     let progress = Progress::from_state(state, counts)
         .with_context(|| format!("state {}", store.describe()))?;
+    store.remove_leftovers(lock).await;
     // Loading freed each segment's inflated bytes and each day's cells once packed.
     release_free_heap_pages();
     Ok(Some(progress))

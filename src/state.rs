@@ -74,7 +74,9 @@
 //!   a run killed in between leaves the previous manifest and its segments whole, and segments
 //!   nothing lists, which the next successful save removes (only after its own manifest is in
 //!   place, so a run that lost its lock cannot have its segments removed under a manifest it
-//!   could still write);
+//!   could still write); the next run removes them as soon as it has loaded the state when it
+//!   found the lock free or its holder gone from this host (no such run can exist), so a run
+//!   killed after its last manifest leaves no leftovers behind a re-run with nothing to save;
 //! - the lock is released by reading it back and deleting it only if it is still this run's.
 //!
 //! A condition that fails because an earlier attempt of the same request landed (only its
@@ -677,6 +679,10 @@ pub struct StateLock {
     name: String,
     /// What this run wrote into the lock: released only if the lock still holds it.
     body: Vec<u8>,
+    /// No run that may still be alive held the lock before this one: it was free, or its
+    /// holder's process is gone from this host (not taken over by age from a holder that may
+    /// still be running, and so still write a manifest).
+    clean: bool,
     released: bool,
 }
 
@@ -871,17 +877,18 @@ impl StateStore {
         let name = self.lock_name();
         let lock = self.store.display(&name);
         let body = Holder::body(holder, now_secs, &random_token());
-        let held = || StateLock {
+        let held = |clean| StateLock {
             store: self.store.clone(),
             name: name.clone(),
             body: body.clone(),
+            clean,
             released: false,
         };
         let failed = |e| failure("take the state lock", e);
         for _ in 0..2 {
             let put = self.store.put_if(&name, body.clone(), Precondition::Absent);
             if let Put::Written(_) = put.await.map_err(failed)? {
-                return Ok(held());
+                return Ok(held(true));
             }
             let Some(current) = self
                 .store
@@ -892,7 +899,7 @@ impl StateStore {
                 continue; // released in between: try again
             };
             if current.bytes == body {
-                return Ok(held()); // an earlier attempt of this request took it
+                return Ok(held(true)); // an earlier attempt of this request took it
             }
             let owner = Holder::parse(&current.bytes);
             let dead =
@@ -920,7 +927,7 @@ impl StateStore {
                 .store
                 .put_if(&name, body.clone(), Precondition::Matches(etag));
             if let Put::Written(_) = takeover.await.map_err(failed)? {
-                return Ok(held());
+                return Ok(held(dead));
             }
             anyhow::bail!(
                 "the state {}: another run took over the abandoned lock {lock} at the same time; this run stops",
@@ -1204,6 +1211,17 @@ impl StateStore {
             }
         }
         Ok(())
+    }
+
+    /// Once the state is loaded, remove the segments its manifest does not list, when no run
+    /// that wrote them can still list them: the lock was `clean`. A run killed after writing
+    /// its last manifest, while removing the segments that manifest replaced, leaves them for
+    /// the next run, which may have nothing to save (and a save is what removes them
+    /// otherwise). With a lock taken over by age, they are left to this run's first save.
+    pub async fn remove_leftovers(&self, lock: &StateLock) {
+        if lock.clean {
+            self.collect_segments().await;
+        }
     }
 
     /// Remove the segments the manifest just written does not list (best effort: a failure
@@ -1667,6 +1685,37 @@ mod tests {
         counts.series[0].cells[1].0 += 1440;
         counts.seen[1].1 += 1440;
         Aggregator::from_state(counts, IdentityFilter::default()).unwrap()
+    }
+
+    /// A segment no manifest lists (a run killed after its last manifest, while removing the
+    /// segments it replaced) is removed by the next run as soon as it has loaded the state,
+    /// with nothing to save, when it found the lock free; a lock taken over by age (its holder
+    /// may still be running and write a manifest naming it) leaves it to that run's saves.
+    #[test]
+    fn leftover_segments_are_removed_after_loading_only_under_a_lock_found_free() {
+        let default = IdentityFilter::default;
+        let (dir, store, lock) = locked_local_state();
+        block_on(store.save(&state(), &mut two_days(), &lock)).unwrap();
+        block_on(lock.release());
+        let listed = segment_files(dir.path(), &store);
+        let folder = dir.path().join(store.segment_folder());
+        std::fs::write(folder.join("2019-10-01-0123.bin.gz"), b"replaced").unwrap();
+        let with_leftover = segment_files(dir.path(), &store);
+        assert_eq!(with_leftover.len(), listed.len() + 1);
+
+        let abandoned = Holder::body("pid 7 on elsewhere", 1000, "n");
+        std::fs::write(dir.path().join(store.lock_name()), abandoned).unwrap();
+        let taken_over = block_on(store.lock("test", 1000 + LOCK_TTL_SECS + 1)).unwrap();
+        block_on(store.load(default())).unwrap().unwrap();
+        block_on(store.remove_leftovers(&taken_over));
+        assert_eq!(segment_files(dir.path(), &store), with_leftover);
+        block_on(taken_over.release());
+
+        let free = block_on(store.lock("test", 1000)).unwrap();
+        block_on(store.load(default())).unwrap().unwrap();
+        block_on(store.remove_leftovers(&free));
+        assert_eq!(segment_files(dir.path(), &store), listed);
+        block_on(free.release());
     }
 
     /// A save writes the segments of the days that changed only, never one the manifest

@@ -14,6 +14,15 @@ fn visible(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The files that differ between two trees (present in one only, or with other bytes).
+fn differing(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
+}
+
 /// A tree with ordinary traffic for 12 days and an episode from 23:56 on 2019-11-06 to 00:04
 /// on 2019-11-07, its first minutes delivered after midnight into the next day's folder.
 fn midnight_tree() -> Tree {
@@ -293,10 +302,12 @@ fn a_backfill_killed_at_any_point_resumes_to_the_same_bytes() {
                 .collect::<Vec<_>>(),
         );
         assert_eq!(resumed.code, 0, "after {delay_ms} ms: {}", resumed.stderr);
-        assert_eq!(
-            (visible(out.path()), visible(state.path())),
-            expected,
-            "killed after {delay_ms} ms"
+        let got = (visible(out.path()), visible(state.path()));
+        assert!(
+            got == expected,
+            "killed after {delay_ms} ms, the resumed run differs: outputs {:?}, state {:?}",
+            differing(&got.0, &expected.0),
+            differing(&got.1, &expected.1),
         );
     }
     assert!(
