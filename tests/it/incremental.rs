@@ -316,6 +316,48 @@ fn a_backfill_killed_at_any_point_resumes_to_the_same_bytes() {
     );
 }
 
+/// A run killed after writing its last manifest, while removing the segments that manifest
+/// replaced, leaves segments no manifest lists. The re-run has nothing left to analyse (so
+/// nothing to save), and still removes them: it found the lock free.
+#[test]
+fn a_rerun_with_nothing_to_do_removes_segments_no_manifest_lists() {
+    let sample = repo_path("sample-data");
+    let (out, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = [
+        "analyze",
+        "--source",
+        sample.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--state",
+        state.path().to_str().unwrap(),
+        "--from",
+        "2019-11-05",
+        "--to",
+        "2019-11-06",
+    ];
+    let run = trailsight(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let expected = (visible(out.path()), visible(state.path()));
+    let days = state.path().join("trailsight-state.days");
+    let listed = std::fs::read_dir(&days)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "gz"))
+        .unwrap();
+    let replaced = days.join("2019-11-04-0123456789abcdef0123456789abcdef.bin.gz");
+    std::fs::copy(listed, &replaced).unwrap();
+
+    let rerun = trailsight(&args);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert_eq!(
+        rerun.summary["objects_read"], 0,
+        "the re-run had nothing to do"
+    );
+    assert!(!replaced.exists(), "the unlisted segment is left");
+    assert_eq!((visible(out.path()), visible(state.path())), expected);
+}
+
 #[test]
 fn a_second_run_against_a_locked_state_refuses() {
     let sample = repo_path("sample-data");
