@@ -323,20 +323,16 @@ fn a_backfill_killed_at_any_point_resumes_to_the_same_bytes() {
 fn a_rerun_with_nothing_to_do_removes_segments_no_manifest_lists() {
     let sample = repo_path("sample-data");
     let (out, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let args = [
-        "analyze",
-        "--source",
-        sample.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
+    let state_arg = state.path().to_str().unwrap();
+    let extra = [
         "--state",
-        state.path().to_str().unwrap(),
+        state_arg,
         "--from",
         "2019-11-05",
         "--to",
         "2019-11-06",
     ];
-    let run = trailsight(&args);
+    let run = analyze(&sample, out.path(), &extra);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let expected = (visible(out.path()), visible(state.path()));
     let days = state.path().join("trailsight-state.days");
@@ -348,7 +344,7 @@ fn a_rerun_with_nothing_to_do_removes_segments_no_manifest_lists() {
     let replaced = days.join("2019-11-04-0123456789abcdef0123456789abcdef.bin.gz");
     std::fs::copy(listed, &replaced).unwrap();
 
-    let rerun = trailsight(&args);
+    let rerun = analyze(&sample, out.path(), &extra);
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
     assert_eq!(
         rerun.summary["objects_read"], 0,
