@@ -214,6 +214,9 @@ pub struct RunSummary {
     pub events_excluded: u64,
     pub records_out_of_scope: u64,
     pub insight_records_in_input: u64,
+    /// Escapes of lone UTF-16 surrogates in the logs' JSON, read as U+FFFD (JSON parsers
+    /// refuse them; each object holding one is named in a warning).
+    pub lone_surrogates_replaced: u64,
     pub bad_records: BTreeMap<String, u64>,
     pub series: u64,
     /// Episodes found, by Insight type; those on data events under `TYPE (data events)`.
@@ -375,10 +378,22 @@ impl RunSummary {
     /// name: only then) if it held bad records.
     pub fn add_object_records(&mut self, object: impl FnOnce() -> String, stats: &RecordStats) {
         self.add_records(stats);
-        if stats.bad_total() == 0 {
+        if stats.bad_total() == 0 && stats.lone_surrogates_replaced == 0 {
             return;
         }
         let object = object();
+        if stats.lone_surrogates_replaced > 0 {
+            self.lone_surrogates_replaced += stats.lone_surrogates_replaced;
+            tracing::warn!(
+                object,
+                escapes = stats.lone_surrogates_replaced,
+                "{object} holds {} escapes of lone UTF-16 surrogates, which JSON parsers refuse: read as U+FFFD",
+                stats.lone_surrogates_replaced
+            );
+        }
+        if stats.bad_total() == 0 {
+            return;
+        }
         let bad_records: BTreeMap<String, u64> = stats
             .bad_records
             .iter()
@@ -601,6 +616,15 @@ impl RunSummary {
             let _ = write!(bad, " in {} objects", self.objects_with_bad_records);
         }
         row("bad records", bad);
+        if self.lone_surrogates_replaced > 0 {
+            row(
+                "lone surrogates",
+                format!(
+                    "{} escapes read as U+FFFD (JSON parsers refuse them)",
+                    self.lone_surrogates_replaced
+                ),
+            );
+        }
         row("series analysed", self.series.to_string());
         row(
             "insights",

@@ -105,6 +105,9 @@ pub struct RecordStats {
     pub insight_records: u64,
     /// Records that could not be used, by reason.
     pub bad_records: BTreeMap<&'static str, u64>,
+    /// Escapes of lone UTF-16 surrogates in the object's JSON, read as U+FFFD
+    /// (`record::repair_lone_surrogates`).
+    pub lone_surrogates_replaced: u64,
 }
 
 impl RecordStats {
@@ -117,6 +120,7 @@ impl RecordStats {
         self.data_error_events += other.data_error_events;
         self.out_of_scope += other.out_of_scope;
         self.insight_records += other.insight_records;
+        self.lone_surrogates_replaced += other.lone_surrogates_replaced;
         for (reason, n) in &other.bad_records {
             *self.bad_records.entry(reason).or_default() += n;
         }
@@ -321,9 +325,26 @@ fn decode_with(
     let json = open_json(bytes, key, options.max_object_bytes, buffer)?;
     let folder = crate::source::layout::parse_log_key_parts_in_turn(key).ok();
     let new_builder = || ObjectBuilder::new(options, folder.as_ref());
-    let (shape, builder) = record::walk_log_file(json, new_builder).map_err(DecodeError::Json)?;
+    let repaired;
+    let (shape, builder, replaced) = match record::walk_log_file(json, new_builder) {
+        Ok((shape, builder)) => (shape, builder, 0),
+        // Refused for a lone surrogate's escape, perhaps: read again with each one replaced.
+        Err(error) => match record::repair_lone_surrogates(json) {
+            Some((bytes, replaced)) => {
+                repaired = bytes;
+                let (shape, builder) =
+                    record::walk_log_file(&repaired, new_builder).map_err(DecodeError::Json)?;
+                (shape, builder, replaced)
+            }
+            None => return Err(DecodeError::Json(error)),
+        },
+    };
     match shape {
-        FileShape::Records | FileShape::BareArray => Ok(builder.finish()),
+        FileShape::Records | FileShape::BareArray => {
+            let mut decoded = builder.finish();
+            decoded.stats.lone_surrogates_replaced = replaced;
+            Ok(decoded)
+        }
         FileShape::NoRecords => Err(DecodeError::Shape("the top-level object has no Records")),
         FileShape::RecordsNotArray => Err(DecodeError::Shape("Records is not an array")),
         FileShape::NotAnObject => Err(DecodeError::Shape("the top level is not a JSON object")),
@@ -1472,6 +1493,28 @@ mod tests {
                 ("record is not a JSON object", 1),
             ]
         );
+    }
+
+    /// A lone surrogate's escape costs neither the object nor its record: read as U+FFFD,
+    /// counted; a pair is kept as the character it spells; and a file broken otherwise is
+    /// still refused.
+    #[test]
+    fn a_lone_surrogate_is_read_as_a_replacement_character() {
+        let json = format!(
+            r#"{{"Records":[{},{}]}}"#,
+            record(r#","readOnly":false,"userAgent":"bad \ud800 x""#),
+            record(r#","readOnly":false,"userAgent":"\ud83d\ude00 \udc00\\ud800""#)
+        );
+        let out = decode(&json).unwrap();
+        assert_eq!(out.events.len(), 2);
+        assert_eq!(out.stats.lone_surrogates_replaced, 2);
+        let agent = |i: usize| out.symbols.get(out.events[i].user_agent).unwrap();
+        assert_eq!(agent(0), "bad \u{fffd} x");
+        assert_eq!(agent(1), "\u{1f600} \u{fffd}\\ud800");
+        let broken = format!(r#"{{"Records":[{}"#, record(r#","userAgent":"\ud800""#));
+        assert!(matches!(decode(&broken), Err(DecodeError::Json(_))));
+        let clean = decode(&format!(r#"{{"Records":[{}]}}"#, record(""))).unwrap();
+        assert_eq!(clean.stats.lone_surrogates_replaced, 0);
     }
 
     #[test]

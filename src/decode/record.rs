@@ -525,6 +525,49 @@ pub fn walk_log_file<'de, S: RecordSink<'de>>(
     Ok((shape, sink))
 }
 
+/// `json` with every `\u` escape of a lone UTF-16 surrogate (a high one not followed by a low
+/// one's escape, or a low one not after a high one) replaced by `\ufffd`, U+FFFD, and how many
+/// were; `None` when there is none. serde_json refuses a lone surrogate, which would cost the
+/// whole object for one odd string (a client's `userAgent` is its own to write), where Go's
+/// `encoding/json` reads it as U+FFFD and loses nothing counted. The bytes keep their length
+/// and place. A backslash outside a string is a syntax error either way, so strings need not be
+/// tracked: each escape is stepped over whole, and `\\u` is an escaped backslash.
+pub fn repair_lone_surrogates(json: &[u8]) -> Option<(Vec<u8>, u64)> {
+    fn unit(json: &[u8], at: usize) -> Option<u16> {
+        let hex = json.get(at..at + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    }
+    let is_high = |u: u16| (0xD800..0xDC00).contains(&u);
+    let is_low = |u: u16| (0xDC00..0xE000).contains(&u);
+    let mut repaired: Option<Vec<u8>> = None;
+    let mut replaced = 0;
+    let mut at = 0;
+    while let Some(found) = (json.get(at..)).and_then(|rest| rest.iter().position(|b| *b == b'\\'))
+    {
+        at += found;
+        let lone = match unit(json, at) {
+            Some(u) if is_high(u) && unit(json, at + 6).is_some_and(is_low) => {
+                at += 12;
+                continue;
+            }
+            Some(u) => is_high(u) || is_low(u),
+            None => {
+                at += 2;
+                continue;
+            }
+        };
+        if lone {
+            repaired.get_or_insert_with(|| json.to_vec())[at + 2..at + 6].copy_from_slice(b"fffd");
+            replaced += 1;
+        }
+        at += 6;
+    }
+    repaired.map(|bytes| (bytes, replaced))
+}
+
 /// The serde walker: the reference behaviour for every input.
 fn serde_walk<'de, F: RecordSink<'de>>(
     json: &'de [u8],
@@ -1440,6 +1483,34 @@ mod tests {
             r.event_source.as_ref().unwrap().as_str(),
             Some("ec2.amazonaws.com")
         );
+    }
+
+    #[test]
+    fn repairs_only_lone_surrogate_escapes_in_place() {
+        let repair = |json: &str| {
+            repair_lone_surrogates(json.as_bytes())
+                .map(|(bytes, n)| (String::from_utf8(bytes).unwrap(), n))
+        };
+        for kept in [
+            r#"{"a":"\ud83d\ude00","b":"\u00e9\\ud800","c":"\"","d":"\\"}"#,
+            r#"no escape"#,
+            "ends with a backslash \\",
+            r#"short \ud8"#,
+        ] {
+            assert_eq!(repair(kept), None, "{kept}");
+        }
+        for (json, want, n) in [
+            (r#"["\ud800"]"#, r#"["\ufffd"]"#, 1),
+            (r#"["\uDC00\uD83D"]"#, r#"["\ufffd\ufffd"]"#, 2),
+            (
+                r#"["\ud800\u0041\ud83d\ude00"]"#,
+                r#"["\ufffd\u0041\ud83d\ude00"]"#,
+                1,
+            ),
+            (r#"["\\\udbff x"]"#, r#"["\\\ufffd x"]"#, 1),
+        ] {
+            assert_eq!(repair(json), Some((want.to_owned(), n)), "{json}");
+        }
     }
 
     #[test]
