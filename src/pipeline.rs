@@ -38,6 +38,7 @@ use crate::state::{
     PartitionDeliveries, RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition,
     object_hash,
 };
+use crate::stop::until_stopped;
 use crate::telemetry::{self, DeliveryGap, RunSummary, ShardCounts, Stage};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -1179,15 +1180,6 @@ impl<'c> Run<'c> {
 /// thread handoffs cost little beside the listing, few enough that the groups spread over the
 /// cores.
 const LOCAL_FOLDERS_A_CALL: usize = 32;
-
-/// `future`'s output, or `None` once a stop was asked for first.
-async fn until_stopped<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
-    tokio::select! {
-        biased;
-        () = crate::stop::wait() => None,
-        output = future => Some(output),
-    }
-}
 
 /// The folders of `folders` a step must list, when this run has already listed the settled
 /// folders through `settled_listed_through`. Each step lists the folder of the day after it

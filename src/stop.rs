@@ -46,6 +46,16 @@ pub async fn wait() {
     }
 }
 
+/// `future`'s output, or `None` once a stop was asked for first: for what may wait long (a
+/// read, a request and its retries), so a stop never waits for it.
+pub async fn until_stopped<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        () = wait() => None,
+        output = future => Some(output),
+    }
+}
+
 /// An error that stops the run if a signal asked for it.
 pub fn check() -> anyhow::Result<()> {
     match requested() {

@@ -106,6 +106,8 @@ struct ReceiverState {
     answers: VecDeque<u16>,
     /// Answer this to everything, when set.
     always: Option<u16>,
+    /// Take each request and never answer it.
+    hang: bool,
 }
 
 impl Receiver {
@@ -169,8 +171,15 @@ async fn receive(
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
+    let hang = {
+        let mut state = state.lock().unwrap();
+        state.requests += 1;
+        state.hang
+    };
+    if hang {
+        std::future::pending::<()>().await;
+    }
     let mut state = state.lock().unwrap();
-    state.requests += 1;
     let status = state.always.or_else(|| state.answers.pop_front());
     if let Some(status) = status {
         let mut response = Response::new(Full::new(Bytes::from_static(b"try later")));
@@ -612,6 +621,72 @@ fn a_webhook_that_keeps_failing_is_retried_by_the_next_run_without_resending_the
     let third = trailsight(&args);
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert!(receiver.take().is_empty());
+}
+
+/// A webhook that takes the POST and never answers must not hold a run asked to stop: SIGTERM
+/// ends it within seconds, not after the request's timeout and its retries (2.5 minutes by
+/// default, past Kubernetes' grace period), with its lock released and the notices kept; the
+/// next run delivers each record once.
+#[test]
+fn a_stop_does_not_wait_for_a_webhook_that_never_answers() {
+    let receiver = Receiver::start();
+    receiver.state.lock().unwrap().hang = true;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    let source = sample();
+    let args = [
+        "analyze",
+        "--source",
+        source.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--notify-webhook",
+        &receiver.url,
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trailsight"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.requests() == 0 {
+        assert!(Instant::now() < deadline, "no notice was sent");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: the pid is our own child's, which has not been waited for.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let signalled = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if signalled.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the run was still waiting on the webhook 20 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stopped = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("stopped by signal"), "{stderr}");
+    assert!(
+        !state.join("trailsight-state.lock").exists(),
+        "the lock is released"
+    );
+    assert_eq!(
+        receiver.requests(),
+        1,
+        "nothing more was sent after the stop"
+    );
+
+    receiver.state.lock().unwrap().hang = false;
+    let run = trailsight(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let records = written(&out);
+    let ids: BTreeSet<String> = records.keys().cloned().collect();
+    assert_eq!(webhook_ids(&receiver.take(), &records), ids);
 }
 
 #[test]

@@ -438,6 +438,15 @@ impl DeliveryError {
         }
     }
 
+    /// Not sent, or not known to be: a signal asked the run to stop (`crate::stop`), which
+    /// waits for no request. The notice is kept for the next run, like any failure.
+    fn stopping() -> DeliveryError {
+        let signal = crate::stop::requested().unwrap_or_default();
+        DeliveryError::channel(format!(
+            "not sent: the run was stopped by signal {signal} (kept for the next run)"
+        ))
+    }
+
     fn notice(message: String) -> DeliveryError {
         DeliveryError {
             message,
@@ -586,7 +595,9 @@ where
             outcomes.push(Err(e));
             continue;
         }
-        outcomes.push(send(notice).await);
+        // A stop waits for no request, nor its retries: this and the rest fail as stopped.
+        let outcome = crate::stop::until_stopped(send(notice)).await;
+        outcomes.push(outcome.unwrap_or_else(|| Err(DeliveryError::stopping())));
     }
     outcomes
 }

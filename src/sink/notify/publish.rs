@@ -138,7 +138,19 @@ impl EventBridge {
                 }
                 continue;
             }
-            let failed = self.put_batch(client, &entries, batch, &mut outcomes).await;
+            // A stop waits for no request, nor its retries: what the batch left unsent then
+            // fails as stopped, and so does every later batch.
+            let sent = batch.clone();
+            let failed =
+                crate::stop::until_stopped(self.put_batch(client, &entries, batch, &mut outcomes))
+                    .await
+                    .unwrap_or_else(|| {
+                        let stopped = DeliveryError::stopping();
+                        for i in sent {
+                            outcomes[i].get_or_insert_with(|| Err(stopped.clone()));
+                        }
+                        Some(stopped)
+                    });
             down = failed;
         }
         outcomes
