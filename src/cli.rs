@@ -679,6 +679,9 @@ impl AnalyzeArgs {
     }
 }
 
+/// How far `--as-of` may be ahead of the host's clock (a time copied from another host).
+const AS_OF_CLOCK_SKEW_MINUTES: i64 = 5;
+
 impl NightlyArgs {
     /// The `--as-of` time, if given.
     pub fn as_of(&self) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
@@ -703,6 +706,16 @@ impl NightlyArgs {
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<(AnalyzeConfig, NightlyPlan)> {
         let as_of = self.as_of()?.unwrap_or(now);
+        // A replay is of a past night: a later time would analyse days still to come (each a
+        // delivery gap) and move the state past them, so the real nights after it would find
+        // nothing to do until the clock caught up.
+        if as_of > now + chrono::Duration::minutes(AS_OF_CLOCK_SKEW_MINUTES) {
+            bail!(
+                "--as-of {} is after this host's clock ({}): a nightly run analyses only days that have ended; give a past time to replay a missed night, or leave --as-of out",
+                as_of.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+        }
         let first_day = self
             .first_day
             .as_deref()

@@ -230,7 +230,23 @@ async fn nightly_locked(
         {
             return run.recover(&mut progress, done, lock).await;
         }
-        tracing::info!("already analysed through {last}: nothing new to do");
+        match progress.analysed_through {
+            // Ahead of the clock: a night replayed with a future --as-of (refused now, but an
+            // older version took it) or a clock that ran fast. Said each night until it passes.
+            Some(done) if done > last => tracing::warn!(
+                "the state {} is analysed through {done}, after {last}, the last day ended at {}: nothing is analysed until the clock passes {done} (if a run whose clock or --as-of was in the future moved it ahead, start the state again with a backfill)",
+                config
+                    .state
+                    .as_ref()
+                    .map_or_else(String::new, |s| s.describe()),
+                plan.as_of
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            Some(done) => tracing::info!("already analysed through {done}: nothing new to do"),
+            None => tracing::info!(
+                "nothing to analyse yet: the first day, {first}, has not ended (the last day ended is {last})"
+            ),
+        }
         return Ok(());
     }
     let result = run

@@ -344,6 +344,57 @@ fn as_of_takes_a_date_as_its_midnight() {
     assert_eq!(summary["last_day"], "2019-11-01", "{summary}");
 }
 
+/// A night replayed with an `--as-of` after the host's clock would analyse days still to come
+/// and move the state past them, so every real night after it would do nothing: it is refused
+/// before anything is read or written. A state already ahead of the night's last ended day
+/// (a replay of an earlier night here) is said in a warning, with the day it is at.
+#[test]
+fn a_future_as_of_is_refused_and_a_state_ahead_of_the_night_is_named() {
+    let state = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let sample = repo_path("sample-data");
+    let night = |as_of: &str| {
+        run(
+            &[
+                "nightly",
+                "--source",
+                sample.to_str().unwrap(),
+                "--out",
+                out.path().to_str().unwrap(),
+                "--state",
+                state.path().to_str().unwrap(),
+                "--first-day",
+                "2019-11-08",
+                "--as-of",
+                as_of,
+            ],
+            &[],
+        )
+    };
+    let future = (chrono::Utc::now() + chrono::Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    let refused = night(&future);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is after this host's clock"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(state.path()).unwrap().count(),
+        0,
+        "nothing was saved"
+    );
+
+    let done = night("2019-11-10T02:00:00Z");
+    assert!(done.status.success(), "{done:?}");
+    let earlier = night("2019-11-06T02:00:00Z");
+    let stderr = String::from_utf8_lossy(&earlier.stderr);
+    assert!(earlier.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is analysed through 2019-11-09, after 2019-11-05"),
+        "{stderr}"
+    );
+}
+
 /// A test S3 server holding the sample under `cloudtrail`, and its environment without the
 /// credentials and region (each test adds its own).
 fn sample_bucket() -> (S3Server, Vec<(&'static str, String)>) {
