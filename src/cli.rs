@@ -7,7 +7,7 @@ use crate::detect::{DetectorConfig, TimeWindow};
 use crate::model::{CallRateScope, EventCategory, EventSelection, parse_day};
 use crate::report::{self, ReportConfig};
 use crate::sink::{Formats, Sink, notify};
-use crate::source::layout::{self, PartitionFilter, Shard};
+use crate::source::layout::{self, PartitionFilter, Shard, ShardAssignment};
 use crate::source::s3::S3Source;
 use crate::source::{Source, local::LocalSource};
 use crate::state::StateStore;
@@ -860,7 +860,11 @@ pub fn resolve_shard(
         if count == 0 || index >= count {
             return Err(wrong());
         }
-        Ok(Shard { index, count })
+        Ok(Shard {
+            index,
+            count,
+            assignment: ShardAssignment::default(),
+        })
     };
     if let Some(flag) = flag {
         let (index, count) = flag.split_once('/').unwrap_or((flag, ""));

@@ -33,7 +33,7 @@ use crate::model::{
 use crate::model::{DayRange, ObjectRef, Partition, Window};
 use crate::sink::{DayResults, notify};
 use crate::source::Source;
-use crate::source::layout::{PartitionFilter, Shard};
+use crate::source::layout::{PartitionFilter, Shard, ShardAssignment};
 use crate::state::{
     PartitionDeliveries, RunState, STATE_VERSION, StateLock, StuckObject, StuckPartition,
     object_hash,
@@ -44,6 +44,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use fetch::{Bounds, Outcome};
 use futures::{StreamExt, TryStreamExt, stream};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,6 +61,7 @@ mod stuck;
 /// the range. With a state store the run is resumable: it continues after the last day a
 /// previous (interrupted) run completed, and gives the same output as an uninterrupted run.
 pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
+    let config = &*with_state_shard_assignment(config).await;
     let recorder = record::Recorder::start("analyze");
     let mut seen = None;
     let result = analyze_run(config, &mut seen).await;
@@ -164,6 +166,7 @@ async fn analyze_locked(
 /// The nightly run: read only what is new since the last run (kept in the state), analyse every
 /// day that became complete, and save the state last.
 pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Result<RunSummary> {
+    let config = &*with_state_shard_assignment(config).await;
     let recorder = record::Recorder::start("nightly");
     let mut seen = None;
     let result = nightly_run(config, plan, &mut seen).await;
@@ -306,6 +309,28 @@ async fn release(lock: Option<StateLock>) {
     if let Some(lock) = lock {
         lock.release().await;
     }
+}
+
+/// `config` with the shard assignment its state was made with: a state sharded before the
+/// assignment was recorded keeps its partitions (`ShardAssignment::Remainder`), since moving
+/// them would drop their counts and call them delivery gaps.
+async fn with_state_shard_assignment(config: &AnalyzeConfig) -> Cow<'_, AnalyzeConfig> {
+    let (Some(shard), Some(store)) = (config.filter.shard, &config.state) else {
+        return Cow::Borrowed(config);
+    };
+    if store.saved_shard_assignment().await != Some(None) {
+        return Cow::Borrowed(config);
+    }
+    tracing::info!(
+        "the state {} keeps the assignment of partitions to shards it was made with, which can leave some shards with few or none; a new state directory spreads them evenly",
+        store.describe()
+    );
+    let mut config = config.clone();
+    config.filter.shard = Some(Shard {
+        assignment: ShardAssignment::Remainder,
+        ..shard
+    });
+    Cow::Owned(config)
 }
 
 async fn lock_state(config: &AnalyzeConfig) -> anyhow::Result<Option<StateLock>> {
@@ -540,6 +565,7 @@ impl Progress {
             version: STATE_VERSION,
             source: source.to_owned(),
             shard: config.filter.shard.map(|s| s.label()),
+            shard_assignment: config.filter.shard.and_then(|s| s.assignment.version()),
             history_floor: self.history_floor.0,
             analysed_through: text(self.analysed_through)?,
             redetect_from: text(self.redetect_from)?,

@@ -117,6 +117,10 @@ pub struct RunState {
     pub source: String,
     /// `I/N` when the run is one shard of N.
     pub shard: Option<String>,
+    /// How partitions were assigned to shards (`ShardAssignment::version`) when `shard` is
+    /// set: absent in a state sharded before it was recorded, which keeps that assignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_assignment: Option<u32>,
     /// The first minute the analysis ever read (the floor of every series' history).
     pub history_floor: i64,
     /// The last day whose Insights have been written (YYYY-MM-DD).
@@ -820,6 +824,19 @@ impl StateStore {
         }
     }
 
+    /// The shard assignment of the saved state (`RunState::shard_assignment`), read without
+    /// the lock (a state's shard never changes): `None` when there is no sharded state to read
+    /// (a state that cannot be read is named by the run's own load).
+    pub async fn saved_shard_assignment(&self) -> Option<Option<u32>> {
+        for file in [self.file(), self.legacy_file()] {
+            if let Ok(Some(tagged)) = self.get_if_exists(&file).await {
+                let state = RunState::decode(&tagged.bytes, &self.store.display(&file)).ok()?;
+                return state.shard.is_some().then_some(state.shard_assignment);
+            }
+        }
+        None
+    }
+
     /// A lock (of another host, or whose holder may be alive) older than `secs` is taken over.
     pub fn with_lock_ttl(mut self, secs: u64) -> StateStore {
         self.lock_ttl_secs = secs;
@@ -1332,6 +1349,7 @@ mod tests {
             version: STATE_VERSION,
             source: "sample-data".into(),
             shard: None,
+            shard_assignment: None,
             history_floor: 0,
             analysed_through: "2019-11-07".into(),
             redetect_from: "2019-11-08".into(),

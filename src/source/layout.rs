@@ -285,14 +285,45 @@ impl PartitionFilter {
 pub struct Shard {
     pub index: u32,
     pub count: u32,
+    pub assignment: ShardAssignment,
+}
+
+/// How a pair's shard is found from its hash (FNV-1a of `ACCOUNT/REGION`: stable across
+/// versions and platforms, unlike the std hasher).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ShardAssignment {
+    /// The hash mixed (murmur3's finalizer), then its remainder: every bit of the hash counts.
+    #[default]
+    Mixed,
+    /// The hash's own remainder, as versions before 2 of the assignment did. FNV-1a's low bits
+    /// are poorly mixed (the lowest is the parity of the odd bytes), so a count of 4 or 8 left
+    /// half the shards empty; kept only for the states those versions sharded, whose
+    /// partitions must not move (`state::RunState::shard_assignment`).
+    Remainder,
+}
+
+impl ShardAssignment {
+    /// The version a state records for it (`None`: before versions were recorded).
+    pub fn version(self) -> Option<u32> {
+        match self {
+            ShardAssignment::Mixed => Some(2),
+            ShardAssignment::Remainder => None,
+        }
+    }
 }
 
 impl Shard {
     pub fn holds(&self, account: &str, region: &str) -> bool {
-        // FNV-1a: stable across versions and platforms, unlike the std hasher.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for byte in account.bytes().chain([b'/']).chain(region.bytes()) {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        if self.assignment == ShardAssignment::Mixed {
+            hash ^= hash >> 33;
+            hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            hash ^= hash >> 33;
+            hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+            hash ^= hash >> 33;
         }
         hash % u64::from(self.count.max(1)) == u64::from(self.index)
     }
@@ -419,16 +450,68 @@ mod tests {
         for n in 1..6 {
             for account in ["123456789012", "210987654321", "111122223333"] {
                 for region in ["us-east-1", "eu-west-1", "ap-south-2"] {
-                    let holders = (0..n).filter(|i| {
-                        Shard {
-                            index: *i,
-                            count: n,
-                        }
-                        .holds(account, region)
-                    });
-                    assert_eq!(holders.count(), 1, "{account} {region} of {n}");
+                    for assignment in [ShardAssignment::Mixed, ShardAssignment::Remainder] {
+                        let holders = (0..n).filter(|i| {
+                            Shard {
+                                index: *i,
+                                count: n,
+                                assignment,
+                            }
+                            .holds(account, region)
+                        });
+                        assert_eq!(holders.count(), 1, "{account} {region} of {n}");
+                    }
                 }
             }
+        }
+    }
+
+    /// Every shard gets its share of an organization's pairs, whatever the count: the bare
+    /// remainder of FNV-1a left shards 0 and 3 of 4 empty on such accounts.
+    #[test]
+    fn the_pairs_spread_over_every_shard() {
+        let regions = [
+            "us-east-1",
+            "us-east-2",
+            "us-west-1",
+            "us-west-2",
+            "eu-west-1",
+            "eu-west-2",
+            "eu-west-3",
+            "eu-central-1",
+            "eu-north-1",
+            "ap-south-1",
+            "ap-northeast-1",
+            "ap-northeast-2",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "ca-central-1",
+            "sa-east-1",
+        ];
+        let pairs: Vec<(String, &str)> = (0..60u64)
+            .flat_map(|i| {
+                let account = (100_000_000_000 + i * 7919).to_string();
+                regions.iter().map(move |r| (account.clone(), *r))
+            })
+            .collect();
+        for count in [2, 3, 4, 5, 8, 16] {
+            let shares: Vec<usize> = (0..count)
+                .map(|index| {
+                    let shard = Shard {
+                        index,
+                        count,
+                        assignment: ShardAssignment::Mixed,
+                    };
+                    pairs.iter().filter(|(a, r)| shard.holds(a, r)).count()
+                })
+                .collect();
+            let fair = pairs.len() / count as usize;
+            assert!(
+                shares
+                    .iter()
+                    .all(|&n| n * 3 >= fair * 2 && n * 3 <= fair * 4),
+                "{count} shards: {shares:?}"
+            );
         }
     }
 

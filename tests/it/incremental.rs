@@ -988,3 +988,48 @@ fn a_layout_1_state_continues_to_the_same_bytes() {
         "{keys:?}"
     );
 }
+
+/// Shards spread an organization's partitions evenly, and a state sharded before the
+/// assignment was recorded keeps the one it was made with (FNV-1a's bare remainder, which put
+/// all four of the sample's partitions in shard 0 of 4): its partitions must not move, or their
+/// counts would be lost and their silence called delivery gaps.
+#[test]
+fn a_state_sharded_by_an_earlier_version_keeps_its_partitions() {
+    let sample = repo_path("sample-data");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    let shard = ["--shard", "0/4", "--first-day", "2019-11-06"];
+    let run = nightly(&sample, &out, &state, "2019-11-07T02:00:00Z", &shard);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Pinned: a version that moved partitions between shards would orphan every sharded state.
+    let spread = &run.summary["shards"]["partitions_per_shard"];
+    assert_eq!(spread, &serde_json::json!([1, 2, 0, 1]), "{}", run.summary);
+
+    // The manifest as an earlier version wrote it: no shardAssignment in its header.
+    let manifest = state.join("trailsight-state-shard-0-of-4.bin.gz");
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(&std::fs::read(&manifest).unwrap()[..]),
+        &mut bytes,
+    )
+    .unwrap();
+    let key = b"\"shardAssignment\":2";
+    let at = (bytes.windows(key.len()).position(|w| w == key)).expect("the assignment is recorded");
+    bytes[at + 1..at + 16].copy_from_slice(b"anEarlierField_");
+    std::fs::write(&manifest, gzip(&bytes)).unwrap();
+
+    let run = nightly(&sample, &out, &state, "2019-11-08T02:00:00Z", &shard);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let kept = &run.summary["shards"]["partitions_per_shard"];
+    assert_eq!(kept, &serde_json::json!([4, 0, 0, 0]), "{}", run.summary);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(&std::fs::read(&manifest).unwrap()[..]),
+        &mut bytes,
+    )
+    .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("shardAssignment"),
+        "the state stays with the assignment it was made with"
+    );
+}
