@@ -108,17 +108,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let format: LogFormat = cli.log_format.into();
-    let (mut summary, summary_json) = match cli.command {
+    let (outcome, summary_json) = match cli.command {
         Command::Analyze(args) => {
             let summary_json = args.run.summary_json.clone();
             let config = args.into_config()?;
-            (runtime.block_on(pipeline::analyze(&config))?, summary_json)
+            (runtime.block_on(pipeline::analyze(&config)), summary_json)
         }
         Command::Nightly(args) => {
             let summary_json = args.run.summary_json.clone();
             let (config, plan) = args.into_config(chrono::Utc::now())?;
             (
-                runtime.block_on(pipeline::nightly(&config, plan))?,
+                runtime.block_on(pipeline::nightly(&config, plan)),
                 summary_json,
             )
         }
@@ -136,24 +136,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Man => return Ok(print_or_fail(format, cli::man_page())),
     };
+    let mut summary = match outcome {
+        Ok(summary) => summary,
+        // A monitor reads --summary-json whatever the exit code: it gets what the run did and
+        // why it failed, not the last run's file.
+        Err(pipeline::Failed { error, mut summary }) => {
+            summary.finish(started);
+            summary.error = Some(telemetry::redact_secrets(&format!("{error:#}")));
+            if let Some(path) = summary_json
+                && let Err(e) = write_summary_json(&path, &summary)
+            {
+                tracing::warn!("{e:#}");
+            }
+            return Err(error);
+        }
+    };
     summary.finish(started);
     telemetry::progress::finish();
     if !cli.quiet {
         stderr::print_summary(format, "run summary", &summary.to_table(), &summary)?;
     }
     if let Some(path) = summary_json {
-        let mut json = serde_json::to_vec_pretty(&summary)?;
-        if cli::is_stdout(&path) {
-            use std::io::Write;
-            json.push(b'\n');
-            std::io::stdout()
-                .lock()
-                .write_all(&json)
-                .map_err(|e| anyhow::anyhow!("cannot write the summary to stdout: {e}"))?;
-        } else {
-            std::fs::write(&path, json)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-        }
+        write_summary_json(&path, &summary)?;
     }
     Ok(ExitCode::from(summary.exit_code()))
+}
+
+/// `--summary-json`: the summary, pretty, to `path` or stdout (`-`).
+fn write_summary_json(
+    path: &std::path::Path,
+    summary: &telemetry::RunSummary,
+) -> anyhow::Result<()> {
+    let mut json = serde_json::to_vec_pretty(summary)?;
+    if cli::is_stdout(path) {
+        use std::io::Write;
+        json.push(b'\n');
+        std::io::stdout()
+            .lock()
+            .write_all(&json)
+            .map_err(|e| anyhow::anyhow!("cannot write the summary to stdout: {e}"))
+    } else {
+        std::fs::write(path, json)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    }
 }

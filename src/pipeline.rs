@@ -60,13 +60,30 @@ mod stuck;
 /// Analyse a range of days (a backfill): day by day, with memory bounded by the window, not
 /// the range. With a state store the run is resumable: it continues after the last day a
 /// previous (interrupted) run completed, and gives the same output as an uninterrupted run.
-pub async fn analyze(config: &AnalyzeConfig) -> anyhow::Result<RunSummary> {
+pub async fn analyze(config: &AnalyzeConfig) -> Result<RunSummary, Failed> {
     let config = &*with_state_shard_assignment(config).await;
     let recorder = record::Recorder::start("analyze");
     let mut seen = None;
     let result = analyze_run(config, &mut seen).await;
-    recorder.finish(config, seen, &result).await;
-    result
+    recorder.finish(config, seen.clone(), &result).await;
+    result.map_err(|error| Failed::new(config, seen, error))
+}
+
+/// A run that failed: why, and what it had done (for `--summary-json`, which a monitor reads
+/// whatever the exit code).
+#[derive(Debug)]
+pub struct Failed {
+    pub error: anyhow::Error,
+    pub summary: RunSummary,
+}
+
+impl Failed {
+    fn new(config: &AnalyzeConfig, seen: Option<RunSummary>, error: anyhow::Error) -> Failed {
+        Failed {
+            summary: record::summary_so_far(config, seen),
+            error,
+        }
+    }
 }
 
 /// `analyze`; after a failure mid-run, `seen` holds the summary so far (for the run's record).
@@ -165,13 +182,13 @@ async fn analyze_locked(
 
 /// The nightly run: read only what is new since the last run (kept in the state), analyse every
 /// day that became complete, and save the state last.
-pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> anyhow::Result<RunSummary> {
+pub async fn nightly(config: &AnalyzeConfig, plan: NightlyPlan) -> Result<RunSummary, Failed> {
     let config = &*with_state_shard_assignment(config).await;
     let recorder = record::Recorder::start("nightly");
     let mut seen = None;
     let result = nightly_run(config, plan, &mut seen).await;
-    recorder.finish(config, seen, &result).await;
-    result
+    recorder.finish(config, seen.clone(), &result).await;
+    result.map_err(|error| Failed::new(config, seen, error))
 }
 
 /// `nightly`; after a failure mid-run, `seen` holds the summary so far (for the run's record).

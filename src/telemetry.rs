@@ -161,6 +161,10 @@ pub struct ListMarks {
 pub struct RunSummary {
     pub source: String,
     pub output: String,
+    /// Why the run failed (exit 2, or 128 + a signal), with what it had done by then; absent
+    /// when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// The analysed days, inclusive.
     pub first_day: Option<String>,
     pub last_day: Option<String>,

@@ -11,6 +11,21 @@ use std::time::{Duration, Instant};
 /// The longest a run waits for its record to be written.
 pub const RECORD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The summary of a run that failed: what it had done (`seen`, when it got that far), else
+/// only where it read and wrote.
+pub fn summary_so_far(config: &AnalyzeConfig, seen: Option<RunSummary>) -> RunSummary {
+    seen.unwrap_or_else(|| RunSummary {
+        source: config.source.describe(),
+        output: config.output.describe(),
+        ..RunSummary::default()
+    })
+}
+
+/// The exit code of a run that failed: 128 + the signal that stopped it, else 2.
+pub fn failed_exit_code() -> u8 {
+    crate::stop::requested().map_or(2, crate::stop::exit_code)
+}
+
 /// When a run started, for its record.
 pub struct Recorder {
     command: &'static str,
@@ -38,12 +53,8 @@ impl Recorder {
         let (summary, exit_code, error) = match result {
             Ok(summary) => (summary.clone(), summary.exit_code(), None),
             Err(e) => (
-                seen.unwrap_or_else(|| RunSummary {
-                    source: config.source.describe(),
-                    output: config.output.describe(),
-                    ..RunSummary::default()
-                }),
-                crate::stop::requested().map_or(2, crate::stop::exit_code),
+                summary_so_far(config, seen),
+                failed_exit_code(),
                 Some(redact_secrets(&format!("{e:#}"))),
             ),
         };

@@ -117,6 +117,10 @@ fn strict_mode_fails_without_writing() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--strict"), "{}", run.stderr);
     assert!(files(out.path()).is_empty());
+    // --summary-json says why, with what the run had read, not the last run's file.
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(error.contains("--strict"), "{}", run.summary);
+    assert!(run.summary["objects_read"].as_u64() > Some(0), "{}", run.summary);
 }
 
 #[test]
