@@ -107,6 +107,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let result = run_on(&runtime, cli, started);
+    // Dropping the runtime would wait for its blocking threads, and one may be stuck for good
+    // (the listing of a mount that stopped answering, left behind by a stop): the run is over.
+    runtime.shutdown_background();
+    result
+}
+
+fn run_on(
+    runtime: &tokio::runtime::Runtime,
+    cli: Cli,
+    started: Instant,
+) -> anyhow::Result<ExitCode> {
     let format: LogFormat = cli.log_format.into();
     let (outcome, summary_json) = match cli.command {
         Command::Analyze(args) => {

@@ -1093,10 +1093,12 @@ impl<'c> Run<'c> {
             .flat_map(|(i, p)| folders.days().map(move |d| (i, p, d)))
             .collect();
         let source = &self.source;
-        let listings: Vec<_> =
-            match source.as_ref() {
-                // On disk, folders are listed in groups, one blocking call a group.
-                Source::Local(local) => {
+        // A stop waits for no listing (a folder on a mount that stopped answering): the day's
+        // stop check after reading ends the run.
+        let listings: Option<Vec<_>> = match source.as_ref() {
+            // On disk, folders are listed in groups, one blocking call a group.
+            Source::Local(local) => {
+                until_stopped(
                     stream::iter(requests.chunks(LOCAL_FOLDERS_A_CALL))
                         .map(|group| async move {
                             let folders: Vec<_> = group.iter().map(|&(_, p, d)| (p, d)).collect();
@@ -1109,15 +1111,21 @@ impl<'c> Run<'c> {
                         })
                         .buffered(self.config.list_concurrency)
                         .flat_map(stream::iter)
-                        .collect()
-                        .await
-                }
-                Source::S3(_) => stream::iter(requests)
+                        .collect(),
+                )
+                .await
+            }
+            Source::S3(_) => until_stopped(
+                stream::iter(requests)
                     .map(|(i, p, d)| async move { (i, p.clone(), d, source.objects(p, d).await) })
                     .buffered(self.config.list_concurrency)
-                    .collect()
-                    .await,
-            };
+                    .collect(),
+            )
+            .await,
+        };
+        let Some(listings) = listings else {
+            return Vec::new();
+        };
         self.searched = Some(match self.searched {
             Some(s) => DayRange::new(s.first.min(folders.first), s.last.max(folders.last)),
             None => folders,

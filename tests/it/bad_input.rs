@@ -120,7 +120,11 @@ fn strict_mode_fails_without_writing() {
     // --summary-json says why, with what the run had read, not the last run's file.
     let error = run.summary["error"].as_str().unwrap_or_default();
     assert!(error.contains("--strict"), "{}", run.summary);
-    assert!(run.summary["objects_read"].as_u64() > Some(0), "{}", run.summary);
+    assert!(
+        run.summary["objects_read"].as_u64() > Some(0),
+        "{}",
+        run.summary
+    );
 }
 
 #[test]
