@@ -298,14 +298,8 @@ fn combine_api(source: u32, name: u32) -> u32 {
 /// a SHA-1 (v5 UUID) of it, so the folded bits are uniform; the mix is murmur3's finaliser, a
 /// bijection, so no two IDs differing in only one half share a hash.
 pub fn event_id_hash(bits: u128) -> u64 {
-    fn mix(mut x: u64) -> u64 {
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^ (x >> 33)
-    }
-    mix((bits >> 64) as u64 ^ mix(bits as u64))
+    use crate::model::mix64;
+    mix64((bits >> 64) as u64 ^ mix64(bits as u64))
 }
 
 /// What `Aggregator::add` works out for one object, by the object's own symbols: whether each

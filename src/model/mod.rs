@@ -22,6 +22,17 @@ pub const BASELINE_DAYS: i64 = 7;
 /// unique part of file names): the same input gives the same IDs and keys on every run.
 pub const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5b0a3e6c_1f7d_4d8e_9a41_7c2f0e9b6d13);
 
+/// murmur3's 64-bit finaliser: a bijection whose every output bit depends on every input bit
+/// (for hashes whose own bits are poorly mixed, or to fold two halves into one). Saved in
+/// states (event-ID hashes, shard assignment), so it must not change between versions.
+pub fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
 /// `uuid::Uuid::new_v5(namespace, the parts joined)`: the same UUID, without joining the parts,
 /// hashed by the `sha1` crate, which uses the CPU's SHA instructions where it has them (several
 /// times faster than `uuid`'s portable SHA-1 on the keys and state objects hashed each night).

@@ -21,11 +21,6 @@ pub fn summary_so_far(config: &AnalyzeConfig, seen: Option<RunSummary>) -> RunSu
     })
 }
 
-/// The exit code of a run that failed: 128 + the signal that stopped it, else 2.
-pub fn failed_exit_code() -> u8 {
-    crate::stop::requested().map_or(2, crate::stop::exit_code)
-}
-
 /// When a run started, for its record.
 pub struct Recorder {
     command: &'static str,
@@ -54,7 +49,7 @@ impl Recorder {
             Ok(summary) => (summary.clone(), summary.exit_code(), None),
             Err(e) => (
                 summary_so_far(config, seen),
-                failed_exit_code(),
+                crate::stop::requested().map_or(2, crate::stop::exit_code),
                 Some(redact_secrets(&format!("{e:#}"))),
             ),
         };

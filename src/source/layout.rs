@@ -319,11 +319,7 @@ impl Shard {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
         }
         if self.assignment == ShardAssignment::Mixed {
-            hash ^= hash >> 33;
-            hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-            hash ^= hash >> 33;
-            hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-            hash ^= hash >> 33;
+            hash = crate::model::mix64(hash);
         }
         hash % u64::from(self.count.max(1)) == u64::from(self.index)
     }
